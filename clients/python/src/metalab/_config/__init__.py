@@ -1,0 +1,1 @@
+"""Client-side configuration: find, merge, validate and resolve `.metalab.toml`."""

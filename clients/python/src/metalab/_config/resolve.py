@@ -1,0 +1,226 @@
+"""Select and resolve one environment: base → profile → local → CLI flags → environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metalab._config.layers import ConfigFiles, Origins, deep_merge, load_files, nest
+from metalab._config.validate import validate_document
+from metalab.errors import ConfigError
+
+ENV_VAR_PREFIX = "METALAB__"
+IMPLICIT_ENV = "local"
+SECRET_KEYS = frozenset({"password", "token", "secret"})
+
+
+@dataclass(frozen=True)
+class Project:
+    """The merged, validated project document (base + local) and where its values came from."""
+
+    files: ConfigFiles
+    document: dict[str, Any]
+    origins: Origins
+    name: str
+    directory: Path
+
+    @property
+    def environments(self) -> dict[str, dict[str, Any]]:
+        envs = self.document.get("environments", {})
+        return envs if isinstance(envs, dict) else {}
+
+    @property
+    def default_env(self) -> str | None:
+        value = self.document.get("project", {}).get("default_env")
+        return value if isinstance(value, str) else None
+
+    def locate(self, dotted: str) -> str | None:
+        """The file a dotted key came from (its own entry, a child's, or its nearest parent's)."""
+        origin = self.origins.get(dotted)
+        if origin is None:
+            children = [o for k, o in self.origins.items() if k.startswith(dotted + ".")]
+            origin = children[0] if children else None
+        parts = dotted.split(".")
+        while origin is None and parts:
+            parts.pop()
+            origin = self.origins.get(".".join(parts))
+        path = self.files.local_path if origin == "local" else self.files.base_path
+        return str(path) if path else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    name: str
+    source: str  # "--env" | "METALAB_ENV" | "default_env" | "implicit"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment with every layer applied: what `services up` provisions."""
+
+    project: str
+    project_dir: Path
+    name: str
+    type: str
+    file_root: str | None
+    settings: dict[str, Any]
+    services: dict[str, dict[str, Any]]
+    origins: Origins = field(default_factory=dict)
+
+    def as_document(self) -> dict[str, Any]:
+        """The environment as one dict: its settings plus `type`, `file_root` and `services`."""
+        doc: dict[str, Any] = {"type": self.type, **self.settings}
+        if self.file_root is not None:
+            doc["file_root"] = self.file_root
+        doc["services"] = self.services
+        return doc
+
+
+def load_project(start: Path | None = None) -> Project:
+    """Load and validate the project config found from ``start`` (cwd by default)."""
+    files = load_files(start)
+    origins: Origins = {}
+    document = deep_merge({}, files.base, origins, "base")
+    document = deep_merge(document, files.local, origins, "local")
+    directory = files.project_dir or (start or Path.cwd()).resolve()
+    project = Project(files, document, origins, _project_name(document, directory), directory)
+    if files.base_path is not None:
+        validate_document("project", document, _validate_project, project.locate)
+    return project
+
+
+def _validate_project(document: Mapping[str, Any]) -> None:
+    from metalab._config.schema import ProjectConfig
+
+    ProjectConfig.model_validate(document)
+
+
+def _validate_environment(document: Mapping[str, Any]) -> None:
+    from pydantic import TypeAdapter
+
+    from metalab._config.schema import Environment
+
+    TypeAdapter(Environment).validate_python(document)
+
+
+def _project_name(document: Mapping[str, Any], directory: Path) -> str:
+    name = document.get("project", {}).get("name")
+    return name if isinstance(name, str) and name else directory.name
+
+
+def select_environment(
+    project: Project, flag: str | None, environ: Mapping[str, str] | None = None
+) -> Selection:
+    """``--env`` > ``METALAB_ENV`` > ``[project] default_env`` > the implicit `local`."""
+    environ = os.environ if environ is None else environ
+    if flag:
+        selection = Selection(flag, "--env")
+    elif environ.get("METALAB_ENV"):
+        selection = Selection(environ["METALAB_ENV"], "METALAB_ENV")
+    elif project.default_env:
+        selection = Selection(project.default_env, "default_env")
+    else:
+        return Selection(IMPLICIT_ENV, "implicit")
+    if selection.name not in project.environments and not (
+        selection.name == IMPLICIT_ENV and not project.environments
+    ):
+        available = ", ".join(sorted(project.environments)) or "none defined"
+        key = "project.default_env" if selection.source == "default_env" else None
+        where = project.locate(key) if key else str(project.files.base_path or "")
+        raise ConfigError(
+            f"no environment named {selection.name!r} (from {selection.source}; "
+            f"available: {available})",
+            file=where or None,
+            key=key or f"environments.{selection.name}",
+        )
+    return selection
+
+
+def parse_override(text: str, source: str) -> tuple[str, Any]:
+    """Parse ``dotted.key=value``; the value is read as a TOML value, else kept as a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"expected KEY=VALUE, got {text!r}", file=source)
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def env_var_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``METALAB__SERVICES__POSTGRES__PORT=5433`` → ``services.postgres.port=5433``."""
+    found = []
+    for name, value in sorted(environ.items()):
+        if name.startswith(ENV_VAR_PREFIX) and len(name) > len(ENV_VAR_PREFIX):
+            dotted = name[len(ENV_VAR_PREFIX) :].lower().replace("__", ".")
+            found.append((name, f"{dotted}={value}"))
+    return found
+
+
+def resolve_environment(
+    project: Project,
+    env_flag: str | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Environment:
+    """Merge base services → profile → local overrides → ``--set`` flags → ``METALAB__*`` vars."""
+    environ = os.environ if environ is None else environ
+    selection = select_environment(project, env_flag, environ)
+    name = selection.name
+    origins: Origins = {}
+    base, local = project.files.base, project.files.local
+    doc: dict[str, Any] = {"type": IMPLICIT_ENV} if name not in project.environments else {}
+    doc = deep_merge(doc, {"services": base.get("services", {})}, origins, "base")
+    doc = deep_merge(doc, base.get("environments", {}).get(name, {}), origins, "profile")
+    doc = deep_merge(doc, {"services": local.get("services", {})}, origins, "local")
+    doc = deep_merge(doc, local.get("environments", {}).get(name, {}), origins, "local")
+    layered = [(f"--set {o}", o, "flag") for o in overrides]
+    layered += [(var, o, "env var") for var, o in env_var_overrides(environ)]
+    override_sources: dict[str, str] = {}
+    for source, text, origin in layered:
+        key, value = parse_override(text, source)
+        override_sources[key] = source
+        doc = deep_merge(doc, nest(key, value), origins, origin)
+    if layered:
+
+        def locate(dotted: str) -> str | None:
+            for key, source in override_sources.items():
+                if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+                    return source
+            return project.locate(f"environments.{name}.{dotted}")
+
+        validate_document(
+            "environment", doc, _validate_environment, locate, ("environments", name)
+        )
+    services = doc.pop("services", {}) or {}
+    env_type = doc.pop("type")
+    file_root = doc.pop("file_root", None)
+    if isinstance(file_root, str):
+        file_root = str((project.directory / Path(file_root).expanduser()).resolve())
+    return Environment(
+        project=project.name,
+        project_dir=project.directory,
+        name=name,
+        type=str(env_type),
+        file_root=file_root,
+        settings=doc,
+        services={k: dict(v) for k, v in services.items() if isinstance(v, dict)},
+        origins=origins,
+    )
+
+
+def redact(value: Any, show_secrets: bool = False) -> Any:
+    """Replace the values of secret keys (password, token, secret) with ``'***'``."""
+    if show_secrets:
+        return value
+    if isinstance(value, dict):
+        return {k: "***" if k in SECRET_KEYS else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value

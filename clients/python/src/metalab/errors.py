@@ -1,0 +1,89 @@
+"""The metalab exception tree.
+
+MetalabError                      base; exit code 1 at the CLI edge unless stated
+├── ConfigError                   bad .metalab.toml / settings / flags; exit code 2
+│   └── UsageError                a command used wrongly; exit code 2
+├── ServerUnavailable             the gRPC server cannot be reached
+├── AuthError                     missing or wrong token
+├── DeadlineExceeded              a call ran out of time
+├── BundleNotFound                no service bundle where one was expected
+├── BundleError                   a bundle file is corrupt or of a foreign schema version
+├── ProvisioningFailed            a service did not start; carries the log tail
+├── SchedulerError                sbatch/squeue/scancel failed; carries argv, code, stderr
+├── TunnelError                   an SSH tunnel could not be opened or kept
+└── StoreError                    a store locator is invalid or a store is unreadable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MetalabError(Exception):
+    """Base of every error metalab raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(MetalabError):
+    """A configuration value is wrong: names the file, the dotted key and the problem."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.problem = problem
+        self.file = file
+        self.key = key
+        parts = [p for p in (file, key) if p]
+        super().__init__(": ".join([*parts, problem]))
+
+
+class UsageError(ConfigError):
+    """A command was used wrongly."""
+
+
+class ServerUnavailable(MetalabError):
+    """The metalab server could not be reached."""
+
+
+class AuthError(MetalabError):
+    """The server rejected the call's credentials."""
+
+
+class DeadlineExceeded(MetalabError):
+    """A call did not finish within its deadline."""
+
+
+class BundleNotFound(MetalabError):
+    """No service bundle exists where one was expected."""
+
+
+class BundleError(MetalabError):
+    """A bundle file exists but cannot be used."""
+
+
+class ProvisioningFailed(MetalabError):
+    """A service failed to start; ``log_tail`` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        super().__init__(message)
+
+
+class SchedulerError(MetalabError):
+    """A scheduler command failed."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+        super().__init__(f"{argv[0] if argv else '?'} exited with {returncode}: {tail}")
+
+
+class TunnelError(MetalabError):
+    """An SSH tunnel could not be opened or kept open."""
+
+
+class StoreError(MetalabError):
+    """A store locator is invalid or the store cannot be read."""
