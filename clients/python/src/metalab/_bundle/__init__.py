@@ -1,0 +1,11 @@
+"""The service bundle: a public JSON contract describing how to reach provisioned services."""
+
+from metalab._bundle.files import (
+    SCHEMA_VERSION,
+    bundle_path,
+    delete_bundle,
+    read_bundle,
+    write_bundle,
+)
+
+__all__ = ["SCHEMA_VERSION", "bundle_path", "delete_bundle", "read_bundle", "write_bundle"]

@@ -1,0 +1,70 @@
+"""`store="discover"`: find the nearest service bundle without starting gRPC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from metalab._bundle.files import BUNDLE_NAME, Bundle, bundle_path, read_bundle
+from metalab.errors import BundleNotFound
+
+
+@dataclass(frozen=True)
+class Discovered:
+    store_locator: str
+    path: Path
+    bundle: Bundle
+
+
+def discover(
+    start_dir: Path | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    configured_path: Path | None = None,
+) -> Discovered:
+    """Walk up from ``start_dir`` to the nearest ``services/bundle.json`` of this project/env.
+
+    Bundles of another project or environment are skipped, never returned. ``configured_path``
+    (where the project's config says the bundle lives, e.g. a file_root outside the tree) is
+    tried when the walk finds nothing.
+    """
+    start = (start_dir or Path.cwd()).resolve()
+    skipped: list[str] = []
+    candidates = [d / "services" / BUNDLE_NAME for d in (start, *start.parents)]
+    if configured_path is not None:
+        candidates.append(configured_path)
+    for candidate in candidates:
+        bundle = read_bundle(candidate)
+        if bundle is None:
+            continue
+        if project and bundle.get("project") != project:
+            skipped.append(f"{candidate} (project {bundle.get('project')!r})")
+            continue
+        if environment and bundle.get("environment") != environment:
+            skipped.append(f"{candidate} (environment {bundle.get('environment')!r})")
+            continue
+        locator = bundle.get("store_locator")
+        if not isinstance(locator, str) or not locator:
+            skipped.append(f"{candidate} (no store_locator)")
+            continue
+        return Discovered(locator, candidate, bundle)
+    hint = f"; skipped {', '.join(skipped)}" if skipped else ""
+    raise BundleNotFound(
+        f"no service bundle found from {start}{hint}; run `metalab services up` first"
+    )
+
+
+def discover_for_project(start_dir: Path | None = None, env_flag: str | None = None) -> Discovered:
+    """Discover using the project config found from ``start_dir`` to filter and to locate."""
+    from metalab._config.resolve import load_project, resolve_environment
+
+    project = load_project(start_dir)
+    if project.files.base_path is None:
+        return discover(start_dir)
+    env = resolve_environment(project, env_flag)
+    return discover(
+        start_dir,
+        project=project.name,
+        environment=env.name,
+        configured_path=bundle_path(env.project, env.name, env.file_root),
+    )
