@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16metalab/v1/types.proto\x12\nmetalab.v1\"\xc3\x01\n\rServiceHandle\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x10\n\x08log_path\x18\x08 \x01(\t\x12\x10\n\x08\x64\x61ta_dir\x18\t \x01(\t\x12\x12\n\nsecret_ref\x18\n \x01(\t\x12\x12\n\nsocket_dir\x18\x0b \x01(\t\"K\n\x0cTunnelTarget\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0e\n\x06scheme\x18\x04 \x01(\t\"\x97\x03\n\x06\x42undle\x12\x16\n\x0eschema_version\x18\x01 \x01(\x05\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x32\n\x08services\x18\x06 \x03(\x0b\x32 .metalab.v1.Bundle.ServicesEntry\x12\x15\n\rstore_locator\x18\x07 \x01(\t\x12\x30\n\x0etunnel_targets\x18\x08 \x03(\x0b\x32\x18.metalab.v1.TunnelTarget\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x12\n\nexpires_at\x18\n \x01(\t\x12\r\n\x05nonce\x18\x0b \x01(\t\x12\x0e\n\x06job_id\x18\x0c \x01(\t\x12\x11\n\tfile_root\x18\r \x01(\t\x12\x0c\n\x04path\x18\x0e \x01(\t\x1aJ\n\rServicesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.metalab.v1.ServiceHandle:\x02\x38\x01\"D\n\tBundleKey\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x11\n\tfile_root\x18\x03 \x01(\t\"}\n\x0f\x45nvironmentSpec\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tfile_root\x18\x04 \x01(\t\x12\x13\n\x0bproject_dir\x18\x05 \x01(\t\x12\x15\n\rresolved_json\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16metalab/v1/types.proto\x12\nmetalab.v1\"\x97\x02\n\rServiceHandle\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x10\n\x08log_path\x18\x08 \x01(\t\x12\x10\n\x08\x64\x61ta_dir\x18\t \x01(\t\x12\x12\n\nsecret_ref\x18\n \x01(\t\x12\x12\n\nsocket_dir\x18\x0b \x01(\t\x12\x12\n\nstart_time\x18\x0c \x01(\x03\x12\x0c\n\x04pgid\x18\r \x01(\x05\x12\x10\n\x08passfile\x18\x0e \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x0f \x01(\t\x12\x0c\n\x04user\x18\x10 \x01(\t\"K\n\x0cTunnelTarget\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0e\n\x06scheme\x18\x04 \x01(\t\"\xbb\x03\n\x06\x42undle\x12\x16\n\x0eschema_version\x18\x01 \x01(\x05\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x32\n\x08services\x18\x06 \x03(\x0b\x32 .metalab.v1.Bundle.ServicesEntry\x12\x15\n\rstore_locator\x18\x07 \x01(\t\x12\x30\n\x0etunnel_targets\x18\x08 \x03(\x0b\x32\x18.metalab.v1.TunnelTarget\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x12\n\nexpires_at\x18\n \x01(\t\x12\r\n\x05nonce\x18\x0b \x01(\t\x12\x0e\n\x06job_id\x18\x0c \x01(\t\x12\x11\n\tfile_root\x18\r \x01(\t\x12\x0c\n\x04path\x18\x0e \x01(\t\x12\r\n\x05state\x18\x0f \x01(\t\x12\x13\n\x0bproject_dir\x18\x10 \x01(\t\x1aJ\n\rServicesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.metalab.v1.ServiceHandle:\x02\x38\x01\"D\n\tBundleKey\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x11\n\tfile_root\x18\x03 \x01(\t\"}\n\x0f\x45nvironmentSpec\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tfile_root\x18\x04 \x01(\t\x12\x13\n\x0bproject_dir\x18\x05 \x01(\t\x12\x15\n\rresolved_json\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUNDLE_SERVICESENTRY']._loaded_options = None
   _globals['_BUNDLE_SERVICESENTRY']._serialized_options = b'8\001'
   _globals['_SERVICEHANDLE']._serialized_start=39
-  _globals['_SERVICEHANDLE']._serialized_end=234
-  _globals['_TUNNELTARGET']._serialized_start=236
-  _globals['_TUNNELTARGET']._serialized_end=311
-  _globals['_BUNDLE']._serialized_start=314
-  _globals['_BUNDLE']._serialized_end=721
-  _globals['_BUNDLE_SERVICESENTRY']._serialized_start=647
-  _globals['_BUNDLE_SERVICESENTRY']._serialized_end=721
-  _globals['_BUNDLEKEY']._serialized_start=723
-  _globals['_BUNDLEKEY']._serialized_end=791
-  _globals['_ENVIRONMENTSPEC']._serialized_start=793
-  _globals['_ENVIRONMENTSPEC']._serialized_end=918
+  _globals['_SERVICEHANDLE']._serialized_end=318
+  _globals['_TUNNELTARGET']._serialized_start=320
+  _globals['_TUNNELTARGET']._serialized_end=395
+  _globals['_BUNDLE']._serialized_start=398
+  _globals['_BUNDLE']._serialized_end=841
+  _globals['_BUNDLE_SERVICESENTRY']._serialized_start=767
+  _globals['_BUNDLE_SERVICESENTRY']._serialized_end=841
+  _globals['_BUNDLEKEY']._serialized_start=843
+  _globals['_BUNDLEKEY']._serialized_end=911
+  _globals['_ENVIRONMENTSPEC']._serialized_start=913
+  _globals['_ENVIRONMENTSPEC']._serialized_end=1038
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,11 @@ class ServiceHandle(_message.Message):
     DATA_DIR_FIELD_NUMBER: _builtins.int
     SECRET_REF_FIELD_NUMBER: _builtins.int
     SOCKET_DIR_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    PGID_FIELD_NUMBER: _builtins.int
+    PASSFILE_FIELD_NUMBER: _builtins.int
+    DATABASE_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     host: _builtins.str
     port: _builtins.int
@@ -53,6 +58,14 @@ class ServiceHandle(_message.Message):
     """path of a 0600 file holding the secret; never the secret"""
     socket_dir: _builtins.str
     """postgres: unix socket directory"""
+    start_time: _builtins.int
+    """local backend: kernel start time of pid (guards pid reuse)"""
+    pgid: _builtins.int
+    """local backend: process group to signal"""
+    passfile: _builtins.str
+    """postgres: libpq passfile (0600) clients connect with"""
+    database: _builtins.str
+    user: _builtins.str
     def __init__(
         self,
         *,
@@ -67,10 +80,15 @@ class ServiceHandle(_message.Message):
         data_dir: _builtins.str = ...,
         secret_ref: _builtins.str = ...,
         socket_dir: _builtins.str = ...,
+        start_time: _builtins.int = ...,
+        pgid: _builtins.int = ...,
+        passfile: _builtins.str = ...,
+        database: _builtins.str = ...,
+        user: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_dir", b"data_dir", "host", b"host", "job_id", b"job_id", "log_path", b"log_path", "name", b"name", "pid", b"pid", "port", b"port", "secret_ref", b"secret_ref", "socket_dir", b"socket_dir", "started_at", b"started_at", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_dir", b"data_dir", "database", b"database", "host", b"host", "job_id", b"job_id", "log_path", b"log_path", "name", b"name", "passfile", b"passfile", "pgid", b"pgid", "pid", b"pid", "port", b"port", "secret_ref", b"secret_ref", "socket_dir", b"socket_dir", "start_time", b"start_time", "started_at", b"started_at", "url", b"url", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -148,6 +166,8 @@ class Bundle(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     FILE_ROOT_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PROJECT_DIR_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     project: _builtins.str
     environment: _builtins.str
@@ -162,6 +182,9 @@ class Bundle(_message.Message):
     file_root: _builtins.str
     path: _builtins.str
     """where the registry stored it (output only)"""
+    state: _builtins.str
+    """provisioning | ready: a provisioning bundle after a crash is stale"""
+    project_dir: _builtins.str
     @_builtins.property
     def services(self) -> _containers.MessageMap[_builtins.str, Global___ServiceHandle]: ...
     @_builtins.property
@@ -183,10 +206,12 @@ class Bundle(_message.Message):
         job_id: _builtins.str = ...,
         file_root: _builtins.str = ...,
         path: _builtins.str = ...,
+        state: _builtins.str = ...,
+        project_dir: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "environment", b"environment", "expires_at", b"expires_at", "file_root", b"file_root", "job_id", b"job_id", "nonce", b"nonce", "owner", b"owner", "path", b"path", "profile", b"profile", "project", b"project", "schema_version", b"schema_version", "services", b"services", "store_locator", b"store_locator", "tunnel_targets", b"tunnel_targets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "environment", b"environment", "expires_at", b"expires_at", "file_root", b"file_root", "job_id", b"job_id", "nonce", b"nonce", "owner", b"owner", "path", b"path", "profile", b"profile", "project", b"project", "project_dir", b"project_dir", "schema_version", b"schema_version", "services", b"services", "state", b"state", "store_locator", b"store_locator", "tunnel_targets", b"tunnel_targets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

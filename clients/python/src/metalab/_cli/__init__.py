@@ -1,0 +1,1 @@
+"""The `metalab` command line."""

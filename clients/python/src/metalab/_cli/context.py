@@ -1,0 +1,29 @@
+"""Resolve the environment a command acts on and turn it into the gRPC spec."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from metalab._config.resolve import Environment, load_project, resolve_environment
+
+if TYPE_CHECKING:
+    from metalab.v1 import types_pb2
+
+
+def resolve(env_name: str | None, overrides: Sequence[str] = ()) -> Environment:
+    return resolve_environment(load_project(), env_name, overrides)
+
+
+def to_spec(environment: Environment) -> types_pb2.EnvironmentSpec:
+    from metalab.v1 import types_pb2
+
+    return types_pb2.EnvironmentSpec(
+        project=environment.project,
+        name=environment.name,
+        type=environment.type,
+        file_root=environment.file_root or "",
+        project_dir=str(environment.project_dir),
+        resolved_json=json.dumps(environment.as_document()),
+    )

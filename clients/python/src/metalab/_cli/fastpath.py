@@ -1,0 +1,39 @@
+"""The warm `services up` path: answer "already running" without starting gRPC.
+
+Rule (see docs/architecture.md): in embedded mode only, a read-only answer — a healthy bundle
+to reuse — comes from the same code the registry and orchestrator use (BundleStore + the
+backend's probe), in-process. Any change of state goes through the orchestrator over gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from metalab._config.resolve import Environment
+
+
+def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
+    """The bundle when every service in it answers its probe; None otherwise (or when remote)."""
+    from metalab._client.target import resolve_target
+
+    if resolve_target().address:
+        return None
+    from metalab._bundle.files import bundle_path, read_bundle
+    from metalab.errors import BundleError
+
+    path = bundle_path(environment.project, environment.name, environment.file_root)
+    try:
+        bundle = read_bundle(path)
+    except BundleError:
+        return None  # the orchestrator reports it properly
+    if bundle is None or bundle.get("state") != "ready":
+        return None
+    return bundle if asyncio.run(_all_healthy(environment.type, bundle)) else None
+
+
+async def _all_healthy(env_type: str, bundle: dict[str, Any]) -> bool:
+    from metalab_orchestrator.backends import backend_for
+
+    probes = await backend_for(env_type).probe(bundle)
+    return bool(probes) and all(p.healthy for p in probes)

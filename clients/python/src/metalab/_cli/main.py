@@ -1,0 +1,64 @@
+"""Entry point: a lazily loading click group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+from metalab.errors import MetalabError
+
+# One group (or command) per noun, each in its own module, imported only when used.
+COMMANDS = {
+    "env": ("metalab._cli.env", "env"),
+    "discover": ("metalab._cli.discover", "discover"),
+    "services": ("metalab._cli.services", "services"),
+    "server": ("metalab._cli.server", "server"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (keeps `metalab env list` fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target
+        command: click.Command = getattr(import_module(module_name), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="metalab")
+def cli() -> None:
+    """Provision a PostgreSQL run index and the Atlas dashboard, locally or on SLURM."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI: `MetalabError` → one line on stderr, exit 2 (config/usage) or 1 (runtime)."""
+    try:
+        return cli.main(args=argv, prog_name="metalab", standalone_mode=False)
+    except MetalabError as exc:
+        click.echo(f"metalab: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Options shared by commands that resolve an environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env_option(function: F) -> F:
+    """``--env NAME`` (falls back to METALAB_ENV, then [project] default_env)."""
+    return click.option(
+        "--env",
+        "env_name",
+        metavar="NAME",
+        default=None,
+        help="Environment profile (default: $METALAB_ENV, then [project] default_env).",
+    )(function)
+
+
+def set_option(function: F) -> F:
+    """``--set KEY=VALUE`` overrides, applied after the config files."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a resolved value, e.g. services.postgres.port=5433 (repeatable).",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(
+        function
+    )
+
+
+def show_secrets_option(function: F) -> F:
+    return click.option(
+        "--show-secrets", is_flag=True, help="Print secrets instead of redacting them."
+    )(function)

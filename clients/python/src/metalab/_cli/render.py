@@ -1,0 +1,70 @@
+"""Human and JSON renderings of bundles and status (secrets never printed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metalab._locator import redact_locator
+
+SERVICE_ORDER = ("postgres", "atlas")
+
+
+def _ordered(services: dict[str, Any]) -> list[tuple[str, Any]]:
+    rank = {name: i for i, name in enumerate(SERVICE_ORDER)}
+    return sorted(services.items(), key=lambda item: (rank.get(item[0], 99), item[0]))
+
+
+def service_lines(bundle: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, handle in _ordered(bundle.get("services", {})):
+        where = handle.get("url") or f"{handle.get('host')}:{handle.get('port')}"
+        lines.append(f"  {name}: {where}")
+    return lines
+
+
+def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dict[str, Any]:
+    locator = bundle.get("store_locator", "")
+    return {
+        "reused": reused,
+        "environment": bundle.get("environment"),
+        "project": bundle.get("project"),
+        "store_locator": locator if show_secrets else redact_locator(locator),
+        "services": {
+            name: {k: v for k, v in handle.items() if k != "secret_ref"}
+            for name, handle in bundle.get("services", {}).items()
+        },
+        "expires_at": bundle.get("expires_at") or None,
+        "job_id": bundle.get("job_id") or None,
+    }
+
+
+def status_lines(response: Any) -> list[str]:
+    lines = []
+    for service in response.services:
+        mark = "✓" if service.healthy else "✗"
+        state = service.state or ("running" if service.healthy else "unreachable")
+        detail = f" — {service.detail}" if service.detail and not service.healthy else ""
+        lines.append(f"  {mark} {service.name}: {service.host}:{service.port} ({state}){detail}")
+    if response.job_state:
+        lines.append(f"  job {response.bundle.job_id}: {response.job_state}")
+    return lines
+
+
+def status_json(response: Any) -> dict[str, Any]:
+    return {
+        "found": response.found,
+        "healthy": response.found and all(s.healthy for s in response.services),
+        "job_state": response.job_state or None,
+        "services": [
+            {
+                "name": s.name,
+                "host": s.host,
+                "port": s.port,
+                "healthy": s.healthy,
+                "state": s.state,
+                "detail": s.detail,
+                "url": s.url,
+            }
+            for s in response.services
+        ],
+    }

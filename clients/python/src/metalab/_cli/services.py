@@ -1,0 +1,182 @@
+"""`metalab services up|status|down|logs`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from metalab._cli.context import resolve, to_spec
+from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
+from metalab._cli.progress import Progress
+from metalab._cli.render import bundle_json, service_lines, status_json, status_lines
+
+if TYPE_CHECKING:
+    from metalab._client.client import MetalabClient
+
+
+@click.group()
+def services() -> None:
+    """Provision, inspect and stop the services of an environment."""
+
+
+@services.command()
+@env_option
+@set_option
+@json_option
+@show_secrets_option
+@click.option("--force", is_flag=True, help="Provision anew even if a healthy bundle exists.")
+@click.option("--tunnel", is_flag=True, help="Open an SSH tunnel once the services are ready.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def up(
+    env_name: str | None,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    show_secrets: bool,
+    force: bool,
+    tunnel: bool,
+    quiet: bool,
+) -> None:
+    """Start the declared services (or reuse healthy ones) and save the bundle."""
+    environment = resolve(env_name, overrides)
+    progress = Progress(quiet or as_json)
+    bundle, reused = None, False
+    if not force:
+        from metalab._cli.fastpath import healthy_bundle
+
+        bundle = healthy_bundle(environment)
+        reused = bundle is not None
+    if bundle is None:
+        bundle, reused = asyncio.run(_up(environment, force, progress))
+    if as_json:
+        click.echo(json.dumps(bundle_json(bundle, reused, show_secrets)))
+    else:
+        verb = "reused" if reused else "started"
+        click.echo(f"Services {verb} ({environment.name}):")
+        for line in service_lines(bundle):
+            click.echo(line)
+    if tunnel:
+        from metalab._cli.tunnel import open_tunnel_for
+
+        open_tunnel_for(environment, bundle)
+
+
+async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[str, Any], bool]:
+    from metalab._client.client import connect
+    from metalab.v1 import orchestrator_pb2
+    from metalab_registry.convert import to_dict
+
+    request = orchestrator_pb2.UpRequest(spec=to_spec(environment), force=force)
+    async with connect() as client:
+        final = None
+        async for event in client.up(request):
+            progress(_describe(event))
+            if event.phase in (event.READY, event.REUSED):
+                final = event
+        if final is None:
+            raise _interrupted("up")
+        return to_dict(final.bundle), final.phase == final.REUSED
+
+
+def _describe(event: Any) -> str:
+    phase = type(event).Phase.Name(event.phase).lower()
+    parts = [phase]
+    if event.service:
+        parts.append(event.service)
+    text = " ".join(parts)
+    if event.message:
+        text += f": {event.message}"
+    if event.log_tail:
+        text += "\n" + event.log_tail
+    return text
+
+
+def _interrupted(what: str) -> Exception:
+    from metalab.errors import MetalabError
+
+    return MetalabError(f"{what} ended without a result")
+
+
+@services.command()
+@env_option
+@set_option
+@json_option
+def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Probe every service of the bundle; exit 0 when all are healthy, 1 otherwise."""
+    environment = resolve(env_name, overrides)
+    response = asyncio.run(_with_client(lambda c: c.status(to_spec(environment))))
+    if as_json:
+        click.echo(json.dumps(status_json(response)))
+    elif not response.found:
+        click.echo(f"No services running for {environment.project} ({environment.name}).")
+    else:
+        for line in status_lines(response):
+            click.echo(line)
+    healthy = response.found and all(s.healthy for s in response.services)
+    sys.exit(0 if healthy else 1)
+
+
+async def _with_client(call: Any) -> Any:
+    from metalab._client.client import connect
+
+    async with connect() as client:
+        return await call(client)
+
+
+@services.command()
+@env_option
+@set_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def down(env_name: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
+    """Stop the services (reverse dependency order) and remove the bundle."""
+    environment = resolve(env_name, overrides)
+    progress = Progress(quiet)
+    message = asyncio.run(_down(environment, progress))
+    click.echo(f"Services {message} ({environment.name}).")
+
+
+async def _down(environment: Any, progress: Progress) -> str:
+    from metalab._client.client import connect
+
+    async with connect() as client:
+        final = "stopped"
+        async for event in client.down(to_spec(environment)):
+            if event.phase == event.STOPPED and not event.service:
+                final = event.message or final
+            else:
+                progress(_describe(event))
+        return final
+
+
+@services.command()
+@click.argument("service", required=False, default="")
+@env_option
+@set_option
+@click.option("-n", "--lines", default=50, show_default=True, help="Lines of each log to show.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+def logs(
+    service: str, env_name: str | None, overrides: tuple[str, ...], lines: int, follow: bool
+) -> None:
+    """Show the logs of the services (or of SERVICE)."""
+    environment = resolve(env_name, overrides)
+    try:
+        asyncio.run(_logs(environment, service, lines, follow))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _logs(environment: Any, service: str, lines: int, follow: bool) -> None:
+    from metalab._client.client import connect
+    from metalab.v1 import orchestrator_pb2
+
+    request = orchestrator_pb2.LogsRequest(
+        spec=to_spec(environment), service=service, lines=lines, follow=follow
+    )
+    client: MetalabClient
+    async with connect() as client:
+        async for chunk in client.logs(request):
+            prefix = "" if service else f"{chunk.service} | "
+            click.echo(f"{prefix}{chunk.line}")

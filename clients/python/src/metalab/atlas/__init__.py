@@ -1,0 +1,1 @@
+"""Atlas: the experiment dashboard that `metalab services up` starts."""

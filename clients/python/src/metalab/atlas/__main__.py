@@ -1,0 +1,37 @@
+"""``python -m metalab.atlas --store LOCATOR --host H --port P``: serve the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metalab.atlas", description=__doc__)
+    parser.add_argument("--store", required=True, help="Store locator (path or postgresql://…).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--bundle", default="", help="bundle.json to show on the Services page.")
+    args = parser.parse_args(argv)
+    token = os.environ.get("METALAB_ATLAS_TOKEN") or None
+    from metalab_server.address import check_listen
+
+    from metalab.errors import ConfigError
+
+    try:
+        check_listen(f"{args.host}:{args.port}", token)
+    except ConfigError as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from metalab.atlas.app import create_app
+
+    app = create_app(args.store, token=token, bundle_path=args.bundle or None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

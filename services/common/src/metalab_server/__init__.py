@@ -1,0 +1,1 @@
+"""Shared wiring for metalab's gRPC servers: auth, health, reflection, deadlines, shutdown."""

@@ -1,0 +1,65 @@
+"""Listen addresses: parsing, loopback detection, and exclusive unix socket paths."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+from pathlib import Path
+from typing import IO
+
+from metalab.errors import ConfigError
+
+
+def is_loopback(address: str) -> bool:
+    """True for ``unix:`` paths and loopback hosts (127.0.0.0/8, ::1, localhost)."""
+    if address.startswith("unix:"):
+        return True
+    host = host_of(address)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_of(address: str) -> str:
+    """The host part of ``host:port`` or ``[v6]:port``."""
+    if address.startswith("["):
+        return address[1 : address.index("]")]
+    host, sep, _port = address.rpartition(":")
+    if not sep:
+        raise ConfigError(f"expected HOST:PORT or unix:PATH, got {address!r}", key="--listen")
+    return host
+
+
+def check_listen(address: str, token: str | None) -> None:
+    """Refuse to expose an unauthenticated server beyond loopback."""
+    if not token and not is_loopback(address):
+        raise ConfigError(
+            f"refusing to listen on non-loopback address {address} without a token: "
+            "set server.token in the settings file or METALAB_TOKEN",
+            key="--listen",
+        )
+
+
+def lock_unix_path(address: str) -> IO[bytes] | None:
+    """Hold an exclusive lock beside a ``unix:`` socket so a second server cannot take it over.
+
+    Binding a unix socket replaces an existing socket file silently; the lock makes the second
+    server fail with a clear error instead. Returns the open lock file (keep it for the server's
+    lifetime) or None for TCP addresses.
+    """
+    if not address.startswith("unix:"):
+        return None
+    path = Path(address[len("unix:") :])
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = open(f"{path}.lock", "ab")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"another metalab server is already listening on {path}") from None
+    os.set_inheritable(handle.fileno(), False)
+    return handle

@@ -1,0 +1,48 @@
+"""Server-side deadlines: every call gets one, even when the client sent none."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+DEFAULT_UNARY_DEADLINE = 60.0
+
+
+class DeadlineInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Bound unary calls by the client's deadline or ``default``, whichever is shorter.
+
+    Streaming calls (Up, Logs, Open, Watch) are long-lived by design; they are bounded by the
+    client's deadline (grpc enforces it) and by per-phase budgets inside the servicers.
+    """
+
+    def __init__(self, default: float = DEFAULT_UNARY_DEADLINE) -> None:
+        self._default = default
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        default = self._default
+
+        async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            remaining = context.time_remaining()
+            budget = default if remaining is None else min(default, remaining)
+            try:
+                async with asyncio.timeout(budget):
+                    return await inner(request, context)
+            except TimeoutError:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"exceeded {budget:.1f}s")
+
+        return grpc.unary_unary_rpc_method_handler(
+            bounded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,117 @@
+"""Build a grpc.aio server hosting any subset of metalab's services, with the shared wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from metalab.errors import ConfigError
+from metalab_server.address import check_listen, lock_unix_path
+from metalab_server.auth import TokenAuthInterceptor
+from metalab_server.deadline import DeadlineInterceptor
+
+# name → "module:function"; the function registers the servicer and returns its full names.
+SERVICE_PLUGINS = {
+    "registry": "metalab_registry:add_to_server",
+    "orchestrator": "metalab_orchestrator:add_to_server",
+    "tunnel": "metalab_tunnel:add_to_server",
+}
+ALL_SERVICES = tuple(SERVICE_PLUGINS)
+
+AddToServer = Callable[[grpc.aio.Server], Sequence[str]]
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound address and what must be released on stop."""
+
+    server: grpc.aio.Server
+    address: str
+    health: HealthServicer
+    service_names: list[str]
+    _lock: IO[bytes] | None = field(default=None, repr=False)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Report NOT_SERVING, let in-flight calls finish for ``grace`` seconds, then stop."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self._lock is not None:
+            self._lock.close()
+
+
+def load_plugin(name: str) -> AddToServer:
+    try:
+        target = SERVICE_PLUGINS[name]
+    except KeyError:
+        known = ", ".join(ALL_SERVICES)
+        raise ConfigError(f"unknown service {name!r} (known: {known})", key="--services") from None
+    module_name, _, attr = target.partition(":")
+    function: AddToServer = getattr(import_module(module_name), attr)
+    return function
+
+
+async def start_server(
+    services: Sequence[str], address: str, token: str | None = None
+) -> RunningServer:
+    """Start a server for ``services`` on ``address`` (``host:port`` or ``unix:path``).
+
+    Every server serves grpc.health.v1 and reflection, applies deadlines, and checks the
+    bearer token when one is given. Port 0 binds a free port; the returned address has it.
+    """
+    check_listen(address, token)
+    lock = lock_unix_path(address)
+    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor()]
+    if token:
+        interceptors.insert(0, TokenAuthInterceptor(token))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)],
+    )
+    names: list[str] = []
+    for name in services:
+        names.extend(load_plugin(name)(server))
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_names = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(service_names, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        if lock is not None:
+            lock.close()
+        raise ConfigError(f"cannot listen on {address}: {exc}", key="--listen") from exc
+    bound = address if address.startswith("unix:") else _with_port(address, port)
+    await server.start()
+    for full_name in [*names, ""]:
+        await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, bound, health_servicer, names, lock)
+
+
+def _with_port(address: str, port: int) -> str:
+    host = address.rsplit(":", 1)[0]
+    return f"{host}:{port}"
+
+
+async def serve_until_signalled(running: RunningServer, grace: float = 1.0) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (a second signal exits now)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _exit_now)
+    await running.stop(grace)
+
+
+def _exit_now() -> None:
+    raise SystemExit(130)

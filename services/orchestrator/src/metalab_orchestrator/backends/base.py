@@ -1,0 +1,48 @@
+"""The backend interface: start, probe, stop (and where the logs are)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from metalab_orchestrator.spec import Spec
+
+Bundle = dict[str, Any]
+
+
+class Emit(Protocol):
+    async def __call__(
+        self, phase: str, service: str = "", message: str = "", log_tail: str = ""
+    ) -> None: ...
+
+
+SaveBundle = Callable[[Bundle], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The health of one service of a bundle, from a real check."""
+
+    name: str
+    host: str
+    port: int
+    healthy: bool
+    state: str  # running | unreachable | unknown
+    detail: str = ""
+    url: str = ""
+
+
+class Backend(Protocol):
+    async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
+        """Start the declared services, recording each in ``bundle`` (saved as it grows)."""
+
+    async def probe(self, bundle: Bundle) -> list[Probe]:
+        """Real health checks of every service of ``bundle``."""
+
+    async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
+        """Stop everything ``bundle`` records, in reverse dependency order; idempotent."""
+
+    def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
+        """Each service's log file."""

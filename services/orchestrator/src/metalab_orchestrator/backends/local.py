@@ -1,0 +1,198 @@
+"""The local backend: services as detached process groups on this machine.
+
+Postgres starts first (the store), then Atlas reading it; teardown is the reverse. Each process
+is recorded in the bundle as soon as it exists, so a crash anywhere leaves a record the next
+call uses to stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from metalab._config.schema import AtlasService, PostgresService
+from metalab._fs import ensure_private_dir
+from metalab.errors import ProvisioningFailed
+from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.local import postgres as pg
+from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
+from metalab_orchestrator.local.ports import ensure_port_free, free_port
+from metalab_orchestrator.local.process import (
+    ProcessRecord,
+    is_alive,
+    spawn_detached,
+    tail,
+    terminate_group,
+)
+from metalab_orchestrator.probes import probe_http, probe_postgres
+from metalab_orchestrator.spec import Spec
+
+LOOPBACK = "127.0.0.1"
+STOP_GRACE = 5.0
+READY_POLL = (0.01, 0.1)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _record(handle: dict[str, Any]) -> ProcessRecord:
+    pid = int(handle.get("pid", 0))
+    return ProcessRecord(pid, int(handle.get("start_time", 0)), int(handle.get("pgid", 0) or pid))
+
+
+class LocalBackend:
+    """Processes on this machine, in their own sessions so they outlive the caller."""
+
+    async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
+        run_dir = ensure_private_dir(spec.services_dir / "run")
+        locator = spec.file_root or str(spec.project_dir / "experiments")
+        if spec.postgres is not None:
+            await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
+            handle = await self._start_postgres(spec, spec.postgres, run_dir)
+            bundle["services"]["postgres"] = _postgres_entry(handle)
+            locator = handle.locator(spec.file_root)
+            bundle["store_locator"] = locator
+            await save(bundle)
+            await emit("READY", "postgres", f"{handle.host}:{handle.port}")
+        else:
+            bundle["store_locator"] = locator
+        atlas = spec.atlas
+        if atlas is not None:
+            await emit("STARTING", "atlas", "starting the dashboard")
+            entry = await self._start_atlas(spec, atlas, locator, run_dir, bundle, save)
+            await emit("READY", "atlas", entry["url"])
+        bundle["tunnel_targets"] = _tunnel_targets(bundle)
+        return bundle
+
+    async def _start_postgres(
+        self, spec: Spec, config: PostgresService, run_dir: Path
+    ) -> PostgresHandle:
+        data_dir = spec.services_dir / "postgres" / "data"
+        settings = PostgresSettings(
+            auth_method=config.auth_method,
+            database=config.database,
+            user=config.user,
+            port=config.port,
+            password=config.password.get_secret_value() if config.password else None,
+            run_as=config.run_as,
+            start_timeout=config.start_timeout,
+        )
+        return await asyncio.to_thread(pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir)
+
+    async def _start_atlas(
+        self,
+        spec: Spec,
+        config: AtlasService,
+        locator: str,
+        run_dir: Path,
+        bundle: Bundle,
+        save: SaveBundle,
+    ) -> dict[str, Any]:
+        if config.port:
+            ensure_port_free(LOOPBACK, config.port, key="services.atlas.port")
+        port = config.port or free_port(LOOPBACK)
+        log_path = run_dir / "atlas.log"
+        argv = [sys.executable, "-m", "metalab.atlas", "--store", locator,
+                "--host", LOOPBACK, "--port", str(port), "--bundle", str(spec.key.path)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
+        record = spawn_detached(argv, log_path=log_path, env=env, cwd=spec.services_dir)
+        entry = {
+            "host": LOOPBACK, "port": port, "url": f"http://{LOOPBACK}:{port}",
+            "pid": record.pid, "start_time": record.start_time, "pgid": record.pgid,
+            "log_path": str(log_path), "started_at": _now(),
+        }
+        bundle["services"]["atlas"] = entry
+        await save(bundle)
+        await _wait_ready(
+            "atlas", config.start_timeout, log_path,
+            lambda: probe_http(LOOPBACK, port), lambda: is_alive(record),
+        )
+        return entry
+
+    async def probe(self, bundle: Bundle) -> list[Probe]:
+        services = bundle.get("services", {})
+        checks = [self._probe_one(name, services[name]) for name in services]
+        return list(await asyncio.gather(*checks))
+
+    async def _probe_one(self, name: str, handle: dict[str, Any]) -> Probe:
+        host, port = str(handle.get("host", "")), int(handle.get("port", 0))
+        if not is_alive(_record(handle)):
+            return Probe(name, host, port, False, "unreachable", "process is gone", handle.get("url", ""))
+        if name == "postgres":
+            ok, detail = await probe_postgres(
+                host, port, str(handle.get("user")), str(handle.get("database")),
+                str(handle.get("passfile")),
+            )
+        else:
+            ok, detail = await probe_http(host, port)
+        state = "running" if ok else "unreachable"
+        return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
+
+    async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
+        services = bundle.get("services", {})
+        for name in ("atlas", "postgres"):
+            handle = services.get(name)
+            if handle is None:
+                continue
+            await emit("STOPPING", name)
+            if name == "postgres":
+                await asyncio.to_thread(pg.stop_postgres, _postgres_handle(handle), STOP_GRACE)
+            else:
+                await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE)
+            await emit("STOPPED", name)
+
+    def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
+        services = bundle.get("services", {})
+        return {name: Path(h["log_path"]) for name, h in services.items() if h.get("log_path")}
+
+
+async def _wait_ready(
+    name: str, budget: float, log_path: Path, check: Any, alive: Any
+) -> None:
+    """Poll ``check`` with a short backoff until it passes; fail fast if the process died."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    delay, cap = READY_POLL
+    detail = ""
+    while loop.time() < deadline:
+        ok, detail = await check()
+        if ok:
+            return
+        if not alive():
+            raise ProvisioningFailed(f"{name} exited during start-up", tail(log_path, 20))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, cap)
+    raise ProvisioningFailed(
+        f"{name} not ready after {budget:.0f}s ({detail})", tail(log_path, 20)
+    )
+
+
+def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
+    data = handle.to_dict()
+    return {
+        "host": handle.host, "port": handle.port, "pid": handle.pid,
+        "start_time": handle.start_time, "pgid": handle.pid,
+        "data_dir": data["data_dir"], "socket_dir": data["socket_dir"],
+        "secret_ref": data["password_file"], "passfile": data["passfile"],
+        "log_path": data["log_path"], "database": handle.database, "user": handle.user,
+        "started_at": _now(),
+    }
+
+
+def _postgres_handle(entry: dict[str, Any]) -> PostgresHandle:
+    return PostgresHandle.from_dict({**entry, "password_file": entry.get("secret_ref", "")})
+
+
+def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
+    targets = []
+    for name, scheme in (("atlas", "http"), ("postgres", "postgresql")):
+        handle = bundle["services"].get(name)
+        if handle:
+            targets.append({"service": name, "host": handle["host"], "port": handle["port"], "scheme": scheme})
+    return targets
+

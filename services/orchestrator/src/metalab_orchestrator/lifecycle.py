@@ -1,0 +1,139 @@
+"""Up, down and status for any backend: reuse healthy bundles, clean up stale ones, never leak.
+
+The orchestrator keeps no state in memory. A bundle is saved as soon as the first process
+exists (state ``provisioning``), so a crash at any point leaves a record the next call uses to
+stop what was started. One file lock per (project, environment) serialises provisioning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import getpass
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from metalab.errors import ProvisioningFailed
+from metalab_orchestrator.backends import backend_for
+from metalab_orchestrator.backends.base import Backend, Bundle, Emit, Probe
+from metalab_orchestrator.registry_port import RegistryPort
+from metalab_orchestrator.spec import Spec
+
+LOCK_POLL = 0.05
+
+
+@asynccontextmanager
+async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[None]:
+    """Exclusive per (project, environment); a waiter reports that it waits."""
+    directory = spec.services_dir
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(directory / ".provision.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not announced:
+                    await emit("WAITING", message="another `services up/down` is in progress")
+                    announced = True
+                await asyncio.sleep(LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_bundle(spec: Spec) -> Bundle:
+    return {
+        "project": spec.project,
+        "environment": spec.name,
+        "profile": spec.type,
+        "owner": getpass.getuser(),
+        "created_at": now(),
+        "nonce": secrets.token_hex(8),
+        "file_root": spec.file_root or "",
+        "project_dir": str(spec.project_dir),
+        "state": "provisioning",
+        "services": {},
+        "tunnel_targets": [],
+        "store_locator": "",
+    }
+
+
+class Lifecycle:
+    """The up/down/status flow shared by every backend."""
+
+    def __init__(self, registry: RegistryPort, backend: Backend | None = None) -> None:
+        self._registry = registry
+        self._backend = backend
+
+    def backend(self, spec: Spec) -> Backend:
+        return self._backend or backend_for(spec.type)
+
+    async def up(self, spec: Spec, emit: Emit, force: bool = False) -> tuple[Bundle, bool]:
+        """Provision, or reuse a healthy bundle; returns (bundle, reused)."""
+        backend = self.backend(spec)
+        async with provisioning_lock(spec, emit):
+            existing = await self._registry.get(spec.key)
+            if existing is not None:
+                if existing.get("state") == "ready" and not force:
+                    probes = await backend.probe(existing)
+                    if probes and all(p.healthy for p in probes):
+                        return existing, True
+                    dead = ", ".join(p.name for p in probes if not p.healthy) or "none"
+                    await emit("INFO", message=f"stale bundle (unhealthy: {dead}); cleaning up")
+                else:
+                    await emit("INFO", message="cleaning up an interrupted or replaced bundle")
+                await self._stop_and_forget(spec, backend, existing, emit)
+            bundle = new_bundle(spec)
+
+            async def save(current: Bundle) -> None:
+                await self._registry.put(spec.key, current)
+
+            try:
+                bundle = await backend.start(spec, bundle, emit, save)
+            except BaseException:
+                await asyncio.shield(self._stop_and_forget(spec, backend, bundle, _quiet))
+                raise
+            bundle["state"] = "ready"
+            await save(bundle)
+            return bundle, False
+
+    async def down(self, spec: Spec, emit: Emit) -> bool:
+        """Stop everything and remove the bundle last; False when nothing was running."""
+        backend = self.backend(spec)
+        async with provisioning_lock(spec, emit):
+            existing = await self._registry.get(spec.key)
+            if existing is None:
+                return False
+            await self._stop_and_forget(spec, backend, existing, emit)
+            return True
+
+    async def status(self, spec: Spec) -> tuple[Bundle | None, list[Probe]]:
+        existing = await self._registry.get(spec.key)
+        if existing is None:
+            return None, []
+        return existing, await self.backend(spec).probe(existing)
+
+    async def _stop_and_forget(
+        self, spec: Spec, backend: Backend, bundle: Bundle, emit: Emit
+    ) -> None:
+        await backend.stop(spec, bundle, emit)
+        still = [p.name for p in await backend.probe(bundle) if p.state == "running"]
+        if still:
+            raise ProvisioningFailed(
+                f"could not stop {', '.join(still)}; the bundle is kept at {spec.key.path}"
+            )
+        await self._registry.delete(spec.key)
+
+
+async def _quiet(phase: str, service: str = "", message: str = "", log_tail: str = "") -> None:
+    return None

@@ -1,0 +1,140 @@
+"""Orchestrator servicer: translates messages to Lifecycle calls and back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from metalab import errors
+from metalab.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from metalab_orchestrator.lifecycle import Lifecycle
+from metalab_orchestrator.logs import read_logs
+from metalab_orchestrator.registry_port import registry_port
+from metalab_orchestrator.spec import Spec, parse_spec
+from metalab_registry.convert import to_message
+
+Phase = orchestrator_pb2.UpEvent.Phase
+UpEvent = orchestrator_pb2.UpEvent
+
+STATUS_CODES: list[tuple[type[errors.MetalabError], grpc.StatusCode]] = [
+    (errors.ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.BundleError, grpc.StatusCode.DATA_LOSS),
+    (errors.BundleNotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.ProvisioningFailed, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.SchedulerError, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_code(exc: errors.MetalabError) -> grpc.StatusCode:
+    for kind, code in STATUS_CODES:
+        if isinstance(exc, kind):
+            return code
+    return grpc.StatusCode.UNKNOWN
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+    def __init__(self, lifecycle: Lifecycle | None = None) -> None:
+        self._lifecycle = lifecycle or Lifecycle(registry_port())
+
+    async def Up(
+        self, request: orchestrator_pb2.UpRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[UpEvent]:
+        async def work(spec: Spec, emit: Any) -> UpEvent:
+            bundle, reused = await self._lifecycle.up(spec, emit, force=request.force)
+            phase = Phase.REUSED if reused else Phase.READY
+            return UpEvent(phase=phase, bundle=to_message(bundle))
+
+        async for event in _stream(request.spec, context, work):
+            yield event
+
+    async def Down(
+        self, request: orchestrator_pb2.DownRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[UpEvent]:
+        async def work(spec: Spec, emit: Any) -> UpEvent:
+            stopped = await self._lifecycle.down(spec, emit)
+            message = "stopped" if stopped else "nothing was running"
+            return UpEvent(phase=Phase.STOPPED, message=message)
+
+        async for event in _stream(request.spec, context, work):
+            yield event
+
+    async def Status(
+        self, request: orchestrator_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.StatusResponse:
+        try:
+            spec = parse_spec(request.spec)
+            bundle, probes = await self._lifecycle.status(spec)
+        except errors.MetalabError as exc:
+            await context.abort(status_code(exc), str(exc))
+        if bundle is None:
+            return orchestrator_pb2.StatusResponse(found=False)
+        return orchestrator_pb2.StatusResponse(
+            found=True,
+            bundle=to_message(bundle),
+            services=[
+                orchestrator_pb2.ServiceStatus(
+                    name=p.name, host=p.host, port=p.port, healthy=p.healthy,
+                    state=p.state, detail=p.detail, url=p.url,
+                )
+                for p in probes
+            ],
+            job_state=str(bundle.get("job_state", "")),
+        )
+
+    async def Logs(
+        self, request: orchestrator_pb2.LogsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[orchestrator_pb2.LogChunk]:
+        try:
+            spec = parse_spec(request.spec)
+            bundle, _probes = await self._lifecycle.status(spec)
+            if bundle is None:
+                raise errors.BundleNotFound(f"no services running for {spec.project}/{spec.name}")
+            paths = self._lifecycle.backend(spec).log_paths(spec, bundle)
+            async for service, line in read_logs(paths, request.service, request.lines, request.follow):
+                yield orchestrator_pb2.LogChunk(service=service, line=line)
+        except errors.MetalabError as exc:
+            await context.abort(status_code(exc), str(exc))
+
+
+async def _stream(
+    spec_message: Any,
+    context: grpc.aio.ServicerContext,
+    work: Callable[[Spec, Any], Awaitable[UpEvent]],
+) -> AsyncIterator[UpEvent]:
+    """Run ``work`` while relaying its progress events; errors end the stream with a status."""
+    queue: asyncio.Queue[UpEvent | None] = asyncio.Queue()
+
+    async def emit(phase: str, service: str = "", message: str = "", log_tail: str = "") -> None:
+        await queue.put(
+            UpEvent(phase=Phase.Value(phase), service=service, message=message, log_tail=log_tail)
+        )
+
+    try:
+        spec = parse_spec(spec_message)
+    except errors.MetalabError as exc:
+        await context.abort(status_code(exc), str(exc))
+
+    async def run() -> UpEvent:
+        try:
+            return await work(spec, emit)
+        finally:
+            await queue.put(None)
+
+    task = asyncio.ensure_future(run())
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        final = await task
+    except errors.ProvisioningFailed as exc:
+        yield UpEvent(phase=Phase.FAILED, message=str(exc), log_tail=exc.log_tail)
+        await context.abort(status_code(exc), str(exc))
+    except errors.MetalabError as exc:
+        await context.abort(status_code(exc), str(exc))
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    yield final

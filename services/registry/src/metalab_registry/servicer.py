@@ -1,0 +1,108 @@
+"""Registry servicer: translates messages to BundleStore calls and back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from metalab.errors import BundleError, BundleNotFound
+from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from metalab_registry.convert import to_dict, to_message
+from metalab_registry.store import BundleKey, BundleStore, NonceMismatch
+
+WATCH_INTERVAL = 0.2
+
+
+def _key(message: types_pb2.BundleKey) -> BundleKey:
+    return BundleKey(message.project, message.environment, message.file_root)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServicer):
+    def __init__(self, store: BundleStore | None = None) -> None:
+        self._store = store or BundleStore()
+
+    async def PutBundle(
+        self, request: registry_pb2.PutBundleRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.Bundle:
+        bundle = request.bundle
+        key = BundleKey(bundle.project, bundle.environment, bundle.file_root)
+        if not key.project or not key.environment:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment")
+        try:
+            path = self._store.put(key, to_dict(bundle), request.expected_nonce)
+        except NonceMismatch as exc:
+            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+        result = types_pb2.Bundle()
+        result.CopyFrom(bundle)
+        result.path = str(path)
+        return result
+
+    async def GetBundle(
+        self, request: types_pb2.BundleKey, context: grpc.aio.ServicerContext
+    ) -> types_pb2.Bundle:
+        key = _key(request)
+        try:
+            bundle = self._store.get(key)
+        except BundleError as exc:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+        if bundle is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {key.path}")
+        return to_message(bundle, str(key.path))
+
+    async def ListBundles(
+        self, request: registry_pb2.ListBundlesRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.ListBundlesResponse:
+        found = self._store.list(list(request.roots), request.project)
+        return registry_pb2.ListBundlesResponse(
+            bundles=[to_message(bundle, str(path)) for path, bundle in found]
+        )
+
+    async def DeleteBundle(
+        self, request: registry_pb2.DeleteBundleRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.DeleteBundleResponse:
+        try:
+            deleted = self._store.delete(_key(request.key), request.expected_nonce)
+        except NonceMismatch as exc:
+            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+        return registry_pb2.DeleteBundleResponse(deleted=deleted)
+
+    async def WatchBundle(
+        self, request: types_pb2.BundleKey, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[registry_pb2.BundleEvent]:
+        key = _key(request)
+        last: object = None
+        while True:
+            try:
+                stat = key.path.stat()
+                marker: object = (stat.st_mtime_ns, stat.st_ino)
+            except FileNotFoundError:
+                marker = None
+            if marker != last:
+                if marker is None:
+                    if last is not None:
+                        yield registry_pb2.BundleEvent(kind=registry_pb2.BundleEvent.DELETED)
+                else:
+                    bundle = self._store.get(key)
+                    if bundle is not None:
+                        yield registry_pb2.BundleEvent(
+                            kind=registry_pb2.BundleEvent.PUT, bundle=to_message(bundle)
+                        )
+                last = marker
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    async def Discover(
+        self, request: registry_pb2.DiscoverRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.DiscoverResponse:
+        try:
+            found = self._store.discover(request.start_dir, request.project, request.environment)
+        except BundleNotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except BundleError as exc:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+        return registry_pb2.DiscoverResponse(
+            store_locator=found.store_locator,
+            bundle_path=str(found.path),
+            bundle=to_message(found.bundle, str(found.path)),
+        )
