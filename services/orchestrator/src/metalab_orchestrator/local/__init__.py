@@ -1,0 +1,1 @@
+"""Local runtime: detached processes and PostgreSQL on this machine."""

@@ -1,0 +1,379 @@
+"""Start, probe and stop a PostgreSQL server on this machine.
+
+Layout: ``data_dir`` (0700) holds the cluster, a copy of a cached template on first start.
+``run_dir`` (0700) holds the Unix socket, ``postgres.password`` (the password, 0600),
+``postgres.pgpass`` (a libpq password file, 0600) and ``postgres.log``.
+
+How the password is set without leaking: the server gets ``-k run_dir`` and a pg_hba whose
+only ``local`` rule is ``peer`` mapped (pg_ident) from the invoking OS account and the server's
+account to the database user; the kernel vouches for the peer, the socket directory is 0700, and
+nobody else can reach it. Over that socket we compute a SCRAM verifier client-side
+(libpq's ``PQencryptPasswordConn``) and send ``ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'``
+with ``log_statement`` and ``log_min_error_statement`` switched off for the session: the password
+itself never leaves this process except into the 0600 files, and even a logged statement would
+show only the salted verifier. No trust rule, no reload window. TCP (127.0.0.1 only) uses
+``settings.auth_method``; a SCRAM verifier also serves ``md5`` and ``password``.
+
+The server is the ``postgres`` binary spawned detached (``process.spawn_detached``), not
+``pg_ctl start -w``: pg_ctl adds a shell and polls every 100 ms, and cannot switch users.
+Readiness is postmaster.pid's ``ready`` status, then an authenticated ``SELECT 1`` over TCP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from metalab.errors import ProvisioningFailed
+from psycopg import sql
+
+from .accounts import Account, require_traversable, resolve_service_account
+from .pg_binaries import PgBinaries, find_pg_binaries
+from .pg_handle import PostgresHandle, PostgresSettings
+from .pg_template import copy_template, ensure_template, make_dirs
+from .ports import ensure_port_free, free_port
+from .process import (
+    ProcessRecord,
+    group_members,
+    is_alive,
+    read_proc_stat,
+    spawn_detached,
+    tail,
+    terminate_group,
+    wait_for,
+)
+from .secret_files import pgpass_line, read_secret, write_secret
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+PORT_ATTEMPTS = 3
+SOCKET_PATH_MAX = 107  # sun_path minus the terminating NUL
+_PORT_CLASH = (
+    "Address already in use",
+    "could not create any TCP/IP sockets",
+    "could not create lock file",
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Result of a health check."""
+
+    healthy: bool
+    detail: str
+
+
+def _record(handle: PostgresHandle) -> ProcessRecord:
+    return ProcessRecord(pid=handle.pid, start_time=handle.start_time, pgid=handle.pid)
+
+
+def _connect_tcp(handle: PostgresHandle, timeout: int) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=handle.host,
+        port=handle.port,
+        dbname=handle.database,
+        user=handle.user,
+        passfile=str(handle.passfile),
+        connect_timeout=timeout,
+        sslmode="disable",
+        application_name="metalab-probe",
+    )
+
+
+def probe_postgres(handle: PostgresHandle, *, connect_timeout: int = 2) -> Probe:
+    """Authenticated ``SELECT 1`` over TCP (libpq's shortest connect timeout is 2 s)."""
+    if not is_alive(_record(handle)):
+        return Probe(False, f"postmaster pid {handle.pid} is not running")
+    started = time.monotonic()
+    try:
+        with _connect_tcp(handle, connect_timeout) as conn:
+            conn.execute("SELECT 1").fetchone()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Probe(False, f"SELECT 1 on {handle.host}:{handle.port} failed: {first}")
+    ms = (time.monotonic() - started) * 1000
+    return Probe(True, f"SELECT 1 on {handle.host}:{handle.port} ok in {ms:.1f} ms")
+
+
+def stop_postgres(handle: PostgresHandle, grace: float = 5.0) -> None:
+    """Fast shutdown (SIGINT to the postmaster), SIGKILL to its group after ``grace``.
+
+    Returns when every server process is gone; does nothing when it is already stopped.
+    """
+    terminate_group(_record(handle), grace, first_signal=signal.SIGINT, leader_only=True)
+
+
+def _hba(auth_method: str) -> str:
+    return (
+        "# Written by metalab at every start; edits are overwritten.\n"
+        "local all all peer map=metalab\n"
+        f"host  all all {HOST}/32 {auth_method}\n"
+    )
+
+
+def _ident(os_users: list[str], db_user: str) -> str:
+    lines = [f'metalab "{name}" "{db_user}"\n' for name in dict.fromkeys(os_users)]
+    return "# Written by metalab at every start; edits are overwritten.\n" + "".join(lines)
+
+
+def _write_owned(path: Path, content: str, owner: Account | None) -> None:
+    """Replace a server config file (not secret, but private: 0600 like initdb's)."""
+    write_secret(path, content, owner=owner)
+
+
+def _prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
+    make_dirs(run_dir.parent)
+    try:
+        run_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        os.chmod(run_dir, 0o700)
+    if owner is not None:
+        os.chown(run_dir, owner.uid, owner.gid)
+
+
+def _password(settings: PostgresSettings, password_file: Path) -> str:
+    if settings.password is not None:
+        return settings.password
+    return read_secret(password_file) or secrets.token_urlsafe(32)
+
+
+def _clear_stale_server(data_dir: Path) -> None:
+    """Refuse a data dir whose server still runs; kill backends orphaned by a dead one."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return
+
+    def in_data_dir(p: int) -> bool:
+        try:
+            return Path(f"/proc/{p}/cwd").resolve() == data_dir.resolve()
+        except OSError:
+            return False
+
+    stat = read_proc_stat(pid)
+    if stat is not None and stat.state not in ("Z", "X") and in_data_dir(pid):
+        raise ProvisioningFailed(
+            f"a PostgreSQL server (pid {pid}) is already running on {data_dir}; stop it first"
+        )
+    leftovers = [p for p in group_members(pid) if in_data_dir(p)]
+    for p in leftovers:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: not [p for p in group_members(pid) if in_data_dir(p)], 10.0)
+
+
+def _server_argv(bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int) -> list[str]:
+    return [
+        str(bins.postgres),
+        "-D",
+        str(data_dir),
+        "-k",
+        str(socket_dir),
+        "-h",
+        HOST,
+        "-p",
+        str(port),
+        "-c",
+        "unix_socket_permissions=0700",
+        "-c",
+        "logging_collector=off",
+    ]
+
+
+def _pm_status(data_dir: Path) -> str:
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[7].strip() if len(lines) > 7 else ""
+
+
+def _ready_or_dead(record: ProcessRecord, data_dir: Path) -> Callable[[], bool]:
+    return lambda: not is_alive(record) or _pm_status(data_dir) == "ready"
+
+
+def _new_log_text(log_path: Path, offset: int) -> str:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _bootstrap(
+    settings: PostgresSettings, socket_dir: Path, port: int, password: str, timeout: float
+) -> None:
+    """Over the peer-authenticated socket: set the password (verifier only), create the DB."""
+    with psycopg.connect(
+        host=str(socket_dir),
+        port=port,
+        dbname="postgres",
+        user=settings.user,
+        connect_timeout=max(2, int(timeout)),
+        autocommit=True,
+        application_name="metalab-setup",
+    ) as conn:
+        conn.execute("SET log_statement = 'none'")
+        conn.execute("SET log_min_error_statement = 'panic'")
+        conn.execute("SET log_min_duration_statement = -1")
+        verifier = conn.pgconn.encrypt_password(
+            password.encode(), settings.user.encode(), b"scram-sha-256"
+        ).decode()
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(settings.user), sql.Literal(verifier)
+            )
+        )
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (settings.database,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.database)))
+
+
+def _spawn_ready(
+    bins: PgBinaries,
+    settings: PostgresSettings,
+    data_dir: Path,
+    run_dir: Path,
+    log_path: Path,
+    account: Account | None,
+    deadline: float,
+) -> tuple[ProcessRecord, int]:
+    """Spawn the postmaster on a free (or the configured) port and wait for ``ready``."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        if settings.port is not None:
+            port = settings.port
+            ensure_port_free(HOST, port, key="services.postgres.port")
+        else:
+            port = free_port(HOST)
+        sock = run_dir / f".s.PGSQL.{port}"
+        if len(str(sock)) > SOCKET_PATH_MAX:
+            raise ProvisioningFailed(
+                f"run directory {run_dir} is too long for a Unix socket path "
+                f"({len(str(sock))} > {SOCKET_PATH_MAX} bytes); choose a shorter one"
+            )
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        try:
+            record = spawn_detached(
+                _server_argv(bins, data_dir, run_dir, port),
+                log_path=log_path,
+                env={"PATH": f"{bins.bindir}:/usr/bin:/bin", "LC_ALL": "C"},
+                cwd=run_dir,
+                user=account.name if account else None,
+            )
+        except OSError as exc:
+            raise ProvisioningFailed(f"cannot execute {bins.postgres}: {exc.strerror}") from exc
+        ready = wait_for(_ready_or_dead(record, data_dir), max(0.0, deadline - time.monotonic()))
+        if ready and is_alive(record):
+            return record, port
+        new_log = _new_log_text(log_path, offset)
+        terminate_group(record, 2.0, first_signal=signal.SIGINT, leader_only=True)
+        if not ready:
+            raise ProvisioningFailed(
+                f"PostgreSQL did not become ready within {settings.start_timeout:g} s "
+                f"(services.postgres.start_timeout); log: {log_path}",
+                log_tail=tail(log_path),
+            )
+        clash = any(marker in new_log for marker in _PORT_CLASH)
+        if clash and settings.port is not None:
+            raise ProvisioningFailed(
+                f"port {port} on {HOST} is already in use (services.postgres.port)",
+                log_tail=tail(log_path),
+            )
+        if not clash or attempt == PORT_ATTEMPTS:
+            raise ProvisioningFailed(
+                f"PostgreSQL exited during start-up; log: {log_path}", log_tail=tail(log_path)
+            )
+        log.info("port %d was taken before PostgreSQL bound it; retrying", port)
+    raise AssertionError("unreachable")
+
+
+def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path) -> PostgresHandle:
+    """Start (or restart) the server for ``data_dir``; return once it answers ``SELECT 1``."""
+    deadline = time.monotonic() + settings.start_timeout
+    account = resolve_service_account(
+        settings.run_as, service="PostgreSQL", key="services.postgres.run_as"
+    )
+    if account is None and settings.run_as not in (None, Account.current().name):
+        log.warning("services.postgres.run_as=%s ignored: not running as root", settings.run_as)
+    bins = find_pg_binaries()
+    data_dir, run_dir = data_dir.absolute(), run_dir.absolute()
+    if account is not None:
+        for path, what in (
+            (bins.bindir, "the PostgreSQL programs"),
+            (data_dir.parent, "the data directory"),
+            (run_dir.parent, "the run directory"),
+        ):
+            require_traversable(path, account, what=what)
+    _prepare_run_dir(run_dir, account)
+    if not (data_dir / "PG_VERSION").is_file():
+        template = ensure_template(bins, superuser=settings.user, account=account)
+        copy_template(template, data_dir, account)
+    else:
+        _clear_stale_server(data_dir)
+
+    os_users = [Account.current().name] + ([account.name] if account else [])
+    _write_owned(data_dir / "pg_hba.conf", _hba(settings.auth_method), account)
+    _write_owned(data_dir / "pg_ident.conf", _ident(os_users, settings.user), account)
+    password_file, passfile = run_dir / "postgres.password", run_dir / "postgres.pgpass"
+    log_path = run_dir / "postgres.log"
+    password = _password(settings, password_file)
+    write_secret(password_file, password, owner=account)
+
+    record, port = _spawn_ready(bins, settings, data_dir, run_dir, log_path, account, deadline)
+    if account is not None:
+        os.chown(log_path, account.uid, account.gid)
+    handle = PostgresHandle(
+        host=HOST,
+        port=port,
+        pid=record.pid,
+        start_time=record.start_time,
+        data_dir=data_dir,
+        socket_dir=run_dir,
+        password_file=password_file,
+        passfile=passfile,
+        log_path=log_path,
+        database=settings.database,
+        user=settings.user,
+    )
+    ok = False
+    try:
+        _bootstrap(settings, run_dir, port, password, deadline - time.monotonic())
+        write_secret(
+            passfile,
+            pgpass_line(HOST, port, settings.database, settings.user, password),
+            owner=account,
+        )
+        last = Probe(False, "not probed")
+
+        def answered() -> bool:
+            nonlocal last
+            last = probe_postgres(handle)
+            return last.healthy
+
+        if not wait_for(answered, max(0.0, deadline - time.monotonic())):
+            raise ProvisioningFailed(
+                f"PostgreSQL started but is not usable: {last.detail}", log_tail=tail(log_path)
+            )
+        ok = True
+    except psycopg.Error as exc:
+        raise ProvisioningFailed(
+            f"PostgreSQL set-up over {run_dir} failed: {str(exc).strip().splitlines()[0]}",
+            log_tail=tail(log_path),
+        ) from exc
+    finally:
+        if not ok:
+            stop_postgres(handle, grace=2.0)
+    return handle

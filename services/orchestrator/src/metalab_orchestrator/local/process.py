@@ -1,0 +1,225 @@
+"""Detached service processes: spawn, identify (pid-reuse safe), terminate, wait, tail.
+
+Reaping: we keep each child's ``Popen`` handle in a module registry and reap finished children
+(``poll``) on every call into this module, and ``terminate_group`` waits on the handle. We do not
+double-fork: an orphan is re-parented to PID 1, which on our CI VMs is not an init that reaps
+(``process_api``), so a double-forked service would leave zombies there forever; keeping the handle
+also turns exec errors into exceptions instead of a dead pid. Detachment (new session and process
+group, stdin from /dev/null, output to a log) keeps the service alive when we exit; a process we
+did not start (a previous orchestrator's) is re-parented and reaped by whoever holds it, and a
+zombie counts as dead here.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_children_lock = threading.Lock()
+
+_DEAD_STATES = frozenset({"Z", "X", "x"})
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """Identity of a detached process: pid plus kernel start time (clock ticks since boot)."""
+
+    pid: int
+    start_time: int
+    pgid: int
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of ``/proc/PID/stat`` we use."""
+
+    state: str
+    ppid: int
+    pgid: int
+    start_time: int
+
+
+def parse_proc_stat(text: str) -> ProcStat:
+    """Parse ``/proc/PID/stat``; the command name may hold spaces and parentheses."""
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 of proc(5): state, ppid, pgrp, ..., starttime is field 22.
+    return ProcStat(
+        state=fields[0], ppid=int(fields[1]), pgid=int(fields[2]), start_time=int(fields[19])
+    )
+
+
+def read_proc_stat(pid: int) -> ProcStat | None:
+    """Return the process's stat fields, or None when no such process exists."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return parse_proc_stat(text)
+
+
+def is_same_live_process(record: ProcessRecord, stat: ProcStat | None) -> bool:
+    """True when ``stat`` is the recorded process (same start time) and it has not exited."""
+    return (
+        stat is not None and stat.start_time == record.start_time and stat.state not in _DEAD_STATES
+    )
+
+
+def reap_children() -> None:
+    """Collect the exit status of every finished child we started."""
+    with _children_lock:
+        for pid, handle in list(_children.items()):
+            if handle.poll() is not None:
+                del _children[pid]
+
+
+def spawn_detached(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    user: str | None = None,
+    umask: int = 0o077,
+) -> ProcessRecord:
+    """Start ``argv`` in a new session, output appended to ``log_path`` (created 0600).
+
+    ``user`` switches to that account (uid, primary group and its supplementary groups); only
+    root can do so. Raises ``OSError`` when the program cannot be executed.
+    """
+    reap_children()
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        handle = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+            umask=umask,
+            user=uid,
+            group=gid,
+            extra_groups=groups,
+        )
+    finally:
+        os.close(fd)
+    with _children_lock:
+        _children[handle.pid] = handle
+    stat = read_proc_stat(handle.pid)
+    if stat is None:  # pragma: no cover - an unreaped child always has a /proc entry
+        raise ChildProcessError(f"process {handle.pid} vanished right after start")
+    return ProcessRecord(pid=handle.pid, start_time=stat.start_time, pgid=stat.pgid)
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    """True when the recorded process still runs (a reused pid or a zombie is not alive)."""
+    reap_children()
+    return is_same_live_process(record, read_proc_stat(record.pid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the running (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        stat = read_proc_stat(int(entry.name))
+        if stat is not None and stat.pgid == pgid and stat.state not in _DEAD_STATES:
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_gone(record: ProcessRecord) -> bool:
+    reap_children()
+    if is_same_live_process(record, read_proc_stat(record.pid)):
+        return False
+    return not group_members(record.pgid)
+
+
+def terminate_group(
+    record: ProcessRecord,
+    grace: float = 5.0,
+    *,
+    first_signal: signal.Signals = signal.SIGTERM,
+    leader_only: bool = False,
+) -> None:
+    """Send ``first_signal`` (to the group, or the leader only), SIGKILL the group after
+    ``grace`` seconds, and return once the leader and every group member are gone.
+
+    Members left behind by a leader that already died are killed too (a process group id
+    cannot be reused while it has members). Idempotent.
+    """
+    if _group_gone(record):
+        return
+    if leader_only:
+        if is_same_live_process(record, read_proc_stat(record.pid)):
+            try:
+                os.kill(record.pid, first_signal)
+            except ProcessLookupError:
+                pass
+    else:
+        _signal_group(record.pgid, first_signal)
+    if wait_for(lambda: _group_gone(record), grace):
+        return
+    _signal_group(record.pgid, signal.SIGKILL)
+    if not wait_for(lambda: _group_gone(record), 10.0):
+        raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.01,
+    *,
+    max_interval: float = 0.2,
+) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass, backing off from ``interval``.
+
+    Returns whether the predicate became true; it is always checked once more at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    delay = interval
+    while True:
+        if predicate():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, max_interval)
+
+
+def tail(log_path: Path, n: int = 20, *, max_bytes: int = 65536) -> str:
+    """The last ``n`` lines of ``log_path`` (at most ``max_bytes``), or "" when it is missing."""
+    try:
+        with open(log_path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-n:])
