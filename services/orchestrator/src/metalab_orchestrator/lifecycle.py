@@ -29,7 +29,9 @@ LOCK_POLL = 0.05
 async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[None]:
     """Exclusive per (project, environment); a waiter reports that it waits."""
     directory = spec.services_dir
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # 0711: other accounts (a configured run_as) may traverse to their own subdirectories but
+    # not list; bundle.json and the lock inside are 0600.
+    directory.mkdir(parents=True, exist_ok=True, mode=0o711)
     fd = os.open(directory / ".provision.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         announced = False

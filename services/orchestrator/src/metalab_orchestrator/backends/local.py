@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from metalab._config.schema import AtlasService, PostgresService
-from metalab._fs import ensure_private_dir
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
 from metalab_orchestrator.local import postgres as pg
@@ -49,7 +48,7 @@ class LocalBackend:
     """Processes on this machine, in their own sessions so they outlive the caller."""
 
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
-        run_dir = ensure_private_dir(spec.services_dir / "run")
+        run_dir = spec.services_dir / "run"
         locator = spec.file_root or str(spec.project_dir / "experiments")
         if spec.postgres is not None:
             await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
