@@ -23,7 +23,9 @@ def generate(out_root: Path) -> list[Path]:
     """Generate *_pb2.py, *_pb2_grpc.py and their .pyi stubs under out_root."""
     package_dir = out_root / PROTO_PACKAGE
     package_dir.mkdir(parents=True, exist_ok=True)
-    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PROTO_PACKAGE).glob("*.proto"))
+    protos = sorted(
+        str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PROTO_PACKAGE).glob("*.proto")
+    )
     grpc_include = Path(protoc.__file__).resolve().parent / "_proto"
     args = [
         "grpc_tools.protoc",
@@ -40,7 +42,9 @@ def generate(out_root: Path) -> list[Path]:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     init = package_dir / "__init__.py"
-    init.write_text('"""Generated gRPC contracts (metalab.v1). Do not edit: run scripts/gen_protos.py."""\n')
+    init.write_text(
+        '"""Generated gRPC contracts (metalab.v1). Do not edit: run scripts/gen_protos.py."""\n'
+    )
     return sorted(p for p in package_dir.iterdir() if p.is_file())
 
 

@@ -101,12 +101,19 @@ def _with_port(address: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-async def serve_until_signalled(running: RunningServer, grace: float = 1.0) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully (a second signal exits now)."""
+async def serve_until_signalled(
+    running: RunningServer, grace: float = 1.0, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (a second signal exits now).
+
+    ``on_ready`` runs once the signal handlers are in place (e.g. to print a banner).
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if on_ready is not None:
+        on_ready()
     await stop.wait()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _exit_now)

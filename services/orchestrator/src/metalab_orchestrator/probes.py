@@ -43,7 +43,9 @@ async def probe_postgres(
     }
     argv = [psql, "-XAtqw", "-h", host, "-p", str(port), "-U", user, "-d", database]
     process = await asyncio.create_subprocess_exec(
-        *argv, "-c", "SELECT 1",
+        *argv,
+        "-c",
+        "SELECT 1",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -76,8 +76,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             bundle=to_message(bundle),
             services=[
                 orchestrator_pb2.ServiceStatus(
-                    name=p.name, host=p.host, port=p.port, healthy=p.healthy,
-                    state=p.state, detail=p.detail, url=p.url,
+                    name=p.name,
+                    host=p.host,
+                    port=p.port,
+                    healthy=p.healthy,
+                    state=p.state,
+                    detail=p.detail,
+                    url=p.url,
                 )
                 for p in probes
             ],
@@ -93,7 +98,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if bundle is None:
                 raise errors.BundleNotFound(f"no services running for {spec.project}/{spec.name}")
             paths = self._lifecycle.backend(spec).log_paths(spec, bundle)
-            async for service, line in read_logs(paths, request.service, request.lines, request.follow):
+            async for service, line in read_logs(
+                paths, request.service, request.lines, request.follow
+            ):
                 yield orchestrator_pb2.LogChunk(service=service, line=line)
         except errors.MetalabError as exc:
             await context.abort(status_code(exc), str(exc))

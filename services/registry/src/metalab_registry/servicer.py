@@ -29,7 +29,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         bundle = request.bundle
         key = BundleKey(bundle.project, bundle.environment, bundle.file_root)
         if not key.project or not key.environment:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment"
+            )
         try:
             path = self._store.put(key, to_dict(bundle), request.expected_nonce)
         except NonceMismatch as exc:
@@ -49,6 +51,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
         if bundle is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {key.path}")
+            raise AssertionError("unreachable: abort raises")
         return to_message(bundle, str(key.path))
 
     async def ListBundles(

@@ -18,6 +18,7 @@ from metalab._config.resolve import (
     select_environment,
 )
 
+
 @click.group()
 def env() -> None:
     """Inspect environment profiles."""

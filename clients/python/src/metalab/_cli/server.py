@@ -36,5 +36,5 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
 
     running = await start_server(names, listen, token)
     auth = "token required" if token else "no token"
-    click.echo(f"metalab server: {', '.join(names)} on {running.address} ({auth})", err=True)
-    await serve_until_signalled(running)
+    banner = f"metalab server: {', '.join(names)} on {running.address} ({auth})"
+    await serve_until_signalled(running, on_ready=lambda: click.echo(banner, err=True))

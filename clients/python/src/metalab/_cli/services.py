@@ -135,7 +135,10 @@ def down(env_name: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
     environment = resolve(env_name, overrides)
     progress = Progress(quiet)
     message = asyncio.run(_down(environment, progress))
-    click.echo(f"Services {message} ({environment.name}).")
+    if message == "stopped":
+        click.echo(f"Services stopped ({environment.name}).")
+    else:
+        click.echo(f"Nothing was running ({environment.name}).")
 
 
 async def _down(environment: Any, progress: Progress) -> str:

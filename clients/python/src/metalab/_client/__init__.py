@@ -1,4 +1,4 @@
-"""The typed gRPC client: where metalab's services are, and calls with deadlines and clear errors."""
+"""The typed gRPC client: where the services are; calls with deadlines and clear errors."""
 
 import os as _os
 

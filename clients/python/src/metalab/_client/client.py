@@ -42,14 +42,20 @@ class MetalabClient:
 
     async def get_bundle(self, key: types_pb2.BundleKey) -> types_pb2.Bundle:
         with mapped_errors("GetBundle"):
-            return await self.registry.GetBundle(key, timeout=UNARY_DEADLINE, metadata=self._metadata)
+            bundle: types_pb2.Bundle = await self.registry.GetBundle(
+                key, timeout=UNARY_DEADLINE, metadata=self._metadata
+            )
+        return bundle
 
-    async def put_bundle(self, bundle: types_pb2.Bundle, expected_nonce: str = "") -> types_pb2.Bundle:
+    async def put_bundle(
+        self, bundle: types_pb2.Bundle, expected_nonce: str = ""
+    ) -> types_pb2.Bundle:
         request = registry_pb2.PutBundleRequest(bundle=bundle, expected_nonce=expected_nonce)
         with mapped_errors("PutBundle"):
-            return await self.registry.PutBundle(
+            stored: types_pb2.Bundle = await self.registry.PutBundle(
                 request, timeout=UNARY_DEADLINE, metadata=self._metadata
             )
+        return stored
 
     async def delete_bundle(self, key: types_pb2.BundleKey, expected_nonce: str = "") -> bool:
         request = registry_pb2.DeleteBundleRequest(key=key, expected_nonce=expected_nonce)
@@ -66,18 +72,23 @@ class MetalabClient:
             start_dir=str(start_dir), project=project, environment=environment
         )
         with mapped_errors("Discover"):
-            return await self.registry.Discover(
+            response: registry_pb2.DiscoverResponse = await self.registry.Discover(
                 request, timeout=UNARY_DEADLINE, metadata=self._metadata
             )
+        return response
 
-    async def up(self, request: orchestrator_pb2.UpRequest) -> AsyncIterator[orchestrator_pb2.UpEvent]:
+    async def up(
+        self, request: orchestrator_pb2.UpRequest
+    ) -> AsyncIterator[orchestrator_pb2.UpEvent]:
         with mapped_errors("Up"):
             async for event in self.orchestrator.Up(
                 request, timeout=UP_DEADLINE, metadata=self._metadata
             ):
                 yield event
 
-    async def down(self, spec: types_pb2.EnvironmentSpec) -> AsyncIterator[orchestrator_pb2.UpEvent]:
+    async def down(
+        self, spec: types_pb2.EnvironmentSpec
+    ) -> AsyncIterator[orchestrator_pb2.UpEvent]:
         request = orchestrator_pb2.DownRequest(spec=spec)
         with mapped_errors("Down"):
             async for event in self.orchestrator.Down(
@@ -88,11 +99,14 @@ class MetalabClient:
     async def status(self, spec: types_pb2.EnvironmentSpec) -> orchestrator_pb2.StatusResponse:
         request = orchestrator_pb2.StatusRequest(spec=spec)
         with mapped_errors("Status"):
-            return await self.orchestrator.Status(
+            response: orchestrator_pb2.StatusResponse = await self.orchestrator.Status(
                 request, timeout=UNARY_DEADLINE, metadata=self._metadata
             )
+        return response
 
-    async def logs(self, request: orchestrator_pb2.LogsRequest) -> AsyncIterator[orchestrator_pb2.LogChunk]:
+    async def logs(
+        self, request: orchestrator_pb2.LogsRequest
+    ) -> AsyncIterator[orchestrator_pb2.LogChunk]:
         timeout = None if request.follow else UNARY_DEADLINE
         with mapped_errors("Logs"):
             async for chunk in self.orchestrator.Logs(
@@ -100,16 +114,19 @@ class MetalabClient:
             ):
                 yield chunk
 
-    async def open_tunnel(self, spec: tunnel_pb2.TunnelSpec) -> AsyncIterator[tunnel_pb2.TunnelEvent]:
+    async def open_tunnel(
+        self, spec: tunnel_pb2.TunnelSpec
+    ) -> AsyncIterator[tunnel_pb2.TunnelEvent]:
         with mapped_errors("Tunnels.Open"):
             async for event in self.tunnels.Open(spec, metadata=self._metadata):
                 yield event
 
     async def list_tunnels(self) -> tunnel_pb2.ListTunnelsResponse:
         with mapped_errors("Tunnels.List"):
-            return await self.tunnels.List(
+            response: tunnel_pb2.ListTunnelsResponse = await self.tunnels.List(
                 tunnel_pb2.ListTunnelsRequest(), timeout=UNARY_DEADLINE, metadata=self._metadata
             )
+        return response
 
     async def close_tunnel(self, tunnel_id: str, all_: bool = False) -> int:
         request = tunnel_pb2.CloseTunnelRequest(tunnel_id=tunnel_id, all=all_)

@@ -42,7 +42,9 @@ def resolve_target() -> ServerTarget:
     address = os.environ.get("METALAB_SERVER")
     if not address and server.get("host"):
         if not server.get("port"):
-            raise ConfigError("server.host is set but server.port is not", file=str(settings_path()))
+            raise ConfigError(
+                "server.host is set but server.port is not", file=str(settings_path())
+            )
         address = f"{server['host']}:{server['port']}"
     return ServerTarget(address or None, token or None)
 

@@ -1,4 +1,4 @@
-"""Select and resolve one environment: base → profile → local → CLI flags → environment variables."""
+"""Select and resolve one environment: base → profile → local → flags → environment variables."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class Project:
 
     @property
     def default_env(self) -> str | None:
-        value = self.document.get("project", {}).get("default_env")
+        section = self.document.get("project")
+        value = section.get("default_env") if isinstance(section, dict) else None
         return value if isinstance(value, str) else None
 
     def locate(self, dotted: str) -> str | None:
@@ -108,7 +109,8 @@ def _validate_environment(document: Mapping[str, Any]) -> None:
 
 
 def _project_name(document: Mapping[str, Any], directory: Path) -> str:
-    name = document.get("project", {}).get("name")
+    section = document.get("project")
+    name = section.get("name") if isinstance(section, dict) else None
     return name if isinstance(name, str) and name else directory.name
 
 
@@ -195,9 +197,7 @@ def resolve_environment(
                     return source
             return project.locate(f"environments.{name}.{dotted}")
 
-        validate_document(
-            "environment", doc, _validate_environment, locate, ("environments", name)
-        )
+        validate_document("environment", doc, _validate_environment, locate, ("environments", name))
     services = doc.pop("services", {}) or {}
     env_type = doc.pop("type")
     file_root = doc.pop("file_root", None)

@@ -78,7 +78,9 @@ def _to_config_error(
     kind = error["type"]
     if kind == "extra_forbidden":
         problem = "unknown key"
-        close = difflib.get_close_matches(str(loc[-1]), _known_keys(_wrap(prefix, document), prefix + loc), n=1)
+        close = difflib.get_close_matches(
+            str(loc[-1]), _known_keys(_wrap(prefix, document), prefix + loc), n=1
+        )
         if close:
             problem += f" (did you mean '{close[0]}'?)"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -149,7 +151,9 @@ def _known_keys(document: Mapping[str, Any], loc: tuple[Any, ...]) -> list[str]:
             model = schema.SlurmEnvironment if env_type == "slurm" else schema.LocalEnvironment
         elif hasattr(model, "model_fields") and part in model.model_fields:
             annotation = model.model_fields[part].annotation
-            candidates = [a for a in (annotation, *get_args(annotation)) if hasattr(a, "model_fields")]
+            candidates = [
+                a for a in (annotation, *get_args(annotation)) if hasattr(a, "model_fields")
+            ]
             model = candidates[0] if candidates else None
         else:
             return []

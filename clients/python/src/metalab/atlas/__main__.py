@@ -15,9 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", default="", help="bundle.json to show on the Services page.")
     args = parser.parse_args(argv)
     token = os.environ.get("METALAB_ATLAS_TOKEN") or None
-    from metalab_server.address import check_listen
-
     from metalab.errors import ConfigError
+    from metalab_server.address import check_listen
 
     try:
         check_listen(f"{args.host}:{args.port}", token)

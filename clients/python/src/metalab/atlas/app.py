@@ -6,9 +6,11 @@ import hmac
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metalab._locator import redact_locator
 from metalab.atlas.source import open_source
@@ -34,17 +36,28 @@ def create_app(store: str, token: str | None = None, bundle_path: str | None = N
         limit = min(int(request.query_params.get("limit", "100")), 1000)
         return JSONResponse({"runs": await source.runs(limit)})
 
-    app = Starlette(routes=[Route("/api/health", health), Route("/api/runs", runs)])
-    if token:
-        expected = token.encode()
+    routes = [Route("/api/health", health), Route("/api/runs", runs)]
+    middleware = [Middleware(TokenGuard, token=token)] if token else []
+    return Starlette(routes=routes, middleware=middleware)
 
-        @app.middleware("http")
-        async def require_token(request: Request, call_next: Any) -> Response:
-            supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
-            supplied = supplied or request.query_params.get("token", "")
-            if not hmac.compare_digest(supplied.encode(), expected):
-                return JSONResponse({"error": "token required"}, status_code=401)
-            response: Response = await call_next(request)
-            return response
 
-    return app
+class TokenGuard:
+    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``
+    or ``?token=`` (constant-time compare)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
+        supplied = supplied or request.query_params.get("token", "")
+        if not hmac.compare_digest(supplied.encode(), self.expected):
+            response = JSONResponse({"error": "token required"}, status_code=401)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

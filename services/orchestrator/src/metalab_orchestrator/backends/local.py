@@ -81,7 +81,9 @@ class LocalBackend:
             run_as=config.run_as,
             start_timeout=config.start_timeout,
         )
-        return await asyncio.to_thread(pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir)
+        return await asyncio.to_thread(
+            pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
+        )
 
     async def _start_atlas(
         self,
@@ -95,21 +97,41 @@ class LocalBackend:
         if config.port:
             ensure_port_free(LOOPBACK, config.port, key="services.atlas.port")
         port = config.port or free_port(LOOPBACK)
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = run_dir / "atlas.log"
-        argv = [sys.executable, "-m", "metalab.atlas", "--store", locator,
-                "--host", LOOPBACK, "--port", str(port), "--bundle", str(spec.key.path)]
+        argv = [
+            sys.executable,
+            "-m",
+            "metalab.atlas",
+            "--store",
+            locator,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--bundle",
+            str(spec.key.path),
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
         record = spawn_detached(argv, log_path=log_path, env=env, cwd=spec.services_dir)
         entry = {
-            "host": LOOPBACK, "port": port, "url": f"http://{LOOPBACK}:{port}",
-            "pid": record.pid, "start_time": record.start_time, "pgid": record.pgid,
-            "log_path": str(log_path), "started_at": _now(),
+            "host": LOOPBACK,
+            "port": port,
+            "url": f"http://{LOOPBACK}:{port}",
+            "pid": record.pid,
+            "start_time": record.start_time,
+            "pgid": record.pgid,
+            "log_path": str(log_path),
+            "started_at": _now(),
         }
         bundle["services"]["atlas"] = entry
         await save(bundle)
         await _wait_ready(
-            "atlas", config.start_timeout, log_path,
-            lambda: probe_http(LOOPBACK, port), lambda: is_alive(record),
+            "atlas",
+            config.start_timeout,
+            log_path,
+            lambda: probe_http(LOOPBACK, port),
+            lambda: is_alive(record),
         )
         return entry
 
@@ -121,10 +143,15 @@ class LocalBackend:
     async def _probe_one(self, name: str, handle: dict[str, Any]) -> Probe:
         host, port = str(handle.get("host", "")), int(handle.get("port", 0))
         if not is_alive(_record(handle)):
-            return Probe(name, host, port, False, "unreachable", "process is gone", handle.get("url", ""))
+            return Probe(
+                name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
+            )
         if name == "postgres":
             ok, detail = await probe_postgres(
-                host, port, str(handle.get("user")), str(handle.get("database")),
+                host,
+                port,
+                str(handle.get("user")),
+                str(handle.get("database")),
                 str(handle.get("passfile")),
             )
         else:
@@ -150,9 +177,7 @@ class LocalBackend:
         return {name: Path(h["log_path"]) for name, h in services.items() if h.get("log_path")}
 
 
-async def _wait_ready(
-    name: str, budget: float, log_path: Path, check: Any, alive: Any
-) -> None:
+async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, alive: Any) -> None:
     """Poll ``check`` with a short backoff until it passes; fail fast if the process died."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
@@ -166,19 +191,24 @@ async def _wait_ready(
             raise ProvisioningFailed(f"{name} exited during start-up", tail(log_path, 20))
         await asyncio.sleep(delay)
         delay = min(delay * 2, cap)
-    raise ProvisioningFailed(
-        f"{name} not ready after {budget:.0f}s ({detail})", tail(log_path, 20)
-    )
+    raise ProvisioningFailed(f"{name} not ready after {budget:.0f}s ({detail})", tail(log_path, 20))
 
 
 def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
     data = handle.to_dict()
     return {
-        "host": handle.host, "port": handle.port, "pid": handle.pid,
-        "start_time": handle.start_time, "pgid": handle.pid,
-        "data_dir": data["data_dir"], "socket_dir": data["socket_dir"],
-        "secret_ref": data["password_file"], "passfile": data["passfile"],
-        "log_path": data["log_path"], "database": handle.database, "user": handle.user,
+        "host": handle.host,
+        "port": handle.port,
+        "pid": handle.pid,
+        "start_time": handle.start_time,
+        "pgid": handle.pid,
+        "data_dir": data["data_dir"],
+        "socket_dir": data["socket_dir"],
+        "secret_ref": data["password_file"],
+        "passfile": data["passfile"],
+        "log_path": data["log_path"],
+        "database": handle.database,
+        "user": handle.user,
         "started_at": _now(),
     }
 
@@ -192,6 +222,7 @@ def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
     for name, scheme in (("atlas", "http"), ("postgres", "postgresql")):
         handle = bundle["services"].get(name)
         if handle:
-            targets.append({"service": name, "host": handle["host"], "port": handle["port"], "scheme": scheme})
+            targets.append(
+                {"service": name, "host": handle["host"], "port": handle["port"], "scheme": scheme}
+            )
     return targets
-

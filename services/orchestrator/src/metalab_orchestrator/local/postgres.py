@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from metalab.errors import ProvisioningFailed
 from psycopg import sql
+
+from metalab.errors import ProvisioningFailed
 
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries

@@ -1,0 +1,62 @@
+"""Shared fixtures: a clean environment per test, traversable temp dirs, component gates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("METALAB_CI") == "1"
+
+COMPONENT_CHECKS = {
+    "postgres": lambda: bool(
+        shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    ),
+    "slurm": lambda: subprocess.run(["sinfo"], capture_output=True).returncode == 0
+    if shutil.which("sinfo")
+    else False,
+    "sshd": lambda: Path("/usr/sbin/sshd").exists(),
+    "docker": lambda: bool(shutil.which("docker"))
+    and subprocess.run(["docker", "info"], capture_output=True).returncode == 0,
+    "browser": lambda: Path("/usr/bin/chromium").exists(),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A missing component skips its tests on a laptop, and fails them under `.ci/run`."""
+    available: dict[str, bool] = {}
+    for item in items:
+        for name, check in COMPONENT_CHECKS.items():
+            if item.get_closest_marker(name) is None:
+                continue
+            if name not in available:
+                available[name] = check()
+            if not available[name] and not IN_CI:
+                item.add_marker(pytest.mark.skip(reason=f"{name} is not available here"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No METALAB_* leaks in; caches and ~/.metalab are per test."""
+    for name in list(os.environ):
+        if name.startswith("METALAB_") and name != "METALAB_CI":
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("METALAB_HOME", str(home / ".metalab"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temp dir other accounts can traverse (pytest's own is 0700; Postgres runs as
+    an unprivileged account when tests run as root)."""
+    path = Path(tempfile.mkdtemp(prefix="metalab-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
