@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (as root) for metalab's integration tests: packages, the
+# unprivileged PostgreSQL user, a running single-node SLURM; with --docker also the Docker
+# engine, Compose v2 and the base image ($METALAB_BASE_IMAGE). Idempotent.
+# Usage: ci-setup.sh [--docker] [--browser]
+set -euo pipefail
+HERE=$(dirname "${BASH_SOURCE[0]}")
+source "$HERE/lib.sh"
+require_root
+
+docker=false
+for arg in "$@"; do
+    case $arg in
+        --docker) docker=true ;;
+        --browser) ;;
+        *) die "usage: $0 [--docker] [--browser]" ;;
+    esac
+done
+
+t_total=$(now_ms)
+step() {
+    local t0; t0=$(now_ms)
+    "$@"
+    log "${1##*/}: $(secs_since "$t0") s"
+}
+
+step "$HERE/install-packages.sh" "$@"
+step "$HERE/ensure-user.sh" >/dev/null
+step "$HERE/start-slurm.sh"
+if $docker; then
+    step "$HERE/start-docker.sh"
+    step "$HERE/make-base-image.sh" "${METALAB_BASE_IMAGE:-metalab-base:bookworm}"
+fi
+log "total: $(secs_since "$t_total") s"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Install the Debian packages metalab's integration tests need. Only missing packages are
+# installed; `apt-get update` runs only when something is missing and the lists are > 1 h old.
+# Usage: install-packages.sh [--docker] [--browser]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root
+
+groups=(base)
+for arg in "$@"; do
+    case $arg in
+        --docker) groups+=(docker) ;;
+        --browser) groups+=(browser) ;;
+        *) die "usage: $0 [--docker] [--browser]" ;;
+    esac
+done
+
+declare -A packages=(
+    [base]="postgresql slurm-wlm munge openssh-server openssh-client iproute2 procps psmisc"
+    [docker]="docker.io debootstrap python3-venv"
+    [browser]="chromium chromium-driver"
+)
+
+export DEBIAN_FRONTEND=noninteractive
+APT=(apt-get -q -o DPkg::Lock::Timeout=600)
+STAMP=/var/lib/apt/periodic/metalab-update-success-stamp
+MAX_LIST_AGE_S=3600
+
+is_installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
+
+lists_age_s() {
+    local newest=0 f t
+    # Debian's own stamp (apt.conf.d/15update-stamp) or ours, whichever is newer.
+    for f in "$STAMP" /var/lib/apt/periodic/update-success-stamp; do
+        [[ -e $f ]] && t=$(stat -c %Y "$f") && ((t > newest)) && newest=$t
+    done
+    echo $(($(date +%s) - newest))
+}
+
+apt_update() {
+    local t0; t0=$(now_ms)
+    log "apt-get update"
+    "${APT[@]}" update >/dev/null
+    mkdir -p "${STAMP%/*}" && touch "$STAMP"
+    log "apt-get update: $(secs_since "$t0") s"
+}
+
+# Keep packages from starting their services on install (postgresql, ssh, munge, slurm,
+# docker): we start exactly what we need ourselves. Respect an existing policy.
+POLICY=/usr/sbin/policy-rc.d
+if [[ ! -e $POLICY ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod 755 "$POLICY"
+    trap 'rm -f "$POLICY"' EXIT
+fi
+
+updated=false
+for group in "${groups[@]}"; do
+    missing=()
+    for pkg in ${packages[$group]}; do is_installed "$pkg" || missing+=("$pkg"); done
+    if ((${#missing[@]} == 0)); then
+        log "$group: all present (${packages[$group]})"
+        continue
+    fi
+    if ! $updated && (($(lists_age_s) > MAX_LIST_AGE_S)); then apt_update; updated=true; fi
+    log "$group: installing ${missing[*]}"
+    t0=$(now_ms)
+    if ! "${APT[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null; then
+        $updated && die "apt-get install failed: ${missing[*]}"
+        log "install failed; retrying after apt-get update"
+        apt_update; updated=true
+        "${APT[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    log "$group: installed in $(secs_since "$t0") s"
+done
+
+# The Debian postgresql package creates a cluster and may start it (and enable it on systemd
+# hosts). Our tests run their own servers: stop every packaged cluster and keep it manual.
+if command -v pg_lsclusters >/dev/null; then
+    while read -r ver name _port status _; do
+        [[ $status == online* ]] && log "stopping packaged cluster $ver/$name" \
+            && pg_ctlcluster "$ver" "$name" stop
+        conf=/etc/postgresql/$ver/$name/start.conf
+        if [[ -f $conf ]] && grep -qx auto "$conf"; then
+            log "cluster $ver/$name: start.conf auto -> manual"
+            sed -i 's/^auto$/manual/' "$conf"
+        fi
+    done < <(pg_lsclusters -h 2>/dev/null)
+fi
+if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet postgresql 2>/dev/null; then
+    systemctl disable --now postgresql
+fi
+
+for bin in initdb pg_ctl postgres; do
+    [[ -x /usr/lib/postgresql/15/bin/$bin ]] || die "missing /usr/lib/postgresql/15/bin/$bin"
+done
+log "done"

@@ -1,0 +1,35 @@
+# Shared helpers for scripts/infra/*.sh (sourced, not executed).
+# Progress goes to stderr so a script's stdout can carry a value (e.g. a user name).
+
+log() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
+
+# now_ms: wall clock in milliseconds, for measuring steps.
+now_ms() { date +%s%3N; }
+
+# secs_since START_MS: elapsed seconds with one decimal.
+secs_since() { awk -v s="$1" -v e="$(now_ms)" 'BEGIN { printf "%.1f", (e - s) / 1000 }'; }
+
+# poll_until TIMEOUT_S CMD...: run CMD every 0.2 s until it succeeds (0) or time runs out (1).
+poll_until() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+# wait_until TIMEOUT_S WHAT CMD...: poll_until, or die naming WHAT.
+wait_until() {
+    local timeout=$1 what=$2; shift 2
+    poll_until "$timeout" "$@" || die "timed out after ${timeout}s waiting for: $what"
+}
+
+# start_daemon LOGFILE CMD...: run CMD detached from this shell (own session, no stdin).
+start_daemon() {
+    local logfile=$1; shift
+    mkdir -p "$(dirname "$logfile")"
+    setsid "$@" </dev/null >>"$logfile" 2>&1 &
+}
