@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: install and start the real components (PostgreSQL
+# binaries, single-node SLURM, sshd, Docker + Compose, Chromium), set up the venv with the dev
+# toolchain, then lint, type-check and run pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+bash scripts/infra/ci-setup.sh --docker --browser
+scripts/bootstrap.sh --dev
+export METALAB_CI=1
+echo "test: ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "test: mypy"
+.venv/bin/mypy clients/python/src services/common/src services/registry/src \
+  services/orchestrator/src services/tunnel/src
+echo "test: pytest"
+.venv/bin/python -m pytest "$@"
+echo "test: done in $(( $(date +%s) - started ))s"
