@@ -190,3 +190,13 @@ def test_validation_is_cached_by_content(tmp_path: Path) -> None:
     (tmp_path / ".metalab.local.toml").write_text("[environments.slurm]\nbogus = 1\n")
     with pytest.raises(ConfigError, match="bogus"):
         load_project(tmp_path)
+
+
+def test_env_var_never_declares_a_service(tmp_path: Path) -> None:
+    (tmp_path / ".metalab.toml").write_text('[environments.local]\ntype = "local"\n')
+    env = resolve_environment(
+        load_project(tmp_path), None, environ={"METALAB__SERVICES__POSTGRES__RUN_AS": "x"}
+    )
+    assert "postgres" not in env.services
+    flagged = resolve_environment(load_project(tmp_path), None, ["services.postgres.port=1"], {})
+    assert flagged.services["postgres"] == {"port": 1}

@@ -165,6 +165,13 @@ def env_var_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     return found
 
 
+def _declares_nothing_new(override: str, declared: set[str]) -> bool:
+    """Environment variables tune declared services; they never declare one (a machine-wide
+    ``METALAB__SERVICES__POSTGRES__RUN_AS`` must not add Postgres to a file-only project)."""
+    parts = override.partition("=")[0].split(".")
+    return not (len(parts) > 2 and parts[0] == "services" and parts[1] not in declared)
+
+
 def resolve_environment(
     project: Project,
     env_flag: str | None = None,
@@ -183,7 +190,12 @@ def resolve_environment(
     doc = deep_merge(doc, {"services": local.get("services", {})}, origins, "local")
     doc = deep_merge(doc, local.get("environments", {}).get(name, {}), origins, "local")
     layered = [(f"--set {o}", o, "flag") for o in overrides]
-    layered += [(var, o, "env var") for var, o in env_var_overrides(environ)]
+    declared = set(doc.get("services", {}))
+    layered += [
+        (var, o, "env var")
+        for var, o in env_var_overrides(environ)
+        if _declares_nothing_new(o, declared)
+    ]
     override_sources: dict[str, str] = {}
     for source, text, origin in layered:
         key, value = parse_override(text, source)
