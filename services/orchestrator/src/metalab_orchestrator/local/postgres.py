@@ -190,16 +190,17 @@ def _server_argv(bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int) 
     ]
 
 
-def _pm_status(data_dir: Path) -> str:
+def _pm_ready(data_dir: Path, pid: int) -> bool:
+    """Whether postmaster.pid says ``ready`` and belongs to ``pid`` (not a killed server's)."""
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
     except FileNotFoundError:
-        return ""
-    return lines[7].strip() if len(lines) > 7 else ""
+        return False
+    return len(lines) > 7 and lines[0].strip() == str(pid) and lines[7].strip() == "ready"
 
 
 def _ready_or_dead(record: ProcessRecord, data_dir: Path) -> Callable[[], bool]:
-    return lambda: not is_alive(record) or _pm_status(data_dir) == "ready"
+    return lambda: not is_alive(record) or _pm_ready(data_dir, record.pid)
 
 
 def _new_log_text(log_path: Path, offset: int) -> str:
