@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from metalab.errors import ProvisioningFailed
-
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresHandle
 from metalab_orchestrator.local.postgres import stop_postgres
@@ -61,7 +60,9 @@ def template_root() -> Iterator[Path]:
 
 
 @pytest.fixture
-def work(template_root: Path, pg_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def work(
+    template_root: Path, pg_available: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A per-test directory; templates come from the session cache."""
     monkeypatch.setenv("METALAB_PG_TEMPLATE_DIR", str(template_root))
     path = _public_tmpdir("metalab-pg-test-")

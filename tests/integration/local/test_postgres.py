@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from metalab.errors import ProvisioningFailed
-
 from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
 from metalab_orchestrator.local.postgres import probe_postgres, start_postgres, stop_postgres
 from metalab_orchestrator.local.process import ProcessRecord, is_alive, wait_for
@@ -29,8 +28,12 @@ def start(settings: PostgresSettings, work: Path, servers: list[PostgresHandle])
 
 def connect(handle: PostgresHandle) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(
-        host=handle.host, port=handle.port, dbname=handle.database, user=handle.user,
-        passfile=str(handle.passfile), autocommit=True,
+        host=handle.host,
+        port=handle.port,
+        dbname=handle.database,
+        user=handle.user,
+        passfile=str(handle.passfile),
+        autocommit=True,
     )
 
 
@@ -155,12 +158,18 @@ def test_configured_password_and_auth_method(work, servers, run_as):
     handle = start(settings, work, servers)
     assert probe_postgres(handle).healthy
     with psycopg.connect(
-        host=handle.host, port=handle.port, dbname=handle.database, user=handle.user,
+        host=handle.host,
+        port=handle.port,
+        dbname=handle.database,
+        user=handle.user,
         password="p:w\\x y",
     ) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("metalab",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(
-            host=handle.host, port=handle.port, dbname=handle.database, user=handle.user,
+            host=handle.host,
+            port=handle.port,
+            dbname=handle.database,
+            user=handle.user,
             password="wrong",
         )

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresSettings
 from metalab_orchestrator.local.postgres import probe_postgres, start_postgres
@@ -35,14 +34,14 @@ print(ensure_template(find_pg_binaries(), superuser="metalab", account=account,
 
 
 @pytest.mark.postgres
-def test_concurrent_template_creation_yields_one_sound_template(
-    work, servers, run_as, monkeypatch
-):
+def test_concurrent_template_creation_yields_one_sound_template(work, servers, run_as, monkeypatch):
     root = work / "templates"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CREATE_TEMPLATE, str(root), run_as or ""],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
@@ -55,7 +54,9 @@ def test_concurrent_template_creation_yields_one_sound_template(
     assert leftovers == []
     controldata = subprocess.run(
         [str(find_pg_binaries().bindir / "pg_controldata"), str(template)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "Database cluster state:               shut down" in controldata
     monkeypatch.setenv("METALAB_PG_TEMPLATE_DIR", str(root))
@@ -83,7 +84,9 @@ def test_spawn_detached_session_log_and_stdin(tmp_path):
     try:
         record = spawn_detached(
             [sys.executable, "-c", "import os,sys; print(os.getsid(0), sys.stdin.read()=='')"],
-            log_path=log, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+            log_path=log,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
         )
     finally:
         os.umask(old)
@@ -96,7 +99,9 @@ def test_spawn_detached_session_log_and_stdin(tmp_path):
 def test_terminate_group_escalates_to_sigkill(tmp_path):
     log = tmp_path / "out.log"
     record = spawn_detached(
-        [sys.executable, "-c", IGNORE_TERM], log_path=log, env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-c", IGNORE_TERM],
+        log_path=log,
+        env={"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )
     assert wait_for(lambda: "ready" in log.read_text(), 10.0)

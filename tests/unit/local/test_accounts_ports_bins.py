@@ -7,7 +7,6 @@ import stat
 
 import pytest
 from metalab.errors import ProvisioningFailed
-
 from metalab_orchestrator.local.accounts import Account, may_traverse
 from metalab_orchestrator.local.pg_binaries import _debian_bindirs, find_pg_binaries
 from metalab_orchestrator.local.ports import ensure_port_free, free_port

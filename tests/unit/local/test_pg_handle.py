@@ -8,16 +8,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from metalab.errors import ConfigError
-
 from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings, build_locator
 
 
 def handle(**overrides: object) -> PostgresHandle:
     values: dict[str, object] = dict(
-        host="127.0.0.1", port=5433, pid=10, start_time=99, data_dir=Path("/d"),
-        socket_dir=Path("/r"), password_file=Path("/r/postgres.password"),
-        passfile=Path("/r/postgres.pgpass"), log_path=Path("/r/postgres.log"),
-        database="metalab", user="metalab",
+        host="127.0.0.1",
+        port=5433,
+        pid=10,
+        start_time=99,
+        data_dir=Path("/d"),
+        socket_dir=Path("/r"),
+        password_file=Path("/r/postgres.password"),
+        passfile=Path("/r/postgres.pgpass"),
+        log_path=Path("/r/postgres.log"),
+        database="metalab",
+        user="metalab",
     )
     values.update(overrides)
     return PostgresHandle(**values)  # type: ignore[arg-type]
@@ -25,8 +31,12 @@ def handle(**overrides: object) -> PostgresHandle:
 
 def test_locator_has_no_password_and_encodes_paths():
     loc = build_locator(
-        user="me", host="127.0.0.1", port=5433, database="db",
-        passfile=Path("/tmp/a b&c=d/pgpass"), file_root="/runs/x?y#z",
+        user="me",
+        host="127.0.0.1",
+        port=5433,
+        database="db",
+        passfile=Path("/tmp/a b&c=d/pgpass"),
+        file_root="/runs/x?y#z",
     )
     parts = urlsplit(loc)
     assert parts.scheme == "postgresql"

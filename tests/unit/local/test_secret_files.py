@@ -6,8 +6,6 @@ import os
 import stat
 
 import pytest
-
-from metalab_orchestrator.local import secret_files
 from metalab_orchestrator.local.secret_files import pgpass_field, pgpass_line, write_secret
 
 
@@ -35,7 +33,7 @@ def test_secret_is_0600_before_it_is_renamed_into_place(tmp_path, monkeypatch):
         seen.append(stat.S_IMODE(os.stat(src).st_mode))
         real_replace(src, dst)
 
-    monkeypatch.setattr(secret_files.os, "replace", checking_replace)
+    monkeypatch.setattr(os, "replace", checking_replace)
     old = os.umask(0)
     try:
         write_secret(tmp_path / "pw", "s3cret")

@@ -37,7 +37,7 @@ from psycopg import sql
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
-from .pg_template import copy_template, ensure_template, make_dirs
+from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
@@ -240,7 +240,15 @@ def _bootstrap(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.database,)
         ).fetchone()
         if exists is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.database)))
+            spare = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (SPARE_DATABASE,)
+            ).fetchone()
+            statement = "ALTER DATABASE {} RENAME TO {}" if spare else "CREATE DATABASE {1}"
+            conn.execute(
+                sql.SQL(statement).format(
+                    sql.Identifier(SPARE_DATABASE), sql.Identifier(settings.database)
+                )
+            )
 
 
 def _spawn_ready(
