@@ -44,6 +44,8 @@ def test_start_probe_stop_restart_keeps_data(work, servers, run_as):
     with connect(handle) as conn:
         conn.execute("CREATE TABLE t (x int)")
         conn.execute("INSERT INTO t VALUES (42)")
+        names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    assert "metalab" in names and "metalab_spare" not in names  # the spare was renamed
     stop_postgres(handle)
     assert not is_alive(ProcessRecord(handle.pid, handle.start_time, handle.pid))
     assert not probe_postgres(handle).healthy
@@ -147,6 +149,7 @@ def test_password_never_leaks(work, servers, run_as):
     assert password not in handle.locator("/runs")
     holders = set(_files_containing(work, password.encode()))
     assert holders == {handle.password_file, handle.passfile}
+    assert "ALTER ROLE" not in handle.log_path.read_text()
     env = Path(f"/proc/{handle.pid}/environ").read_bytes()
     assert password.encode() not in env
     assert stat.S_IMODE((work / "run").stat().st_mode) == 0o700
@@ -173,3 +176,19 @@ def test_configured_password_and_auth_method(work, servers, run_as):
             user=handle.user,
             password="wrong",
         )
+
+
+def test_other_database_on_an_existing_data_dir_is_created(work, servers, run_as):
+    first = start(PostgresSettings(run_as=run_as), work, servers)
+    stop_postgres(first)
+    handle = start(PostgresSettings(run_as=run_as, database="other"), work, servers)
+    with connect(handle) as conn:
+        names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    assert {"metalab", "other"} <= names
+
+
+def test_second_start_on_a_running_data_dir_is_refused(work, servers, run_as):
+    handle = start(PostgresSettings(run_as=run_as), work, servers)
+    with pytest.raises(ProvisioningFailed, match=f"already running on {handle.data_dir}"):
+        start(PostgresSettings(run_as=run_as), work, servers)
+    assert probe_postgres(handle).healthy

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from metalab_orchestrator.local.accounts import Account
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresSettings
+from metalab_orchestrator.local.pg_template import ensure_template
 from metalab_orchestrator.local.postgres import probe_postgres, start_postgres
 from metalab_orchestrator.local.process import (
     group_members,
@@ -24,6 +26,7 @@ from metalab_orchestrator.local.process import (
 CREATE_TEMPLATE = """
 import sys
 from pathlib import Path
+from metalab_orchestrator.local.accounts import Account
 from metalab_orchestrator.local.accounts import Account
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_template import ensure_template
@@ -65,6 +68,23 @@ def test_concurrent_template_creation_yields_one_sound_template(work, servers, r
     )
     servers.append(handle)
     assert probe_postgres(handle).healthy
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a cache run_as cannot enter")
+def test_template_cache_run_as_cannot_enter_is_built_elsewhere(work, run_as):
+    private = work / "private"
+    private.mkdir(mode=0o700)
+    template = ensure_template(
+        find_pg_binaries(),
+        superuser="metalab",
+        account=Account.named(run_as or ""),
+        root=private / "templates",
+    )
+    assert (template / "PG_VERSION").is_file()
+    assert sorted(p.name for p in template.parent.iterdir() if p.suffix != ".lock") == [
+        template.name
+    ]
 
 
 IGNORE_TERM = """
