@@ -192,3 +192,12 @@ def test_second_start_on_a_running_data_dir_is_refused(work, servers, run_as):
     with pytest.raises(ProvisioningFailed, match=f"already running on {handle.data_dir}"):
         start(PostgresSettings(run_as=run_as), work, servers)
     assert probe_postgres(handle).healthy
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a data dir owned by another user")
+def test_data_dir_owned_by_someone_else_is_a_clear_error(work, servers, run_as):
+    first = start(PostgresSettings(run_as=run_as), work, servers)
+    stop_postgres(first)
+    os.chown(first.data_dir, 0, 0)
+    with pytest.raises(ProvisioningFailed, match="belongs to uid 0, but PostgreSQL would run as"):
+        start(PostgresSettings(run_as=run_as), work, servers)

@@ -139,6 +139,15 @@ def _prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
         os.chown(run_dir, owner.uid, owner.gid)
 
 
+def _require_owner(data_dir: Path, account: Account) -> None:
+    owner = data_dir.stat().st_uid
+    if owner != account.uid:
+        raise ProvisioningFailed(
+            f"data directory {data_dir} belongs to uid {owner}, but PostgreSQL would run as "
+            f"{account.name} (uid {account.uid}); chown it or set services.postgres.run_as"
+        )
+
+
 def _password(settings: PostgresSettings, password_file: Path) -> str:
     if settings.password is not None:
         return settings.password
@@ -331,6 +340,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         template = ensure_template(bins, superuser=settings.user, account=account)
         copy_template(template, data_dir, account)
     else:
+        _require_owner(data_dir, account or Account.current())
         _clear_stale_server(data_dir)
 
     os_users = [Account.current().name] + ([account.name] if account else [])
