@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import stat
@@ -92,11 +91,3 @@ def require_traversable(path: Path, account: Account, *, what: str) -> None:
             f"directory {blocked} is not accessible to user {account.name} (needed for {what}); "
             f"make it searchable (chmod o+x) or choose a location outside it"
         )
-
-
-def group_name(gid: int) -> str:
-    """The group's name, or its number when it has none."""
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)

@@ -25,7 +25,7 @@ from metalab.errors import ProvisioningFailed
 from .accounts import Account, first_blocked_dir
 from .pg_binaries import PgBinaries
 
-FORMAT = "v1"  # bump when the initdb flags below change
+FORMAT = "v2"  # bump when the initdb flags below change
 INITDB_TIMEOUT = 180.0
 
 
@@ -67,37 +67,22 @@ def chown_tree(root: Path, account: Account) -> None:
             os.chown(os.path.join(dirpath, name), account.uid, account.gid, follow_symlinks=False)
 
 
-def _run_initdb(
-    bins: PgBinaries,
-    data: Path,
-    superuser: str,
-    encoding: str,
-    locale: str,
-    account: Account | None,
+SPARE_DATABASE = "metalab_spare"  # renamed to the configured database on first start
+
+
+def _run_as(
+    argv: list[str], bins: PgBinaries, account: Account | None, what: str, stdin: str | None = None
 ) -> None:
-    argv = [
-        str(bins.initdb),
-        "--no-sync",
-        "-D",
-        str(data),
-        "-U",
-        superuser,
-        "-E",
-        encoding,
-        f"--locale={locale}",
-        "--auth-local=peer",
-        "--auth-host=reject",
-    ]
     env = {"PATH": f"{bins.bindir}:/usr/bin:/bin", "LC_ALL": "C"}
     result = subprocess.run(
         argv,
+        input=stdin,
         capture_output=True,
         text=True,
         env=env,
         cwd="/",
         timeout=INITDB_TIMEOUT,
         check=False,
-        stdin=subprocess.DEVNULL,
         user=account.uid if account else None,
         group=account.gid if account else None,
         extra_groups=sorted(account.groups) if account else None,
@@ -105,9 +90,56 @@ def _run_initdb(
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise ProvisioningFailed(
-            f"initdb failed with exit code {result.returncode} building a PostgreSQL template",
+            f"{what} failed with exit code {result.returncode} building a PostgreSQL template",
             log_tail="\n".join(output.splitlines()[-20:]),
         )
+
+
+def _initialise(
+    bins: PgBinaries,
+    data: Path,
+    superuser: str,
+    encoding: str,
+    locale: str,
+    account: Account | None,
+) -> None:
+    """initdb, add a spare database (so first start renames instead of CREATE DATABASE),
+    then flush everything to disk once so the cached template survives a crash."""
+    _run_as(
+        [
+            str(bins.initdb),
+            "--no-sync",
+            "-D",
+            str(data),
+            "-U",
+            superuser,
+            "-E",
+            encoding,
+            f"--locale={locale}",
+            "--auth-local=peer",
+            "--auth-host=reject",
+        ],
+        bins,
+        account,
+        "initdb",
+    )
+    _run_as(
+        [
+            str(bins.postgres),
+            "--single",
+            "-F",
+            "-D",
+            str(data),
+            "-c",
+            "log_statement=none",
+            "postgres",
+        ],
+        bins,
+        account,
+        "postgres --single",
+        stdin=f"CREATE DATABASE {SPARE_DATABASE};\n",
+    )
+    _run_as([str(bins.initdb), "--sync-only", "-D", str(data)], bins, account, "initdb --sync-only")
 
 
 def _build(
@@ -127,7 +159,7 @@ def _build(
     try:
         if account is not None:
             os.chown(staging, account.uid, account.gid)
-        _run_initdb(bins, staging / "data", superuser, encoding, locale, account)
+        _initialise(bins, staging / "data", superuser, encoding, locale, account)
         if in_root:
             os.rename(staging / "data", final)
         else:  # built in /tmp because run_as cannot reach the cache: copy, then rename

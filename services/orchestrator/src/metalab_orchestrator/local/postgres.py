@@ -38,7 +38,7 @@ from metalab.errors import ProvisioningFailed
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
-from .pg_template import copy_template, ensure_template, make_dirs
+from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
@@ -140,6 +140,15 @@ def _prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
         os.chown(run_dir, owner.uid, owner.gid)
 
 
+def _require_owner(data_dir: Path, account: Account) -> None:
+    owner = data_dir.stat().st_uid
+    if owner != account.uid:
+        raise ProvisioningFailed(
+            f"data directory {data_dir} belongs to uid {owner}, but PostgreSQL would run as "
+            f"{account.name} (uid {account.uid}); chown it or set services.postgres.run_as"
+        )
+
+
 def _password(settings: PostgresSettings, password_file: Path) -> str:
     if settings.password is not None:
         return settings.password
@@ -191,16 +200,17 @@ def _server_argv(bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int) 
     ]
 
 
-def _pm_status(data_dir: Path) -> str:
+def _pm_ready(data_dir: Path, pid: int) -> bool:
+    """Whether postmaster.pid says ``ready`` and belongs to ``pid`` (not a killed server's)."""
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
     except FileNotFoundError:
-        return ""
-    return lines[7].strip() if len(lines) > 7 else ""
+        return False
+    return len(lines) > 7 and lines[0].strip() == str(pid) and lines[7].strip() == "ready"
 
 
 def _ready_or_dead(record: ProcessRecord, data_dir: Path) -> Callable[[], bool]:
-    return lambda: not is_alive(record) or _pm_status(data_dir) == "ready"
+    return lambda: not is_alive(record) or _pm_ready(data_dir, record.pid)
 
 
 def _new_log_text(log_path: Path, offset: int) -> str:
@@ -240,7 +250,15 @@ def _bootstrap(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.database,)
         ).fetchone()
         if exists is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.database)))
+            spare = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (SPARE_DATABASE,)
+            ).fetchone()
+            statement = "ALTER DATABASE {} RENAME TO {}" if spare else "CREATE DATABASE {1}"
+            conn.execute(
+                sql.SQL(statement).format(
+                    sql.Identifier(SPARE_DATABASE), sql.Identifier(settings.database)
+                )
+            )
 
 
 def _spawn_ready(
@@ -323,6 +341,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         template = ensure_template(bins, superuser=settings.user, account=account)
         copy_template(template, data_dir, account)
     else:
+        _require_owner(data_dir, account or Account.current())
         _clear_stale_server(data_dir)
 
     os_users = [Account.current().name] + ([account.name] if account else [])

@@ -92,7 +92,8 @@ def spawn_detached(
     """Start ``argv`` in a new session, output appended to ``log_path`` (created 0600).
 
     ``user`` switches to that account (uid, primary group and its supplementary groups); only
-    root can do so. Raises ``OSError`` when the program cannot be executed.
+    root can switch to another account. Raises ``OSError`` when the program cannot be executed
+    and ``KeyError`` for an unknown ``user``.
     """
     reap_children()
     uid: int | None = None
@@ -100,7 +101,8 @@ def spawn_detached(
     groups: list[int] | None = None
     if user is not None:
         entry = pwd.getpwnam(user)
-        uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+        if entry.pw_uid != os.geteuid():  # switching to ourselves would need CAP_SETGID
+            uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         handle = subprocess.Popen(
