@@ -212,8 +212,7 @@ class Tunnel:
                 log.warning("%s: %s", route.describe(spec.remote_host, spec.remote_port), exc)
                 local.close()
                 return
-            local.attached()
-            return
+            return  # ChannelSide.connection_made attached the channel
         local.close()
 
     # -- close ---------------------------------------------------------------------------------

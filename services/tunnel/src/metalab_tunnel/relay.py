@@ -20,7 +20,7 @@ class ChannelSide(asyncssh.SSHTCPSession[bytes]):
         self._local = local
 
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        self._local.chan = chan
+        self._local.attach(chan)
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._local.write(data)
@@ -54,6 +54,7 @@ class LocalSide(asyncio.Protocol):
         self._local_eof = False
         self._remote_eof = False
         self._closed = False
+        self._pending: list[bytes] = []  # read before the channel was open
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -62,14 +63,27 @@ class LocalSide(asyncio.Protocol):
         transport.pause_reading()
         self._task = asyncio.get_running_loop().create_task(self._opener(self))
 
-    def attached(self) -> None:
-        """The channel is open: start reading the local socket."""
-        if self.transport is not None and not self._closed:
-            self.transport.resume_reading()
+    def attach(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
+        """The channel is open: send what was read meanwhile, then read the local socket."""
+        self.chan = chan
+        if self.transport is None or self._closed:
+            chan.close()
+            return
+        for data in self._pending:
+            self.chan.write(data)
+        self._pending.clear()
+        if self._local_eof:
+            self.chan.write_eof()
+        self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.chan is not None:
             self.chan.write(data)
+        else:
+            # Python 3.11 may deliver data although reading was paused in connection_made;
+            # keep it and pause now (the reader is registered by now, so this sticks).
+            self._pending.append(data)
+            self.pause_reading()
 
     def eof_received(self) -> bool:
         self._local_eof = True
