@@ -91,7 +91,9 @@ class Sshd:
             self.port = free_port(self.listen) if self.netns is None else 2222
         if self.host_key is None:
             self.host_key = make_key(self.workdir / "ssh_host_ed25519_key")
-        (self.workdir / "authorized_keys").write_text("".join(k + "\n" for k in self.authorized_keys))
+        (self.workdir / "authorized_keys").write_text(
+            "".join(k + "\n" for k in self.authorized_keys)
+        )
 
     @property
     def known_hosts_line(self) -> str:
@@ -176,6 +178,7 @@ class JumpTopology:
     node: Netns
     gateway_addr: str = "10.213.1.2"
     node_addr: str = "10.213.2.2"
+    node_subnet = "10.213.2.0/30"
 
     @classmethod
     def create(cls, tag: str) -> JumpTopology:
@@ -202,6 +205,8 @@ class JumpTopology:
             topo.gateway.run("link", "set", gw_node_end, "up")
             topo.node.run("addr", "add", f"{topo.node_addr}/30", "dev", node_end)
             topo.node.run("link", "set", node_end, "up")
+            # From here the node's subnet is unreachable (never routed out of this machine).
+            subprocess.run([*sh, "route", "add", "unreachable", cls.node_subnet], check=True)
         except subprocess.CalledProcessError:
             topo.delete()
             raise
@@ -211,3 +216,5 @@ class JumpTopology:
         # Deleting a namespace destroys the veth ends inside it, and so their peers.
         self.node.delete()
         self.gateway.delete()
+        subprocess.run(["ip", "route", "del", "unreachable", self.node_subnet], check=False,
+                       capture_output=True)  # fmt: skip

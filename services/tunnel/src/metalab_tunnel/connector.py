@@ -44,11 +44,24 @@ class _Watched(asyncssh.SSHClient):
             self.lost.set_result(str(exc) if exc else "connection closed")
 
 
-def _expand_keys(kwargs: dict[str, object]) -> dict[str, object]:
+def _resolve_files(kwargs: dict[str, object]) -> dict[str, object]:
+    """Expand ``~`` in keys; a known_hosts file that does not exist yet counts as empty (as ssh)."""
     keys = kwargs.get("client_keys")
     if isinstance(keys, list):
         kwargs = {**kwargs, "client_keys": [str(Path(str(k)).expanduser()) for k in keys]}
+    options = asyncssh.SSHClientConnectionOptions(
+        **{k: v for k, v in kwargs.items() if k in _RESOLVE_KEYS}
+    )
+    files = options.known_hosts
+    if isinstance(files, str):
+        files = [files]
+    if isinstance(files, list | tuple) and all(isinstance(f, str) for f in files):
+        existing = [str(Path(f).expanduser()) for f in files if Path(f).expanduser().is_file()]
+        kwargs = {**kwargs, "known_hosts": existing or b""}
     return kwargs
+
+
+_RESOLVE_KEYS = ("host", "port", "username", "config", "known_hosts")
 
 
 async def _connect_hop(
@@ -58,13 +71,12 @@ async def _connect_hop(
     tunnel: asyncssh.SSHClientConnection | None = None,
     gateway_level: bool = False,
 ) -> tuple[asyncssh.SSHClientConnection, _Watched]:
-    kwargs = _expand_keys(kwargs)
     for attempt in range(2):
         try:
             conn, client = await asyncssh.create_connection(
                 _Watched,
                 tunnel=tunnel if tunnel is not None else (),
-                **cast(dict[str, Any], kwargs),
+                **cast(dict[str, Any], _resolve_files(kwargs)),
             )
             assert isinstance(client, _Watched)
             return conn, client
