@@ -1,4 +1,4 @@
-"""Fixtures for tunnel integration tests: sshd on loopback, a netns jump topology, HTTP, Postgres."""
+"""Tunnel test fixtures: sshd on loopback, a netns jump topology, HTTP, PostgreSQL."""
 
 from __future__ import annotations
 
