@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
+
+
+# Local write buffer before the channel is paused: big enough to keep bulk transfers streaming.
+LOCAL_HIGH_WATER = 2 * 1024 * 1024
 
 
 class ChannelSide(asyncssh.SSHTCPSession[bytes]):
@@ -57,10 +61,10 @@ class LocalSide(asyncio.Protocol):
         self._pending: list[bytes] = []  # read before the channel was open
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio.Transport
         self._active.add(self)
-        transport.pause_reading()
+        self.transport.set_write_buffer_limits(high=LOCAL_HIGH_WATER)
+        self.transport.pause_reading()
         self._task = asyncio.get_running_loop().create_task(self._opener(self))
 
     def attach(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
@@ -114,7 +118,8 @@ class LocalSide(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self._closed:
-            self.transport.pause_reading()
+            self.transport.set_write_buffer_limits(high=LOCAL_HIGH_WATER)
+        self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self.transport is not None and not self._closed:
