@@ -75,8 +75,7 @@ def run_tunnel_process(spec_json: str) -> None:
         target = SshTarget(**{**data["target"], "options": tuple(data["target"]["options"]),
                               "config_files": ()})  # fmt: skip
         forwards = tuple(ForwardSpec(**f) for f in data["forwards"])
-        tunnel = Tunnel(TunnelSpec(target, forwards),
-                        lambda e: print(json.dumps({"event": e.kind.value}), flush=True))  # fmt: skip
+        tunnel = Tunnel(TunnelSpec(target, forwards))
         bound = await tunnel.start()
         print(json.dumps({"ports": [b.local_port for b in bound]}), flush=True)
         await asyncio.Event().wait()
@@ -283,7 +282,12 @@ def main() -> None:
             [sys.executable, "-m", "benchmarks.bench_tunnel", "--run-tunnel", json.dumps(spec)],
             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()},
         )  # fmt: skip
-        cleanups.append(lambda: (child.kill(), child.wait()))  # type: ignore[func-returns-value]
+
+        def stop_child() -> None:
+            child.kill()
+            child.wait()
+
+        cleanups.append(stop_child)
         assert child.stdout is not None
         while True:
             line = json.loads(child.stdout.readline())

@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import asyncssh
 
-
 # Local write buffer before the channel is paused: big enough to keep bulk transfers streaming.
 LOCAL_HIGH_WATER = 2 * 1024 * 1024
 
@@ -118,8 +117,7 @@ class LocalSide(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self._closed:
-            self.transport.set_write_buffer_limits(high=LOCAL_HIGH_WATER)
-        self.transport.pause_reading()
+            self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self.transport is not None and not self._closed:
