@@ -131,3 +131,23 @@ async def test_busy_local_port_is_a_clear_error(
         with pytest.raises(TunnelError, match=f"local port {port} for atlas is busy"):
             await Tunnel(spec, events).start()
         assert events.kinds() == [EventKind.FAILED]
+
+
+async def test_run_foreground_holds_until_cancelled(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+) -> None:
+    from metalab_tunnel import run_foreground
+
+    target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+    spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),))
+    events = Events()
+    task = asyncio.create_task(run_foreground(spec, events))
+    established = await events.wait_for(EventKind.ESTABLISHED)
+    port = established.forwards[0].local_port
+    assert await http_get(port) == http_server.body
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert events.kinds()[-1] is EventKind.CLOSED
+    with pytest.raises(OSError):
+        await http_get(port, timeout=2)
