@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from typing import IO
@@ -27,7 +27,17 @@ SERVICE_PLUGINS = {
 }
 ALL_SERVICES = tuple(SERVICE_PLUGINS)
 
-AddToServer = Callable[[grpc.aio.Server], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a service plugin registered: its full service names and an optional stop hook."""
+
+    names: Sequence[str]
+    on_stop: Callable[[], Awaitable[None]] | None = None
+
+
+AddToServer = Callable[[grpc.aio.Server], "Sequence[str] | Registration"]
 
 
 @dataclass
@@ -39,11 +49,14 @@ class RunningServer:
     health: HealthServicer
     service_names: list[str]
     _lock: IO[bytes] | None = field(default=None, repr=False)
+    _on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Report NOT_SERVING, let in-flight calls finish for ``grace`` seconds, then stop."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        for hook in self._on_stop:
+            await hook()
         if self._lock is not None:
             self._lock.close()
 
@@ -77,8 +90,15 @@ async def start_server(
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)],
     )
     names: list[str] = []
+    hooks: list[Callable[[], Awaitable[None]]] = []
     for name in services:
-        names.extend(load_plugin(name)(server))
+        registered = load_plugin(name)(server)
+        if isinstance(registered, Registration):
+            names.extend(registered.names)
+            if registered.on_stop is not None:
+                hooks.append(registered.on_stop)
+        else:
+            names.extend(registered)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_names = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
@@ -93,7 +113,7 @@ async def start_server(
     await server.start()
     for full_name in [*names, ""]:
         await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, bound, health_servicer, names, lock)
+    return RunningServer(server, bound, health_servicer, names, lock, hooks)
 
 
 def _with_port(address: str, port: int) -> str:

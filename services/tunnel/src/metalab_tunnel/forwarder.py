@@ -1,0 +1,255 @@
+"""``Tunnel``: local listeners plus a supervised SSH route that heals itself.
+
+Lifecycle: ``start()`` binds every local port (a busy port fails at once), connects the configured
+mode (falling back to the other mode when the gateway answers but the first mode cannot reach the
+service), probes each target, emits ESTABLISHED and starts the supervisor. When the SSH connection
+drops, the listeners stay bound; the supervisor emits RECONNECTING, retries with capped exponential
+backoff and emits RESTORED. Connections accepted meanwhile wait for the new route. ``close()``
+closes listeners, relayed connections and SSH connections, then emits CLOSED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections.abc import Iterable
+
+from metalab.errors import TunnelError
+
+from metalab_tunnel.connector import Route
+from metalab_tunnel.failures import SSH_ERRORS, HopFailure
+from metalab_tunnel.model import (
+    BoundForward,
+    EventCallback,
+    EventKind,
+    TunnelEvent,
+    TunnelSpec,
+)
+from metalab_tunnel.relay import ChannelSide, LocalSide
+from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, ForwardSpec, TunnelMode
+
+log = logging.getLogger(__name__)
+
+
+def _other(mode: TunnelMode) -> TunnelMode:
+    return MODES[1] if mode == MODES[0] else MODES[0]
+
+
+class Tunnel:
+    """One tunnel: its forwards, its SSH route and the task that keeps the route alive."""
+
+    def __init__(
+        self,
+        spec: TunnelSpec,
+        on_event: EventCallback | None = None,
+        *,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 2.0,
+        fallback: bool = True,
+    ) -> None:
+        if not spec.forwards:
+            raise TunnelError("nothing to forward: the bundle has no tunnel targets")
+        self.spec = spec
+        self._on_event = on_event
+        self._backoff = (backoff_initial, backoff_max)
+        self._fallback = fallback
+        self._servers: list[asyncio.Server] = []
+        self._bound: tuple[BoundForward, ...] = ()
+        self._active: set[LocalSide] = set()
+        self._route: Route | None = None
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self.mode: TunnelMode = spec.target.mode
+        self.state = "starting"
+
+    @property
+    def forwards(self) -> tuple[BoundForward, ...]:
+        return self._bound
+
+    def _emit(self, kind: EventKind, message: str = "") -> None:
+        log.info("tunnel %s: %s", kind.value, message)
+        if self._on_event is not None:
+            self._on_event(TunnelEvent(kind, self._bound, message))
+
+    # -- start ---------------------------------------------------------------------------------
+
+    async def start(self) -> tuple[BoundForward, ...]:
+        """Bind, connect, probe; raise TunnelError with one clear line on failure."""
+        try:
+            await self._bind()
+            self._route = await self._establish()
+        except TunnelError as exc:
+            self.state = "failed"
+            await self._teardown()
+            self._emit(EventKind.FAILED, str(exc))
+            raise
+        self._ready.set()
+        self.state = "up"
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        note = f" (fell back to {self.mode} mode)" if self.mode != self.spec.target.mode else ""
+        self._emit(EventKind.ESTABLISHED, f"{self.mode} mode{note}")
+        return self._bound
+
+    async def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        bound: list[BoundForward] = []
+        for spec in self.spec.forwards:
+            try:
+                server = await loop.create_server(
+                    lambda spec=spec: LocalSide(  # type: ignore[misc]
+                        lambda local: self._serve(local, spec), self._active
+                    ),
+                    LOCAL_HOST,
+                    spec.local_port,
+                    reuse_address=True,
+                )
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise TunnelError(
+                        f"local port {spec.local_port} for {spec.service} is busy: another "
+                        "process uses it; choose another with --port, or --port 0 for any free one"
+                    ) from exc
+                raise TunnelError(
+                    f"cannot listen on {LOCAL_HOST}:{spec.local_port}: {exc.strerror}"
+                ) from exc
+            self._servers.append(server)
+            port = int(server.sockets[0].getsockname()[1])
+            bound.append(BoundForward(spec, port))
+        self._bound = tuple(bound)
+
+    async def _connect(self, mode: TunnelMode) -> Route:
+        route = await Route.connect_gateway(mode, self.spec.target)
+        try:
+            await self._prepare(route)
+        except BaseException:
+            await route.close()
+            raise
+        return route
+
+    async def _prepare(self, route: Route) -> None:
+        await route.connect_nodes(f.remote_host for f in self.spec.forwards)
+        for spec in self.spec.forwards:
+            await route.probe(spec.remote_host, spec.remote_port)
+
+    async def _establish(self) -> Route:
+        first = self.spec.target.mode
+        try:
+            route = await Route.connect_gateway(first, self.spec.target)
+        except HopFailure as exc:
+            raise TunnelError(f"cannot open tunnel: {exc}") from exc
+        try:
+            await self._prepare(route)
+            return route
+        except HopFailure as exc:
+            first_failure = exc
+        if not self._fallback:
+            await route.close()
+            raise TunnelError(f"cannot open tunnel ({first} mode): {first_failure}")
+        second = _other(first)
+        route = route.with_mode(second)
+        try:
+            await self._prepare(route)
+        except HopFailure as exc:
+            await route.close()
+            raise TunnelError(
+                f"cannot open tunnel: {first} mode failed: {first_failure}; "
+                f"{second} mode failed too: {exc}"
+            ) from exc
+        self.mode = second
+        return route
+
+    # -- supervise -----------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while self._route is not None:
+            reason = await self._route.wait_lost()
+            self._ready.clear()
+            self.state = "reconnecting"
+            old, self._route = self._route, None
+            await old.close()
+            self._emit(EventKind.RECONNECTING, f"reconnecting… ({reason})")
+            route = await self._reconnect()
+            if route is None:
+                return
+            self._route = route
+            self.state = "up"
+            self._ready.set()
+            self._emit(EventKind.RESTORED, "restored")
+
+    async def _reconnect(self) -> Route | None:
+        delay, cap = self._backoff
+        while True:
+            try:
+                return await self._connect(self.mode)
+            except HopFailure as exc:
+                if not exc.retryable and "host key" in exc.reason:
+                    self.state = "failed"
+                    self._emit(EventKind.FAILED, f"giving up: {exc}")
+                    await self._teardown()
+                    return None
+                log.info("reconnect failed (%s), retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
+
+    # -- relay ---------------------------------------------------------------------------------
+
+    async def _serve(self, local: LocalSide, spec: ForwardSpec) -> None:
+        """Open the channel for one accepted connection; during an outage, wait for the route."""
+        while not self._closed.is_set():
+            await self._ready.wait()
+            route = self._route
+            if route is None or self._closed.is_set():
+                continue
+            try:
+                await route.open(spec.remote_host, spec.remote_port, lambda: ChannelSide(local))
+            except SSH_ERRORS as exc:
+                if route.is_closed:
+                    while self._route is route and not self._closed.is_set():
+                        await asyncio.sleep(0.02)  # the supervisor is replacing it
+                    continue
+                log.warning("%s: %s", route.describe(spec.remote_host, spec.remote_port), exc)
+                local.close()
+                return
+            return  # ChannelSide.connection_made attached the channel
+        local.close()
+
+    # -- close ---------------------------------------------------------------------------------
+
+    async def _teardown(self) -> None:
+        self._closed.set()
+        self._ready.set()  # wake connections waiting for a route; they see _closed
+        for server in self._servers:
+            server.close()
+        for local in list(self._active):
+            local.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
+        if self._route is not None:
+            route, self._route = self._route, None
+            await route.close()
+
+    async def close(self) -> None:
+        """Close listeners, relayed connections and SSH connections; emit CLOSED once."""
+        if self.state == "closed":
+            return
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+        was_failed = self.state == "failed"
+        await self._teardown()
+        self.state = "closed"
+        if not was_failed:
+            self._emit(EventKind.CLOSED, "closed")
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+def bound_lines(forwards: Iterable[BoundForward]) -> list[str]:
+    """``Tunnel established: URL`` per forward, Atlas first (what the CLI prints)."""
+    ordered = sorted(forwards, key=lambda f: (f.spec.service != "atlas", f.spec.service))
+    return [f"Tunnel established: {f.url}" for f in ordered]

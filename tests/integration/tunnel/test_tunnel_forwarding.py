@@ -1,0 +1,153 @@
+"""Tunnels through a real sshd: gateway mode, jump through network namespaces, PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+from metalab.errors import TunnelError
+from metalab_tunnel import (
+    EventKind,
+    ForwardSpec,
+    SshTarget,
+    Tunnel,
+    TunnelSpec,
+    bound_lines,
+)
+
+from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
+from tests.integration.tunnel.helpers import Events, http_get
+from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
+
+pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
+
+
+def gateway_target(sshd: Sshd, key: KeyPair, known_hosts: Path, **kw: object) -> SshTarget:
+    return SshTarget(
+        gateway=f"root@127.0.0.1:{sshd.port}",
+        ssh_key=str(key.private),
+        options=(f"UserKnownHostsFile={known_hosts}",),
+        config_files=(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.postgres
+async def test_gateway_mode_forwards_http_and_postgres(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, postgres: Postgres
+) -> None:
+    target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+    spec = TunnelSpec(
+        target,
+        (
+            ForwardSpec("postgres", "127.0.0.1", postgres.port, 0, "postgresql"),
+            ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),
+        ),
+    )
+    events = Events()
+    tunnel = Tunnel(spec, events)
+    bound = await tunnel.start()
+    try:
+        assert events.kinds() == [EventKind.ESTABLISHED]
+        lines = bound_lines(bound)
+        assert lines[0].startswith("Tunnel established: http://127.0.0.1:")
+        assert lines[1].startswith("Tunnel established: postgresql://127.0.0.1:")
+        ports = {b.spec.service: b.local_port for b in bound}
+        assert all(ports.values())
+        bodies = await asyncio.gather(*(http_get(ports["atlas"]) for _ in range(20)))
+        assert set(bodies) == {http_server.body}
+        conninfo = f"host=127.0.0.1 port={ports['postgres']} user={postgres.user} dbname=postgres"
+        async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+            cur = await conn.execute("select 40 + 2, repeat('x', 1000000)")
+            row = await cur.fetchone()
+        assert row is not None and row[0] == 42 and len(row[1]) == 1_000_000
+    finally:
+        await tunnel.close()
+    assert events.kinds()[-1] is EventKind.CLOSED
+    with pytest.raises(OSError):
+        await http_get(ports["atlas"], timeout=2)
+
+
+async def test_jump_reaches_node_only_the_gateway_can_reach(
+    jump: Jump, client_key: KeyPair, tmp_path: Path
+) -> None:
+    # The node is not reachable from here at all.
+    with socket.socket() as sock, pytest.raises(OSError):
+        sock.settimeout(1)
+        sock.connect((jump.topology.node_addr, jump.node.port))
+    # ~/.ssh/config-style aliases for both hops, host keys in known_hosts.
+    config = tmp_path / "ssh_config"
+    known = tmp_path / "known_hosts"
+    known.write_text(jump.gateway.known_hosts_line + jump.node.known_hosts_line)
+    config.write_text(
+        f"Host gw\n  HostName {jump.topology.gateway_addr}\n  Port {jump.gateway.port}\n"
+        f"  User root\n  IdentityFile {client_key.private}\n  UserKnownHostsFile {known}\n"
+        f"Host node1\n  HostName {jump.topology.node_addr}\n  Port {jump.node.port}\n"
+        f"  User root\n  IdentityFile {client_key.private}\n  UserKnownHostsFile {known}\n"
+    )
+    target = SshTarget(gateway="gw", mode="jump", config_files=(str(config),))
+    spec = TunnelSpec(target, (ForwardSpec("atlas", "node1", jump.http_port, 0, "http"),))
+    events = Events()
+    tunnel = Tunnel(spec, events)
+    (bound,) = await tunnel.start()
+    try:
+        assert tunnel.mode == "jump"
+        assert await http_get(bound.local_port) == b"hello through the tunnel\n"
+    finally:
+        await tunnel.close()
+
+
+async def test_neither_mode_works_names_both_failures(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path
+) -> None:
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    try:
+        port = dead.getsockname()[1]
+        target = gateway_target(sshd, client_key, known_hosts, mode="jump")
+        spec = TunnelSpec(target, (ForwardSpec("atlas", f"127.0.0.1:{port}", port),))
+        with pytest.raises(TunnelError) as info:
+            await Tunnel(spec).start()
+    finally:
+        dead.close()
+    message = str(info.value)
+    assert "jump mode failed" in message and "gateway mode failed too" in message
+    assert "\n" not in message
+
+
+async def test_busy_local_port_is_a_clear_error(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+        spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, port),))
+        events = Events()
+        with pytest.raises(TunnelError, match=f"local port {port} for atlas is busy"):
+            await Tunnel(spec, events).start()
+        assert events.kinds() == [EventKind.FAILED]
+
+
+async def test_run_foreground_holds_until_cancelled(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+) -> None:
+    from metalab_tunnel import run_foreground
+
+    target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+    spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),))
+    events = Events()
+    task = asyncio.create_task(run_foreground(spec, events))
+    established = await events.wait_for(EventKind.ESTABLISHED)
+    port = established.forwards[0].local_port
+    assert await http_get(port) == http_server.body
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert events.kinds()[-1] is EventKind.CLOSED
+    with pytest.raises(OSError):
+        await http_get(port, timeout=2)
