@@ -67,6 +67,7 @@ print("ready", flush=True); sys.stdin.read()
 def run_tunnel_process(spec_json: str) -> None:
     """Child mode: run a metalab Tunnel on uvloop, print bound ports as JSON, run until killed."""
     import uvloop
+
     from metalab_tunnel import ForwardSpec, SshTarget, Tunnel, TunnelSpec
 
     data = json.loads(spec_json)

@@ -17,12 +17,16 @@ COMPONENT_CHECKS = {
     "postgres": lambda: bool(
         shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     ),
-    "slurm": lambda: subprocess.run(["sinfo"], capture_output=True).returncode == 0
-    if shutil.which("sinfo")
-    else False,
+    "slurm": lambda: (
+        subprocess.run(["sinfo"], capture_output=True).returncode == 0
+        if shutil.which("sinfo")
+        else False
+    ),
     "sshd": lambda: Path("/usr/sbin/sshd").exists(),
-    "docker": lambda: bool(shutil.which("docker"))
-    and subprocess.run(["docker", "info"], capture_output=True).returncode == 0,
+    "docker": lambda: (
+        bool(shutil.which("docker"))
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    ),
     "browser": lambda: Path("/usr/bin/chromium").exists(),
 }
 
@@ -41,7 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def clean_environ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No METALAB_* leaks in; caches and ~/.metalab are per test."""
     for name in list(os.environ):
         if name.startswith("METALAB_") and name != "METALAB_CI":

@@ -57,7 +57,9 @@ def make_project(root: Path, template: str = PG_ATLAS, **fields: str) -> Path:
     return project
 
 
-def cli(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, cwd=project, env={**as_root_env(), **(env or {})})
 
 
@@ -170,8 +172,11 @@ def test_killed_postgres_is_detected_and_reprovisioned(project: Path) -> None:
 def test_cli_killed_mid_up_converges(project: Path) -> None:
     env = {**os.environ, **as_root_env()}
     process = subprocess.Popen(
-        [METALAB, "services", "up"], cwd=project, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [METALAB, "services", "up"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     bundle_file = project / "runs/services/bundle.json"
     deadline = time.monotonic() + 60
@@ -191,8 +196,14 @@ def test_cli_killed_mid_up_converges(project: Path) -> None:
 def test_concurrent_ups_provision_once(project: Path) -> None:
     env = {**os.environ, **as_root_env()}
     procs = [
-        subprocess.Popen([METALAB, "services", "up", "-q"], cwd=project, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [METALAB, "services", "up", "-q"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -236,11 +247,19 @@ def test_password_never_leaks(open_tmp: Path) -> None:
     project = make_project(open_tmp, postgres_extra='password = "Very-Secret-Pw-42"')
     secret = "Very-Secret-Pw-42"
     try:
-        outputs = [cli(project, *args) for args in (
-            ["services", "up"], ["services", "status", "--json"], ["discover"],
-            ["discover", "--json"], ["env", "show"], ["env", "show", "--json"],
-            ["services", "up", "--json"], ["services", "logs", "-n", "200"],
-        )]
+        outputs = [
+            cli(project, *args)
+            for args in (
+                ["services", "up"],
+                ["services", "status", "--json"],
+                ["discover"],
+                ["discover", "--json"],
+                ["env", "show"],
+                ["env", "show", "--json"],
+                ["services", "up", "--json"],
+                ["services", "logs", "-n", "200"],
+            )
+        ]
         for result in outputs:
             assert secret not in result.stdout + result.stderr
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

@@ -22,13 +22,17 @@ from tests.helpers import METALAB
 TOKEN = "s3cret-token-for-tests"
 
 
-def start_server(address: str, token: str | None, services: str = "registry") -> subprocess.Popen[str]:
+def start_server(
+    address: str, token: str | None, services: str = "registry"
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "METALAB_TOKEN"}
     if token:
         env["METALAB_TOKEN"] = token
     process = subprocess.Popen(
         [METALAB, "server", "--services", services, "--listen", address],
-        env=env, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stderr is not None
     banner = process.stderr.readline()
@@ -107,7 +111,10 @@ def test_sigterm_shuts_down_within_two_seconds(socket_path: str) -> None:
 def test_non_loopback_without_token_is_refused() -> None:
     env = {k: v for k, v in os.environ.items() if k != "METALAB_TOKEN"}
     result = subprocess.run(
-        [METALAB, "server", "--listen", "0.0.0.0:0"], env=env, capture_output=True, text=True,
+        [METALAB, "server", "--listen", "0.0.0.0:0"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=30,
     )
     assert result.returncode == 2
@@ -119,7 +126,9 @@ def test_second_server_on_same_socket_is_refused(socket_path: str) -> None:
     first = start_server(socket_path, None)
     try:
         result = subprocess.run(
-            [METALAB, "server", "--listen", socket_path], capture_output=True, text=True,
+            [METALAB, "server", "--listen", socket_path],
+            capture_output=True,
+            text=True,
             timeout=30,
         )
         assert result.returncode == 2
@@ -142,10 +151,19 @@ def test_cli_embedded_and_remote_give_identical_output(tmp_path: Path, socket_pa
         for env in ({}, {"METALAB_SERVER": socket_path, "METALAB_TOKEN": TOKEN}):
             full = {**os.environ, **env}
             outputs = []
-            for args in (["services", "up", "-q"], ["services", "status"], ["discover"],
-                         ["services", "down", "-q"], ["services", "status"]):
+            for args in (
+                ["services", "up", "-q"],
+                ["services", "status"],
+                ["discover"],
+                ["services", "down", "-q"],
+                ["services", "status"],
+            ):
                 result = subprocess.run(
-                    [METALAB, *args], cwd=project, env=full, capture_output=True, text=True,
+                    [METALAB, *args],
+                    cwd=project,
+                    env=full,
+                    capture_output=True,
+                    text=True,
                     timeout=60,
                 )
                 outputs.append((result.returncode, _mask_ports(result.stdout)))

@@ -79,8 +79,11 @@ def test_concurrent_writers_never_tear(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [("{not json", "corrupt bundle"), ("[1]", "not a JSON object"),
-     (json.dumps({"schema_version": 99}), "schema_version 99 is not supported")],
+    [
+        ("{not json", "corrupt bundle"),
+        ("[1]", "not a JSON object"),
+        (json.dumps({"schema_version": 99}), "schema_version 99 is not supported"),
+    ],
 )
 def test_corrupt_or_foreign_bundle_is_a_clear_error(
     tmp_path: Path, content: str, problem: str

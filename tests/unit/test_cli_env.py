@@ -139,8 +139,23 @@ def test_unknown_env_is_exit_2(seed_project: Path) -> None:
 
 
 toml_keys = st.sampled_from(
-    ["project", "services", "environments", "type", "name", "default_env", "postgres",
-     "atlas", "port", "file_root", "local", "slurm", "x", "time", "cpus"]
+    [
+        "project",
+        "services",
+        "environments",
+        "type",
+        "name",
+        "default_env",
+        "postgres",
+        "atlas",
+        "port",
+        "file_root",
+        "local",
+        "slurm",
+        "x",
+        "time",
+        "cpus",
+    ]
 )
 toml_scalars = st.one_of(
     st.integers(-5, 70000), st.text(max_size=8), st.booleans(), st.floats(allow_nan=False)

@@ -44,9 +44,19 @@ def test_discover_imports_nothing_heavy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["env"], ["env", "list"], ["env", "show"], ["discover"], ["services"],
-     ["services", "up"], ["services", "status"], ["services", "down"], ["services", "logs"],
-     ["server"]],
+    [
+        [],
+        ["env"],
+        ["env", "list"],
+        ["env", "show"],
+        ["discover"],
+        ["services"],
+        ["services", "up"],
+        ["services", "status"],
+        ["services", "down"],
+        ["services", "logs"],
+        ["server"],
+    ],
 )
 def test_every_help_works(args: list[str], tmp_path: Path) -> None:
     result = subprocess.run(

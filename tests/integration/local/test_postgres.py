@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
 from metalab_orchestrator.local.postgres import probe_postgres, start_postgres, stop_postgres

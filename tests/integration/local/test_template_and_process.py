@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from metalab_orchestrator.local.accounts import Account
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresSettings

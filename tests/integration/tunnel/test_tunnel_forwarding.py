@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from metalab.errors import TunnelError
 from metalab_tunnel import (
     EventKind,
@@ -17,7 +18,6 @@ from metalab_tunnel import (
     TunnelSpec,
     bound_lines,
 )
-
 from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd

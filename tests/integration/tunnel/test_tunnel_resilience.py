@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from metalab.errors import TunnelError
 from metalab_tunnel import EventKind, ForwardSpec, SshTarget, Tunnel, TunnelSpec
-
 from tests.integration.tunnel.conftest import HttpServer
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd, make_key

@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
+
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc, types_pb2
 from metalab_tunnel import TunnelsServicer, add_to_server
-
 from tests.integration.tunnel.conftest import HttpServer
 from tests.integration.tunnel.helpers import http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
@@ -25,7 +25,8 @@ Kind = tunnel_pb2.TunnelEvent
 async def server(tmp_path: Path) -> AsyncIterator[tuple[str, TunnelsServicer]]:
     address = f"unix:{tmp_path / 'tunnel.sock'}"
     srv = grpc.aio.server()
-    servicer = add_to_server(srv)
+    servicer = TunnelsServicer()
+    add_to_server(srv, servicer)
     srv.add_insecure_port(address)
     await srv.start()
     try:

@@ -6,6 +6,7 @@ import socket
 import stat
 
 import pytest
+
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.local.accounts import Account, may_traverse
 from metalab_orchestrator.local.pg_binaries import _debian_bindirs, find_pg_binaries

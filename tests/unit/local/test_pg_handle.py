@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from metalab.errors import ConfigError
 from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings, build_locator
 

@@ -6,6 +6,7 @@ import os
 import stat
 
 import pytest
+
 from metalab_orchestrator.local.secret_files import pgpass_field, pgpass_line, write_secret
 
 

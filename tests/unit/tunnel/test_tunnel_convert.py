@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from metalab.v1 import tunnel_pb2, types_pb2
 from metalab_tunnel.convert import event_to_proto, spec_from_proto
 from metalab_tunnel.forwarder import bound_lines

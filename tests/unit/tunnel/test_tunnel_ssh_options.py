@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
+
 from metalab.errors import ConfigError
 from metalab_tunnel.ssh_options import (
     PREFERRED_CIPHERS,

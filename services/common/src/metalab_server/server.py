@@ -28,7 +28,6 @@ SERVICE_PLUGINS = {
 ALL_SERVICES = tuple(SERVICE_PLUGINS)
 
 
-
 @dataclass(frozen=True)
 class Registration:
     """What a service plugin registered: its full service names and an optional stop hook."""

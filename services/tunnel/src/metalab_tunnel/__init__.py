@@ -12,10 +12,34 @@ if TYPE_CHECKING:
     from metalab_server.server import Registration
     from metalab_tunnel.servicer import TunnelsServicer
 
+# Public names, imported on first use so that hosting the servicer stays cheap (asyncssh loads
+# only when a tunnel is opened).
+_EXPORTS = {
+    "run_foreground": "metalab_tunnel.foreground",
+    "Tunnel": "metalab_tunnel.forwarder",
+    "bound_lines": "metalab_tunnel.forwarder",
+    "BoundForward": "metalab_tunnel.model",
+    "EventKind": "metalab_tunnel.model",
+    "TunnelEvent": "metalab_tunnel.model",
+    "TunnelSpec": "metalab_tunnel.model",
+    "TunnelsServicer": "metalab_tunnel.servicer",
+    "ForwardSpec": "metalab_tunnel.ssh_options",
+    "SshTarget": "metalab_tunnel.ssh_options",
+    "ssh_argv": "metalab_tunnel.ssh_options",
+}
+__all__ = [*_EXPORTS, "add_to_server"]
 
-def add_to_server(
-    server: grpc.aio.Server, servicer: TunnelsServicer | None = None
-) -> Registration:
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metalab_tunnel' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)
+
+
+def add_to_server(server: grpc.aio.Server, servicer: TunnelsServicer | None = None) -> Registration:
     """Register the Tunnels servicer; its tunnels close when the server stops."""
     from metalab_server.server import Registration
     from metalab_tunnel.servicer import TunnelsServicer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from metalab.v1 import tunnel_pb2, types_pb2
-
 from metalab_tunnel.model import BoundForward, EventKind, TunnelEvent, TunnelSpec
 from metalab_tunnel.ssh_options import MODES, ForwardSpec, SshTarget, TunnelMode
 

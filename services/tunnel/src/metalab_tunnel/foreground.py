@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from metalab.errors import TunnelError
-
 from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventCallback, EventKind, TunnelEvent, TunnelSpec
 

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Iterable
 
 from metalab.errors import TunnelError
-
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
 from metalab_tunnel.model import (

@@ -12,14 +12,17 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
+
 from metalab.errors import ConfigError, TunnelError
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc
-
 from metalab_tunnel.convert import event_to_proto, forward_to_proto, spec_from_proto
-from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventKind, TunnelEvent, TunnelSpec
+
+if TYPE_CHECKING:
+    from metalab_tunnel.forwarder import Tunnel
 
 _FINAL = (EventKind.CLOSED, EventKind.FAILED)
 
@@ -53,6 +56,8 @@ class TunnelsServicer(tunnel_pb2_grpc.TunnelsServicer):
         tunnel_id = uuid.uuid4().hex[:12]
         holder: list[_Entry] = []
         try:
+            from metalab_tunnel.forwarder import Tunnel  # asyncssh loads only when needed
+
             tunnel = Tunnel(spec, lambda event: holder[0].deliver(event) if holder else None)
         except TunnelError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -16,6 +16,7 @@ COMMANDS = {
     "discover": ("metalab._cli.discover", "discover"),
     "services": ("metalab._cli.services", "services"),
     "server": ("metalab._cli.server", "server"),
+    "tunnel": ("metalab._cli.tunnel", "tunnel"),
 }
 
 
