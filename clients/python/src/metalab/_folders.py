@@ -51,6 +51,7 @@ __all__ = [
     "NO_ARCHIVE_MARKER",
     "archive_run",
     "find_archived",
+    "is_tmp_name",
     "recover_run",
     "restore_if_archived",
     "sweep_stale",
@@ -103,6 +104,11 @@ def _parse_tmp(name: str) -> _TmpName | None:
     if len(parts) != 5 or parts[4] not in _TMP_KINDS or not parts[2].isdigit():
         return None
     return _TmpName(parts[0], parts[1], int(parts[2]), parts[4])
+
+
+def is_tmp_name(name: str) -> bool:
+    """True for the ``.tmp.*`` names archive operations create."""
+    return _parse_tmp(name) is not None
 
 
 def _pid_alive(pid: int) -> bool:
