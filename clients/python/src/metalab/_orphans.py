@@ -58,7 +58,7 @@ def _referenced(experiment_dir: Path) -> set[str] | None:
 
 
 def _run_dirs(root: Path) -> list[tuple[str, str, Path]]:
-    out = []
+    out: list[tuple[str, str, Path]] = []
     try:
         experiments = sorted(os.scandir(root), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):

@@ -59,7 +59,7 @@ class LazyGroup(click.Group):
 )
 @remote_options
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, **_remote: Any) -> None:
+def cli(ctx: click.Context, /, workspace: str | None, **_remote: Any) -> None:
     """Provision a PostgreSQL run index and the Atlas dashboard, locally or on SLURM."""
     ctx.meta["metalab.workspace"] = workspace
 
