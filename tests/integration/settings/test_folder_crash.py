@@ -50,8 +50,9 @@ REL = Path("exp/runs/r1")
 
 
 def workspace(root: Path) -> Workspace:
-    return Workspace("w", root / "ws", folders=(Folder(root / "backup", "backup"),
-                                                Folder(root / "fast", "move")))
+    return Workspace(
+        "w", root / "ws", folders=(Folder(root / "backup", "backup"), Folder(root / "fast", "move"))
+    )
 
 
 def make_run(root: Path) -> dict[str, tuple[str, int, str]]:
@@ -66,17 +67,21 @@ def make_run(root: Path) -> dict[str, tuple[str, int, str]]:
 
 def run_script(root: Path, crash_at: int, exchange: bool, action: str = "archive") -> int:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(root), str(crash_at), "1" if exchange else "0",
-         action], capture_output=True, text=True, timeout=60)
+        [sys.executable, "-c", SCRIPT, str(root), str(crash_at), "1" if exchange else "0", action],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode in (0, 17), done.stderr
     return done.returncode
 
 
 def steps_of(root: Path) -> list[str]:
-    return json.loads((root / "steps.json").read_text())
+    steps: list[str] = json.loads((root / "steps.json").read_text())
+    return steps
 
 
-def assert_run_intact(root: Path, expected) -> str:
+def assert_run_intact(root: Path, expected: dict[str, tuple[str, int, str]]) -> str:
     run = root / "ws" / REL
     assert tree_digest(run) == expected, "the workspace path lost the run"
     if run.is_symlink():

@@ -32,27 +32,55 @@ def cluster(server, tmp_path, monkeypatch):
     remote_home.mkdir()
     remote_settings = remote_home / "settings.yaml"
     remote_settings.write_text(f"workspaces: [{{id: far, path: {remote_home / 'ws'}}}]\n")
-    shell_init = (f"export METALAB_SETTINGS={remote_settings} "
-                  f"XDG_CACHE_HOME={remote_home / 'cache'} METALAB_HOME={remote_home / 'ml'}; "
-                  f"cd {remote_home}")
-    options = ["-F", "/dev/null", "-i", str(server.client_key_path), "-p", str(server.port),
-               "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-               "-o", "StrictHostKeyChecking=yes",
-               "-o", f"UserKnownHostsFile={server.known_hosts_path}"]
+    shell_init = (
+        f"export METALAB_SETTINGS={remote_settings} "
+        f"XDG_CACHE_HOME={remote_home / 'cache'} METALAB_HOME={remote_home / 'ml'}; "
+        f"cd {remote_home}"
+    )
+    options = [
+        "-F",
+        "/dev/null",
+        "-i",
+        str(server.client_key_path),
+        "-p",
+        str(server.port),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={server.known_hosts_path}",
+    ]
     local = tmp_path / "settings.yaml"
-    local.write_text(json.dumps({"workspaces": [
-        {"id": "local", "path": str(tmp_path / "ws")},
-        {"id": "cluster", "path": str(remote_home / "ws"),
-         "ssh": {"host": f"{server.user}@{server.host}", "shell_init": shell_init,
-                 "metalab_path": METALAB, "options": options}},
-    ]}))
+    local.write_text(
+        json.dumps(
+            {
+                "workspaces": [
+                    {"id": "local", "path": str(tmp_path / "ws")},
+                    {
+                        "id": "cluster",
+                        "path": str(remote_home / "ws"),
+                        "ssh": {
+                            "host": f"{server.user}@{server.host}",
+                            "shell_init": shell_init,
+                            "metalab_path": METALAB,
+                            "options": options,
+                        },
+                    },
+                ]
+            }
+        )
+    )
     monkeypatch.setenv("METALAB_SETTINGS", str(local))
     return remote_home
 
 
 def metalab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([METALAB, *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [METALAB, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def test_command_runs_on_the_remote_host(cluster):
@@ -71,9 +99,15 @@ def test_remote_exit_codes_and_errors_come_back(cluster):
 
 def test_flags_override_the_workspace(cluster, tmp_path):
     marker = tmp_path / "override ran"
-    done = metalab("--workspace", "cluster",
-                   "--remote-shell-init", f"touch '{marker}'; export METALAB_SETTINGS=/nonexistent",
-                   "settings", "show", "--json")
+    done = metalab(
+        "--workspace",
+        "cluster",
+        "--remote-shell-init",
+        f"touch '{marker}'; export METALAB_SETTINGS=/nonexistent",
+        "settings",
+        "show",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     assert marker.exists()
     assert json.loads(done.stdout)["exists"] is False

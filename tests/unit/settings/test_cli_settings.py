@@ -10,7 +10,7 @@ import pytest
 from metalab._cli.main import main
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
         main(list(argv))
         raise SystemExit(0)
@@ -19,7 +19,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def settings_file(tmp_path, monkeypatch) -> Path:
+def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "conf" / "settings.yaml"
     path.parent.mkdir()
     path.write_text(
@@ -53,8 +53,10 @@ def test_bad_settings_exit_2_with_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("METALAB_SETTINGS", str(path))
     code, _, err = run_cli(capsys, "settings", "show")
     assert code == 2
-    assert err == f"metalab: error: {path}: workspaces.1.id: duplicate workspace id 'a' " \
-                  "(also workspaces.0)\n"
+    assert (
+        err == f"metalab: error: {path}: workspaces.1.id: duplicate workspace id 'a' "
+        "(also workspaces.0)\n"
+    )
 
 
 def test_unknown_workspace_exit_2(capsys, settings_file):

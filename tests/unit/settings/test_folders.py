@@ -20,7 +20,7 @@ from metalab._folders import (
     tree_digest,
 )
 from metalab._orphans import ORPHAN, RECOVERABLE, clean, find_orphans
-from metalab._settings import Folder, Workspace
+from metalab._settings import Folder, SshConfig, Workspace
 
 REL = Path("exp") / "runs" / "r1"
 
@@ -40,7 +40,7 @@ def make_run(root: Path, rel: Path = REL, status: str = "completed") -> Path:
 
 
 @pytest.fixture
-def ws(tmp_path) -> Workspace:
+def ws(tmp_path: Path) -> Workspace:
     return Workspace(
         id="w",
         path=tmp_path / "ws",
@@ -118,7 +118,7 @@ def test_worker_never_blocks_and_drains_with_progress(ws, tmp_path, monkeypatch)
 
     monkeypatch.setattr(_folders, "archive_run", slow)
     runs = [make_run(ws.path, Path(f"exp/runs/r{i}")) for i in range(3)]
-    seen = []
+    seen: list[_folders.ArchiveProgress] = []
     with FolderWorker(ws) as worker:
         for run in runs:
             worker.submit(run)  # returns at once although the worker is stuck
@@ -143,9 +143,7 @@ def test_worker_opt_out_and_inactive_cases(ws, tmp_path):
     assert not FolderWorker(remote).active
 
 
-def _ssh():
-    from metalab._settings import SshConfig
-
+def _ssh() -> SshConfig:
     return SshConfig(host="h")
 
 
@@ -217,7 +215,10 @@ def test_orphans_and_clean_never_follow_symlinks(ws, tmp_path):
     }
     without = find_orphans(ws, use_folders=False)
     assert {(e.kind, e.name) for e in without} == {
-        (ORPHAN, "exp/stray"), (ORPHAN, "deleted-exp/x"), (ORPHAN, "exp/gone-unreferenced")}
+        (ORPHAN, "exp/stray"),
+        (ORPHAN, "deleted-exp/x"),
+        (ORPHAN, "exp/gone-unreferenced"),
+    }
     clean(without)  # removes the symlink only, never what it points to
     assert not (ws.path / "exp/runs/gone-unreferenced").is_symlink()
     assert tree_digest(archive_copy) == before

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from metalab._cli.monitor import changes, snapshot
 
-UP = {"found": True, "healthy": True, "job_state": None, "services": [
-    {"name": "postgres", "host": "n1", "port": 5, "healthy": True, "state": "running",
-     "detail": "", "url": ""}]}
+UP: dict[str, Any] = {
+    "found": True,
+    "healthy": True,
+    "job_state": None,
+    "services": [
+        {
+            "name": "postgres",
+            "host": "n1",
+            "port": 5,
+            "healthy": True,
+            "state": "running",
+            "detail": "",
+            "url": "",
+        }
+    ],
+}
 
 
 def test_first_snapshot_prints_everything_then_only_changes():
     first = snapshot(0, json.dumps(UP), "")
     assert changes(None, first) == ["service postgres: healthy running n1:5"]
     assert changes(first, snapshot(0, json.dumps(UP), "")) == []
-    down = dict(UP, healthy=False, services=[dict(UP["services"][0], healthy=False,
-                                                  state="exited", detail="boom")])
+    down = dict(
+        UP,
+        healthy=False,
+        services=[dict(UP["services"][0], healthy=False, state="exited", detail="boom")],
+    )
     assert changes(first, snapshot(1, json.dumps(down), "")) == [
-        "service postgres: unhealthy exited n1:5 — boom"]
+        "service postgres: unhealthy exited n1:5 — boom"
+    ]
 
 
 def test_not_running_unreachable_and_gone():

@@ -99,27 +99,59 @@ BAD = [
     ("workspaces: [{path: /x}]\n", "workspaces.0.id", "required key is missing"),
     ("workspaces: [{id: a}]\n", "workspaces.0.path", "required key is missing"),
     ("workspaces: [{id: '', path: /x}]\n", "workspaces.0.id", "should match pattern"),
-    ("workspaces: [{id: a, path: /x, trigers: []}]\n", "workspaces.0.trigers",
-     "did you mean 'triggers'"),
+    (
+        "workspaces: [{id: a, path: /x, trigers: []}]\n",
+        "workspaces.0.trigers",
+        "did you mean 'triggers'",
+    ),
     ("workspaces: [{id: a, path: /x, triggers: nlp-*}]\n", "workspaces.0.triggers", "valid list"),
-    ("workspaces: [{id: a, path: /x}, {id: a, path: /y}]\n", "workspaces.1.id",
-     "duplicate workspace id 'a' (also workspaces.0)"),
-    ("workspaces: [{id: a, path: /x, folders: [{path: /f, mode: copy}]}]\n",
-     "workspaces.0.folders.0.mode", "'use', 'backup' or 'move'"),
-    ("workspaces: [{id: a, path: /x, folders: [{path: /x/sub, mode: backup}]}]\n",
-     "workspaces.0.folders.0.path", "overlaps the workspace path"),
-    ("workspaces: [{id: a, path: /x, folders: [{path: /f, mode: move}, {path: /g, mode: move}]}]\n",
-     "workspaces.0.folders.1.mode", "at most one 'move' folder"),
-    ("workspaces: [{id: a, path: /x, folders: [{path: /f, mode: backup}, {path: /f/g, mode: use}]}]\n",
-     "workspaces.0.folders.1.path", "overlaps folder"),
-    ("workspaces: [{id: a, path: /x, ssh: {host: h, uv_offline: 'yes'}}]\n",
-     "workspaces.0.ssh.uv_offline", "valid boolean"),
-    ("workspaces: [{id: a, path: /x, ssh: {host: -oProxyCommand=x}}]\n",
-     "workspaces.0.ssh.host", "should match pattern"),
-    ("workspaces: [{id: a, path: /x, ssh: {host: h, shel_init: x}}]\n",
-     "workspaces.0.ssh.shel_init", "did you mean 'shell_init'"),
-    ("workspaces: [{id: a, path: /x, ssh: {host: h, options: '-p 22'}}]\n",
-     "workspaces.0.ssh.options", "valid list"),
+    (
+        "workspaces: [{id: a, path: /x}, {id: a, path: /y}]\n",
+        "workspaces.1.id",
+        "duplicate workspace id 'a' (also workspaces.0)",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, folders: [{path: /f, mode: copy}]}]\n",
+        "workspaces.0.folders.0.mode",
+        "'use', 'backup' or 'move'",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, folders: [{path: /x/sub, mode: backup}]}]\n",
+        "workspaces.0.folders.0.path",
+        "overlaps the workspace path",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, folders: [{path: /f, mode: move}, "
+        "{path: /g, mode: move}]}]\n",
+        "workspaces.0.folders.1.mode",
+        "at most one 'move' folder",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, folders: [{path: /f, mode: backup}, "
+        "{path: /f/g, mode: use}]}]\n",
+        "workspaces.0.folders.1.path",
+        "overlaps folder",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, ssh: {host: h, uv_offline: 'yes'}}]\n",
+        "workspaces.0.ssh.uv_offline",
+        "valid boolean",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, ssh: {host: -oProxyCommand=x}}]\n",
+        "workspaces.0.ssh.host",
+        "should match pattern",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, ssh: {host: h, shel_init: x}}]\n",
+        "workspaces.0.ssh.shel_init",
+        "did you mean 'shell_init'",
+    ),
+    (
+        "workspaces: [{id: a, path: /x, ssh: {host: h, options: '-p 22'}}]\n",
+        "workspaces.0.ssh.options",
+        "valid list",
+    ),
 ]
 
 
@@ -154,15 +186,38 @@ def test_unreadable_file(tmp_path):
 
 yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(
-        ["server", "env", "workspaces", "id", "path", "mode", "folders", "ssh", "host",
-         "triggers", "port", "token", "options", "x"]), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "server",
+                    "env",
+                    "workspaces",
+                    "id",
+                    "path",
+                    "mode",
+                    "folders",
+                    "ssh",
+                    "host",
+                    "triggers",
+                    "port",
+                    "token",
+                    "options",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(document=yaml_values)
 def test_any_document_loads_or_fails_with_one_line(tmp_path, document):
     path = tmp_path / "fuzz.yaml"
@@ -177,7 +232,9 @@ def test_any_document_loads_or_fails_with_one_line(tmp_path, document):
         json.dumps([w.id for w in s.workspaces])
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(max_size=60))
 def test_any_text_loads_or_fails_with_one_line(tmp_path, text):
     path = tmp_path / "fuzz.yaml"

@@ -79,7 +79,9 @@ def test_only_remote_workspaces_fall_back_to_default(tmp_path):
 
 
 def test_unknown_workspace_is_a_clear_error(settings):
-    with pytest.raises(ConfigError, match=r"unknown workspace 'nope' \(known: cluster, fallback, nlp, "):
+    with pytest.raises(
+        ConfigError, match=r"unknown workspace 'nope' \(known: cluster, fallback, nlp, "
+    ):
         select_workspace(settings, "x", "nope")
 
 
