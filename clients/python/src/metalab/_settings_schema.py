@@ -1,10 +1,17 @@
-"""Pydantic models of the user settings file."""
+"""Pydantic models of the user settings file (imported only when a document must be validated).
+
+Field names here are the YAML keys; `metalab._settings` turns a validated document into plain
+frozen dataclasses so that nothing downstream imports pydantic.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class _Strict(BaseModel):
@@ -12,30 +19,30 @@ class _Strict(BaseModel):
 
 
 class ServerSettings(_Strict):
-    host: str | None = None
+    host: NonEmpty | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     token: SecretStr | None = None
 
 
 class FolderSettings(_Strict):
-    path: str
+    path: NonEmpty
     mode: Literal["use", "backup", "move"]
 
 
 class SshSettings(_Strict):
-    host: str
+    host: Annotated[str, StringConstraints(pattern=r"^[^-\s][^\s]*$")]
     shell_init: str | None = None
     uv_offline: bool = False
-    python: str | None = None
-    metalab_path: str | None = None
+    python: NonEmpty | None = None
+    metalab_path: NonEmpty | None = None
     options: list[str] = Field(default_factory=list)
 
 
 class WorkspaceSettings(_Strict):
-    id: str
-    path: str
+    id: Identifier
+    path: NonEmpty
     env: dict[str, str] = Field(default_factory=dict)
-    triggers: list[str] = Field(default_factory=list)
+    triggers: list[NonEmpty] = Field(default_factory=list)
     folders: list[FolderSettings] = Field(default_factory=list)
     ssh: SshSettings | None = None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from metalab._cli.remote import remote_options
 from metalab.errors import MetalabError
 
 # One group (or command) per noun, each in its own module, imported only when used.
@@ -17,6 +18,10 @@ COMMANDS = {
     "services": ("metalab._cli.services", "services"),
     "server": ("metalab._cli.server", "server"),
     "tunnel": ("metalab._cli.tunnel", "tunnel"),
+    "settings": ("metalab._cli.settings", "settings"),
+    "orphans": ("metalab._cli.orphans", "orphans"),
+    "runs": ("metalab._cli.runs", "runs"),
+    "monitor": ("metalab._cli.monitor", "monitor"),
 }
 
 
@@ -34,11 +39,30 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(import_module(module_name), attr)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """With ``--workspace`` naming a remote workspace, run ``args`` there instead."""
+        if ctx.params.get("workspace") and not ctx.resilient_parsing:
+            from metalab._cli.remote import forward_if_remote
+
+            forward_if_remote(ctx, args)
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="metalab")
-def cli() -> None:
+@click.option(
+    "--workspace",
+    metavar="ID",
+    default=None,
+    help="Workspace from the settings file; a remote one runs the command over SSH.",
+)
+@remote_options
+@click.pass_context
+def cli(ctx: click.Context, /, workspace: str | None, **_remote: Any) -> None:
     """Provision a PostgreSQL run index and the Atlas dashboard, locally or on SLURM."""
+    ctx.meta["metalab.workspace"] = workspace
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from metalab._settings import settings_path
 from metalab.errors import ConfigError
 
 
@@ -16,14 +16,6 @@ class ServerTarget:
 
     address: str | None
     token: str | None = None
-
-
-def settings_path() -> Path:
-    explicit = os.environ.get("METALAB_SETTINGS")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "metalab" / "settings.yaml"
 
 
 def _server_settings() -> dict[str, Any]:
