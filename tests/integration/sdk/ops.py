@@ -9,3 +9,21 @@ def train(params, seed, capture):
     print("trained", params)
     if params.get("fail"):
         raise ValueError("asked to fail")
+
+
+def noop(params, seed, capture):
+    capture.metric("x", params.get("i", 0))
+
+
+def slow(params, seed, capture):
+    import time
+
+    time.sleep(params.get("sleep", 1.0))
+    capture.metric("x", params.get("i", 0))
+
+
+def fail_on_three(params, seed, capture):
+    print("running", params["i"])
+    if params["i"] == 3:
+        raise RuntimeError("three is bad")
+    capture.metric("x", params["i"])
