@@ -18,10 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import metalab  # noqa: E402
+
 from tests.integration.sdk import ops  # noqa: E402
 
 
-def slurm_submission(n: int, root: Path) -> None:
+def slurm_submission(n: int, root: Path, max_array_size: int | None = None) -> None:
     if shutil.which("sbatch") is None:
         print("SLURM: sbatch not found, skipped")
         return
@@ -31,8 +32,19 @@ def slurm_submission(n: int, root: Path) -> None:
     executor = metalab.executor_from_config(
         "slurm", {"partition": partition, "max_concurrent": 2, "time": "0:05:00",
                   "memory": "100M"})
+    if max_array_size:
+        executor._max_array_size = max_array_size
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                            check=True).stdout
+    limits = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in
+              config.splitlines()) if k.strip() in ("MaxJobCount", "MaxArraySize", "MinJobAge")}
+    print(f"SLURM limits: {limits}")
     t = time.perf_counter()
-    result = metalab.run(exp, store=root / "slurm", executor=executor)
+    try:
+        result = metalab.run(exp, store=root / "slurm", executor=executor)
+    except metalab.SchedulerError as exc:
+        print(f"SLURM: {n}-run sweep refused after {time.perf_counter() - t:.1f}s: {exc}")
+        return
     submitted = time.perf_counter() - t
     jobs = result.handle.job_ids
     t = time.perf_counter()
@@ -70,9 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweep", type=int, default=10_000)
     parser.add_argument("--local", type=int, default=300)
+    parser.add_argument("--max-array-size", type=int, help="pretend MaxArraySize is this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-exec-", dir="/tmp") as tmp:
-        slurm_submission(args.sweep, Path(tmp))
+        slurm_submission(args.sweep, Path(tmp), args.max_array_size)
         local_overhead(args.local, Path(tmp))
 
 

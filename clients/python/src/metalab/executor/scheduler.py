@@ -34,8 +34,10 @@ class LocalRunner:
                                   check=False, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise SchedulerError(argv, 127, f"{argv[0]}: command not found") from None
-        except subprocess.TimeoutExpired:
-            raise SchedulerError(argv, -1, f"timed out after {timeout:.0f}s") from None
+        except subprocess.TimeoutExpired as exc:
+            partial = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) \
+                else (exc.stderr or "")
+            raise SchedulerError(argv, -1, f"{partial}timed out after {timeout:.0f}s") from None
         if proc.returncode != 0:
             raise SchedulerError(argv, proc.returncode, proc.stderr)
         return proc.stdout

@@ -35,6 +35,8 @@ from metalab.executor.slurm_script import (
 log = logging.getLogger("metalab.executor.slurm")
 PAYLOAD_VERSION = 1
 CANCEL_WAIT_SECONDS = 30.0
+SBATCH_TIMEOUT = 30.0
+BUSY = "temporarily unable to accept job"
 
 
 class SlurmExecutor:
@@ -91,7 +93,7 @@ class SlurmExecutor:
                     else None
                 argv = sbatch_argv(str(script_path), str(directory / "logs" / "%A_%a.out"),
                                    dependency)
-                out = self.runner.run(argv)
+                out = self._sbatch(argv, chunk.count)
                 try:
                     previous = parse_job_id(out)
                 except ValueError as exc:
@@ -106,6 +108,18 @@ class SlurmExecutor:
         log.info("submitted %d run(s) as %d array job(s): %s", len(plan.runs), len(job_ids),
                  ", ".join(job_ids))
         return SlurmHandle(self.runner, job_ids, root)
+
+
+    def _sbatch(self, argv: list[str], tasks: int) -> str:
+        try:
+            return self.runner.run(argv, timeout=SBATCH_TIMEOUT)
+        except SchedulerError as exc:
+            if BUSY not in exc.stderr:
+                raise
+            hint = (f"slurmctld would not accept an array of {tasks} task(s): every array task "
+                    "counts against MaxJobCount (finished jobs too, for MinJobAge); submit a "
+                    "smaller sweep or raise MaxJobCount in slurm.conf")
+            raise SchedulerError(argv, exc.returncode, f"{exc.stderr}\n{hint}") from None
 
 
 class SlurmHandle:

@@ -14,6 +14,7 @@ Parsing is pure (no I/O) except for ``discover``; every bad input raises one-lin
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -62,7 +63,7 @@ def parse_locator(locator: str, base_dir: Path | None = None) -> StoreConfig:
     base = base_dir or Path.cwd()
     scheme, sep, _ = text.partition("://")
     if not sep or "/" in scheme or "\\" in scheme:
-        return FileStoreConfig(str(_absolute(Path(text).expanduser(), base)))
+        return FileStoreConfig(str(_absolute(_expand(text), base)))
     scheme = scheme.lower()
     if scheme == "file":
         return _parse_file(text, base)
@@ -73,6 +74,11 @@ def parse_locator(locator: str, base_dir: Path | None = None) -> StoreConfig:
         f"unsupported store scheme {shown!r} in {redact_locator(text)!r} "
         "(expected a path, file://PATH or postgresql://…?file_root=PATH)"
     )
+
+
+def _expand(text: str) -> Path:
+    """``~`` expanded when it names a known home; an unknown ``~user`` stays literal."""
+    return Path(os.path.expanduser(text))
 
 
 def _absolute(path: Path, base: Path) -> Path:
@@ -113,7 +119,7 @@ def _parse_postgres(text: str, base: Path) -> PostgresStoreConfig:
     if roots and not roots[0]:
         raise StoreError(f"PostgreSQL locator {shown!r} has an empty file_root")
     if roots:
-        file_root = str(_absolute(Path(roots[0]).expanduser(), base))
+        file_root = str(_absolute(_expand(roots[0]), base))
     else:
         file_root = str(_absolute(Path(DEFAULT_ROOT), base))
         log.warning("PostgreSQL locator %s has no file_root; artifacts and logs go to %s",
@@ -129,7 +135,7 @@ def resolve_store(store: Any, base_dir: Path | None = None) -> StoreConfig:
     if store is None:
         return FileStoreConfig(str(_absolute(Path(DEFAULT_ROOT), base)))
     if isinstance(store, Path):
-        return FileStoreConfig(str(_absolute(store.expanduser(), base)))
+        return FileStoreConfig(str(_absolute(_expand(str(store)), base)))
     if isinstance(store, str):
         if store.strip() == "discover":
             return _discover(base)
