@@ -1,0 +1,112 @@
+"""metalab: a run index and dashboard for experiment sweeps, locally or on SLURM.
+
+The public API is listed in ``__all__``. Importing ``metalab`` is cheap: names are loaded on
+first use (module ``__getattr__``), so no psycopg, grpc or pydantic is imported up front.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from metalab.errors import (
+    ConfigError,
+    MetalabError,
+    SchedulerError,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from metalab._sdk.capture import Capture
+    from metalab._sdk.experiment import Experiment
+    from metalab._sdk.params import (
+        choice,
+        grid,
+        loguniform,
+        param_list,
+        randint,
+        random,
+        uniform,
+    )
+    from metalab._sdk.result import Result
+    from metalab._sdk.run import run
+    from metalab._sdk.yaml_config import ExperimentConfig, load_experiment_config
+    from metalab.executor.config import (
+        LocalExecutorConfig,
+        SlurmExecutorConfig,
+        executor_from_config,
+    )
+    from metalab.executor.registry import register_executor
+    from metalab.executor.resolve import resolve_executor
+    from metalab.store import reindex
+    from metalab.store.base import StoreConfig
+    from metalab.store.file import FileStoreConfig
+    from metalab.store.pgconfig import PostgresStoreConfig
+
+_LAZY: dict[str, str] = {
+    "Capture": "metalab._sdk.capture",
+    "Experiment": "metalab._sdk.experiment",
+    "ExperimentConfig": "metalab._sdk.yaml_config",
+    "FileStoreConfig": "metalab.store.file",
+    "LocalExecutorConfig": "metalab.executor.config",
+    "PostgresStoreConfig": "metalab.store.pgconfig",
+    "Result": "metalab._sdk.result",
+    "SlurmExecutorConfig": "metalab.executor.config",
+    "StoreConfig": "metalab.store.base",
+    "choice": "metalab._sdk.params",
+    "executor_from_config": "metalab.executor.config",
+    "grid": "metalab._sdk.params",
+    "load_experiment_config": "metalab._sdk.yaml_config",
+    "loguniform": "metalab._sdk.params",
+    "param_list": "metalab._sdk.params",
+    "randint": "metalab._sdk.params",
+    "random": "metalab._sdk.params",
+    "register_executor": "metalab.executor.registry",
+    "reindex": "metalab.store",
+    "resolve_executor": "metalab.executor.resolve",
+    "run": "metalab._sdk.run",
+    "uniform": "metalab._sdk.params",
+}
+
+__all__ = [
+    "Capture",
+    "ConfigError",
+    "Experiment",
+    "ExperimentConfig",
+    "FileStoreConfig",
+    "LocalExecutorConfig",
+    "MetalabError",
+    "PostgresStoreConfig",
+    "Result",
+    "SchedulerError",
+    "SlurmExecutorConfig",
+    "StoreConfig",
+    "StoreError",
+    "choice",
+    "executor_from_config",
+    "grid",
+    "load_experiment_config",
+    "loguniform",
+    "param_list",
+    "randint",
+    "random",
+    "register_executor",
+    "reindex",
+    "resolve_executor",
+    "run",
+    "uniform",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'metalab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

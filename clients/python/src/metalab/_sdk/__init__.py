@@ -1,0 +1,1 @@
+"""The experiment SDK: experiments, parameter sources, captures, `run()` and its result."""

@@ -1,0 +1,14 @@
+"""Executors: where runs happen (in-process, a local process pool, SLURM job arrays)."""
+
+from metalab.executor.config import (
+    LocalExecutorConfig,
+    SlurmExecutorConfig,
+    executor_from_config,
+)
+from metalab.executor.registry import executor_types, register_executor
+from metalab.executor.resolve import resolve_executor
+
+__all__ = [
+    "LocalExecutorConfig", "SlurmExecutorConfig", "executor_from_config", "executor_types",
+    "register_executor", "resolve_executor",
+]

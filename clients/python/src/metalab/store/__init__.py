@@ -1,0 +1,19 @@
+"""Stores: where runs are recorded. `resolve_store` turns a ``store=`` value into a config."""
+
+from metalab.store.base import RunRecord, Store, StoreConfig
+from metalab.store.file import FileStore, FileStoreConfig
+from metalab.store.locator import parse_locator, redact_locator, resolve_store
+from metalab.store.pgconfig import PostgresStoreConfig
+
+
+def reindex(locator: object) -> int:
+    """Rebuild a PostgresStore's index from its files (imports psycopg only when called)."""
+    from metalab.store.reindex import reindex as _reindex
+
+    return _reindex(locator)
+
+
+__all__ = [
+    "FileStore", "FileStoreConfig", "PostgresStoreConfig", "RunRecord", "Store", "StoreConfig",
+    "parse_locator", "redact_locator", "reindex", "resolve_store",
+]

@@ -1,0 +1,21 @@
+#!/bin/bash
+#SBATCH --job-name=metalab-sweep
+#SBATCH --array=0-199%2
+#SBATCH --partition=gpu
+#SBATCH --time=4:00:00
+#SBATCH --cpus-per-task=2
+#SBATCH --mem=16G
+#SBATCH --ntasks=1
+#SBATCH --gres=gpu:1
+#SBATCH --account=lab
+#SBATCH --qos=normal
+#SBATCH --constraint=a100
+
+set -eo pipefail
+module load cuda/12.1
+module load python/3.11
+eval "$(conda shell.bash hook)"
+conda activate 'my env'
+# setup (from the executor config, verbatim)
+export OMP_NUM_THREADS=2
+exec /opt/venv/bin/python -m metalab.executor.slurm_task /shared/exp/sweep/.metalab/p0 "$SLURM_ARRAY_TASK_ID"
