@@ -98,23 +98,39 @@ else
     wait_until 10 "munge credential round trip" bash -c 'munge -n | unmunge'
 fi
 
+# launch NAME READY_FN CMD...: start a daemon in the foreground of its own session and wait for
+# READY_FN; fail fast, with the log's tail, if it exits (e.g. its port is taken).
+launch() {
+    local name=$1 ready=$2 logfile=/var/log/slurm/$1.log; shift 2
+    log "$name: starting"
+    start_daemon "$logfile" "$@"
+    local pid=$! deadline=$((SECONDS + TIMEOUT_S))
+    until "$ready" >/dev/null 2>&1; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 5 "$logfile" >&2
+            die "$name exited (log: $logfile)"
+        fi
+        ((SECONDS < deadline)) || die "timed out after ${TIMEOUT_S}s waiting for $name ($logfile)"
+        sleep 0.2
+    done
+}
+ctld_ready() { scontrol ping; }
+node_state() { sinfo -h -n "$NODE" -o %T 2>/dev/null; }
+# slurmd has registered: the node is known and responding (no trailing '*').
+node_responding() { local s; s=$(node_state) && [[ -n $s && $s != *'*' && $s != unknown ]]; }
+node_idle() { [[ $(node_state) == idle ]]; }
+
 if running slurmctld /run/slurmctld.pid; then
     log "slurmctld: running"
 else
-    log "slurmctld: starting"
-    slurmctld
+    launch slurmctld ctld_ready slurmctld -D
 fi
-wait_until "$TIMEOUT_S" "slurmctld to answer (see /var/log/slurm/slurmctld.log)" scontrol ping
-
 if running slurmd /run/slurmd.pid; then
     log "slurmd: running"
 else
-    log "slurmd: starting"
-    slurmd
+    launch slurmd node_responding slurmd -D
 fi
 
-node_idle() { [[ $(sinfo -h -n "$NODE" -o %T 2>/dev/null) == idle* ]]; }
-node_state() { sinfo -h -n "$NODE" -o %T 2>/dev/null; }
 if ! poll_until 15 node_idle; then
     # A node left DOWN/DRAINED by an earlier run (e.g. config change) is returned to service.
     log "node $NODE is '$(node_state)': resuming"
