@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for scripts/infra/*.sh (sourced, not executed).
 # Progress goes to stderr so a script's stdout can carry a value (e.g. a user name).
 
