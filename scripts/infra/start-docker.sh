@@ -15,9 +15,8 @@ command -v dockerd >/dev/null || die "dockerd not found: run install-packages.sh
 if docker info >/dev/null 2>&1; then
     log "dockerd: running"
 else
-    log "dockerd: starting (log $LOG)"
-    start_daemon "$LOG" dockerd
-    wait_until 60 "docker info (see $LOG)" docker info
+    docker_up() { docker info; }
+    launch_daemon dockerd "$LOG" 60 docker_up dockerd
     log "dockerd: ready in $(secs_since "$t_start") s"
 fi
 

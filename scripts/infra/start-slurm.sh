@@ -10,6 +10,7 @@ require_root
 CONF=/etc/slurm/slurm.conf
 TIMEOUT_S=${METALAB_SLURM_TIMEOUT:-60}
 NODE=$(hostname)
+CONSOLE=/var/log/slurm/console  # daemons' stderr; their own logs are /var/log/slurm/*.log
 t_start=$(now_ms)
 
 for bin in munged slurmctld slurmd sbatch; do
@@ -35,6 +36,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
 MpiDefault=none
+MailProg=/bin/true
 SchedulerType=sched/builtin
 SelectType=select/cons_tres
 # Allocate CPUs only: memory is not consumable, so jobs without --mem don't block each other.
@@ -68,8 +70,7 @@ CONF
 # running NAME PIDFILE: the daemon recorded in PIDFILE is alive.
 running() {
     local pid
-    pid=$(cat "$2" 2>/dev/null) && kill -0 "$pid" 2>/dev/null \
-        && [[ $(ps -o comm= -p "$pid") == "$1" ]]
+    pid=$(cat "$2" 2>/dev/null) && alive "$pid" && [[ $(ps -o comm= -p "$pid") == "$1" ]]
 }
 
 mkdir -p /etc/slurm /var/spool/slurmd /var/spool/slurmctld /var/log/slurm
@@ -98,30 +99,36 @@ else
     wait_until 10 "munge credential round trip" bash -c 'munge -n | unmunge'
 fi
 
+ctld_ready() { scontrol ping; }
+node_state() { sinfo -h -n "$NODE" -o %T 2>/dev/null; }
+# slurmd has registered: the node is known and responding (no trailing '*').
+node_responding() { local s; s=$(node_state) && [[ -n $s && $s != *'*' && $s != unknown ]]; }
+# The node takes jobs: idle, or busy with other users' jobs (other sessions share this cluster).
+node_up() { [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]; }
+
 if running slurmctld /run/slurmctld.pid; then
     log "slurmctld: running"
 else
-    log "slurmctld: starting"
-    slurmctld
+    launch_daemon slurmctld "$CONSOLE/slurmctld.out" "$TIMEOUT_S" ctld_ready slurmctld -D
 fi
-wait_until "$TIMEOUT_S" "slurmctld to answer (see /var/log/slurm/slurmctld.log)" scontrol ping
-
 if running slurmd /run/slurmd.pid; then
     log "slurmd: running"
 else
-    log "slurmd: starting"
-    slurmd
+    launch_daemon slurmd "$CONSOLE/slurmd.out" "$TIMEOUT_S" node_responding slurmd -D
 fi
 
-node_idle() { [[ $(sinfo -h -n "$NODE" -o %T 2>/dev/null) == idle* ]]; }
-node_state() { sinfo -h -n "$NODE" -o %T 2>/dev/null; }
-if ! poll_until 15 node_idle; then
+if ! poll_until 15 node_up; then
     # A node left DOWN/DRAINED by an earlier run (e.g. config change) is returned to service.
     log "node $NODE is '$(node_state)': resuming"
     scontrol update NodeName="$NODE" State=RESUME 2>/dev/null || true
-    wait_until "$TIMEOUT_S" "node $NODE idle (see /var/log/slurm/slurmd.log)" node_idle
+    wait_until "$TIMEOUT_S" "node $NODE up (see /var/log/slurm/slurmd.log)" node_up
 fi
-log "node $NODE idle after $(secs_since "$t_start") s"
+log "node $NODE $(node_state) after $(secs_since "$t_start") s"
+if [[ -n $(squeue -h -t PENDING,RUNNING -o %i) ]]; then
+    # Shared cluster in use: the smoke job could queue behind others' work for a long time.
+    log "other jobs are queued or running: skipping the smoke job"
+    exit 0
+fi
 
 # A trivial job proves the whole chain (munge, controller, slurmd, slurmstepd) works.
 t_job=$(now_ms)

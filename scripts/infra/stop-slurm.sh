@@ -8,13 +8,14 @@ require_root
 stop() {
     local name=$1 pidfile=$2 pid
     pid=$(cat "$pidfile" 2>/dev/null) || pid=""
-    if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null || [[ $(ps -o comm= -p "$pid") != "$name" ]]; then
+    if [[ -z $pid ]] || ! alive "$pid" || [[ $(ps -o comm= -p "$pid") != "$name" ]]; then
         log "$name: not running"
         return 0
     fi
     log "$name: stopping pid $pid"
     kill "$pid"
-    wait_until 30 "$name (pid $pid) to exit" bash -c "! kill -0 $pid"
+    dead() { ! alive "$pid"; }
+    wait_until 30 "$name (pid $pid) to exit" dead
 }
 
 stop slurmd /run/slurmd.pid

@@ -145,3 +145,16 @@ def test_ssh_rejects_unknown_host_key(ssh_server: SshServer, tmp_path: Path) -> 
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert done.returncode == 255
     assert "host key" in done.stderr.lower()
+
+
+@pytest.mark.sshd
+@pytest.mark.slurm
+def test_sbatch_over_ssh_gateway(slurm: None, ssh_server: SshServer) -> None:
+    """The real "gateway" setup: submit and poll through sshd on loopback."""
+    job = run(ssh_server.ssh_argv("sbatch", "--parsable", "--output=/dev/null", "--wrap", "true"))
+    job = job.strip().split(";")[0]
+    deadline = time.monotonic() + 60
+    while run(ssh_server.ssh_argv("squeue", "--noheader", "--jobs", job)).strip():
+        assert time.monotonic() < deadline, f"job {job} still queued"
+        time.sleep(0.2)
+    assert final_states(job) == ["COMPLETED"]
