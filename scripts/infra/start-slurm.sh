@@ -61,7 +61,10 @@ SlurmdTimeout=60
 InactiveLimit=0
 KillWait=5
 Waittime=0
-MinJobAge=300
+# Array tasks count against MaxJobCount until MinJobAge after they end: a 10,000-run sweep
+# must fit beside the previous one.
+MaxJobCount=100000
+MinJobAge=30
 NodeName=$NODE CPUs=$(nproc) RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 CONF
