@@ -18,7 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import metalab  # noqa: E402
-
 from tests.integration.sdk import ops  # noqa: E402
 
 
@@ -26,18 +25,25 @@ def slurm_submission(n: int, root: Path, max_array_size: int | None = None) -> N
     if shutil.which("sbatch") is None:
         print("SLURM: sbatch not found, skipped")
         return
-    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                               check=True).stdout.split()[0].rstrip("*")
+    partition = (
+        subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, check=True)
+        .stdout.split()[0]
+        .rstrip("*")
+    )
     exp = metalab.Experiment("bench-submit", ops.noop, params=metalab.grid(i=list(range(n))))
     executor = metalab.executor_from_config(
-        "slurm", {"partition": partition, "max_concurrent": 2, "time": "0:05:00",
-                  "memory": "100M"})
+        "slurm", {"partition": partition, "max_concurrent": 2, "time": "0:05:00", "memory": "100M"}
+    )
     if max_array_size:
         executor._max_array_size = max_array_size
-    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
-                            check=True).stdout
-    limits = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in
-              config.splitlines()) if k.strip() in ("MaxJobCount", "MaxArraySize", "MinJobAge")}
+    config = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, check=True
+    ).stdout
+    limits = {
+        k.strip(): v.strip()
+        for k, _, v in (line.partition("=") for line in config.splitlines())
+        if k.strip() in ("MaxJobCount", "MaxArraySize", "MinJobAge")
+    }
     print(f"SLURM limits: {limits}")
     t = time.perf_counter()
     try:
@@ -50,8 +56,10 @@ def slurm_submission(n: int, root: Path, max_array_size: int | None = None) -> N
     t = time.perf_counter()
     result.cancel()
     cancelled = time.perf_counter() - t
-    print(f"SLURM: submitted {n} runs in {submitted:.2f}s with {len(jobs)} sbatch call(s) "
-          f"(MaxArraySize {executor.max_array_size()}); cancel + empty squeue {cancelled:.2f}s")
+    print(
+        f"SLURM: submitted {n} runs in {submitted:.2f}s with {len(jobs)} sbatch call(s) "
+        f"(MaxArraySize {executor.max_array_size()}); cancel + empty squeue {cancelled:.2f}s"
+    )
     print(f"  target <= 2 s: {'met' if submitted <= 2 else 'NOT met'}")
 
 
@@ -68,14 +76,18 @@ def local_overhead(n: int, root: Path) -> None:
         metalab.run(exp, store=store, executor=executor, capture_output=capture).wait()
         seconds = time.perf_counter() - t
         figures[label] = n / seconds
-        print(f"local: {label:<30} {n} no-op runs in {seconds:6.2f}s = {n / seconds:7.0f} runs/s "
-              f"({1000 * seconds / n:.2f} ms/run)")
+        print(
+            f"local: {label:<30} {n} no-op runs in {seconds:6.2f}s = {n / seconds:7.0f} runs/s "
+            f"({1000 * seconds / n:.2f} ms/run)"
+        )
         t = time.perf_counter()
         metalab.run(exp, store=store, executor=executor).wait()
         print(f"       resume (all {n} done, nothing to run): {time.perf_counter() - t:.3f}s")
     first = next(iter(figures.values()))
-    print("ratios vs in-process captured: " + ", ".join(
-        f"{k} {v / first:.2f}x" for k, v in figures.items()))
+    print(
+        "ratios vs in-process captured: "
+        + ", ".join(f"{k} {v / first:.2f}x" for k, v in figures.items())
+    )
 
 
 def main() -> None:

@@ -23,9 +23,18 @@ from metalab.store.locator import parse_locator  # noqa: E402
 
 
 def records(experiment: str, n: int) -> list[RunRecord]:
-    return [RunRecord(experiment, f"run{i:07d}", {"lr": 10.0 ** -(i % 5), "depth": i % 8}, i,
-                      "completed", metrics={"loss": 1.0 / (i + 1), "acc": (i % 100) / 100},
-                      duration_s=0.5) for i in range(n)]
+    return [
+        RunRecord(
+            experiment,
+            f"run{i:07d}",
+            {"lr": 10.0 ** -(i % 5), "depth": i % 8},
+            i,
+            "completed",
+            metrics={"loss": 1.0 / (i + 1), "acc": (i % 100) / 100},
+            duration_s=0.5,
+        )
+        for i in range(n)
+    ]
 
 
 def rate(label: str, n: int, seconds: float) -> float:
@@ -61,26 +70,31 @@ def main() -> None:
         batch = records("pgbatch", n)
         t = time.perf_counter()
         for start in range(0, n, args.batch):
-            pg.index_runs(batch[start:start + args.batch])  # type: ignore[attr-defined]
+            pg.index_runs(batch[start : start + args.batch])  # type: ignore[attr-defined]
         batched = rate(f"PostgreSQL index, batches of {args.batch}", n, time.perf_counter() - t)
         single_n = min(n, 1000)
         single = records("pgsingle", single_n)
         t = time.perf_counter()
         for record in single:
             pg.index_runs([record])  # type: ignore[attr-defined]
-        one = rate("PostgreSQL index, one transaction per record", single_n,
-                   time.perf_counter() - t)
+        one = rate(
+            "PostgreSQL index, one transaction per record", single_n, time.perf_counter() - t
+        )
         both_n = min(n, 2000)
         both = records("pgboth", both_n)
         t = time.perf_counter()
         for start in range(0, both_n, args.batch):
-            pg.write_runs(both[start:start + args.batch])
+            pg.write_runs(both[start : start + args.batch])
         full = rate("PostgresStore.write_runs (files + index)", both_n, time.perf_counter() - t)
-        print(f"ratios: PG batched / PG single = {batched / one:.1f}x; "
-              f"PG batched / FileStore = {batched / file_rate:.1f}x; "
-              f"files+index / FileStore = {full / file_rate:.2f}x")
-        print(f"target >= 2000 records/s into PostgreSQL with batching: "
-              f"{'met' if batched >= 2000 else 'NOT met'} ({batched:.0f}/s)")
+        print(
+            f"ratios: PG batched / PG single = {batched / one:.1f}x; "
+            f"PG batched / FileStore = {batched / file_rate:.1f}x; "
+            f"files+index / FileStore = {full / file_rate:.2f}x"
+        )
+        print(
+            f"target >= 2000 records/s into PostgreSQL with batching: "
+            f"{'met' if batched >= 2000 else 'NOT met'} ({batched:.0f}/s)"
+        )
 
 
 if __name__ == "__main__":

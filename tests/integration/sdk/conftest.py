@@ -70,8 +70,9 @@ def _slurm_missing() -> str | None:
 @pytest.fixture(scope="session")
 def slurm_partition() -> str:
     require(_slurm_missing())
-    out = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
+    ).stdout.split()
     default = [p.rstrip("*") for p in out if p.endswith("*")]
     return default[0] if default else out[0]
 

@@ -75,13 +75,40 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
         shutil.chown(pwfile, PG_USER)
     pwfile.chmod(0o600)
     port = _free_port()
-    subprocess.run(_as_pg_user([str(PG_BIN / "initdb"), "--no-sync", "-D", str(data), "-U",
-                                "metalab", "--auth=scram-sha-256", f"--pwfile={pwfile}"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_pg_user(
+            [
+                str(PG_BIN / "initdb"),
+                "--no-sync",
+                "-D",
+                str(data),
+                "-U",
+                "metalab",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
-                                str(base / "log"), "-o", options, "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_pg_user(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(base / "log"),
+                "-o",
+                options,
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     passfile = base / "client.pgpass"
     fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -89,8 +116,8 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
     try:
         yield PostgresServer(base, port, password, passfile)
     finally:
-        subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                    "stop"]), capture_output=True)
+        subprocess.run(
+            _as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
-
-

@@ -1,20 +1,21 @@
 import json
 import logging
 
-import metalab
 import pytest
+
+import metalab
 from metalab.errors import StoreError
 from metalab.store import parse_locator
 from metalab.store.base import MetricStep, RunRecord
-
 from tests.integration.sdk import ops
 
 pytestmark = pytest.mark.postgres
 
 
 def experiment(seeds=2):
-    return metalab.Experiment("pgsweep", ops.train,
-                              params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]), seeds=seeds)
+    return metalab.Experiment(
+        "pgsweep", ops.train, params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]), seeds=seeds
+    )
 
 
 def test_run_writes_records_files_and_index(pg_locator, postgres_server, caplog):
@@ -34,8 +35,10 @@ def test_run_writes_records_files_and_index(pg_locator, postgres_server, caplog)
         run_dir = store.run_dir("pgsweep", done.run_id)
         assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
         assert (run_dir / "logs" / "stdout.txt").read_text().startswith("trained")
-        row = store.conn.execute("SELECT count(*) FROM runs WHERE experiment_id = 'pgsweep' "
-                                 "AND params @> '{\"lr\": 0.1}'").fetchone()
+        row = store.conn.execute(
+            "SELECT count(*) FROM runs WHERE experiment_id = 'pgsweep' "
+            "AND params @> '{\"lr\": 0.1}'"
+        ).fetchone()
         assert row == (4,)
     finally:
         store.close()
@@ -64,8 +67,10 @@ def test_reindex_rebuilds_the_index_from_files(pg_locator):
     try:
         store.conn.execute("DELETE FROM runs")
         store.conn.execute("DELETE FROM metric_steps")
-        store.conn.execute("INSERT INTO runs (experiment_id, run_id, seed, status) "
-                           "VALUES ('pgsweep', 'ghost', 0, 'running')")
+        store.conn.execute(
+            "INSERT INTO runs (experiment_id, run_id, seed, status) "
+            "VALUES ('pgsweep', 'ghost', 0, 'running')"
+        )
     finally:
         store.close()
     assert metalab.reindex(pg_locator) == 8
@@ -90,9 +95,17 @@ def test_schema_creation_is_idempotent_and_versioned(pg_locator):
 def test_batched_writes_and_non_finite_values(pg_locator):
     store = parse_locator(pg_locator).open()
     try:
-        records = [RunRecord("batch", f"r{i}", {"i": i}, i, "completed",
-                             metrics={"loss": float("nan") if i == 0 else i})
-                   for i in range(500)]
+        records = [
+            RunRecord(
+                "batch",
+                f"r{i}",
+                {"i": i},
+                i,
+                "completed",
+                metrics={"loss": float("nan") if i == 0 else i},
+            )
+            for i in range(500)
+        ]
         store.write_runs(records)
         store.write_steps("batch", "r1", [MetricStep("m", s, s * 0.5, "") for s in range(100)])
         store.write_steps("batch", "r1", [MetricStep("m", 0, 9.0, "")])  # overwrite a step
@@ -100,14 +113,17 @@ def test_batched_writes_and_non_finite_values(pg_locator):
         steps = store.read_steps("batch", "r1")
         assert len(steps) == 100 and steps[0].value == 9.0
         assert next(r for r in store.read_runs("batch") if r.run_id == "r0").metrics == {
-            "loss": "NaN"}
+            "loss": "NaN"
+        }
     finally:
         store.close()
 
 
 def test_bad_credentials_are_one_line_store_errors(postgres_server, tmp_path):
-    locator = (f"postgresql://metalab:wrong-pass@127.0.0.1:{postgres_server.port}/postgres"
-               f"?file_root={tmp_path}")
+    locator = (
+        f"postgresql://metalab:wrong-pass@127.0.0.1:{postgres_server.port}/postgres"
+        f"?file_root={tmp_path}"
+    )
     with pytest.raises(StoreError) as info:
         parse_locator(locator).open()
     assert "wrong-pass" not in str(info.value) and "\n" not in str(info.value)

@@ -7,7 +7,6 @@ import sys
 
 import metalab
 from metalab.store.file import FileStore
-
 from tests.integration.sdk import ops
 
 
@@ -79,19 +78,43 @@ def test_local_process_pool(tmp_path):
 
 
 def test_importing_metalab_is_cheap():
-    code = ("import sys, metalab; "
-            "print(sorted(m for m in ('grpc', 'psycopg', 'pydantic', 'yaml', 'metalab._sdk') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, metalab; "
+        "print(sorted(m for m in ('grpc', 'psycopg', 'pydantic', 'yaml', 'metalab._sdk') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_public_api_is_pinned():
     assert metalab.__all__ == [
-        "Capture", "ConfigError", "Experiment", "ExperimentConfig", "FileStoreConfig",
-        "LocalExecutorConfig", "MetalabError", "PostgresStoreConfig", "Result", "SchedulerError",
-        "SlurmExecutorConfig", "StoreConfig", "StoreError", "choice", "executor_from_config",
-        "grid", "load_experiment_config", "loguniform", "param_list", "randint", "random",
-        "register_executor", "reindex", "resolve_executor", "run", "uniform"]
+        "Capture",
+        "ConfigError",
+        "Experiment",
+        "ExperimentConfig",
+        "FileStoreConfig",
+        "LocalExecutorConfig",
+        "MetalabError",
+        "PostgresStoreConfig",
+        "Result",
+        "SchedulerError",
+        "SlurmExecutorConfig",
+        "StoreConfig",
+        "StoreError",
+        "choice",
+        "executor_from_config",
+        "grid",
+        "load_experiment_config",
+        "loguniform",
+        "param_list",
+        "randint",
+        "random",
+        "register_executor",
+        "reindex",
+        "resolve_executor",
+        "run",
+        "uniform",
+    ]
     for name in metalab.__all__:
         assert getattr(metalab, name) is not None

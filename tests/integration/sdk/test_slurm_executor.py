@@ -7,10 +7,10 @@ import subprocess
 import threading
 import time
 
-import metalab
 import pytest
-from metalab.executor.slurm import SlurmHandle
 
+import metalab
+from metalab.executor.slurm import SlurmHandle
 from tests.integration.sdk import ops
 from tests.integration.sdk.conftest import wait_for
 
@@ -18,26 +18,30 @@ pytestmark = pytest.mark.slurm
 
 
 def slurm(partition, **settings):
-    return metalab.executor_from_config("slurm", {"partition": partition, "time": "0:10:00",
-                                                  "memory": "200M", **settings})
+    return metalab.executor_from_config(
+        "slurm", {"partition": partition, "time": "0:10:00", "memory": "200M", **settings}
+    )
 
 
 def in_queue(job_ids):
-    out = subprocess.run(["squeue", "--noheader", "--format=%i", f"--jobs={','.join(job_ids)}"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["squeue", "--noheader", "--format=%i", f"--jobs={','.join(job_ids)}"],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.split() if out.returncode == 0 else []
 
 
 def sweep(name, op, n, **params):
-    return metalab.Experiment(name, op, params=metalab.param_list(
-        [{"i": i, **params} for i in range(n)]), seeds=[0])
+    return metalab.Experiment(
+        name, op, params=metalab.param_list([{"i": i, **params} for i in range(n)]), seeds=[0]
+    )
 
 
 def run_sweep(n, slurm_partition, shared_dir):
     exp = sweep(f"arr{n}", ops.noop, n)
     started = time.monotonic()
-    result = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition,
-                                                                max_concurrent=2))
+    result = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition, max_concurrent=2))
     submitted = time.monotonic() - started
     try:
         result.wait(timeout=60 + 3 * n)
@@ -63,8 +67,9 @@ def test_200_run_sweep_with_max_concurrent_2(slurm_partition, shared_dir):
 
 
 def test_failing_run_records_traceback_and_others_finish(slurm_partition, shared_dir):
-    result = metalab.run(sweep("fails", ops.fail_on_three, 6), store=shared_dir,
-                         executor=slurm(slurm_partition))
+    result = metalab.run(
+        sweep("fails", ops.fail_on_three, 6), store=shared_dir, executor=slurm(slurm_partition)
+    )
     result.wait(timeout=120)
     assert result.status_counts() == {"completed": 5, "failed": 1}
     failed = next(r for r in result.runs() if r.status == "failed")
@@ -92,8 +97,11 @@ def test_resume_after_scancel_runs_only_what_is_missing(slurm_partition, shared_
 
 
 def test_cancel_leaves_no_job_in_squeue(slurm_partition, shared_dir):
-    result = metalab.run(sweep("cancel", ops.slow, 50, sleep=30), store=shared_dir,
-                         executor=slurm(slurm_partition, max_concurrent=2))
+    result = metalab.run(
+        sweep("cancel", ops.slow, 50, sleep=30),
+        store=shared_dir,
+        executor=slurm(slurm_partition, max_concurrent=2),
+    )
     job_ids = result.handle.job_ids
     wait_for(lambda: in_queue(job_ids) != [], 30, "the array to be queued")
     result.cancel()
@@ -101,8 +109,9 @@ def test_cancel_leaves_no_job_in_squeue(slurm_partition, shared_dir):
 
 
 def test_ctrl_c_during_wait_cancels(slurm_partition, shared_dir):
-    result = metalab.run(sweep("ctrlc", ops.slow, 10, sleep=30), store=shared_dir,
-                         executor=slurm(slurm_partition))
+    result = metalab.run(
+        sweep("ctrlc", ops.slow, 10, sleep=30), store=shared_dir, executor=slurm(slurm_partition)
+    )
     timer = threading.Timer(2.0, _thread.interrupt_main)
     timer.start()
     with pytest.raises(KeyboardInterrupt):

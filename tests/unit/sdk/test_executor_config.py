@@ -1,16 +1,26 @@
 import dataclasses
 from dataclasses import dataclass
 
-import metalab
 import pytest
+
+import metalab
 from metalab.errors import ConfigError
 from metalab.executor.config import SlurmExecutorConfig, executor_from_config
 from metalab.executor.local import ProcessExecutor
 from metalab.executor.registry import register_executor, unregister_executor
 from metalab.executor.slurm import SlurmExecutor
 
-SEED_TABLE = {"partition": "default", "time": "1:00:00", "cpus": 1, "memory": "4G", "gpus": 0,
-              "max_concurrent": None, "modules": [], "conda_env": None, "setup": []}
+SEED_TABLE = {
+    "partition": "default",
+    "time": "1:00:00",
+    "cpus": 1,
+    "memory": "4G",
+    "gpus": 0,
+    "max_concurrent": None,
+    "modules": [],
+    "conda_env": None,
+    "setup": [],
+}
 
 
 def test_slurm_defaults_are_the_seed_table():
@@ -21,9 +31,17 @@ def test_slurm_defaults_are_the_seed_table():
 
 
 def test_every_seed_field_is_accepted():
-    values = {"partition": "gpu", "time": "2:00:00", "cpus": 4, "memory": "16G", "gpus": 1,
-              "max_concurrent": 10, "modules": ["cuda/12"], "conda_env": "ml",
-              "setup": ["export X=1"]}
+    values = {
+        "partition": "gpu",
+        "time": "2:00:00",
+        "cpus": 4,
+        "memory": "16G",
+        "gpus": 1,
+        "max_concurrent": 10,
+        "modules": ["cuda/12"],
+        "conda_env": "ml",
+        "setup": ["export X=1"],
+    }
     config = executor_from_config("slurm", values).config
     assert {k: getattr(config, k) for k in values} == values
 
@@ -41,22 +59,25 @@ def test_local_workers():
     assert isinstance(pool, ProcessExecutor) and pool.config.workers == 4
 
 
-@pytest.mark.parametrize("kind,settings,match", [
-    ("slurm", {"gpu": 1}, "unknown field 'gpu'.*did you mean 'gpus'"),
-    ("slurm", {"partiton": "x"}, "did you mean 'partition'"),
-    ("local", {"worker": 2}, "did you mean 'workers'"),
-    ("slurm", {"cpus": "4"}, "expected int"),
-    ("slurm", {"cpus": True}, "expected int"),
-    ("slurm", {"modules": "cuda"}, "expected a list of str"),
-    ("slurm", {"time": "soon"}, "invalid value 'soon'"),
-    ("slurm", {"memory": "lots"}, "invalid value"),
-    ("slurm", {"partition": "a b"}, "invalid value"),
-    ("slurm", {"max_concurrent": 0}, "must be >= 1"),
-    ("slurm", {"setup": ["a\nb"]}, "newline"),
-    ("slurm", {"sbatch_args": ["-x"]}, "long option"),
-    ("local", {"workers": 0}, "must be >= 1"),
-    ("slrum", {}, "unknown executor type 'slrum'.*did you mean 'slurm'"),
-])
+@pytest.mark.parametrize(
+    "kind,settings,match",
+    [
+        ("slurm", {"gpu": 1}, "unknown field 'gpu'.*did you mean 'gpus'"),
+        ("slurm", {"partiton": "x"}, "did you mean 'partition'"),
+        ("local", {"worker": 2}, "did you mean 'workers'"),
+        ("slurm", {"cpus": "4"}, "expected int"),
+        ("slurm", {"cpus": True}, "expected int"),
+        ("slurm", {"modules": "cuda"}, "expected a list of str"),
+        ("slurm", {"time": "soon"}, "invalid value 'soon'"),
+        ("slurm", {"memory": "lots"}, "invalid value"),
+        ("slurm", {"partition": "a b"}, "invalid value"),
+        ("slurm", {"max_concurrent": 0}, "must be >= 1"),
+        ("slurm", {"setup": ["a\nb"]}, "newline"),
+        ("slurm", {"sbatch_args": ["-x"]}, "long option"),
+        ("local", {"workers": 0}, "must be >= 1"),
+        ("slrum", {}, "unknown executor type 'slrum'.*did you mean 'slurm'"),
+    ],
+)
 def test_bad_settings_are_clear_config_errors(kind, settings, match):
     with pytest.raises(ConfigError, match=match):
         executor_from_config(kind, settings)
@@ -120,13 +141,20 @@ workers = 3
 def test_resolve_executor_merges_profile_defaults_and_overrides(clean_environ):
     (clean_environ / ".metalab.toml").write_text(TOML)
     (clean_environ / ".metalab.local.toml").write_text(
-        '[environments.cluster]\nconda_env = "mine"\n')
+        '[environments.cluster]\nconda_env = "mine"\n'
+    )
     sub = clean_environ / "deep" / "dir"
     sub.mkdir(parents=True)
     executor = metalab.resolve_executor("slurm", {"gpus": 1, "time": "4:00:00"}, start_dir=sub)
     c = executor.config
     assert (c.partition, c.memory, c.time, c.gpus, c.modules, c.conda_env) == (
-        "cpu2019", "1G", "4:00:00", 1, ["python/3.11"], "mine")
+        "cpu2019",
+        "1G",
+        "4:00:00",
+        1,
+        ["python/3.11"],
+        "mine",
+    )
     local = metalab.resolve_executor("local", {}, start_dir=sub)
     assert isinstance(local, ProcessExecutor) and local.config.workers == 3
     assert metalab.resolve_executor("local", {"workers": 1}, start_dir=sub) is None

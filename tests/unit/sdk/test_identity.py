@@ -1,10 +1,10 @@
 import hashlib
 
-import metalab
 import pytest
+
+import metalab
 from metalab._sdk.experiment import derive_seeds, load_operation, operation_ref, run_id_for
 from metalab.errors import ConfigError
-
 from tests.unit.sdk import ops
 
 
@@ -33,8 +33,7 @@ def test_seeds_are_derived_reproducibly():
 
 
 def test_experiment_runs_cover_every_point_and_seed_once():
-    exp = metalab.Experiment("sweep", ops.train, params=metalab.grid(lr=[1, 2], d=[1, 2]),
-                             seeds=3)
+    exp = metalab.Experiment("sweep", ops.train, params=metalab.grid(lr=[1, 2], d=[1, 2]), seeds=3)
     runs = exp.runs()
     assert len(runs) == 12 and len({r.run_id for r in runs}) == 12
     assert [r.run_id for r in runs] == [r.run_id for r in exp.runs()]

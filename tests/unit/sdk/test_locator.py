@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from metalab.errors import StoreError
 from metalab.store import FileStoreConfig, PostgresStoreConfig, parse_locator, resolve_store
 from metalab.store.locator import redact_locator
@@ -15,10 +16,16 @@ def test_none_is_a_filestore_under_experiments(clean_environ):
     assert config == FileStoreConfig(str(clean_environ / "experiments"))
 
 
-@pytest.mark.parametrize("text,root", [
-    ("runs/", "/base/runs"), ("/abs/x", "/abs/x"), ("file:///abs/y", "/abs/y"),
-    ("file://localhost/abs/z", "/abs/z"), ("a b/'c", "/base/a b/'c"),
-])
+@pytest.mark.parametrize(
+    "text,root",
+    [
+        ("runs/", "/base/runs"),
+        ("/abs/x", "/abs/x"),
+        ("file:///abs/y", "/abs/y"),
+        ("file://localhost/abs/z", "/abs/z"),
+        ("a b/'c", "/base/a b/'c"),
+    ],
+)
 def test_paths_are_filestores(text, root):
     assert parse_locator(text, BASE) == FileStoreConfig(root)
 
@@ -30,12 +37,16 @@ def test_path_objects_and_configs_pass_through():
 
 
 def test_postgres_locator_splits_file_root_and_keeps_libpq_params():
-    config = parse_locator("postgresql://u:pw@db.example:5433/metalab?file_root=/shared/exp"
-                           "&passfile=/home/u/.pgpass&sslmode=require", BASE)
+    config = parse_locator(
+        "postgresql://u:pw@db.example:5433/metalab?file_root=/shared/exp"
+        "&passfile=/home/u/.pgpass&sslmode=require",
+        BASE,
+    )
     assert isinstance(config, PostgresStoreConfig)
     assert config.file_root == "/shared/exp"
-    assert config.dsn == ("postgresql://u:pw@db.example:5433/metalab?passfile=%2Fhome%2Fu%2F."
-                          "pgpass&sslmode=require")
+    assert config.dsn == (
+        "postgresql://u:pw@db.example:5433/metalab?passfile=%2Fhome%2Fu%2F.pgpass&sslmode=require"
+    )
     assert "pw" not in config.describe() and "pw" not in repr(config)
     assert "u:***@db.example:5433" in config.describe()
 
@@ -51,14 +62,20 @@ def test_redaction_covers_userinfo_and_query_passwords():
     assert redact_locator("/plain/path") == "/plain/path"
 
 
-@pytest.mark.parametrize("text,match", [
-    ("", "empty"), ("   ", "empty"), ("mysql://h/db", "unsupported store scheme 'mysql'"),
-    ("postgresql://h:notaport/db", "invalid PostgreSQL locator"),
-    ("postgresql:///db", "names no host"),
-    ("postgresql://h/db?file_root=", "empty file_root"),
-    ("postgresql://h/db?file_root=/a&file_root=/b", "more than one"),
-    ("file://otherhost/x", "only local paths"), ("a\x00b", "NUL"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("mysql://h/db", "unsupported store scheme 'mysql'"),
+        ("postgresql://h:notaport/db", "invalid PostgreSQL locator"),
+        ("postgresql:///db", "names no host"),
+        ("postgresql://h/db?file_root=", "empty file_root"),
+        ("postgresql://h/db?file_root=/a&file_root=/b", "more than one"),
+        ("file://otherhost/x", "only local paths"),
+        ("a\x00b", "NUL"),
+    ],
+)
 def test_bad_locators_are_one_line_store_errors(text, match):
     with pytest.raises(StoreError, match=match) as info:
         parse_locator(text, BASE)
@@ -85,9 +102,14 @@ def test_discover_without_a_bundle_is_a_store_error():
 def test_discover_reads_the_nearest_bundle(clean_environ):
     from metalab._bundle.files import write_bundle
 
-    write_bundle(clean_environ / "services" / "bundle.json", {
-        "project": "p", "environment": "local",
-        "store_locator": "postgresql://u:pw@h:5/db?file_root=/fr"})
+    write_bundle(
+        clean_environ / "services" / "bundle.json",
+        {
+            "project": "p",
+            "environment": "local",
+            "store_locator": "postgresql://u:pw@h:5/db?file_root=/fr",
+        },
+    )
     sub = clean_environ / "a" / "b"
     sub.mkdir(parents=True)
     config = resolve_store("discover", sub)
@@ -106,8 +128,9 @@ def test_any_string_parses_or_raises_store_error(text):
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(["postgresql://", "postgres://", "file://", "PostgreSQL://", "x://"]),
-       st.text())
+@given(
+    st.sampled_from(["postgresql://", "postgres://", "file://", "PostgreSQL://", "x://"]), st.text()
+)
 def test_any_url_tail_parses_or_raises_store_error(prefix, tail):
     try:
         config = parse_locator(prefix + tail, BASE)

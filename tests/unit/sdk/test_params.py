@@ -1,5 +1,6 @@
-import metalab
 import pytest
+
+import metalab
 from metalab._sdk.params import as_source
 from metalab.errors import ConfigError
 
@@ -7,8 +8,10 @@ from metalab.errors import ConfigError
 def test_grid_is_the_cartesian_product_in_axis_order():
     points = metalab.grid(lr=[1e-3, 1e-2], depth=[2, 4]).points()
     assert points == [
-        {"lr": 1e-3, "depth": 2}, {"lr": 1e-3, "depth": 4},
-        {"lr": 1e-2, "depth": 2}, {"lr": 1e-2, "depth": 4},
+        {"lr": 1e-3, "depth": 2},
+        {"lr": 1e-3, "depth": 4},
+        {"lr": 1e-2, "depth": 2},
+        {"lr": 1e-2, "depth": 4},
     ]
 
 
@@ -20,9 +23,15 @@ def test_grid_rejects_bad_axes(axes):
 
 def test_random_is_reproducible_for_a_seed_and_differs_across_seeds():
     def make(seed):
-        return metalab.random(20, seed=seed, lr=metalab.loguniform(1e-4, 1e-1),
-                              depth=[2, 4, 8], drop=metalab.uniform(0, 0.5),
-                              width=metalab.randint(1, 3), fixed="x")
+        return metalab.random(
+            20,
+            seed=seed,
+            lr=metalab.loguniform(1e-4, 1e-1),
+            depth=[2, 4, 8],
+            drop=metalab.uniform(0, 0.5),
+            width=metalab.randint(1, 3),
+            fixed="x",
+        )
 
     assert make(1).points() == make(1).points()
     assert make(1).points() != make(2).points()
@@ -34,8 +43,9 @@ def test_random_is_reproducible_for_a_seed_and_differs_across_seeds():
 
 def test_random_spec_round_trips_as_json():
     spec = metalab.random(2, seed=5, lr=metalab.loguniform(1e-3, 1e-1), d=[1, 2]).spec()
-    assert spec == {"random": {"n": 2, "seed": 5, "space": {
-        "lr": {"loguniform": [1e-3, 1e-1]}, "d": [1, 2]}}}
+    assert spec == {
+        "random": {"n": 2, "seed": 5, "space": {"lr": {"loguniform": [1e-3, 1e-1]}, "d": [1, 2]}}
+    }
 
 
 @pytest.mark.parametrize("n", [0, -1, True, 1.5])

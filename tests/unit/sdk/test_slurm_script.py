@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from metalab.executor.config import SlurmExecutorConfig
 from metalab.executor.slurm_script import (
     array_spec,
@@ -25,14 +26,29 @@ from metalab.executor.slurm_script import (
 GOLDEN = Path(__file__).parent / "golden" / "array_script.sh"
 
 CONFIG = SlurmExecutorConfig(
-    partition="gpu", time="4:00:00", cpus=2, memory="16G", gpus=1, max_concurrent=2,
-    modules=["cuda/12.1", "python/3.11"], conda_env="my env", setup=["export OMP_NUM_THREADS=2"],
-    account="lab", qos="normal", sbatch_args=["--constraint=a100"])
+    partition="gpu",
+    time="4:00:00",
+    cpus=2,
+    memory="16G",
+    gpus=1,
+    max_concurrent=2,
+    modules=["cuda/12.1", "python/3.11"],
+    conda_env="my env",
+    setup=["export OMP_NUM_THREADS=2"],
+    account="lab",
+    qos="normal",
+    sbatch_args=["--constraint=a100"],
+)
 
 
 def render(**overrides):
-    args = {"config": CONFIG, "name": job_name("sweep"), "array": array_spec(200, 2),
-            "python": "/opt/venv/bin/python", "payload_dir": "/shared/exp/sweep/.metalab/p0"}
+    args = {
+        "config": CONFIG,
+        "name": job_name("sweep"),
+        "array": array_spec(200, 2),
+        "python": "/opt/venv/bin/python",
+        "payload_dir": "/shared/exp/sweep/.metalab/p0",
+    }
     return render_array_script(**{**args, **overrides})
 
 
@@ -41,8 +57,11 @@ def test_script_matches_golden_file():
     if os.environ.get("METALAB_UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(text)
     expected = GOLDEN.read_text()
-    diff = "\n".join(difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden",
-                                          "rendered", lineterm=""))
+    diff = "\n".join(
+        difflib.unified_diff(
+            expected.splitlines(), text.splitlines(), "golden", "rendered", lineterm=""
+        )
+    )
     assert text == expected, f"script differs from {GOLDEN}:\n{diff}"
 
 
@@ -101,7 +120,10 @@ def test_scheduler_output_parsers():
 
 def test_argv_builders_use_no_shell():
     assert sbatch_argv("/p/job.sh", "/p/logs/%A_%a.out", "afterany:5") == [
-        "sbatch", "--parsable", "--output=/p/logs/%A_%a.out", "--dependency=afterany:5",
-        "/p/job.sh"]
-    assert squeue_argv(["1", "2"]) == [
-        "squeue", "--noheader", "--format=%i|%T|%r", "--jobs=1,2"]
+        "sbatch",
+        "--parsable",
+        "--output=/p/logs/%A_%a.out",
+        "--dependency=afterany:5",
+        "/p/job.sh",
+    ]
+    assert squeue_argv(["1", "2"]) == ["squeue", "--noheader", "--format=%i|%T|%r", "--jobs=1,2"]

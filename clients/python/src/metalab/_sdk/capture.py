@@ -36,8 +36,9 @@ class Capture:
     under the run's ``artifacts/`` directory.
     """
 
-    def __init__(self, store: Store, experiment_id: str, run_id: str, params: dict[str, Any],
-                 seed: int) -> None:
+    def __init__(
+        self, store: Store, experiment_id: str, run_id: str, params: dict[str, Any], seed: int
+    ) -> None:
         self._store = store
         self.experiment_id = experiment_id
         self.run_id = run_id
@@ -77,8 +78,10 @@ class Capture:
         self._next_step[name] = step + 1
         self._steps.append(MetricStep(name, step, number, now_iso()))
         self.summary[name] = json_safe(number)
-        if (len(self._steps) >= FLUSH_EVERY_STEPS
-                or time.monotonic() - self._last_flush > FLUSH_EVERY_SECONDS):
+        if (
+            len(self._steps) >= FLUSH_EVERY_STEPS
+            or time.monotonic() - self._last_flush > FLUSH_EVERY_SECONDS
+        ):
             self.flush()
 
     def artifact(self, name: str, obj: Any) -> Path:
@@ -128,5 +131,6 @@ def _jsonable(name: str, value: Any) -> Any:
         if hasattr(value, "item"):  # numpy / torch scalars
             return value.item()
         raise TypeError(
-            f"metric {name!r} must be a JSON value (got {type(value).__name__})") from None
+            f"metric {name!r} must be a JSON value (got {type(value).__name__})"
+        ) from None
     return value

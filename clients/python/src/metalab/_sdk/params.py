@@ -40,8 +40,10 @@ class Grid:
 
     def points(self) -> list[Params]:
         names = list(self.axes)
-        return [dict(zip(names, combo, strict=True)) for combo in
-                itertools.product(*(list(self.axes[n]) for n in names))]
+        return [
+            dict(zip(names, combo, strict=True))
+            for combo in itertools.product(*(list(self.axes[n]) for n in names))
+        ]
 
     def spec(self) -> dict[str, Any]:
         return {"grid": {k: list(v) for k, v in self.axes.items()}}
@@ -100,7 +102,10 @@ class RandInt:
 
 Distribution = Choice | Uniform | LogUniform | RandInt
 DISTRIBUTIONS: dict[str, type[Distribution]] = {
-    "choice": Choice, "uniform": Uniform, "loguniform": LogUniform, "randint": RandInt,
+    "choice": Choice,
+    "uniform": Uniform,
+    "loguniform": LogUniform,
+    "randint": RandInt,
 }
 
 
@@ -122,8 +127,10 @@ class RandomSearch:
     def points(self) -> list[Params]:
         rng = _random.Random(self.seed)
         dists = {k: _as_distribution(v) for k, v in self.space.items()}
-        return [{k: (d.draw(rng) if d is not None else self.space[k]) for k, d in dists.items()}
-                for _ in range(self.n)]
+        return [
+            {k: (d.draw(rng) if d is not None else self.space[k]) for k, d in dists.items()}
+            for _ in range(self.n)
+        ]
 
     def spec(self) -> dict[str, Any]:
         space = {k: (v.spec() if isinstance(v, Distribution) else v) for k, v in self.space.items()}
@@ -187,8 +194,9 @@ def randint(low: int, high: int) -> RandInt:
     return RandInt(low, high)
 
 
-def as_source(params: ParamSource | Sequence[Mapping[str, Any]] | Mapping[str, Any] | None
-              ) -> ParamSource:
+def as_source(
+    params: ParamSource | Sequence[Mapping[str, Any]] | Mapping[str, Any] | None,
+) -> ParamSource:
     """Accept a source, a list of dicts (explicit points), a dict (one point) or None (``{}``)."""
     if params is None:
         return ParamList([{}])

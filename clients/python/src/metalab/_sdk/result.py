@@ -35,8 +35,15 @@ class DoneHandle:
 
 
 class Result:
-    def __init__(self, experiment_id: str, run_ids: list[str], submitted: int,
-                 config: StoreConfig, store: Store, handle: Any) -> None:
+    def __init__(
+        self,
+        experiment_id: str,
+        run_ids: list[str],
+        submitted: int,
+        config: StoreConfig,
+        store: Store,
+        handle: Any,
+    ) -> None:
         self.experiment_id = experiment_id
         self.run_ids = run_ids
         self.total = len(run_ids)
@@ -48,8 +55,10 @@ class Result:
         self._finished = False
 
     def __repr__(self) -> str:
-        return (f"Result({self.experiment_id!r}, total={self.total}, submitted={self.submitted},"
-                f" {self.handle.describe()})")
+        return (
+            f"Result({self.experiment_id!r}, total={self.total}, submitted={self.submitted},"
+            f" {self.handle.describe()})"
+        )
 
     def runs(self) -> list[RunRecord]:
         """Records of this sweep's runs (other runs of the experiment are left out)."""
@@ -133,5 +142,9 @@ class Result:
         finished = sum(counts.get(s, 0) for s in (COMPLETED, FAILED, CANCELLED))
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         end = "\n" if final else ""
-        print(f"\r{self.experiment_id}: {finished}/{self.total} finished ({parts})", end=end,
-              file=sys.stderr, flush=True)
+        print(
+            f"\r{self.experiment_id}: {finished}/{self.total} finished ({parts})",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )

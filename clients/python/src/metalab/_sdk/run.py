@@ -28,17 +28,27 @@ def _executor(value: Any) -> Any:
         settings = dict(value)
         kind = settings.pop("type", None)
         if not isinstance(kind, str):
-            raise ConfigError("an executor mapping needs a 'type' (e.g. local, slurm)",
-                              key="executor.type")
+            raise ConfigError(
+                "an executor mapping needs a 'type' (e.g. local, slurm)", key="executor.type"
+            )
         return resolve_executor(kind, settings)
     if value is not None and not hasattr(value, "submit"):
-        raise ConfigError(f"executor must be an executor, None, a type name or a mapping "
-                          f"(got {type(value).__name__})", key="executor")
+        raise ConfigError(
+            f"executor must be an executor, None, a type name or a mapping "
+            f"(got {type(value).__name__})",
+            key="executor",
+        )
     return value
 
 
-def run(experiment: Experiment, store: Any = None, executor: Any = None, *,
-        resume: bool = True, capture_output: bool = True) -> Result:
+def run(
+    experiment: Experiment,
+    store: Any = None,
+    executor: Any = None,
+    *,
+    resume: bool = True,
+    capture_output: bool = True,
+) -> Result:
     """Run every (params, seed) of ``experiment`` that is not already completed in ``store``.
 
     With ``executor=None`` the runs execute here, before `run` returns; otherwise they are
@@ -63,8 +73,9 @@ def run(experiment: Experiment, store: Any = None, executor: Any = None, *,
         log.info("executor: in-process")
     else:
         log.info("executor: %s %s", executor.type_name, executor.settings)
-    log.info("runs: total=%d to_run=%d already_done=%d", len(specs), len(todo),
-             len(specs) - len(todo))
+    log.info(
+        "runs: total=%d to_run=%d already_done=%d", len(specs), len(todo), len(specs) - len(todo)
+    )
     opened.put_experiment(experiment.spec(), len(specs))
     ids = [s.run_id for s in specs]
     if not todo:
@@ -73,16 +84,23 @@ def run(experiment: Experiment, store: Any = None, executor: Any = None, *,
         operation = experiment.operation
         op = load_operation(operation) if isinstance(operation, str) else operation
         for number, spec in enumerate(todo, 1):
-            record = execute_run(opened, experiment_id, op, spec, attempts[spec.run_id],
-                                 capture_output)
+            record = execute_run(
+                opened, experiment_id, op, spec, attempts[spec.run_id], capture_output
+            )
             log.debug("run %d/%d %s: %s", number, len(todo), spec.run_id, record.status)
         return Result(experiment_id, ids, len(todo), config, opened, DoneHandle("in-process"))
     from metalab.executor.base import SweepPlan
 
     plan = SweepPlan(
-        experiment_id=experiment_id, operation=experiment.operation_path, runs=todo,
-        attempts=attempts, store=config, work_dir=opened.experiment_dir(experiment_id) / ".metalab",
-        python_path=_python_path(), capture_output=capture_output)
+        experiment_id=experiment_id,
+        operation=experiment.operation_path,
+        runs=todo,
+        attempts=attempts,
+        store=config,
+        work_dir=opened.experiment_dir(experiment_id) / ".metalab",
+        python_path=_python_path(),
+        capture_output=capture_output,
+    )
     handle = executor.submit(plan)
     log.info("submitted: %s", handle.describe())
     return Result(experiment_id, ids, len(todo), config, opened, handle)
@@ -92,7 +110,12 @@ def _python_path() -> list[str]:
     """The import path workers need: cwd plus this process's non-site-packages entries."""
     entries = [str(Path.cwd())]
     for entry in sys.path:
-        if entry and "site-packages" not in entry and "dist-packages" not in entry \
-                and not entry.endswith(".zip") and Path(entry).is_dir():
+        if (
+            entry
+            and "site-packages" not in entry
+            and "dist-packages" not in entry
+            and not entry.endswith(".zip")
+            and Path(entry).is_dir()
+        ):
             entries.append(str(Path(entry).resolve()))
     return list(dict.fromkeys(entries))

@@ -75,8 +75,16 @@ def execute_run(
     `RunCancelled` and `KeyboardInterrupt` are recorded as ``cancelled`` and re-raised.
     """
     started = time.time()
-    record = RunRecord(experiment_id, spec.run_id, spec.params, spec.seed, RUNNING,
-                       attempt=attempt, started_at=now_iso(started), host=socket.gethostname())
+    record = RunRecord(
+        experiment_id,
+        spec.run_id,
+        spec.params,
+        spec.seed,
+        RUNNING,
+        attempt=attempt,
+        started_at=now_iso(started),
+        host=socket.gethostname(),
+    )
     store.begin_run(record)
     capture = Capture(store, experiment_id, spec.run_id, dict(spec.params), spec.seed)
     interrupt: BaseException | None = None

@@ -34,8 +34,17 @@ from metalab._sdk.params import (
 )
 from metalab.errors import ConfigError
 
-TOP_KEYS = ("name", "operation", "params", "seeds", "seed_base", "description", "tags", "store",
-            "executor")
+TOP_KEYS = (
+    "name",
+    "operation",
+    "params",
+    "seeds",
+    "seed_base",
+    "description",
+    "tags",
+    "store",
+    "executor",
+)
 RANDOM_KEYS = ("n", "seed", "space")
 
 
@@ -56,10 +65,12 @@ class ExperimentConfig:
         try:
             return resolve_executor(self.executor_type, self.executor_settings)
         except ConfigError as exc:
-            key = f"executor.{exc.key}" if exc.key and not exc.key.startswith("executor") \
-                else exc.key
-            raise ConfigError(exc.problem, file=str(self.path) if self.path else exc.file,
-                              key=key) from None
+            key = (
+                f"executor.{exc.key}" if exc.key and not exc.key.startswith("executor") else exc.key
+            )
+            raise ConfigError(
+                exc.problem, file=str(self.path) if self.path else exc.file, key=key
+            ) from None
 
     def run(self, **kwargs: Any) -> Any:
         from metalab._sdk.run import run
@@ -84,8 +95,7 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"invalid YAML{at}: {getattr(exc, 'problem', exc)}", file=where
-                          ) from None
+        raise ConfigError(f"invalid YAML{at}: {getattr(exc, 'problem', exc)}", file=where) from None
     return config_from_document(doc, where, file)
 
 
@@ -106,9 +116,14 @@ def config_from_document(doc: Any, where: str, path: Path | None = None) -> Expe
     executor_type, settings = _executor(doc.get("executor"), fail)
     try:
         experiment = Experiment(
-            name=doc["name"], operation=doc["operation"], params=source,
-            seeds=doc.get("seeds", 1), seed_base=doc.get("seed_base", 0),
-            description=str(doc.get("description", "")), tags=tuple(doc.get("tags", ())))
+            name=doc["name"],
+            operation=doc["operation"],
+            params=source,
+            seeds=doc.get("seeds", 1),
+            seed_base=doc.get("seed_base", 0),
+            description=str(doc.get("description", "")),
+            tags=tuple(doc.get("tags", ())),
+        )
     except ConfigError as exc:
         raise fail(exc.problem, _guess_key(exc.problem)) from None
     return ExperimentConfig(experiment, store, executor_type, settings, path)
@@ -127,8 +142,9 @@ def _check_keys(doc: Mapping[str, Any], valid: tuple[str, ...], prefix: str, fai
     for key in doc:
         if key not in valid:
             hint = closest(str(key), list(valid))
-            raise fail("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""),
-                       f"{prefix}{key}")
+            raise fail(
+                "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), f"{prefix}{key}"
+            )
 
 
 def _params(value: Any, fail: Any) -> ParamSource | None:
@@ -136,7 +152,7 @@ def _params(value: Any, fail: Any) -> ParamSource | None:
         return None
     if not isinstance(value, Mapping) or len(value) != 1:
         raise fail("must be a mapping with exactly one of: grid, random, list", "params")
-    (kind, body), = value.items()
+    ((kind, body),) = value.items()
     try:
         if kind == "grid":
             if not isinstance(body, Mapping) or not body:
@@ -177,17 +193,21 @@ def _random(body: Any, fail: Any) -> RandomSearch:
         key = f"params.random.space.{name}"
         if isinstance(dist, Mapping):
             if len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
-                raise fail(f"must be one of {{{', '.join(DISTRIBUTIONS)}: ...}}, a list or a "
-                           "constant", key)
-            (dname, args), = dist.items()
+                raise fail(
+                    f"must be one of {{{', '.join(DISTRIBUTIONS)}: ...}}, a list or a constant", key
+                )
+            ((dname, args),) = dist.items()
             try:
                 if dname == "choice":
                     if not isinstance(args, list) or not args:
                         raise fail("choice needs a non-empty list", key)
                     parsed[name] = Choice(list(args))
                 else:
-                    if not (isinstance(args, list) and len(args) == 2
-                            and all(isinstance(a, int | float) for a in args)):
+                    if not (
+                        isinstance(args, list)
+                        and len(args) == 2
+                        and all(isinstance(a, int | float) for a in args)
+                    ):
                         raise fail(f"{dname} needs [low, high]", key)
                     parsed[name] = _bounded(dname, args[0], args[1])
             except ConfigError as exc:

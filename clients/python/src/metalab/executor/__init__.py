@@ -9,6 +9,10 @@ from metalab.executor.registry import executor_types, register_executor
 from metalab.executor.resolve import resolve_executor
 
 __all__ = [
-    "LocalExecutorConfig", "SlurmExecutorConfig", "executor_from_config", "executor_types",
-    "register_executor", "resolve_executor",
+    "LocalExecutorConfig",
+    "SlurmExecutorConfig",
+    "executor_from_config",
+    "executor_types",
+    "register_executor",
+    "resolve_executor",
 ]

@@ -73,8 +73,9 @@ class SlurmExecutorConfig:
                     raise ConfigError("must not contain a newline", key=f"{key}[{i}]")
         for i, arg in enumerate(self.sbatch_args):
             if not arg.startswith("--"):
-                raise ConfigError(f"must be a long option like --foo=bar (got {arg!r})",
-                                  key=f"sbatch_args[{i}]")
+                raise ConfigError(
+                    f"must be a long option like --foo=bar (got {arg!r})", key=f"sbatch_args[{i}]"
+                )
         for key in ("conda_env", "python"):
             value = getattr(self, key)
             if value is not None and ("\n" in value or not value):
@@ -103,7 +104,9 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], what: str) -> T:
             suggestion = f" (did you mean {hint!r}?)" if hint else ""
             raise ConfigError(
                 f"unknown field {key!r} for the {what} executor{suggestion}; valid fields: "
-                f"{', '.join(fields)}", key=str(key))
+                f"{', '.join(fields)}",
+                key=str(key),
+            )
         _check_type(str(key), data[key], hints[key])
     try:
         return cls(**dict(data))

@@ -30,17 +30,25 @@ class ProcessExecutor:
         pool = cf.ProcessPoolExecutor(max_workers=self.config.workers, mp_context=context)
         store_json = plan.store.to_json()
         futures = [
-            pool.submit(run_planned, plan.experiment_id, plan.operation, store_json,
-                        spec.to_json(), plan.attempts.get(spec.run_id, 1), plan.capture_output,
-                        plan.python_path)
+            pool.submit(
+                run_planned,
+                plan.experiment_id,
+                plan.operation,
+                store_json,
+                spec.to_json(),
+                plan.attempts.get(spec.run_id, 1),
+                plan.capture_output,
+                plan.python_path,
+            )
             for spec in plan.runs
         ]
         return LocalHandle(pool, futures, self.config.workers)
 
 
 class LocalHandle:
-    def __init__(self, pool: cf.ProcessPoolExecutor, futures: list[cf.Future[Any]],
-                 workers: int) -> None:
+    def __init__(
+        self, pool: cf.ProcessPoolExecutor, futures: list[cf.Future[Any]], workers: int
+    ) -> None:
         self._pool = pool
         self._futures = futures
         self._workers = workers
@@ -60,8 +68,11 @@ class LocalHandle:
 
     def errors(self) -> list[BaseException]:
         """Failures of the machinery (not of operations, which the store records)."""
-        return [e for f in self._futures if f.done() and not f.cancelled()
-                and (e := f.exception()) is not None]
+        return [
+            e
+            for f in self._futures
+            if f.done() and not f.cancelled() and (e := f.exception()) is not None
+        ]
 
     def cancel(self) -> None:
         for future in self._futures:

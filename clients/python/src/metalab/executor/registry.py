@@ -30,8 +30,9 @@ _LOCK = threading.Lock()
 _entry_points_loaded = False
 
 
-def register_executor(name: str, config_cls: type[Any], factory: Callable[[Any], Any],
-                      *, replace: bool = False) -> None:
+def register_executor(
+    name: str, config_cls: type[Any], factory: Callable[[Any], Any], *, replace: bool = False
+) -> None:
     """Make ``name`` usable in `executor_from_config`, `resolve_executor` and experiment YAML."""
     with _LOCK:
         if name in _REGISTRY and not replace:
@@ -74,8 +75,9 @@ def _load_entry_points() -> None:
         try:
             ep.load()()
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name, not hidden
-            raise ConfigError(f"executor plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
-                              ) from exc
+            raise ConfigError(
+                f"executor plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
 
 
 def executor_types() -> list[str]:
@@ -89,6 +91,9 @@ def get_executor_type(name: str) -> ExecutorType:
     if name not in _REGISTRY:
         hint = closest(str(name), sorted(_REGISTRY))
         suggestion = f" (did you mean {hint!r}?)" if hint else ""
-        raise ConfigError(f"unknown executor type {name!r}{suggestion}; known types: "
-                          f"{', '.join(sorted(_REGISTRY))}", key="executor.type")
+        raise ConfigError(
+            f"unknown executor type {name!r}{suggestion}; known types: "
+            f"{', '.join(sorted(_REGISTRY))}",
+            key="executor.type",
+        )
     return _REGISTRY[name]

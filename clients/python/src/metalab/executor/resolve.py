@@ -46,8 +46,9 @@ def profile_defaults(platform: str, start_dir: Path | None = None) -> tuple[dict
     return defaults, f"{project.files.base_path} [environments.{name}]"
 
 
-def resolve_executor(platform: str, overrides: Mapping[str, Any] | None = None,
-                     start_dir: Path | None = None) -> Any:
+def resolve_executor(
+    platform: str, overrides: Mapping[str, Any] | None = None, start_dir: Path | None = None
+) -> Any:
     """Create a ``platform`` executor from the project's profile defaults and ``overrides``.
 
     Works without any `.metalab.toml` (only ``overrides`` are used). Returns None for the

@@ -30,13 +30,22 @@ class LocalRunner:
     def run(self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> str:
         log.debug("running %s", " ".join(argv))
         try:
-            proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                                  check=False, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError:
             raise SchedulerError(argv, 127, f"{argv[0]}: command not found") from None
         except subprocess.TimeoutExpired as exc:
-            partial = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) \
+            partial = (
+                exc.stderr.decode(errors="replace")
+                if isinstance(exc.stderr, bytes)
                 else (exc.stderr or "")
+            )
             raise SchedulerError(argv, -1, f"{partial}timed out after {timeout:.0f}s") from None
         if proc.returncode != 0:
             raise SchedulerError(argv, proc.returncode, proc.stderr)

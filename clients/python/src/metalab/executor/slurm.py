@@ -42,8 +42,7 @@ BUSY = "temporarily unable to accept job"
 class SlurmExecutor:
     type_name = "slurm"
 
-    def __init__(self, config: SlurmExecutorConfig, runner: SchedulerRunner | None = None
-                 ) -> None:
+    def __init__(self, config: SlurmExecutorConfig, runner: SchedulerRunner | None = None) -> None:
         self.config = config
         self.runner = runner or LocalRunner()
         self._max_array_size: int | None = None
@@ -55,7 +54,8 @@ class SlurmExecutor:
     def max_array_size(self) -> int:
         if self._max_array_size is None:
             self._max_array_size = parse_max_array_size(
-                self.runner.run(["scontrol", "show", "config"]))
+                self.runner.run(["scontrol", "show", "config"])
+            )
         return self._max_array_size
 
     def submit(self, plan: SweepPlan) -> SlurmHandle:
@@ -77,22 +77,29 @@ class SlurmExecutor:
             for number, chunk in enumerate(parts):
                 directory = root / f"array-{number:04d}"
                 (directory / "logs").mkdir(parents=True, exist_ok=True)
-                tasks = [{**spec.to_json(), "attempt": plan.attempts.get(spec.run_id, 1)}
-                         for spec in plan.runs[chunk.start:chunk.start + chunk.count]]
+                tasks = [
+                    {**spec.to_json(), "attempt": plan.attempts.get(spec.run_id, 1)}
+                    for spec in plan.runs[chunk.start : chunk.start + chunk.count]
+                ]
                 payload = json.dumps({**common, "tasks": tasks}, separators=(",", ":"))
                 write_atomic(directory / "payload.json", payload.encode(), 0o600)
                 script = render_array_script(
-                    config=self.config, name=job_name(plan.experiment_id),
+                    config=self.config,
+                    name=job_name(plan.experiment_id),
                     array=array_spec(chunk.count, self.config.max_concurrent),
-                    python=python, payload_dir=str(directory))
+                    python=python,
+                    payload_dir=str(directory),
+                )
                 script_path = directory / "job.sh"
                 write_atomic(script_path, script.encode(), 0o700)
                 # With a concurrency limit, arrays run one after another so the limit holds
                 # for the whole sweep (afterany: a failed run never blocks the rest).
-                dependency = f"afterany:{previous}" if previous and self.config.max_concurrent \
-                    else None
-                argv = sbatch_argv(str(script_path), str(directory / "logs" / "%A_%a.out"),
-                                   dependency)
+                dependency = (
+                    f"afterany:{previous}" if previous and self.config.max_concurrent else None
+                )
+                argv = sbatch_argv(
+                    str(script_path), str(directory / "logs" / "%A_%a.out"), dependency
+                )
                 out = self._sbatch(argv, chunk.count)
                 try:
                     previous = parse_job_id(out)
@@ -101,14 +108,18 @@ class SlurmExecutor:
                 job_ids.append(previous)
         except BaseException:
             if job_ids:
-                log.warning("submission failed; cancelling arrays already submitted: %s",
-                            ", ".join(job_ids))
+                log.warning(
+                    "submission failed; cancelling arrays already submitted: %s", ", ".join(job_ids)
+                )
                 SlurmHandle(self.runner, job_ids, root).cancel()
             raise
-        log.info("submitted %d run(s) as %d array job(s): %s", len(plan.runs), len(job_ids),
-                 ", ".join(job_ids))
+        log.info(
+            "submitted %d run(s) as %d array job(s): %s",
+            len(plan.runs),
+            len(job_ids),
+            ", ".join(job_ids),
+        )
         return SlurmHandle(self.runner, job_ids, root)
-
 
     def _sbatch(self, argv: list[str], tasks: int) -> str:
         try:
@@ -116,9 +127,11 @@ class SlurmExecutor:
         except SchedulerError as exc:
             if BUSY not in exc.stderr:
                 raise
-            hint = (f"slurmctld would not accept an array of {tasks} task(s): every array task "
-                    "counts against MaxJobCount (finished jobs too, for MinJobAge); submit a "
-                    "smaller sweep or raise MaxJobCount in slurm.conf")
+            hint = (
+                f"slurmctld would not accept an array of {tasks} task(s): every array task "
+                "counts against MaxJobCount (finished jobs too, for MinJobAge); submit a "
+                "smaller sweep or raise MaxJobCount in slurm.conf"
+            )
             raise SchedulerError(argv, exc.returncode, f"{exc.stderr}\n{hint}") from None
 
 
@@ -175,5 +188,8 @@ class SlurmHandle:
                 return
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
-        log.warning("jobs %s still listed by squeue %.0fs after scancel",
-                    ", ".join(self.job_ids), CANCEL_WAIT_SECONDS)
+        log.warning(
+            "jobs %s still listed by squeue %.0fs after scancel",
+            ", ".join(self.job_ids),
+            CANCEL_WAIT_SECONDS,
+        )

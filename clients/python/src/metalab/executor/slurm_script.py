@@ -89,8 +89,7 @@ def render_array_script(
     return "\n".join(lines) + "\n"
 
 
-def sbatch_argv(script_path: str, output_pattern: str,
-                dependency: str | None = None) -> list[str]:
+def sbatch_argv(script_path: str, output_pattern: str, dependency: str | None = None) -> list[str]:
     """``sbatch --parsable --output=… [--dependency=…] SCRIPT``: no shell involved."""
     argv = ["sbatch", "--parsable", f"--output={output_pattern}"]
     if dependency:

@@ -42,10 +42,15 @@ def main(argv: list[str]) -> int:
 
     spec = {k: task[k] for k in ("run_id", "params", "seed")}
     try:
-        record = run_planned(payload["experiment_id"], payload["operation"], payload["store"],
-                             spec, int(task.get("attempt", 1)),
-                             bool(payload.get("capture_output", True)),
-                             payload.get("python_path", []))
+        record = run_planned(
+            payload["experiment_id"],
+            payload["operation"],
+            payload["store"],
+            spec,
+            int(task.get("attempt", 1)),
+            bool(payload.get("capture_output", True)),
+            payload.get("python_path", []),
+        )
     except RunCancelled:
         return 143
     except MetalabError as exc:

@@ -33,9 +33,15 @@ def store_for(store_json: dict[str, Any]) -> Store:
     return store
 
 
-def run_planned(experiment_id: str, operation: str, store_json: dict[str, Any],
-                spec_json: dict[str, Any], attempt: int, capture_output: bool,
-                python_path: Sequence[str] = ()) -> RunRecord:
+def run_planned(
+    experiment_id: str,
+    operation: str,
+    store_json: dict[str, Any],
+    spec_json: dict[str, Any],
+    attempt: int,
+    capture_output: bool,
+    python_path: Sequence[str] = (),
+) -> RunRecord:
     extend_sys_path(python_path)
     store = store_for(store_json)
     try:
@@ -46,5 +52,6 @@ def run_planned(experiment_id: str, operation: str, store_json: dict[str, Any],
         def op(params: dict[str, Any], seed: int, capture: object) -> None:
             raise error  # recorded as this run's failure, with the import error as its cause
 
-    return execute_run(store, experiment_id, op, RunSpec.from_json(spec_json), attempt,
-                       capture_output)
+    return execute_run(
+        store, experiment_id, op, RunSpec.from_json(spec_json), attempt, capture_output
+    )

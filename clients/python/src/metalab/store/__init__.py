@@ -14,6 +14,14 @@ def reindex(locator: object) -> int:
 
 
 __all__ = [
-    "FileStore", "FileStoreConfig", "PostgresStoreConfig", "RunRecord", "Store", "StoreConfig",
-    "parse_locator", "redact_locator", "reindex", "resolve_store",
+    "FileStore",
+    "FileStoreConfig",
+    "PostgresStoreConfig",
+    "RunRecord",
+    "Store",
+    "StoreConfig",
+    "parse_locator",
+    "redact_locator",
+    "reindex",
+    "resolve_store",
 ]

@@ -72,8 +72,13 @@ class FileStore:
         old = _read_json(path)
         if old is not None and isinstance(old.get("created_at"), str):
             created = old["created_at"]
-        doc = {"schema": EXPERIMENT_SCHEMA, **spec, "total_runs": total_runs,
-               "created_at": created, "updated_at": now_iso()}
+        doc = {
+            "schema": EXPERIMENT_SCHEMA,
+            **spec,
+            "total_runs": total_runs,
+            "created_at": created,
+            "updated_at": now_iso(),
+        }
         path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         write_atomic(path, _dumps(doc), FILE_MODE)
 
@@ -85,7 +90,8 @@ class FileStore:
     def begin_run(self, record: RunRecord) -> None:
         """Record a (re)started run: drop the previous attempt's step metrics, write run.json."""
         (self.run_dir(record.experiment_id, record.run_id) / "metrics.jsonl").unlink(
-            missing_ok=True)
+            missing_ok=True
+        )
         self.write_run(record)
 
     def write_runs(self, records: Sequence[RunRecord]) -> None:
@@ -144,8 +150,11 @@ class FileStore:
         for line in text.splitlines():
             try:
                 d = json.loads(line)
-                steps.append(MetricStep(str(d["name"]), int(d["step"]), float(d["value"]),
-                                        str(d.get("t", ""))))
+                steps.append(
+                    MetricStep(
+                        str(d["name"]), int(d["step"]), float(d["value"]), str(d.get("t", ""))
+                    )
+                )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a torn last line from a killed run: skip it, keep the rest
         return steps

@@ -47,8 +47,9 @@ def redact_locator(locator: str) -> str:
         netloc = f"{userinfo}@{hostport}"
     query = parse_qsl(parts.query, keep_blank_values=True)
     query = [(k, "***" if k in SECRET_PARAMS else v) for k, v in query]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"),
-                       parts.fragment))
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), parts.fragment)
+    )
 
 
 def parse_locator(locator: str, base_dir: Path | None = None) -> StoreConfig:
@@ -122,10 +123,10 @@ def _parse_postgres(text: str, base: Path) -> PostgresStoreConfig:
         file_root = str(_absolute(_expand(roots[0]), base))
     else:
         file_root = str(_absolute(Path(DEFAULT_ROOT), base))
-        log.warning("PostgreSQL locator %s has no file_root; artifacts and logs go to %s",
-                    shown, file_root)
-    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote),
-                      ""))
+        log.warning(
+            "PostgreSQL locator %s has no file_root; artifacts and logs go to %s", shown, file_root
+        )
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
     return PostgresStoreConfig(dsn=dsn, file_root=file_root)
 
 

@@ -63,5 +63,7 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         for statement in SCHEMA:
             conn.execute(statement)
-        conn.execute("INSERT INTO metalab_schema (version) VALUES (%s) ON CONFLICT DO NOTHING",
-                     (SCHEMA_VERSION,))
+        conn.execute(
+            "INSERT INTO metalab_schema (version) VALUES (%s) ON CONFLICT DO NOTHING",
+            (SCHEMA_VERSION,),
+        )

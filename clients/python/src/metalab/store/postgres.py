@@ -60,9 +60,22 @@ def _finite(value: Any) -> Any:
 
 
 def _row(r: RunRecord) -> tuple[Any, ...]:
-    return (r.experiment_id, r.run_id, _jsonb(r.params), r.seed, r.status, r.attempt,
-            _jsonb(r.metrics), r.error, r.traceback, r.host, r.created_at, r.started_at,
-            r.finished_at, r.duration_s)
+    return (
+        r.experiment_id,
+        r.run_id,
+        _jsonb(r.params),
+        r.seed,
+        r.status,
+        r.attempt,
+        _jsonb(r.metrics),
+        r.error,
+        r.traceback,
+        r.host,
+        r.created_at,
+        r.started_at,
+        r.finished_at,
+        r.duration_s,
+    )
 
 
 def _iso(value: Any) -> str | None:
@@ -74,10 +87,38 @@ def _iso(value: Any) -> str | None:
 
 
 def _record(row: Sequence[Any]) -> RunRecord:
-    (exp, rid, params, seed, status, attempt, metrics, error, tb, host, created, started,
-     finished, duration) = row
-    return RunRecord(exp, rid, dict(params), int(seed), status, int(attempt), _iso(created) or "",
-                     _iso(started), _iso(finished), duration, dict(metrics), error, tb, host)
+    (
+        exp,
+        rid,
+        params,
+        seed,
+        status,
+        attempt,
+        metrics,
+        error,
+        tb,
+        host,
+        created,
+        started,
+        finished,
+        duration,
+    ) = row
+    return RunRecord(
+        exp,
+        rid,
+        dict(params),
+        int(seed),
+        status,
+        int(attempt),
+        _iso(created) or "",
+        _iso(started),
+        _iso(finished),
+        duration,
+        dict(metrics),
+        error,
+        tb,
+        host,
+    )
 
 
 class PostgresStore:
@@ -85,8 +126,12 @@ class PostgresStore:
         self.config = config
         self.files = FileStore(Path(config.file_root))
         try:
-            self.conn = psycopg.connect(config.dsn, autocommit=True, connect_timeout=10,
-                                        application_name=f"metalab@{socket.gethostname()}")
+            self.conn = psycopg.connect(
+                config.dsn,
+                autocommit=True,
+                connect_timeout=10,
+                application_name=f"metalab@{socket.gethostname()}",
+            )
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(f"cannot connect to {config.describe()}: {reason}") from None
@@ -111,9 +156,17 @@ class PostgresStore:
 
     def _index_experiment(self, spec: Mapping[str, Any], total_runs: int) -> None:
         with self._errors("write experiment"):
-            self.conn.execute(UPSERT_EXPERIMENT, (
-                spec["experiment_id"], spec.get("name", spec["experiment_id"]),
-                spec.get("operation", ""), _jsonb(dict(spec)), total_runs, self.config.file_root))
+            self.conn.execute(
+                UPSERT_EXPERIMENT,
+                (
+                    spec["experiment_id"],
+                    spec.get("name", spec["experiment_id"]),
+                    spec.get("operation", ""),
+                    _jsonb(dict(spec)),
+                    total_runs,
+                    self.config.file_root,
+                ),
+            )
 
     def begin_run(self, record: RunRecord) -> None:
         self.files.begin_run(record)
@@ -143,43 +196,54 @@ class PostgresStore:
         self.index_steps(experiment_id, run_id, batch)
 
     def index_steps(self, experiment_id: str, run_id: str, steps: Sequence[MetricStep]) -> None:
-        with self._errors("write metric steps"), self.conn.transaction(), \
-                self.conn.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS _steps (LIKE metric_steps) "
-                        "ON COMMIT DELETE ROWS")
-            with cur.copy("COPY _steps (experiment_id, run_id, name, step, value, recorded_at) "
-                          "FROM STDIN") as copy:
+        with self._errors("write metric steps"), self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS _steps (LIKE metric_steps) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(
+                "COPY _steps (experiment_id, run_id, name, step, value, recorded_at) FROM STDIN"
+            ) as copy:
                 for s in steps:
                     copy.write_row((experiment_id, run_id, s.name, s.step, s.value, s.t or None))
-            cur.execute("INSERT INTO metric_steps SELECT DISTINCT ON (experiment_id, run_id, "
-                        "name, step) * FROM _steps ORDER BY experiment_id, run_id, name, step "
-                        "ON CONFLICT (experiment_id, run_id, name, step) DO UPDATE SET "
-                        "value = EXCLUDED.value, recorded_at = EXCLUDED.recorded_at")
+            cur.execute(
+                "INSERT INTO metric_steps SELECT DISTINCT ON (experiment_id, run_id, "
+                "name, step) * FROM _steps ORDER BY experiment_id, run_id, name, step "
+                "ON CONFLICT (experiment_id, run_id, name, step) DO UPDATE SET "
+                "value = EXCLUDED.value, recorded_at = EXCLUDED.recorded_at"
+            )
 
     def clear_steps(self, experiment_id: str, run_id: str) -> None:
         with self._errors("clear metric steps"):
-            self.conn.execute("DELETE FROM metric_steps WHERE experiment_id = %s AND run_id = %s",
-                              (experiment_id, run_id))
+            self.conn.execute(
+                "DELETE FROM metric_steps WHERE experiment_id = %s AND run_id = %s",
+                (experiment_id, run_id),
+            )
 
     def read_runs(self, experiment_id: str) -> list[RunRecord]:
         with self._errors("read runs"), self.conn.cursor() as cur:
             cur.execute(
                 "SELECT experiment_id, run_id, params, seed, status, attempt, metrics, error, "
                 "traceback, host, created_at, started_at, finished_at, duration_s FROM runs "
-                "WHERE experiment_id = %s ORDER BY run_id", (experiment_id,))
+                "WHERE experiment_id = %s ORDER BY run_id",
+                (experiment_id,),
+            )
             return [_record(row) for row in cur.fetchall()]
 
     def run_states(self, experiment_id: str) -> dict[str, RunState]:
         with self._errors("read run states"), self.conn.cursor() as cur:
-            cur.execute("SELECT run_id, status, attempt FROM runs WHERE experiment_id = %s",
-                        (experiment_id,))
+            cur.execute(
+                "SELECT run_id, status, attempt FROM runs WHERE experiment_id = %s",
+                (experiment_id,),
+            )
             return {rid: RunState(status, attempt) for rid, status, attempt in cur.fetchall()}
 
     def read_steps(self, experiment_id: str, run_id: str) -> list[MetricStep]:
         with self._errors("read metric steps"), self.conn.cursor() as cur:
-            cur.execute("SELECT name, step, value, recorded_at FROM metric_steps WHERE "
-                        "experiment_id = %s AND run_id = %s ORDER BY name, step",
-                        (experiment_id, run_id))
+            cur.execute(
+                "SELECT name, step, value, recorded_at FROM metric_steps WHERE "
+                "experiment_id = %s AND run_id = %s ORDER BY name, step",
+                (experiment_id, run_id),
+            )
             return [MetricStep(n, s, v, t or "") for n, s, v, t in cur.fetchall()]
 
     def close(self) -> None:
@@ -198,8 +262,9 @@ class _ErrorMap:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if isinstance(exc, psycopg.Error):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(f"{self.what} failed: {first}") from exc

@@ -30,18 +30,23 @@ def reindex(locator: str | StoreConfig | Any) -> int:
     try:
         for experiment_id in store.files.experiments():
             spec = store.files.read_experiment(experiment_id) or {"experiment_id": experiment_id}
-            spec = {k: v for k, v in spec.items()
-                    if k not in ("schema", "created_at", "updated_at", "total_runs")}
+            spec = {
+                k: v
+                for k, v in spec.items()
+                if k not in ("schema", "created_at", "updated_at", "total_runs")
+            }
             records = store.files.read_runs(experiment_id)
             doc = store.files.read_experiment(experiment_id) or {}
             store._index_experiment(spec, int(doc.get("total_runs", len(records))))
             for start in range(0, len(records), BATCH):
-                store.index_runs(records[start:start + BATCH])
+                store.index_runs(records[start : start + BATCH])
             store.conn.execute(
                 "DELETE FROM runs WHERE experiment_id = %s AND NOT (run_id = ANY(%s))",
-                (experiment_id, [r.run_id for r in records]))
+                (experiment_id, [r.run_id for r in records]),
+            )
             store.conn.execute(
-                "DELETE FROM metric_steps WHERE experiment_id = %s", (experiment_id,))
+                "DELETE FROM metric_steps WHERE experiment_id = %s", (experiment_id,)
+            )
             for record in records:
                 steps = store.files.read_steps(experiment_id, record.run_id)
                 if steps:
