@@ -16,14 +16,13 @@ from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresHandle
 from metalab_orchestrator.local.postgres import stop_postgres
+from tests.integration.components import require
 
 RUN_AS = "metalab"
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require(reason)
 
 
 @pytest.fixture(scope="session")

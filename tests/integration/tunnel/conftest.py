@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.components import require
 from tests.integration.tunnel.sshd_fixture import (
     JumpTopology,
     KeyPair,
@@ -29,9 +30,7 @@ PG_USER = "metalab"
 
 def _require(ok: bool, reason: str) -> None:
     if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require(reason)
 
 
 @pytest.fixture(autouse=True)
