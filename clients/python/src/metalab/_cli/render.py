@@ -10,8 +10,7 @@ SERVICE_ORDER = ("postgres", "atlas")
 
 
 def _ordered(services: dict[str, Any]) -> list[tuple[str, Any]]:
-    rank = {name: i for i, name in enumerate(SERVICE_ORDER)}
-    return sorted(services.items(), key=lambda item: (rank.get(item[0], 99), item[0]))
+    return sorted(services.items(), key=lambda item: _rank(item[0]))
 
 
 def service_lines(bundle: dict[str, Any]) -> list[str]:
@@ -38,9 +37,13 @@ def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dic
     }
 
 
+def _rank(name: str) -> tuple[int, str]:
+    return (SERVICE_ORDER.index(name) if name in SERVICE_ORDER else 99, name)
+
+
 def status_lines(response: Any) -> list[str]:
     lines = []
-    for service in response.services:
+    for service in sorted(response.services, key=lambda s: _rank(s.name)):
         mark = "✓" if service.healthy else "✗"
         state = service.state or ("running" if service.healthy else "unreachable")
         detail = f" — {service.detail}" if service.detail and not service.healthy else ""

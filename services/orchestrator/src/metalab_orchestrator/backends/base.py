@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from metalab_orchestrator.spec import Spec
+if TYPE_CHECKING:
+    from metalab_orchestrator.spec import Spec
 
 Bundle = dict[str, Any]
 

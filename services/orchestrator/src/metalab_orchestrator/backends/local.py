@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from signal import SIGINT
+from typing import TYPE_CHECKING, Any
 
-from metalab._config.schema import AtlasService, PostgresService
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
-from metalab_orchestrator.local import postgres as pg
-from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
 from metalab_orchestrator.local.ports import ensure_port_free, free_port
 from metalab_orchestrator.local.process import (
     ProcessRecord,
@@ -28,7 +27,11 @@ from metalab_orchestrator.local.process import (
     terminate_group,
 )
 from metalab_orchestrator.probes import probe_http, probe_postgres
-from metalab_orchestrator.spec import Spec
+
+if TYPE_CHECKING:
+    from metalab._config.schema import AtlasService, PostgresService
+    from metalab_orchestrator.local.pg_handle import PostgresHandle
+    from metalab_orchestrator.spec import Spec
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE = 5.0
@@ -48,39 +51,66 @@ class LocalBackend:
     """Processes on this machine, in their own sessions so they outlive the caller."""
 
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
+        """Postgres and Atlas start concurrently: Atlas gets the store locator up front (the
+        Postgres port is chosen first) and reports the store unreadable until Postgres is up."""
         run_dir = spec.services_dir / "run"
-        locator = spec.file_root or str(spec.project_dir / "experiments")
-        if spec.postgres is not None:
-            await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
-            handle = await self._start_postgres(spec, spec.postgres, run_dir)
-            bundle["services"]["postgres"] = _postgres_entry(handle)
-            locator = handle.locator(spec.file_root)
-            bundle["store_locator"] = locator
-            await save(bundle)
-            await emit("READY", "postgres", f"{handle.host}:{handle.port}")
+        pg_config, atlas = spec.postgres, spec.atlas
+        planned_port = 0
+        if pg_config is not None:
+            planned_port = pg_config.port or free_port(LOOPBACK)
+            bundle["store_locator"] = _planned_locator(spec, pg_config, planned_port, run_dir)
         else:
-            bundle["store_locator"] = locator
-        atlas = spec.atlas
+            bundle["store_locator"] = spec.file_root or str(spec.project_dir / "experiments")
+        waits: list[Awaitable[Any]] = []
+        if pg_config is not None:
+            await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
+            waits.append(self._start_postgres(spec, pg_config, planned_port, run_dir))
         if atlas is not None:
             await emit("STARTING", "atlas", "starting the dashboard")
-            entry = await self._start_atlas(spec, atlas, locator, run_dir, bundle, save)
-            await emit("READY", "atlas", entry["url"])
+            waits.append(self._start_atlas(spec, atlas, bundle["store_locator"], bundle, save))
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        if pg_config is not None and not isinstance(results[0], BaseException):
+            handle = results[0]
+            bundle["services"]["postgres"] = _postgres_entry(handle)
+            bundle["store_locator"] = handle.locator(spec.file_root)
+            await save(bundle)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        if pg_config is not None:
+            entry = bundle["services"]["postgres"]
+            await emit("READY", "postgres", f"{entry['host']}:{entry['port']}")
+            if atlas is not None and entry["port"] != planned_port:
+                await self._restart_atlas(spec, atlas, bundle, save)
+        if atlas is not None:
+            await emit("READY", "atlas", bundle["services"]["atlas"]["url"])
         bundle["tunnel_targets"] = _tunnel_targets(bundle)
         return bundle
 
+    async def _restart_atlas(
+        self, spec: Spec, atlas: AtlasService, bundle: Bundle, save: SaveBundle
+    ) -> None:
+        """Postgres had to move to another port (lost a bind race): point Atlas at it."""
+        await asyncio.to_thread(terminate_group, _record(bundle["services"]["atlas"]), STOP_GRACE)
+        await self._start_atlas(spec, atlas, bundle["store_locator"], bundle, save)
+
     async def _start_postgres(
-        self, spec: Spec, config: PostgresService, run_dir: Path
+        self, spec: Spec, config: PostgresService, port: int, run_dir: Path
     ) -> PostgresHandle:
+        from metalab_orchestrator.local import postgres as pg
+        from metalab_orchestrator.local.pg_handle import PostgresSettings
+
         data_dir = spec.services_dir / "postgres" / "data"
         settings = PostgresSettings(
             auth_method=config.auth_method,
             database=config.database,
             user=config.user,
-            port=config.port,
+            port=port,
             password=config.password.get_secret_value() if config.password else None,
             run_as=config.run_as,
             start_timeout=config.start_timeout,
         )
+        await asyncio.to_thread(stop_unrecorded_server, data_dir)
         return await asyncio.to_thread(
             pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
         )
@@ -90,15 +120,15 @@ class LocalBackend:
         spec: Spec,
         config: AtlasService,
         locator: str,
-        run_dir: Path,
         bundle: Bundle,
         save: SaveBundle,
     ) -> dict[str, Any]:
         if config.port:
             ensure_port_free(LOOPBACK, config.port, key="services.atlas.port")
         port = config.port or free_port(LOOPBACK)
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log_path = run_dir / "atlas.log"
+        atlas_dir = spec.services_dir / "atlas"
+        atlas_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_path = atlas_dir / "atlas.log"
         argv = [
             sys.executable,
             "-m",
@@ -167,7 +197,9 @@ class LocalBackend:
                 continue
             await emit("STOPPING", name)
             if name == "postgres":
-                await asyncio.to_thread(pg.stop_postgres, _postgres_handle(handle), STOP_GRACE)
+                from metalab_orchestrator.local.postgres import stop_postgres
+
+                await asyncio.to_thread(stop_postgres, _postgres_handle(handle), STOP_GRACE)
             else:
                 await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE)
             await emit("STOPPED", name)
@@ -194,6 +226,40 @@ async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, aliv
     raise ProvisioningFailed(f"{name} not ready after {budget:.0f}s ({detail})", tail(log_path, 20))
 
 
+def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
+    from metalab_orchestrator.local.pg_handle import build_locator
+    from metalab_orchestrator.local.postgres import PASSFILE_NAME
+
+    return build_locator(
+        user=config.user,
+        host=LOOPBACK,
+        port=port,
+        database=config.database,
+        passfile=run_dir / PASSFILE_NAME,
+        file_root=spec.file_root,
+    )
+
+
+def stop_unrecorded_server(data_dir: Path) -> None:
+    """Stop a server left on this environment's data dir by a crashed `up` (no bundle
+    recorded it). The data dir belongs to this project and environment alone."""
+    from metalab_orchestrator.local.process import read_proc_stat
+
+    try:
+        first_line = (data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
+        pid = int(first_line)
+    except (FileNotFoundError, ValueError):
+        return
+    stat = read_proc_stat(pid)
+    try:
+        cwd_matches = Path(f"/proc/{pid}/cwd").resolve() == data_dir.resolve()
+    except OSError:
+        cwd_matches = False
+    if stat is None or stat.state in ("Z", "X") or not cwd_matches:
+        return
+    terminate_group(ProcessRecord(pid, stat.start_time, pid), STOP_GRACE, first_signal=SIGINT)
+
+
 def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
     data = handle.to_dict()
     return {
@@ -214,6 +280,8 @@ def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
 
 
 def _postgres_handle(entry: dict[str, Any]) -> PostgresHandle:
+    from metalab_orchestrator.local.pg_handle import PostgresHandle
+
     return PostgresHandle.from_dict({**entry, "password_file": entry.get("secret_ref", "")})
 
 

@@ -63,6 +63,9 @@ _PORT_CLASH = (
     "could not create lock file",
 )
 
+PASSWORD_NAME = "postgres.password"
+PASSFILE_NAME = "postgres.pgpass"
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -347,7 +350,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
     os_users = [Account.current().name] + ([account.name] if account else [])
     _write_owned(data_dir / "pg_hba.conf", _hba(settings.auth_method), account)
     _write_owned(data_dir / "pg_ident.conf", _ident(os_users, settings.user), account)
-    password_file, passfile = run_dir / "postgres.password", run_dir / "postgres.pgpass"
+    password_file, passfile = run_dir / PASSWORD_NAME, run_dir / PASSFILE_NAME
     log_path = run_dir / "postgres.log"
     password = _password(settings, password_file)
     write_secret(password_file, password, owner=account)
