@@ -1,0 +1,81 @@
+"""Registry Get/Put round-trips per second over a real socket, 16 concurrent callers.
+
+Target ≥ 5,000/s on 2 cores. The server runs in a subprocess (`metalab server --services
+registry` on a Unix socket), the callers in this process on one grpc.aio channel. Baseline:
+the same number of Health/Check calls (the cheapest unary call the server has).
+
+Usage: python -m benchmarks.bench_registry [--seconds S] [--callers C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from benchmarks._timing import METALAB
+from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+
+
+async def _drive(address: str, callers: int, seconds: float, kind: str, root: str) -> float:
+    async with grpc.aio.insecure_channel(address) as channel:
+        registry = registry_pb2_grpc.RegistryStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        key = types_pb2.BundleKey(project="bench", environment="e", file_root=root)
+        bundle = types_pb2.Bundle(
+            project="bench", environment="e", file_root=root, store_locator="x", nonce="n"
+        )
+        await registry.PutBundle(registry_pb2.PutBundleRequest(bundle=bundle), timeout=5)
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def caller(index: int) -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                if kind == "health":
+                    await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                elif kind == "get" or index % 2:
+                    await registry.GetBundle(key, timeout=5)
+                else:
+                    await registry.PutBundle(
+                        registry_pb2.PutBundleRequest(bundle=bundle), timeout=5
+                    )
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(i) for i in range(callers)))
+        return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--callers", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        address = f"unix:{tmp}/registry.sock"
+        server = subprocess.Popen(
+            [METALAB, "server", "--services", "registry", "--listen", address],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "METALAB_HOME": tmp},
+        )
+        assert server.stderr is not None
+        server.stderr.readline()
+        try:
+            root = str(Path(tmp) / "root")
+            for kind in ("health", "get", "get+put"):
+                rate = asyncio.run(_drive(address, args.callers, args.seconds, kind, root))
+                print(f"{kind:<10} {rate:9.0f} calls/s  ({args.callers} callers)")
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
