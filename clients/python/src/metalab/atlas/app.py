@@ -6,6 +6,8 @@ import hmac
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,11 +36,11 @@ def create_app(store: str, token: str | None = None, bundle_path: str | None = N
         limit = min(int(request.query_params.get("limit", "100")), 1000)
         return JSONResponse({"runs": await source.runs(limit)})
 
-    app = Starlette(routes=[Route("/api/health", health), Route("/api/runs", runs)])
+    routes = [Route("/api/health", health), Route("/api/runs", runs)]
+    middleware = []
     if token:
         expected = token.encode()
 
-        @app.middleware("http")
         async def require_token(request: Request, call_next: Any) -> Response:
             supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
             supplied = supplied or request.query_params.get("token", "")
@@ -47,4 +49,6 @@ def create_app(store: str, token: str | None = None, bundle_path: str | None = N
             response: Response = await call_next(request)
             return response
 
-    return app
+        # Starlette 1.x dropped the @app.middleware decorator: declare it up front.
+        middleware.append(Middleware(BaseHTTPMiddleware, dispatch=require_token))
+    return Starlette(routes=routes, middleware=middleware)

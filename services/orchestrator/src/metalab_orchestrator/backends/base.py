@@ -38,8 +38,16 @@ class Backend(Protocol):
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
         """Start the declared services, recording each in ``bundle`` (saved as it grows)."""
 
-    async def probe(self, bundle: Bundle) -> list[Probe]:
-        """Real health checks of every service of ``bundle``."""
+    async def adopt(
+        self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
+    ) -> Bundle | None:
+        """Finish what a ``provisioning`` bundle started (e.g. wait for its pending job).
+
+        None: nothing to resume; the lifecycle then cleans the bundle up and starts afresh.
+        """
+
+    async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
+        """Real health checks of every service of ``bundle`` (``spec`` says how to reach it)."""
 
     async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
         """Stop everything ``bundle`` records, in reverse dependency order; idempotent."""

@@ -113,7 +113,12 @@ class LocalBackend:
         )
         return entry
 
-    async def probe(self, bundle: Bundle) -> list[Probe]:
+    async def adopt(
+        self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
+    ) -> Bundle | None:
+        return None  # processes of an interrupted start are stopped, not resumed
+
+    async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
         services = bundle.get("services", {})
         checks = [self._probe_one(name, services[name]) for name in services]
         return list(await asyncio.gather(*checks))
