@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import grpc
-
-from metalab.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+if TYPE_CHECKING:  # grpc stays out of imports that don't serve (e.g. the SLURM job's program)
+    import grpc
 
 
 def add_to_server(server: grpc.aio.Server) -> Sequence[str]:
     """Register the orchestrator servicer; returns its full service name."""
+    from metalab.v1 import orchestrator_pb2, orchestrator_pb2_grpc
     from metalab_orchestrator.servicer import OrchestratorServicer
 
     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(OrchestratorServicer(), server)

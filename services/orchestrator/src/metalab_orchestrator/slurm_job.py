@@ -38,6 +38,8 @@ ANY = "0.0.0.0"
 STOP_GRACE = 10.0
 SUPERVISE_EVERY = 1.0
 ATLAS_ATTEMPTS = 3
+PORT_ATTEMPTS = 3
+STOP_ORDER = ("atlas", "postgres")
 
 
 def _now() -> str:
@@ -69,25 +71,56 @@ class JobServices:
     spec: JobSpec
     job_id: str
     host: str
-    stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    stops: dict[str, Callable[[], None]] = field(default_factory=dict)
     alive: dict[str, Callable[[], bool]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    password: str | None = field(default=None, repr=False)
 
     async def start(self, stopping: asyncio.Event) -> Endpoint:
+        """Start the services; Postgres and Atlas start side by side (Postgres' port is chosen
+        first, so Atlas' locator is known), a port lost to a race is chosen afresh."""
         entries: dict[str, dict[str, Any]] = {}
-        local_locator = self.spec.file_root or str(Path(self.spec.services_dir).parent)
-        client_locator = local_locator
-        if self.spec.postgres is not None:
-            entry, local_locator, client_locator = await self._start_postgres()
-            entries["postgres"] = entry
-        if self.spec.atlas is not None and not stopping.is_set():
-            entries["atlas"] = await self._start_atlas(self.spec.atlas, local_locator)
+        pg, atlas = self.spec.postgres, self.spec.atlas
+        locator = self.spec.file_root or str(Path(self.spec.services_dir).parent)
+        if pg is None:
+            if atlas is not None:
+                entries["atlas"] = await self._start_atlas(atlas, locator)
+            return self._endpoint(entries, locator)
+        from metalab_orchestrator.local.pg_handle import build_locator
+        from metalab_orchestrator.local.ports import free_port
+
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = pg.port or free_port(ANY)
+            local = build_locator(
+                user=pg.user, host="127.0.0.1", port=port, database=pg.database,
+                passfile=self.spec.run_dir / "postgres.pgpass", file_root=self.spec.file_root,
+            )
+            dashboard = None
+            if atlas is not None and not stopping.is_set():
+                dashboard = asyncio.create_task(self._start_atlas(atlas, local))
+            try:
+                entries["postgres"], client_locator = await self._start_postgres(port)
+            except ProvisioningFailed as exc:
+                if dashboard is not None:
+                    dashboard.cancel()
+                    await asyncio.gather(dashboard, return_exceptions=True)
+                    self.stop_all()
+                if pg.port or "already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+                log.info("port %d was taken; choosing another", port)
+                continue
+            if dashboard is not None:
+                entries["atlas"] = await dashboard
+            return self._endpoint(entries, client_locator)
+        raise AssertionError("unreachable")
+
+    def _endpoint(self, entries: dict[str, dict[str, Any]], locator: str) -> Endpoint:
         return Endpoint(
             nonce=self.spec.nonce, job_id=self.job_id, host=self.host, state="ready",
-            services=entries, store_locator=client_locator, written_at=_now(),
+            services=entries, store_locator=locator, written_at=_now(),
         )
 
-    async def _start_postgres(self) -> tuple[dict[str, Any], str, str]:
+    async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
         from metalab_orchestrator.local import postgres as pg
         from metalab_orchestrator.local.pg_handle import PostgresSettings, build_locator
         from metalab_orchestrator.local.process import ProcessRecord, is_alive
@@ -95,21 +128,21 @@ class JobServices:
 
         config = self.spec.postgres
         assert config is not None
-        password: str | None = None
-        if config.password_file:
+        if config.password_file and self.password is None:
             source = Path(config.password_file)
-            password = source.read_text(encoding="utf-8")
+            self.password = source.read_text(encoding="utf-8")
             source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
+        password = self.password
         settings = PostgresSettings(
             auth_method=config.auth_method,  # type: ignore[arg-type]
-            database=config.database, user=config.user, port=config.port, password=password,
+            database=config.database, user=config.user, port=port, password=password,
             run_as=config.run_as, start_timeout=config.start_timeout, listen="*",
         )
         log.info("starting postgres on %s", self.host)
         handle = await asyncio.to_thread(
             pg.start_postgres, settings, data_dir=self.spec.data_dir, run_dir=self.spec.run_dir
         )
-        self.stops.append(("postgres", lambda: pg.stop_postgres(handle, STOP_GRACE)))
+        self.stops["postgres"] = lambda: pg.stop_postgres(handle, STOP_GRACE)
         record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
         self.alive["postgres"] = lambda: is_alive(record)
         self.logs["postgres"] = handle.log_path
@@ -131,7 +164,7 @@ class JobServices:
             user=handle.user, host=self.host, port=handle.port, database=handle.database,
             passfile=client_passfile, file_root=self.spec.file_root,
         )
-        return entry, handle.locator(self.spec.file_root), client_locator
+        return entry, client_locator
 
     async def _start_atlas(self, config: AtlasJobSpec, locator: str) -> dict[str, Any]:
         from metalab_orchestrator.local.ports import free_port
@@ -159,7 +192,7 @@ class JobServices:
             argv = [sys.executable, "-m", "metalab.atlas", "--store", locator, "--host", ANY,
                     "--port", str(port), "--bundle", self.spec.bundle_path]
             record = spawn_detached(argv, log_path=log_path, env=env, cwd=run_dir)
-            self.stops.append(("atlas", functools.partial(terminate_group, record, STOP_GRACE)))
+            self.stops["atlas"] = functools.partial(terminate_group, record, STOP_GRACE)
             self.alive["atlas"] = functools.partial(is_alive, record)
             self.logs["atlas"] = log_path
             deadline = loop.time() + config.start_timeout
@@ -184,7 +217,7 @@ class JobServices:
             with open(log_path, "rb") as f:
                 f.seek(offset)
                 clash = b"address already in use" in f.read().lower()
-            self.stops.pop()
+            self.stops.pop("atlas")
             if not clash or config.port or attempt == ATLAS_ATTEMPTS:
                 raise ProvisioningFailed("atlas exited during start-up", tail(log_path))
         raise AssertionError("unreachable")
@@ -196,7 +229,11 @@ class JobServices:
         return None
 
     def stop_all(self) -> None:
-        for name, stop in reversed(self.stops):
+        """Reverse dependency order: the dashboard before the database it reads."""
+        for name in STOP_ORDER:
+            stop = self.stops.pop(name, None)
+            if stop is None:
+                continue
             log.info("stopping %s", name)
             try:
                 stop()
@@ -204,7 +241,6 @@ class JobServices:
                 log.warning("stopping %s failed: %s", name, exc)
             else:
                 log.info("%s stopped", name)
-        self.stops.clear()
 
 
 async def run(spec: JobSpec) -> int:
@@ -258,6 +294,7 @@ async def run(spec: JobSpec) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; exit status 0 after a requested stop, 1 on failure, 2 on bad arguments."""
     parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.slurm_job")
     parser.add_argument("--spec", required=True, help="The job spec file the client wrote.")
     parser.add_argument("--nonce", required=True, help="The submission this job belongs to.")

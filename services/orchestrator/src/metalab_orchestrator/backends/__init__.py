@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from metalab.errors import ConfigError
-from metalab_orchestrator.backends.base import Backend
+
+if TYPE_CHECKING:
+    from metalab_orchestrator.backends.base import Backend
 
 
 def backend_for(env_type: str) -> Backend:

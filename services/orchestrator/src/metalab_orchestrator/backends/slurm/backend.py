@@ -38,7 +38,7 @@ from .script import SlurmPlan, render_sbatch, slurm_filename
 
 RunnerOpener = Callable[[SlurmEnvironment], AbstractAsyncContextManager[CommandRunner]]
 
-ENDPOINT_POLL = (0.05, 0.5)  # the endpoint file: cheap, read often
+ENDPOINT_POLL = (0.05, 0.2)  # the endpoint file: cheap, read often
 SQUEUE_POLL = (0.25, 5.0)  # squeue: backoff, batched by the poller
 STOP_TIMEOUT = 120.0
 TAIL_LINES = 30
@@ -282,7 +282,7 @@ class SlurmBackend:
                 if done.returncode != 0 and UNKNOWN_JOB not in done.stderr:
                     raise SchedulerError(list(done.argv), done.returncode, done.stderr)
                 final = await self._wait_gone(runner, one)
-                await emit("STOPPED", message=f"job {one} ended ({final})")
+                await emit("INFO", message=f"job {one} ended ({final})")
                 self._poller.forget(runner, [one])
 
     async def _wait_gone(self, runner: CommandRunner, job_id: str) -> str:

@@ -13,9 +13,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .runner import CommandRunner
+if TYPE_CHECKING:
+    from .runner import CommandRunner
 
 log = logging.getLogger(__name__)
 

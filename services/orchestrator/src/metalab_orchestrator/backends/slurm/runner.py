@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from metalab._config.schema import SlurmEnvironment
 from metalab._fs import write_atomic
 from metalab.errors import SchedulerError
 
 if TYPE_CHECKING:
     import asyncssh
+    from metalab._config.schema import SlurmEnvironment
 
 log = logging.getLogger(__name__)
 

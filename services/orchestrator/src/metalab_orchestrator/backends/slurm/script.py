@@ -119,7 +119,9 @@ def render_sbatch(plan: SlurmPlan) -> str:
         if not extra.startswith("-"):
             raise ConfigError(f"{extra!r} is not an sbatch option", key="sbatch_args")
         lines.append(f"#SBATCH {q(extra)}")
-    lines += ["", "set -e", "umask 022  # secrets are created 0600 explicitly; directories must be traversable"]
+    # umask 022: directories must stay traversable for a run_as account; every secret file
+    # is created 0600 explicitly.
+    lines += ["", "set -e", "umask 022"]
     for module in plan.modules:
         lines.append(f"module load {q(module)}")
     if plan.conda_env:
