@@ -1,4 +1,4 @@
-"""Which real components this machine has (copied from branch infra: tests/integration/components.py).
+"""Which real components this machine has (a copy of branch infra's integration/components.py).
 
 A missing component skips the test with the reason and the script that provides it; with
 ``METALAB_CI=1`` it fails instead, so CI can never go green by skipping.

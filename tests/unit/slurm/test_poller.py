@@ -59,11 +59,23 @@ class FakeRunner:
         await asyncio.sleep(0.01)
         return checked(CommandResult(tuple(argv), self.code, self.answer, self.stderr), check)
 
+    async def put_file(self, path: str, data: bytes) -> None:
+        raise AssertionError("not used")
+
+    async def read_file(self, path: str) -> bytes | None:
+        return None
+
+    async def open_connection(
+        self, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        return None
+
 
 def test_concurrent_waiters_share_one_call() -> None:
     async def scenario() -> tuple[FakeRunner, list[dict[str, JobInfo | None]]]:
         runner, poller = FakeRunner(), JobPoller(min_interval=10)
-        results = await asyncio.gather(*(poller.jobs(runner, [j]) for j in ("1234", "1235", "1238")))
+        ids = ("1234", "1235", "1238")
+        results = await asyncio.gather(*(poller.jobs(runner, [j]) for j in ids))
         again = await poller.jobs(runner, ["1235"])  # cached: within min_interval
         return runner, [*results, again]
 
@@ -88,7 +100,7 @@ def test_missing_job_is_gone() -> None:
     poller = JobPoller()
     jobs = asyncio.run(poller.jobs(FakeRunner(answer=""), ["99"]))
     assert jobs["99"] == JobInfo("99", GONE)
-    assert not jobs["99"].active  # type: ignore[union-attr]
+    assert jobs["99"] is not None and not jobs["99"].active
 
 
 def test_unknown_job_id_error_means_gone() -> None:

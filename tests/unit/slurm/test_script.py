@@ -51,8 +51,9 @@ def test_golden_file() -> None:
     if os.environ.get("METALAB_UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(rendered)
     expected = GOLDEN.read_text()
-    diff = "\n".join(difflib.unified_diff(expected.splitlines(), rendered.splitlines(), lineterm=""))
-    assert rendered == expected, f"sbatch script changed (METALAB_UPDATE_GOLDEN=1 to refresh):\n{diff}"
+    lines = difflib.unified_diff(expected.splitlines(), rendered.splitlines(), lineterm="")
+    diff = "\n".join(lines)
+    assert rendered == expected, f"script changed (METALAB_UPDATE_GOLDEN=1 refreshes):\n{diff}"
 
 
 def test_minimal_plan_has_no_optional_directives() -> None:
