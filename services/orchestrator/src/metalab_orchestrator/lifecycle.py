@@ -131,6 +131,10 @@ class Lifecycle:
             await save(adopted)
         return adopted
 
+    def plan(self, spec: Spec) -> str:
+        """What ``up`` would submit or start (``--dry-run``): no side effect, no secret."""
+        return self.backend(spec).describe(spec, "<nonce>")
+
     async def down(self, spec: Spec, emit: Emit) -> bool:
         """Stop everything and remove the bundle last; False when nothing was running."""
         backend = self.backend(spec)

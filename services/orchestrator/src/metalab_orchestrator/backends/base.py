@@ -54,3 +54,6 @@ class Backend(Protocol):
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """Each service's log file."""
+
+    def describe(self, spec: Spec, nonce: str) -> str:
+        """What ``start`` would do, for ``services up --dry-run``; never holds a secret."""

@@ -150,6 +150,11 @@ class LocalBackend:
                 await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE)
             await emit("STOPPED", name)
 
+    def describe(self, spec: Spec, nonce: str) -> str:
+        names = [n for n, c in (("postgres", spec.postgres), ("atlas", spec.atlas)) if c]
+        where = spec.services_dir
+        return f"local processes: {', '.join(names) or 'nothing'}; state under {where}\n"
+
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         services = bundle.get("services", {})
         return {name: Path(h["log_path"]) for name, h in services.items() if h.get("log_path")}

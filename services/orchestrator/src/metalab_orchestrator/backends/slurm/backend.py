@@ -33,7 +33,7 @@ from .endpoint import (
 )
 from .health import probe_service
 from .poller import POLLER, UNKNOWN_JOB, JobInfo, JobPoller
-from .runner import CommandRunner, open_runner
+from .runner import CommandRunner, open_runner, runs_locally
 from .script import SlurmPlan, render_sbatch, slurm_filename
 
 RunnerOpener = Callable[[SlurmEnvironment], AbstractAsyncContextManager[CommandRunner]]
@@ -310,7 +310,11 @@ class SlurmBackend:
     def describe(self, spec: Spec, nonce: str) -> str:
         """The plan and batch script for ``--dry-run`` (no secret is in either)."""
         plan, job, spec_file = plan_job(spec, nonce)
+        env = slurm_env(spec)
+        via = "sbatch on this machine" if runs_locally(env) else f"sbatch over SSH to {env.gateway}"
         return (
+            f"# submission: {via}; queue budget {env.queue_timeout:g}s, "
+            f"start-up budget {env.start_timeout:g}s\n"
             f"# job spec {spec_file}:\n" + job.to_json().decode() + "\n"
             f"# endpoint {endpoint_path(str(spec.services_dir))}\n"
             "# batch script (sbatch --parsable < script):\n" + render_sbatch(plan)
