@@ -261,3 +261,16 @@ def test_dry_run_prints_the_script_and_submits_nothing(project: Project) -> None
     assert "metalab_orchestrator.slurm_job" in done.stdout
     assert "dry-run-secret" not in done.stdout + done.stderr
     assert project.jobs() == {} and project.bundle() is None
+
+
+def test_real_walltime_signal_ends_the_job_before_its_time_limit(project: Project) -> None:
+    """Slow (about 1-2 min): SLURM itself sends USR1 `--signal=B:USR1@30` before a 2 min limit."""
+    project.configure(postgres=PG, slurm={"time": "2"})
+    assert up(project).returncode == 0
+    job = job_of(project)
+    project.wait_no_active_jobs(timeout=180)
+    assert project.jobs()[job] == "COMPLETED"  # stopped itself, not killed at TIMEOUT
+    output = (project.services_dir / "slurm" / f"job-{job}.out").read_text()
+    assert "received SIGUSR1" in output and "postgres stopped" in output
+    log = (project.services_dir / "run" / "postgres.log").read_text()
+    assert "database system is shut down" in log
