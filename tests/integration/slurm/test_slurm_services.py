@@ -274,3 +274,26 @@ def test_real_walltime_signal_ends_the_job_before_its_time_limit(project: Projec
     assert "received SIGUSR1" in output and "postgres stopped" in output
     log = (project.services_dir / "run" / "postgres.log").read_text()
     assert "database system is shut down" in log
+
+
+def test_weird_file_root_survives_real_sbatch(project: Project) -> None:
+    """Spaces, quotes and `'; echo x` in the path: sbatch's own parser reads the directives."""
+    weird = project.root / "we ird 'q' \"dq\"; echo x"
+    weird.mkdir(mode=0o755)
+    project.root = weird
+    project.configure(slurm={"time": "5:00"})
+    done = up(project)
+    assert done.returncode == 0, done.stderr
+    bundle = project.bundle()
+    assert bundle is not None and bundle["store_locator"] == str(weird)
+    assert list((weird / "services" / "slurm").glob("job-*.out"))  # --output landed there
+    assert project.cli("services", "down", "--env", "slurm").returncode == 0
+    assert project.active_jobs() == {}
+
+
+def test_newline_in_file_root_is_refused_before_submitting(project: Project) -> None:
+    project.root = project.root / "a\nb"
+    project.configure(slurm={"time": "5:00"})
+    done = up(project)
+    assert done.returncode != 0 and "control character" in done.stderr
+    assert project.jobs() == {}
