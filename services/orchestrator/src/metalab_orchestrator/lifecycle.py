@@ -85,20 +85,24 @@ class Lifecycle:
         backend = self.backend(spec)
         async with provisioning_lock(spec, emit):
             existing = await self._registry.get(spec.key)
+
+            async def save(current: Bundle) -> None:
+                await self._registry.put(spec.key, current)
+
             if existing is not None:
                 if existing.get("state") == "ready" and not force:
-                    probes = await backend.probe(existing)
+                    probes = await backend.probe(spec, existing)
                     if probes and all(p.healthy for p in probes):
                         return existing, True
                     dead = ", ".join(p.name for p in probes if not p.healthy) or "none"
                     await emit("INFO", message=f"stale bundle (unhealthy: {dead}); cleaning up")
                 else:
+                    adopted = None if force else await self._adopt(spec, backend, existing, emit)
+                    if adopted is not None:
+                        return adopted, True
                     await emit("INFO", message="cleaning up an interrupted or replaced bundle")
                 await self._stop_and_forget(spec, backend, existing, emit)
             bundle = new_bundle(spec)
-
-            async def save(current: Bundle) -> None:
-                await self._registry.put(spec.key, current)
 
             try:
                 bundle = await backend.start(spec, bundle, emit, save)
@@ -108,6 +112,28 @@ class Lifecycle:
             bundle["state"] = "ready"
             await save(bundle)
             return bundle, False
+
+    async def _adopt(
+        self, spec: Spec, backend: Backend, existing: Bundle, emit: Emit
+    ) -> Bundle | None:
+        """Resume an interrupted provisioning (a pending job) instead of starting another."""
+
+        async def save(current: Bundle) -> None:
+            await self._registry.put(spec.key, current)
+
+        try:
+            adopted = await backend.adopt(spec, existing, emit, save)
+        except BaseException:
+            await asyncio.shield(self._stop_and_forget(spec, backend, existing, _quiet))
+            raise
+        if adopted is not None:
+            adopted["state"] = "ready"
+            await save(adopted)
+        return adopted
+
+    def plan(self, spec: Spec) -> str:
+        """What ``up`` would submit or start (``--dry-run``): no side effect, no secret."""
+        return self.backend(spec).describe(spec, "<nonce>")
 
     async def down(self, spec: Spec, emit: Emit) -> bool:
         """Stop everything and remove the bundle last; False when nothing was running."""
@@ -123,13 +149,13 @@ class Lifecycle:
         existing = await self._registry.get(spec.key)
         if existing is None:
             return None, []
-        return existing, await self.backend(spec).probe(existing)
+        return existing, await self.backend(spec).probe(spec, existing)
 
     async def _stop_and_forget(
         self, spec: Spec, backend: Backend, bundle: Bundle, emit: Emit
     ) -> None:
         await backend.stop(spec, bundle, emit)
-        still = [p.name for p in await backend.probe(bundle) if p.state == "running"]
+        still = [p.name for p in await backend.probe(spec, bundle) if p.state == "running"]
         if still:
             raise ProvisioningFailed(
                 f"could not stop {', '.join(still)}; the bundle is kept at {spec.key.path}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 PROBE_TIMEOUT = 3.0
@@ -17,6 +18,7 @@ PROBE_TIMEOUT = 3.0
 
 def _psql() -> str | None:
     from metalab.errors import ProvisioningFailed
+
     from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 
     try:
@@ -63,14 +65,32 @@ async def probe_postgres(
     return False, lines[-1] if lines else f"psql exited with {process.returncode}"
 
 
-async def probe_http(host: str, port: int, path: str = "/api/health") -> tuple[bool, str]:
-    """(healthy, detail) from ``GET path`` answering 200."""
+Connect = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+
+async def probe_http(
+    host: str,
+    port: int,
+    path: str = "/api/health",
+    *,
+    token: str | None = None,
+    connect: Connect | None = None,
+) -> tuple[bool, str]:
+    """(healthy, detail) from ``GET path`` answering 200.
+
+    ``token`` is sent as a bearer token (Atlas beyond loopback requires one); ``connect`` opens
+    the stream another way (e.g. through an SSH gateway) instead of a direct TCP connection.
+    """
+    opener = connect or (lambda: asyncio.open_connection(host, port))
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROBE_TIMEOUT)
+        reader, writer = await asyncio.wait_for(opener(), PROBE_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         return False, f"connection failed: {exc}"
     try:
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n"
+        )
         writer.write(request.encode())
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT)

@@ -43,6 +43,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: orchestrator_pb2.UpRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[UpEvent]:
         async def work(spec: Spec, emit: Any) -> UpEvent:
+            if request.dry_run:
+                return UpEvent(phase=Phase.INFO, message=self._lifecycle.plan(spec))
             bundle, reused = await self._lifecycle.up(spec, emit, force=request.force)
             phase = Phase.REUSED if reused else Phase.READY
             return UpEvent(phase=phase, bundle=to_message(bundle))

@@ -29,11 +29,13 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
         return None  # the orchestrator reports it properly
     if bundle is None or bundle.get("state") != "ready":
         return None
-    return bundle if asyncio.run(_all_healthy(environment.type, bundle)) else None
+    return bundle if asyncio.run(_all_healthy(environment, bundle)) else None
 
 
-async def _all_healthy(env_type: str, bundle: dict[str, Any]) -> bool:
+async def _all_healthy(environment: Environment, bundle: dict[str, Any]) -> bool:
+    from metalab._cli.context import to_spec
     from metalab_orchestrator.backends import backend_for
+    from metalab_orchestrator.spec import parse_spec
 
-    probes = await backend_for(env_type).probe(bundle)
+    probes = await backend_for(environment.type).probe(parse_spec(to_spec(environment)), bundle)
     return bool(probes) and all(p.healthy for p in probes)

@@ -31,6 +31,7 @@ def services() -> None:
 @click.option("--force", is_flag=True, help="Provision anew even if a healthy bundle exists.")
 @click.option("--tunnel", is_flag=True, help="Open an SSH tunnel once the services are ready.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (e.g. the batch script); start nothing.")
 def up(
     env_name: str | None,
     overrides: tuple[str, ...],
@@ -39,9 +40,13 @@ def up(
     force: bool,
     tunnel: bool,
     quiet: bool,
+    dry_run: bool,
 ) -> None:
     """Start the declared services (or reuse healthy ones) and save the bundle."""
     environment = resolve(env_name, overrides)
+    if dry_run:
+        click.echo(asyncio.run(_plan(environment)), nl=False)
+        return
     progress = Progress(quiet or as_json)
     bundle, reused = None, False
     if not force:
@@ -79,6 +84,16 @@ async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[s
         if final is None:
             raise _interrupted("up")
         return to_dict(final.bundle), final.phase == final.REUSED
+
+
+async def _plan(environment: Any) -> str:
+    from metalab._client.client import connect
+    from metalab.v1 import orchestrator_pb2
+
+    request = orchestrator_pb2.UpRequest(spec=to_spec(environment), dry_run=True)
+    async with connect() as client:
+        messages = [event.message async for event in client.up(request)]
+    return messages[-1] if messages else ""
 
 
 def _describe(event: Any) -> str:

@@ -39,11 +39,22 @@ class Backend(Protocol):
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
         """Start the declared services, recording each in ``bundle`` (saved as it grows)."""
 
-    async def probe(self, bundle: Bundle) -> list[Probe]:
-        """Real health checks of every service of ``bundle``."""
+    async def adopt(
+        self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
+    ) -> Bundle | None:
+        """Finish what a ``provisioning`` bundle started (e.g. wait for its pending job).
+
+        None: nothing to resume; the lifecycle then cleans the bundle up and starts afresh.
+        """
+
+    async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
+        """Real health checks of every service of ``bundle`` (``spec`` says how to reach it)."""
 
     async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
         """Stop everything ``bundle`` records, in reverse dependency order; idempotent."""
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """Each service's log file."""
+
+    def describe(self, spec: Spec, nonce: str) -> str:
+        """What ``start`` would do, for ``services up --dry-run``; never holds a secret."""

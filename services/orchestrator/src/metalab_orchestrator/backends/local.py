@@ -165,7 +165,12 @@ class LocalBackend:
         )
         return entry
 
-    async def probe(self, bundle: Bundle) -> list[Probe]:
+    async def adopt(
+        self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
+    ) -> Bundle | None:
+        return None  # processes of an interrupted start are stopped, not resumed
+
+    async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
         services = bundle.get("services", {})
         checks = [self._probe_one(name, services[name]) for name in services]
         return list(await asyncio.gather(*checks))
@@ -203,6 +208,11 @@ class LocalBackend:
             else:
                 await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE)
             await emit("STOPPED", name)
+
+    def describe(self, spec: Spec, nonce: str) -> str:
+        names = [n for n, c in (("postgres", spec.postgres), ("atlas", spec.atlas)) if c]
+        where = spec.services_dir
+        return f"local processes: {', '.join(names) or 'nothing'}; state under {where}\n"
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         services = bundle.get("services", {})

@@ -39,6 +39,9 @@ class PostgresSettings:
     password: str | None = None
     run_as: str | None = None
     start_timeout: float = 30.0
+    # Addresses the server listens on: loopback by default; "*" on a compute node (SLURM),
+    # where clients elsewhere in the cluster connect (password auth required then).
+    listen: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if self.auth_method not in AUTH_METHODS:
@@ -59,13 +62,17 @@ class PostgresSettings:
             )
         if self.start_timeout <= 0:
             raise ConfigError("must be positive", key="services.postgres.start_timeout")
+        if self.listen != "127.0.0.1" and self.auth_method == "trust":
+            raise ConfigError(
+                "trust authentication is only allowed on loopback", key="services.postgres.auth_method"
+            )
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks
         shown = "'***'" if self.password is not None else "None"
         return (
             f"PostgresSettings(auth_method={self.auth_method!r}, database={self.database!r}, "
             f"user={self.user!r}, port={self.port!r}, password={shown}, run_as={self.run_as!r}, "
-            f"start_timeout={self.start_timeout!r})"
+            f"start_timeout={self.start_timeout!r}, listen={self.listen!r})"
         )
 
 

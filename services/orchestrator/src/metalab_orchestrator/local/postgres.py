@@ -115,12 +115,15 @@ def stop_postgres(handle: PostgresHandle, grace: float = 5.0) -> None:
     terminate_group(_record(handle), grace, first_signal=signal.SIGINT, leader_only=True)
 
 
-def _hba(auth_method: str) -> str:
+def _hba(auth_method: str, listen: str = HOST) -> str:
+    remote = "" if listen == HOST else (
+        f"host  all all 0.0.0.0/0 {auth_method}\nhost  all all ::/0 {auth_method}\n"
+    )
     return (
         "# Written by metalab at every start; edits are overwritten.\n"
         "local all all peer map=metalab\n"
         f"host  all all {HOST}/32 {auth_method}\n"
-    )
+    ) + remote
 
 
 def _ident(os_users: list[str], db_user: str) -> str:
@@ -185,7 +188,9 @@ def _clear_stale_server(data_dir: Path) -> None:
     wait_for(lambda: not [p for p in group_members(pid) if in_data_dir(p)], 10.0)
 
 
-def _server_argv(bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int) -> list[str]:
+def _server_argv(
+    bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int, listen: str = HOST
+) -> list[str]:
     return [
         str(bins.postgres),
         "-D",
@@ -193,7 +198,7 @@ def _server_argv(bins: PgBinaries, data_dir: Path, socket_dir: Path, port: int) 
         "-k",
         str(socket_dir),
         "-h",
-        HOST,
+        listen,
         "-p",
         str(port),
         "-c",
@@ -279,7 +284,7 @@ def _spawn_ready(
             port = settings.port
             ensure_port_free(HOST, port, key="services.postgres.port")
         else:
-            port = free_port(HOST)
+            port = free_port("0.0.0.0" if settings.listen == "*" else HOST)
         sock = run_dir / f".s.PGSQL.{port}"
         if len(str(sock)) > SOCKET_PATH_MAX:
             raise ProvisioningFailed(
@@ -289,7 +294,7 @@ def _spawn_ready(
         offset = log_path.stat().st_size if log_path.exists() else 0
         try:
             record = spawn_detached(
-                _server_argv(bins, data_dir, run_dir, port),
+                _server_argv(bins, data_dir, run_dir, port, settings.listen),
                 log_path=log_path,
                 env={"PATH": f"{bins.bindir}:/usr/bin:/bin", "LC_ALL": "C"},
                 cwd=run_dir,
@@ -348,7 +353,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         _clear_stale_server(data_dir)
 
     os_users = [Account.current().name] + ([account.name] if account else [])
-    _write_owned(data_dir / "pg_hba.conf", _hba(settings.auth_method), account)
+    _write_owned(data_dir / "pg_hba.conf", _hba(settings.auth_method, settings.listen), account)
     _write_owned(data_dir / "pg_ident.conf", _ident(os_users, settings.user), account)
     password_file, passfile = run_dir / PASSWORD_NAME, run_dir / PASSFILE_NAME
     log_path = run_dir / "postgres.log"

@@ -1,0 +1,317 @@
+"""The batch job's own program: ``python -m metalab_orchestrator.slurm_job --spec FILE --nonce N``.
+
+Takes the lease on the Postgres data directory, starts PostgreSQL (the local runtime, listening
+beyond loopback) and Atlas (token-protected, the token in a 0600 file), checks they answer, then
+writes the endpoint file atomically, stamped with the nonce. It then waits: SIGUSR1 (sent
+``--signal=B:USR1@N`` before the walltime), SIGTERM (``scancel``) or SIGINT stop everything in
+reverse order, PostgreSQL with a fast shutdown. Output (the job's output file) never holds a
+secret: passwords and the token are only ever in 0600 files and the environment of Atlas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import functools
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from metalab._fs import write_atomic
+from metalab.errors import MetalabError, ProvisioningFailed
+
+from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
+from metalab_orchestrator.probes import probe_http
+
+log = logging.getLogger("metalab.slurm_job")
+
+ANY = "0.0.0.0"
+STOP_GRACE = 10.0
+SUPERVISE_EVERY = 1.0
+ATLAS_ATTEMPTS = 3
+PORT_ATTEMPTS = 3
+STOP_ORDER = ("atlas", "postgres")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def take_lease(path: Path, holder: str) -> int:
+    """An exclusive flock on ``path`` (beside the data directory), or ProvisioningFailed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        current = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise ProvisioningFailed(
+            f"the PostgreSQL data directory is leased by {current} ({path}); "
+            "refusing to start a second server on it"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{holder}\n".encode(), 0)
+    return fd
+
+
+@dataclass
+class JobServices:
+    """The services this job runs, stopped in reverse order."""
+
+    spec: JobSpec
+    job_id: str
+    host: str
+    stops: dict[str, Callable[[], None]] = field(default_factory=dict)
+    alive: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+    password: str | None = field(default=None, repr=False)
+
+    async def start(self, stopping: asyncio.Event) -> Endpoint:
+        """Start the services; Postgres and Atlas start side by side (Postgres' port is chosen
+        first, so Atlas' locator is known), a port lost to a race is chosen afresh."""
+        entries: dict[str, dict[str, Any]] = {}
+        pg, atlas = self.spec.postgres, self.spec.atlas
+        locator = self.spec.file_root or str(Path(self.spec.services_dir).parent)
+        if pg is None:
+            if atlas is not None:
+                entries["atlas"] = await self._start_atlas(atlas, locator)
+            return self._endpoint(entries, locator)
+        from metalab_orchestrator.local.pg_handle import build_locator
+        from metalab_orchestrator.local.ports import free_port
+
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = pg.port or free_port(ANY)
+            local = build_locator(
+                user=pg.user, host="127.0.0.1", port=port, database=pg.database,
+                passfile=self.spec.run_dir / "postgres.pgpass", file_root=self.spec.file_root,
+            )
+            dashboard = None
+            if atlas is not None and not stopping.is_set():
+                dashboard = asyncio.create_task(self._start_atlas(atlas, local))
+            try:
+                entries["postgres"], client_locator = await self._start_postgres(port)
+            except ProvisioningFailed as exc:
+                if dashboard is not None:
+                    dashboard.cancel()
+                    await asyncio.gather(dashboard, return_exceptions=True)
+                    self.stop_all()
+                if pg.port or "already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+                log.info("port %d was taken; choosing another", port)
+                continue
+            if dashboard is not None:
+                entries["atlas"] = await dashboard
+            return self._endpoint(entries, client_locator)
+        raise AssertionError("unreachable")
+
+    def _endpoint(self, entries: dict[str, dict[str, Any]], locator: str) -> Endpoint:
+        return Endpoint(
+            nonce=self.spec.nonce, job_id=self.job_id, host=self.host, state="ready",
+            services=entries, store_locator=locator, written_at=_now(),
+        )
+
+    async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
+        from metalab_orchestrator.local import postgres as pg
+        from metalab_orchestrator.local.pg_handle import PostgresSettings, build_locator
+        from metalab_orchestrator.local.process import ProcessRecord, is_alive
+        from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
+
+        config = self.spec.postgres
+        assert config is not None
+        if config.password_file and self.password is None:
+            source = Path(config.password_file)
+            self.password = source.read_text(encoding="utf-8")
+            source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
+        password = self.password
+        settings = PostgresSettings(
+            auth_method=config.auth_method,  # type: ignore[arg-type]
+            database=config.database, user=config.user, port=port, password=password,
+            run_as=config.run_as, start_timeout=config.start_timeout, listen="*",
+        )
+        log.info("starting postgres on %s", self.host)
+        handle = await asyncio.to_thread(
+            pg.start_postgres, settings, data_dir=self.spec.data_dir, run_dir=self.spec.run_dir
+        )
+        self.stops["postgres"] = lambda: pg.stop_postgres(handle, STOP_GRACE)
+        record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
+        self.alive["postgres"] = lambda: is_alive(record)
+        self.logs["postgres"] = handle.log_path
+        # Clients connect to HOST:PORT, not 127.0.0.1: their passfile matches any host.
+        secret = handle.password_file.read_text(encoding="utf-8")
+        client_passfile = self.spec.run_dir / "client.pgpass"
+        write_secret(
+            client_passfile, pgpass_line("*", handle.port, handle.database, handle.user, secret)
+        )
+        log.info("postgres ready on %s:%d", self.host, handle.port)
+        entry = {
+            "host": self.host, "port": handle.port, "job_id": self.job_id,
+            "data_dir": str(handle.data_dir), "socket_dir": str(handle.socket_dir),
+            "secret_ref": str(handle.password_file), "passfile": str(client_passfile),
+            "log_path": str(handle.log_path), "database": handle.database, "user": handle.user,
+            "started_at": _now(),
+        }
+        client_locator = build_locator(
+            user=handle.user, host=self.host, port=handle.port, database=handle.database,
+            passfile=client_passfile, file_root=self.spec.file_root,
+        )
+        return entry, client_locator
+
+    async def _start_atlas(self, config: AtlasJobSpec, locator: str) -> dict[str, Any]:
+        from metalab_orchestrator.local.ports import free_port
+        from metalab_orchestrator.local.process import (
+            is_alive,
+            spawn_detached,
+            tail,
+            terminate_group,
+        )
+        from metalab_orchestrator.local.secret_files import write_secret
+
+        run_dir = self.spec.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token = secrets.token_urlsafe(32)
+        token_file = run_dir / "atlas.token"
+        write_secret(token_file, token)
+        log_path = run_dir / "atlas.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_")}
+        env["METALAB_ATLAS_TOKEN"] = token
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, ATLAS_ATTEMPTS + 1):
+            port = config.port or free_port(ANY)
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            log.info("starting atlas on %s:%d", self.host, port)
+            argv = [sys.executable, "-m", "metalab.atlas", "--store", locator, "--host", ANY,
+                    "--port", str(port), "--bundle", self.spec.bundle_path]
+            record = spawn_detached(argv, log_path=log_path, env=env, cwd=run_dir)
+            self.stops["atlas"] = functools.partial(terminate_group, record, STOP_GRACE)
+            self.alive["atlas"] = functools.partial(is_alive, record)
+            self.logs["atlas"] = log_path
+            deadline = loop.time() + config.start_timeout
+            delay, detail = 0.02, ""
+            while loop.time() < deadline:
+                ok, detail = await probe_http("127.0.0.1", port, token=token)
+                if ok:
+                    log.info("atlas ready on %s:%d", self.host, port)
+                    return {
+                        "host": self.host, "port": port, "url": f"http://{self.host}:{port}",
+                        "job_id": self.job_id, "secret_ref": str(token_file),
+                        "log_path": str(log_path), "started_at": _now(),
+                    }
+                if not is_alive(record):
+                    break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            else:
+                raise ProvisioningFailed(
+                    f"atlas not ready after {config.start_timeout:g}s ({detail})", tail(log_path)
+                )
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                clash = b"address already in use" in f.read().lower()
+            self.stops.pop("atlas")
+            if not clash or config.port or attempt == ATLAS_ATTEMPTS:
+                raise ProvisioningFailed("atlas exited during start-up", tail(log_path))
+        raise AssertionError("unreachable")
+
+    def first_dead(self) -> str | None:
+        for name, alive in self.alive.items():
+            if not alive():
+                return name
+        return None
+
+    def stop_all(self) -> None:
+        """Reverse dependency order: the dashboard before the database it reads."""
+        for name in STOP_ORDER:
+            stop = self.stops.pop(name, None)
+            if stop is None:
+                continue
+            log.info("stopping %s", name)
+            try:
+                stop()
+            except OSError as exc:
+                log.warning("stopping %s failed: %s", name, exc)
+            else:
+                log.info("%s stopped", name)
+
+
+async def run(spec: JobSpec) -> int:
+    job_id = os.environ.get("SLURM_JOB_ID", "")
+    host = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    stopping = asyncio.Event()
+    why: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("received %s: stopping", signum.name)
+        why.append(signum.name)
+        stopping.set()
+
+    for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    services = JobServices(spec, job_id, host)
+    lease: int | None = None
+    try:
+        if spec.postgres is not None:
+            lease = take_lease(spec.lease, f"job {job_id} on {host} (pid {os.getpid()})")
+        endpoint = await services.start(stopping)
+        if stopping.is_set():
+            return 0
+        write_atomic(Path(spec.endpoint), endpoint.to_json())
+        log.info("ready: job %s on %s", job_id, host)
+        while not stopping.is_set():
+            try:
+                await asyncio.wait_for(stopping.wait(), SUPERVISE_EVERY)
+            except TimeoutError:
+                dead = await asyncio.to_thread(services.first_dead)
+                if dead is not None:
+                    log.error("%s stopped answering; ending the job", dead)
+                    return 1
+        return 0
+    except (MetalabError, OSError, ValueError) as exc:
+        log_tail = getattr(exc, "log_tail", "")
+        log.error("failed: %s", exc)
+        if log_tail:
+            print(log_tail, flush=True)
+        failed = Endpoint(spec.nonce, job_id, host, "failed", error=str(exc), log_tail=log_tail,
+                          written_at=_now())
+        write_atomic(Path(spec.endpoint), failed.to_json())
+        return 1
+    finally:
+        await asyncio.to_thread(services.stop_all)
+        if lease is not None:
+            os.close(lease)
+        log.info("job done")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; exit status 0 after a requested stop, 1 on failure, 2 on bad arguments."""
+    parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.slurm_job")
+    parser.add_argument("--spec", required=True, help="The job spec file the client wrote.")
+    parser.add_argument("--nonce", required=True, help="The submission this job belongs to.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s metalab-job: %(message)s"
+    )
+    try:
+        spec = JobSpec.from_json(Path(args.spec).read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        log.error("cannot read the job spec %s: %s", args.spec, exc)
+        return 2
+    if spec.nonce != args.nonce:
+        log.error("job spec %s belongs to submission %s, not %s", args.spec, spec.nonce, args.nonce)
+        return 2
+    return asyncio.run(run(spec))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

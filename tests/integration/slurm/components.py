@@ -1,0 +1,56 @@
+"""Which real components this machine has (a copy of branch infra's integration/components.py).
+
+A missing component skips the test with the reason and the script that provides it; with
+``METALAB_CI=1`` it fails instead, so CI can never go green by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_USER = "metalab"  # made by scripts/infra/ensure-user.sh; PostgreSQL refuses to run as root
+
+
+def in_ci() -> bool:
+    return os.environ.get("METALAB_CI") == "1"
+
+
+def require(problem: str | None) -> None:
+    """Skip (or, under METALAB_CI=1, fail) when ``problem`` names what is missing."""
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+def slurm_missing() -> str | None:
+    for tool in ("sbatch", "squeue", "scancel", "scontrol"):
+        if shutil.which(tool) is None:
+            return f"SLURM missing: no {tool} (scripts/infra/install-packages.sh)"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "SLURM not answering: scontrol ping timed out"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return "SLURM not running (scripts/infra/start-slurm.sh)"
+    return None
+
+
+def postgres_missing() -> str | None:
+    for name in ("initdb", "pg_ctl", "postgres", "psql"):
+        if not (PG_BIN / name).exists():
+            return f"PostgreSQL missing: no {PG_BIN / name} (scripts/infra/install-packages.sh)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(PG_USER)
+        except KeyError:
+            return f"no user {PG_USER} to run PostgreSQL as (scripts/infra/ensure-user.sh)"
+    return None
