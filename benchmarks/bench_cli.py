@@ -42,8 +42,12 @@ def main() -> None:
         bundle.parent.mkdir(parents=True)
         bundle.write_text(
             json.dumps(
-                {"schema_version": 1, "project": "bench", "environment": "local",
-                 "store_locator": str(project / "runs")}
+                {
+                    "schema_version": 1,
+                    "project": "bench",
+                    "environment": "local",
+                    "store_locator": str(project / "runs"),
+                }
             )
         )
         env = {"XDG_CACHE_HOME": str(project / ".cache")}
@@ -52,10 +56,20 @@ def main() -> None:
         print(summary("python -c pass (baseline)", baseline))
         first = time_process([METALAB, "env", "list"], project, env)
         print(f"{'metalab env list (first run, validates)':<42} {first * 1000:7.1f} ms")
-        print(summary("metalab env list", repeat(
-            lambda: time_process([METALAB, "env", "list"], project, env), n), base))
-        print(summary("metalab discover (embedded)", repeat(
-            lambda: time_process([METALAB, "discover"], project, env), n), base))
+        print(
+            summary(
+                "metalab env list",
+                repeat(lambda: time_process([METALAB, "env", "list"], project, env), n),
+                base,
+            )
+        )
+        print(
+            summary(
+                "metalab discover (embedded)",
+                repeat(lambda: time_process([METALAB, "discover"], project, env), n),
+                base,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def main() -> None:
         address = f"unix:{tmp}/registry.sock"
         server = subprocess.Popen(
             [METALAB, "server", "--services", "registry", "--listen", address],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "METALAB_HOME": tmp},
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "METALAB_HOME": tmp},
         )
         assert server.stderr is not None
         server.stderr.readline()

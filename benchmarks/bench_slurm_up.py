@@ -44,7 +44,11 @@ class CountingRunner(LocalRunner):
         self.counts: dict[str, int] = {}
 
     async def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
         timeout: float = 60.0,
     ) -> CommandResult:
         self.counts[argv[0]] = self.counts.get(argv[0], 0) + 1
@@ -55,9 +59,19 @@ def trivial_job_latency(directory: Path) -> float:
     marker = directory / f"trivial-{uuid.uuid4().hex}"
     started = time.monotonic()
     subprocess.run(
-        ["sbatch", "--parsable", "--export=NONE", "--time=1", "-o", "/dev/null",
-         "--wrap", f"touch {marker}"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "sbatch",
+            "--parsable",
+            "--export=NONE",
+            "--time=1",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            f"touch {marker}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     while not marker.exists():
         time.sleep(0.005)
@@ -65,11 +79,18 @@ def trivial_job_latency(directory: Path) -> float:
 
 
 def make_spec(root: Path, project: str) -> Spec:
-    environment = SlurmEnvironment.model_validate({
-        "type": "slurm", "time": "10:00", "file_root": str(root), "start_timeout": 60,
-        "services": {"postgres": {"run_as": "metalab" if os.geteuid() == 0 else None},
-                     "atlas": {}},
-    })
+    environment = SlurmEnvironment.model_validate(
+        {
+            "type": "slurm",
+            "time": "10:00",
+            "file_root": str(root),
+            "start_timeout": 60,
+            "services": {
+                "postgres": {"run_as": "metalab" if os.geteuid() == 0 else None},
+                "atlas": {},
+            },
+        }
+    )
     return Spec(project, "slurm", root, environment)
 
 

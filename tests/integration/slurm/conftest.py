@@ -20,8 +20,7 @@ import pytest
 from tests.integration.slurm.components import postgres_missing, require, slurm_missing
 
 CLI = str(Path(sys.executable).parent / "metalab")
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
-          "PREEMPTED"}
+ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "PREEMPTED"}
 
 
 def toml_value(value: Any) -> str:
@@ -61,8 +60,14 @@ class Project:
             text += toml_table("services.postgres", postgres)
         if atlas is not None:
             text += toml_table("services.atlas", atlas)
-        environment = {"type": "slurm", "partition": "debug", "time": "10:00",
-                       "file_root": str(self.root), "start_timeout": 60, **(slurm or {})}
+        environment = {
+            "type": "slurm",
+            "partition": "debug",
+            "time": "10:00",
+            "file_root": str(self.root),
+            "start_timeout": 60,
+            **(slurm or {}),
+        }
         text += toml_table("environments.slurm", environment)
         (self.dir / ".metalab.toml").write_text(text)
         run_as = 'run_as = "metalab"\n' if postgres is not None else ""
@@ -72,14 +77,22 @@ class Project:
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CLI, *args], cwd=self.dir, env=self.env, capture_output=True, text=True,
+            [CLI, *args],
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [CLI, *args], cwd=self.dir, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            [CLI, *args],
+            cwd=self.dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     @property
@@ -92,11 +105,19 @@ class Project:
 
     def jobs(self) -> dict[str, str]:
         """Job id -> state of this project's jobs (still known to slurmctld)."""
-        out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
-                             capture_output=True, text=True, check=True, timeout=30).stdout
+        out = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
         prefix = f"metalab-{self.name}-"
-        return {i: s for i, n, s in (line.split("|") for line in out.splitlines())
-                if n.startswith(prefix)}
+        return {
+            i: s
+            for i, n, s in (line.split("|") for line in out.splitlines())
+            if n.startswith(prefix)
+        }
 
     def active_jobs(self) -> dict[str, str]:
         return {i: s for i, s in self.jobs().items() if s in ACTIVE}

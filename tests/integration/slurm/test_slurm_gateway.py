@@ -26,8 +26,9 @@ def gateway(cluster: None, tmp_path: Path) -> Iterator[SshServer]:
         yield server
 
 
-def test_up_status_down_through_the_gateway(project: Project, gateway: SshServer,
-                                            tmp_path: Path) -> None:
+def test_up_status_down_through_the_gateway(
+    project: Project, gateway: SshServer, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True, mode=0o700)
     (home / ".ssh" / "config").write_text(
@@ -40,8 +41,9 @@ def test_up_status_down_through_the_gateway(project: Project, gateway: SshServer
         "  StrictHostKeyChecking yes\n"
     )
     project.env["HOME"] = str(home)
-    project.configure(postgres={"database": "metalab"}, atlas={},
-                      slurm={"gateway": "gw", "user": gateway.user})
+    project.configure(
+        postgres={"database": "metalab"}, atlas={}, slurm={"gateway": "gw", "user": gateway.user}
+    )
     done = project.cli("services", "up", "--env", "slurm")
     assert done.returncode == 0, done.stderr
     assert re.search(rf"submitted job \d+ via {gateway.user}@gw", done.stderr)

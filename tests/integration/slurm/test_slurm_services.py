@@ -38,8 +38,9 @@ def test_up_status_down_with_local_sbatch(project: Project) -> None:
     bundle = project.bundle()
     assert bundle is not None and bundle["state"] == "ready" and bundle["expires_at"]
     job = bundle["job_id"]
-    node = subprocess.run(["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    node = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert bundle["services"]["postgres"]["host"] == node
     assert bundle["services"]["atlas"]["host"] == node
     assert bundle["services"]["postgres"]["port"] != 5432  # chosen free, never fixed
@@ -53,9 +54,24 @@ def test_up_status_down_with_local_sbatch(project: Project) -> None:
     pg = bundle["services"]["postgres"]
     env = {**project.env, "PGPASSFILE": pg["passfile"]}
     query = subprocess.run(
-        ["psql", "-XAtw", "-h", pg["host"], "-p", str(pg["port"]), "-U", pg["user"],
-         "-d", pg["database"], "-c", "SELECT 41 + 1"],
-        capture_output=True, text=True, env=env, timeout=30,
+        [
+            "psql",
+            "-XAtw",
+            "-h",
+            pg["host"],
+            "-p",
+            str(pg["port"]),
+            "-U",
+            pg["user"],
+            "-d",
+            pg["database"],
+            "-c",
+            "SELECT 41 + 1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
     )
     assert query.stdout.strip() == "42", query.stderr
 
@@ -100,8 +116,10 @@ def test_pending_job_shows_reason_respects_queue_budget_and_is_cancelled(
 def test_stale_endpoint_file_from_an_earlier_job_is_ignored(project: Project) -> None:
     project.configure(slurm={"sbatch_args": ["--begin=now+3600"], "queue_timeout": 3})
     project.services_dir.mkdir(parents=True, mode=0o711)
-    stale = ('{"nonce": "0000", "job_id": "1", "host": "ghost", "state": "ready", '
-             '"services": {"atlas": {"host": "ghost", "port": 1}}}')
+    stale = (
+        '{"nonce": "0000", "job_id": "1", "host": "ghost", "state": "ready", '
+        '"services": {"atlas": {"host": "ghost", "port": 1}}}'
+    )
     (project.services_dir / "slurm-endpoint.json").write_text(stale)
     done = up(project)
     assert done.returncode == 1 and "still queued" in done.stderr
@@ -234,18 +252,19 @@ def test_walltime_signal_stops_postgres_cleanly(project: Project) -> None:
 
 def test_secrets_stay_out_of_scontrol_output_and_process_list(project: Project) -> None:
     password = "s3cret-pw-" + os.urandom(4).hex()
-    project.configure(postgres=PG, atlas={},
-                      local=f'password = "{password}"\n')
+    project.configure(postgres=PG, atlas={}, local=f'password = "{password}"\n')
     assert up(project).returncode == 0
     bundle = project.bundle()
     assert bundle is not None
     job = bundle["job_id"]
     token = Path(bundle["services"]["atlas"]["secret_ref"]).read_text().strip()
     assert Path(bundle["services"]["atlas"]["secret_ref"]).stat().st_mode & 0o077 == 0
-    shown = subprocess.run(["scontrol", "show", "job", "-dd", job], capture_output=True,
-                           text=True, check=True).stdout
-    script = subprocess.run(["scontrol", "write", "batch_script", job, "-"],
-                            capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["scontrol", "show", "job", "-dd", job], capture_output=True, text=True, check=True
+    ).stdout
+    script = subprocess.run(
+        ["scontrol", "write", "batch_script", job, "-"], capture_output=True, text=True, check=True
+    ).stdout
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     output = (project.services_dir / "slurm" / f"job-{job}.out").read_text()
     for text in (shown, script, processes, output, project.cli("services", "status").stdout):

@@ -30,7 +30,13 @@ def test_failed_report_is_kept() -> None:
 
 
 def test_job_spec_round_trip_has_no_secret() -> None:
-    spec = JobSpec("n", "/s/services", "/s", "/s/services/bundle.json",
-                   PostgresJobSpec(password_file="/s/services/slurm/pw"), AtlasJobSpec(port=None))
+    spec = JobSpec(
+        "n",
+        "/s/services",
+        "/s",
+        "/s/services/bundle.json",
+        PostgresJobSpec(password_file="/s/services/slurm/pw"),
+        AtlasJobSpec(port=None),
+    )
     assert JobSpec.from_json(spec.to_json()) == spec
     assert spec.lease.parent == spec.data_dir.parent

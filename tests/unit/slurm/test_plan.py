@@ -13,11 +13,17 @@ SECRET = "pw-SECRET-1234"
 
 
 def spec(**extra: object) -> Spec:
-    environment = SlurmEnvironment.model_validate({
-        "type": "slurm", "gateway": "hpc.example.org", "partition": "cpu", "time": "2:00:00",
-        "file_root": "/shared/exp",
-        "services": {"postgres": {"password": SECRET}, "atlas": {}}, **extra,
-    })
+    environment = SlurmEnvironment.model_validate(
+        {
+            "type": "slurm",
+            "gateway": "hpc.example.org",
+            "partition": "cpu",
+            "time": "2:00:00",
+            "file_root": "/shared/exp",
+            "services": {"postgres": {"password": SECRET}, "atlas": {}},
+            **extra,
+        }
+    )
     return Spec("proj", "slurm", Path("/home/u/proj"), environment)
 
 
@@ -45,8 +51,6 @@ def test_conda_env_defaults_to_its_python() -> None:
 
 
 def test_file_only_mode_has_no_postgres() -> None:
-    environment = SlurmEnvironment.model_validate(
-        {"type": "slurm", "file_root": "/shared/exp"}
-    )
+    environment = SlurmEnvironment.model_validate({"type": "slurm", "file_root": "/shared/exp"})
     _plan, job, _file = plan_job(Spec("p", "slurm", Path("/p"), environment), "n")
     assert job.postgres is None and job.atlas is not None

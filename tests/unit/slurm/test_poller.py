@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+
 from metalab.errors import SchedulerError
 from metalab_orchestrator.backends.slurm.poller import (
     GONE,
@@ -53,8 +54,14 @@ class FakeRunner:
         self.calls: list[list[str]] = []
         self.answer, self.code, self.stderr = answer, code, stderr
 
-    async def run(self, argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
-                  timeout: float = 60) -> CommandResult:
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = 60,
+    ) -> CommandResult:
         self.calls.append(list(argv))
         await asyncio.sleep(0.01)
         return checked(CommandResult(tuple(argv), self.code, self.answer, self.stderr), check)
@@ -104,8 +111,7 @@ def test_missing_job_is_gone() -> None:
 
 
 def test_unknown_job_id_error_means_gone() -> None:
-    runner = FakeRunner(answer="", code=1,
-                        stderr="slurm_load_jobs error: Invalid job id specified")
+    runner = FakeRunner(answer="", code=1, stderr="slurm_load_jobs error: Invalid job id specified")
     jobs = asyncio.run(JobPoller().jobs(runner, ["99"]))
     assert jobs["99"] is not None and jobs["99"].state == GONE
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from metalab.errors import ConfigError
 from metalab_orchestrator.backends.slurm.script import (
     SlurmPlan,
@@ -87,9 +88,17 @@ def test_weird_values_reach_the_job_verbatim(tmp_path: Path) -> None:
 def test_weird_directive_values_round_trip() -> None:
     """sbatch reads #SBATCH values with shell quoting (checked against real sbatch in
     tests/integration/slurm); here: shlex gives back exactly the value."""
-    hostile = "we ird'; echo x \"q\" $(id)"
-    plan = SlurmPlan(hostile, slurm_filename(f"/tmp/{hostile}") + "/%j.out", "/w", "5", "/py", (),
-                     partition=hostile, account=hostile)
+    hostile = 'we ird\'; echo x "q" $(id)'
+    plan = SlurmPlan(
+        hostile,
+        slurm_filename(f"/tmp/{hostile}") + "/%j.out",
+        "/w",
+        "5",
+        "/py",
+        (),
+        partition=hostile,
+        account=hostile,
+    )
     values = {}
     for line in render_sbatch(plan).splitlines():
         if line.startswith("#SBATCH "):
@@ -120,8 +129,14 @@ def test_percent_is_escaped_for_slurm_patterns() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("10", 600), ("10:30", 630), ("1:00:00", 3600), ("2-0", 172800), ("1-02:03", 93780),
-     ("1-00:00:01", 86401)],
+    [
+        ("10", 600),
+        ("10:30", 630),
+        ("1:00:00", 3600),
+        ("2-0", 172800),
+        ("1-02:03", 93780),
+        ("1-00:00:01", 86401),
+    ],
 )
 def test_walltime_seconds(value: str, seconds: int) -> None:
     assert walltime_seconds(value) == seconds

@@ -18,7 +18,6 @@ PROBE_TIMEOUT = 3.0
 
 def _psql() -> str | None:
     from metalab.errors import ProvisioningFailed
-
     from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 
     try:
@@ -88,9 +87,7 @@ async def probe_http(
         return False, f"connection failed: {exc}"
     try:
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n"
-        )
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n"
         writer.write(request.encode())
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT)

@@ -28,7 +28,6 @@ from typing import Any
 
 from metalab._fs import write_atomic
 from metalab.errors import MetalabError, ProvisioningFailed
-
 from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
 from metalab_orchestrator.probes import probe_http
 
@@ -92,8 +91,12 @@ class JobServices:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             port = pg.port or free_port(ANY)
             local = build_locator(
-                user=pg.user, host="127.0.0.1", port=port, database=pg.database,
-                passfile=self.spec.run_dir / "postgres.pgpass", file_root=self.spec.file_root,
+                user=pg.user,
+                host="127.0.0.1",
+                port=port,
+                database=pg.database,
+                passfile=self.spec.run_dir / "postgres.pgpass",
+                file_root=self.spec.file_root,
             )
             dashboard = None
             if atlas is not None and not stopping.is_set():
@@ -116,8 +119,13 @@ class JobServices:
 
     def _endpoint(self, entries: dict[str, dict[str, Any]], locator: str) -> Endpoint:
         return Endpoint(
-            nonce=self.spec.nonce, job_id=self.job_id, host=self.host, state="ready",
-            services=entries, store_locator=locator, written_at=_now(),
+            nonce=self.spec.nonce,
+            job_id=self.job_id,
+            host=self.host,
+            state="ready",
+            services=entries,
+            store_locator=locator,
+            written_at=_now(),
         )
 
     async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
@@ -135,8 +143,13 @@ class JobServices:
         password = self.password
         settings = PostgresSettings(
             auth_method=config.auth_method,  # type: ignore[arg-type]
-            database=config.database, user=config.user, port=port, password=password,
-            run_as=config.run_as, start_timeout=config.start_timeout, listen="*",
+            database=config.database,
+            user=config.user,
+            port=port,
+            password=password,
+            run_as=config.run_as,
+            start_timeout=config.start_timeout,
+            listen="*",
         )
         log.info("starting postgres on %s", self.host)
         handle = await asyncio.to_thread(
@@ -154,15 +167,25 @@ class JobServices:
         )
         log.info("postgres ready on %s:%d", self.host, handle.port)
         entry = {
-            "host": self.host, "port": handle.port, "job_id": self.job_id,
-            "data_dir": str(handle.data_dir), "socket_dir": str(handle.socket_dir),
-            "secret_ref": str(handle.password_file), "passfile": str(client_passfile),
-            "log_path": str(handle.log_path), "database": handle.database, "user": handle.user,
+            "host": self.host,
+            "port": handle.port,
+            "job_id": self.job_id,
+            "data_dir": str(handle.data_dir),
+            "socket_dir": str(handle.socket_dir),
+            "secret_ref": str(handle.password_file),
+            "passfile": str(client_passfile),
+            "log_path": str(handle.log_path),
+            "database": handle.database,
+            "user": handle.user,
             "started_at": _now(),
         }
         client_locator = build_locator(
-            user=handle.user, host=self.host, port=handle.port, database=handle.database,
-            passfile=client_passfile, file_root=self.spec.file_root,
+            user=handle.user,
+            host=self.host,
+            port=handle.port,
+            database=handle.database,
+            passfile=client_passfile,
+            file_root=self.spec.file_root,
         )
         return entry, client_locator
 
@@ -189,8 +212,19 @@ class JobServices:
             port = config.port or free_port(ANY)
             offset = log_path.stat().st_size if log_path.exists() else 0
             log.info("starting atlas on %s:%d", self.host, port)
-            argv = [sys.executable, "-m", "metalab.atlas", "--store", locator, "--host", ANY,
-                    "--port", str(port), "--bundle", self.spec.bundle_path]
+            argv = [
+                sys.executable,
+                "-m",
+                "metalab.atlas",
+                "--store",
+                locator,
+                "--host",
+                ANY,
+                "--port",
+                str(port),
+                "--bundle",
+                self.spec.bundle_path,
+            ]
             record = spawn_detached(argv, log_path=log_path, env=env, cwd=run_dir)
             self.stops["atlas"] = functools.partial(terminate_group, record, STOP_GRACE)
             self.alive["atlas"] = functools.partial(is_alive, record)
@@ -202,9 +236,13 @@ class JobServices:
                 if ok:
                     log.info("atlas ready on %s:%d", self.host, port)
                     return {
-                        "host": self.host, "port": port, "url": f"http://{self.host}:{port}",
-                        "job_id": self.job_id, "secret_ref": str(token_file),
-                        "log_path": str(log_path), "started_at": _now(),
+                        "host": self.host,
+                        "port": port,
+                        "url": f"http://{self.host}:{port}",
+                        "job_id": self.job_id,
+                        "secret_ref": str(token_file),
+                        "log_path": str(log_path),
+                        "started_at": _now(),
                     }
                 if not is_alive(record):
                     break
@@ -282,8 +320,9 @@ async def run(spec: JobSpec) -> int:
         log.error("failed: %s", exc)
         if log_tail:
             print(log_tail, flush=True)
-        failed = Endpoint(spec.nonce, job_id, host, "failed", error=str(exc), log_tail=log_tail,
-                          written_at=_now())
+        failed = Endpoint(
+            spec.nonce, job_id, host, "failed", error=str(exc), log_tail=log_tail, written_at=_now()
+        )
         write_atomic(Path(spec.endpoint), failed.to_json())
         return 1
     finally:

@@ -31,7 +31,9 @@ def services() -> None:
 @click.option("--force", is_flag=True, help="Provision anew even if a healthy bundle exists.")
 @click.option("--tunnel", is_flag=True, help="Open an SSH tunnel once the services are ready.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@click.option("--dry-run", is_flag=True, help="Print the plan (e.g. the batch script); start nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan (e.g. the batch script); start nothing."
+)
 def up(
     env_name: str | None,
     overrides: tuple[str, ...],

@@ -64,7 +64,8 @@ class PostgresSettings:
             raise ConfigError("must be positive", key="services.postgres.start_timeout")
         if self.listen != "127.0.0.1" and self.auth_method == "trust":
             raise ConfigError(
-                "trust authentication is only allowed on loopback", key="services.postgres.auth_method"
+                "trust authentication is only allowed on loopback",
+                key="services.postgres.auth_method",
             )
 
     def __repr__(self) -> str:  # keep the password out of logs and tracebacks

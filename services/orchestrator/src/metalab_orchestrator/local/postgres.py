@@ -116,8 +116,10 @@ def stop_postgres(handle: PostgresHandle, grace: float = 5.0) -> None:
 
 
 def _hba(auth_method: str, listen: str = HOST) -> str:
-    remote = "" if listen == HOST else (
-        f"host  all all 0.0.0.0/0 {auth_method}\nhost  all all ::/0 {auth_method}\n"
+    remote = (
+        ""
+        if listen == HOST
+        else (f"host  all all 0.0.0.0/0 {auth_method}\nhost  all all ::/0 {auth_method}\n")
     )
     return (
         "# Written by metalab at every start; edits are overwritten.\n"

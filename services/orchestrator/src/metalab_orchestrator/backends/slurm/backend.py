@@ -18,7 +18,6 @@ from typing import Any
 
 from metalab._config.schema import SlurmEnvironment
 from metalab.errors import ConfigError, ProvisioningFailed, SchedulerError
-
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
 from metalab_orchestrator.spec import Spec
 
@@ -72,24 +71,41 @@ def plan_job(spec: Spec, nonce: str) -> tuple[SlurmPlan, JobSpec, str]:
         if pg.password is not None:
             password_file = str(Path(jobs) / f"postgres-{nonce}.password")
         postgres = PostgresJobSpec(
-            auth_method=pg.auth_method, database=pg.database, user=pg.user, port=pg.port,
-            run_as=pg.run_as, start_timeout=pg.start_timeout, password_file=password_file,
+            auth_method=pg.auth_method,
+            database=pg.database,
+            user=pg.user,
+            port=pg.port,
+            run_as=pg.run_as,
+            start_timeout=pg.start_timeout,
+            password_file=password_file,
         )
     atlas = spec.atlas
     job = JobSpec(
-        nonce=nonce, services_dir=services_dir, file_root=spec.file_root,
-        bundle_path=str(spec.key.path), postgres=postgres,
+        nonce=nonce,
+        services_dir=services_dir,
+        file_root=spec.file_root,
+        bundle_path=str(spec.key.path),
+        postgres=postgres,
         atlas=AtlasJobSpec(atlas.port, atlas.start_timeout) if atlas is not None else None,
     )
     python = env.python or ("python" if env.conda_env else sys.executable)
     plan = SlurmPlan(
         job_name=job_name(spec, nonce),
         output=slurm_filename(jobs) + "/job-%j.out",
-        workdir=jobs, time=env.time, python=python,
+        workdir=jobs,
+        time=env.time,
+        python=python,
         job_args=("--spec", spec_file, "--nonce", nonce),
-        partition=env.partition, memory=env.memory, cpus=env.cpus, gpus=env.gpus,
-        account=env.account, qos=env.qos, sbatch_args=tuple(env.sbatch_args),
-        modules=tuple(env.modules), conda_env=env.conda_env, setup=tuple(env.setup),
+        partition=env.partition,
+        memory=env.memory,
+        cpus=env.cpus,
+        gpus=env.gpus,
+        account=env.account,
+        qos=env.qos,
+        sbatch_args=tuple(env.sbatch_args),
+        modules=tuple(env.modules),
+        conda_env=env.conda_env,
+        setup=tuple(env.setup),
     )
     return plan, job, spec_file
 
@@ -103,18 +119,21 @@ def _tail(data: bytes | None, lines: int = TAIL_LINES) -> str:
 def _tunnel_targets(services: dict[str, Any]) -> list[dict[str, Any]]:
     schemes = {"atlas": "http", "postgres": "postgresql"}
     return [
-        {"service": n, "host": services[n]["host"], "port": services[n]["port"],
-         "scheme": schemes[n]}
-        for n in ("atlas", "postgres") if n in services
+        {
+            "service": n,
+            "host": services[n]["host"],
+            "port": services[n]["port"],
+            "scheme": schemes[n],
+        }
+        for n in ("atlas", "postgres")
+        if n in services
     ]
 
 
 class SlurmBackend:
     """Services in one batch job on a compute node, reached directly or through the gateway."""
 
-    def __init__(
-        self, poller: JobPoller = POLLER, opener: RunnerOpener = open_runner
-    ) -> None:
+    def __init__(self, poller: JobPoller = POLLER, opener: RunnerOpener = open_runner) -> None:
         self._poller = poller
         self._open = opener
 
@@ -157,14 +176,23 @@ class SlurmBackend:
             return await self._wait(spec, env, runner, bundle, emit, save)
 
     async def _wait(
-        self, spec: Spec, env: SlurmEnvironment, runner: CommandRunner, bundle: Bundle,
-        emit: Emit, save: SaveBundle,
+        self,
+        spec: Spec,
+        env: SlurmEnvironment,
+        runner: CommandRunner,
+        bundle: Bundle,
+        emit: Emit,
+        save: SaveBundle,
     ) -> Bundle:
         loop = asyncio.get_running_loop()
         job_id, nonce = str(bundle["job_id"]), str(bundle["nonce"])
         services_dir = str(spec.services_dir)
-        names = [n for n in SERVICE_ORDER if (n == "postgres" and spec.postgres is not None)
-                 or (n == "atlas" and spec.atlas is not None)]
+        names = [
+            n
+            for n in SERVICE_ORDER
+            if (n == "postgres" and spec.postgres is not None)
+            or (n == "atlas" and spec.atlas is not None)
+        ]
         queue_deadline = loop.time() + env.queue_timeout
         start_deadline: float | None = None
         file_delay, squeue_delay = ENDPOINT_POLL[0], SQUEUE_POLL[0]
@@ -216,8 +244,14 @@ class SlurmBackend:
             file_delay = min(file_delay * 1.5, ENDPOINT_POLL[1])
 
     async def _finish(
-        self, runner: CommandRunner, services_dir: str, bundle: Bundle, endpoint: Endpoint,
-        info: JobInfo | None, emit: Emit, save: SaveBundle,
+        self,
+        runner: CommandRunner,
+        services_dir: str,
+        bundle: Bundle,
+        endpoint: Endpoint,
+        info: JobInfo | None,
+        emit: Emit,
+        save: SaveBundle,
     ) -> Bundle:
         job_id = str(bundle["job_id"])
         if endpoint.state == "failed":
@@ -225,8 +259,7 @@ class SlurmBackend:
             raise ProvisioningFailed(f"job {job_id} on {endpoint.host}: {endpoint.error}", tail)
         if endpoint.job_id and endpoint.job_id != job_id:
             raise ProvisioningFailed(
-                f"endpoint of submission {endpoint.nonce} names job {endpoint.job_id}, "
-                f"not {job_id}"
+                f"endpoint of submission {endpoint.nonce} names job {endpoint.job_id}, not {job_id}"
             )
         if info is None or not info.end_time:
             info = (await self._poller.jobs(runner, [job_id], fresh=True))[job_id]
@@ -252,16 +285,35 @@ class SlurmBackend:
         job_id = str(bundle.get("job_id") or "")
         if not job_id:
             bundle["job_state"] = ""
-            return [Probe(n, str(h.get("host", "")), int(h.get("port", 0)), False,
-                          "unreachable", "no job recorded") for n, h in services.items()]
+            return [
+                Probe(
+                    n,
+                    str(h.get("host", "")),
+                    int(h.get("port", 0)),
+                    False,
+                    "unreachable",
+                    "no job recorded",
+                )
+                for n, h in services.items()
+            ]
         async with self._open(slurm_env(spec)) as runner:
             info = (await self._poller.jobs(runner, [job_id]))[job_id]
             bundle["job_state"] = _describe(info)
             if info is None or not info.running:
                 state = "unknown" if info is None else "unreachable"
                 detail = f"job {job_id} is {bundle['job_state']}"
-                return [Probe(n, str(h.get("host", "")), int(h.get("port", 0)), False, state,
-                              detail, str(h.get("url", ""))) for n, h in services.items()]
+                return [
+                    Probe(
+                        n,
+                        str(h.get("host", "")),
+                        int(h.get("port", 0)),
+                        False,
+                        state,
+                        detail,
+                        str(h.get("url", "")),
+                    )
+                    for n, h in services.items()
+                ]
             checks = [probe_service(runner, n, services[n]) for n in services]
             return list(await asyncio.gather(*checks))
 
@@ -301,8 +353,11 @@ class SlurmBackend:
         )
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
-        paths = {n: Path(h["log_path"]) for n, h in bundle.get("services", {}).items()
-                 if h.get("log_path")}
+        paths = {
+            n: Path(h["log_path"])
+            for n, h in bundle.get("services", {}).items()
+            if h.get("log_path")
+        }
         if bundle.get("job_id"):
             paths["job"] = Path(output_path(str(spec.services_dir), str(bundle["job_id"])))
         return paths
@@ -330,5 +385,3 @@ def _describe(info: JobInfo | None) -> str:
     if info.node and info.state == "RUNNING":
         text += f" on {info.node}"
     return text
-
-

@@ -23,9 +23,17 @@ async def probe_pg_wire(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, user: str, database: str
 ) -> tuple[bool, str]:
     """(healthy, detail): send a StartupMessage, expect an Authentication request ('R')."""
-    params = b"".join(f"{k}\0{v}\0".encode() for k, v in
-                      (("user", user), ("database", database), ("application_name",
-                                                                "metalab-probe"))) + b"\0"
+    params = (
+        b"".join(
+            f"{k}\0{v}\0".encode()
+            for k, v in (
+                ("user", user),
+                ("database", database),
+                ("application_name", "metalab-probe"),
+            )
+        )
+        + b"\0"
+    )
     writer.write(struct.pack("!ii", 8 + len(params), 196608) + params)
     try:
         await writer.drain()

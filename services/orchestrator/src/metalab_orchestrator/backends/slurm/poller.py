@@ -23,13 +23,37 @@ log = logging.getLogger(__name__)
 SQUEUE_FORMAT = "%i|%T|%r|%N|%e"
 MIN_INTERVAL = 0.25  # seconds between two squeue calls for one target
 # Not final: the job holds, or will again hold, our services.
-ACTIVE = frozenset({
-    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
-    "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "PREEMPTED", "SIGNALING", "STAGE_OUT",
-    "RESV_DEL_HOLD", "STOPPED",
-})
-WAITING = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
-                     "PREEMPTED", "SUSPENDED", "RESV_DEL_HOLD", "STOPPED"})
+ACTIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "RESIZING",
+        "PREEMPTED",
+        "SIGNALING",
+        "STAGE_OUT",
+        "RESV_DEL_HOLD",
+        "STOPPED",
+    }
+)
+WAITING = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "PREEMPTED",
+        "SUSPENDED",
+        "RESV_DEL_HOLD",
+        "STOPPED",
+    }
+)
 GONE = "GONE"  # the controller no longer knows the job
 UNKNOWN_JOB = "Invalid job id specified"
 

@@ -25,6 +25,7 @@ from metalab.errors import SchedulerError
 
 if TYPE_CHECKING:
     import asyncssh
+
     from metalab._config.schema import SlurmEnvironment
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,11 @@ class CommandRunner(Protocol):
         """Where commands run: ``local`` or ``user@gateway``."""
 
     async def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
         timeout: float = COMMAND_TIMEOUT,
     ) -> CommandResult:
         """Run ``argv``; raise ``SchedulerError`` on failure when ``check``."""
@@ -80,7 +85,11 @@ class LocalRunner:
     target = "local"
 
     async def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
         timeout: float = COMMAND_TIMEOUT,
     ) -> CommandResult:
         try:
@@ -102,7 +111,9 @@ class LocalRunner:
             await process.wait()
             raise
         result = CommandResult(
-            tuple(argv), process.returncode or 0, out.decode(errors="replace"),
+            tuple(argv),
+            process.returncode or 0,
+            out.decode(errors="replace"),
             err.decode(errors="replace"),
         )
         return checked(result, check)
@@ -134,7 +145,11 @@ class SshRunner:
         return self._target
 
     async def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, check: bool = True,
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
         timeout: float = COMMAND_TIMEOUT,
     ) -> CommandResult:
         import asyncssh

@@ -31,8 +31,9 @@ def walltime_seconds(value: str) -> int:
     """SLURM ``--time`` formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) in seconds."""
     match = _WALLTIME.match(value.strip())
     if match is None:
-        raise ConfigError(f"{value!r} is not a SLURM time (e.g. 1:00:00 or 1-00:00:00)",
-                          key="environments.*.time")
+        raise ConfigError(
+            f"{value!r} is not a SLURM time (e.g. 1:00:00 or 1-00:00:00)", key="environments.*.time"
+        )
     g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
     if "d" in g:
         return g["d"] * 86400 + g["dh"] * 3600 + g.get("dm", 0) * 60 + g.get("ds", 0)
