@@ -34,4 +34,5 @@ def summary(name: str, samples: list[float], baseline: float | None = None) -> s
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     ratio = f"  ({median / baseline:.2f}x baseline)" if baseline else ""
-    return f"{name:<42} median {median * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  n={len(samples)}{ratio}"
+    figures = f"median {median * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  n={len(samples)}"
+    return f"{name:<42} {figures}{ratio}"

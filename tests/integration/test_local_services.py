@@ -8,6 +8,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,3 +274,30 @@ def test_password_never_leaks(open_tmp: Path) -> None:
         assert sorted(holders) == ["postgres.password", "postgres.pgpass"]
     finally:
         cli(project, "services", "down", "-q")
+
+
+def test_warm_up_answers_without_grpc(project: Path) -> None:
+    """The reuse path reads the bundle and probes in-process (docs/architecture.md)."""
+    assert cli(project, "services", "up", "-q").returncode == 0
+    code = (
+        "import sys, json\n"
+        "from metalab._cli.main import main\n"
+        "try:\n"
+        "    main(['services', 'up', '-q'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    env = {**os.environ, **as_root_env()}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.startswith("Services reused (local):"), result.stderr
+    modules = json.loads(result.stderr.strip().splitlines()[-1])
+    heavy = [m for m in modules if m.split(".")[0] in ("grpc", "pydantic", "psycopg")]
+    assert not heavy

@@ -17,8 +17,8 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
     """The bundle when every service in it answers its probe; None otherwise (or when remote)."""
     from metalab._client.target import resolve_target
 
-    if resolve_target().address:
-        return None
+    if resolve_target().address or environment.type != "local":
+        return None  # remote servers and SLURM jobs are asked through the orchestrator
     from metalab._bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
@@ -29,13 +29,7 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
         return None  # the orchestrator reports it properly
     if bundle is None or bundle.get("state") != "ready":
         return None
-    return bundle if asyncio.run(_all_healthy(environment, bundle)) else None
+    from metalab_orchestrator.backends.local import probe_bundle
 
-
-async def _all_healthy(environment: Environment, bundle: dict[str, Any]) -> bool:
-    from metalab._cli.context import to_spec
-    from metalab_orchestrator.backends import backend_for
-    from metalab_orchestrator.spec import parse_spec
-
-    probes = await backend_for(environment.type).probe(parse_spec(to_spec(environment)), bundle)
-    return bool(probes) and all(p.healthy for p in probes)
+    probes = asyncio.run(probe_bundle(bundle))
+    return bundle if probes and all(p.healthy for p in probes) else None

@@ -171,28 +171,7 @@ class LocalBackend:
         return None  # processes of an interrupted start are stopped, not resumed
 
     async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
-        services = bundle.get("services", {})
-        checks = [self._probe_one(name, services[name]) for name in services]
-        return list(await asyncio.gather(*checks))
-
-    async def _probe_one(self, name: str, handle: dict[str, Any]) -> Probe:
-        host, port = str(handle.get("host", "")), int(handle.get("port", 0))
-        if not is_alive(_record(handle)):
-            return Probe(
-                name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
-            )
-        if name == "postgres":
-            ok, detail = await probe_postgres(
-                host,
-                port,
-                str(handle.get("user")),
-                str(handle.get("database")),
-                str(handle.get("passfile")),
-            )
-        else:
-            ok, detail = await probe_http(host, port)
-        state = "running" if ok else "unreachable"
-        return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
+        return await probe_bundle(bundle)
 
     async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
         services = bundle.get("services", {})
@@ -217,6 +196,32 @@ class LocalBackend:
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         services = bundle.get("services", {})
         return {name: Path(h["log_path"]) for name, h in services.items() if h.get("log_path")}
+
+
+async def probe_bundle(bundle: Bundle) -> list[Probe]:
+    """Real checks of every service a local bundle records (needs no spec: cheap to import)."""
+    services = bundle.get("services", {})
+    return list(await asyncio.gather(*(_probe_one(n, services[n]) for n in services)))
+
+
+async def _probe_one(name: str, handle: dict[str, Any]) -> Probe:
+    host, port = str(handle.get("host", "")), int(handle.get("port", 0))
+    if not is_alive(_record(handle)):
+        return Probe(
+            name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
+        )
+    if name == "postgres":
+        ok, detail = await probe_postgres(
+            host,
+            port,
+            str(handle.get("user")),
+            str(handle.get("database")),
+            str(handle.get("passfile")),
+        )
+    else:
+        ok, detail = await probe_http(host, port)
+    state = "running" if ok else "unreachable"
+    return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
 
 
 async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, alive: Any) -> None:
