@@ -204,7 +204,7 @@ def _daemon_target(start: bool) -> ServerTarget | None:
             stdout=output,
             stderr=output,
             start_new_session=True,
-            env={k: v for k, v in os.environ.items() if k != "METALAB_TOKEN"},
+            env={k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")},
         )
     deadline = time.monotonic() + DAEMON_START_TIMEOUT
     while time.monotonic() < deadline:
