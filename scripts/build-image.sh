@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build metalab's service image. Step 1 (needs the package index, or a pip cache): `pip wheel`
+# metalab's five packages and their dependencies into build/wheelhouse/ on this machine, pinned
+# to the versions installed in .venv. Step 2 (needs no network for Python packages):
+# `docker build`, which installs from that wheelhouse alone (pip --no-index).
+# Usage: scripts/build-image.sh [IMAGE]   (default metalab:latest)
+# Env: METALAB_BASE_IMAGE (default python:3.11-slim; its Python must match .venv's),
+#      METALAB_WHEELHOUSE_ONLY=1 (stop after step 1, e.g. to copy it to an air-gapped site).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMAGE=${1:-metalab:latest}
+BASE=${METALAB_BASE_IMAGE:-python:3.11-slim}
+PYTHON=.venv/bin/python
+WHEELS=build/wheelhouse
+PACKAGES=(clients/python services/common services/registry services/orchestrator services/tunnel)
+log() { printf '[build-image.sh] %s\n' "$*" >&2; }
+now_ms() { date +%s%3N; }
+
+[[ -x $PYTHON ]] || { log "ERROR: no .venv: run scripts/bootstrap.sh first"; exit 1; }
+t0=$(now_ms)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$WHEELS/deps"
+pip() { "$PYTHON" -m pip "$@" --disable-pip-version-check 2>&1 | { grep -v "WARNING: Location" || true; } >&2; }
+"$PYTHON" -m pip freeze --exclude-editable --disable-pip-version-check >"$tmp/constraints.txt"
+pip wheel -q --no-deps -w "$tmp/metalab" "${PACKAGES[@]}"
+pip wheel -q -c "$tmp/constraints.txt" --find-links "$tmp/metalab" --find-links "$WHEELS/deps" \
+    -w "$tmp/all" "$tmp"/metalab/*.whl
+# Replace the wheelhouse in one go: deps/ holds exactly the resolved set (stale versions would
+# be installed too), metalab/ our own wheels; identical files keep Docker's layer cache valid.
+rm -rf "$WHEELS/deps" "$WHEELS/metalab"
+mkdir -p "$WHEELS/deps"
+for wheel in "$tmp"/all/*.whl; do
+    name=$(basename "$wheel")
+    [[ -e $tmp/metalab/$name ]] || mv "$wheel" "$WHEELS/deps/"
+done
+mv "$tmp/metalab" "$WHEELS/metalab"
+log "wheelhouse: $(ls "$WHEELS/deps" | wc -l) dependencies + $(ls "$WHEELS/metalab" | wc -l) metalab wheels in $(( $(now_ms) - t0 )) ms"
+[[ ${METALAB_WHEELHOUSE_ONLY:-} == 1 ]] && exit 0
+
+t1=$(now_ms)
+docker build -q --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
+log "built $IMAGE from $BASE in $(( $(now_ms) - t1 )) ms"
