@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build metalab's service image. Step 1 (needs the package index, or a pip cache): `pip wheel`
 # metalab's five packages and their dependencies into build/wheelhouse/ on this machine, pinned
-# to the versions installed in .venv. Step 2 (needs no network for Python packages):
+# to the versions installed in .venv (dependencies are resolved again only when those change). Step 2 (needs no network for Python packages):
 # `docker build`, which installs from that wheelhouse alone (pip --no-index).
 # Usage: scripts/build-image.sh [IMAGE]   (default metalab:latest)
 # Env: METALAB_BASE_IMAGE (default python:3.11-slim; its Python must match .venv's),
@@ -20,21 +20,31 @@ now_ms() { date +%s%3N; }
 t0=$(now_ms)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$WHEELS/deps"
-pip() { "$PYTHON" -m pip "$@" --disable-pip-version-check 2>&1 | { grep -v "WARNING: Location" || true; } >&2; }
+mkdir -p "$WHEELS"
+quiet() { "$@" --disable-pip-version-check 2>&1 | { grep -v "WARNING: Location" || true; } >&2; }
+# Our wheels, built with a cached hatchling (one build environment instead of five).
+TOOLS=build/wheel-tools
+if [[ ! -x $TOOLS/bin/hatchling ]]; then
+    "$PYTHON" -m venv "$TOOLS"
+    quiet "$TOOLS/bin/python" -m pip install -q hatchling
+fi
+quiet "$TOOLS/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$tmp/metalab" \
+    "${PACKAGES[@]}"
+# The dependencies, resolved again only when .venv's versions or our requirements change.
 "$PYTHON" -m pip freeze --exclude-editable --disable-pip-version-check >"$tmp/constraints.txt"
-pip wheel -q --no-deps -w "$tmp/metalab" "${PACKAGES[@]}"
-pip wheel -q -c "$tmp/constraints.txt" --find-links "$tmp/metalab" --find-links "$WHEELS/deps" \
-    -w "$tmp/all" "$tmp"/metalab/*.whl
-# Replace the wheelhouse in one go: deps/ holds exactly the resolved set (stale versions would
-# be installed too), metalab/ our own wheels; identical files keep Docker's layer cache valid.
-rm -rf "$WHEELS/deps" "$WHEELS/metalab"
-mkdir -p "$WHEELS/deps"
-for wheel in "$tmp"/all/*.whl; do
-    name=$(basename "$wheel")
-    [[ -e $tmp/metalab/$name ]] || mv "$wheel" "$WHEELS/deps/"
-done
-mv "$tmp/metalab" "$WHEELS/metalab"
+stamp=$(cat "$tmp/constraints.txt" "${PACKAGES[@]/%//pyproject.toml}" | sha256sum | cut -c1-16)
+if [[ $(cat "$WHEELS/deps/.stamp" 2>/dev/null) != "$stamp" ]]; then
+    mkdir -p "$WHEELS/deps"
+    quiet "$PYTHON" -m pip wheel -q -c "$tmp/constraints.txt" --find-links "$tmp/metalab" \
+        --find-links "$WHEELS/deps" -w "$tmp/all" "$tmp"/metalab/*.whl
+    # deps/ holds exactly the resolved set (stale versions would be installed too).
+    rm -rf "$WHEELS/deps" && mkdir -p "$WHEELS/deps"
+    for wheel in "$tmp"/all/*.whl; do
+        [[ -e $tmp/metalab/$(basename "$wheel") ]] || mv "$wheel" "$WHEELS/deps/"
+    done
+    echo "$stamp" >"$WHEELS/deps/.stamp"
+fi
+rm -rf "$WHEELS/metalab" && mv "$tmp/metalab" "$WHEELS/metalab"
 log "wheelhouse: $(ls "$WHEELS/deps" | wc -l) dependencies + $(ls "$WHEELS/metalab" | wc -l) metalab wheels in $(( $(now_ms) - t0 )) ms"
 [[ ${METALAB_WHEELHOUSE_ONLY:-} == 1 ]] && exit 0
 
