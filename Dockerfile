@@ -10,12 +10,18 @@ RUN python3 -m venv /opt/metalab \
  && /opt/metalab/bin/pip install -q --no-index --no-deps --disable-pip-version-check /wheels/deps/*.whl
 COPY build/wheelhouse/metalab/ /wheels/metalab/
 RUN /opt/metalab/bin/pip install -q --no-index --no-deps --disable-pip-version-check /wheels/metalab/*.whl \
- && /opt/metalab/bin/pip check --disable-pip-version-check
+ && /opt/metalab/bin/pip check --disable-pip-version-check \
+ && /opt/metalab/bin/pip uninstall -q -y --disable-pip-version-check pip setuptools
 
 FROM ${BASE_IMAGE}
 # PostgreSQL's server programs for `local` provisioning: the base image's own when it has them
-# (air-gapped sites: bake them into the base image), else from the base image's apt sources.
+# (air-gapped sites: bake them into the base image), else from the base image's apt sources,
+# without the JIT (LLVM alone is 130 MB; PostgreSQL runs without JIT when its provider is
+# absent) and without docs.
 RUN if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then exit 0; fi \
+ && printf 'path-exclude=%s\n' '/usr/lib/*/libLLVM*' '/usr/lib/*/libz3.so*' \
+      '/usr/lib/postgresql/*/lib/llvmjit*' '/usr/lib/postgresql/*/lib/bitcode/*' \
+      '/usr/share/doc/*' '/usr/share/man/*' >/etc/dpkg/dpkg.cfg.d/metalab-slim \
  && mkdir -p /etc/postgresql-common \
  && echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf \
  && apt-get update -q \
