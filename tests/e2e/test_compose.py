@@ -210,3 +210,18 @@ def test_file_root_outside_the_shared_root_is_a_clear_error(stack: Stack, tmp_pa
     up = run_cli("services", "up", cwd=outside, env=stack.client_env())
     assert up.returncode == 2
     assert f"is outside {stack.root}" in up.stderr and len(up.stderr.strip().splitlines()) == 1
+
+
+def test_port_outside_the_published_range_is_a_clear_error(stack: Stack) -> None:
+    path = stack.root / "fixed-port"
+    path.mkdir()
+    config = PROJECT.replace('name = "containers"', 'name = "fixed-port"')
+    (path / ".metalab.toml").write_text(
+        config.replace("[services.atlas]", "[services.atlas]\nport = 8000")
+    )
+    if os.geteuid() == 0:
+        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+    up = run_cli("services", "up", "-q", cwd=path, env=stack.client_env())
+    assert up.returncode == 2, up.stderr
+    assert up.stderr.startswith("metalab: error: services.atlas.port: port 8000 is outside")
+    assert cli(stack, path, "services", "status").returncode == 1
