@@ -448,14 +448,18 @@ def find_archived(
     workspace: Workspace,
     modes: Iterable[str] = ("move", "backup", "use"),
 ) -> tuple[Folder, Path] | None:
-    """The first folder (file order) holding a completed copy of the run, and that copy."""
+    """The first folder (file order) holding a completed copy of the run, and that copy.
+
+    A copy without a readable ``run.json`` saying ``completed`` (a partial or foreign
+    directory) is passed over.
+    """
     rel = _safe_rel(run_dir_rel)
     wanted = set(modes)
     for folder in workspace.folders:
         if folder.mode not in wanted:
             continue
         candidate = folder.path / rel
-        if candidate.is_dir() and _run_status(candidate) in (None, "completed"):
+        if candidate.is_dir() and _run_status(candidate) == "completed":
             return folder, candidate
     return None
 

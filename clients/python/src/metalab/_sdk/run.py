@@ -80,6 +80,7 @@ def run(
         config = resolve_store(store)
     placement = with_store(placement, config)
     executor = _executor(executor)
+    _log_resolution(experiment_id, config, placement, executor)
     opened = config.open()
     specs = experiment.runs()
     states = opened.run_states(experiment_id)
@@ -89,7 +90,6 @@ def run(
         todo = list(specs)
     todo, restored = prepare(opened, experiment_id, todo, placement.archive, restore=resume)
     attempts = {s.run_id: next_attempt(states, s.run_id) for s in todo}
-    _log_resolution(experiment_id, config, placement, executor)
     log.info(
         "runs: total=%d to_run=%d already_done=%d%s",
         len(specs),
