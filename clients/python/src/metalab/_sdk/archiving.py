@@ -1,9 +1,10 @@
 """Auxiliary folders around one sweep: restore before executing, archive after success.
 
-`prepare` runs before any run executes: a run about to execute whose directory is missing in
-the workspace but archived in a folder is copied back, and is not executed when the copy is
-completed; a run about to (re)execute whose directory is a symlink into a ``move`` folder gets
-the symlink removed (never what it points to), so new output never lands in an archive.
+`settle` finishes or undoes what a killed archive operation left behind. `prepare` runs before
+any run executes: a run about to execute whose directory is missing in the workspace but
+archived in a folder is copied back, and is not executed when the copy is completed; a run
+about to (re)execute whose directory is a symlink into a ``move`` folder gets the symlink
+removed (never what it points to), so new output never lands in an archive.
 
 `Archiver` queues completed runs on the `FolderWorker` thread and drains it, with progress,
 before `metalab.run()` (in-process) or `Result.wait()` (executors) returns.
@@ -33,6 +34,15 @@ from metalab.store.base import COMPLETED, RunRecord, Store
 log = logging.getLogger("metalab.run")
 
 
+def settle(store: Store, experiment_id: str, workspace: Workspace | None) -> None:
+    """Finish or undo archive operations a killed process left in the experiment's runs.
+
+    Runs before the run states are read: a run directory set aside mid-swap is back in place.
+    """
+    if workspace is not None and workspace.folders:
+        sweep_stale(store.experiment_dir(experiment_id) / "runs")
+
+
 def prepare(
     store: Store,
     experiment_id: str,
@@ -43,12 +53,13 @@ def prepare(
 ) -> tuple[list[RunSpec], list[RunRecord]]:
     """Restore archived runs of ``todo``; returns (runs still to execute, restored records).
 
+    Call `settle` first (`restore_if_archived` is told the runs directory is swept).
+
     ``restore=False`` (``resume=False``: rerun everything) only unlinks symlinks. A dangling
     symlink with no copy anywhere (an unmounted ``move`` folder) is a `FolderError`.
     """
     if workspace is None or not workspace.folders or not todo:
         return todo, []
-    sweep_stale(store.experiment_dir(experiment_id) / "runs")
     remaining: list[RunSpec] = []
     restored: list[RunRecord] = []
     for spec in todo:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from metalab._sdk.archiving import Archiver, prepare
+from metalab._sdk.archiving import Archiver, prepare, settle
 from metalab._sdk.experiment import Experiment, load_operation
 from metalab._sdk.placement import Placement, describe_env, exported, place, with_store
 from metalab._sdk.result import DoneHandle, Result
@@ -83,6 +83,7 @@ def run(
     _log_resolution(experiment_id, config, placement, executor)
     opened = config.open()
     specs = experiment.runs()
+    settle(opened, experiment_id, placement.archive)
     states = opened.run_states(experiment_id)
     if resume:
         todo = [s for s in specs if getattr(states.get(s.run_id), "status", None) != COMPLETED]
