@@ -259,14 +259,44 @@ def test_backup_false_opts_out_and_a_later_run_catches_up(tmp_path, monkeypatch,
     assert all(p.is_symlink() for p in runs_of(tmp_path / "ws", "opt").values())
 
 
-def test_per_run_marker_opts_out(tmp_path, monkeypatch, cwd):
+def test_per_run_opt_out(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, FOLDERS)
     exp = experiment("mark", n=1)
     metalab.run(exp, backup=False)
     (run,) = runs_of(tmp_path / "ws", "mark").values()
-    (run / ".metalab-no-archive").touch()
+    (run / ".metalab-no-archive").touch()  # by hand
     metalab.run(exp)
     assert run.is_dir() and not run.is_symlink() and not (tmp_path / "backup").exists()
+    exp = metalab.Experiment(  # by the operation: capture.no_archive()
+        "mark2",
+        ops.probe,
+        params=metalab.param_list([{"i": 0}, {"i": 1, "keep_here": True}]),
+        seeds=[0],
+    )
+    metalab.run(exp)
+    kept = [p for p in runs_of(tmp_path / "ws", "mark2").values() if not p.is_symlink()]
+    assert len(kept) == 1 and (kept[0] / ".metalab-no-archive").exists()
+    assert len(list((tmp_path / "backup" / "mark2" / "runs").iterdir())) == 1
+
+
+def test_use_folders_are_looked_up_never_written(tmp_path, monkeypatch, cwd):
+    ledger = tmp_path / "ledger"
+    exp = experiment("shared", n=2, ledger=str(ledger))
+    metalab.run(exp, store=tmp_path / "colleague")  # someone else's results
+    assert executions(ledger) == [0, 1]
+    before = tree_digest(tmp_path / "colleague")
+    write_settings(
+        tmp_path,
+        monkeypatch,
+        "workspaces:\n  - id: main\n    path: ../ws\n"
+        "    folders: [{path: ../colleague, mode: use}]\n",
+    )
+    result = metalab.run(exp)
+    assert executions(ledger) == [0, 1] and result.status_counts() == {"completed": 2}
+    assert all(
+        p.is_dir() and not p.is_symlink() for p in runs_of(tmp_path / "ws", "shared").values()
+    )
+    assert tree_digest(tmp_path / "colleague") == before
 
 
 def test_rerun_never_writes_into_the_archive(tmp_path, monkeypatch, cwd):
