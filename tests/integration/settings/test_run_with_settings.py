@@ -204,6 +204,9 @@ def test_completed_runs_are_archived_before_run_returns(tmp_path, monkeypatch, c
     assert not list(tmp_path.glob("**/.tmp.*"))
     assert "archived 2 run(s): 2 copied, 2 moved" in caplog.text
     assert len(result.table()) == 3  # records are read through the symlinks
+    assert result.archiver is not None and result.archiver.report is not None
+    assert len(result.archiver.report.results) == 4 and not result.archiver.report.failures
+    assert result.wait() is result and "waiting for" not in caplog.text.split("archived 2")[1]
 
 
 def test_missing_runs_are_restored_instead_of_rerun(tmp_path, monkeypatch, cwd, caplog):
@@ -330,3 +333,37 @@ def test_folders_are_not_used_for_a_store_elsewhere(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, FOLDERS)
     metalab.run(experiment("away", n=1), store=tmp_path / "other")
     assert not (tmp_path / "backup").exists() and not (tmp_path / "fast").exists()
+
+
+def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
+    import pty
+    import subprocess
+    import sys
+
+    settings = write_settings(tmp_path, monkeypatch, FOLDERS)
+    code = (
+        "import metalab\n"
+        "from tests.integration.settings import ops\n"
+        "rows = [{'i': i} for i in range(3)]\n"
+        "metalab.run(metalab.Experiment('tty', ops.probe, params=metalab.param_list(rows),"
+        " seeds=[0]))\n"
+    )
+    primary, secondary = pty.openpty()
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "METALAB_SETTINGS": str(settings), "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, stderr=secondary, stdout=secondary
+    )
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0, output
+    assert b"tty: archived 3/3\r\n" in output

@@ -106,7 +106,7 @@ def run(
     if not todo:
         archiver.catch_up(done)
         archiver.drain()
-        return Result(experiment_id, ids, 0, config, opened, DoneHandle("nothing to run"))
+        return Result(experiment_id, ids, 0, config, opened, DoneHandle("nothing to run"), archiver)
     if executor is None:
         operation = experiment.operation
         op = load_operation(operation) if isinstance(operation, str) else operation
@@ -122,7 +122,8 @@ def run(
                         archiver.completed(spec.run_id)
         finally:
             archiver.drain()
-        return Result(experiment_id, ids, len(todo), config, opened, DoneHandle("in-process"))
+        handle = DoneHandle("in-process")
+        return Result(experiment_id, ids, len(todo), config, opened, handle, archiver)
     from metalab.executor.base import SweepPlan
 
     plan = SweepPlan(
