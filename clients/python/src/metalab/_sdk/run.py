@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from metalab._sdk.archiving import Archiver, prepare, settle
-from metalab._sdk.experiment import Experiment, load_operation
+from metalab._sdk.experiment import Experiment, RunSpec, load_operation
 from metalab._sdk.placement import Placement, describe_env, exported, place, with_store
 from metalab._sdk.result import DoneHandle, Result
 from metalab._sdk.runner import execute_run, next_attempt
 from metalab._workspaces import default_store_root
 from metalab.errors import ConfigError
-from metalab.store.base import COMPLETED, StoreConfig
+from metalab.store.base import COMPLETED, Store, StoreConfig
 from metalab.store.file import FileStoreConfig
 from metalab.store.locator import resolve_store
 
@@ -113,13 +113,7 @@ def run(
         archiver.catch_up(done)
         try:
             with exported(placement.env):
-                for number, spec in enumerate(todo, 1):
-                    record = execute_run(
-                        opened, experiment_id, op, spec, attempts[spec.run_id], capture_output
-                    )
-                    log.debug("run %d/%d %s: %s", number, len(todo), spec.run_id, record.status)
-                    if record.status == COMPLETED:
-                        archiver.completed(spec.run_id)
+                _run_here(opened, experiment_id, op, todo, attempts, capture_output, archiver)
         finally:
             archiver.drain()
         handle = DoneHandle("in-process")
@@ -143,6 +137,25 @@ def run(
     archiver.catch_up(done)  # after submit: the local pool forks, never beside our thread
     archiver.drain()  # the catch-up only; this sweep's runs are archived by `Result.wait()`
     return Result(experiment_id, ids, len(todo), config, opened, handle, archiver)
+
+
+def _run_here(
+    store: Store,
+    experiment_id: str,
+    operation: Callable[..., Any],
+    todo: list[RunSpec],
+    attempts: Mapping[str, int],
+    capture_output: bool,
+    archiver: Archiver,
+) -> None:
+    """Execute ``todo`` in this process, queueing each completed run for archiving."""
+    for number, spec in enumerate(todo, 1):
+        record = execute_run(
+            store, experiment_id, operation, spec, attempts[spec.run_id], capture_output
+        )
+        log.debug("run %d/%d %s: %s", number, len(todo), spec.run_id, record.status)
+        if record.status == COMPLETED:
+            archiver.completed(spec.run_id)
 
 
 def _log_resolution(
