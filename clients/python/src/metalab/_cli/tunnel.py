@@ -261,6 +261,24 @@ def list_(as_json: bool) -> None:
         )
 
 
+def detached_tunnels(project: str, environment: str) -> list[dict[str, Any]]:
+    """The detached tunnels of one environment (none when no tunnel daemon runs)."""
+    return [
+        t
+        for t in asyncio.run(_list())
+        if t["project"] == project and t["environment"] == environment
+    ]
+
+
+def tunnel_lines(tunnels: list[dict[str, Any]]) -> list[str]:
+    """`services status` lines for detached tunnels."""
+    return [
+        f"  ↔ tunnel {t['id']} ({t['state']}): "
+        + ", ".join(f"{f['service']} → 127.0.0.1:{f['local_port']}" for f in t["forwards"])
+        for t in tunnels
+    ]
+
+
 async def _list() -> list[dict[str, Any]]:
     from metalab._client.client import connect
 
