@@ -28,7 +28,14 @@ RUN if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then exit 0; fi \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
-RUN useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin metalab
+# The account the services run as; its uid/gid should be those of the host user who owns the
+# shared root (initdb and getpass need the uid in /etc/passwd). Never root.
+ARG METALAB_UID=1000
+ARG METALAB_GID=1000
+RUN test "$METALAB_UID" -ne 0 \
+ && { getent group "$METALAB_GID" >/dev/null || groupadd --gid "$METALAB_GID" metalab; } \
+ && useradd --uid "$METALAB_UID" --gid "$METALAB_GID" --create-home --shell /usr/sbin/nologin \
+      metalab
 COPY --from=venv /opt/metalab /opt/metalab
 ENV PATH=/opt/metalab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \

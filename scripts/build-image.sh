@@ -5,6 +5,7 @@
 # `docker build`, which installs from that wheelhouse alone (pip --no-index).
 # Usage: scripts/build-image.sh [IMAGE]   (default metalab:latest)
 # Env: METALAB_BASE_IMAGE (default python:3.11-slim; its Python must match .venv's),
+#      METALAB_UID/METALAB_GID (the image's account; default: .env's, else 1000),
 #      METALAB_WHEELHOUSE_ONLY=1 (stop after step 1, e.g. to copy it to an air-gapped site).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,17 @@ rm -rf "$WHEELS/metalab" && mv "$tmp/metalab" "$WHEELS/metalab"
 log "wheelhouse: $(ls "$WHEELS/deps" | wc -l) dependencies + $(ls "$WHEELS/metalab" | wc -l) metalab wheels in $(( $(now_ms) - t0 )) ms"
 [[ ${METALAB_WHEELHOUSE_ONLY:-} == 1 ]] && exit 0
 
+# The image's account: METALAB_UID/GID from the environment, else from .env (compose-init.sh).
+for key in METALAB_UID METALAB_GID; do
+    if [[ -z ${!key:-} && -f .env ]]; then
+        value=$(sed -n "s/^$key=//p" .env | tail -n1)
+        [[ -n $value ]] && export "$key=$value"
+    fi
+done
+if [[ ${METALAB_UID:-1000} == 0 ]]; then
+    log "ERROR: METALAB_UID=0: the services never run as root (PostgreSQL refuses to)"; exit 2
+fi
 t1=$(now_ms)
-docker build -q --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
+docker build -q --build-arg "BASE_IMAGE=$BASE" --build-arg "METALAB_UID=${METALAB_UID:-1000}" \
+    --build-arg "METALAB_GID=${METALAB_GID:-1000}" -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
 log "built $IMAGE from $BASE in $(( $(now_ms) - t1 )) ms"
