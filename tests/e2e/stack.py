@@ -1,9 +1,9 @@
 """The compose stack of metalab's services, for the e2e test and the benchmark.
 
-`docker_problem` gets a Docker engine, Compose v2 and the base image ready (as root it starts
-dockerd and builds the base image with scripts/infra/, both cached); `build_image` builds the
-project image; `Stack` runs `docker compose` on its own project name, free ports, a shared root
-and a token file, isolated from any `.env` in the repository.
+`docker_problem` gets a Docker engine, Compose v2 and the base image ready (as root it installs
+and starts Docker and builds the base image with scripts/infra/, each skipped when done);
+`build_image` builds the project image; `Stack` runs `docker compose` on its own project name,
+free ports, a shared root and a token file, isolated from any `.env` in the repository.
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def docker_problem() -> str | None:
     """None when Docker, Compose v2 and the base image are ready; else what is missing."""
     root = os.geteuid() == 0
     if shutil.which("docker") is None or shutil.which("dockerd") is None:
-        return "Docker missing: run scripts/infra/ci-setup.sh --docker"
+        if not root:
+            return "Docker missing: run scripts/infra/ci-setup.sh --docker as root"
+        if problem := _infra("install-packages.sh", "--docker"):
+            return problem
     if not _ok("docker", "info") or not _ok("docker", "compose", "version"):
         if not root:
             return "Docker engine not running: run scripts/infra/start-docker.sh as root"
