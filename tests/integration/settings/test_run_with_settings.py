@@ -367,3 +367,26 @@ def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
     os.close(primary)
     assert proc.wait(timeout=60) == 0, output
     assert b"tty: archived 3/3\r\n" in output
+
+
+def test_runs_of_an_older_sweep_are_orphans_and_clean_removes_only_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: Path
+) -> None:
+    write_settings(tmp_path, monkeypatch, "workspaces:\n  - id: main\n    path: ../ws\n")
+    old = metalab.run(experiment("sweep", n=3)).wait()
+    new = metalab.run(experiment("sweep", n=2, lr=0.1)).wait()
+    runs = tmp_path / "ws" / "sweep" / "runs"
+    doc = json.loads((tmp_path / "ws" / "sweep" / "experiment.json").read_text())
+    assert doc["run_ids"] == new.run_ids and doc["total_runs"] == 2
+
+    from click.testing import CliRunner
+
+    from metalab._cli.main import cli
+
+    listed = CliRunner().invoke(cli, ["orphans", "--json"])
+    assert listed.exit_code == 0, listed.output
+    found = {e["run"] for e in json.loads(listed.output)["entries"] if e["kind"] == "orphan"}
+    assert found == {f"sweep/{rid}" for rid in old.run_ids}
+    cleaned = CliRunner().invoke(cli, ["orphans", "--clean"])
+    assert cleaned.exit_code == 0 and "removed 3" in cleaned.output, cleaned.output
+    assert sorted(p.name for p in runs.iterdir()) == sorted(new.run_ids)

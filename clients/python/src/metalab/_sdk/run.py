@@ -98,8 +98,8 @@ def run(
         len(specs) - len(todo),
         f" ({len(restored)} restored from folders)" if restored else "",
     )
-    opened.put_experiment(experiment.spec(), len(specs))
     ids = [s.run_id for s in specs]
+    opened.put_experiment(experiment.spec(), len(specs), ids)
     archiver = Archiver(placement.archive, opened, experiment_id, backup)
     pending = {s.run_id for s in todo}
     done = [rid for rid in ids if rid not in pending]

@@ -18,7 +18,7 @@ from metalab.store.pgconfig import PostgresStoreConfig
 log = logging.getLogger("metalab.store")
 
 BATCH = 1000
-_NOT_SPEC = ("schema", "created_at", "updated_at", "total_runs")
+_NOT_SPEC = ("schema", "created_at", "updated_at", "total_runs", "run_ids")
 
 
 def reindex(
