@@ -221,3 +221,14 @@ def test_token_file_serves_server_and_client(tmp_path: Path, socket_path: str) -
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_bad_network_setting_stops_the_orchestrator_at_once(socket_path: str) -> None:
+    env = {**os.environ, "METALAB_PORT_RANGE": "9-5"}
+    argv = [METALAB, "server", "--services", "orchestrator", "--listen", socket_path]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "metalab: error: METALAB_PORT_RANGE: '9-5' is not LOW-HIGH with "
+        "1024 <= LOW <= HIGH <= 65535\n"
+    )
