@@ -60,6 +60,7 @@ if [[ ${METALAB_UID:-1000} == 0 ]]; then
     log "ERROR: METALAB_UID=0: the services never run as root (PostgreSQL refuses to)"; exit 2
 fi
 t1=$(now_ms)
-docker build -q --build-arg "BASE_IMAGE=$BASE" --build-arg "METALAB_UID=${METALAB_UID:-1000}" \
-    --build-arg "METALAB_GID=${METALAB_GID:-1000}" -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
+docker build -q --force-rm --build-arg "BASE_IMAGE=$BASE" \
+    --build-arg "METALAB_UID=${METALAB_UID:-1000}" --build-arg "METALAB_GID=${METALAB_GID:-1000}" \
+    -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
 log "built $IMAGE from $BASE in $(( $(now_ms) - t1 )) ms"
