@@ -1,11 +1,14 @@
 """``Tunnel``: local listeners plus a supervised SSH route that heals itself.
 
 Lifecycle: ``start()`` binds every local port (a busy port fails at once), connects the configured
-mode (falling back to the other mode when the gateway answers but the first mode cannot reach the
-service), probes each target, emits ESTABLISHED and starts the supervisor. When the SSH connection
-drops, the listeners stay bound; the supervisor emits RECONNECTING, retries with capped exponential
-backoff and emits RESTORED. Connections accepted meanwhile wait for the new route. ``close()``
-closes listeners, relayed connections and SSH connections, then emits CLOSED.
+mode with asyncssh (falling back to the other mode when the gateway answers but the first mode
+cannot reach the service), probes each target, then sets up the data path, emits ESTABLISHED and
+starts the supervisor. Data paths: ``asyncssh`` keeps that connection and opens one channel per
+local connection; ``openssh`` closes it and hands each local connection to a supervised
+``ssh`` ControlMaster (``openssh``), which then carries the bytes. When the route drops, the
+listeners stay bound; the supervisor emits RECONNECTING, retries with capped exponential backoff
+and emits RESTORED. Connections accepted meanwhile wait for the new route. ``close()`` closes
+listeners, relayed connections and SSH connections (and ssh processes), then emits CLOSED.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections.abc import Iterable
+import socket
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 from metalab.errors import TunnelError
+from metalab_tunnel import mux
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
 from metalab_tunnel.model import (
@@ -25,10 +31,13 @@ from metalab_tunnel.model import (
     TunnelEvent,
     TunnelSpec,
 )
+from metalab_tunnel.openssh import MasterRoute, ssh_installed
 from metalab_tunnel.relay import ChannelSide, LocalSide
-from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, ForwardSpec, TunnelMode
+from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, DataPath, ForwardSpec, TunnelMode
 
 log = logging.getLogger(__name__)
+
+AnyRoute = Route | MasterRoute
 
 
 def _other(mode: TunnelMode) -> TunnelMode:
@@ -53,14 +62,22 @@ class Tunnel:
         self._on_event = on_event
         self._backoff = (backoff_initial, backoff_max)
         self._fallback = fallback
+        self._listeners: list[socket.socket] = []
         self._servers: list[asyncio.Server] = []
         self._bound: tuple[BoundForward, ...] = ()
         self._active: set[LocalSide] = set()
-        self._route: Route | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # openssh: accept loops and hand-overs
+        self._route: AnyRoute | None = None
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self.mode: TunnelMode = spec.target.mode
+        self.data_path: DataPath = spec.target.data_path
+        self._path_note = ""
+        if self.data_path == "openssh" and not ssh_installed():
+            self.data_path = "asyncssh"
+            self._path_note = " (ssh is not installed)"
+            log.warning("ssh is not installed: using the asyncssh data path")
         self.state = "starting"
 
     @property
@@ -79,6 +96,18 @@ class Tunnel:
         try:
             await self._bind()
             self._route = await self._establish()
+            if self.data_path == "openssh":
+                checked, self._route = self._route, None
+                await checked.close()
+                try:
+                    self._route = await MasterRoute.start(
+                        self.spec.target, self.mode, self.spec.forwards
+                    )
+                except HopFailure as exc:
+                    raise TunnelError(
+                        f"cannot open tunnel (openssh data path): {exc}; "
+                        'data_path = "asyncssh" uses the built-in SSH client instead'
+                    ) from exc
         except TunnelError as exc:
             self.state = "failed"
             await self._teardown()
@@ -88,37 +117,48 @@ class Tunnel:
         self.state = "up"
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         note = f" (fell back to {self.mode} mode)" if self.mode != self.spec.target.mode else ""
-        self._emit(EventKind.ESTABLISHED, f"{self.mode} mode{note}")
+        self._emit(
+            EventKind.ESTABLISHED,
+            f"{self.mode} mode{note}, {self.data_path} data path{self._path_note}",
+        )
         return self._bound
 
     async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         bound: list[BoundForward] = []
         for spec in self.spec.forwards:
-            try:
-                server = await loop.create_server(
-                    lambda spec=spec: LocalSide(  # type: ignore[misc]
-                        lambda local: self._serve(local, spec), self._active
-                    ),
-                    LOCAL_HOST,
-                    spec.local_port,
-                    reuse_address=True,
+            listener = _listen(spec)
+            self._listeners.append(listener)
+            if self.data_path == "openssh":
+                self._spawn(self._accept(listener, spec))
+            else:
+                self._servers.append(
+                    await loop.create_server(
+                        lambda spec=spec: LocalSide(  # type: ignore[misc]
+                            lambda local: self._serve(local, spec), self._active
+                        ),
+                        sock=listener,
+                    )
                 )
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise TunnelError(
-                        f"local port {spec.local_port} for {spec.service} is busy: another "
-                        "process uses it; choose another with --port, or --port 0 for any free one"
-                    ) from exc
-                raise TunnelError(
-                    f"cannot listen on {LOCAL_HOST}:{spec.local_port}: {exc.strerror}"
-                ) from exc
-            self._servers.append(server)
-            port = int(server.sockets[0].getsockname()[1])
-            bound.append(BoundForward(spec, port))
+            bound.append(BoundForward(spec, int(listener.getsockname()[1])))
         self._bound = tuple(bound)
 
-    async def _connect(self, mode: TunnelMode) -> Route:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, mode: TunnelMode) -> AnyRoute:
+        if self.data_path == "asyncssh":
+            return await self._connect_asyncssh(mode)
+        try:
+            return await MasterRoute.start(self.spec.target, mode, self.spec.forwards)
+        except HopFailure:
+            # ssh only says so much: asyncssh names the cause (and whether it is final).
+            await (await self._connect_asyncssh(mode)).close()
+            raise
+
+    async def _connect_asyncssh(self, mode: TunnelMode) -> Route:
         route = await Route.connect_gateway(mode, self.spec.target)
         try:
             await self._prepare(route)
@@ -177,7 +217,7 @@ class Tunnel:
             self._ready.set()
             self._emit(EventKind.RESTORED, "restored")
 
-    async def _reconnect(self) -> Route | None:
+    async def _reconnect(self) -> AnyRoute | None:
         delay, cap = self._backoff
         while True:
             try:
@@ -199,7 +239,7 @@ class Tunnel:
         while not self._closed.is_set():
             await self._ready.wait()
             route = self._route
-            if route is None or self._closed.is_set():
+            if not isinstance(route, Route) or self._closed.is_set():
                 continue
             try:
                 await route.open(spec.remote_host, spec.remote_port, lambda: ChannelSide(local))
@@ -214,6 +254,48 @@ class Tunnel:
             return  # ChannelSide.connection_made attached the channel
         local.close()
 
+    async def _accept(self, listener: socket.socket, spec: ForwardSpec) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            self._spawn(self._hand_over(conn, spec))
+
+    async def _hand_over(self, conn: socket.socket, spec: ForwardSpec) -> None:
+        """Give one accepted connection to the ssh master; during an outage, wait for it."""
+        try:
+            while not self._closed.is_set():
+                await self._ready.wait()
+                route = self._route
+                if not isinstance(route, MasterRoute) or self._closed.is_set():
+                    continue
+                try:
+                    control = route.hand_over(conn, spec)
+                except OSError:
+                    while self._route is route and not self._closed.is_set():
+                        await asyncio.sleep(0.02)  # the supervisor is replacing it
+                    continue
+                conn.close()  # ssh holds it now
+                await self._watch(control, spec)
+                return
+        finally:
+            conn.close()
+
+    async def _watch(self, control: socket.socket, spec: ForwardSpec) -> None:
+        """Keep the control connection until ssh closes it; log a refused channel."""
+        loop = asyncio.get_running_loop()
+        replies = b""
+        try:
+            while data := await loop.sock_recv(control, 4096):
+                if len(replies) < 4096:
+                    replies += data
+                    reason = mux.failure_reason(replies)
+                    if reason:
+                        log.warning("%s:%s: %s", spec.remote_host, spec.remote_port, reason)
+        except OSError:
+            pass  # the master went away: so did the connection it carried
+        finally:
+            control.close()
+
     # -- close ---------------------------------------------------------------------------------
 
     async def _teardown(self) -> None:
@@ -223,9 +305,15 @@ class Tunnel:
             server.close()
         for local in list(self._active):
             local.close()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
-        self._servers = []
+        for listener in self._listeners:
+            listener.close()
+        self._servers, self._listeners = [], []
         if self._route is not None:
             route, self._route = self._route, None
             await route.close()
@@ -246,6 +334,27 @@ class Tunnel:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+
+def _listen(spec: ForwardSpec) -> socket.socket:
+    """A non-blocking listening socket on 127.0.0.1; a busy port is a clear TunnelError."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOCAL_HOST, spec.local_port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise TunnelError(
+                f"local port {spec.local_port} for {spec.service} is busy: another "
+                "process uses it; choose another with --port, or --port 0 for any free one"
+            ) from exc
+        raise TunnelError(
+            f"cannot listen on {LOCAL_HOST}:{spec.local_port}: {exc.strerror}"
+        ) from exc
+    listener.setblocking(False)
+    return listener
 
 
 def bound_lines(forwards: Iterable[BoundForward]) -> list[str]:

@@ -1,0 +1,77 @@
+"""Hand an accepted socket to an OpenSSH ControlMaster: the client side of its mux protocol.
+
+``MUX_C_NEW_STDIO_FWD`` (OpenSSH PROTOCOL.mux, version 4) asks the master to open a
+``direct-tcpip`` channel to host:port and passes the socket twice (as the channel's input and
+output) with SCM_RIGHTS. From then on ssh itself reads and writes the socket: the bytes never pass
+through this process. The control connection must stay open while the channel lives; the master
+closes it when the channel ends.
+"""
+
+from __future__ import annotations
+
+import array
+import socket
+import struct
+
+MUX_VERSION = 4
+MSG_HELLO = 0x00000001
+C_NEW_STDIO_FWD = 0x10000008
+S_PERMISSION_DENIED = 0x80000002
+S_FAILURE = 0x80000003
+S_SESSION_OPENED = 0x80000006
+
+
+def _string(data: bytes) -> bytes:
+    return struct.pack("!I", len(data)) + data
+
+
+def _frame(*fields: bytes) -> bytes:
+    return _string(b"".join(fields))
+
+
+def stdio_request(host: str, port: int, request_id: int = 1) -> bytes:
+    """Our hello followed by the stdio-forward request; the master may answer both in one go."""
+    hello = _frame(struct.pack("!II", MSG_HELLO, MUX_VERSION))
+    request = _frame(
+        struct.pack("!II", C_NEW_STDIO_FWD, request_id),
+        _string(b""),
+        _string(host.encode()),
+        struct.pack("!I", port),
+    )
+    return hello + request
+
+
+def hand_over(control_path: str, conn: socket.socket, host: str, port: int) -> socket.socket:
+    """Connect to the master, ask for a channel to host:port carrying ``conn``; return the control
+    connection (non-blocking), which the caller keeps open until the master closes it.
+
+    Raises OSError when the master is not there (any more).
+    """
+    mux = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        mux.connect(control_path)
+        mux.sendall(stdio_request(host, port))
+        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [conn.fileno()]))]
+        for _ in range(2):  # the channel's input, then its output
+            mux.sendmsg([b"\0"], fds)
+    except OSError:
+        mux.close()
+        raise
+    mux.setblocking(False)
+    return mux
+
+
+def failure_reason(replies: bytes) -> str | None:
+    """The master's reason when the replies read so far contain a refusal, else None."""
+    offset = 0
+    while offset + 8 <= len(replies):
+        (length,) = struct.unpack_from("!I", replies, offset)
+        body = replies[offset + 4 : offset + 4 + length]
+        if len(body) < length:
+            return None
+        (kind,) = struct.unpack_from("!I", body)
+        if kind in (S_FAILURE, S_PERMISSION_DENIED) and len(body) >= 12:
+            (size,) = struct.unpack_from("!I", body, 8)
+            return body[12 : 12 + size].decode(errors="replace") or "refused"
+        offset += 4 + length
+    return None

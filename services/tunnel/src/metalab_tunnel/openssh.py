@@ -1,0 +1,213 @@
+"""The OpenSSH data path: supervised ``ssh -N`` ControlMasters that carry the tunnel's bytes.
+
+One master per tunnel (jump mode: one per node), started in its own session with a private 0700
+directory for the control socket, and tied to this process with ``setpriv --pdeathsig`` where
+available, so that it dies with us even on SIGKILL. Each accepted local connection is handed to a
+master (see ``mux``), which relays it in C exactly as ``ssh -L`` would. Host keys are checked
+against the same known_hosts files as the asyncssh path, never more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from pathlib import Path
+
+import asyncssh
+
+from metalab_tunnel import mux
+from metalab_tunnel.connector import gateway_label
+from metalab_tunnel.failures import HopFailure
+from metalab_tunnel.ssh_options import (
+    LOCAL_HOST,
+    MASTER_READY,
+    ForwardSpec,
+    SshTarget,
+    TunnelMode,
+    gateway_connect_kwargs,
+    master_argv,
+    node_connect_kwargs,
+)
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+def ssh_installed() -> bool:
+    return shutil.which("ssh") is not None
+
+
+def known_hosts_files(kwargs: dict[str, object]) -> list[str]:
+    """The known_hosts files asyncssh reads for a hop (``~/.ssh/known_hosts`` by default)."""
+    subset = {k: v for k, v in kwargs.items() if k in ("host", "port", "username", "config",
+                                                       "known_hosts")}  # fmt: skip
+    configured = asyncssh.SSHClientConnectionOptions(**subset).known_hosts
+    if isinstance(configured, str):
+        configured = [configured]
+    if isinstance(configured, list | tuple) and configured:
+        return [str(Path(str(f)).expanduser()) for f in configured if isinstance(f, str | Path)]
+    return [str(Path("~/.ssh/known_hosts").expanduser())]
+
+
+def _launcher() -> list[str]:
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
+class SshMaster:
+    """One ``ssh -N`` ControlMaster process: start, wait until it is lost, stop."""
+
+    def __init__(self, label: str, argv: list[str], control_path: str) -> None:
+        self.label = label
+        self.control_path = control_path
+        self._argv = argv
+        self._process: asyncio.subprocess.Process | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float) -> None:
+        """Spawn ssh and wait until its control socket listens; HopFailure if it exits first."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.control_path)  # a stale socket would make ssh run without one
+        self._process = await asyncio.create_subprocess_exec(
+            *_launcher(),
+            *self._argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env={**os.environ, "SHELL": "/bin/sh"},  # runs our LocalCommand / ProxyCommand
+        )
+        self._drain = asyncio.get_running_loop().create_task(self._drain_stderr())
+        try:
+            ready = await asyncio.wait_for(self._ready(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise HopFailure(self.label, f"ssh did not connect within {timeout:.0f}s") from None
+        if not ready:
+            if self.is_running:
+                await self.stop()
+                raise HopFailure(self.label, "ssh started without its control socket")
+            reason = await self.wait_lost()
+            await self.stop()
+            raise HopFailure(self.label, reason)
+
+    async def _ready(self) -> bool:
+        assert self._process is not None and self._process.stdout is not None
+        while line := await self._process.stdout.readline():
+            if line.strip() == MASTER_READY.encode():
+                return Path(self.control_path).exists()
+        return False
+
+    async def _drain_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        while line := await self._process.stderr.readline():
+            text = line.decode(errors="replace").strip()
+            if text:
+                self._stderr.append(text)
+                log.debug("%s: ssh: %s", self.label, text)
+
+    async def wait_lost(self) -> str:
+        """Wait until ssh exits; return why, in its own words where it gave any."""
+        assert self._process is not None
+        status = await self._process.wait()
+        if self._drain is not None:
+            await asyncio.gather(self._drain, return_exceptions=True)
+        reason = self._stderr[-1] if self._stderr else f"ssh exited with status {status}"
+        return f"ssh: {reason}"
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def stop(self) -> None:
+        """SIGTERM the process group (ssh and its ProxyCommand), SIGKILL after a grace period."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_GRACE)
+            except TimeoutError:
+                self._signal(signal.SIGKILL)
+                await process.wait()
+        self._signal(signal.SIGKILL)  # a ProxyCommand left behind in the group
+        if self._drain is not None:
+            self._drain.cancel()
+            await asyncio.gather(self._drain, return_exceptions=True)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, sig)
+
+
+class MasterRoute:
+    """The masters of one tunnel (gateway mode: one; jump mode: one per node)."""
+
+    def __init__(self, mode: TunnelMode, workdir: str, masters: dict[str, SshMaster]) -> None:
+        self.mode = mode
+        self._workdir = workdir
+        self._masters = masters
+
+    @classmethod
+    async def start(
+        cls, target: SshTarget, mode: TunnelMode, forwards: tuple[ForwardSpec, ...]
+    ) -> MasterRoute:
+        """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
+        workdir = tempfile.mkdtemp(prefix="metalab-ssh-")
+        route = cls(mode, workdir, {})
+        gateway_files = known_hosts_files(gateway_connect_kwargs(target))
+        hosts = sorted({f.remote_host for f in forwards}) if mode == "jump" else [""]
+        try:
+            for index, host in enumerate(hosts):
+                control = str(Path(workdir) / f"m{index}")
+                if mode == "jump":
+                    files = known_hosts_files(node_connect_kwargs(target, host))
+                    label = f"{gateway_label(target)} → node {host}"
+                    argv = master_argv(target, host, control, (files, gateway_files))
+                else:
+                    label = gateway_label(target)
+                    argv = master_argv(target, None, control, (gateway_files, gateway_files))
+                master = SshMaster(label, argv, control)
+                route._masters[host] = master
+                await master.start(timeout=2 * target.connect_timeout + 5)
+        except BaseException:
+            await route.close()
+            raise
+        return route
+
+    def hand_over(self, conn: socket.socket, spec: ForwardSpec) -> socket.socket:
+        """Give ``conn`` to the master for ``spec``; return the control connection to watch."""
+        if self.mode == "jump":
+            master, host = self._masters[spec.remote_host], LOCAL_HOST
+        else:
+            master, host = self._masters[""], spec.remote_host
+        return mux.hand_over(master.control_path, conn, host, spec.remote_port)
+
+    @property
+    def is_closed(self) -> bool:
+        return not all(m.is_running for m in self._masters.values())
+
+    async def wait_lost(self) -> str:
+        """Wait until any master exits; return why."""
+        waits = [asyncio.ensure_future(m.wait_lost()) for m in self._masters.values()]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return next(iter(done)).result()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(m.stop() for m in self._masters.values()))
+        shutil.rmtree(self._workdir, ignore_errors=True)
