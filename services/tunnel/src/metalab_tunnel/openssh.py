@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -57,6 +58,15 @@ def known_hosts_files(kwargs: dict[str, object]) -> list[str]:
     return [str(Path("~/.ssh/known_hosts").expanduser())]
 
 
+def _same_config(target: SshTarget) -> SshTarget:
+    """Name the config file asyncssh reads by default (``$HOME/.ssh/config``, nothing else):
+    ssh itself would look in the passwd entry's home and read /etc/ssh/ssh_config too."""
+    if target.config_files is not None:
+        return target
+    default = Path("~/.ssh/config").expanduser()
+    return dataclasses.replace(target, config_files=(str(default),) if default.is_file() else ())
+
+
 def _launcher() -> list[str]:
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
@@ -95,7 +105,8 @@ class SshMaster:
         if not ready:
             if self.is_running:
                 await self.stop()
-                raise HopFailure(self.label, "ssh started without its control socket")
+                said = f" ({self._stderr[-1]})" if self._stderr else ""
+                raise HopFailure(self.label, f"ssh started without its control socket{said}")
             reason = await self.wait_lost()
             await self.stop()
             raise HopFailure(self.label, reason)
@@ -164,6 +175,7 @@ class MasterRoute:
         cls, target: SshTarget, mode: TunnelMode, forwards: tuple[ForwardSpec, ...]
     ) -> MasterRoute:
         """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
+        target = _same_config(target)
         workdir = tempfile.mkdtemp(prefix="metalab-ssh-")
         route = cls(mode, workdir, {})
         gateway_files = known_hosts_files(gateway_connect_kwargs(target))
