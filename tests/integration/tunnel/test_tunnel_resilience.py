@@ -63,6 +63,31 @@ async def test_heals_after_sshd_is_killed_and_restarted(
     assert events.kinds()[-1] is EventKind.CLOSED
 
 
+async def test_a_changed_host_key_while_reconnecting_ends_the_tunnel(
+    sshd: Sshd,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    data_path: DataPath,
+    tmp_path: Path,
+) -> None:
+    events = Events()
+    key = str(client_key.private)
+    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path, ssh_key=key), events)
+    (bound,) = await tunnel.start()
+    try:
+        sshd.stop()
+        sshd.host_key = make_key(tmp_path / "impostor_host_key")
+        sshd.start()
+        failed = await events.wait_for(EventKind.FAILED)
+        assert "has CHANGED" in failed.message
+        assert tunnel.state == "failed"
+        with pytest.raises(OSError):
+            await http_get(bound.local_port, timeout=2)
+    finally:
+        await tunnel.close()
+
+
 async def test_unknown_host_key_is_refused_then_accepted_on_opt_in(
     sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:

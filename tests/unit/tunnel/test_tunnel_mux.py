@@ -17,7 +17,7 @@ def _frames(data: bytes) -> list[bytes]:
 
 
 def test_stdio_request_is_hello_then_new_stdio_fwd() -> None:
-    hello, request = _frames(mux.stdio_request("node07", 8123, request_id=5))
+    hello, request = _frames(mux.hello() + mux.stdio_request("node07", 8123, request_id=5))
     assert struct.unpack("!II", hello) == (mux.MSG_HELLO, 4)
     kind, rid, reserved = struct.unpack_from("!III", request)
     assert (kind, rid, reserved) == (mux.C_NEW_STDIO_FWD, 5, 0)

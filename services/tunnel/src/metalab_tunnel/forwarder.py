@@ -17,13 +17,12 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Coroutine, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from metalab.errors import TunnelError
-from metalab_tunnel import mux
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
+from metalab_tunnel.handover import HandOver
 from metalab_tunnel.model import (
     BoundForward,
     EventCallback,
@@ -53,7 +52,7 @@ class Tunnel:
         on_event: EventCallback | None = None,
         *,
         backoff_initial: float = 0.1,
-        backoff_max: float = 2.0,
+        backoff_max: float = 0.5,
         fallback: bool = True,
     ) -> None:
         if not spec.forwards:
@@ -66,7 +65,7 @@ class Tunnel:
         self._servers: list[asyncio.Server] = []
         self._bound: tuple[BoundForward, ...] = ()
         self._active: set[LocalSide] = set()
-        self._tasks: set[asyncio.Task[None]] = set()  # openssh: accept loops and hand-overs
+        self._hand_over: HandOver | None = None  # openssh data path
         self._route: AnyRoute | None = None
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
@@ -128,25 +127,25 @@ class Tunnel:
         bound: list[BoundForward] = []
         for spec in self.spec.forwards:
             listener = _listen(spec)
-            self._listeners.append(listener)
+            bound.append(BoundForward(spec, int(listener.getsockname()[1])))
             if self.data_path == "openssh":
-                self._spawn(self._accept(listener, spec))
+                self._listeners.append(listener)
+                if self._hand_over is None:
+                    self._hand_over = HandOver(self._master_route, self._ready, self._closed)
+                self._hand_over.serve(listener, spec)
             else:
                 self._servers.append(
                     await loop.create_server(
                         lambda spec=spec: LocalSide(  # type: ignore[misc]
                             lambda local: self._serve(local, spec), self._active
                         ),
-                        sock=listener,
+                        sock=listener,  # the server owns it from here
                     )
                 )
-            bound.append(BoundForward(spec, int(listener.getsockname()[1])))
         self._bound = tuple(bound)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _master_route(self) -> MasterRoute | None:
+        return self._route if isinstance(self._route, MasterRoute) else None
 
     async def _connect(self, mode: TunnelMode) -> AnyRoute:
         if self.data_path == "asyncssh":
@@ -254,48 +253,6 @@ class Tunnel:
             return  # ChannelSide.connection_made attached the channel
         local.close()
 
-    async def _accept(self, listener: socket.socket, spec: ForwardSpec) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, _ = await loop.sock_accept(listener)
-            self._spawn(self._hand_over(conn, spec))
-
-    async def _hand_over(self, conn: socket.socket, spec: ForwardSpec) -> None:
-        """Give one accepted connection to the ssh master; during an outage, wait for it."""
-        try:
-            while not self._closed.is_set():
-                await self._ready.wait()
-                route = self._route
-                if not isinstance(route, MasterRoute) or self._closed.is_set():
-                    continue
-                try:
-                    control = route.hand_over(conn, spec)
-                except OSError:
-                    while self._route is route and not self._closed.is_set():
-                        await asyncio.sleep(0.02)  # the supervisor is replacing it
-                    continue
-                conn.close()  # ssh holds it now
-                await self._watch(control, spec)
-                return
-        finally:
-            conn.close()
-
-    async def _watch(self, control: socket.socket, spec: ForwardSpec) -> None:
-        """Keep the control connection until ssh closes it; log a refused channel."""
-        loop = asyncio.get_running_loop()
-        replies = b""
-        try:
-            while data := await loop.sock_recv(control, 4096):
-                if len(replies) < 4096:
-                    replies += data
-                    reason = mux.failure_reason(replies)
-                    if reason:
-                        log.warning("%s:%s: %s", spec.remote_host, spec.remote_port, reason)
-        except OSError:
-            pass  # the master went away: so did the connection it carried
-        finally:
-            control.close()
-
     # -- close ---------------------------------------------------------------------------------
 
     async def _teardown(self) -> None:
@@ -305,10 +262,8 @@ class Tunnel:
             server.close()
         for local in list(self._active):
             local.close()
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._hand_over is not None:
+            await self._hand_over.close()
         for server in self._servers:
             await server.wait_closed()
         for listener in self._listeners:

@@ -29,36 +29,39 @@ def _frame(*fields: bytes) -> bytes:
     return _string(b"".join(fields))
 
 
+def hello() -> bytes:
+    return _frame(struct.pack("!II", MSG_HELLO, MUX_VERSION))
+
+
 def stdio_request(host: str, port: int, request_id: int = 1) -> bytes:
-    """Our hello followed by the stdio-forward request; the master may answer both in one go."""
-    hello = _frame(struct.pack("!II", MSG_HELLO, MUX_VERSION))
-    request = _frame(
+    return _frame(
         struct.pack("!II", C_NEW_STDIO_FWD, request_id),
         _string(b""),
         _string(host.encode()),
         struct.pack("!I", port),
     )
-    return hello + request
 
 
-def hand_over(control_path: str, conn: socket.socket, host: str, port: int) -> socket.socket:
-    """Connect to the master, ask for a channel to host:port carrying ``conn``; return the control
-    connection (non-blocking), which the caller keeps open until the master closes it.
-
-    Raises OSError when the master is not there (any more).
-    """
-    mux = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def connect(control_path: str) -> socket.socket:
+    """A control connection to the master, our hello sent (its hello is read later)."""
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        mux.connect(control_path)
-        mux.sendall(stdio_request(host, port))
-        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [conn.fileno()]))]
-        for _ in range(2):  # the channel's input, then its output
-            mux.sendmsg([b"\0"], fds)
+        control.connect(control_path)
+        control.sendall(hello())
     except OSError:
-        mux.close()
+        control.close()
         raise
-    mux.setblocking(False)
-    return mux
+    return control
+
+
+def hand_over(control: socket.socket, conn: socket.socket, host: str, port: int) -> None:
+    """Ask for a channel to host:port carrying ``conn``; keep ``control`` open until the master
+    closes it. Raises OSError when the master is not there (any more)."""
+    control.sendall(stdio_request(host, port))
+    fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [conn.fileno()]))]
+    for _ in range(2):  # the channel's input, then its output
+        control.sendmsg([b"\0"], fds)
+    control.setblocking(False)
 
 
 def failure_reason(replies: bytes) -> str | None:

@@ -40,6 +40,7 @@ from metalab_tunnel.ssh_options import (
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+SPARE_CONTROLS = 2  # control connections opened ahead, so a new connection waits for less
 
 
 def ssh_installed() -> bool:
@@ -82,6 +83,8 @@ class SshMaster:
         self._process: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._drain: asyncio.Task[None] | None = None
+        self._spares: collections.deque[socket.socket] = collections.deque()
+        self._refill_pending = False
 
     async def start(self, timeout: float) -> None:
         """Spawn ssh and wait until its control socket listens; HopFailure if it exits first."""
@@ -110,6 +113,41 @@ class SshMaster:
             reason = await self.wait_lost()
             await self.stop()
             raise HopFailure(self.label, reason)
+        self._refill()
+
+    def hand_over(self, conn: socket.socket, host: str, port: int) -> socket.socket:
+        """Pass ``conn`` to this master for a channel to host:port; return the control
+        connection to keep open. OSError (ECONNREFUSED) when the master is gone."""
+        while self._spares:
+            control = self._spares.popleft()
+            try:
+                mux.hand_over(control, conn, host, port)
+            except OSError:
+                control.close()  # opened before the master died
+                continue
+            self._refill_soon()
+            return control
+        control = mux.connect(self.control_path)
+        try:
+            mux.hand_over(control, conn, host, port)
+        except OSError:
+            control.close()
+            raise
+        self._refill_soon()
+        return control
+
+    def _refill_soon(self) -> None:
+        if not self._refill_pending:
+            self._refill_pending = True
+            asyncio.get_running_loop().call_soon(self._refill)
+
+    def _refill(self) -> None:
+        self._refill_pending = False
+        while self.is_running and len(self._spares) < SPARE_CONTROLS:
+            try:
+                self._spares.append(mux.connect(self.control_path))
+            except OSError:
+                return
 
     async def _ready(self) -> bool:
         assert self._process is not None and self._process.stdout is not None
@@ -152,6 +190,8 @@ class SshMaster:
                 self._signal(signal.SIGKILL)
                 await process.wait()
         self._signal(signal.SIGKILL)  # a ProxyCommand left behind in the group
+        while self._spares:
+            self._spares.popleft().close()
         if self._drain is not None:
             self._drain.cancel()
             await asyncio.gather(self._drain, return_exceptions=True)
@@ -204,7 +244,7 @@ class MasterRoute:
             master, host = self._masters[spec.remote_host], LOCAL_HOST
         else:
             master, host = self._masters[""], spec.remote_host
-        return mux.hand_over(master.control_path, conn, host, spec.remote_port)
+        return master.hand_over(conn, host, spec.remote_port)
 
     @property
     def is_closed(self) -> bool:
