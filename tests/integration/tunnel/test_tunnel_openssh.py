@@ -1,4 +1,5 @@
-"""What only the OpenSSH data path has: its ssh processes, their respawn and their cleanup."""
+"""The OpenSSH data path's ssh processes (respawn, cleanup, fallback), and byte-level behaviour
+checked on both data paths (half-close, a service that went away)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,21 @@ def test_ssh_dies_with_a_killed_tunnel_process(
     assert ssh_processes(masters) == []
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.asyncio
+async def test_a_service_gone_after_start_closes_the_local_connection(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+) -> None:
+    server, port = await _half_close_server()
+    tunnel = Tunnel(spec_for(sshd, client_key, known_hosts, port, data_path))
+    (bound,) = await tunnel.start()
+    try:
+        server.close()
+        await server.wait_closed()
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound.local_port)
+        assert await asyncio.wait_for(reader.read(), 20) == b""
+        writer.close()
+        assert tunnel.state == "up"
+    finally:
+        await tunnel.close()

@@ -52,14 +52,15 @@ class Tunnel:
         on_event: EventCallback | None = None,
         *,
         backoff_initial: float = 0.1,
-        backoff_max: float = 0.5,
+        backoff_max: float = 2.0,
+        backoff_refused: float = 0.5,
         fallback: bool = True,
     ) -> None:
         if not spec.forwards:
             raise TunnelError("nothing to forward: the bundle has no tunnel targets")
         self.spec = spec
         self._on_event = on_event
-        self._backoff = (backoff_initial, backoff_max)
+        self._backoff = (backoff_initial, backoff_max, backoff_refused)
         self._fallback = fallback
         self._listeners: list[socket.socket] = []
         self._servers: list[asyncio.Server] = []
@@ -217,7 +218,10 @@ class Tunnel:
             self._emit(EventKind.RESTORED, "restored")
 
     async def _reconnect(self) -> AnyRoute | None:
-        delay, cap = self._backoff
+        """Retry with capped exponential backoff: capped low while the gateway refuses
+        connections (sshd restarting: be back within a second), higher otherwise (an auth
+        failure retried fast could get us banned by the gateway)."""
+        delay, cap, refused_cap = self._backoff
         while True:
             try:
                 return await self._connect(self.mode)
@@ -227,9 +231,11 @@ class Tunnel:
                     self._emit(EventKind.FAILED, f"giving up: {exc}")
                     await self._teardown()
                     return None
+                limit = refused_cap if exc.refused else cap
+                delay = min(delay, limit)
                 log.info("reconnect failed (%s), retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, cap)
+            delay = min(delay * 2, limit)
 
     # -- relay ---------------------------------------------------------------------------------
 
