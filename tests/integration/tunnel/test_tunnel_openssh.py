@@ -167,3 +167,33 @@ async def test_a_service_gone_after_start_closes_the_local_connection(
         assert tunnel.state == "up"
     finally:
         await tunnel.close()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_concurrent_connections_all_get_through(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0, backlog=512)
+    port = int(server.sockets[0].getsockname()[1])
+    tunnel = Tunnel(spec_for(sshd, client_key, known_hosts, port, data_path))
+    (bound,) = await tunnel.start()
+
+    async def one(n: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound.local_port)
+        writer.write(str(n).encode() * 100)
+        writer.write_eof()
+        data = await reader.read()
+        writer.close()
+        return data
+
+    try:
+        got = await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(200))), 60)
+        assert got == [str(n).encode() * 100 for n in range(200)]
+    finally:
+        await tunnel.close()
+        server.close()

@@ -113,6 +113,10 @@ class Tunnel:
             await self._teardown()
             self._emit(EventKind.FAILED, str(exc))
             raise
+        except BaseException:  # cancelled while starting: leave no listener or process behind
+            self.state = "closed"
+            await self._teardown()
+            raise
         self._ready.set()
         self.state = "up"
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())

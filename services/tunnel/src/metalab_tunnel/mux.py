@@ -61,7 +61,6 @@ def hand_over(control: socket.socket, conn: socket.socket, host: str, port: int)
     fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [conn.fileno()]))]
     for _ in range(2):  # the channel's input, then its output
         control.sendmsg([b"\0"], fds)
-    control.setblocking(False)
 
 
 def failure_reason(replies: bytes) -> str | None:
