@@ -21,11 +21,10 @@ import socket
 import tempfile
 from pathlib import Path
 
-import asyncssh
-
 from metalab_tunnel import mux
 from metalab_tunnel.connector import gateway_label
 from metalab_tunnel.failures import HopFailure
+from metalab_tunnel.hostkeys import known_hosts_files
 from metalab_tunnel.ssh_options import (
     LOCAL_HOST,
     MASTER_READY,
@@ -45,18 +44,6 @@ SPARE_CONTROLS = 2  # control connections opened ahead, so a new connection wait
 
 def ssh_installed() -> bool:
     return shutil.which("ssh") is not None
-
-
-def known_hosts_files(kwargs: dict[str, object]) -> list[str]:
-    """The known_hosts files asyncssh reads for a hop (``~/.ssh/known_hosts`` by default)."""
-    subset = {k: v for k, v in kwargs.items() if k in ("host", "port", "username", "config",
-                                                       "known_hosts")}  # fmt: skip
-    configured = asyncssh.SSHClientConnectionOptions(**subset).known_hosts
-    if isinstance(configured, str):
-        configured = [configured]
-    if isinstance(configured, list | tuple) and configured:
-        return [str(Path(str(f)).expanduser()) for f in configured if isinstance(f, str | Path)]
-    return [str(Path("~/.ssh/known_hosts").expanduser())]
 
 
 def _same_config(target: SshTarget) -> SshTarget:
@@ -218,13 +205,13 @@ class MasterRoute:
         target = _same_config(target)
         workdir = tempfile.mkdtemp(prefix="metalab-ssh-")
         route = cls(mode, workdir, {})
-        gateway_files = known_hosts_files(gateway_connect_kwargs(target))
+        gateway_files = [str(f) for f in known_hosts_files(gateway_connect_kwargs(target))]
         hosts = sorted({f.remote_host for f in forwards}) if mode == "jump" else [""]
         try:
             for index, host in enumerate(hosts):
                 control = str(Path(workdir) / f"m{index}")
                 if mode == "jump":
-                    files = known_hosts_files(node_connect_kwargs(target, host))
+                    files = [str(f) for f in known_hosts_files(node_connect_kwargs(target, host))]
                     label = f"{gateway_label(target)} → node {host}"
                     argv = master_argv(target, host, control, (files, gateway_files))
                 else:
