@@ -46,7 +46,7 @@ def ssh_installed() -> bool:
     return shutil.which("ssh") is not None
 
 
-def _same_config(target: SshTarget) -> SshTarget:
+def same_config(target: SshTarget) -> SshTarget:
     """Name the config file asyncssh reads by default (``$HOME/.ssh/config``, nothing else):
     ssh itself would look in the passwd entry's home and read /etc/ssh/ssh_config too."""
     if target.config_files is not None:
@@ -202,7 +202,7 @@ class MasterRoute:
         cls, target: SshTarget, mode: TunnelMode, forwards: tuple[ForwardSpec, ...]
     ) -> MasterRoute:
         """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
-        target = _same_config(target)
+        target = same_config(target)
         workdir = tempfile.mkdtemp(prefix="metalab-ssh-")
         route = cls(mode, workdir, {})
         gateway_files = [str(f) for f in known_hosts_files(gateway_connect_kwargs(target))]
