@@ -29,10 +29,11 @@ def _reply(kind: int, *rest: bytes) -> bytes:
     return struct.pack("!I", len(body)) + body
 
 
-def test_failure_reason_finds_a_refusal_after_the_hello() -> None:
+def test_outcome_reads_past_the_hello() -> None:
     hello = _reply(mux.MSG_HELLO)
     reason = b"stdio forwarding failed"
     failed = _reply(mux.S_FAILURE, struct.pack("!I", len(reason)) + reason)
-    assert mux.failure_reason(hello + failed) == "stdio forwarding failed"
-    assert mux.failure_reason(hello + _reply(mux.S_SESSION_OPENED, b"\0\0\0\1")) is None
-    assert mux.failure_reason(hello + failed[:-3]) is None  # not all read yet
+    assert mux.outcome(hello + failed) == (False, "stdio forwarding failed")
+    assert mux.outcome(hello + _reply(mux.S_SESSION_OPENED, b"\0\0\0\1")) == (True, None)
+    assert mux.outcome(hello + failed[:-3]) == (False, None)  # not all read yet
+    assert mux.outcome(hello) == (False, None)

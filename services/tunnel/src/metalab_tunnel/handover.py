@@ -36,27 +36,29 @@ class HandOver:
         self._closed = closed
         self._loop = asyncio.get_running_loop()
         self._listeners: list[socket.socket] = []
-        self._controls: dict[socket.socket, bytes] = {}
+        self._controls: dict[socket.socket, bytes | None] = {}  # None: reply seen
         self._waiting: set[asyncio.Task[None]] = set()
 
     def serve(self, listener: socket.socket, spec: ForwardSpec) -> None:
+        # Accepted sockets inherit it (Linux): no Nagle delays, as ssh -L sets on its own.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._listeners.append(listener)
         self._loop.add_reader(listener.fileno(), self._accept, listener, spec)
 
     def _accept(self, listener: socket.socket, spec: ForwardSpec) -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. out of file descriptors: leave it in the backlog
-                log.warning("accept on %s: %s", listener.getsockname(), exc.strerror)
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as ssh -L sets it
-            if not self._try(conn, spec):
-                task = self._loop.create_task(self._wait_and_hand_over(conn, spec))
-                self._waiting.add(task)
-                task.add_done_callback(self._waiting.discard)
+        """One connection per call: the reader fires again while the backlog is not empty, and
+        a loop until EAGAIN costs an exception per wake-up."""
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # e.g. out of file descriptors: leave it in the backlog
+            log.warning("accept on %s: %s", listener.getsockname(), exc.strerror)
+            return
+        if not self._try(conn, spec):
+            task = self._loop.create_task(self._wait_and_hand_over(conn, spec))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
 
     def _try(self, conn: socket.socket, spec: ForwardSpec) -> bool:
         """Hand ``conn`` over now if a master is up; False if it has to wait for one."""
@@ -101,12 +103,15 @@ class HandOver:
             self._drop(control)
             return
         replies = self._controls[control]
-        if len(replies) < _REPLY_LIMIT:
-            replies += data
-            self._controls[control] = replies
-            reason = mux.failure_reason(replies)
-            if reason:
-                log.warning("%s:%s: %s", spec.remote_host, spec.remote_port, reason)
+        if replies is None:
+            return
+        replies += data
+        opened, reason = mux.outcome(replies)
+        if reason:
+            log.warning("%s:%s: %s", spec.remote_host, spec.remote_port, reason)
+        self._controls[control] = (
+            None if opened or reason or len(replies) > _REPLY_LIMIT else replies
+        )
 
     def _drop(self, control: socket.socket) -> None:
         """Close a control connection as soon as ssh has: until then it keeps a channel for it."""

@@ -10,6 +10,7 @@ closes it when the channel ends.
 from __future__ import annotations
 
 import array
+import functools
 import socket
 import struct
 
@@ -33,6 +34,7 @@ def hello() -> bytes:
     return _frame(struct.pack("!II", MSG_HELLO, MUX_VERSION))
 
 
+@functools.lru_cache(maxsize=64)
 def stdio_request(host: str, port: int, request_id: int = 1) -> bytes:
     return _frame(
         struct.pack("!II", C_NEW_STDIO_FWD, request_id),
@@ -63,17 +65,19 @@ def hand_over(control: socket.socket, conn: socket.socket, host: str, port: int)
         control.sendmsg([b"\0"], fds)
 
 
-def failure_reason(replies: bytes) -> str | None:
-    """The master's reason when the replies read so far contain a refusal, else None."""
+def outcome(replies: bytes) -> tuple[bool, str | None]:
+    """From the replies read so far: (session opened, the master's reason for refusing)."""
     offset = 0
     while offset + 8 <= len(replies):
         (length,) = struct.unpack_from("!I", replies, offset)
         body = replies[offset + 4 : offset + 4 + length]
         if len(body) < length:
-            return None
+            break
         (kind,) = struct.unpack_from("!I", body)
+        if kind == S_SESSION_OPENED:
+            return True, None
         if kind in (S_FAILURE, S_PERMISSION_DENIED) and len(body) >= 12:
             (size,) = struct.unpack_from("!I", body, 8)
-            return body[12 : 12 + size].decode(errors="replace") or "refused"
+            return False, body[12 : 12 + size].decode(errors="replace") or "refused"
         offset += 4 + length
-    return None
+    return False, None
