@@ -2,7 +2,7 @@
 
 Run from the repository root as root or any user with sshd available:
 
-    .venv/bin/python -m benchmarks.bench_tunnel [--mib 512] [--rounds 3]
+    .venv/bin/python -m benchmarks.bench_tunnel [--mib 512] [--rounds 5]
 
 Prints throughput each way, small round-trip latency, new-connection cost and healing time after
 the sshd is killed and restarted (with connections refused during the outage) for both metalab
@@ -278,7 +278,7 @@ def start_metalab(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=512)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--run-tunnel", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_tunnel:
