@@ -115,6 +115,31 @@ async def test_jump_reaches_node_only_the_gateway_can_reach(
         await tunnel.close()
 
 
+async def test_jump_with_ssh_key_and_addresses_only(
+    jump: Jump, client_key: KeyPair, tmp_path: Path, data_path: DataPath
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(jump.gateway.known_hosts_line + jump.node.known_hosts_line)
+    target = SshTarget(
+        gateway=f"{jump.topology.gateway_addr}:{jump.gateway.port}",
+        user="root",
+        ssh_key=str(client_key.private),
+        mode="jump",
+        options=(f"UserKnownHostsFile={known}",),
+        config_files=(),
+        data_path=data_path,
+    )
+    node = f"{jump.topology.node_addr}:{jump.node.port}"
+    spec = TunnelSpec(target, (ForwardSpec("atlas", node, jump.http_port, 0, "http"),))
+    tunnel = Tunnel(spec)
+    (bound,) = await tunnel.start()
+    try:
+        assert tunnel.mode == "jump" and tunnel.data_path == data_path
+        assert await http_get(bound.local_port) == b"hello through the tunnel\n"
+    finally:
+        await tunnel.close()
+
+
 async def test_neither_mode_works_names_both_failures(
     sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
