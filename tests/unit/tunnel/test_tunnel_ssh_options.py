@@ -160,7 +160,7 @@ def _opt(argv: list[str], name: str) -> list[str]:
 
 def test_master_argv_gateway_mode_pins_known_hosts_and_signals_ready() -> None:
     target = SshTarget(gateway="alice@gw:2222", mode="gateway", config_files=())
-    argv = master_argv(target, None, "/run/m%0", (["/k/a"], ["/k/g", "/k/my hosts"]))
+    argv = master_argv(target, None, "/run/m%0", ["/k/g", "/k/my hosts"], ["/k/a"])
     assert argv[:2] == ["ssh", "-N"] and argv[-3:] == ["-p", "2222", "alice@gw"]
     assert _opt(argv, "UserKnownHostsFile") == ['/k/g "/k/my hosts"']
     assert _opt(argv, "GlobalKnownHostsFile") == ["none"]
@@ -173,7 +173,7 @@ def test_master_argv_gateway_mode_pins_known_hosts_and_signals_ready() -> None:
 
 def test_master_argv_jump_mode_checks_the_gateway_hop_too() -> None:
     target = SshTarget(gateway="gw", user="al", options=("UserKnownHostsFile=/u/kh",))
-    argv = master_argv(target, "node01", "/run/m0", (["/k/node"], ["/k/gw%"]))
+    argv = master_argv(target, "node01", "/run/m0", ["/k/node"], ["/k/gw%"])
     assert argv[-1] == "al@node01" and "-J" not in argv
     assert _opt(argv, "UserKnownHostsFile")[0] == "/k/node"  # ours first: ssh takes the first
     inner = shlex.split(_opt(argv, "ProxyCommand")[0])

@@ -213,10 +213,10 @@ class MasterRoute:
                 if mode == "jump":
                     files = [str(f) for f in known_hosts_files(node_connect_kwargs(target, host))]
                     label = f"{gateway_label(target)} → node {host}"
-                    argv = master_argv(target, host, control, (files, gateway_files))
+                    argv = master_argv(target, host, control, files, gateway_files)
                 else:
                     label = gateway_label(target)
-                    argv = master_argv(target, None, control, (gateway_files, gateway_files))
+                    argv = master_argv(target, None, control, gateway_files, gateway_files)
                 master = SshMaster(label, argv, control)
                 route._masters[host] = master
                 await master.start(timeout=2 * target.connect_timeout + 5)

@@ -297,9 +297,11 @@ def _destination_args(endpoint: Endpoint, default_user: str | None) -> list[str]
 
 def _proxy_command(target: SshTarget, known_hosts: Sequence[str] | None) -> str:
     """``ProxyCommand=ssh … -W %h:%p gateway``: the gateway hop with the same key and checks."""
+    opts = parse_options(target.options)
     proxy = ["ssh"] + (["-i", target.ssh_key] if target.ssh_key else [])
     proxy += [
         "-o", "BatchMode=yes",
+        "-o", f"ConnectTimeout={int(opts.connect_timeout or target.connect_timeout)}",
         "-o", f"StrictHostKeyChecking={'accept-new' if accepts_new_host_key(target) else 'yes'}",
         *_known_hosts_args(known_hosts),
         *_config_args(target),
@@ -357,16 +359,17 @@ def master_argv(
     target: SshTarget,
     node: str | None,
     control_path: str,
-    known_hosts: tuple[Sequence[str], Sequence[str]],
+    known_hosts: Sequence[str],
+    gateway_known_hosts: Sequence[str],
 ) -> list[str]:
     """``ssh -N`` as a ControlMaster on ``control_path`` to the gateway (``node`` None) or node.
 
-    ``known_hosts`` are the files of the destination hop and of the gateway hop: host keys are
-    checked against exactly those (as on the asyncssh path), never /etc/ssh/ssh_known_hosts.
-    After authentication it prints ``MASTER_READY`` on stdout (the control socket listens).
+    Host keys are checked against exactly ``known_hosts`` (the destination's files) and, for the
+    jump hop, ``gateway_known_hosts`` (what the asyncssh path reads), never against
+    /etc/ssh/ssh_known_hosts. Once the control socket listens it prints ``MASTER_READY``.
     """
     escaped = control_path.replace("%", "%%")
-    argv = _base_argv(target, known_hosts[0] if node is not None else known_hosts[1])
+    argv = _base_argv(target, known_hosts)
     argv += [
         "-o", "ControlMaster=yes",
         "-o", f"ControlPath={escaped}",
@@ -374,4 +377,4 @@ def master_argv(
         "-o", "PermitLocalCommand=yes",
         "-o", f"LocalCommand=echo {MASTER_READY}",
     ]  # fmt: skip
-    return argv + _route_args(target, node, known_hosts[1] if node is not None else None)
+    return argv + _route_args(target, node, gateway_known_hosts if node is not None else None)
