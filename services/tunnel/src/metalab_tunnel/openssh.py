@@ -203,13 +203,12 @@ class MasterRoute:
     ) -> MasterRoute:
         """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
         target = same_config(target)
-        workdir = tempfile.mkdtemp(prefix="metalab-ssh-")
-        route = cls(mode, workdir, {})
         gateway_files = [str(f) for f in known_hosts_files(gateway_connect_kwargs(target))]
+        route = cls(mode, tempfile.mkdtemp(prefix="metalab-ssh-"), {})
         hosts = sorted({f.remote_host for f in forwards}) if mode == "jump" else [""]
         try:
             for index, host in enumerate(hosts):
-                control = str(Path(workdir) / f"m{index}")
+                control = str(Path(route._workdir) / f"m{index}")
                 if mode == "jump":
                     files = [str(f) for f in known_hosts_files(node_connect_kwargs(target, host))]
                     label = f"{gateway_label(target)} → node {host}"
