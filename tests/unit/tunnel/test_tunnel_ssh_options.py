@@ -163,7 +163,7 @@ def test_master_argv_gateway_mode_pins_known_hosts_and_signals_ready() -> None:
     argv = master_argv(target, None, "/run/m%0", ["/k/g", "/k/my hosts"], ["/k/a"])
     assert argv[:2] == ["ssh", "-N"] and argv[-3:] == ["-p", "2222", "alice@gw"]
     assert _opt(argv, "UserKnownHostsFile") == ['/k/g "/k/my hosts"']
-    assert _opt(argv, "GlobalKnownHostsFile") == ["none"]
+    assert _opt(argv, "GlobalKnownHostsFile") == ["/dev/null"]
     assert _opt(argv, "StrictHostKeyChecking") == ["yes"] and "BatchMode=yes" in argv
     assert _opt(argv, "ControlMaster") == ["yes"] and _opt(argv, "ControlPath") == ["/run/m%%0"]
     assert _opt(argv, "ControlPersist") == ["no"]
