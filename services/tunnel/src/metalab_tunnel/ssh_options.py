@@ -258,7 +258,12 @@ def _known_hosts_args(files: Sequence[str] | None) -> list[str]:
     """Pin host key checking to exactly ``files`` (what the asyncssh path reads), nothing else."""
     if files is None:
         return []
-    return ["-o", f"UserKnownHostsFile={_quote_files(files)}", "-o", "GlobalKnownHostsFile=/dev/null"]
+    return [
+        "-o",
+        f"UserKnownHostsFile={_quote_files(files)}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]
 
 
 def _config_args(target: SshTarget) -> list[str]:
