@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,12 +82,14 @@ def daemon_reaper() -> Iterator[None]:
 def test_foreground_tunnel_forwards_until_ctrl_c(
     project: Path, http_server: HttpServer, data_path: str
 ) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="mlt-", dir="/tmp"))  # where control sockets go
     process = subprocess.Popen(
         [METALAB, "tunnel", "--env", "cluster", "--port", "0"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )
     try:
         assert process.stdout is not None
@@ -104,6 +108,8 @@ def test_foreground_tunnel_forwards_until_ctrl_c(
     assert process.returncode == 0, err
     assert "Tunnel closed." in err
     assert ssh_processes(children) == []  # the ssh master went with it
+    assert list(tmp.glob("metalab-ssh-*")) == []  # and its control socket directory
+    shutil.rmtree(tmp)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 

@@ -10,6 +10,7 @@ against the same known_hosts files as the asyncssh path, never more.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import contextlib
 import dataclasses
@@ -40,6 +41,28 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SPARE_CONTROLS = 2  # control connections opened ahead, so a new connection waits for less
+
+
+# Control-socket directories still in use: removed at interpreter exit too, for a process that
+# ends before its tunnels are closed (Ctrl+C racing the close); ssh removes the socket itself.
+_WORKDIRS: set[str] = set()
+
+
+@atexit.register
+def _remove_workdirs() -> None:
+    for workdir in list(_WORKDIRS):
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _workdir() -> str:
+    """A private directory for control sockets; in /tmp when $TMPDIR is too long for a socket
+    path (108 bytes, and ssh binds a name 17 bytes longer before renaming it)."""
+    base = tempfile.gettempdir()
+    if len(base) > 60:
+        base = "/tmp"
+    workdir = tempfile.mkdtemp(prefix="metalab-ssh-", dir=base)
+    _WORKDIRS.add(workdir)
+    return workdir
 
 
 def ssh_installed() -> bool:
@@ -204,7 +227,7 @@ class MasterRoute:
         """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
         target = same_config(target)
         gateway_files = [str(f) for f in known_hosts_files(gateway_connect_kwargs(target))]
-        route = cls(mode, tempfile.mkdtemp(prefix="metalab-ssh-"), {})
+        route = cls(mode, _workdir(), {})
         hosts = sorted({f.remote_host for f in forwards}) if mode == "jump" else [""]
         try:
             for index, host in enumerate(hosts):
@@ -249,3 +272,4 @@ class MasterRoute:
     async def close(self) -> None:
         await asyncio.gather(*(m.stop() for m in self._masters.values()))
         shutil.rmtree(self._workdir, ignore_errors=True)
+        _WORKDIRS.discard(self._workdir)
