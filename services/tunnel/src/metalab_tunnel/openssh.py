@@ -43,13 +43,18 @@ STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SPARE_CONTROLS = 2  # control connections opened ahead, so a new connection waits for less
 
 
-# Control-socket directories still in use: removed at interpreter exit too, for a process that
-# ends before its tunnels are closed (Ctrl+C racing the close); ssh removes the socket itself.
+# Masters (process groups) and control-socket directories still in use: ended and removed at
+# interpreter exit too, for a process that ends before its tunnels are closed (Ctrl+C racing the
+# close) on a system without setpriv. ssh removes its control socket itself.
+_GROUPS: set[int] = set()
 _WORKDIRS: set[str] = set()
 
 
 @atexit.register
-def _remove_workdirs() -> None:
+def _clean_up_at_exit() -> None:
+    for group in list(_GROUPS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGTERM)
     for workdir in list(_WORKDIRS):
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -109,6 +114,7 @@ class SshMaster:
             start_new_session=True,
             env={**os.environ, "SHELL": "/bin/sh"},  # runs our LocalCommand / ProxyCommand
         )
+        _GROUPS.add(self._process.pid)
         self._drain = asyncio.get_running_loop().create_task(self._drain_stderr())
         try:
             ready = await asyncio.wait_for(self._ready(), timeout)
@@ -200,6 +206,7 @@ class SshMaster:
                 self._signal(signal.SIGKILL)
                 await process.wait()
         self._signal(signal.SIGKILL)  # a ProxyCommand left behind in the group
+        _GROUPS.discard(process.pid)
         while self._spares:
             self._spares.popleft().close()
         if self._drain is not None:
