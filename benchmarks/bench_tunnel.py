@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -73,6 +74,7 @@ def run_tunnel_process(spec_json: str) -> None:
     """Child mode: run a metalab Tunnel (on uvloop when installed), print its ports, run on."""
     from metalab_tunnel import ForwardSpec, SshTarget, Tunnel, TunnelSpec
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit handlers end ssh, remove dirs
     data = json.loads(spec_json)
 
     async def main() -> None:
@@ -310,7 +312,7 @@ def main() -> None:
         tunnels = {"direct": targets, "OpenSSH ssh -N -L": local}
         for data_path in ("openssh", "asyncssh"):
             child, ports = start_metalab(data_path, sshd, key, known, targets)
-            cleanups.append(lambda child=child: (child.kill(), child.wait()) and None)
+            cleanups.append(lambda child=child: (child.terminate(), child.wait()) and None)
             tunnels[f"metalab {data_path}"] = ports
         print(f"loopback, cipher {CIPHER}, {args.mib} MiB per transfer, best of {args.rounds} "
               f"interleaved rounds ({5 * args.rounds} for latencies)", flush=True)  # fmt: skip
