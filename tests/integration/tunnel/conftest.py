@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from metalab_tunnel.ssh_options import DataPath
 from tests.integration.components import require
 from tests.integration.tunnel.sshd_fixture import (
     JumpTopology,
@@ -43,6 +45,12 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("METALAB_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(params=["asyncssh", "openssh"])
+def data_path(request: pytest.FixtureRequest) -> DataPath:
+    """Each tunnel test runs on both data paths."""
+    return cast(DataPath, request.param)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 
 from tests.helpers import METALAB, run_cli
 from tests.integration.tunnel.conftest import HttpServer
-from tests.integration.tunnel.helpers import http_get
+from tests.integration.tunnel.helpers import descendants, http_get, ssh_processes
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
 
 pytestmark = pytest.mark.sshd
@@ -24,7 +27,9 @@ ESTABLISHED = re.compile(r"Tunnel established: http://127\.0\.0\.1:(\d+)")
 
 
 @pytest.fixture
-def project(tmp_path: Path, sshd: Sshd, client_key: KeyPair, http_server: HttpServer) -> Path:
+def project(
+    tmp_path: Path, sshd: Sshd, client_key: KeyPair, http_server: HttpServer, data_path: str
+) -> Path:
     """A project whose `cluster` bundle points Atlas at a real HTTP server behind the gateway."""
     ssh = Path.home() / ".ssh"
     (ssh / "known_hosts").write_text(sshd.known_hosts_line)
@@ -38,6 +43,7 @@ def project(tmp_path: Path, sshd: Sshd, client_key: KeyPair, http_server: HttpSe
     (root / ".metalab.toml").write_text(
         '[project]\nname = "proj"\n\n[services.atlas]\n\n'
         '[environments.cluster]\ntype = "slurm"\ngateway = "gw"\ntunnel = "gateway"\n'
+        f'data_path = "{data_path}"\n'
         f'partition = "debug"\nfile_root = "{file_root}"\n'
     )
     services = file_root / "services"
@@ -73,13 +79,17 @@ def daemon_reaper() -> Iterator[None]:
             os.kill(int(entry.name), signal.SIGTERM)
 
 
-def test_foreground_tunnel_forwards_until_ctrl_c(project: Path, http_server: HttpServer) -> None:
+def test_foreground_tunnel_forwards_until_ctrl_c(
+    project: Path, http_server: HttpServer, data_path: str
+) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="mlt-", dir="/tmp"))  # where control sockets go
     process = subprocess.Popen(
         [METALAB, "tunnel", "--env", "cluster", "--port", "0"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )
     try:
         assert process.stdout is not None
@@ -87,13 +97,21 @@ def test_foreground_tunnel_forwards_until_ctrl_c(project: Path, http_server: Htt
         match = ESTABLISHED.search(line)
         assert match, line + (process.stderr.read() if process.stderr else "")
 
-        assert asyncio.run(http_get(int(match.group(1)))) == http_server.body
+        port = int(match.group(1))
+        assert asyncio.run(http_get(port)) == http_server.body
+        children = descendants(process.pid)
+        assert len(ssh_processes(children)) == (data_path == "openssh")
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     finally:
         process.kill()
     assert process.returncode == 0, err
     assert "Tunnel closed." in err
+    assert ssh_processes(children) == []  # the ssh master went with it
+    assert list(tmp.glob("metalab-ssh-*")) == []  # and its control socket directory
+    shutil.rmtree(tmp)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.mark.usefixtures("daemon_reaper")

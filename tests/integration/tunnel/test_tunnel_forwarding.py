@@ -18,6 +18,7 @@ from metalab_tunnel import (
     TunnelSpec,
     bound_lines,
 )
+from metalab_tunnel.ssh_options import DataPath
 from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
@@ -25,21 +26,29 @@ from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
 pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
 
 
-def gateway_target(sshd: Sshd, key: KeyPair, known_hosts: Path, **kw: object) -> SshTarget:
+def gateway_target(
+    sshd: Sshd, key: KeyPair, known_hosts: Path, data_path: DataPath, **kw: object
+) -> SshTarget:
     return SshTarget(
         gateway=f"root@127.0.0.1:{sshd.port}",
         ssh_key=str(key.private),
         options=(f"UserKnownHostsFile={known_hosts}",),
         config_files=(),
+        data_path=data_path,
         **kw,  # type: ignore[arg-type]
     )
 
 
 @pytest.mark.postgres
 async def test_gateway_mode_forwards_http_and_postgres(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, postgres: Postgres
+    sshd: Sshd,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    postgres: Postgres,
+    data_path: DataPath,
 ) -> None:
-    target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+    target = gateway_target(sshd, client_key, known_hosts, data_path, mode="gateway")
     spec = TunnelSpec(
         target,
         (
@@ -52,6 +61,7 @@ async def test_gateway_mode_forwards_http_and_postgres(
     bound = await tunnel.start()
     try:
         assert events.kinds() == [EventKind.ESTABLISHED]
+        assert events.seen[0].message == f"gateway mode, {data_path} data path"
         lines = bound_lines(bound)
         assert lines[0].startswith("Tunnel established: http://127.0.0.1:")
         assert lines[1].startswith("Tunnel established: postgresql://127.0.0.1:")
@@ -72,7 +82,7 @@ async def test_gateway_mode_forwards_http_and_postgres(
 
 
 async def test_jump_reaches_node_only_the_gateway_can_reach(
-    jump: Jump, client_key: KeyPair, tmp_path: Path
+    jump: Jump, client_key: KeyPair, tmp_path: Path, data_path: DataPath
 ) -> None:
     # The node is not reachable from here at all.
     with socket.socket() as sock, pytest.raises(OSError):
@@ -88,7 +98,12 @@ async def test_jump_reaches_node_only_the_gateway_can_reach(
         f"Host node1\n  HostName {jump.topology.node_addr}\n  Port {jump.node.port}\n"
         f"  User root\n  IdentityFile {client_key.private}\n  UserKnownHostsFile {known}\n"
     )
-    target = SshTarget(gateway="gw", mode="jump", config_files=(str(config),))
+    target = SshTarget(
+        gateway="gw",
+        mode="jump",
+        config_files=(str(config),),
+        data_path=data_path,
+    )
     spec = TunnelSpec(target, (ForwardSpec("atlas", "node1", jump.http_port, 0, "http"),))
     events = Events()
     tunnel = Tunnel(spec, events)
@@ -100,14 +115,39 @@ async def test_jump_reaches_node_only_the_gateway_can_reach(
         await tunnel.close()
 
 
+async def test_jump_with_ssh_key_and_addresses_only(
+    jump: Jump, client_key: KeyPair, tmp_path: Path, data_path: DataPath
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(jump.gateway.known_hosts_line + jump.node.known_hosts_line)
+    target = SshTarget(
+        gateway=f"{jump.topology.gateway_addr}:{jump.gateway.port}",
+        user="root",
+        ssh_key=str(client_key.private),
+        mode="jump",
+        options=(f"UserKnownHostsFile={known}",),
+        config_files=(),
+        data_path=data_path,
+    )
+    node = f"{jump.topology.node_addr}:{jump.node.port}"
+    spec = TunnelSpec(target, (ForwardSpec("atlas", node, jump.http_port, 0, "http"),))
+    tunnel = Tunnel(spec)
+    (bound,) = await tunnel.start()
+    try:
+        assert tunnel.mode == "jump" and tunnel.data_path == data_path
+        assert await http_get(bound.local_port) == b"hello through the tunnel\n"
+    finally:
+        await tunnel.close()
+
+
 async def test_neither_mode_works_names_both_failures(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     try:
         port = dead.getsockname()[1]
-        target = gateway_target(sshd, client_key, known_hosts, mode="jump")
+        target = gateway_target(sshd, client_key, known_hosts, data_path, mode="jump")
         spec = TunnelSpec(target, (ForwardSpec("atlas", f"127.0.0.1:{port}", port),))
         with pytest.raises(TunnelError) as info:
             await Tunnel(spec).start()
@@ -119,13 +159,13 @@ async def test_neither_mode_works_names_both_failures(
 
 
 async def test_busy_local_port_is_a_clear_error(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
 ) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+        target = gateway_target(sshd, client_key, known_hosts, data_path, mode="gateway")
         spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, port),))
         events = Events()
         with pytest.raises(TunnelError, match=f"local port {port} for atlas is busy"):
@@ -134,11 +174,11 @@ async def test_busy_local_port_is_a_clear_error(
 
 
 async def test_run_foreground_holds_until_cancelled(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
 ) -> None:
     from metalab_tunnel import run_foreground
 
-    target = gateway_target(sshd, client_key, known_hosts, mode="gateway")
+    target = gateway_target(sshd, client_key, known_hosts, data_path, mode="gateway")
     spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),))
     events = Events()
     task = asyncio.create_task(run_foreground(spec, events))

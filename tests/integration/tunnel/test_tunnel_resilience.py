@@ -13,6 +13,7 @@ import pytest
 
 from metalab.errors import TunnelError
 from metalab_tunnel import EventKind, ForwardSpec, SshTarget, Tunnel, TunnelSpec
+from metalab_tunnel.ssh_options import DataPath
 from tests.integration.tunnel.conftest import HttpServer
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd, make_key
@@ -20,7 +21,9 @@ from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd, make_key
 pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
 
 
-def spec_for(sshd: Sshd, http: HttpServer, known_hosts: Path, **kw: object) -> TunnelSpec:
+def spec_for(
+    sshd: Sshd, http: HttpServer, known_hosts: Path, data_path: DataPath, **kw: object
+) -> TunnelSpec:
     kw.setdefault("ssh_key", None)
     target = SshTarget(
         gateway=f"root@127.0.0.1:{sshd.port}",
@@ -28,17 +31,18 @@ def spec_for(sshd: Sshd, http: HttpServer, known_hosts: Path, **kw: object) -> T
         options=(f"UserKnownHostsFile={known_hosts}",),
         config_files=(),
         keepalive_interval=1.0,
+        data_path=data_path,
         **kw,  # type: ignore[arg-type]
     )
     return TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http.port, 0, "http"),))
 
 
 async def test_heals_after_sshd_is_killed_and_restarted(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
 ) -> None:
     events = Events()
-    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, ssh_key=str(client_key.private)),
-                    events)  # fmt: skip
+    key = str(client_key.private)
+    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path, ssh_key=key), events)
     (bound,) = await tunnel.start()
     try:
         assert await http_get(bound.local_port) == http_server.body
@@ -59,16 +63,41 @@ async def test_heals_after_sshd_is_killed_and_restarted(
     assert events.kinds()[-1] is EventKind.CLOSED
 
 
+async def test_a_changed_host_key_while_reconnecting_ends_the_tunnel(
+    sshd: Sshd,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    data_path: DataPath,
+    tmp_path: Path,
+) -> None:
+    events = Events()
+    key = str(client_key.private)
+    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path, ssh_key=key), events)
+    (bound,) = await tunnel.start()
+    try:
+        sshd.stop()
+        sshd.host_key = make_key(tmp_path / "impostor_host_key")
+        sshd.start()
+        failed = await events.wait_for(EventKind.FAILED)
+        assert "has CHANGED" in failed.message
+        assert tunnel.state == "failed"
+        with pytest.raises(OSError):
+            await http_get(bound.local_port, timeout=2)
+    finally:
+        await tunnel.close()
+
+
 async def test_unknown_host_key_is_refused_then_accepted_on_opt_in(
-    sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path
+    sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:
     known = tmp_path / "fresh_known_hosts"
-    spec = spec_for(sshd, http_server, known, ssh_key=str(client_key.private))
+    spec = spec_for(sshd, http_server, known, data_path, ssh_key=str(client_key.private))
     with pytest.raises(TunnelError, match="is unknown .*accept_new_host_key"):
         await Tunnel(spec).start()
     assert not known.exists()
 
-    accepting = spec_for(sshd, http_server, known, ssh_key=str(client_key.private),
+    accepting = spec_for(sshd, http_server, known, data_path, ssh_key=str(client_key.private),
                          accept_new_host_key=True)  # fmt: skip
     tunnel = Tunnel(accepting)
     (bound,) = await tunnel.start()
@@ -88,10 +117,10 @@ async def test_unknown_host_key_is_refused_then_accepted_on_opt_in(
 
 
 async def test_key_not_authorized_is_an_auth_error_naming_no_password_support(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path
+    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:
     stranger = make_key(tmp_path / "id_stranger")
-    spec = spec_for(sshd, http_server, known_hosts, ssh_key=str(stranger.private))
+    spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(stranger.private))
     with pytest.raises(TunnelError) as info:
         await Tunnel(spec).start()
     message = str(info.value)
@@ -100,17 +129,17 @@ async def test_key_not_authorized_is_an_auth_error_naming_no_password_support(
 
 
 async def test_missing_key_file_is_named(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path
+    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:
-    spec = spec_for(sshd, http_server, known_hosts, ssh_key=str(tmp_path / "nope"))
+    spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(tmp_path / "nope"))
     with pytest.raises(TunnelError, match="nope"):
         await Tunnel(spec).start()
 
 
 async def test_connection_refused_names_the_gateway(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
 ) -> None:
-    spec = spec_for(sshd, http_server, known_hosts, ssh_key=str(client_key.private))
+    spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(client_key.private))
     sshd.stop()
     with pytest.raises(TunnelError, match=f"127.0.0.1:{sshd.port}: connection refused"):
         await Tunnel(spec).start()
@@ -137,9 +166,9 @@ def agent(tmp_path: Path, client_key: KeyPair, monkeypatch: pytest.MonkeyPatch) 
 
 
 async def test_agent_key_is_used_without_ssh_key(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, agent: str
+    sshd: Sshd, known_hosts: Path, http_server: HttpServer, agent: str, data_path: DataPath
 ) -> None:
-    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts))
+    tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path))
     (bound,) = await tunnel.start()
     try:
         assert await http_get(bound.local_port) == http_server.body

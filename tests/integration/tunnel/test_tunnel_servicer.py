@@ -48,11 +48,13 @@ def ssh_home(sshd: Sshd, client_key: KeyPair) -> str:
     return "gw"
 
 
-def open_request(gateway: str, http: HttpServer, detach: bool) -> tunnel_pb2.TunnelSpec:
+def open_request(
+    gateway: str, http: HttpServer, detach: bool, data_path: str
+) -> tunnel_pb2.TunnelSpec:
     return tunnel_pb2.TunnelSpec(
         project="proj",
         environment="slurm",
-        ssh=tunnel_pb2.SshTarget(gateway=gateway, mode="gateway"),
+        ssh=tunnel_pb2.SshTarget(gateway=gateway, mode="gateway", data_path=data_path),
         forwards=[
             tunnel_pb2.Forward(
                 service="atlas",
@@ -67,12 +69,17 @@ def open_request(gateway: str, http: HttpServer, detach: bool) -> tunnel_pb2.Tun
 
 
 async def test_detached_tunnel_outlives_its_client_and_closes_on_close(
-    server: tuple[str, TunnelsServicer], ssh_home: str, http_server: HttpServer
+    server: tuple[str, TunnelsServicer], ssh_home: str, http_server: HttpServer, data_path: str
 ) -> None:
     address, _ = server
     async with grpc.aio.insecure_channel(address) as channel:
         stub = tunnel_pb2_grpc.TunnelsStub(channel)
-        events = [e async for e in stub.Open(open_request(ssh_home, http_server, True), timeout=20)]
+        events = [
+            e
+            async for e in stub.Open(
+                open_request(ssh_home, http_server, True, data_path), timeout=20
+            )
+        ]
     assert [e.kind for e in events] == [Kind.ESTABLISHED]
     tunnel_id, port = events[0].tunnel_id, events[0].forwards[0].local_port
     assert port > 0
@@ -96,12 +103,12 @@ async def test_detached_tunnel_outlives_its_client_and_closes_on_close(
 
 
 async def test_attached_tunnel_closes_when_the_stream_is_cancelled(
-    server: tuple[str, TunnelsServicer], ssh_home: str, http_server: HttpServer
+    server: tuple[str, TunnelsServicer], ssh_home: str, http_server: HttpServer, data_path: str
 ) -> None:
     address, _ = server
     async with grpc.aio.insecure_channel(address) as channel:
         stub = tunnel_pb2_grpc.TunnelsStub(channel)
-        call = stub.Open(open_request(ssh_home, http_server, False), timeout=60)
+        call = stub.Open(open_request(ssh_home, http_server, False, data_path), timeout=60)
         first = await call.read()
         assert first.kind == Kind.ESTABLISHED
         port = first.forwards[0].local_port
@@ -119,12 +126,12 @@ async def test_attached_tunnel_closes_when_the_stream_is_cancelled(
 
 
 async def test_open_failure_is_one_failed_event(
-    server: tuple[str, TunnelsServicer], http_server: HttpServer, sshd: Sshd
+    server: tuple[str, TunnelsServicer], http_server: HttpServer, sshd: Sshd, data_path: str
 ) -> None:
     address, _ = server
     async with grpc.aio.insecure_channel(address) as channel:
         stub = tunnel_pb2_grpc.TunnelsStub(channel)
-        request = open_request(f"root@127.0.0.1:{sshd.port}", http_server, False)
+        request = open_request(f"root@127.0.0.1:{sshd.port}", http_server, False, data_path)
         events = [e async for e in stub.Open(request, timeout=20)]
     assert [e.kind for e in events] == [Kind.FAILED]
     assert "host key" in events[0].message and "unknown" in events[0].message

@@ -44,3 +44,11 @@ def test_event_and_lines_put_atlas_first() -> None:
     proto = event_to_proto("t1", TunnelEvent(EventKind.RESTORED, (atlas,), "restored"))
     assert proto.kind == tunnel_pb2.TunnelEvent.RESTORED and proto.tunnel_id == "t1"
     assert proto.forwards[0].local_port == 8000 and proto.forwards[0].target.port == 9
+
+
+def test_data_path_defaults_to_openssh_and_is_validated() -> None:
+    assert spec_from_proto(tunnel_pb2.TunnelSpec()).target.data_path == "openssh"
+    ssh = tunnel_pb2.SshTarget(data_path="asyncssh")
+    assert spec_from_proto(tunnel_pb2.TunnelSpec(ssh=ssh)).target.data_path == "asyncssh"
+    with pytest.raises(ValueError, match="openssh, asyncssh"):
+        spec_from_proto(tunnel_pb2.TunnelSpec(ssh=tunnel_pb2.SshTarget(data_path="splice")))

@@ -8,11 +8,13 @@ import pytest
 
 from metalab.errors import ConfigError
 from metalab_tunnel.ssh_options import (
+    MASTER_READY,
     PREFERRED_CIPHERS,
     Endpoint,
     ForwardSpec,
     SshTarget,
     gateway_connect_kwargs,
+    master_argv,
     node_connect_kwargs,
     parse_destination,
     parse_options,
@@ -150,3 +152,32 @@ def test_argv_passes_extra_options_through() -> None:
     argv = ssh_argv(SshTarget(gateway="gw", options=("Ciphers=aes128-gcm@openssh.com",)),
                     [(ATLAS, 8000)])  # fmt: skip
     assert argv[argv.index("Ciphers=aes128-gcm@openssh.com") - 1] == "-o"
+
+
+def _opt(argv: list[str], name: str) -> list[str]:
+    return [a.split("=", 1)[1] for a in argv if a.startswith(name + "=")]
+
+
+def test_master_argv_gateway_mode_pins_known_hosts_and_signals_ready() -> None:
+    target = SshTarget(gateway="alice@gw:2222", mode="gateway", config_files=())
+    argv = master_argv(target, None, "/run/m%0", ["/k/g", "/k/my hosts"], ["/k/a"])
+    assert argv[:2] == ["ssh", "-N"] and argv[-3:] == ["-p", "2222", "alice@gw"]
+    assert _opt(argv, "UserKnownHostsFile") == ['/k/g "/k/my hosts"']
+    assert _opt(argv, "GlobalKnownHostsFile") == ["/dev/null"]
+    assert _opt(argv, "StrictHostKeyChecking") == ["yes"] and "BatchMode=yes" in argv
+    assert _opt(argv, "ControlMaster") == ["yes"] and _opt(argv, "ControlPath") == ["/run/m%%0"]
+    assert _opt(argv, "ControlPersist") == ["no"]
+    assert _opt(argv, "LocalCommand") == [f"echo {MASTER_READY}"]
+    assert argv[argv.index("-F") + 1] == "none" and "-L" not in argv and "-J" not in argv
+
+
+def test_master_argv_jump_mode_checks_the_gateway_hop_too() -> None:
+    target = SshTarget(gateway="gw", user="al", options=("UserKnownHostsFile=/u/kh",))
+    argv = master_argv(target, "node01", "/run/m0", ["/k/node"], ["/k/gw%"])
+    assert argv[-1] == "al@node01" and "-J" not in argv
+    assert _opt(argv, "UserKnownHostsFile")[0] == "/k/node"  # ours first: ssh takes the first
+    inner = shlex.split(_opt(argv, "ProxyCommand")[0])
+    assert inner[0] == "ssh" and inner[-3:] == ["-W", "%h:%p", "al@gw"]
+    assert _opt(inner, "UserKnownHostsFile")[0] == "/k/gw%%"
+    assert _opt(inner, "StrictHostKeyChecking") == ["yes"] and "BatchMode=yes" in inner
+    assert not any(a.startswith(("ControlMaster", "LocalCommand")) for a in inner)

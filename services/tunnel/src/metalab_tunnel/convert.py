@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from metalab.v1 import tunnel_pb2, types_pb2
 from metalab_tunnel.model import BoundForward, EventKind, TunnelEvent, TunnelSpec
-from metalab_tunnel.ssh_options import MODES, ForwardSpec, SshTarget, TunnelMode
+from metalab_tunnel.ssh_options import (
+    DATA_PATHS,
+    MODES,
+    DataPath,
+    ForwardSpec,
+    SshTarget,
+    TunnelMode,
+)
 
 _KINDS = {
     EventKind.ESTABLISHED: tunnel_pb2.TunnelEvent.ESTABLISHED,
@@ -24,6 +31,15 @@ def _mode(text: str) -> TunnelMode:
     raise ValueError(f"tunnel mode must be one of {', '.join(MODES)}, not {text!r}")
 
 
+def _data_path(text: str) -> DataPath:
+    for path in DATA_PATHS:
+        if text == path:
+            return path
+    if not text:
+        return DATA_PATHS[0]
+    raise ValueError(f"data_path must be one of {', '.join(DATA_PATHS)}, not {text!r}")
+
+
 def spec_from_proto(message: tunnel_pb2.TunnelSpec) -> TunnelSpec:
     ssh = message.ssh
     target = SshTarget(
@@ -31,6 +47,7 @@ def spec_from_proto(message: tunnel_pb2.TunnelSpec) -> TunnelSpec:
         user=ssh.user or None,
         ssh_key=ssh.ssh_key or None,
         mode=_mode(ssh.mode),
+        data_path=_data_path(ssh.data_path),
         accept_new_host_key=ssh.accept_new_host_key,
         options=tuple(ssh.options),
     )

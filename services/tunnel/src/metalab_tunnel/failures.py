@@ -23,6 +23,7 @@ class HopFailure(Exception):
     reason: str
     retryable: bool = True
     gateway_level: bool = False
+    refused: bool = False  # the host answered with a TCP reset: its sshd is not listening
 
     def __str__(self) -> str:
         return f"{self.hop}: {self.reason}"
@@ -78,7 +79,9 @@ def explain(exc: BaseException) -> tuple[str, bool]:
 
 def failure(hop: str, exc: BaseException, *, gateway_level: bool = False) -> HopFailure:
     reason, retryable = explain(exc)
-    return HopFailure(hop, reason, retryable, gateway_level)
+    return HopFailure(
+        hop, reason, retryable, gateway_level, isinstance(exc, ConnectionRefusedError)
+    )
 
 
 # What `except` clauses in this package catch when talking to SSH.

@@ -1,11 +1,14 @@
 """``Tunnel``: local listeners plus a supervised SSH route that heals itself.
 
 Lifecycle: ``start()`` binds every local port (a busy port fails at once), connects the configured
-mode (falling back to the other mode when the gateway answers but the first mode cannot reach the
-service), probes each target, emits ESTABLISHED and starts the supervisor. When the SSH connection
-drops, the listeners stay bound; the supervisor emits RECONNECTING, retries with capped exponential
-backoff and emits RESTORED. Connections accepted meanwhile wait for the new route. ``close()``
-closes listeners, relayed connections and SSH connections, then emits CLOSED.
+mode with asyncssh (falling back to the other mode when the gateway answers but the first mode
+cannot reach the service), probes each target, then sets up the data path, emits ESTABLISHED and
+starts the supervisor. Data paths: ``asyncssh`` keeps that connection and opens one channel per
+local connection; ``openssh`` closes it and hands each local connection to a supervised
+``ssh`` ControlMaster (``openssh``), which then carries the bytes. When the route drops, the
+listeners stay bound; the supervisor emits RECONNECTING, retries with capped exponential backoff
+and emits RESTORED. Connections accepted meanwhile wait for the new route. ``close()`` closes
+listeners, relayed connections and SSH connections (and ssh processes), then emits CLOSED.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from collections.abc import Iterable
 
 from metalab.errors import TunnelError
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
+from metalab_tunnel.handover import HandOver
 from metalab_tunnel.model import (
     BoundForward,
     EventCallback,
@@ -25,10 +30,13 @@ from metalab_tunnel.model import (
     TunnelEvent,
     TunnelSpec,
 )
+from metalab_tunnel.openssh import MasterRoute, ssh_installed
 from metalab_tunnel.relay import ChannelSide, LocalSide
-from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, ForwardSpec, TunnelMode
+from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, DataPath, ForwardSpec, TunnelMode
 
 log = logging.getLogger(__name__)
+
+AnyRoute = Route | MasterRoute
 
 
 def _other(mode: TunnelMode) -> TunnelMode:
@@ -45,22 +53,31 @@ class Tunnel:
         *,
         backoff_initial: float = 0.1,
         backoff_max: float = 2.0,
+        backoff_refused: float = 0.5,
         fallback: bool = True,
     ) -> None:
         if not spec.forwards:
             raise TunnelError("nothing to forward: the bundle has no tunnel targets")
         self.spec = spec
         self._on_event = on_event
-        self._backoff = (backoff_initial, backoff_max)
+        self._backoff = (backoff_initial, backoff_max, backoff_refused)
         self._fallback = fallback
+        self._listeners: list[socket.socket] = []
         self._servers: list[asyncio.Server] = []
         self._bound: tuple[BoundForward, ...] = ()
         self._active: set[LocalSide] = set()
-        self._route: Route | None = None
+        self._hand_over: HandOver | None = None  # openssh data path
+        self._route: AnyRoute | None = None
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self.mode: TunnelMode = spec.target.mode
+        self.data_path: DataPath = spec.target.data_path
+        self._path_note = ""
+        if self.data_path == "openssh" and not ssh_installed():
+            self.data_path = "asyncssh"
+            self._path_note = " (ssh is not installed)"
+            log.warning("ssh is not installed: using the asyncssh data path")
         self.state = "starting"
 
     @property
@@ -79,46 +96,73 @@ class Tunnel:
         try:
             await self._bind()
             self._route = await self._establish()
+            if self.data_path == "openssh":
+                checked, self._route = self._route, None
+                await checked.close()
+                try:
+                    self._route = await MasterRoute.start(
+                        self.spec.target, self.mode, self.spec.forwards
+                    )
+                except HopFailure as exc:
+                    raise TunnelError(
+                        f"cannot open tunnel (openssh data path): {exc}; "
+                        'data_path = "asyncssh" uses the built-in SSH client instead'
+                    ) from exc
         except TunnelError as exc:
             self.state = "failed"
             await self._teardown()
             self._emit(EventKind.FAILED, str(exc))
             raise
+        except BaseException:  # cancelled while starting: leave no listener or process behind
+            self.state = "closed"
+            await self._teardown()
+            raise
         self._ready.set()
         self.state = "up"
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         note = f" (fell back to {self.mode} mode)" if self.mode != self.spec.target.mode else ""
-        self._emit(EventKind.ESTABLISHED, f"{self.mode} mode{note}")
+        self._emit(
+            EventKind.ESTABLISHED,
+            f"{self.mode} mode{note}, {self.data_path} data path{self._path_note}",
+        )
         return self._bound
 
     async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         bound: list[BoundForward] = []
         for spec in self.spec.forwards:
-            try:
-                server = await loop.create_server(
-                    lambda spec=spec: LocalSide(  # type: ignore[misc]
-                        lambda local: self._serve(local, spec), self._active
-                    ),
-                    LOCAL_HOST,
-                    spec.local_port,
-                    reuse_address=True,
+            listener = _listen(spec)
+            bound.append(BoundForward(spec, int(listener.getsockname()[1])))
+            if self.data_path == "openssh":
+                self._listeners.append(listener)
+                if self._hand_over is None:
+                    self._hand_over = HandOver(self._master_route, self._ready, self._closed)
+                self._hand_over.serve(listener, spec)
+            else:
+                self._servers.append(
+                    await loop.create_server(
+                        lambda spec=spec: LocalSide(  # type: ignore[misc]
+                            lambda local: self._serve(local, spec), self._active
+                        ),
+                        sock=listener,  # the server owns it from here
+                    )
                 )
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise TunnelError(
-                        f"local port {spec.local_port} for {spec.service} is busy: another "
-                        "process uses it; choose another with --port, or --port 0 for any free one"
-                    ) from exc
-                raise TunnelError(
-                    f"cannot listen on {LOCAL_HOST}:{spec.local_port}: {exc.strerror}"
-                ) from exc
-            self._servers.append(server)
-            port = int(server.sockets[0].getsockname()[1])
-            bound.append(BoundForward(spec, port))
         self._bound = tuple(bound)
 
-    async def _connect(self, mode: TunnelMode) -> Route:
+    def _master_route(self) -> MasterRoute | None:
+        return self._route if isinstance(self._route, MasterRoute) else None
+
+    async def _connect(self, mode: TunnelMode) -> AnyRoute:
+        if self.data_path == "asyncssh":
+            return await self._connect_asyncssh(mode)
+        try:
+            return await MasterRoute.start(self.spec.target, mode, self.spec.forwards)
+        except HopFailure:
+            # ssh only says so much: asyncssh names the cause (and whether it is final).
+            await (await self._connect_asyncssh(mode)).close()
+            raise
+
+    async def _connect_asyncssh(self, mode: TunnelMode) -> Route:
         route = await Route.connect_gateway(mode, self.spec.target)
         try:
             await self._prepare(route)
@@ -177,8 +221,11 @@ class Tunnel:
             self._ready.set()
             self._emit(EventKind.RESTORED, "restored")
 
-    async def _reconnect(self) -> Route | None:
-        delay, cap = self._backoff
+    async def _reconnect(self) -> AnyRoute | None:
+        """Retry with capped exponential backoff: capped low while the gateway refuses
+        connections (sshd restarting: be back within a second), higher otherwise (an auth
+        failure retried fast could get us banned by the gateway)."""
+        delay, cap, refused_cap = self._backoff
         while True:
             try:
                 return await self._connect(self.mode)
@@ -188,9 +235,11 @@ class Tunnel:
                     self._emit(EventKind.FAILED, f"giving up: {exc}")
                     await self._teardown()
                     return None
+                limit = refused_cap if exc.refused else cap
+                delay = min(delay, limit)
                 log.info("reconnect failed (%s), retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, cap)
+            delay = min(delay * 2, limit)
 
     # -- relay ---------------------------------------------------------------------------------
 
@@ -199,7 +248,7 @@ class Tunnel:
         while not self._closed.is_set():
             await self._ready.wait()
             route = self._route
-            if route is None or self._closed.is_set():
+            if not isinstance(route, Route) or self._closed.is_set():
                 continue
             try:
                 await route.open(spec.remote_host, spec.remote_port, lambda: ChannelSide(local))
@@ -223,9 +272,13 @@ class Tunnel:
             server.close()
         for local in list(self._active):
             local.close()
+        if self._hand_over is not None:
+            await self._hand_over.close()
         for server in self._servers:
             await server.wait_closed()
-        self._servers = []
+        for listener in self._listeners:
+            listener.close()
+        self._servers, self._listeners = [], []
         if self._route is not None:
             route, self._route = self._route, None
             await route.close()
@@ -246,6 +299,27 @@ class Tunnel:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+
+def _listen(spec: ForwardSpec) -> socket.socket:
+    """A non-blocking listening socket on 127.0.0.1; a busy port is a clear TunnelError."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOCAL_HOST, spec.local_port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise TunnelError(
+                f"local port {spec.local_port} for {spec.service} is busy: another "
+                "process uses it; choose another with --port, or --port 0 for any free one"
+            ) from exc
+        raise TunnelError(
+            f"cannot listen on {LOCAL_HOST}:{spec.local_port}: {exc.strerror}"
+        ) from exc
+    listener.setblocking(False)
+    return listener
 
 
 def bound_lines(forwards: Iterable[BoundForward]) -> list[str]:

@@ -9,6 +9,19 @@ import asyncssh
 
 from metalab_tunnel.failures import HopFailure
 
+_OPTION_KEYS = ("host", "port", "username", "config", "known_hosts")
+
+
+def _options(kwargs: dict[str, object]) -> asyncssh.SSHClientConnectionOptions:
+    return asyncssh.SSHClientConnectionOptions(
+        **{k: v for k, v in kwargs.items() if k in _OPTION_KEYS}
+    )
+
+
+def known_hosts_files(kwargs: dict[str, object]) -> list[Path]:
+    """The known_hosts files a hop is checked against (``~/.ssh/known_hosts`` by default)."""
+    return _known_hosts_files(_options(kwargs))
+
 
 def _known_hosts_files(options: asyncssh.SSHClientConnectionOptions) -> list[Path]:
     configured = options.known_hosts
@@ -49,10 +62,7 @@ async def resolve_unverified(
     accept_new: bool,
 ) -> None:
     """Called after HostKeyNotVerifiable: record the key (opt-in, unknown hosts only) or raise."""
-    options = asyncssh.SSHClientConnectionOptions(
-        **{k: v for k, v in kwargs.items() if k in ("host", "port", "username", "config",
-                                                   "known_hosts")}
-    )  # fmt: skip
+    options = _options(kwargs)
     host = str(options.host_key_alias or options.host)
     port = int(options.port)
     files = _known_hosts_files(options)

@@ -78,7 +78,7 @@ class TunnelsServicer(tunnel_pb2_grpc.TunnelsServicer):
                 kind=tunnel_pb2.TunnelEvent.ESTABLISHED,
                 tunnel_id=tunnel_id,
                 forwards=[forward_to_proto(f) for f in tunnel.forwards],
-                message=f"{tunnel.mode} mode, detached",
+                message=f"{tunnel.mode} mode, {tunnel.data_path} data path, detached",
             )
             return
         try:

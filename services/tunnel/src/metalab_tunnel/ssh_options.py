@@ -15,6 +15,10 @@ from metalab.errors import ConfigError
 TunnelMode = Literal["jump", "gateway"]
 MODES: tuple[TunnelMode, ...] = ("jump", "gateway")
 LOCAL_HOST = "127.0.0.1"
+MASTER_READY = "metalab-master-ready"
+
+DataPath = Literal["openssh", "asyncssh"]
+DATA_PATHS: tuple[DataPath, ...] = ("openssh", "asyncssh")  # the first is the default
 
 # AES-GCM runs inside OpenSSL (via `cryptography`) and is the fastest cipher asyncssh has;
 # OpenSSH prefers chacha20-poly1305, which asyncssh computes far more slowly.
@@ -62,6 +66,7 @@ class SshTarget:
     user: str | None = None
     ssh_key: str | None = None
     mode: TunnelMode = "jump"
+    data_path: DataPath = "openssh"
     accept_new_host_key: bool = False
     options: tuple[str, ...] = ()
     config_files: tuple[str, ...] | None = None  # None: ~/.ssh/config, as ssh does
@@ -245,7 +250,29 @@ def node_connect_kwargs(target: SshTarget, node: str) -> dict[str, object]:
     return _hop_kwargs(target, node)
 
 
-def _base_argv(target: SshTarget) -> list[str]:
+def _quote_files(files: Sequence[str]) -> str:
+    return " ".join(f'"{f}"' if any(c.isspace() for c in f) else f for f in files)
+
+
+def _known_hosts_args(files: Sequence[str] | None) -> list[str]:
+    """Pin host key checking to exactly ``files`` (what the asyncssh path reads), nothing else."""
+    if files is None:
+        return []
+    return [
+        "-o",
+        f"UserKnownHostsFile={_quote_files(files)}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]
+
+
+def _config_args(target: SshTarget) -> list[str]:
+    if target.config_files is None:
+        return []
+    return ["-F", target.config_files[0] if target.config_files else "none"]
+
+
+def _base_argv(target: SshTarget, known_hosts: Sequence[str] | None = None) -> list[str]:
     opts = parse_options(target.options)
     argv = [
         "ssh",
@@ -256,9 +283,9 @@ def _base_argv(target: SshTarget) -> list[str]:
         "-o", f"ServerAliveCountMax={opts.keepalive_count_max or target.keepalive_count_max}",
         "-o", f"ConnectTimeout={int(opts.connect_timeout or target.connect_timeout)}",
         "-o", f"StrictHostKeyChecking={'accept-new' if accepts_new_host_key(target) else 'yes'}",
+        *_known_hosts_args(known_hosts),
+        *_config_args(target),
     ]  # fmt: skip
-    if target.config_files:
-        argv += ["-F", target.config_files[0]]
     if target.ssh_key:
         argv += ["-i", target.ssh_key]
     for option in target.options:
@@ -273,6 +300,44 @@ def _destination_args(endpoint: Endpoint, default_user: str | None) -> list[str]
     return [*port, f"{user}@{endpoint.host}" if user else endpoint.host]
 
 
+def _proxy_command(target: SshTarget, known_hosts: Sequence[str] | None) -> str:
+    """``ProxyCommand=ssh … -W %h:%p gateway``: the gateway hop with the same key and checks."""
+    opts = parse_options(target.options)
+    proxy = ["ssh"] + (["-i", target.ssh_key] if target.ssh_key else [])
+    proxy += [
+        "-o", "BatchMode=yes",
+        "-o", f"ConnectTimeout={int(opts.connect_timeout or target.connect_timeout)}",
+        "-o", f"StrictHostKeyChecking={'accept-new' if accepts_new_host_key(target) else 'yes'}",
+        *_known_hosts_args(known_hosts),
+        *_config_args(target),
+    ]  # fmt: skip
+    for option in target.options:
+        if not option.lower().startswith("stricthostkeychecking"):
+            proxy += ["-o", option]
+    gateway = _destination_args(parse_destination(target.gateway), target.user)
+    quoted = [shlex.quote(arg).replace("%", "%%") for arg in proxy]
+    return "ProxyCommand=" + " ".join([*quoted, "-W", "%h:%p", *map(shlex.quote, gateway)])
+
+
+def _route_args(
+    target: SshTarget, node: str | None, proxy_known_hosts: Sequence[str] | None = None
+) -> list[str]:
+    """The destination: the gateway itself (``node`` None), or ``node`` through the gateway.
+
+    With ``ssh_key`` or pinned known_hosts the jump hop is a ProxyCommand, because ``-J`` passes
+    neither ``-i`` nor ``-o`` options on.
+    """
+    gateway = parse_destination(target.gateway)
+    if node is None:
+        return _destination_args(gateway, target.user)
+    if target.ssh_key or proxy_known_hosts is not None:
+        hop = ["-o", _proxy_command(target, proxy_known_hosts)]
+    else:
+        hop = ["-J", gateway.label() if gateway.user or not target.user else
+               f"{target.user}@{gateway.label()}"]  # fmt: skip
+    return hop + _destination_args(parse_destination(node), target.user)
+
+
 def ssh_argv(target: SshTarget, forwards: Sequence[tuple[ForwardSpec, int]]) -> list[str]:
     """The OpenSSH command doing what the tunnel does; ``forwards`` pairs a spec with its port.
 
@@ -282,24 +347,39 @@ def ssh_argv(target: SshTarget, forwards: Sequence[tuple[ForwardSpec, int]]) -> 
     """
     if not forwards:
         raise ConfigError("no forwards to open", key="forwards")
-    gateway = parse_destination(target.gateway)
     argv = _base_argv(target)
     if target.mode == "gateway":
         for spec, port in forwards:
             argv += ["-L", f"{LOCAL_HOST}:{port}:{spec.remote_host}:{spec.remote_port}"]
-        return argv + _destination_args(gateway, target.user)
+        return argv + _route_args(target, None)
     nodes = {spec.remote_host for spec, _ in forwards}
     if len(nodes) != 1:
         raise ConfigError(f"jump mode needs one node per ssh command, got {sorted(nodes)}")
     for spec, port in forwards:
         argv += ["-L", f"{LOCAL_HOST}:{port}:{LOCAL_HOST}:{spec.remote_port}"]
-    if target.ssh_key:
-        proxy = ["ssh", "-i", target.ssh_key, "-o", "BatchMode=yes"]
-        if target.config_files:
-            proxy += ["-F", target.config_files[0]]
-        proxy += ["-W", "%h:%p", *_destination_args(gateway, target.user)]
-        argv += ["-o", f"ProxyCommand={shlex.join(proxy)}"]
-    else:
-        argv += ["-J", gateway.label() if gateway.user or not target.user else
-                 f"{target.user}@{gateway.label()}"]  # fmt: skip
-    return argv + _destination_args(parse_destination(nodes.pop()), target.user)
+    return argv + _route_args(target, nodes.pop())
+
+
+def master_argv(
+    target: SshTarget,
+    node: str | None,
+    control_path: str,
+    known_hosts: Sequence[str],
+    gateway_known_hosts: Sequence[str],
+) -> list[str]:
+    """``ssh -N`` as a ControlMaster on ``control_path`` to the gateway (``node`` None) or node.
+
+    Host keys are checked against exactly ``known_hosts`` (the destination's files) and, for the
+    jump hop, ``gateway_known_hosts`` (what the asyncssh path reads), never against
+    /etc/ssh/ssh_known_hosts. Once the control socket listens it prints ``MASTER_READY``.
+    """
+    escaped = control_path.replace("%", "%%")
+    argv = _base_argv(target, known_hosts)
+    argv += [
+        "-o", "ControlMaster=yes",
+        "-o", f"ControlPath={escaped}",
+        "-o", "ControlPersist=no",
+        "-o", "PermitLocalCommand=yes",
+        "-o", f"LocalCommand=echo {MASTER_READY}",
+    ]  # fmt: skip
+    return argv + _route_args(target, node, gateway_known_hosts if node is not None else None)

@@ -117,6 +117,7 @@ def tunnel_spec(
         user=str(settings.get("user") or ""),
         ssh_key=str(settings.get("ssh_key") or ""),
         mode=str(settings.get("tunnel") or "jump"),
+        data_path=str(settings.get("data_path") or ""),
         accept_new_host_key=accept_new_host_key,
     )
     return tunnel_pb2.TunnelSpec(

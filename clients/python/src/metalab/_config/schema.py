@@ -59,6 +59,7 @@ class SlurmEnvironment(_EnvironmentBase):
     user: str | None = None
     ssh_key: str | None = None
     tunnel: Literal["jump", "gateway"] = "jump"
+    data_path: Literal["openssh", "asyncssh"] = "openssh"
     partition: str | None = None
     time: str = "1:00:00"
     memory: str | None = None

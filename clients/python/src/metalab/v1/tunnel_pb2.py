@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from metalab.v1 import types_pb2 as metalab_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17metalab/v1/tunnel.proto\x12\nmetalab.v1\x1a\x16metalab/v1/types.proto\"w\n\tSshTarget\x12\x0f\n\x07gateway\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0f\n\x07ssh_key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x1b\n\x13\x61\x63\x63\x65pt_new_host_key\x18\x05 \x01(\x08\x12\x0f\n\x07options\x18\x06 \x03(\t\"X\n\x07\x46orward\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x12\n\nlocal_port\x18\x02 \x01(\x05\x12(\n\x06target\x18\x03 \x01(\x0b\x32\x18.metalab.v1.TunnelTarget\"\x8d\x01\n\nTunnelSpec\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\"\n\x03ssh\x18\x03 \x01(\x0b\x32\x15.metalab.v1.SshTarget\x12%\n\x08\x66orwards\x18\x04 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\x0e\n\x06\x64\x65tach\x18\x05 \x01(\x08\"\xeb\x01\n\x0bTunnelEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.metalab.v1.TunnelEvent.Kind\x12\x11\n\ttunnel_id\x18\x02 \x01(\t\x12%\n\x08\x66orwards\x18\x03 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\x0f\n\x07message\x18\x04 \x01(\t\"e\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45STABLISHED\x10\x01\x12\x10\n\x0cRECONNECTING\x10\x02\x12\x0c\n\x08RESTORED\x10\x03\x12\n\n\x06\x43LOSED\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05\"{\n\nTunnelInfo\x12\x11\n\ttunnel_id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12%\n\x08\x66orwards\x18\x04 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\r\n\x05state\x18\x05 \x01(\t\"\x14\n\x12ListTunnelsRequest\">\n\x13ListTunnelsResponse\x12\'\n\x07tunnels\x18\x01 \x03(\x0b\x32\x16.metalab.v1.TunnelInfo\"4\n\x12\x43loseTunnelRequest\x12\x11\n\ttunnel_id\x18\x01 \x01(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"%\n\x13\x43loseTunnelResponse\x12\x0e\n\x06\x63losed\x18\x01 \x01(\x05\x32\xd7\x01\n\x07Tunnels\x12\x39\n\x04Open\x12\x16.metalab.v1.TunnelSpec\x1a\x17.metalab.v1.TunnelEvent0\x01\x12G\n\x04List\x12\x1e.metalab.v1.ListTunnelsRequest\x1a\x1f.metalab.v1.ListTunnelsResponse\x12H\n\x05\x43lose\x12\x1e.metalab.v1.CloseTunnelRequest\x1a\x1f.metalab.v1.CloseTunnelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17metalab/v1/tunnel.proto\x12\nmetalab.v1\x1a\x16metalab/v1/types.proto\"\x8a\x01\n\tSshTarget\x12\x0f\n\x07gateway\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0f\n\x07ssh_key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x1b\n\x13\x61\x63\x63\x65pt_new_host_key\x18\x05 \x01(\x08\x12\x0f\n\x07options\x18\x06 \x03(\t\x12\x11\n\tdata_path\x18\x07 \x01(\t\"X\n\x07\x46orward\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x12\n\nlocal_port\x18\x02 \x01(\x05\x12(\n\x06target\x18\x03 \x01(\x0b\x32\x18.metalab.v1.TunnelTarget\"\x8d\x01\n\nTunnelSpec\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\"\n\x03ssh\x18\x03 \x01(\x0b\x32\x15.metalab.v1.SshTarget\x12%\n\x08\x66orwards\x18\x04 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\x0e\n\x06\x64\x65tach\x18\x05 \x01(\x08\"\xeb\x01\n\x0bTunnelEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.metalab.v1.TunnelEvent.Kind\x12\x11\n\ttunnel_id\x18\x02 \x01(\t\x12%\n\x08\x66orwards\x18\x03 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\x0f\n\x07message\x18\x04 \x01(\t\"e\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45STABLISHED\x10\x01\x12\x10\n\x0cRECONNECTING\x10\x02\x12\x0c\n\x08RESTORED\x10\x03\x12\n\n\x06\x43LOSED\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05\"{\n\nTunnelInfo\x12\x11\n\ttunnel_id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12%\n\x08\x66orwards\x18\x04 \x03(\x0b\x32\x13.metalab.v1.Forward\x12\r\n\x05state\x18\x05 \x01(\t\"\x14\n\x12ListTunnelsRequest\">\n\x13ListTunnelsResponse\x12\'\n\x07tunnels\x18\x01 \x03(\x0b\x32\x16.metalab.v1.TunnelInfo\"4\n\x12\x43loseTunnelRequest\x12\x11\n\ttunnel_id\x18\x01 \x01(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"%\n\x13\x43loseTunnelResponse\x12\x0e\n\x06\x63losed\x18\x01 \x01(\x05\x32\xd7\x01\n\x07Tunnels\x12\x39\n\x04Open\x12\x16.metalab.v1.TunnelSpec\x1a\x17.metalab.v1.TunnelEvent0\x01\x12G\n\x04List\x12\x1e.metalab.v1.ListTunnelsRequest\x1a\x1f.metalab.v1.ListTunnelsResponse\x12H\n\x05\x43lose\x12\x1e.metalab.v1.CloseTunnelRequest\x1a\x1f.metalab.v1.CloseTunnelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'metalab.v1.tunnel_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SSHTARGET']._serialized_start=63
-  _globals['_SSHTARGET']._serialized_end=182
-  _globals['_FORWARD']._serialized_start=184
-  _globals['_FORWARD']._serialized_end=272
-  _globals['_TUNNELSPEC']._serialized_start=275
-  _globals['_TUNNELSPEC']._serialized_end=416
-  _globals['_TUNNELEVENT']._serialized_start=419
-  _globals['_TUNNELEVENT']._serialized_end=654
-  _globals['_TUNNELEVENT_KIND']._serialized_start=553
-  _globals['_TUNNELEVENT_KIND']._serialized_end=654
-  _globals['_TUNNELINFO']._serialized_start=656
-  _globals['_TUNNELINFO']._serialized_end=779
-  _globals['_LISTTUNNELSREQUEST']._serialized_start=781
-  _globals['_LISTTUNNELSREQUEST']._serialized_end=801
-  _globals['_LISTTUNNELSRESPONSE']._serialized_start=803
-  _globals['_LISTTUNNELSRESPONSE']._serialized_end=865
-  _globals['_CLOSETUNNELREQUEST']._serialized_start=867
-  _globals['_CLOSETUNNELREQUEST']._serialized_end=919
-  _globals['_CLOSETUNNELRESPONSE']._serialized_start=921
-  _globals['_CLOSETUNNELRESPONSE']._serialized_end=958
-  _globals['_TUNNELS']._serialized_start=961
-  _globals['_TUNNELS']._serialized_end=1176
+  _globals['_SSHTARGET']._serialized_start=64
+  _globals['_SSHTARGET']._serialized_end=202
+  _globals['_FORWARD']._serialized_start=204
+  _globals['_FORWARD']._serialized_end=292
+  _globals['_TUNNELSPEC']._serialized_start=295
+  _globals['_TUNNELSPEC']._serialized_end=436
+  _globals['_TUNNELEVENT']._serialized_start=439
+  _globals['_TUNNELEVENT']._serialized_end=674
+  _globals['_TUNNELEVENT_KIND']._serialized_start=573
+  _globals['_TUNNELEVENT_KIND']._serialized_end=674
+  _globals['_TUNNELINFO']._serialized_start=676
+  _globals['_TUNNELINFO']._serialized_end=799
+  _globals['_LISTTUNNELSREQUEST']._serialized_start=801
+  _globals['_LISTTUNNELSREQUEST']._serialized_end=821
+  _globals['_LISTTUNNELSRESPONSE']._serialized_start=823
+  _globals['_LISTTUNNELSRESPONSE']._serialized_end=885
+  _globals['_CLOSETUNNELREQUEST']._serialized_start=887
+  _globals['_CLOSETUNNELREQUEST']._serialized_end=939
+  _globals['_CLOSETUNNELRESPONSE']._serialized_start=941
+  _globals['_CLOSETUNNELRESPONSE']._serialized_end=978
+  _globals['_TUNNELS']._serialized_start=981
+  _globals['_TUNNELS']._serialized_end=1196
 # @@protoc_insertion_point(module_scope)

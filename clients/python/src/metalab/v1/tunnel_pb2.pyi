@@ -30,12 +30,15 @@ class SshTarget(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     ACCEPT_NEW_HOST_KEY_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    DATA_PATH_FIELD_NUMBER: _builtins.int
     gateway: _builtins.str
     user: _builtins.str
     ssh_key: _builtins.str
     mode: _builtins.str
     """jump | gateway"""
     accept_new_host_key: _builtins.bool
+    data_path: _builtins.str
+    """openssh | asyncssh; empty: openssh (asyncssh without ssh)"""
     @_builtins.property
     def options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -47,10 +50,11 @@ class SshTarget(_message.Message):
         mode: _builtins.str = ...,
         accept_new_host_key: _builtins.bool = ...,
         options: _abc.Iterable[_builtins.str] | None = ...,
+        data_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_new_host_key", b"accept_new_host_key", "gateway", b"gateway", "mode", b"mode", "options", b"options", "ssh_key", b"ssh_key", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_new_host_key", b"accept_new_host_key", "data_path", b"data_path", "gateway", b"gateway", "mode", b"mode", "options", b"options", "ssh_key", b"ssh_key", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
