@@ -152,24 +152,50 @@ def _url(forward: Any) -> str:
 
 
 def _run_foreground(spec: tunnel_pb2.TunnelSpec) -> None:
-    try:
-        asyncio.run(_foreground(spec))
-    except KeyboardInterrupt:
+    if asyncio.run(_foreground(spec)):
         click.echo("Tunnel closed.", err=True)
 
 
-async def _foreground(spec: tunnel_pb2.TunnelSpec) -> None:
+async def _foreground(spec: tunnel_pb2.TunnelSpec) -> bool:
+    """Run the tunnel until it ends or Ctrl+C/SIGTERM; True when a signal closed it.
+
+    The signal only ends the stream: leaving ``connect()`` then stops the embedded tunnel
+    service, which closes the tunnel completely (listeners, SSH, any ssh child) before we exit.
+    """
+    import signal
+
     from metalab._client.client import connect
     from metalab._client.target import ServerTarget
 
-    async with connect(ServerTarget(None)) as client:
-        async for event in client.open_tunnel(spec):
-            for line in _describe(event, verbose=False):
-                click.echo(line)
-            if type(event).Kind.Name(event.kind) == "ESTABLISHED":
-                click.echo("Press Ctrl+C to close.")
-            if type(event).Kind.Name(event.kind) == "FAILED":
-                raise TunnelError(event.message)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with connect(ServerTarget(None)) as client:
+            stream = asyncio.ensure_future(_print_events(client.open_tunnel(spec)))
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({stream, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not stream.done():
+                stream.cancel()
+                await asyncio.gather(stream, return_exceptions=True)
+                return True
+            stream.result()
+            return False
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _print_events(events: Any) -> None:
+    async for event in events:
+        for line in _describe(event, verbose=False):
+            click.echo(line)
+        if type(event).Kind.Name(event.kind) == "ESTABLISHED":
+            click.echo("Press Ctrl+C to close.")
+        if type(event).Kind.Name(event.kind) == "FAILED":
+            raise TunnelError(event.message)
 
 
 def daemon_address() -> str:
