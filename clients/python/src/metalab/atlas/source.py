@@ -1,85 +1,154 @@
-"""Where Atlas reads runs from: a FileStore directory or a PostgresStore."""
+"""Where Atlas reads runs from: a FileStore directory (through `FileIndex`) or a PostgresStore.
+
+Both sources answer the same questions with the same shapes; run files (logs, artifacts,
+tracebacks) are always read from the store's file root through `RunFiles`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+
+from metalab.atlas import evaluate
+from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
+from metalab.atlas.runfiles import RunFiles
+
+FINISHED = ("completed", "failed", "cancelled")
 
 
 class RunSource(Protocol):
     kind: str
+    files: RunFiles
 
-    async def check(self) -> tuple[bool, str]: ...
-    async def runs(self, limit: int) -> list[dict[str, Any]]: ...
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+    def check(self) -> tuple[bool, str]: ...
+    def experiments(self) -> list[dict[str, Any]]: ...
+    def experiment(self, experiment_id: str) -> dict[str, Any]: ...
+    def fields(self, experiment_id: str) -> KnownFields: ...
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]: ...
+    def run(self, experiment_id: str, run_id: str) -> dict[str, Any]: ...
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]: ...
+    def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]: ...
+
+
+def iso(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def summary(
+    spec: dict[str, Any], experiment_id: str, counts: dict[str, int], last_activity: str | None
+) -> dict[str, Any]:
+    """The overview card of one experiment."""
+    total = int(spec.get("total_runs") or 0)
+    finished = sum(counts.get(s, 0) for s in FINISHED)
+    return {
+        "experiment_id": experiment_id,
+        "name": spec.get("name", experiment_id),
+        "operation": spec.get("operation", ""),
+        "description": spec.get("description", ""),
+        "tags": spec.get("tags", []),
+        "created_at": spec.get("created_at"),
+        "total_runs": total,
+        "counts": counts,
+        "runs": sum(counts.values()),
+        "pending": max(0, total - sum(counts.values())),
+        "progress": min(1.0, finished / total) if total else None,
+        "last_activity": last_activity,
+    }
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 class FileSource:
     kind = "file"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, refresh_interval: float = 2.0) -> None:
         self.root = root
+        self.files = RunFiles(root)
+        self.index = FileIndex(root)
+        self.refresher = IndexRefresher(self.index, refresh_interval)
 
-    async def check(self) -> tuple[bool, str]:
-        if self.root.is_dir():
-            return True, ""
-        return False, f"{self.root} does not exist yet"
+    def start(self) -> None:
+        self.refresher.start()
 
-    async def runs(self, limit: int) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._scan, limit)
+    def close(self) -> None:
+        self.refresher.stop()
 
-    def _scan(self, limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for path in sorted(self.root.glob("*/runs/*/run.json"))[:limit]:
-            try:
-                found.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
-                continue
-        return found
-
-
-class PostgresSource:
-    kind = "postgres"
-
-    def __init__(self, locator: str) -> None:
-        parts = urlsplit(locator)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.file_root = query.pop("file_root", None)
-        self.conninfo = parts._replace(
-            query="&".join(f"{k}={v}" for k, v in query.items())
-        ).geturl()
-
-    async def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(self.conninfo, connect_timeout=2) as conn:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
-
-    async def check(self) -> tuple[bool, str]:
-        import psycopg
-
-        try:
-            await self._query("SELECT 1")
-        except psycopg.Error as exc:
-            return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    def check(self) -> tuple[bool, str]:
+        if not self.root.is_dir():
+            return False, f"{self.root} does not exist yet"
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            return False, f"{self.root} is not readable"
         return True, ""
 
-    async def runs(self, limit: int) -> list[dict[str, Any]]:
-        import psycopg
+    def _wait(self) -> None:
+        if not self.index.ready.is_set():
+            self.index.refresh()
 
-        try:
-            rows = await self._query(
-                "SELECT to_jsonb(r) FROM runs r ORDER BY r.run_id LIMIT %s", (limit,)
-            )
-        except psycopg.errors.UndefinedTable:
-            return []
-        return [row[0] for row in rows]
+    def _get(self, experiment_id: str) -> ExperimentIndex:
+        self._wait()
+        found = self.index.experiment(experiment_id)
+        if found is None:
+            raise NotFound(f"no experiment {experiment_id!r}")
+        return found
+
+    def _summary(self, index: ExperimentIndex) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for row in self.index.rows(index.experiment_id):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return summary(index.spec, index.experiment_id, counts, iso(index.last_activity))
+
+    def experiments(self) -> list[dict[str, Any]]:
+        self._wait()
+        found = [self._summary(e) for e in self.index.experiments()]
+        return sorted(found, key=lambda s: s["last_activity"] or "", reverse=True)
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        index = self._get(experiment_id)
+        return {**self._summary(index), "spec": index.spec}
+
+    def fields(self, experiment_id: str) -> KnownFields:
+        return self._get(experiment_id).fields
+
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        self._get(experiment_id)
+        total, rows = evaluate.page(self.index.rows(experiment_id), query)
+        return total, [public(r) for r in rows]
+
+    def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
+        record = self.files.record(experiment_id, run_id)
+        if record is None:
+            raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
+        return record
+
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        return self.files.steps(experiment_id, run_id)
+
+    def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]:
+        self._get(experiment_id)
+        rows = evaluate.select(self.index.rows(experiment_id), query)
+        return evaluate.aggregate(rows, x, y, group)
 
 
-def open_source(store: str) -> RunSource:
+def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
+    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``)."""
     if store.startswith(("postgresql://", "postgres://")):
+        from metalab.atlas.pgsource import PostgresSource
+
         return PostgresSource(store)
-    return FileSource(Path(store.removeprefix("file://")))
+    from metalab.store.locator import parse_locator
+
+    config = parse_locator(store)
+    return FileSource(Path(config.to_json()["root"]), refresh_interval)

@@ -1,0 +1,143 @@
+"""`RunQuery` and plot aggregation over in-memory run rows (the FileStore index).
+
+The semantics mirror `metalab.atlas.pgsource` exactly; `tests/integration/atlas` runs the same
+queries against both stores and compares the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from metalab.atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
+
+Row = dict[str, Any]
+MISSING = 2
+
+
+def value_of(row: Row, f: Field) -> Any:
+    if f.kind == "params" or f.kind == "metrics":
+        return row[f.kind].get(f.key)
+    return row.get(f.key)
+
+
+def text_of(value: Any) -> str | None:
+    """The text a value compares and searches as (None for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True)
+
+
+def rank_key(value: Any, kind: str = "params") -> tuple[int, float, str]:
+    if kind == "core_text":
+        return (MISSING, 0.0, "") if value is None else (1, 0.0, str(value))
+    number = as_number(value) if not isinstance(value, str) else None
+    if number is not None:
+        return (0, number, "")
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return (MISSING, 0.0, "")
+    if isinstance(value, str) and value in NON_FINITE:
+        return (MISSING, 0.0, "")
+    return (1, 0.0, text_of(value) or "")
+
+
+def _matches(row: Row, flt: Filter) -> bool:
+    value = value_of(row, flt.field)
+    if value is None:
+        return False
+    number = flt.number
+    is_num = not isinstance(value, str) and as_number(value) is not None
+    text = text_of(value) or ""
+    if flt.op == "contains":
+        return flt.value.lower() in text.lower()
+    if flt.op == "eq":
+        if is_num and number is not None:
+            return float(value) == number
+        return not is_num and text == flt.value
+    if number is not None and flt.field.kind != "core_text":
+        if not is_num:
+            return False
+        return float(value) < number if flt.op == "lt" else float(value) > number
+    if is_num:
+        return False
+    encoded, wanted = text.encode(), flt.value.encode()
+    return encoded < wanted if flt.op == "lt" else encoded > wanted
+
+
+def search_text(row: Row) -> str:
+    parts = [row["run_id"], row["status"], row.get("host") or "", row.get("error") or ""]
+    parts.append(json.dumps(row["params"], sort_keys=True))
+    return " ".join(parts).lower()
+
+
+def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
+    """The rows matching the query's statuses, filters and search (unsorted)."""
+    statuses = set(query.statuses)
+    needle = query.search.lower()
+    out = []
+    for row in rows:
+        if statuses and row["status"] not in statuses:
+            continue
+        if needle and needle not in row["_search"]:
+            continue
+        if all(_matches(row, f) for f in query.filters):
+            out.append(row)
+    return out
+
+
+def order(rows: list[Row], sort: Field, descending: bool) -> list[Row]:
+    """Numbers, then text, then missing — missing last either way; ties by run_id."""
+    keyed = [(rank_key(value_of(r, sort), sort.kind), r) for r in rows]
+    groups: dict[int, list[tuple[tuple[int, float, str], Row]]] = {0: [], 1: [], MISSING: []}
+    for key, row in keyed:
+        groups[key[0]].append((key, row))
+    out: list[Row] = []
+    for rank in (0, 1, MISSING):
+        items = groups[rank]
+        items.sort(key=lambda kr: kr[1]["run_id"])
+        if rank == 0:
+            items.sort(key=lambda kr: kr[0][1], reverse=descending)
+        elif rank == 1:
+            items.sort(key=lambda kr: kr[0][2].encode(), reverse=descending)
+        out.extend(row for _, row in items)
+    return out
+
+
+def page(rows: list[Row], query: RunQuery) -> tuple[int, list[Row]]:
+    matched = order(select(rows, query), query.sort, query.descending)
+    return len(matched), matched[query.offset : query.offset + query.limit]
+
+
+def aggregate(rows: Sequence[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
+    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
+    cells: dict[tuple[str | None, str], tuple[Any, list[float]]] = {}
+    for row in rows:
+        number = as_number(value_of(row, y))
+        if number is None or isinstance(value_of(row, y), str):
+            continue
+        xv = value_of(row, x)
+        if xv is None:
+            continue
+        gv = text_of(value_of(row, group)) if group is not None else None
+        key = (gv, text_of(xv) or "")
+        cells.setdefault(key, (xv, []))[1].append(number)
+    series: dict[str | None, list[dict[str, Any]]] = {}
+    for (gv, _), (xv, values) in cells.items():
+        series.setdefault(gv, []).append(point(xv, values))
+    return [
+        {"group": gv, "points": sorted(points, key=lambda p: rank_key(p["x"]))}
+        for gv, points in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
+    ]
+
+
+def point(x: Any, values: list[float]) -> dict[str, Any]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"x": x, "mean": mean, "std": std, "n": n}
