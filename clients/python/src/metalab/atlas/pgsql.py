@@ -63,7 +63,10 @@ def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
         cmp = "<" if op == "lt" else ">"
         if number is not None:
             return _bind(
-                f"(jsonb_typeof({{x}}) = 'number' AND ({{x}})::float8 {cmp} %s)", x, [number]
+                f"CASE WHEN jsonb_typeof({{x}}) = 'number' THEN ({{x}})::float8 {cmp} %s "
+                "ELSE FALSE END",
+                x,
+                [number],
             )
         return _bind(
             f"(jsonb_typeof({{x}}) <> 'number' AND {text} COLLATE \"C\" {cmp} %s)", x, [value]
@@ -129,13 +132,12 @@ def order_by(f: Field, descending: bool) -> Expr:
     direction = "DESC" if descending else "ASC"
     if f.kind in ("params", "metrics"):
         missing = ", ".join(f"'{v}'" for v in sorted(NON_FINITE))
+        is_missing = f"{{x}} IS NULL OR jsonb_typeof({{x}}) = 'null' OR ({x_text()}) IN ({missing})"
         template = (
-            "CASE WHEN jsonb_typeof({x}) = 'number' THEN 0 "
-            "WHEN {x} IS NULL OR jsonb_typeof({x}) = 'null' "
-            f"OR ({x_text()}) IN ({missing}) THEN 2 ELSE 1 END, "
+            f"CASE WHEN jsonb_typeof({{x}}) = 'number' THEN 0 WHEN {is_missing} THEN 2 ELSE 1 END, "
             f"CASE WHEN jsonb_typeof({{x}}) = 'number' THEN ({{x}})::float8 END {direction}, "
-            f"CASE WHEN jsonb_typeof({{x}}) <> 'number' THEN {x_text()} END "
-            f'COLLATE "C" {direction}, r.run_id'
+            f"CASE WHEN jsonb_typeof({{x}}) = 'number' OR {is_missing} THEN NULL "
+            f'ELSE {x_text()} END COLLATE "C" {direction}, r.run_id'
         )
         return _bind(template, value_expr(f), [])
     collate = ' COLLATE "C"' if f.kind == "core_text" else ""
