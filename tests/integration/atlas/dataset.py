@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from typing import Any
 
 from metalab.store.base import MetricStep, RunRecord, Store

@@ -82,6 +82,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        redirect_slashes=False,
     )
     _errors(app)
     _api(app, source, store, bundle)
