@@ -15,7 +15,7 @@ function el(tag, attrs, ...children) {
     else if (key === "style") node.style.cssText = value; // CSSOM: allowed by the CSP
     else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -58,7 +58,7 @@ const statusBadge = (status) => el("span", { class: `status ${status}` }, status
 const enc = encodeURIComponent;
 
 function show(...nodes) {
-  main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
+  main().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined));
 }
 
 function fail(error) {
@@ -341,8 +341,10 @@ function groupedChart(series, xName, yName) {
         svgEl("circle", { cx: px, cy: py, r: 3.5, fill: color, class: "point" },
           svgEl("title", {}, `${fmt(p.x)}: ${fmt(p.mean)} ± ${fmt(p.std)} (n=${p.n})`)));
     }
-    svg.append(svgEl("text", { x: width - pad + 4 - 120, y: pad + 14 * i, fill: color },
-      g.group === null ? yName : `${fmt(g.group)}`));
+    const legend = svgEl("text", { x: width - pad - 116, y: pad + 14 * i, class: "legend" },
+      g.group === null ? yName : `${fmt(g.group)}`);
+    legend.style.fill = color; // CSSOM, allowed by the CSP (inline style attributes are not)
+    svg.append(legend);
   });
   labels.forEach((label, i) => svg.append(svgEl("text", { x: s.x(i), y: height - pad + 28, "text-anchor": "middle" }, label)));
   return svg;
