@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -95,7 +96,7 @@ def test_unknown_ids_are_rejected(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def guarded(file_locator: str, tmp_path_factory: pytest.TempPathFactory) -> Atlas:
+def guarded(file_locator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Atlas]:
     log = tmp_path_factory.mktemp("guarded") / "atlas.log"
     with running_atlas(file_locator, log, host="0.0.0.0", token=TOKEN) as server:
         yield server

@@ -93,7 +93,9 @@ class PostgresSource:
             except psycopg.Error as exc:
                 raise StoreError(_first_line(exc)) from None
 
-    def _all(self, query: sql.Composable, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    def _all(
+        self, query: sql.SQL | sql.Composed, args: list[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         with self._cursor() as cur:
             cur.execute(query, args or [])
             return cur.fetchall()
