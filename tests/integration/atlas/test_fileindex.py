@@ -24,12 +24,12 @@ def test_refresh_parses_only_new_or_changed_run_files(tmp_path: Path) -> None:
     store.write_run(changed)
     again = index.refresh()
     assert again.parsed == 1
-    rows = {r["run_id"]: r for r in index.rows("sweep")}
+    rows = {r["run_id"]: r for r in index.rows("sweep")[1]}
     assert rows[changed.run_id]["status"] == "running"
 
     shutil.rmtree(store.run_dir("sweep", run_id(5)))
     assert index.refresh().runs == 23
-    assert run_id(5) not in {r["run_id"] for r in index.rows("sweep")}
+    assert run_id(5) not in {r["run_id"] for r in index.rows("sweep")[1]}
 
 
 def test_torn_or_foreign_files_are_skipped_and_picked_up_once_whole(tmp_path: Path) -> None:
@@ -44,11 +44,11 @@ def test_torn_or_foreign_files_are_skipped_and_picked_up_once_whole(tmp_path: Pa
     (tmp_path / "services").mkdir()
     (tmp_path / "notes").mkdir()
     index.refresh()
-    assert len(index.rows("sweep")) == 24
+    assert len(index.rows("sweep")[1]) == 24
     whole = records()[0]
     whole.run_id = "f" * 20
     store.write_run(whole)
-    assert index.refresh().parsed == 1 and len(index.rows("sweep")) == 25
+    assert index.refresh().parsed == 1 and len(index.rows("sweep")[1]) == 25
 
 
 def test_experiment_json_is_reread_when_it_changes(tmp_path: Path) -> None:
@@ -65,3 +65,22 @@ def test_experiment_json_is_reread_when_it_changes(tmp_path: Path) -> None:
     found = index.experiment("sweep")
     assert found is not None and found.spec["name"] == "renamed"
     assert found.spec["total_runs"] == 99
+
+
+def test_light_refresh_skips_completed_runs_but_sees_retries_and_removals(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    all_records = populate(store)
+    index = FileIndex(tmp_path)
+    index.refresh()
+    version = index.rows("sweep")[0]
+    assert index.refresh(full=False).parsed == 0 and index.rows("sweep")[0] == version
+
+    retried = next(r for r in all_records if r.status == "failed")
+    retried.status, retried.attempt = "completed", 2
+    store.write_run(retried)
+    assert index.refresh(full=False).parsed == 1
+    version, rows = index.rows("sweep")
+    assert {r["run_id"]: r for r in rows}[retried.run_id]["status"] == "completed"
+
+    shutil.rmtree(store.run_dir("sweep", retried.run_id))
+    assert index.refresh(full=False).runs == 23 and index.rows("sweep")[0] == version + 1

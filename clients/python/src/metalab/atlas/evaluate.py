@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 from metalab.atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
@@ -91,22 +92,50 @@ def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
     return out
 
 
-def order(rows: list[Row], sort: Field, descending: bool) -> list[Row]:
+def _partition(
+    rows: Iterable[Row], sort: Field
+) -> tuple[list[tuple[float, str, Row]], list[tuple[bytes, str, Row]], list[Row]]:
+    """Rows split into numbers, text and missing values of ``sort`` (hot loop: inlined)."""
+    nums: list[tuple[float, str, Row]] = []
+    texts: list[tuple[bytes, str, Row]] = []
+    missing: list[Row] = []
+    nested = sort.kind in ("params", "metrics")
+    core_text = sort.kind == "core_text"
+    key = sort.key
+    for row in rows:
+        value: Any = row[sort.kind].get(key) if nested else row.get(key)
+        kind = type(value)
+        if kind is float:
+            if value - value == 0:  # finite (inf - inf and nan - nan are nan)
+                nums.append((value, row["run_id"], row))
+            else:
+                missing.append(row)
+        elif kind is int:
+            nums.append((float(value), row["run_id"], row))
+        elif value is None:
+            missing.append(row)
+        elif kind is str:
+            if not core_text and value in NON_FINITE:
+                missing.append(row)
+            else:
+                texts.append((value.encode(), row["run_id"], row))
+        else:
+            texts.append(((text_of(value) or "").encode(), row["run_id"], row))
+    return nums, texts, missing
+
+
+def order(rows: Iterable[Row], sort: Field, descending: bool) -> list[Row]:
     """Numbers, then text, then missing — missing last either way; ties by run_id."""
-    keyed = [(rank_key(value_of(r, sort), sort.kind), r) for r in rows]
-    groups: dict[int, list[tuple[tuple[int, float, str], Row]]] = {0: [], 1: [], MISSING: []}
-    for key, row in keyed:
-        groups[key[0]].append((key, row))
-    out: list[Row] = []
-    for rank in (0, 1, MISSING):
-        items = groups[rank]
-        items.sort(key=lambda kr: kr[1]["run_id"])
-        if rank == 0:
-            items.sort(key=lambda kr: kr[0][1], reverse=descending)
-        elif rank == 1:
-            items.sort(key=lambda kr: kr[0][2].encode(), reverse=descending)
-        out.extend(row for _, row in items)
-    return out
+    nums, texts, missing = _partition(rows, sort)
+    if descending:
+        nums = [(-v, rid, row) for v, rid, row in nums]
+        texts.sort(key=itemgetter(1))
+        texts.sort(key=itemgetter(0), reverse=True)
+    else:
+        texts.sort(key=itemgetter(0, 1))
+    nums.sort(key=itemgetter(0, 1))
+    missing.sort(key=itemgetter("run_id"))
+    return [t[2] for t in nums] + [t[2] for t in texts] + missing
 
 
 def page(rows: list[Row], query: RunQuery) -> tuple[int, list[Row]]:
@@ -114,22 +143,37 @@ def page(rows: list[Row], query: RunQuery) -> tuple[int, list[Row]]:
     return len(matched), matched[query.offset : query.offset + query.limit]
 
 
-def aggregate(rows: Sequence[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
+HASHABLE = (int, float, str, type(None))
+
+
+def _get(row: Row, f: Field) -> Any:
+    return row[f.kind].get(f.key) if f.kind in ("params", "metrics") else row.get(f.key)
+
+
+def _cell_key(value: Any) -> Any:
+    return value if type(value) in HASHABLE else ("json", text_of(value))
+
+
+def aggregate(rows: Iterable[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
     """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
-    cells: dict[tuple[str | None, str], tuple[Any, list[float]]] = {}
+    cells: dict[tuple[Any, Any], tuple[Any, Any, list[float]]] = {}
     for row in rows:
-        number = as_number(value_of(row, y))
-        if number is None or isinstance(value_of(row, y), str):
+        yv = _get(row, y)
+        kind = type(yv)
+        if (kind is not float and kind is not int) or yv - yv != 0:
             continue
-        xv = value_of(row, x)
+        xv = _get(row, x)
         if xv is None:
             continue
-        gv = text_of(value_of(row, group)) if group is not None else None
-        key = (gv, text_of(xv) or "")
-        cells.setdefault(key, (xv, []))[1].append(number)
+        gv = _get(row, group) if group is not None else None
+        key = (_cell_key(gv), _cell_key(xv))
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = (gv, xv, [])
+        cell[2].append(float(yv))
     series: dict[str | None, list[dict[str, Any]]] = {}
-    for (gv, _), (xv, values) in cells.items():
-        series.setdefault(gv, []).append(point(xv, values))
+    for gv, xv, values in cells.values():
+        series.setdefault(text_of(gv), []).append(point(xv, values))
     return [
         {"group": gv, "points": sorted(points, key=lambda p: rank_key(p["x"]))}
         for gv, points in sorted(series.items(), key=lambda kv: rank_key(kv[0]))

@@ -20,6 +20,7 @@ from metalab.atlas.evaluate import Row, search_text
 from metalab.atlas.query import EXPERIMENT_ID, KnownFields
 
 MAX_ERROR = 500
+FULL_EVERY = 15
 Stamp = tuple[int, int]
 
 
@@ -30,8 +31,17 @@ class ExperimentIndex:
     spec_stamp: Stamp | None = None
     stamps: dict[str, Stamp] = field(default_factory=dict)
     rows: dict[str, Row] = field(default_factory=dict)
+    inodes: dict[str, int] = field(default_factory=dict)
     fields: KnownFields = field(default_factory=KnownFields)
     last_activity: float = 0.0
+    version: int = 0
+    _by_id: tuple[int, list[Row]] = (-1, [])
+
+    def by_id(self) -> list[Row]:
+        """The rows in run_id order (computed once per version; call with the index lock)."""
+        if self._by_id[0] != self.version:
+            self._by_id = (self.version, [self.rows[k] for k in sorted(self.rows)])
+        return self._by_id[1]
 
 
 @dataclass(frozen=True)
@@ -92,8 +102,12 @@ class FileIndex:
         self._experiments: dict[str, ExperimentIndex] = {}
         self.ready = threading.Event()
 
-    def refresh(self) -> RefreshStats:
-        """Bring the index up to date with the directory; returns what it did."""
+    def refresh(self, full: bool = True) -> RefreshStats:
+        """Bring the index up to date with the directory; returns what it did.
+
+        ``full=False`` skips the ``stat`` of completed runs whose directory (inode, from
+        ``readdir``) is unchanged: completed runs are never rerun (docs/store-format.md).
+        """
         started = time.perf_counter()
         parsed = runs = 0
         try:
@@ -110,7 +124,7 @@ class FileIndex:
             if not os.path.exists(os.path.join(base, "experiment.json")):
                 continue
             seen.add(name)
-            done, count = self._refresh_experiment(name, base)
+            done, count = self._refresh_experiment(name, base, full)
             parsed += done
             runs += count
         with self._lock:
@@ -119,7 +133,7 @@ class FileIndex:
         self.ready.set()
         return RefreshStats(len(seen), runs, parsed, time.perf_counter() - started)
 
-    def _refresh_experiment(self, name: str, base: str) -> tuple[int, int]:
+    def _refresh_experiment(self, name: str, base: str, full: bool) -> tuple[int, int]:
         with self._lock:
             current = self._experiments.get(name)
         index = current or ExperimentIndex(name)
@@ -130,13 +144,21 @@ class FileIndex:
             new_spec = _load(spec_path)
         runs_dir = os.path.join(base, "runs")
         try:
-            entries = [e.name for e in os.scandir(runs_dir) if not e.name.startswith(".")]
+            entries = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
         except OSError:
             entries = []
         changed: dict[str, tuple[Stamp, Row]] = {}
+        inodes_seen: dict[str, int] = {}
         present = set()
-        newest = 0
-        for run_id in entries:
+        newest = int(index.last_activity * 1e9)
+        inodes = index.inodes
+        rows = index.rows
+        for run_id, inode in entries:
+            if not full and inodes.get(run_id) == inode:
+                row = rows.get(run_id)
+                if row is not None and row["status"] == "completed":
+                    present.add(run_id)
+                    continue
             stamp = _stamp(os.path.join(runs_dir, run_id, "run.json"))
             if stamp is None:
                 continue
@@ -148,6 +170,7 @@ class FileIndex:
             row = to_row(data, run_id) if data is not None else None
             if row is not None:
                 changed[run_id] = (stamp, row)
+                inodes_seen[run_id] = inode
         removed = set(index.stamps) - present
         with self._lock:
             if new_spec is not None:
@@ -155,12 +178,16 @@ class FileIndex:
             for run_id in removed:
                 index.stamps.pop(run_id, None)
                 index.rows.pop(run_id, None)
+                index.inodes.pop(run_id, None)
             for run_id, (stamp, row) in changed.items():
                 index.stamps[run_id] = stamp
                 index.rows[run_id] = row
+                index.inodes[run_id] = inodes_seen[run_id]
                 index.fields.params.update(row["params"])
                 index.fields.metrics.update(row["metrics"])
             index.last_activity = max(newest / 1e9, (spec_stamp or (0, 0))[0] / 1e9)
+            if changed or removed or new_spec is not None:
+                index.version += 1
             self._experiments[name] = index
         return len(changed), len(present)
 
@@ -172,14 +199,16 @@ class FileIndex:
         with self._lock:
             return self._experiments.get(experiment_id)
 
-    def rows(self, experiment_id: str) -> list[Row]:
+    def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
+        """(version, rows in run_id order); the list is shared: do not modify it."""
         with self._lock:
             index = self._experiments.get(experiment_id)
-            return list(index.rows.values()) if index else []
+            return (index.version, index.by_id()) if index else (-1, [])
 
 
 class IndexRefresher:
-    """Refresh ``index`` in a daemon thread, pausing ``interval`` (at least 5x the last pass)."""
+    """Refresh ``index`` in a daemon thread, pausing ``interval`` (at least 5x the last pass);
+    every `FULL_EVERY` passes (and the first) stat every run."""
 
     def __init__(self, index: FileIndex, interval: float) -> None:
         self.index = index
@@ -194,6 +223,8 @@ class IndexRefresher:
         self._stop.set()
 
     def _loop(self) -> None:
+        passes = 0
         while not self._stop.is_set():
-            stats = self.index.refresh()
+            stats = self.index.refresh(full=passes % FULL_EVERY == 0)
+            passes += 1
             self._stop.wait(max(self.interval, 5 * stats.seconds))

@@ -7,9 +7,12 @@ tracebacks) are always read from the store's file root through `RunFiles`.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from metalab.atlas import evaluate
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
@@ -17,6 +20,7 @@ from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.runfiles import RunFiles
 
 FINISHED = ("completed", "failed", "cancelled")
+T = TypeVar("T")
 
 
 class RunSource(Protocol):
@@ -77,6 +81,7 @@ class FileSource:
         self.files = RunFiles(root)
         self.index = FileIndex(root)
         self.refresher = IndexRefresher(self.index, refresh_interval)
+        self.cache = VersionedCache()
 
     def start(self) -> None:
         self.refresher.start()
@@ -103,9 +108,15 @@ class FileSource:
         return found
 
     def _summary(self, index: ExperimentIndex) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for row in self.index.rows(index.experiment_id):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        version, rows = self.index.rows(index.experiment_id)
+
+        def count() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+            return counts
+
+        counts = self.cache.get(("counts", index.experiment_id), version, count)
         return summary(index.spec, index.experiment_id, counts, iso(index.last_activity))
 
     def experiments(self) -> list[dict[str, Any]]:
@@ -120,10 +131,26 @@ class FileSource:
     def fields(self, experiment_id: str) -> KnownFields:
         return self._get(experiment_id).fields
 
-    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+    def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """(version, the query's rows in order): the sorted list and the filtered one are
+        cached per index version, so paging and re-sorting an unchanged experiment are cheap."""
         self._get(experiment_id)
-        total, rows = evaluate.page(self.index.rows(experiment_id), query)
-        return total, [public(r) for r in rows]
+        version, rows = self.index.rows(experiment_id)
+        sort = (experiment_id, query.sort.name, query.descending)
+        ordered = self.cache.get(
+            ("order", *sort), version, lambda: evaluate.order(rows, query.sort, query.descending)
+        )
+        if not (query.filters or query.statuses or query.search):
+            return version, ordered
+        selection = (query.filters, query.statuses, query.search)
+        return version, self.cache.get(
+            ("select", *sort, selection), version, lambda: evaluate.select(ordered, query)
+        )
+
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        _, matched = self._matching(experiment_id, query)
+        rows = matched[query.offset : query.offset + query.limit]
+        return len(matched), [public(r) for r in rows]
 
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
         record = self.files.record(experiment_id, run_id)
@@ -137,9 +164,32 @@ class FileSource:
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]:
-        self._get(experiment_id)
-        rows = evaluate.select(self.index.rows(experiment_id), query)
-        return evaluate.aggregate(rows, x, y, group)
+        version, rows = self._matching(experiment_id, query)
+        key = ("plot", experiment_id, query.filters, query.statuses, query.search, x, y, group)
+        return self.cache.get(key, version, lambda: evaluate.aggregate(rows, x, y, group))
+
+
+class VersionedCache:
+    """A small LRU of computed answers, each valid for one index version."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None and found[0] == version:
+                self._items.move_to_end(key)
+                return cast(T, found[1])
+        value = compute()
+        with self._lock:
+            self._items[key] = (version, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
