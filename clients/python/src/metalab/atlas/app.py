@@ -151,7 +151,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     ) -> dict[str, Any]:
         """A page of runs: filtered (``where``, ``status``, ``q``), sorted, paginated."""
         check_experiment_id(experiment_id)
-        fields = source.fields(experiment_id)
+        fields = source.fields(experiment_id, [sort, *_names(where)])
         query = parse_query(
             fields,
             where=where,
@@ -177,7 +177,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     ) -> dict[str, Any]:
         """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
         check_experiment_id(experiment_id)
-        fields = source.fields(experiment_id)
+        fields = source.fields(experiment_id, [x, y, group, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         xf, yf = fields.resolve(x), fields.resolve(y)
         gf = fields.resolve(group) if group else None
@@ -243,6 +243,10 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             content_disposition_type="inline" if inline else "attachment",
             headers=headers,
         )
+
+
+def _names(where: list[str]) -> list[str]:
+    return [w.partition(":")[0] for w in where]
 
 
 def _differences(records: list[dict[str, Any]]) -> dict[str, list[str]]:

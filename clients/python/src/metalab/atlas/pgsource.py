@@ -1,11 +1,12 @@
-"""Runs from a PostgresStore's index (docs/store-format.md), one connection guarded by a lock."""
+"""Runs from a PostgresStore's index (docs/store-format.md) through a small connection pool."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from psycopg import sql
 
 from metalab.atlas import pgsql
 from metalab.atlas.evaluate import point, rank_key
-from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
+from metalab.atlas.pgpool import Pool, first_line
+from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import public, summary
 from metalab.errors import StoreError
@@ -62,43 +64,29 @@ class PostgresSource:
         assert isinstance(config, PostgresStoreConfig)
         self.dsn = config.dsn
         self.files = RunFiles(Path(config.file_root))
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self.pool = Pool(self.dsn)
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
         self._fields: dict[str, tuple[float, KnownFields]] = {}
+        self._loading: set[str] = set()
+        self._fields_lock = threading.Lock()
 
     def start(self) -> None:
         return None
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
-        with self._lock:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                try:
-                    self._conn = psycopg.connect(
-                        self.dsn, autocommit=True, connect_timeout=3, application_name="atlas"
-                    )
-                except psycopg.Error as exc:
-                    raise StoreError(_first_line(exc)) from None
-            try:
-                with self._conn.cursor() as cur:
-                    yield cur
-            except psycopg.errors.UndefinedTable:
-                raise NotFound("the store has no tables yet") from None
-            except psycopg.Error as exc:
-                raise StoreError(_first_line(exc)) from None
+        self._background.shutdown(wait=True)
+        self.pool.close()
 
     def _all(
         self, query: sql.SQL | sql.Composed, args: list[Any] | None = None
     ) -> list[tuple[Any, ...]]:
-        with self._cursor() as cur:
-            cur.execute(query, args or [])
-            return cur.fetchall()
+        with self.pool.connection() as conn:
+            try:
+                return conn.execute(query, args or []).fetchall()
+            except psycopg.errors.UndefinedTable:
+                raise NotFound("the store has no tables yet") from None
+            except psycopg.Error as exc:
+                raise StoreError(first_line(exc)) from None
 
     def check(self) -> tuple[bool, str]:
         try:
@@ -154,37 +142,70 @@ class PostgresSource:
         )
         return {**card, "spec": spec}
 
-    def fields(self, experiment_id: str) -> KnownFields:
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
+        """The experiment's fields, cached: reloaded at once when ``wanted`` names one not
+        seen yet (at most once a second), in the background when older than `FIELDS_TTL`."""
         cached = self._fields.get(experiment_id)
-        if cached is not None and time.monotonic() - cached[0] < FIELDS_TTL:
-            return cached[1]
-        self.experiment(experiment_id)
-        found = KnownFields()
-        for column, target in (("params", found.params), ("metrics", found.metrics)):
-            rows = self._all(
-                sql.SQL("SELECT DISTINCT jsonb_object_keys(r.{}) FROM runs r WHERE ").format(
-                    sql.Identifier(column)
+        age = time.monotonic() - cached[0] if cached else math.inf
+        if cached is None or (age > 1.0 and not _knows(cached[1], wanted)):
+            return self._load_fields(experiment_id)
+        if age > FIELDS_TTL:
+            with self._fields_lock:
+                start = experiment_id not in self._loading
+                self._loading.add(experiment_id)
+            if start:
+                threading.Thread(
+                    target=self._load_fields, args=(experiment_id,), daemon=True
+                ).start()
+        return cached[1]
+
+    def _load_fields(self, experiment_id: str) -> KnownFields:
+        try:
+            self.experiment(experiment_id)
+            found = KnownFields()
+            for column, target in (("params", found.params), ("metrics", found.metrics)):
+                rows = self._all(
+                    sql.SQL("SELECT DISTINCT jsonb_object_keys(r.{}) FROM runs r ").format(
+                        sql.Identifier(column)
+                    )
+                    + sql.SQL("WHERE r.experiment_id = %s"),
+                    [experiment_id],
                 )
-                + sql.SQL("r.experiment_id = %s"),
-                [experiment_id],
-            )
-            target.update(r[0] for r in rows)
-        self._fields[experiment_id] = (time.monotonic(), found)
-        return found
+                target.update(r[0] for r in rows)
+            self._fields[experiment_id] = (time.monotonic(), found)
+            return found
+        finally:
+            with self._fields_lock:
+                self._loading.discard(experiment_id)
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """The count and the page's ordered run ids (a narrow sort) run concurrently on two
+        connections; then the page's rows are fetched by primary key."""
         cond = pgsql.where(experiment_id, query)
         order = pgsql.order_by(query.sort, query.descending)
-        total = self._all(
-            sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
-        )[0][0]
-        page = self._all(
-            sql.SQL("SELECT {} FROM runs r WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(
-                SELECT_ROW, cond.text, order.text
-            ),
-            [*cond.args, *order.args, query.offset, query.limit],
+        count = self._background.submit(
+            self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
         )
-        return int(total), [public(_row(r)) for r in page]
+        ids = [
+            row[0]
+            for row in self._all(
+                sql.SQL(
+                    "SELECT r.run_id FROM runs r WHERE {} ORDER BY {} OFFSET %s LIMIT %s"
+                ).format(cond.text, order.text),
+                [*cond.args, *order.args, query.offset, query.limit],
+            )
+        ]
+        total = int(count.result()[0][0])
+        if not ids:
+            return total, []
+        rows = self._all(
+            sql.SQL(
+                "SELECT {} FROM runs r WHERE r.experiment_id = %s AND r.run_id = ANY(%s)"
+            ).format(SELECT_ROW),
+            [experiment_id, ids],
+        )
+        by_id = {row[0]: row for row in rows}
+        return total, [public(_row(by_id[i])) for i in ids if i in by_id]
 
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
         record = self.files.record(experiment_id, run_id)
@@ -250,6 +271,15 @@ class PostgresSource:
         ]
 
 
+def _knows(fields: KnownFields, wanted: Sequence[str]) -> bool:
+    try:
+        for name in wanted:
+            fields.resolve(name)
+    except QueryError:
+        return False
+    return True
+
+
 def _as_jsonb(f: Field, e: pgsql.Expr) -> pgsql.Expr:
     if f.kind in ("params", "metrics"):
         return e
@@ -267,8 +297,3 @@ def _as_text(f: Field | None, e: pgsql.Expr) -> pgsql.Expr:
             [*e.args, *e.args, *e.args],
         )
     return pgsql.Expr(sql.SQL("({})::text").format(e.text), e.args)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -6,6 +6,7 @@ Semantics match `metalab.atlas.evaluate` (numbers, then text in byte order, then
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from psycopg import sql
@@ -13,6 +14,7 @@ from psycopg import sql
 from metalab.atlas.query import NON_FINITE, Field, RunQuery
 
 TIMESTAMPS = ("created_at", "started_at", "finished_at")
+NOT_NULL = ("status", "seed", "attempt")
 ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 SEARCHED = sql.SQL(
     "(r.run_id || ' ' || r.status || ' ' || coalesce(r.host, '') || ' ' || "
@@ -54,12 +56,7 @@ def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
         if op == "contains":
             return _bind(f"{text} ILIKE %s", x, [like_pattern(value)])
         if op == "eq":
-            return _bind(
-                "CASE WHEN jsonb_typeof({x}) = 'number' THEN ({x})::float8 = %s "
-                f"ELSE {text} = %s END",
-                x,
-                [number, value],
-            )
+            return contains_any(f, value, number)
         cmp = "<" if op == "lt" else ">"
         if number is not None:
             return _bind(
@@ -80,6 +77,19 @@ def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
         return _bind(f"{{x}} {cmp} %s", x, [number])
     cmp = {"eq": "=", "lt": "<", "gt": ">"}[op]
     return _bind(f'{{x}} COLLATE "C" {cmp} %s', x, [value])
+
+
+def contains_any(f: Field, value: str, number: float | None) -> Expr:
+    """``eq`` on a JSON field as containment (served by the GIN index): the number, the
+    string, or the boolean the value spells."""
+    candidates: list[Any] = [value]
+    if number is not None:
+        candidates.append(number)
+    if value in ("true", "false"):
+        candidates.append(value == "true")
+    column = sql.Identifier(f.kind)
+    text = sql.SQL(" OR ").join(sql.SQL("r.{} @> %s::jsonb").format(column) for _ in candidates)
+    return Expr(sql.SQL("({})").format(text), [json.dumps({f.key: c}) for c in candidates])
 
 
 def x_text() -> str:
@@ -140,5 +150,8 @@ def order_by(f: Field, descending: bool) -> Expr:
             f'ELSE {x_text()} END COLLATE "C" {direction}, r.run_id'
         )
         return _bind(template, value_expr(f), [])
+    if f.key == "run_id":  # 20 lowercase hex digits: the primary key's order is byte order
+        return Expr(sql.SQL(f"r.run_id {direction}"))
     collate = ' COLLATE "C"' if f.kind == "core_text" else ""
-    return _bind(f"{{x}} IS NULL, {{x}}{collate} {direction}, r.run_id", value_expr(f), [])
+    nulls = "" if f.key in NOT_NULL else "{x} IS NULL, "
+    return _bind(f"{nulls}{{x}}{collate} {direction}, r.run_id", value_expr(f), [])

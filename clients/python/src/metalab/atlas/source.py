@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -32,7 +32,7 @@ class RunSource(Protocol):
     def check(self) -> tuple[bool, str]: ...
     def experiments(self) -> list[dict[str, Any]]: ...
     def experiment(self, experiment_id: str) -> dict[str, Any]: ...
-    def fields(self, experiment_id: str) -> KnownFields: ...
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields: ...
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]: ...
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]: ...
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]: ...
@@ -128,7 +128,7 @@ class FileSource:
         index = self._get(experiment_id)
         return {**self._summary(index), "spec": index.spec}
 
-    def fields(self, experiment_id: str) -> KnownFields:
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
         return self._get(experiment_id).fields
 
     def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
