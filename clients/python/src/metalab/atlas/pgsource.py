@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -252,18 +253,18 @@ class PostgresSource:
             if y.kind in ("params", "metrics")
             else pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
         )
-        inner = sql.SQL("SELECT {x} AS x, {g} AS g, {y} AS y FROM runs r WHERE {w}").format(
+        inner = sql.SQL("SELECT ({x})::text AS x, {g} AS g, {y} AS y FROM runs r WHERE {w}").format(
             x=x_json.text, g=g_text.text, y=y_num.text, w=cond.text
         )
         statement = sql.SQL(
             "SELECT g, x, avg(y), coalesce(stddev_samp(y), 0), count(*) FROM ({}) t "
-            "WHERE y IS NOT NULL AND x IS NOT NULL AND x <> 'null'::jsonb GROUP BY g, x"
+            "WHERE y IS NOT NULL AND x IS NOT NULL AND x <> 'null' GROUP BY g, x"
         ).format(inner)
         rows = self._all(statement, [*x_json.args, *g_text.args, *y_num.args, *cond.args])
         series: dict[str | None, list[dict[str, Any]]] = {}
         for g, xval, mean, std, n in rows:
             series.setdefault(g, []).append(
-                {**point(xval, [float(mean)]), "std": float(std), "n": int(n)}
+                {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
             )
         return [
             {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
