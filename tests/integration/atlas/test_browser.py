@@ -137,5 +137,27 @@ def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> Non
     assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-svg line.errorbar")) > 3
     shot(browser, atlas, "5-plot")
 
+    browser.get(f"{atlas.url}/#/e/sweep")
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 12"))  # kept filter
+    pair = wait.until(
+        lambda d: [
+            r.get_attribute("data-run")
+            for r in d.find_elements(By.CSS_SELECTOR, "#runs tr[data-run]")
+        ][:2]
+    )
+    for run in pair:
+        click(f'input[data-run="{run}"]')
+    click("#compare-button")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#compare tr.diff")))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#compare th a")]
+    assert headers == pair
+    differing = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#compare tr.diff")]
+    assert any(row.startswith("seed") for row in differing)
+    shot(browser, atlas, "6-compare")
+
+    browser.get(f"{atlas.url}/#/services")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "main h1")))
+    assert "Services" in browser.find_element(By.CSS_SELECTOR, "main h1").text
+
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []

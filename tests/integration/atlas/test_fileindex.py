@@ -84,3 +84,29 @@ def test_light_refresh_skips_completed_runs_but_sees_retries_and_removals(tmp_pa
 
     shutil.rmtree(store.run_dir("sweep", retried.run_id))
     assert index.refresh(full=False).runs == 23 and index.rows("sweep")[0] == version + 1
+
+
+def test_settled_runs_directory_means_only_unfinished_runs_are_checked(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    all_records = populate(store)
+    runs_dir = tmp_path / "sweep" / "runs"
+    os.utime(runs_dir, ns=(0, 1_000_000_000))  # long settled
+    index = FileIndex(tmp_path)
+    index.refresh()
+    os.utime(runs_dir, ns=(0, 1_000_000_000))
+    failed = next(r for r in all_records if r.status == "failed")
+    failed.status, failed.attempt = "running", 2
+    store.write_run(failed)  # replaces run.json inside its run directory only
+    completed = next(r for r in all_records if r.status == "completed")
+    completed.host = "edited-by-hand"
+    store.write_run(completed)
+    os.utime(runs_dir, ns=(0, 1_000_000_000))
+    light = index.refresh(full=False)
+    assert light.parsed == 1 and light.runs == 24
+    rows = {r["run_id"]: r for r in index.rows("sweep")[1]}
+    assert rows[failed.run_id]["status"] == "running"
+    assert rows[completed.run_id]["host"] != "edited-by-hand"  # until the next full pass
+    assert index.refresh(full=True).parsed == 1
+    assert {r["run_id"]: r for r in index.rows("sweep")[1]}[completed.run_id]["host"] == (
+        "edited-by-hand"
+    )

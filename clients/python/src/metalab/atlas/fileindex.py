@@ -21,6 +21,7 @@ from metalab.atlas.query import EXPERIMENT_ID, KnownFields
 
 MAX_ERROR = 500
 FULL_EVERY = 15
+SETTLE_NS = 2_000_000_000  # a directory mtime this old cannot hide a same-tick change
 Stamp = tuple[int, int]
 
 
@@ -32,6 +33,8 @@ class ExperimentIndex:
     stamps: dict[str, Stamp] = field(default_factory=dict)
     rows: dict[str, Row] = field(default_factory=dict)
     inodes: dict[str, int] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)
+    runs_stamp: Stamp | None = None
     fields: KnownFields = field(default_factory=KnownFields)
     last_activity: float = 0.0
     version: int = 0
@@ -106,7 +109,9 @@ class FileIndex:
         """Bring the index up to date with the directory; returns what it did.
 
         ``full=False`` skips the ``stat`` of completed runs whose directory (inode, from
-        ``readdir``) is unchanged: completed runs are never rerun (docs/store-format.md).
+        ``readdir``) is unchanged — completed runs are never rerun (docs/store-format.md) —
+        and, while ``runs/`` itself is unchanged (and its mtime settled), even the listing:
+        only unfinished runs are stat'ed.
         """
         started = time.perf_counter()
         parsed = runs = 0
@@ -143,36 +148,53 @@ class FileIndex:
         if spec_stamp != index.spec_stamp:
             new_spec = _load(spec_path)
         runs_dir = os.path.join(base, "runs")
-        try:
-            entries = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
-        except OSError:
-            entries = []
+        dir_stamp = _stamp(runs_dir)
+        settled = dir_stamp is not None and time.time_ns() - dir_stamp[0] > SETTLE_NS
+        listed = full or not settled or dir_stamp != index.runs_stamp
+        if listed:
+            try:
+                candidates = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
+            except OSError:
+                candidates = []
+            present: set[str] = set()
+        else:  # no directory added or removed: only unfinished runs can have changed
+            candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in index.open]
+            present = set(index.stamps)
         changed: dict[str, tuple[Stamp, Row]] = {}
         inodes_seen: dict[str, int] = {}
-        present = set()
+        still_open: set[str] = set()
         newest = int(index.last_activity * 1e9)
         inodes = index.inodes
         rows = index.rows
-        for run_id, inode in entries:
+        for run_id, inode in candidates:
+            row = rows.get(run_id)
             if not full and inodes.get(run_id) == inode:
-                row = rows.get(run_id)
                 if row is not None and row["status"] == "completed":
                     present.add(run_id)
                     continue
-            stamp = _stamp(os.path.join(runs_dir, run_id, "run.json"))
+            path = os.path.join(runs_dir, run_id, "run.json")
+            stamp = _stamp(path)
             if stamp is None:
+                present.discard(run_id)
+                still_open.add(run_id)
                 continue
             present.add(run_id)
             newest = max(newest, stamp[0])
-            if index.stamps.get(run_id) == stamp:
-                continue
-            data = _load(os.path.join(runs_dir, run_id, "run.json"))
-            row = to_row(data, run_id) if data is not None else None
-            if row is not None:
-                changed[run_id] = (stamp, row)
-                inodes_seen[run_id] = inode
+            if index.stamps.get(run_id) != stamp:
+                data = _load(path)
+                row = to_row(data, run_id) if data is not None else None
+                if row is not None:
+                    changed[run_id] = (stamp, row)
+                    inodes_seen[run_id] = inode
+            if row is None or row["status"] != "completed":
+                still_open.add(run_id)
         removed = set(index.stamps) - present
         with self._lock:
+            if listed:
+                index.open = still_open
+            else:
+                index.open = (index.open - {c for c, _ in candidates}) | still_open
+            index.runs_stamp = dir_stamp
             if new_spec is not None:
                 index.spec, index.spec_stamp = new_spec, spec_stamp
             for run_id in removed:

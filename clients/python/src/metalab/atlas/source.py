@@ -132,20 +132,31 @@ class FileSource:
         return self._get(experiment_id).fields
 
     def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
-        """(version, the query's rows in order): the sorted list and the filtered one are
-        cached per index version, so paging and re-sorting an unchanged experiment are cheap."""
+        """(version, the query's rows in order), cached per index version: paging and
+        re-sorting an unchanged experiment cost a slice. A filtered query filters the cached
+        full ordering when there is one, else sorts only the rows that match."""
         self._get(experiment_id)
         version, rows = self.index.rows(experiment_id)
-        sort = (experiment_id, query.sort.name, query.descending)
-        ordered = self.cache.get(
-            ("order", *sort), version, lambda: evaluate.order(rows, query.sort, query.descending)
-        )
-        if not (query.filters or query.statuses or query.search):
-            return version, ordered
+        sort, descending = query.sort, query.descending
+        order_key = ("order", experiment_id, sort.name, descending)
+        filtered = bool(query.filters or query.statuses or query.search)
+
+        def ordered(subset: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if sort.key == "run_id":  # the index keeps rows in run_id order
+                return subset[::-1] if descending else subset
+            return evaluate.order(subset, sort, descending)
+
+        if not filtered:
+            return version, self.cache.get(order_key, version, lambda: ordered(rows))
+
+        def matching() -> list[dict[str, Any]]:
+            full = self.cache.peek(order_key, version)
+            if full is not None:
+                return evaluate.select(full, query)
+            return ordered(evaluate.select(rows, query))
+
         selection = (query.filters, query.statuses, query.search)
-        return version, self.cache.get(
-            ("select", *sort, selection), version, lambda: evaluate.select(ordered, query)
-        )
+        return version, self.cache.get(("select", *order_key, selection), version, matching)
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         _, matched = self._matching(experiment_id, query)
@@ -176,6 +187,11 @@ class VersionedCache:
         self.size = size
         self._items: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def peek(self, key: Hashable, version: int) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+        return found[1] if found is not None and found[0] == version else None
 
     def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
         with self._lock:
