@@ -65,5 +65,13 @@ def test_new_runs_and_new_metric_names_appear_while_atlas_runs(
             return response.status_code == 200 and ids == ["b" * 20, "a" * 20]
 
         eventually(sorted_by_new_metric)
+        first.metrics = {"late_metric": 0.5}  # an update alone: same number of runs
+        store.write_run(first)
+
+        def reordered() -> bool:
+            response = http.get(runs, params={"sort": "metrics.late_metric"})
+            return [r["run_id"] for r in response.json()["runs"]] == ["a" * 20, "b" * 20]
+
+        eventually(reordered)
         overview = http.get("/api/experiments").json()["experiments"][0]
         assert overview["counts"] == {"completed": 2} and overview["pending"] == 1

@@ -6,7 +6,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from metalab.atlas.evaluate import point, rank_key
 from metalab.atlas.pgpool import Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.runfiles import RunFiles
-from metalab.atlas.source import public, summary
+from metalab.atlas.source import VersionedCache, public, summary
 from metalab.errors import StoreError
 from metalab.store.pgconfig import PostgresStoreConfig
 
@@ -66,6 +66,7 @@ class PostgresSource:
         self.dsn = config.dsn
         self.files = RunFiles(Path(config.file_root))
         self.pool = Pool(self.dsn)
+        self.cache = VersionedCache(64)
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
         self._fields: dict[str, tuple[float, KnownFields]] = {}
         self._loading: set[str] = set()
@@ -179,7 +180,26 @@ class PostgresSource:
             with self._fields_lock:
                 self._loading.discard(experiment_id)
 
+    def _stamp(self, experiment_id: str) -> Hashable:
+        """A version of the experiment's runs: any insert, update or delete changes the count
+        or the sum of the rows' ``xmin`` (each write makes a row version with a newer
+        transaction id), whatever the commit order of concurrent writers."""
+        count, xmins = self._all(
+            sql.SQL(
+                "SELECT count(*), sum((xmin::text)::bigint) FROM runs WHERE experiment_id = %s"
+            ),
+            [experiment_id],
+        )[0]
+        return (int(count), int(xmins or 0))
+
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """A page, cached until the experiment's runs change (see `_stamp`)."""
+        stamp = self._stamp(experiment_id)
+        return self.cache.get(
+            ("runs", experiment_id, query), stamp, lambda: self._runs(experiment_id, query)
+        )
+
+    def _runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """The count and the page's ordered run ids (a narrow sort) run concurrently on two
         connections; then the page's rows are fetched by primary key."""
         cond = pgsql.where(experiment_id, query)
@@ -236,6 +256,14 @@ class PostgresSource:
         return out
 
     def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]:
+        """Plot data, cached until the experiment's runs change (see `_stamp`)."""
+        stamp = self._stamp(experiment_id)
+        key = ("plot", experiment_id, query, x, y, group)
+        return self.cache.get(key, stamp, lambda: self._plot(experiment_id, query, x, y, group))
+
+    def _plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]:
         cond = pgsql.where(experiment_id, query)

@@ -181,19 +181,19 @@ class FileSource:
 
 
 class VersionedCache:
-    """A small LRU of computed answers, each valid for one index version."""
+    """A small LRU of computed answers, each valid for one version of the data."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def peek(self, key: Hashable, version: int) -> Any:
+    def peek(self, key: Hashable, version: Hashable) -> Any:
         with self._lock:
             found = self._items.get(key)
         return found[1] if found is not None and found[0] == version else None
 
-    def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
+    def get(self, key: Hashable, version: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             found = self._items.get(key)
             if found is not None and found[0] == version:
