@@ -6,8 +6,8 @@ Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, wi
 indexes the same files in a throwaway PostgreSQL (tests/integration/sdk/pgserver.py), starts
 ``python -m metalab.atlas`` on each and times, over real HTTP, the first page of the runs
 table, a filtered + sorted page, a deep page, run detail and plot data (median and p95).
-The HTTP figures for the file index are for an unchanged experiment (answers cached per index
-version); the cost of the first request after a change is measured in-process.
+The HTTP figures are for an unchanged experiment (both sources cache answers per version of
+the data); the cost of the first request after a change is measured in-process.
 Targets (issue 7): p95 ≤ 100 ms on PostgreSQL, ≤ 300 ms on the file index.
 """
 
@@ -27,6 +27,7 @@ import httpx
 
 from benchmarks._timing import summary
 from metalab.atlas.fileindex import FileIndex
+from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
 from metalab.store.base import RunRecord
@@ -160,10 +161,8 @@ def index_figures(root: Path, n_runs: int) -> None:
     print("  " + summary("full refresh, 100 runs changed", touched))
 
 
-def uncached_file_figures(root: Path, n: int, n_runs: int) -> None:
+def uncached_figures(source: FileSource | PostgresSource, label: str, n: int, n_runs: int) -> None:
     """What the first request after a change costs: the per-version caches start empty."""
-    source = FileSource(root)
-    source.index.refresh()
     fields = source.fields(EXPERIMENT)
     queries: dict[str, dict[str, Any]] = {
         "runs: first page": {},
@@ -176,7 +175,7 @@ def uncached_file_figures(root: Path, n: int, n_runs: int) -> None:
         "runs: deep page (sorted by a metric)": {"sort": "metrics.acc", "offset": n_runs - 1000},
         "runs: search": {"q": "cn007", "sort": "duration_s"},
     }
-    print(f"FileStore, first request after a change (in-process, caches empty, n={n})")
+    print(f"{label}, first request after a change (in-process, caches empty, n={n})")
     for name, spec in queries.items():
         kwargs: dict[str, Any] = {"where": [], **spec}
         query = parse_query(fields, **kwargs)
@@ -211,7 +210,9 @@ def main() -> None:
         write_files(root, records)
         print(f"wrote {args.runs} run files in {time.perf_counter() - started:.1f} s")
         index_figures(root, args.runs)
-        uncached_file_figures(root, min(args.n, 10), args.runs)
+        files = FileSource(root)
+        files.index.refresh()
+        uncached_figures(files, "FileStore", min(args.n, 10), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)
         with throwaway_postgres() as server:
@@ -221,6 +222,11 @@ def main() -> None:
             print(
                 f"indexed {args.runs} runs in PostgreSQL in {time.perf_counter() - started:.1f} s"
             )
+            postgres = PostgresSource(locator)
+            try:
+                uncached_figures(postgres, "PostgresStore", min(args.n, 10), args.runs)
+            finally:
+                postgres.close()
             with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
                 measure(atlas.url, "PostgresStore (indexed SQL)", args.n, args.runs)
     finally:
