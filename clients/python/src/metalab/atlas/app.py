@@ -24,6 +24,7 @@ from metalab.atlas.query import (
     check_run_id,
     parse_query,
 )
+from metalab.atlas.runfiles import content_type
 from metalab.atlas.source import RunSource, open_source
 from metalab.errors import StoreError
 
@@ -231,8 +232,6 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
         """An artifact file; ``download=true`` asks the browser to save it."""
         found = source.files.artifact_path(experiment_id, run_id, path)
-        from metalab.atlas.runfiles import content_type
-
         kind = content_type(found.name)
         inline = not download and kind in INLINE_TYPES
         headers = {"Content-Security-Policy": ARTIFACT_CSP, "X-Content-Type-Options": "nosniff"}

@@ -35,9 +35,8 @@ def text_of(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def rank_key(value: Any, kind: str = "params") -> tuple[int, float, str]:
-    if kind == "core_text":
-        return (MISSING, 0.0, "") if value is None else (1, 0.0, str(value))
+def rank_key(value: Any) -> tuple[int, float, str]:
+    """A sort key putting numbers first, then text, then missing values (plot axes)."""
     number = as_number(value) if not isinstance(value, str) else None
     if number is not None:
         return (0, number, "")
@@ -166,16 +165,7 @@ def order(rows: Iterable[Row], sort: Field, descending: bool) -> list[Row]:
     return [t[2] for t in nums] + [t[2] for t in texts] + missing
 
 
-def page(rows: list[Row], query: RunQuery) -> tuple[int, list[Row]]:
-    matched = order(select(rows, query), query.sort, query.descending)
-    return len(matched), matched[query.offset : query.offset + query.limit]
-
-
 HASHABLE = (int, float, str, type(None))
-
-
-def _get(row: Row, f: Field) -> Any:
-    return row[f.kind].get(f.key) if f.kind in ("params", "metrics") else row.get(f.key)
 
 
 def _cell_key(value: Any) -> Any:
@@ -186,14 +176,14 @@ def aggregate(rows: Iterable[Row], x: Field, y: Field, group: Field | None) -> l
     """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
     cells: dict[tuple[Any, Any], tuple[Any, Any, list[float]]] = {}
     for row in rows:
-        yv = _get(row, y)
+        yv = value_of(row, y)
         kind = type(yv)
         if (kind is not float and kind is not int) or yv - yv != 0:
             continue
-        xv = _get(row, x)
+        xv = value_of(row, x)
         if xv is None:
             continue
-        gv = _get(row, group) if group is not None else None
+        gv = value_of(row, group) if group is not None else None
         key = (_cell_key(gv), _cell_key(xv))
         cell = cells.get(key)
         if cell is None:
