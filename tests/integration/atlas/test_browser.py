@@ -161,3 +161,21 @@ def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> Non
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_search_and_column_picker(browser: Any, atlas: Atlas) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(f"{atlas.url}/?fresh=1#/e/sweep")  # a new document: no table state kept
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 24"))
+    browser.find_element(By.ID, "search").send_keys("diverged")
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 8"))
+
+    assert browser.find_elements(By.CSS_SELECTOR, 'th[data-field="params.opt"]')
+    browser.find_element(By.ID, "column-button").click()
+    browser.find_element(By.CSS_SELECTOR, '#column-list input[value="params.opt"]').click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'th[data-field="params.opt"]'))
+    shot(browser, atlas, "7-search-columns")
