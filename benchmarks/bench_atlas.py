@@ -196,6 +196,43 @@ def uncached_figures(source: FileSource | PostgresSource, label: str, n: int, n_
     print("  " + summary("plot data (lr x loss by depth)", samples))
 
 
+def after_changes_figures(root: Path, n: int, n_runs: int) -> None:
+    """The next request after a refresh that saw 100 changed runs (caches warm before)."""
+    source = FileSource(root)
+    source.index.refresh()
+    fields = source.fields(EXPERIMENT)
+    queries = {
+        "runs: filtered + sorted page": parse_query(
+            fields,
+            where=["params.lr:eq:0.01", "metrics.loss:gt:0.5"],
+            status="completed",
+            sort="metrics.loss",
+            order="desc",
+        ),
+        "runs: deep page (sorted by a metric)": parse_query(
+            fields, where=[], sort="metrics.acc", offset=n_runs - 1000
+        ),
+    }
+    runs = root / EXPERIMENT / "runs"
+    samples: dict[str, list[float]] = {name: [] for name in queries}
+    for step in range(n):
+        for query in queries.values():
+            source.runs(EXPERIMENT, query)
+        for i in range(100):
+            path = runs / f"{(i * 991 + step * 7) % n_runs:020x}" / "run.json"
+            data = json.loads(path.read_text())
+            data["metrics"] = {"loss": step + i / 100, "acc": 1 / (2 + step + i)}
+            path.write_text(json.dumps(data, indent=1, sort_keys=True))
+        source.index.refresh()
+        for name, query in queries.items():
+            started = time.perf_counter()
+            source.runs(EXPERIMENT, query)
+            samples[name].append(time.perf_counter() - started)
+    print(f"FileStore, next request after 100 runs changed (in-process, n={n})")
+    for name, values in samples.items():
+        print("  " + summary(name, values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100_000)
@@ -213,6 +250,7 @@ def main() -> None:
         files = FileSource(root)
         files.index.refresh()
         uncached_figures(files, "FileStore", min(args.n, 10), args.runs)
+        after_changes_figures(root, min(args.n, 10), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)
         with throwaway_postgres() as server:

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from metalab.atlas.fileindex import FileIndex
 from metalab.store.file import FileStore
 from tests.integration.atlas.dataset import populate, records, run_id
@@ -110,3 +112,54 @@ def test_settled_runs_directory_means_only_unfinished_runs_are_checked(tmp_path:
     assert {r["run_id"]: r for r in index.rows("sweep")[1]}[completed.run_id]["host"] == (
         "edited-by-hand"
     )
+
+
+def test_orderings_follow_changes_without_a_full_sort(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metalab.atlas.evaluate import Ordering
+    from metalab.atlas.query import parse_query
+    from metalab.atlas.source import FileSource
+    from metalab.store.base import RunRecord
+
+    store = FileStore(tmp_path)
+    all_records = populate(store)
+    for i in range(40):  # enough runs for a few changes to be "few"
+        store.write_run(
+            RunRecord(
+                "sweep",
+                f"{0xC0 + i:020x}",
+                {"opt": f"o{i % 7}"},
+                i,
+                "completed",
+                metrics={"loss": (i * 7919) % 13 / 3},
+            )
+        )
+    source = FileSource(tmp_path)
+    source.index.refresh()
+    fields = source.fields("sweep")
+    sorts = [("metrics.loss", "asc"), ("metrics.loss", "desc"), ("params.opt", "desc")]
+    queries = [parse_query(fields, where=[], sort=f, order=o, limit=500) for f, o in sorts]
+    for query in queries:
+        source.runs("sweep", query)
+
+    changed = all_records[0]
+    changed.metrics = {"loss": -1.0}
+    store.write_run(changed)
+    retried = all_records[2]
+    retried.status, retried.metrics, retried.params = "completed", {"loss": 99.0}, {"opt": "zz"}
+    store.write_run(retried)
+    shutil.rmtree(store.run_dir("sweep", all_records[5].run_id))
+    store.write_run(
+        RunRecord("sweep", "e" * 20, {"opt": "aa"}, 1, "completed", metrics={"loss": "NaN"})
+    )
+    source.index.refresh()
+    version, rows = source.index.rows("sweep")
+    expected_orders = [Ordering.build(rows, q.sort, q.descending).rows for q in queries]
+    monkeypatch.setattr(Ordering, "build", None)  # a full sort now would fail
+    for query, expected in zip(queries, expected_orders, strict=True):
+        before = source.cache.last(("order", "sweep", query.sort.name, query.descending))
+        assert before is not None and before[0] < version
+        total, page = source.runs("sweep", query)
+        assert [r["run_id"] for r in page] == [r["run_id"] for r in expected]
+        assert total == len(rows) == 64

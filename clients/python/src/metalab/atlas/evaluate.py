@@ -6,10 +6,10 @@ queries against both stores and compares the answers.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Callable, Iterable
-from operator import itemgetter
 from typing import Any
 
 from metalab.atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
@@ -118,51 +118,78 @@ def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
     return list(rows)
 
 
-def _partition(
-    rows: Iterable[Row], sort: Field, negate: bool
-) -> tuple[list[tuple[float, str, Row]], list[tuple[bytes, str, Row]], list[Row]]:
-    """Rows split into numbers (negated for a descending sort), text and missing values of
-    ``sort`` (the hot loop of the file index: inlined on purpose)."""
-    sign = -1.0 if negate else 1.0
-    nums: list[tuple[float, str, Row]] = []
-    texts: list[tuple[bytes, str, Row]] = []
-    missing: list[Row] = []
+Entry = tuple[Any, str, Row]  # (sort key, run_id, row): run ids are unique, rows never compared
+NUMBERS, TEXTS, MISSING_VALUES = 0, 1, 2
+
+
+def _inverted(data: bytes) -> bytes:
+    """Bytes whose ascending order is ``data``'s descending order (prefixes included)."""
+    return data.translate(INVERT) + b"\xff"
+
+
+INVERT = bytes(range(255, -1, -1))
+
+
+class Ordering:
+    """Rows in the shared order (numbers, then text, then missing — missing last either way;
+    ties by run_id), kept as three sorted lists so that a few changed rows can be moved
+    without sorting everything again."""
+
+    def __init__(self, sort: Field, descending: bool, buckets: list[list[Entry]]) -> None:
+        self.sort, self.descending, self.buckets = sort, descending, buckets
+        self.rows: list[Row] = [e[2] for bucket in buckets for e in bucket]
+
+    @classmethod
+    def build(cls, rows: Iterable[Row], sort: Field, descending: bool) -> Ordering:
+        entry = _entry_function(sort, descending)
+        buckets: list[list[Entry]] = [[], [], []]
+        for row in rows:
+            where, item = entry(row)
+            buckets[where].append(item)
+        for bucket in buckets:
+            bucket.sort()
+        return cls(sort, descending, buckets)
+
+    def update(self, dirty: set[str], fresh: Iterable[Row]) -> Ordering:
+        """A new ordering without the ``dirty`` run ids, plus ``fresh`` rows put in place."""
+        buckets = [[e for e in bucket if e[1] not in dirty] for bucket in self.buckets]
+        entry = _entry_function(self.sort, self.descending)
+        for row in fresh:
+            where, item = entry(row)
+            bisect.insort(buckets[where], item)
+        return Ordering(self.sort, self.descending, buckets)
+
+
+def _entry_function(sort: Field, descending: bool) -> Callable[[Row], tuple[int, Entry]]:
     nested = sort.kind in ("params", "metrics")
     core_text = sort.kind == "core_text"
-    key = sort.key
-    for row in rows:
-        value: Any = row[sort.kind].get(key) if nested else row.get(key)
+    kind_name, key = sort.kind, sort.key
+    sign = -1.0 if descending else 1.0
+
+    def text_key(data: bytes) -> bytes:
+        return _inverted(data) if descending else data
+
+    def entry(row: Row) -> tuple[int, Entry]:
+        value: Any = row[kind_name].get(key) if nested else row.get(key)
+        run_id = row["run_id"]
         kind = type(value)
         if kind is float:
             if value - value == 0:  # finite (inf - inf and nan - nan are nan)
-                nums.append((sign * value, row["run_id"], row))
-            else:
-                missing.append(row)
-        elif kind is int:
-            nums.append((sign * value, row["run_id"], row))
-        elif value is None:
-            missing.append(row)
-        elif kind is str:
-            if not core_text and value in NON_FINITE:
-                missing.append(row)
-            else:
-                texts.append((value.encode(), row["run_id"], row))
-        else:
-            texts.append(((text_of(value) or "").encode(), row["run_id"], row))
-    return nums, texts, missing
+                return NUMBERS, (sign * value, run_id, row)
+            return MISSING_VALUES, (0, run_id, row)
+        if kind is int:
+            return NUMBERS, (sign * value, run_id, row)
+        if value is None or (kind is str and not core_text and value in NON_FINITE):
+            return MISSING_VALUES, (0, run_id, row)
+        text = value if kind is str else (text_of(value) or "")
+        return TEXTS, (text_key(text.encode()), run_id, row)
+
+    return entry
 
 
 def order(rows: Iterable[Row], sort: Field, descending: bool) -> list[Row]:
     """Numbers, then text, then missing — missing last either way; ties by run_id."""
-    nums, texts, missing = _partition(rows, sort, descending)
-    nums.sort()  # (value, run_id, row): run ids are unique, rows are never compared
-    if descending:
-        texts.sort(key=itemgetter(1))
-        texts.sort(key=itemgetter(0), reverse=True)
-    else:
-        texts.sort()
-    missing.sort(key=itemgetter("run_id"))
-    return [t[2] for t in nums] + [t[2] for t in texts] + missing
+    return Ordering.build(rows, sort, descending).rows
 
 
 HASHABLE = (int, float, str, type(None))

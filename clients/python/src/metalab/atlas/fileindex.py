@@ -21,6 +21,7 @@ from metalab.atlas.query import EXPERIMENT_ID, KnownFields
 
 MAX_ERROR = 500
 FULL_EVERY = 15
+JOURNAL = 64  # versions whose changed run ids are remembered
 SETTLE_NS = 2_000_000_000  # a directory mtime this old cannot hide a same-tick change
 Stamp = tuple[int, int]
 
@@ -38,6 +39,7 @@ class ExperimentIndex:
     fields: KnownFields = field(default_factory=KnownFields)
     last_activity: float = 0.0
     version: int = 0
+    journal: list[tuple[int, frozenset[str]]] = field(default_factory=list)
     _by_id: tuple[int, list[Row]] = (-1, [])
 
     def by_id(self) -> list[Row]:
@@ -210,6 +212,8 @@ class FileIndex:
             index.last_activity = max(newest / 1e9, (spec_stamp or (0, 0))[0] / 1e9)
             if changed or removed or new_spec is not None:
                 index.version += 1
+                index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
+                del index.journal[:-JOURNAL]
             self._experiments[name] = index
         return len(changed), len(present)
 
@@ -221,11 +225,33 @@ class FileIndex:
         with self._lock:
             return self._experiments.get(experiment_id)
 
+    def delta(self, experiment_id: str, since: int) -> Delta | None:
+        """The change since version ``since``; None when it is no longer remembered."""
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            if index is None:
+                return None
+            newer = [ids for version, ids in index.journal if version > since]
+            if len(newer) != index.version - since:
+                return None
+            dirty = frozenset().union(*newer)
+            fresh = [index.rows[r] for r in dirty if r in index.rows]
+            return Delta(index.version, dirty, fresh)
+
     def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
         """(version, rows in run_id order); the list is shared: do not modify it."""
         with self._lock:
             index = self._experiments.get(experiment_id)
             return (index.version, index.by_id()) if index else (-1, [])
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in an experiment since a version: run ids to drop and current rows."""
+
+    version: int
+    dirty: frozenset[str]
+    fresh: list[Row]
 
 
 class IndexRefresher:

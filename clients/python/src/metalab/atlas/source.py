@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from metalab.atlas import evaluate
+from metalab.atlas.evaluate import Ordering
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.runfiles import RunFiles
@@ -131,32 +132,47 @@ class FileSource:
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
         return self._get(experiment_id).fields
 
+    def _ordering(self, experiment_id: str, sort: Field, descending: bool) -> tuple[int, Ordering]:
+        """The experiment's rows in a sort order, cached per index version; a newer version
+        moves only the changed rows of the last ordering (when they are few)."""
+        key = ("order", experiment_id, sort.name, descending)
+        last = self.cache.last(key)
+        if last is not None:
+            delta = self.index.delta(experiment_id, last[0])
+            if delta is not None and len(delta.dirty) <= len(last[1].rows) // 10:
+                if delta.version == last[0]:
+                    return last
+                updated = last[1].update(set(delta.dirty), delta.fresh)
+                return delta.version, self.cache.get(key, delta.version, lambda: updated)
+        version, rows = self.index.rows(experiment_id)
+        built = self.cache.get(
+            key, version, lambda: evaluate.Ordering.build(rows, sort, descending)
+        )
+        return version, built
+
     def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """(version, the query's rows in order), cached per index version: paging and
-        re-sorting an unchanged experiment cost a slice. A filtered query filters the cached
-        full ordering when there is one, else sorts only the rows that match."""
+        re-sorting an unchanged experiment cost a slice."""
         self._get(experiment_id)
-        version, rows = self.index.rows(experiment_id)
         sort, descending = query.sort, query.descending
-        order_key = ("order", experiment_id, sort.name, descending)
-        filtered = bool(query.filters or query.statuses or query.search)
-
-        def ordered(subset: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            if sort.key == "run_id":  # the index keeps rows in run_id order
-                return subset[::-1] if descending else subset
-            return evaluate.order(subset, sort, descending)
-
-        if not filtered:
-            return version, self.cache.get(order_key, version, lambda: ordered(rows))
-
-        def matching() -> list[dict[str, Any]]:
-            full = self.cache.peek(order_key, version)
-            if full is not None:
-                return evaluate.select(full, query)
-            return ordered(evaluate.select(rows, query))
-
-        selection = (query.filters, query.statuses, query.search)
-        return version, self.cache.get(("select", *order_key, selection), version, matching)
+        if sort.key == "run_id":  # the index keeps rows in run_id order
+            version, rows = self.index.rows(experiment_id)
+            ordered = rows[::-1] if descending else rows
+        else:
+            version, ordering = self._ordering(experiment_id, sort, descending)
+            ordered = ordering.rows
+        if not (query.filters or query.statuses or query.search):
+            return version, ordered
+        selection = (
+            "select",
+            experiment_id,
+            sort.name,
+            descending,
+            query.filters,
+            query.statuses,
+            query.search,
+        )
+        return version, self.cache.get(selection, version, lambda: evaluate.select(ordered, query))
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         _, matched = self._matching(experiment_id, query)
@@ -188,10 +204,10 @@ class VersionedCache:
         self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def peek(self, key: Hashable, version: Hashable) -> Any:
+    def last(self, key: Hashable) -> tuple[Any, Any] | None:
+        """(version, value) of ``key`` whatever its version."""
         with self._lock:
-            found = self._items.get(key)
-        return found[1] if found is not None and found[0] == version else None
+            return self._items.get(key)
 
     def get(self, key: Hashable, version: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
