@@ -132,18 +132,29 @@ class FileSource:
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
         return self._get(experiment_id).fields
 
-    def _ordering(self, experiment_id: str, sort: Field, descending: bool) -> tuple[int, Ordering]:
-        """The experiment's rows in a sort order, cached per index version; a newer version
-        moves only the changed rows of the last ordering (when they are few)."""
+    def _cheap_ordering(
+        self, experiment_id: str, sort: Field, descending: bool
+    ) -> tuple[int, Ordering] | None:
+        """The cached ordering, brought up to date by moving only the rows changed since
+        (when they are few); None when only a full sort would do."""
         key = ("order", experiment_id, sort.name, descending)
         last = self.cache.last(key)
-        if last is not None:
-            delta = self.index.delta(experiment_id, last[0])
-            if delta is not None and len(delta.dirty) <= len(last[1].rows) // 10:
-                if delta.version == last[0]:
-                    return last
-                updated = last[1].update(set(delta.dirty), delta.fresh)
-                return delta.version, self.cache.get(key, delta.version, lambda: updated)
+        if last is None:
+            return None
+        delta = self.index.delta(experiment_id, last[0])
+        if delta is None or len(delta.dirty) > len(last[1].rows) // 10:
+            return None
+        if delta.version == last[0]:
+            return last
+        updated = last[1].update(set(delta.dirty), delta.fresh)
+        return delta.version, self.cache.get(key, delta.version, lambda: updated)
+
+    def _ordering(self, experiment_id: str, sort: Field, descending: bool) -> tuple[int, Ordering]:
+        """The experiment's rows in a sort order, cached per index version."""
+        cheap = self._cheap_ordering(experiment_id, sort, descending)
+        if cheap is not None:
+            return cheap
+        key = ("order", experiment_id, sort.name, descending)
         version, rows = self.index.rows(experiment_id)
         built = self.cache.get(
             key, version, lambda: evaluate.Ordering.build(rows, sort, descending)
@@ -155,24 +166,35 @@ class FileSource:
         re-sorting an unchanged experiment cost a slice."""
         self._get(experiment_id)
         sort, descending = query.sort, query.descending
+        filtered = bool(query.filters or query.statuses or query.search)
         if sort.key == "run_id":  # the index keeps rows in run_id order
             version, rows = self.index.rows(experiment_id)
             ordered = rows[::-1] if descending else rows
-        else:
+        elif not filtered:
             version, ordering = self._ordering(experiment_id, sort, descending)
             ordered = ordering.rows
-        if not (query.filters or query.statuses or query.search):
+        else:
+            cheap = self._cheap_ordering(experiment_id, sort, descending)
+            if cheap is None:  # filter first, then sort only what matches
+                version, rows = self.index.rows(experiment_id)
+                return version, self.cache.get(
+                    self._selection_key(experiment_id, query),
+                    version,
+                    lambda: Ordering.build(evaluate.select(rows, query), sort, descending).rows,
+                )
+            version, ordered = cheap[0], cheap[1].rows
+        if not filtered:
             return version, ordered
-        selection = (
-            "select",
-            experiment_id,
-            sort.name,
-            descending,
-            query.filters,
-            query.statuses,
-            query.search,
+        return version, self.cache.get(
+            self._selection_key(experiment_id, query),
+            version,
+            lambda: evaluate.select(ordered, query),
         )
-        return version, self.cache.get(selection, version, lambda: evaluate.select(ordered, query))
+
+    @staticmethod
+    def _selection_key(experiment_id: str, query: RunQuery) -> Hashable:
+        sort = (query.sort.name, query.descending)
+        return ("select", experiment_id, *sort, query.filters, query.statuses, query.search)
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         _, matched = self._matching(experiment_id, query)

@@ -164,8 +164,13 @@ async function experimentPage(id) {
     el("div", { class: "controls" }, "Filter:", field, op, value, el("button", { id: "filter-add", on: { click: addFilter } }, "Add"), chipBox),
     body);
   await render();
-  const running = (exp.counts.running || 0) > 0;
-  if (running) schedule(5000, () => experimentPage(id));
+  // While runs are in flight, refresh the table only (the controls keep focus and input).
+  const tick = async () => {
+    await render();
+    const now = await api(`/api/experiments/${enc(id)}`);
+    if ((now.counts.running || 0) > 0) schedule(5000, tick);
+  };
+  if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
 function debounce(fn, ms) {
