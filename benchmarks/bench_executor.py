@@ -1,6 +1,6 @@
 """Executor figures: SLURM submission of a 10,000-run sweep; local per-run overhead.
 
-    /work/venvs/sdk/bin/python benchmarks/bench_executor.py [--sweep 10000] [--local 300]
+    .venv/bin/python benchmarks/bench_executor.py [--sweep 10000] [--local 300]
 
 The SLURM sweep is cancelled right after submission. Prints figures; asserts nothing.
 """

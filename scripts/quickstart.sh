@@ -12,8 +12,11 @@ scripts/bootstrap.sh
 if [ "$(id -u)" -eq 0 ]; then
   # PostgreSQL refuses to run as root: run the server as an unprivileged account.
   id metalab >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/metalab --shell /usr/sbin/nologin metalab
-  export METALAB__SERVICES__POSTGRES__RUN_AS=metalab
 fi
 cd examples/quickstart
+if [ "$(id -u)" -eq 0 ] && [ ! -e .metalab.local.toml ]; then
+  # Machine-local override (git-ignored), so later `metalab services …` commands keep working.
+  printf '[services.postgres]\nrun_as = "metalab"\n' > .metalab.local.toml
+fi
 ../../.venv/bin/metalab services up
 ../../.venv/bin/metalab services status

@@ -8,6 +8,7 @@ started=$(date +%s)
 bash scripts/infra/ci-setup.sh --docker --browser
 scripts/bootstrap.sh --dev
 export METALAB_CI=1
+export METALAB_SLOW=1  # the 200-run SLURM sweep (~2.5 min) runs in CI too
 echo "test: ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -184,3 +184,51 @@ def _mask_ports(text: str) -> str:
 
 def test_python_is_this_venv() -> None:
     assert Path(METALAB).parent == Path(sys.executable).parent
+
+
+def test_health_command_needs_no_token(token_server: str, tmp_path: Path) -> None:
+    def health(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [METALAB, "server", "health", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    ok = health(token_server)
+    assert ok.returncode == 0 and ok.stdout == "SERVING\n"
+    assert health(token_server, "--service", "metalab.v1.Registry").returncode == 0
+    unknown = health(token_server, "--service", "metalab.v1.Nope")
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    nobody = health(f"unix:{tmp_path}/nobody.sock", "--timeout", "1")
+    assert nobody.returncode == 1
+    assert nobody.stderr.startswith("metalab: error:") and nobody.stderr.count("\n") == 1
+
+
+def test_token_file_serves_server_and_client(tmp_path: Path, socket_path: str) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
+    process = subprocess.Popen(
+        [METALAB, "server", "--services", "registry", "--listen", socket_path],
+        env={**env, "METALAB_TOKEN_FILE": str(token_file)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert "(token required)" in process.stderr.readline()
+        bearer = (("authorization", f"Bearer {TOKEN}"),)
+        assert asyncio.run(_get_bundle(socket_path, bearer)) == grpc.StatusCode.NOT_FOUND
+        assert asyncio.run(_get_bundle(socket_path, ())) == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_bad_network_setting_stops_the_orchestrator_at_once(socket_path: str) -> None:
+    env = {**os.environ, "METALAB_PORT_RANGE": "9-5"}
+    argv = [METALAB, "server", "--services", "orchestrator", "--listen", socket_path]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "metalab: error: METALAB_PORT_RANGE: '9-5' is not LOW-HIGH with "
+        "1024 <= LOW <= HIGH <= 65535\n"
+    )

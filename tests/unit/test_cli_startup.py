@@ -56,6 +56,11 @@ def test_discover_imports_nothing_heavy(tmp_path: Path) -> None:
         ["services", "down"],
         ["services", "logs"],
         ["server"],
+        ["settings", "show"],
+        ["orphans"],
+        ["runs", "recover"],
+        ["store"],
+        ["store", "reindex"],
     ],
 )
 def test_every_help_works(args: list[str], tmp_path: Path) -> None:

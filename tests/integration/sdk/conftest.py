@@ -32,6 +32,7 @@ def clean_environ(monkeypatch, tmp_path):
         if name.startswith("METALAB") and name != "METALAB_CI":
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user settings file
     monkeypatch.setenv("METALAB_HOME", str(tmp_path / "metalab-home"))
     work = tmp_path / "work"
     work.mkdir()

@@ -128,3 +128,29 @@ def test_bad_credentials_are_one_line_store_errors(postgres_server, tmp_path):
         parse_locator(locator).open()
     assert "wrong-pass" not in str(info.value) and "\n" not in str(info.value)
     assert "metalab:***@" in str(info.value)
+
+
+def test_workspace_folders_with_a_postgres_store(pg_locator, tmp_path, monkeypatch, caplog):
+    """file_root at the workspace path: runs are backed up, and restored and re-indexed."""
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        f"workspaces: [{{id: w, path: {tmp_path / 'files'}, "
+        f"folders: [{{path: {tmp_path / 'backup'}, mode: backup}}]}}]\n"
+    )
+    monkeypatch.setenv("METALAB_SETTINGS", str(settings))
+    metalab.run(experiment(seeds=1), store=pg_locator)
+    backup = tmp_path / "backup" / "pgsweep" / "runs"
+    assert len(list(backup.iterdir())) == 2  # the completed runs only
+    import shutil
+
+    shutil.rmtree(tmp_path / "files" / "pgsweep" / "runs")
+    store = parse_locator(pg_locator).open()
+    try:
+        store.conn.execute("DELETE FROM runs")
+    finally:
+        store.close()
+    caplog.set_level(logging.INFO, "metalab")
+    result = metalab.run(experiment(seeds=1), store=pg_locator)
+    assert "total=4 to_run=2 already_done=2 (2 restored from folders)" in caplog.text
+    assert result.status_counts() == {"completed": 2, "failed": 2}
+    assert {r.attempt for r in result.runs() if r.status == "completed"} == {1}

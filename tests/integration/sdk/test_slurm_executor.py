@@ -1,6 +1,7 @@
 """SLURM job arrays against the real single-node cluster."""
 
 import _thread
+import json
 import logging
 import os
 import subprocess
@@ -118,3 +119,37 @@ def test_ctrl_c_during_wait_cancels(slurm_partition, shared_dir):
         result.wait(timeout=60)
     timer.cancel()
     assert in_queue(result.handle.job_ids) == []
+
+
+def test_settings_env_reaches_array_tasks_and_wait_archives(
+    slurm_partition, shared_dir, monkeypatch
+):
+    from tests.integration.settings import ops as probe_ops
+
+    settings = shared_dir / "settings.yaml"
+    settings.write_text(
+        "env: {ML_GLOBAL: g, ML_WS: g}\n"
+        "workspaces:\n"
+        "  - id: cluster-ws\n    path: ws\n    env: {ML_WS: w}\n"
+        "    folders: [{path: backup, mode: backup}]\n"
+    )
+    monkeypatch.setenv("METALAB_SETTINGS", str(settings))
+    exp = metalab.Experiment(
+        "slurm-env",
+        probe_ops.probe,
+        params=metalab.param_list([{"i": i} for i in range(3)]),
+        seeds=[0],
+    )
+    result = metalab.run(exp, executor=slurm(slurm_partition), env={"ML_RUN": "r"})
+    job_script = next((shared_dir / "ws" / "slurm-env" / ".metalab").glob("slurm/*/*/job.sh"))
+    assert "export ML_RUN=r" in job_script.read_text()
+    assert job_script.stat().st_mode & 0o077 == 0
+    result.wait(timeout=180)
+    assert result.status_counts() == {"completed": 3}
+    runs = shared_dir / "ws" / "slurm-env" / "runs"
+    seen = [
+        json.loads((runs / r.run_id / "artifacts" / "env.json").read_text()) for r in result.runs()
+    ]
+    assert seen == [{"ML_GLOBAL": "g", "ML_WS": "w", "ML_RUN": "r", "ML_API_TOKEN": None}] * 3
+    backup = shared_dir / "backup" / "slurm-env" / "runs"
+    assert sorted(p.name for p in backup.iterdir()) == sorted(r.run_id for r in result.runs())

@@ -48,6 +48,7 @@ def render(**overrides):
         "array": array_spec(200, 2),
         "python": "/opt/venv/bin/python",
         "payload_dir": "/shared/exp/sweep/.metalab/p0",
+        "env": {"JAVA_HOME": "/opt/java", "WANDB_MODE": "offline"},
     }
     return render_array_script(**{**args, **overrides})
 
@@ -127,3 +128,30 @@ def test_argv_builders_use_no_shell():
         "/p/job.sh",
     ]
     assert squeue_argv(["1", "2"]) == ["squeue", "--noheader", "--format=%i|%T|%r", "--jobs=1,2"]
+
+
+def test_env_values_reach_the_job_intact(tmp_path):
+    env_dump = tmp_path / "env.txt"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        f'#!/bin/bash\nprintf \'%s\\0\' "$ML_WEIRD" "$ML_PLAIN" > {shlex_quote(str(env_dump))}\n'
+    )
+    fake_python.chmod(0o755)
+    config = SlurmExecutorConfig(setup=['[ "$ML_PLAIN" = plain ]'], modules=[])
+    env = {"ML_WEIRD": WEIRD, "ML_PLAIN": "plain"}
+    script = render(config=config, python=str(fake_python), env=env)
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "SLURM_ARRAY_TASK_ID": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "x" not in proc.stdout
+    assert env_dump.read_text().split("\0")[:-1] == [WEIRD, "plain"]
+
+
+@pytest.mark.parametrize("name", ["1X", "A-B", "A B", "X;id", ""])
+def test_bad_env_names_are_refused(name):
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        render(env={name: "v"})

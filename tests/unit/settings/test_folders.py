@@ -225,3 +225,15 @@ def test_orphans_and_clean_never_follow_symlinks(ws, tmp_path):
     assert not (ws.path / "exp/runs/stray").exists()
     assert (ws.path / "exp/runs/keep").is_dir() and (ws.path / "exp/runs/moved").is_symlink()
     assert (tmp_path / "backup" / "exp/runs/only-archived").is_dir()
+
+
+def test_clean_never_goes_through_a_linked_runs_directory(ws, tmp_path):
+    make_run(tmp_path / "fast", Path("exp/runs/r1"))
+    (ws.path / "linked").mkdir(parents=True)
+    (ws.path / "linked" / "runs").symlink_to(tmp_path / "fast" / "exp" / "runs")
+    (ws.path / "exp-link").symlink_to(tmp_path / "fast" / "exp")
+    before = tree_digest(tmp_path / "fast")
+    entries = find_orphans(ws, use_folders=False)
+    assert [e for e in entries if e.kind == ORPHAN] == []
+    clean(entries)
+    assert tree_digest(tmp_path / "fast") == before

@@ -52,6 +52,7 @@ __all__ = [
     "archive_run",
     "find_archived",
     "is_tmp_name",
+    "needs_archive",
     "recover_run",
     "restore_if_archived",
     "sweep_stale",
@@ -447,14 +448,18 @@ def find_archived(
     workspace: Workspace,
     modes: Iterable[str] = ("move", "backup", "use"),
 ) -> tuple[Folder, Path] | None:
-    """The first folder (file order) holding a completed copy of the run, and that copy."""
+    """The first folder (file order) holding a completed copy of the run, and that copy.
+
+    A copy without a readable ``run.json`` saying ``completed`` (a partial or foreign
+    directory) is passed over.
+    """
     rel = _safe_rel(run_dir_rel)
     wanted = set(modes)
     for folder in workspace.folders:
         if folder.mode not in wanted:
             continue
         candidate = folder.path / rel
-        if candidate.is_dir() and _run_status(candidate) in (None, "completed"):
+        if candidate.is_dir() and _run_status(candidate) == "completed":
             return folder, candidate
     return None
 
@@ -477,19 +482,23 @@ def _copy_in(source: Path, target: Path) -> None:
         raise
 
 
-def restore_if_archived(run_dir_rel: str | os.PathLike[str], workspace: Workspace | None) -> bool:
+def restore_if_archived(
+    run_dir_rel: str | os.PathLike[str], workspace: Workspace | None, *, sweep: bool = True
+) -> bool:
     """Before executing a run: copy it back from a folder when the workspace lacks it.
 
     ``run_dir_rel`` is ``{experiment_id}/runs/{run_id}`` (relative to the workspace path).
     True when a copy was restored; the caller then reads the run's state again (a restored
     completed run is not re-run). A dangling symlink (unmounted ``move`` folder) with no other
-    copy raises `FolderError` rather than letting the run write into nowhere.
+    copy raises `FolderError` rather than letting the run write into nowhere. ``sweep=False``
+    when the caller already ran `sweep_stale` on the runs directory (once per sweep, not per run).
     """
     if workspace is None or workspace.is_remote or not workspace.folders:
         return False
     rel = _safe_rel(run_dir_rel)
     target = workspace.path / rel
-    sweep_stale(target.parent)
+    if sweep:
+        sweep_stale(target.parent)
     if target.exists():
         return False
     dangling = target.is_symlink()
@@ -505,6 +514,21 @@ def restore_if_archived(run_dir_rel: str | os.PathLike[str], workspace: Workspac
     _copy_in(source, target)
     log.info("restored %s from %s folder %s", rel, folder.mode, folder.path)
     return True
+
+
+def needs_archive(run_dir: Path, workspace: Workspace) -> bool:
+    """True for a workspace run directory that a ``backup`` folder lacks or a ``move`` folder
+    should take (a catch-up after an interrupted `metalab.run`); cheap: a few ``stat`` calls."""
+    if run_dir.is_symlink() or not run_dir.is_dir() or (run_dir / NO_ARCHIVE_MARKER).exists():
+        return False
+    try:
+        rel = run_dir.relative_to(workspace.path)
+    except ValueError:
+        return False
+    return any(
+        f.mode == "move" or not (f.path / rel).is_dir()
+        for f in workspace.folders_with("backup", "move")
+    )
 
 
 def recover_run(run_dir_rel: str | os.PathLike[str], workspace: Workspace) -> Folder | None:

@@ -67,6 +67,8 @@ def _run_dirs(root: Path) -> list[tuple[str, str, Path]]:
         if experiment.name.startswith(".") or not experiment.is_dir(follow_symlinks=False):
             continue
         runs = Path(experiment.path) / "runs"
+        if runs.is_symlink():
+            continue  # never list (nor clean) through a link, e.g. into an archive folder
         try:
             entries = sorted(os.scandir(runs), key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):

@@ -77,5 +77,7 @@ def registry_port() -> RegistryPort:
     """``METALAB_REGISTRY_ADDRESS`` set: the remote registry; else the in-process store."""
     address = os.environ.get("METALAB_REGISTRY_ADDRESS")
     if address:
-        return RemoteRegistry(address, os.environ.get("METALAB_TOKEN"))
+        from metalab._client.target import server_token
+
+        return RemoteRegistry(address, server_token())
     return LocalRegistry()

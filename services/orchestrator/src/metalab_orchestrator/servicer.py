@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -142,6 +143,12 @@ async def _stream(
         await context.abort(status_code(exc), str(exc))
     except errors.MetalabError as exc:
         await context.abort(status_code(exc), str(exc))
+    except PermissionError as exc:  # e.g. a directory a containerised server may not write
+        where = exc.filename or "a file"
+        await context.abort(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"{where}: permission denied to the server's account (uid {os.getuid()})",
+        )
     finally:
         if not task.done():
             task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,4 +78,20 @@ def parse_spec(message: types_pb2.EnvironmentSpec) -> Spec:
     except (json.JSONDecodeError, ValidationError) as exc:
         first = str(exc).splitlines()[:3]
         raise ConfigError(f"invalid environment spec: {' '.join(first)}") from exc
-    return Spec(message.project, message.name, Path(message.project_dir or "."), environment)
+    spec = Spec(message.project, message.name, Path(message.project_dir or "."), environment)
+    check_shared(spec, os.environ.get("METALAB_SHARED_ROOT", ""))
+    return spec
+
+
+def check_shared(spec: Spec, shared_root: str) -> None:
+    """A server in a container sees only ``shared_root`` of its clients' filesystem: the
+    bundle and the services' data must live under it, at the same path on both sides."""
+    if not shared_root:
+        return
+    where = Path(os.path.normpath(spec.services_dir.absolute()))
+    if not where.is_relative_to(os.path.normpath(shared_root)):
+        raise ConfigError(
+            f"{where} is outside {shared_root}, the only directory this server shares with "
+            "its clients; set a file_root under it",
+            key=f"environments.{spec.name}.file_root",
+        )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 
+from metalab._bundle.files import read_bundle
 from metalab.errors import BundleError, BundleNotFound
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from metalab_registry.cache import StatCache
 from metalab_registry.convert import to_dict, to_message
-from metalab_registry.store import BundleKey, BundleStore, NonceMismatch
+from metalab_registry.store import BundleKey, BundleStore
+from metalab_registry.writer import GroupWriter, NonceMismatch, Operation
 
 WATCH_INTERVAL = 0.2
 
@@ -20,8 +24,12 @@ def _key(message: types_pb2.BundleKey) -> BundleKey:
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
+    """Writes go through a group-commit writer; reads are served from a stat-checked cache."""
+
     def __init__(self, store: BundleStore | None = None) -> None:
         self._store = store or BundleStore()
+        self._writer = GroupWriter()
+        self._messages: StatCache[types_pb2.Bundle] = StatCache()
 
     async def PutBundle(
         self, request: registry_pb2.PutBundleRequest, context: grpc.aio.ServicerContext
@@ -33,26 +41,30 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment"
             )
         try:
-            path = self._store.put(key, to_dict(bundle), request.expected_nonce)
+            await self._writer.apply(key.path, Operation(to_dict(bundle), request.expected_nonce))
         except NonceMismatch as exc:
             await context.abort(grpc.StatusCode.ABORTED, str(exc))
         result = types_pb2.Bundle()
         result.CopyFrom(bundle)
-        result.path = str(path)
+        result.path = str(key.path)
         return result
 
     async def GetBundle(
         self, request: types_pb2.BundleKey, context: grpc.aio.ServicerContext
     ) -> types_pb2.Bundle:
-        key = _key(request)
+        path = _key(request).path
         try:
-            bundle = self._store.get(key)
+            message = self._messages.get(path, lambda: self._load_message(path))
         except BundleError as exc:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
-        if bundle is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {key.path}")
+        if message is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {path}")
             raise AssertionError("unreachable: abort raises")
-        return to_message(bundle, str(key.path))
+        return message
+
+    def _load_message(self, path: Path) -> types_pb2.Bundle | None:
+        bundle = read_bundle(path)
+        return None if bundle is None else to_message(bundle, str(path))
 
     async def ListBundles(
         self, request: registry_pb2.ListBundlesRequest, context: grpc.aio.ServicerContext
@@ -66,7 +78,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self, request: registry_pb2.DeleteBundleRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.DeleteBundleResponse:
         try:
-            deleted = self._store.delete(_key(request.key), request.expected_nonce)
+            deleted = await self._writer.apply(
+                _key(request.key).path, Operation(None, request.expected_nonce)
+            )
         except NonceMismatch as exc:
             await context.abort(grpc.StatusCode.ABORTED, str(exc))
         return registry_pb2.DeleteBundleResponse(deleted=deleted)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,16 +10,13 @@ from metalab._bundle.files import (
     BUNDLE_NAME,
     Bundle,
     bundle_path,
-    delete_bundle,
     home_services_dir,
     read_bundle,
-    write_bundle,
 )
-from metalab.errors import BundleError, MetalabError
+from metalab.errors import BundleError
+from metalab_registry.writer import NonceMismatch, Operation, commit
 
-
-class NonceMismatch(MetalabError):
-    """A compare-and-swap on a bundle lost: someone else changed it first."""
+__all__ = ["BundleKey", "BundleStore", "NonceMismatch"]
 
 
 @dataclass(frozen=True)
@@ -37,17 +30,6 @@ class BundleKey:
         return bundle_path(self.project, self.environment, self.file_root or None)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 class BundleStore:
     """Get, put (optionally compare-and-swap on the nonce), delete, list and discover bundles."""
 
@@ -56,18 +38,11 @@ class BundleStore:
 
     def put(self, key: BundleKey, bundle: Bundle, expected_nonce: str = "") -> Path:
         path = key.path
-        with _locked(path):
-            if expected_nonce:
-                self._check_nonce(path, expected_nonce)
-            write_bundle(path, bundle)
+        _raise_rejection(commit(path, [Operation(bundle, expected_nonce)]))
         return path
 
     def delete(self, key: BundleKey, expected_nonce: str = "") -> bool:
-        path = key.path
-        with _locked(path):
-            if expected_nonce:
-                self._check_nonce(path, expected_nonce)
-            return delete_bundle(path)
+        return _raise_rejection(commit(key.path, [Operation(None, expected_nonce)]))
 
     def list(self, roots: list[str], project: str = "") -> list[tuple[Path, Bundle]]:
         paths: list[Path] = []
@@ -88,9 +63,9 @@ class BundleStore:
     def discover(self, start_dir: str, project: str = "", environment: str = "") -> Discovered:
         return discover(Path(start_dir), project or None, environment or None)
 
-    @staticmethod
-    def _check_nonce(path: Path, expected: str) -> None:
-        current = read_bundle(path)
-        actual = current.get("nonce", "") if current else ""
-        if actual != expected:
-            raise NonceMismatch(f"{path}: bundle changed (nonce {actual!r}, expected {expected!r})")
+
+def _raise_rejection(outcomes: list[bool | NonceMismatch]) -> bool:
+    (outcome,) = outcomes
+    if isinstance(outcome, NonceMismatch):
+        raise outcome
+    return outcome

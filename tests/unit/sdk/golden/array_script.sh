@@ -12,6 +12,8 @@
 #SBATCH --constraint=a100
 
 set -eo pipefail
+export JAVA_HOME=/opt/java
+export WANDB_MODE=offline
 module load cuda/12.1
 module load python/3.11
 eval "$(conda shell.bash hook)"

@@ -21,6 +21,7 @@ COMMANDS = {
     "settings": ("metalab._cli.settings", "settings"),
     "orphans": ("metalab._cli.orphans", "orphans"),
     "runs": ("metalab._cli.runs", "runs"),
+    "store": ("metalab._cli.store", "store"),
     "monitor": ("metalab._cli.monitor", "monitor"),
 }
 

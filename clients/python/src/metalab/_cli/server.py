@@ -1,4 +1,4 @@
-"""`metalab server`: host any subset of the gRPC services in one process."""
+"""`metalab server`: host any subset of the gRPC services; `metalab server health`: probe one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from metalab._client.target import server_token
 DEFAULT_LISTEN = "127.0.0.1:50051"
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "--services",
     default="registry,tunnel,orchestrator",
@@ -25,8 +25,11 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
     metavar="ADDR",
     help="HOST:PORT or unix:PATH. Non-loopback addresses require a token.",
 )
-def server(services: str, listen: str) -> None:
+@click.pass_context
+def server(ctx: click.Context, services: str, listen: str) -> None:
     """Run metalab's gRPC services until SIGTERM/SIGINT (graceful shutdown)."""
+    if ctx.invoked_subcommand is not None:
+        return
     names = [name.strip() for name in services.split(",") if name.strip()]
     asyncio.run(_serve(names, listen, server_token()))
 
@@ -38,3 +41,14 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
     auth = "token required" if token else "no token"
     banner = f"metalab server: {', '.join(names)} on {running.address} ({auth})"
     await serve_until_signalled(running, on_ready=lambda: click.echo(banner, err=True))
+
+
+@server.command()
+@click.argument("address", default=DEFAULT_LISTEN, metavar="[ADDR]")
+@click.option("--service", default="", help="A full service name; default: the whole server.")
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for an answer.")
+def health(address: str, service: str, timeout: float) -> None:
+    """Exit 0 when the server at ADDR reports SERVING (grpc.health.v1; needs no token)."""
+    from metalab._client.health import check_health
+
+    click.echo(check_health(address, service, timeout))

@@ -125,12 +125,19 @@ def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> N
     """Probe every service of the bundle; exit 0 when all are healthy, 1 otherwise."""
     environment = resolve(env_name, overrides)
     response = asyncio.run(_with_client(lambda c: c.status(to_spec(environment))))
+    tunnels: list[dict[str, Any]] = []
+    if environment.type != "local":
+        from metalab._cli.tunnel import detached_tunnels
+
+        tunnels = detached_tunnels(environment.project, environment.name)
     if as_json:
-        click.echo(json.dumps(status_json(response)))
+        click.echo(json.dumps({**status_json(response), "tunnels": tunnels}))
     elif not response.found:
         click.echo(f"No services running for {environment.project} ({environment.name}).")
     else:
-        for line in status_lines(response):
+        from metalab._cli.tunnel import tunnel_lines
+
+        for line in [*status_lines(response), *tunnel_lines(tunnels)]:
             click.echo(line)
     healthy = response.found and all(s.healthy for s in response.services)
     sys.exit(0 if healthy else 1)

@@ -204,7 +204,7 @@ def _daemon_target(start: bool) -> ServerTarget | None:
             stdout=output,
             stderr=output,
             start_new_session=True,
-            env={k: v for k, v in os.environ.items() if k != "METALAB_TOKEN"},
+            env={k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")},
         )
     deadline = time.monotonic() + DAEMON_START_TIMEOUT
     while time.monotonic() < deadline:
@@ -259,6 +259,24 @@ def list_(as_json: bool) -> None:
         click.echo(
             f"  {item['id']}  {item['project']}/{item['environment']}  {item['state']}  {forwards}"
         )
+
+
+def detached_tunnels(project: str, environment: str) -> list[dict[str, Any]]:
+    """The detached tunnels of one environment (none when no tunnel daemon runs)."""
+    return [
+        t
+        for t in asyncio.run(_list())
+        if t["project"] == project and t["environment"] == environment
+    ]
+
+
+def tunnel_lines(tunnels: list[dict[str, Any]]) -> list[str]:
+    """`services status` lines for detached tunnels."""
+    return [
+        f"  ↔ tunnel {t['id']} ({t['state']}): "
+        + ", ".join(f"{f['service']} → 127.0.0.1:{f['local_port']}" for f in t["forwards"])
+        for t in tunnels
+    ]
 
 
 async def _list() -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from metalab._settings import settings_path
@@ -27,10 +28,27 @@ def _server_settings() -> dict[str, Any]:
     return load_settings(path).server_dict()
 
 
+def env_token() -> str | None:
+    """``METALAB_TOKEN``, else the content of ``METALAB_TOKEN_FILE`` (e.g. a Docker secret)."""
+    token = os.environ.get("METALAB_TOKEN")
+    if token:
+        return token
+    path = os.environ.get("METALAB_TOKEN_FILE")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", key="METALAB_TOKEN_FILE") from None
+    if not text or any(c in text for c in "\r\n\0"):
+        raise ConfigError(f"{path} must hold one non-empty line", key="METALAB_TOKEN_FILE")
+    return text
+
+
 def resolve_target() -> ServerTarget:
-    """``METALAB_SERVER``/``METALAB_TOKEN`` win over ``server:`` in the settings file."""
+    """``METALAB_SERVER``/``METALAB_TOKEN[_FILE]`` win over ``server:`` in the settings file."""
     server = _server_settings()
-    token = os.environ.get("METALAB_TOKEN") or server.get("token")
+    token = env_token() or server.get("token")
     address = os.environ.get("METALAB_SERVER")
     if not address and server.get("host"):
         if not server.get("port"):
@@ -42,5 +60,5 @@ def resolve_target() -> ServerTarget:
 
 
 def server_token() -> str | None:
-    """The token a server should require: ``METALAB_TOKEN``, else settings ``server.token``."""
-    return os.environ.get("METALAB_TOKEN") or _server_settings().get("token") or None
+    """The token a server requires: ``METALAB_TOKEN[_FILE]``, else settings ``server.token``."""
+    return env_token() or _server_settings().get("token") or None

@@ -33,7 +33,8 @@ class Capture:
 
     ``metric(name, value)`` records a summary value; ``log_metric(name, value, step=...)`` a
     step-wise one (its last value is also the summary); ``artifact(name, obj)`` saves a file
-    under the run's ``artifacts/`` directory.
+    under the run's ``artifacts/`` directory; ``no_archive()`` keeps the run out of the
+    workspace's archive folders.
     """
 
     def __init__(
@@ -106,6 +107,17 @@ class Capture:
                 ) from None
             path.write_text(text + "\n")
         return path
+
+    def no_archive(self) -> None:
+        """Keep this run out of the workspace's ``backup``/``move`` folders (the per-run opt-out).
+
+        Writes the ``.metalab-no-archive`` marker into the run directory.
+        """
+        from metalab._folders import NO_ARCHIVE_MARKER
+
+        directory = self.run_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / NO_ARCHIVE_MARKER).touch()
 
     def flush(self) -> None:
         if self._steps:

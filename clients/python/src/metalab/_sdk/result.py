@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from metalab._sdk.archiving import Archiver
 from metalab._sdk.table import RunTable
 from metalab.store.base import CANCELLED, COMPLETED, FAILED, RUNNING, RunRecord, Store, StoreConfig
 
@@ -43,6 +44,7 @@ class Result:
         config: StoreConfig,
         store: Store,
         handle: Any,
+        archiver: Archiver | None = None,
     ) -> None:
         self.experiment_id = experiment_id
         self.run_ids = run_ids
@@ -52,6 +54,7 @@ class Result:
         self.store_config = config
         self.store = store
         self.handle = handle
+        self.archiver = archiver
         self._finished = False
 
     def __repr__(self) -> str:
@@ -86,13 +89,17 @@ class Result:
     def wait(self, progress: bool = False, timeout: float | None = None) -> Result:
         """Block until the executor has nothing queued or running; Ctrl+C cancels the sweep.
 
-        Polls gently: one scheduler query per poll, with backoff from 1 s to 30 s.
+        Polls gently: one scheduler query per poll, with backoff from 1 s to 30 s. Completed
+        runs are archived to the workspace's folders as they show up; the archive worker is
+        drained before this returns.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = FIRST_POLL
         try:
             while True:
                 state = self.handle.active()
+                if self.archiver is not None:
+                    self.archiver.poll()
                 if progress:
                     self._print_progress()
                 if state is False:
@@ -106,6 +113,10 @@ class Result:
             log.warning("interrupted: cancelling %s", self.handle.describe())
             self.cancel()
             raise
+        finally:
+            if self.archiver is not None:
+                self.archiver.poll()
+                self.archiver.drain()
         self._finished = True
         if progress:
             self._print_progress(final=True)

@@ -23,6 +23,7 @@ class SweepPlan:
     work_dir: Path  # on the store's filesystem: payloads and scheduler logs go here
     python_path: list[str] = field(default_factory=list)
     capture_output: bool = True
+    env: Mapping[str, str] = field(default_factory=dict)  # exported to every run
 
 
 class Handle(Protocol):

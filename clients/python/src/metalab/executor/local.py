@@ -39,6 +39,7 @@ class ProcessExecutor:
                 plan.attempts.get(spec.run_id, 1),
                 plan.capture_output,
                 plan.python_path,
+                dict(plan.env),
             )
             for spec in plan.runs
         ]

@@ -89,6 +89,7 @@ class SlurmExecutor:
                     array=array_spec(chunk.count, self.config.max_concurrent),
                     python=python,
                     payload_dir=str(directory),
+                    env=plan.env,
                 )
                 script_path = directory / "job.sh"
                 write_atomic(script_path, script.encode(), 0o700)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from metalab.executor.config import SlurmExecutorConfig
 
 TASK_MODULE = "metalab.executor.slurm_task"
 JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def q(value: object) -> str:
@@ -52,11 +53,14 @@ def render_array_script(
     array: str,
     python: str,
     payload_dir: str,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """The sbatch script for one array: directives, environment setup, then the task runner.
 
     Paths (payload directory, interpreter) only appear in the body, shell-quoted, so any path
-    works; ``--output`` is passed on the sbatch command line (see `sbatch_argv`).
+    works; ``--output`` is passed on the sbatch command line (see `sbatch_argv`). ``env`` (the
+    settings' and the run's variables) is exported before modules, conda and ``setup``, so
+    those can use it; names must be shell identifiers (checked by the settings and `run`).
     """
     directives = [
         ("job-name", name),
@@ -77,6 +81,10 @@ def render_array_script(
     lines += [f"#SBATCH --{key}={q(value)}" for key, value in directives]
     lines += [f"#SBATCH {q(arg)}" for arg in config.sbatch_args]
     lines += ["", "set -eo pipefail"]
+    for name, value in (env or {}).items():
+        if not ENV_NAME.match(name):
+            raise ValueError(f"not an environment variable name: {name!r}")
+        lines.append(f"export {name}={q(value)}")
     for module in config.modules:
         lines.append(f"module load {q(module)}")
     if config.conda_env:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from metalab._sdk.experiment import RunSpec, load_operation
@@ -41,7 +42,11 @@ def run_planned(
     attempt: int,
     capture_output: bool,
     python_path: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> RunRecord:
+    """Run one planned run in this (worker) process; ``env`` is exported here first."""
+    if env:
+        os.environ.update(env)
     extend_sys_path(python_path)
     store = store_for(store_json)
     try:

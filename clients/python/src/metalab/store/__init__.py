@@ -1,16 +1,18 @@
 """Stores: where runs are recorded. `resolve_store` turns a ``store=`` value into a config."""
 
+from collections.abc import Callable
+
 from metalab.store.base import RunRecord, Store, StoreConfig
 from metalab.store.file import FileStore, FileStoreConfig
 from metalab.store.locator import parse_locator, redact_locator, resolve_store
 from metalab.store.pgconfig import PostgresStoreConfig
 
 
-def reindex(locator: object) -> int:
+def reindex(locator: object, progress: Callable[[str, int], None] | None = None) -> int:
     """Rebuild a PostgresStore's index from its files (imports psycopg only when called)."""
-    from metalab.store.reindex import reindex as _reindex
+    from metalab.store._reindex import reindex as _reindex
 
-    return _reindex(locator)
+    return _reindex(locator, progress)
 
 
 __all__ = [

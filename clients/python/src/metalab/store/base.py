@@ -77,7 +77,10 @@ class Store(Protocol):
         """A one-line description for logs (never includes a password)."""
         ...
 
-    def put_experiment(self, spec: Mapping[str, Any], total_runs: int) -> None: ...
+    def put_experiment(
+        self, spec: Mapping[str, Any], total_runs: int, run_ids: Sequence[str] = ()
+    ) -> None:
+        """Record the experiment and the ids of its latest sweep (what `orphans` keeps)."""
 
     def run_states(self, experiment_id: str) -> dict[str, RunState]: ...
 

@@ -66,7 +66,9 @@ class FileStore:
     def run_dir(self, experiment_id: str, run_id: str) -> Path:
         return self.root / experiment_id / "runs" / run_id
 
-    def put_experiment(self, spec: Mapping[str, Any], total_runs: int) -> None:
+    def put_experiment(
+        self, spec: Mapping[str, Any], total_runs: int, run_ids: Sequence[str] = ()
+    ) -> None:
         path = self.experiment_dir(str(spec["experiment_id"])) / "experiment.json"
         created = now_iso()
         old = _read_json(path)
@@ -76,6 +78,7 @@ class FileStore:
             "schema": EXPERIMENT_SCHEMA,
             **spec,
             "total_runs": total_runs,
+            **({"run_ids": list(run_ids)} if run_ids else {}),
             "created_at": created,
             "updated_at": now_iso(),
         }

@@ -52,6 +52,19 @@ def redact_locator(locator: str) -> str:
     )
 
 
+def has_password(locator: str) -> bool:
+    """True when the locator carries a password (in the userinfo or the query)."""
+    try:
+        parts = urlsplit(locator)
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in PG_SCHEMES:
+        return False
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    return ":" in userinfo or any(k in SECRET_PARAMS for k, _ in query)
+
+
 def parse_locator(locator: str, base_dir: Path | None = None) -> StoreConfig:
     """Parse a locator string (not ``discover``) into a store config."""
     if not isinstance(locator, str):
@@ -139,7 +152,7 @@ def resolve_store(store: Any, base_dir: Path | None = None) -> StoreConfig:
         return FileStoreConfig(str(_absolute(_expand(str(store)), base)))
     if isinstance(store, str):
         if store.strip() == "discover":
-            return _discover(base)
+            return discover_store(base)
         return parse_locator(store, base)
     if isinstance(store, FileStoreConfig | PostgresStoreConfig):
         return store
@@ -151,12 +164,13 @@ def resolve_store(store: Any, base_dir: Path | None = None) -> StoreConfig:
     )
 
 
-def _discover(base: Path) -> StoreConfig:
+def discover_store(base: Path | None = None, env_name: str | None = None) -> StoreConfig:
+    """The store of the nearest service bundle (``env_name``: that environment's bundle)."""
     from metalab._bundle.discover import discover_for_project
     from metalab.errors import BundleError, BundleNotFound, ConfigError
 
     try:
-        found = discover_for_project(base)
+        found = discover_for_project(base, env_name)
     except (BundleNotFound, BundleError, ConfigError) as exc:
         raise StoreError(f"store='discover': {exc}") from exc
     if found.store_locator.strip() == "discover":

@@ -150,8 +150,10 @@ class PostgresStore:
     def run_dir(self, experiment_id: str, run_id: str) -> Path:
         return self.files.run_dir(experiment_id, run_id)
 
-    def put_experiment(self, spec: Mapping[str, Any], total_runs: int) -> None:
-        self.files.put_experiment(spec, total_runs)
+    def put_experiment(
+        self, spec: Mapping[str, Any], total_runs: int, run_ids: Sequence[str] = ()
+    ) -> None:
+        self.files.put_experiment(spec, total_runs, run_ids)
         self._index_experiment(spec, total_runs)
 
     def _index_experiment(self, spec: Mapping[str, Any], total_runs: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
-from metalab_orchestrator.local.ports import ensure_port_free, free_port
+from metalab_orchestrator.local.network import LocalNetwork, local_network
+from metalab_orchestrator.local.ports import ensure_port_free
 from metalab_orchestrator.local.process import (
     ProcessRecord,
     is_alive,
@@ -55,19 +57,28 @@ class LocalBackend:
         Postgres port is chosen first) and reports the store unreadable until Postgres is up."""
         run_dir = spec.services_dir / "run"
         pg_config, atlas = spec.postgres, spec.atlas
+        network = local_network()
+        if pg_config is not None and pg_config.port:
+            network.check_port(pg_config.port, "services.postgres.port")
+        if atlas is not None and atlas.port:
+            network.check_port(atlas.port, "services.atlas.port")
         planned_port = 0
         if pg_config is not None:
-            planned_port = pg_config.port or free_port(LOOPBACK)
+            planned_port = pg_config.port or network.free_port()
             bundle["store_locator"] = _planned_locator(spec, pg_config, planned_port, run_dir)
         else:
             bundle["store_locator"] = spec.file_root or str(spec.project_dir / "experiments")
         waits: list[Awaitable[Any]] = []
         if pg_config is not None:
             await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
-            waits.append(self._start_postgres(spec, pg_config, planned_port, run_dir))
+            waits.append(self._start_postgres(spec, pg_config, planned_port, run_dir, network))
         if atlas is not None:
             await emit("STARTING", "atlas", "starting the dashboard")
-            waits.append(self._start_atlas(spec, atlas, bundle["store_locator"], bundle, save))
+            waits.append(
+                self._start_atlas(
+                    spec, atlas, bundle["store_locator"], bundle, save, network, {planned_port}
+                )
+            )
         results = await asyncio.gather(*waits, return_exceptions=True)
         if pg_config is not None and not isinstance(results[0], BaseException):
             handle = results[0]
@@ -81,21 +92,34 @@ class LocalBackend:
             entry = bundle["services"]["postgres"]
             await emit("READY", "postgres", f"{entry['host']}:{entry['port']}")
             if atlas is not None and entry["port"] != planned_port:
-                await self._restart_atlas(spec, atlas, bundle, save)
+                await self._restart_atlas(spec, atlas, bundle, save, network)
         if atlas is not None:
             await emit("READY", "atlas", bundle["services"]["atlas"]["url"])
         bundle["tunnel_targets"] = _tunnel_targets(bundle)
         return bundle
 
     async def _restart_atlas(
-        self, spec: Spec, atlas: AtlasService, bundle: Bundle, save: SaveBundle
+        self,
+        spec: Spec,
+        atlas: AtlasService,
+        bundle: Bundle,
+        save: SaveBundle,
+        network: LocalNetwork,
     ) -> None:
         """Postgres had to move to another port (lost a bind race): point Atlas at it."""
         await asyncio.to_thread(terminate_group, _record(bundle["services"]["atlas"]), STOP_GRACE)
-        await self._start_atlas(spec, atlas, bundle["store_locator"], bundle, save)
+        postgres_port = {int(bundle["services"]["postgres"]["port"])}
+        await self._start_atlas(
+            spec, atlas, bundle["store_locator"], bundle, save, network, postgres_port
+        )
 
     async def _start_postgres(
-        self, spec: Spec, config: PostgresService, port: int, run_dir: Path
+        self,
+        spec: Spec,
+        config: PostgresService,
+        port: int,
+        run_dir: Path,
+        network: LocalNetwork,
     ) -> PostgresHandle:
         from metalab_orchestrator.local import postgres as pg
         from metalab_orchestrator.local.pg_handle import PostgresSettings
@@ -109,6 +133,7 @@ class LocalBackend:
             password=config.password.get_secret_value() if config.password else None,
             run_as=config.run_as,
             start_timeout=config.start_timeout,
+            listen=network.postgres_listen,
         )
         await asyncio.to_thread(stop_unrecorded_server, data_dir)
         return await asyncio.to_thread(
@@ -122,13 +147,23 @@ class LocalBackend:
         locator: str,
         bundle: Bundle,
         save: SaveBundle,
+        network: LocalNetwork,
+        taken: set[int],
     ) -> dict[str, Any]:
         if config.port:
             ensure_port_free(LOOPBACK, config.port, key="services.atlas.port")
-        port = config.port or free_port(LOOPBACK)
+        port = config.port or network.free_port(exclude=taken)
         atlas_dir = spec.services_dir / "atlas"
         atlas_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = atlas_dir / "atlas.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
+        token_file = None
+        if not network.loopback_only:  # reachable beyond loopback: Atlas requires a token
+            from metalab_orchestrator.local.secret_files import write_secret
+
+            token_file = atlas_dir / "atlas.token"
+            env["METALAB_ATLAS_TOKEN"] = secrets.token_urlsafe(32)
+            write_secret(token_file, env["METALAB_ATLAS_TOKEN"])
         argv = [
             sys.executable,
             "-m",
@@ -136,13 +171,12 @@ class LocalBackend:
             "--store",
             locator,
             "--host",
-            LOOPBACK,
+            network.bind_host,
             "--port",
             str(port),
             "--bundle",
             str(spec.key.path),
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
         record = spawn_detached(argv, log_path=log_path, env=env, cwd=spec.services_dir)
         entry = {
             "host": LOOPBACK,
@@ -154,13 +188,16 @@ class LocalBackend:
             "log_path": str(log_path),
             "started_at": _now(),
         }
+        if token_file is not None:
+            entry["secret_ref"] = str(token_file)
         bundle["services"]["atlas"] = entry
         await save(bundle)
+        token = env.get("METALAB_ATLAS_TOKEN")
         await _wait_ready(
             "atlas",
             config.start_timeout,
             log_path,
-            lambda: probe_http(LOOPBACK, port),
+            lambda: probe_http(LOOPBACK, port, token=token),
             lambda: is_alive(record),
         )
         return entry
@@ -219,9 +256,19 @@ async def _probe_one(name: str, handle: dict[str, Any]) -> Probe:
             str(handle.get("passfile")),
         )
     else:
-        ok, detail = await probe_http(host, port)
+        ok, detail = await probe_http(host, port, token=_atlas_token(handle))
     state = "running" if ok else "unreachable"
     return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
+
+
+def _atlas_token(handle: dict[str, Any]) -> str | None:
+    """The token of an Atlas started beyond loopback (its 0600 ``secret_ref`` file)."""
+    ref = handle.get("secret_ref")
+    if not ref:
+        return None
+    from metalab_orchestrator.local.secret_files import read_secret
+
+    return (read_secret(Path(ref)) or "").strip() or None
 
 
 async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, alive: Any) -> None:

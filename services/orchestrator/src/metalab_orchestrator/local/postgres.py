@@ -187,7 +187,11 @@ def _clear_stale_server(data_dir: Path) -> None:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    wait_for(lambda: not [p for p in group_members(pid) if in_data_dir(p)], 10.0)
+    if not wait_for(lambda: not [p for p in group_members(pid) if in_data_dir(p)], 10.0):
+        raise ProvisioningFailed(f"processes of a dead PostgreSQL server still use {data_dir}")
+    # A killed postmaster may linger as a zombie until its new parent reaps it, and PostgreSQL
+    # takes a pid that still answers kill(0) for a live server: the lock file is stale, drop it.
+    (data_dir / "postmaster.pid").unlink(missing_ok=True)
 
 
 def _server_argv(

@@ -1,0 +1,88 @@
+"""`reindex(locator)`: rebuild a PostgresStore's tables from the files under its file_root.
+
+Private module: the public name is the function `metalab.store.reindex` (a module of the same
+name would shadow it as an attribute of the package once imported).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from metalab.errors import StoreError
+from metalab.store.base import StoreConfig
+from metalab.store.locator import resolve_store
+from metalab.store.pgconfig import PostgresStoreConfig
+
+log = logging.getLogger("metalab.store")
+
+BATCH = 1000
+_NOT_SPEC = ("schema", "created_at", "updated_at", "total_runs", "run_ids")
+
+
+def reindex(
+    locator: str | StoreConfig | Any,
+    progress: Callable[[str, int], None] | None = None,
+) -> int:
+    """Re-read every experiment and run under ``file_root`` into PostgreSQL; return runs indexed.
+
+    Rows of runs whose files are gone are deleted (and experiments of this ``file_root`` whose
+    ``experiment.json`` is gone), so the index matches the files afterwards.
+    ``progress(experiment_id, runs)`` is called after each experiment.
+    """
+    config = resolve_store(locator)
+    if not isinstance(config, PostgresStoreConfig):
+        raise StoreError(f"reindex needs a PostgreSQL store (got {config.describe()})")
+    from metalab.store.postgres import PostgresStore
+
+    store = PostgresStore(config)
+    total = 0
+    try:
+        experiments = store.files.experiments()
+        _forget_missing(store, experiments)
+        for experiment_id in experiments:
+            doc = store.files.read_experiment(experiment_id) or {"experiment_id": experiment_id}
+            spec = {k: v for k, v in doc.items() if k not in _NOT_SPEC}
+            spec["experiment_id"] = experiment_id
+            records = store.files.read_runs(experiment_id)
+            store._index_experiment(spec, int(doc.get("total_runs", len(records))))
+            for start in range(0, len(records), BATCH):
+                store.index_runs(records[start : start + BATCH])
+            with store._errors("delete stale rows"):
+                store.conn.execute(
+                    "DELETE FROM runs WHERE experiment_id = %s AND NOT (run_id = ANY(%s))",
+                    (experiment_id, [r.run_id for r in records]),
+                )
+                store.conn.execute(
+                    "DELETE FROM metric_steps WHERE experiment_id = %s", (experiment_id,)
+                )
+            for record in records:
+                steps = store.files.read_steps(experiment_id, record.run_id)
+                if steps:
+                    store.index_steps(experiment_id, record.run_id, steps)
+            total += len(records)
+            log.info("reindexed %s: %d runs", experiment_id, len(records))
+            if progress is not None:
+                progress(experiment_id, len(records))
+    finally:
+        store.close()
+    return total
+
+
+def _forget_missing(store: Any, experiments: list[str]) -> None:
+    """Drop the rows of experiments indexed under this file_root whose files are gone."""
+    with store._errors("delete experiments whose files are gone"), store.conn.transaction():
+        rows = store.conn.execute(
+            "SELECT experiment_id FROM experiments WHERE file_root = %s "
+            "AND NOT (experiment_id = ANY(%s))",
+            (store.config.file_root, experiments),
+        ).fetchall()
+        gone = [row[0] for row in rows]
+        if gone:
+            for table in ("metric_steps", "runs", "experiments"):
+                store.conn.execute(
+                    f"DELETE FROM {table} WHERE experiment_id = ANY(%s)",  # noqa: S608 - fixed names
+                    (gone,),
+                )
+            log.info("forgot %d experiment(s) whose files are gone: %s", len(gone), gone)

@@ -1,0 +1,99 @@
+"""Kill a `metalab.run()` process at every step of its archive worker; the next run converges.
+
+A subprocess runs a one-run experiment in a workspace with a ``backup`` and a ``move`` folder,
+with a `_folders.CHECKPOINT` hook that calls ``os._exit`` at the k-th step, for every k (with and
+without ``RENAME_EXCHANGE``). The run itself completed before archiving started, so after each
+crash the next `metalab.run()` must not execute it again, must finish the archiving (backup and
+move copies identical to the run, the workspace path a symlink to the move copy) and must leave
+no ``.tmp.*`` behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import metalab
+from metalab._folders import tree_digest
+from tests.integration.settings import ops
+from tests.integration.settings.ops import executions
+
+REPO = Path(__file__).resolve().parents[3]
+
+SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+import metalab
+from metalab import _folders
+from tests.integration.settings import ops
+
+root, crash_at, exchange = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+_folders.EXCHANGE_ENABLED = exchange
+steps = []
+
+def hook(name):
+    steps.append(name)
+    (root / "steps.json").write_text(json.dumps(steps))
+    if len(steps) == crash_at:
+        os._exit(17)
+
+_folders.CHECKPOINT = hook
+rows = [{"i": 0, "ledger": str(root / "ledger")}]
+metalab.run(metalab.Experiment("crash", ops.probe, params=metalab.param_list(rows), seeds=[0]))
+"""
+
+SETTINGS = """
+workspaces:
+  - id: main
+    path: ws
+    folders: [{path: backup, mode: backup}, {path: fast, mode: move}]
+"""
+
+
+def crash(root: Path, k: int, exchange: bool) -> int:
+    root.mkdir(parents=True)
+    (root / "settings.yaml").write_text(SETTINGS)
+    env = {
+        **os.environ,
+        "METALAB_SETTINGS": str(root / "settings.yaml"),
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(root), str(k), "1" if exchange else "0"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 17), done.stderr
+    return done.returncode
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_kill_at_every_archive_step_then_rerun(tmp_path, monkeypatch, exchange):
+    assert crash(tmp_path / "probe", 10_000, exchange) == 0
+    steps = json.loads((tmp_path / "probe" / "steps.json").read_text())
+    assert "published" in steps and "swapped" in steps
+    for k in range(1, len(steps) + 1):
+        root = tmp_path / f"k{k}"
+        assert crash(root, k, exchange) == 17
+        assert executions(root / "ledger") == [0]
+        monkeypatch.setenv("METALAB_SETTINGS", str(root / "settings.yaml"))
+        monkeypatch.chdir(root)
+        rows = [{"i": 0, "ledger": str(root / "ledger")}]
+        exp = metalab.Experiment("crash", ops.probe, params=metalab.param_list(rows), seeds=[0])
+        result = metalab.run(exp)
+        assert result.submitted == 0 and executions(root / "ledger") == [0], f"k={k}"
+        (run,) = (root / "ws" / "crash" / "runs").iterdir()
+        fast = root / "fast" / "crash" / "runs" / run.name
+        backup = root / "backup" / "crash" / "runs" / run.name
+        assert run.is_symlink() and run.resolve() == fast.resolve(), f"k={k} ({steps[k - 1]})"
+        assert tree_digest(fast) == tree_digest(backup), f"k={k} ({steps[k - 1]})"
+        assert json.loads((fast / "run.json").read_text())["status"] == "completed"
+        assert not list(root.glob("**/.tmp.*")), f"k={k} ({steps[k - 1]}): leftovers"
