@@ -104,6 +104,22 @@ def compile_filter(flt: Filter) -> Callable[[Row], bool]:
     return lambda row: _matches(row, flt)
 
 
+def matcher(query: RunQuery) -> Callable[[Row], bool]:
+    """One row's test for the query's statuses, search and filters."""
+    statuses = set(query.statuses)
+    needle = query.search.lower()
+    predicates = [compile_filter(f) for f in query.filters]
+
+    def match(row: Row) -> bool:
+        if statuses and row["status"] not in statuses:
+            return False
+        if needle and needle not in row["_search"]:
+            return False
+        return all(predicate(row) for predicate in predicates)
+
+    return match
+
+
 def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
     """The rows matching the query's statuses, filters and search, in their given order."""
     statuses = set(query.statuses)
@@ -149,6 +165,11 @@ class Ordering:
         for bucket in buckets:
             bucket.sort()
         return cls(sort, descending, buckets)
+
+    def filtered(self, match: Callable[[Row], bool]) -> Ordering:
+        """The rows that ``match``, in the same order."""
+        buckets = [[e for e in bucket if match(e[2])] for bucket in self.buckets]
+        return Ordering(self.sort, self.descending, buckets)
 
     def update(self, dirty: set[str], fresh: Iterable[Row]) -> Ordering:
         """A new ordering without the ``dirty`` run ids, plus ``fresh`` rows put in place."""

@@ -238,6 +238,11 @@ class FileIndex:
             fresh = [index.rows[r] for r in dirty if r in index.rows]
             return Delta(index.version, dirty, fresh)
 
+    def count(self, experiment_id: str) -> int:
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            return len(index.rows) if index else 0
+
     def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
         """(version, rows in run_id order); the list is shared: do not modify it."""
         with self._lock:

@@ -142,7 +142,7 @@ class FileSource:
         if last is None:
             return None
         delta = self.index.delta(experiment_id, last[0])
-        if delta is None or len(delta.dirty) > len(last[1].rows) // 10:
+        if delta is None or len(delta.dirty) > self.index.count(experiment_id) // 10:
             return None
         if delta.version == last[0]:
             return last
@@ -166,29 +166,39 @@ class FileSource:
         re-sorting an unchanged experiment cost a slice."""
         self._get(experiment_id)
         sort, descending = query.sort, query.descending
-        filtered = bool(query.filters or query.statuses or query.search)
+        if query.filters or query.statuses or query.search:
+            version, selection = self._selection(experiment_id, query)
+            return version, selection.rows
         if sort.key == "run_id":  # the index keeps rows in run_id order
             version, rows = self.index.rows(experiment_id)
-            ordered = rows[::-1] if descending else rows
-        elif not filtered:
-            version, ordering = self._ordering(experiment_id, sort, descending)
-            ordered = ordering.rows
-        else:
-            cheap = self._cheap_ordering(experiment_id, sort, descending)
-            if cheap is None:  # filter first, then sort only what matches
-                version, rows = self.index.rows(experiment_id)
-                return version, self.cache.get(
-                    self._selection_key(experiment_id, query),
-                    version,
-                    lambda: Ordering.build(evaluate.select(rows, query), sort, descending).rows,
-                )
-            version, ordered = cheap[0], cheap[1].rows
-        if not filtered:
-            return version, ordered
+            return version, rows[::-1] if descending else rows
+        version, ordering = self._ordering(experiment_id, sort, descending)
+        return version, ordering.rows
+
+    def _selection(self, experiment_id: str, query: RunQuery) -> tuple[int, Ordering]:
+        """The matching rows in order. After a few changes the last selection is updated
+        (changed rows dropped, those that match now put in place); otherwise an up-to-date
+        full ordering is filtered, or the matches alone are sorted."""
+        key = self._selection_key(experiment_id, query)
+        match = evaluate.matcher(query)
+        last = self.cache.last(key)
+        if last is not None:
+            delta = self.index.delta(experiment_id, last[0])
+            if delta is not None and len(delta.dirty) <= self.index.count(experiment_id) // 10:
+                if delta.version == last[0]:
+                    return last
+                fresh = [row for row in delta.fresh if match(row)]
+                updated = last[1].update(set(delta.dirty), fresh)
+                return delta.version, self.cache.get(key, delta.version, lambda: updated)
+        sort, descending = query.sort, query.descending
+        cheap = self._cheap_ordering(experiment_id, sort, descending)
+        if cheap is not None:
+            return cheap[0], self.cache.get(key, cheap[0], lambda: cheap[1].filtered(match))
+        version, rows = self.index.rows(experiment_id)
         return version, self.cache.get(
-            self._selection_key(experiment_id, query),
+            key,
             version,
-            lambda: evaluate.select(ordered, query),
+            lambda: Ordering.build(evaluate.select(rows, query), sort, descending),
         )
 
     @staticmethod
