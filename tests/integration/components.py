@@ -54,3 +54,18 @@ def postgres_missing() -> str | None:
         except KeyError:
             return f"no user {PG_USER} to run PostgreSQL as (scripts/infra/ensure-user.sh)"
     return None
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def chromium_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.exists():
+            return f"Chromium missing: no {path} (scripts/infra/ci-setup.sh --browser)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium missing (scripts/bootstrap.sh --dev)"
+    return None

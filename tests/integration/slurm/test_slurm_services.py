@@ -98,6 +98,25 @@ def test_file_only_mode_runs_atlas_alone(project: Project) -> None:
     assert status.returncode == 0 and "✓ atlas" in status.stdout
 
 
+def test_atlas_on_the_compute_node_requires_its_token_everywhere(project: Project) -> None:
+    import httpx
+
+    project.configure(slurm={"time": "5:00"})
+    assert up(project).returncode == 0
+    bundle = project.bundle()
+    assert bundle is not None
+    atlas = bundle["services"]["atlas"]
+    token = Path(atlas["secret_ref"]).read_text().strip()
+    with httpx.Client(base_url=atlas["url"], timeout=10) as http:
+        for path in ("/", "/static/app.js", "/api/health", "/api/experiments"):
+            assert http.get(path).status_code == 401
+            ok = http.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+        login = http.get("/", params={"token": token})
+        assert login.status_code == 303 and "atlas_token=" in login.headers["set-cookie"]
+        assert http.get("/api/experiments").status_code == 200  # the cookie
+
+
 def test_pending_job_shows_reason_respects_queue_budget_and_is_cancelled(
     project: Project,
 ) -> None:

@@ -13,6 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--bundle", default="", help="bundle.json to show on the Services page.")
+    parser.add_argument(
+        "--refresh-interval",
+        type=float,
+        default=2.0,
+        help="Seconds between FileStore index refreshes (at least 5x the last refresh).",
+    )
     args = parser.parse_args(argv)
     token = os.environ.get("METALAB_ATLAS_TOKEN") or None
     from metalab.errors import ConfigError
@@ -27,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from metalab.atlas.app import create_app
 
-    app = create_app(args.store, token=token, bundle_path=args.bundle or None)
+    app = create_app(
+        args.store,
+        token=token,
+        bundle_path=args.bundle or None,
+        refresh_interval=args.refresh_interval,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -1,27 +1,117 @@
-"""The Atlas ASGI application."""
+"""The Atlas ASGI application: a JSON API under ``/api/`` and the UI's static files."""
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
+import json
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.responses import Response
 
 from metalab._locator import redact_locator
-from metalab.atlas.source import open_source
+from metalab.atlas.assets import Assets
+from metalab.atlas.auth import TokenGuard
+from metalab.atlas.bundleview import bundle_view
+from metalab.atlas.query import (
+    NotFound,
+    QueryError,
+    check_experiment_id,
+    check_run_id,
+    parse_query,
+)
+from metalab.atlas.runfiles import content_type
+from metalab.atlas.source import RunSource, open_source
+from metalab.errors import StoreError
+
+MAX_COMPARE = 20
+ARTIFACT_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+INLINE_TYPES = ("text/plain", "application/json", "image/png", "image/jpeg", "image/gif")
 
 
-def create_app(store: str, token: str | None = None, bundle_path: str | None = None) -> Starlette:
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+class StrictJSON(JSONResponse):
+    """JSON that strict parsers read: non-finite floats become "NaN"/"Infinity" strings."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            text = json.dumps(content, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), allow_nan=False, separators=(",", ":"))
+        return text.encode()
+
+
+Where = Annotated[list[str], Query(description="field:op:value; op is eq, lt, gt or contains")]
+
+
+def create_app(
+    store: str,
+    token: str | None = None,
+    bundle_path: str | None = None,
+    refresh_interval: float = 2.0,
+) -> FastAPI:
     """Atlas for ``store``; every route requires ``token`` when one is given."""
-    source = open_source(store)
+    source = open_source(store, refresh_interval)
+    assets = Assets()
+    bundle = Path(bundle_path) if bundle_path else None
 
-    async def health(_request: Request) -> Response:
-        readable, detail = await source.check()
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        source.start()
+        yield
+        source.close()
+
+    app = FastAPI(
+        title="Atlas",
+        description="The metalab experiment dashboard.",
+        version="1",
+        default_response_class=StrictJSON,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    _errors(app)
+    _api(app, source, store, bundle)
+    _static(app, assets)
+    if token:
+        app.add_middleware(TokenGuard, token=token)
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(QueryError)
+    async def bad_query(_r: Request, exc: QueryError) -> Response:
+        return StrictJSON({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_r: Request, exc: NotFound) -> Response:
+        return StrictJSON({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(StoreError)
+    async def store_down(_r: Request, exc: StoreError) -> Response:
+        return StrictJSON({"error": f"store unavailable: {exc}"}, status_code=503)
+
+
+def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
+    @app.get("/api/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Which store Atlas serves (redacted) and whether it can read it."""
+        readable, detail = source.check()
         body: dict[str, Any] = {
             "status": "ok",
             "store": redact_locator(store),
@@ -30,34 +120,157 @@ def create_app(store: str, token: str | None = None, bundle_path: str | None = N
         }
         if detail:
             body["detail"] = detail
-        return JSONResponse(body)
+        return body
 
-    async def runs(request: Request) -> Response:
-        limit = min(int(request.query_params.get("limit", "100")), 1000)
-        return JSONResponse({"runs": await source.runs(limit)})
+    @app.get("/api/services", tags=["service"])
+    def services() -> dict[str, Any]:
+        """The service bundle Atlas was started from, secrets redacted."""
+        return bundle_view(bundle)
 
-    routes = [Route("/api/health", health), Route("/api/runs", runs)]
-    middleware = [Middleware(TokenGuard, token=token)] if token else []
-    return Starlette(routes=routes, middleware=middleware)
+    @app.get("/api/experiments", tags=["experiments"])
+    def experiments() -> dict[str, Any]:
+        """Every experiment with run counts by status, progress and last activity."""
+        return {"experiments": source.experiments()}
+
+    @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
+    def experiment(experiment_id: str) -> dict[str, Any]:
+        """One experiment: its spec, counts and the fields its runs have."""
+        check_experiment_id(experiment_id)
+        found = source.experiment(experiment_id)
+        return {**found, "fields": source.fields(experiment_id).to_json()}
+
+    @app.get("/api/experiments/{experiment_id}/runs", tags=["runs"])
+    def runs(
+        experiment_id: str,
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+        sort: str = "",
+        order: str = "asc",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """A page of runs: filtered (``where``, ``status``, ``q``), sorted, paginated."""
+        check_experiment_id(experiment_id)
+        fields = source.fields(experiment_id, [sort, *_names(where)])
+        query = parse_query(
+            fields,
+            where=where,
+            status=status,
+            q=q,
+            sort=sort,
+            order=order,
+            offset=offset,
+            limit=limit,
+        )
+        total, rows = source.runs(experiment_id, query)
+        return {"total": total, "offset": offset, "limit": limit, "runs": rows}
+
+    @app.get("/api/experiments/{experiment_id}/plot", tags=["runs"])
+    def plot(
+        experiment_id: str,
+        x: str,
+        y: str,
+        group: str = "",
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+    ) -> dict[str, Any]:
+        """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
+        check_experiment_id(experiment_id)
+        fields = source.fields(experiment_id, [x, y, group, *_names(where)])
+        query = parse_query(fields, where=where, status=status, q=q)
+        xf, yf = fields.resolve(x), fields.resolve(y)
+        gf = fields.resolve(group) if group else None
+        return {"series": source.plot(experiment_id, query, xf, yf, gf)}
+
+    @app.get("/api/experiments/{experiment_id}/compare", tags=["runs"])
+    def compare(
+        experiment_id: str,
+        run: Annotated[list[str], Query()] = [],  # noqa: B006
+    ) -> dict[str, Any]:
+        """Runs side by side, with the keys whose values differ."""
+        check_experiment_id(experiment_id)
+        if not 1 <= len(run) <= MAX_COMPARE:
+            raise QueryError(f"compare 1 to {MAX_COMPARE} runs")
+        records = [source.run(experiment_id, check_run_id(r)) for r in run]
+        return {"runs": records, "differs": _differences(records)}
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
+    def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
+        """A run's record (with traceback), its artifacts and log sizes."""
+        record = source.run(check_experiment_id(experiment_id), check_run_id(run_id))
+        logs = {s: source.files.log(experiment_id, run_id, s)[1] for s in ("stdout", "stderr")}
+        return {
+            "run": record,
+            "artifacts": source.files.artifacts(experiment_id, run_id),
+            "log_sizes": logs,
+        }
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", tags=["runs"])
+    def steps(experiment_id: str, run_id: str) -> dict[str, Any]:
+        """Step-wise metrics: ``{name: [[step, value], …]}``."""
+        check_experiment_id(experiment_id)
+        check_run_id(run_id)
+        return {"steps": source.steps(experiment_id, run_id)}
+
+    @app.get(
+        "/api/experiments/{experiment_id}/runs/{run_id}/logs/{stream}",
+        tags=["runs"],
+        response_class=PlainTextResponse,
+    )
+    def log(experiment_id: str, run_id: str, stream: str) -> Response:
+        """The tail of a run's stdout or stderr."""
+        text, size = source.files.log(experiment_id, run_id, stream)
+        return PlainTextResponse(text, headers={"X-Log-Size": str(size)})
+
+    @app.get(
+        "/api/experiments/{experiment_id}/runs/{run_id}/artifacts/{path:path}",
+        tags=["runs"],
+        response_class=FileResponse,
+    )
+    def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
+        """An artifact file; ``download=true`` asks the browser to save it."""
+        found = source.files.artifact_path(experiment_id, run_id, path)
+        kind = content_type(found.name)
+        inline = not download and kind in INLINE_TYPES
+        headers = {"Content-Security-Policy": ARTIFACT_CSP, "X-Content-Type-Options": "nosniff"}
+        return FileResponse(
+            found,
+            media_type=kind if inline else "application/octet-stream",
+            filename=found.name,
+            content_disposition_type="inline" if inline else "attachment",
+            headers=headers,
+        )
 
 
-class TokenGuard:
-    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``
-    or ``?token=`` (constant-time compare)."""
+def _names(where: list[str]) -> list[str]:
+    return [w.partition(":")[0] for w in where]
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = token.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
-        supplied = supplied or request.query_params.get("token", "")
-        if not hmac.compare_digest(supplied.encode(), self.expected):
-            response = JSONResponse({"error": "token required"}, status_code=401)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+def _differences(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for section in ("params", "metrics"):
+        keys = sorted({k for r in records for k in (r.get(section) or {})})
+        out[section] = [
+            k for k in keys if len({json.dumps((r.get(section) or {}).get(k)) for r in records}) > 1
+        ]
+    core = ("status", "attempt", "seed", "host", "duration_s", "error")
+    out["core"] = [k for k in core if len({json.dumps(r.get(k)) for r in records}) > 1]
+    return out
+
+
+def _static(app: FastAPI, assets: Assets) -> None:
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        found = assets.response("index.html")
+        if found is None:
+            raise NotFound("the UI is not installed")
+        return found
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        found = assets.response(name)
+        if found is None:
+            raise NotFound("no such file")
+        return found

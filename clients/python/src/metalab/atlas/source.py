@@ -1,85 +1,268 @@
-"""Where Atlas reads runs from: a FileStore directory or a PostgresStore."""
+"""Where Atlas reads runs from: a FileStore directory (through `FileIndex`) or a PostgresStore.
+
+Both sources answer the same questions with the same shapes; run files (logs, artifacts,
+tracebacks) are always read from the store's file root through `RunFiles`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Protocol, TypeVar, cast
+
+from metalab.atlas import evaluate
+from metalab.atlas.evaluate import Ordering
+from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
+from metalab.atlas.runfiles import RunFiles
+
+FINISHED = ("completed", "failed", "cancelled")
+T = TypeVar("T")
 
 
 class RunSource(Protocol):
     kind: str
+    files: RunFiles
 
-    async def check(self) -> tuple[bool, str]: ...
-    async def runs(self, limit: int) -> list[dict[str, Any]]: ...
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+    def check(self) -> tuple[bool, str]: ...
+    def experiments(self) -> list[dict[str, Any]]: ...
+    def experiment(self, experiment_id: str) -> dict[str, Any]: ...
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields: ...
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]: ...
+    def run(self, experiment_id: str, run_id: str) -> dict[str, Any]: ...
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]: ...
+    def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]: ...
+
+
+def iso(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def summary(
+    spec: dict[str, Any], experiment_id: str, counts: dict[str, int], last_activity: str | None
+) -> dict[str, Any]:
+    """The overview card of one experiment."""
+    total = int(spec.get("total_runs") or 0)
+    finished = sum(counts.get(s, 0) for s in FINISHED)
+    return {
+        "experiment_id": experiment_id,
+        "name": spec.get("name", experiment_id),
+        "operation": spec.get("operation", ""),
+        "description": spec.get("description", ""),
+        "tags": spec.get("tags", []),
+        "created_at": spec.get("created_at"),
+        "total_runs": total,
+        "counts": counts,
+        "runs": sum(counts.values()),
+        "pending": max(0, total - sum(counts.values())),
+        "progress": min(1.0, finished / total) if total else None,
+        "last_activity": last_activity,
+    }
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 class FileSource:
     kind = "file"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, refresh_interval: float = 2.0) -> None:
         self.root = root
+        self.files = RunFiles(root)
+        self.index = FileIndex(root)
+        self.refresher = IndexRefresher(self.index, refresh_interval)
+        self.cache = VersionedCache()
 
-    async def check(self) -> tuple[bool, str]:
-        if self.root.is_dir():
-            return True, ""
-        return False, f"{self.root} does not exist yet"
+    def start(self) -> None:
+        self.refresher.start()
 
-    async def runs(self, limit: int) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._scan, limit)
+    def close(self) -> None:
+        self.refresher.stop()
 
-    def _scan(self, limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for path in sorted(self.root.glob("*/runs/*/run.json"))[:limit]:
-            try:
-                found.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
-                continue
-        return found
-
-
-class PostgresSource:
-    kind = "postgres"
-
-    def __init__(self, locator: str) -> None:
-        parts = urlsplit(locator)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.file_root = query.pop("file_root", None)
-        self.conninfo = parts._replace(
-            query="&".join(f"{k}={v}" for k, v in query.items())
-        ).geturl()
-
-    async def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(self.conninfo, connect_timeout=2) as conn:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
-
-    async def check(self) -> tuple[bool, str]:
-        import psycopg
-
-        try:
-            await self._query("SELECT 1")
-        except psycopg.Error as exc:
-            return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    def check(self) -> tuple[bool, str]:
+        if not self.root.is_dir():
+            return False, f"{self.root} does not exist yet"
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            return False, f"{self.root} is not readable"
         return True, ""
 
-    async def runs(self, limit: int) -> list[dict[str, Any]]:
-        import psycopg
+    def _wait(self) -> None:
+        if not self.index.ready.is_set():
+            self.index.refresh()
 
-        try:
-            rows = await self._query(
-                "SELECT to_jsonb(r) FROM runs r ORDER BY r.run_id LIMIT %s", (limit,)
-            )
-        except psycopg.errors.UndefinedTable:
-            return []
-        return [row[0] for row in rows]
+    def _get(self, experiment_id: str) -> ExperimentIndex:
+        self._wait()
+        found = self.index.experiment(experiment_id)
+        if found is None:
+            raise NotFound(f"no experiment {experiment_id!r}")
+        return found
+
+    def _summary(self, index: ExperimentIndex) -> dict[str, Any]:
+        version, rows = self.index.rows(index.experiment_id)
+
+        def count() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+            return counts
+
+        counts = self.cache.get(("counts", index.experiment_id), version, count)
+        return summary(index.spec, index.experiment_id, counts, iso(index.last_activity))
+
+    def experiments(self) -> list[dict[str, Any]]:
+        self._wait()
+        found = [self._summary(e) for e in self.index.experiments()]
+        return sorted(found, key=lambda s: s["last_activity"] or "", reverse=True)
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        index = self._get(experiment_id)
+        return {**self._summary(index), "spec": index.spec}
+
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
+        return self._get(experiment_id).fields
+
+    def _cheap_ordering(
+        self, experiment_id: str, sort: Field, descending: bool
+    ) -> tuple[int, Ordering] | None:
+        """The cached ordering, brought up to date by moving only the rows changed since
+        (when they are few); None when only a full sort would do."""
+        key = ("order", experiment_id, sort.name, descending)
+        last = self.cache.last(key)
+        if last is None:
+            return None
+        delta = self.index.delta(experiment_id, last[0])
+        if delta is None or len(delta.dirty) > self.index.count(experiment_id) // 10:
+            return None
+        if delta.version == last[0]:
+            return last
+        updated = last[1].update(set(delta.dirty), delta.fresh)
+        return delta.version, self.cache.get(key, delta.version, lambda: updated)
+
+    def _ordering(self, experiment_id: str, sort: Field, descending: bool) -> tuple[int, Ordering]:
+        """The experiment's rows in a sort order, cached per index version."""
+        cheap = self._cheap_ordering(experiment_id, sort, descending)
+        if cheap is not None:
+            return cheap
+        key = ("order", experiment_id, sort.name, descending)
+        version, rows = self.index.rows(experiment_id)
+        built = self.cache.get(
+            key, version, lambda: evaluate.Ordering.build(rows, sort, descending)
+        )
+        return version, built
+
+    def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """(version, the query's rows in order), cached per index version: paging and
+        re-sorting an unchanged experiment cost a slice."""
+        self._get(experiment_id)
+        sort, descending = query.sort, query.descending
+        if query.filters or query.statuses or query.search:
+            version, selection = self._selection(experiment_id, query)
+            return version, selection.rows
+        if sort.key == "run_id":  # the index keeps rows in run_id order
+            version, rows = self.index.rows(experiment_id)
+            return version, rows[::-1] if descending else rows
+        version, ordering = self._ordering(experiment_id, sort, descending)
+        return version, ordering.rows
+
+    def _selection(self, experiment_id: str, query: RunQuery) -> tuple[int, Ordering]:
+        """The matching rows in order. After a few changes the last selection is updated
+        (changed rows dropped, those that match now put in place); otherwise an up-to-date
+        full ordering is filtered, or the matches alone are sorted."""
+        key = self._selection_key(experiment_id, query)
+        match = evaluate.matcher(query)
+        last = self.cache.last(key)
+        if last is not None:
+            delta = self.index.delta(experiment_id, last[0])
+            if delta is not None and len(delta.dirty) <= self.index.count(experiment_id) // 10:
+                if delta.version == last[0]:
+                    return last
+                fresh = [row for row in delta.fresh if match(row)]
+                updated = last[1].update(set(delta.dirty), fresh)
+                return delta.version, self.cache.get(key, delta.version, lambda: updated)
+        sort, descending = query.sort, query.descending
+        cheap = self._cheap_ordering(experiment_id, sort, descending)
+        if cheap is not None:
+            return cheap[0], self.cache.get(key, cheap[0], lambda: cheap[1].filtered(match))
+        version, rows = self.index.rows(experiment_id)
+        return version, self.cache.get(
+            key,
+            version,
+            lambda: Ordering.build(evaluate.select(rows, query), sort, descending),
+        )
+
+    @staticmethod
+    def _selection_key(experiment_id: str, query: RunQuery) -> Hashable:
+        sort = (query.sort.name, query.descending)
+        return ("select", experiment_id, *sort, query.filters, query.statuses, query.search)
+
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        _, matched = self._matching(experiment_id, query)
+        rows = matched[query.offset : query.offset + query.limit]
+        return len(matched), [public(r) for r in rows]
+
+    def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
+        record = self.files.record(experiment_id, run_id)
+        if record is None:
+            raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
+        return record
+
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        return self.files.steps(experiment_id, run_id)
+
+    def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]:
+        version, rows = self._matching(experiment_id, query)
+        key = ("plot", experiment_id, query.filters, query.statuses, query.search, x, y, group)
+        return self.cache.get(key, version, lambda: evaluate.aggregate(rows, x, y, group))
 
 
-def open_source(store: str) -> RunSource:
+class VersionedCache:
+    """A small LRU of computed answers, each valid for one version of the data."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def last(self, key: Hashable) -> tuple[Any, Any] | None:
+        """(version, value) of ``key`` whatever its version."""
+        with self._lock:
+            return self._items.get(key)
+
+    def get(self, key: Hashable, version: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None and found[0] == version:
+                self._items.move_to_end(key)
+                return cast(T, found[1])
+        value = compute()
+        with self._lock:
+            self._items[key] = (version, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
+    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``)."""
     if store.startswith(("postgresql://", "postgres://")):
+        from metalab.atlas.pgsource import PostgresSource
+
         return PostgresSource(store)
-    return FileSource(Path(store.removeprefix("file://")))
+    from metalab.store.locator import parse_locator
+
+    config = parse_locator(store)
+    return FileSource(Path(config.to_json()["root"]), refresh_interval)

@@ -1,0 +1,253 @@
+"""`RunQuery` and plot aggregation over in-memory run rows (the FileStore index).
+
+The semantics mirror `metalab.atlas.pgsource` exactly; `tests/integration/atlas` runs the same
+queries against both stores and compares the answers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from metalab.atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
+
+Row = dict[str, Any]
+MISSING = 2
+
+
+def value_of(row: Row, f: Field) -> Any:
+    if f.kind == "params" or f.kind == "metrics":
+        return row[f.kind].get(f.key)
+    return row.get(f.key)
+
+
+def text_of(value: Any) -> str | None:
+    """The text a value compares and searches as (None for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True)
+
+
+def rank_key(value: Any) -> tuple[int, float, str]:
+    """A sort key putting numbers first, then text, then missing values (plot axes)."""
+    number = as_number(value) if not isinstance(value, str) else None
+    if number is not None:
+        return (0, number, "")
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return (MISSING, 0.0, "")
+    if isinstance(value, str) and value in NON_FINITE:
+        return (MISSING, 0.0, "")
+    return (1, 0.0, text_of(value) or "")
+
+
+def _matches(row: Row, flt: Filter) -> bool:
+    value = value_of(row, flt.field)
+    if value is None:
+        return False
+    number = flt.number
+    is_num = not isinstance(value, str) and as_number(value) is not None
+    text = text_of(value) or ""
+    if flt.op == "contains":
+        return flt.value.lower() in text.lower()
+    if flt.op == "eq":
+        if is_num and number is not None:
+            return float(value) == number
+        return not is_num and text == flt.value
+    if number is not None and flt.field.kind != "core_text":
+        if not is_num:
+            return False
+        return float(value) < number if flt.op == "lt" else float(value) > number
+    if is_num:
+        return False
+    encoded, wanted = text.encode(), flt.value.encode()
+    return encoded < wanted if flt.op == "lt" else encoded > wanted
+
+
+def search_text(row: Row) -> str:
+    parts = [row["run_id"], row["status"], row.get("host") or "", row.get("error") or ""]
+    parts.append(json.dumps(row["params"], sort_keys=True))
+    return " ".join(parts).lower()
+
+
+def compile_filter(flt: Filter) -> Callable[[Row], bool]:
+    """A predicate for ``flt``; numeric comparisons on params/metrics get a fast path."""
+    number = flt.number
+    if flt.field.kind in ("params", "metrics") and number is not None and flt.op in ("lt", "gt"):
+        kind, key, bound, below = flt.field.kind, flt.field.key, number, flt.op == "lt"
+
+        def numeric(row: Row) -> bool:
+            value = row[kind].get(key)
+            if type(value) is not float and type(value) is not int:
+                return False
+            return bool(value < bound) if below else bool(value > bound)
+
+        return numeric
+    if flt.field.kind in ("params", "metrics") and flt.op == "eq":
+        kind, key, text = flt.field.kind, flt.field.key, flt.value
+
+        def equal(row: Row) -> bool:
+            value = row[kind].get(key)
+            if type(value) is float or type(value) is int:
+                return number is not None and bool(value == number)
+            if type(value) is str:
+                return bool(value == text)
+            return value is not None and text_of(value) == text
+
+        return equal
+    return lambda row: _matches(row, flt)
+
+
+def matcher(query: RunQuery) -> Callable[[Row], bool]:
+    """One row's test for the query's statuses, search and filters."""
+    statuses = set(query.statuses)
+    needle = query.search.lower()
+    predicates = [compile_filter(f) for f in query.filters]
+
+    def match(row: Row) -> bool:
+        if statuses and row["status"] not in statuses:
+            return False
+        if needle and needle not in row["_search"]:
+            return False
+        return all(predicate(row) for predicate in predicates)
+
+    return match
+
+
+def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
+    """The rows matching the query's statuses, filters and search, in their given order."""
+    statuses = set(query.statuses)
+    needle = query.search.lower()
+    predicates = [compile_filter(f) for f in query.filters]
+    if statuses:
+        rows = [row for row in rows if row["status"] in statuses]
+    if needle:
+        rows = [row for row in rows if needle in row["_search"]]
+    for predicate in predicates:
+        rows = [row for row in rows if predicate(row)]
+    return list(rows)
+
+
+Entry = tuple[Any, str, Row]  # (sort key, run_id, row): run ids are unique, rows never compared
+NUMBERS, TEXTS, MISSING_VALUES = 0, 1, 2
+
+
+def _inverted(data: bytes) -> bytes:
+    """Bytes whose ascending order is ``data``'s descending order (prefixes included)."""
+    return data.translate(INVERT) + b"\xff"
+
+
+INVERT = bytes(range(255, -1, -1))
+
+
+class Ordering:
+    """Rows in the shared order (numbers, then text, then missing — missing last either way;
+    ties by run_id), kept as three sorted lists so that a few changed rows can be moved
+    without sorting everything again."""
+
+    def __init__(self, sort: Field, descending: bool, buckets: list[list[Entry]]) -> None:
+        self.sort, self.descending, self.buckets = sort, descending, buckets
+        self.rows: list[Row] = [e[2] for bucket in buckets for e in bucket]
+
+    @classmethod
+    def build(cls, rows: Iterable[Row], sort: Field, descending: bool) -> Ordering:
+        entry = _entry_function(sort, descending)
+        buckets: list[list[Entry]] = [[], [], []]
+        for row in rows:
+            where, item = entry(row)
+            buckets[where].append(item)
+        for bucket in buckets:
+            bucket.sort()
+        return cls(sort, descending, buckets)
+
+    def filtered(self, match: Callable[[Row], bool]) -> Ordering:
+        """The rows that ``match``, in the same order."""
+        buckets = [[e for e in bucket if match(e[2])] for bucket in self.buckets]
+        return Ordering(self.sort, self.descending, buckets)
+
+    def update(self, dirty: set[str], fresh: Iterable[Row]) -> Ordering:
+        """A new ordering without the ``dirty`` run ids, plus ``fresh`` rows put in place."""
+        buckets = [[e for e in bucket if e[1] not in dirty] for bucket in self.buckets]
+        entry = _entry_function(self.sort, self.descending)
+        for row in fresh:
+            where, item = entry(row)
+            bisect.insort(buckets[where], item)
+        return Ordering(self.sort, self.descending, buckets)
+
+
+def _entry_function(sort: Field, descending: bool) -> Callable[[Row], tuple[int, Entry]]:
+    nested = sort.kind in ("params", "metrics")
+    core_text = sort.kind == "core_text"
+    kind_name, key = sort.kind, sort.key
+    sign = -1.0 if descending else 1.0
+
+    def text_key(data: bytes) -> bytes:
+        return _inverted(data) if descending else data
+
+    def entry(row: Row) -> tuple[int, Entry]:
+        value: Any = row[kind_name].get(key) if nested else row.get(key)
+        run_id = row["run_id"]
+        kind = type(value)
+        if kind is float:
+            if value - value == 0:  # finite (inf - inf and nan - nan are nan)
+                return NUMBERS, (sign * value, run_id, row)
+            return MISSING_VALUES, (0, run_id, row)
+        if kind is int:
+            return NUMBERS, (sign * value, run_id, row)
+        if value is None or (kind is str and not core_text and value in NON_FINITE):
+            return MISSING_VALUES, (0, run_id, row)
+        text = value if kind is str else (text_of(value) or "")
+        return TEXTS, (text_key(text.encode()), run_id, row)
+
+    return entry
+
+
+def order(rows: Iterable[Row], sort: Field, descending: bool) -> list[Row]:
+    """Numbers, then text, then missing — missing last either way; ties by run_id."""
+    return Ordering.build(rows, sort, descending).rows
+
+
+HASHABLE = (int, float, str, type(None))
+
+
+def _cell_key(value: Any) -> Any:
+    return value if type(value) in HASHABLE else ("json", text_of(value))
+
+
+def aggregate(rows: Iterable[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
+    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
+    cells: dict[tuple[Any, Any], tuple[Any, Any, list[float]]] = {}
+    for row in rows:
+        yv = value_of(row, y)
+        kind = type(yv)
+        if (kind is not float and kind is not int) or yv - yv != 0:
+            continue
+        xv = value_of(row, x)
+        if xv is None:
+            continue
+        gv = value_of(row, group) if group is not None else None
+        key = (_cell_key(gv), _cell_key(xv))
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = (gv, xv, [])
+        cell[2].append(float(yv))
+    series: dict[str | None, list[dict[str, Any]]] = {}
+    for gv, xv, values in cells.values():
+        series.setdefault(text_of(gv), []).append(point(xv, values))
+    return [
+        {"group": gv, "points": sorted(points, key=lambda p: rank_key(p["x"]))}
+        for gv, points in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
+    ]
+
+
+def point(x: Any, values: list[float]) -> dict[str, Any]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"x": x, "mean": mean, "std": std, "n": n}

@@ -1,0 +1,283 @@
+"""An incremental in-memory index of a FileStore directory (docs/store-format.md).
+
+Per experiment it keeps ``run_id → (mtime_ns, size)`` of ``runs/{run_id}/run.json``; a refresh
+lists ``runs/`` and stats each ``run.json``, parsing only new or changed files, and re-reads
+``experiment.json`` when its mtime changes. Requests read the index and never touch run files;
+a background thread keeps refreshing it (`IndexRefresher`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metalab.atlas.evaluate import Row, search_text
+from metalab.atlas.query import EXPERIMENT_ID, KnownFields
+
+MAX_ERROR = 500
+FULL_EVERY = 15
+JOURNAL = 64  # versions whose changed run ids are remembered
+SETTLE_NS = 2_000_000_000  # a directory mtime this old cannot hide a same-tick change
+Stamp = tuple[int, int]
+
+
+@dataclass
+class ExperimentIndex:
+    experiment_id: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    spec_stamp: Stamp | None = None
+    stamps: dict[str, Stamp] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)
+    inodes: dict[str, int] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)
+    runs_stamp: Stamp | None = None
+    fields: KnownFields = field(default_factory=KnownFields)
+    last_activity: float = 0.0
+    version: int = 0
+    journal: list[tuple[int, frozenset[str]]] = field(default_factory=list)
+    _by_id: tuple[int, list[Row]] = (-1, [])
+
+    def by_id(self) -> list[Row]:
+        """The rows in run_id order (computed once per version; call with the index lock)."""
+        if self._by_id[0] != self.version:
+            self._by_id = (self.version, [self.rows[k] for k in sorted(self.rows)])
+        return self._by_id[1]
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    experiments: int
+    runs: int
+    parsed: int
+    seconds: float
+
+
+def _stamp(path: str) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def to_row(data: dict[str, Any], run_id: str) -> Row | None:
+    """The slim, query-ready row of a run.json (traceback left on disk)."""
+    params, metrics = data.get("params"), data.get("metrics")
+    if not isinstance(params, dict) or not isinstance(metrics, dict):
+        return None
+    error = data.get("error")
+    row: Row = {
+        "run_id": run_id,
+        "status": str(data.get("status", "")),
+        "attempt": data.get("attempt"),
+        "seed": data.get("seed"),
+        "host": data.get("host"),
+        "error": error[:MAX_ERROR] if isinstance(error, str) else None,
+        "created_at": data.get("created_at"),
+        "started_at": data.get("started_at"),
+        "finished_at": data.get("finished_at"),
+        "duration_s": data.get("duration_s"),
+        "params": params,
+        "metrics": metrics,
+    }
+    row["_search"] = search_text(row)
+    return row
+
+
+class FileIndex:
+    """Thread-safe: `refresh` may run in a background thread while requests read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._experiments: dict[str, ExperimentIndex] = {}
+        self.ready = threading.Event()
+
+    def refresh(self, full: bool = True) -> RefreshStats:
+        """Bring the index up to date with the directory; returns what it did.
+
+        ``full=False`` skips the ``stat`` of completed runs whose directory (inode, from
+        ``readdir``) is unchanged — completed runs are never rerun (docs/store-format.md) —
+        and, while ``runs/`` itself is unchanged (and its mtime settled), even the listing:
+        only unfinished runs are stat'ed.
+        """
+        started = time.perf_counter()
+        parsed = runs = 0
+        try:
+            names = sorted(
+                e.name
+                for e in os.scandir(self.root)
+                if e.is_dir() and EXPERIMENT_ID.fullmatch(e.name) and e.name != "services"
+            )
+        except OSError:
+            names = []
+        seen = set()
+        for name in names:
+            base = os.path.join(self.root, name)
+            if not os.path.exists(os.path.join(base, "experiment.json")):
+                continue
+            seen.add(name)
+            done, count = self._refresh_experiment(name, base, full)
+            parsed += done
+            runs += count
+        with self._lock:
+            for gone in set(self._experiments) - seen:
+                del self._experiments[gone]
+        self.ready.set()
+        return RefreshStats(len(seen), runs, parsed, time.perf_counter() - started)
+
+    def _refresh_experiment(self, name: str, base: str, full: bool) -> tuple[int, int]:
+        with self._lock:
+            current = self._experiments.get(name)
+        index = current or ExperimentIndex(name)
+        spec_path = os.path.join(base, "experiment.json")
+        spec_stamp = _stamp(spec_path)
+        new_spec = None
+        if spec_stamp != index.spec_stamp:
+            new_spec = _load(spec_path)
+        runs_dir = os.path.join(base, "runs")
+        dir_stamp = _stamp(runs_dir)
+        settled = dir_stamp is not None and time.time_ns() - dir_stamp[0] > SETTLE_NS
+        listed = full or not settled or dir_stamp != index.runs_stamp
+        if listed:
+            try:
+                candidates = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
+            except OSError:
+                candidates = []
+            present: set[str] = set()
+        else:  # no directory added or removed: only unfinished runs can have changed
+            candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in index.open]
+            present = set(index.stamps)
+        changed: dict[str, tuple[Stamp, Row]] = {}
+        inodes_seen: dict[str, int] = {}
+        still_open: set[str] = set()
+        newest = int(index.last_activity * 1e9)
+        inodes = index.inodes
+        rows = index.rows
+        for run_id, inode in candidates:
+            row = rows.get(run_id)
+            if not full and inodes.get(run_id) == inode:
+                if row is not None and row["status"] == "completed":
+                    present.add(run_id)
+                    continue
+            path = os.path.join(runs_dir, run_id, "run.json")
+            stamp = _stamp(path)
+            if stamp is None:
+                present.discard(run_id)
+                still_open.add(run_id)
+                continue
+            present.add(run_id)
+            newest = max(newest, stamp[0])
+            if index.stamps.get(run_id) != stamp:
+                data = _load(path)
+                row = to_row(data, run_id) if data is not None else None
+                if row is not None:
+                    changed[run_id] = (stamp, row)
+                    inodes_seen[run_id] = inode
+            if row is None or row["status"] != "completed":
+                still_open.add(run_id)
+        removed = set(index.stamps) - present
+        with self._lock:
+            if listed:
+                index.open = still_open
+            else:
+                index.open = (index.open - {c for c, _ in candidates}) | still_open
+            index.runs_stamp = dir_stamp
+            if new_spec is not None:
+                index.spec, index.spec_stamp = new_spec, spec_stamp
+            for run_id in removed:
+                index.stamps.pop(run_id, None)
+                index.rows.pop(run_id, None)
+                index.inodes.pop(run_id, None)
+            for run_id, (stamp, row) in changed.items():
+                index.stamps[run_id] = stamp
+                index.rows[run_id] = row
+                index.inodes[run_id] = inodes_seen[run_id]
+                index.fields.params.update(row["params"])
+                index.fields.metrics.update(row["metrics"])
+            index.last_activity = max(newest / 1e9, (spec_stamp or (0, 0))[0] / 1e9)
+            if changed or removed or new_spec is not None:
+                index.version += 1
+                index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
+                del index.journal[:-JOURNAL]
+            self._experiments[name] = index
+        return len(changed), len(present)
+
+    def experiments(self) -> list[ExperimentIndex]:
+        with self._lock:
+            return list(self._experiments.values())
+
+    def experiment(self, experiment_id: str) -> ExperimentIndex | None:
+        with self._lock:
+            return self._experiments.get(experiment_id)
+
+    def delta(self, experiment_id: str, since: int) -> Delta | None:
+        """The change since version ``since``; None when it is no longer remembered."""
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            if index is None:
+                return None
+            newer = [ids for version, ids in index.journal if version > since]
+            if len(newer) != index.version - since:
+                return None
+            dirty = frozenset().union(*newer)
+            fresh = [index.rows[r] for r in dirty if r in index.rows]
+            return Delta(index.version, dirty, fresh)
+
+    def count(self, experiment_id: str) -> int:
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            return len(index.rows) if index else 0
+
+    def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
+        """(version, rows in run_id order); the list is shared: do not modify it."""
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            return (index.version, index.by_id()) if index else (-1, [])
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in an experiment since a version: run ids to drop and current rows."""
+
+    version: int
+    dirty: frozenset[str]
+    fresh: list[Row]
+
+
+class IndexRefresher:
+    """Refresh ``index`` in a daemon thread, pausing ``interval`` (at least 5x the last pass);
+    every `FULL_EVERY` passes (and the first) stat every run."""
+
+    def __init__(self, index: FileIndex, interval: float) -> None:
+        self.index = index
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="atlas-index", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        passes = 0
+        while not self._stop.is_set():
+            stats = self.index.refresh(full=passes % FULL_EVERY == 0)
+            passes += 1
+            self._stop.wait(max(self.interval, 5 * stats.seconds))

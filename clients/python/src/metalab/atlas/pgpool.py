@@ -1,0 +1,58 @@
+"""A few reusable PostgreSQL connections for Atlas's request threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from metalab.errors import StoreError
+
+POOL_SIZE = 3
+WORK_MEM = "64MB"  # sorts of 100k+ narrow rows stay in memory
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Pool:
+    def __init__(self, dsn: str, size: int = POOL_SIZE) -> None:
+        self.dsn = dsn
+        self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            conn = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=3, application_name="atlas"
+            )
+            conn.execute("SELECT set_config('work_mem', %s, false)", (WORK_MEM,))
+        except psycopg.Error as exc:
+            raise StoreError(first_line(exc)) from None
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        with self._slots:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed or conn.broken:
+                conn = self._connect()
+            try:
+                yield conn
+            finally:
+                if not (conn.closed or conn.broken):
+                    with self._lock:
+                        self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

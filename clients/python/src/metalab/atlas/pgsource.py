@@ -1,0 +1,328 @@
+"""Runs from a PostgresStore's index (docs/store-format.md) through a small connection pool."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from metalab.atlas import pgsql
+from metalab.atlas.evaluate import point, rank_key
+from metalab.atlas.pgpool import Pool, first_line
+from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
+from metalab.atlas.runfiles import RunFiles
+from metalab.atlas.source import VersionedCache, public, summary
+from metalab.errors import StoreError
+from metalab.store.pgconfig import PostgresStoreConfig
+
+FIELDS_TTL = 10.0
+COLUMNS = (
+    "run_id",
+    "status",
+    "attempt",
+    "seed",
+    "host",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "params",
+    "metrics",
+)
+SELECT_ROW = sql.SQL(", ").join(
+    sql.SQL("left(r.error, 500)") if c == "error" else sql.SQL("r.{}").format(sql.Identifier(c))
+    for c in COLUMNS
+)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def _row(values: tuple[Any, ...]) -> dict[str, Any]:
+    return {c: _iso(v) for c, v in zip(COLUMNS, values, strict=True)}
+
+
+class PostgresSource:
+    kind = "postgres"
+
+    def __init__(self, locator: str) -> None:
+        from metalab.store.locator import parse_locator
+
+        config = parse_locator(locator)
+        assert isinstance(config, PostgresStoreConfig)
+        self.dsn = config.dsn
+        self.files = RunFiles(Path(config.file_root))
+        self.pool = Pool(self.dsn)
+        self.cache = VersionedCache(64)
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
+        self._fields: dict[str, tuple[float, KnownFields]] = {}
+        self._loading: set[str] = set()
+        self._fields_lock = threading.Lock()
+
+    def start(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._background.shutdown(wait=True)
+        self.pool.close()
+
+    def _all(
+        self, query: sql.SQL | sql.Composed, args: list[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self.pool.connection() as conn:
+            try:
+                return conn.execute(query, args or []).fetchall()
+            except psycopg.errors.UndefinedTable:
+                raise NotFound("the store has no tables yet") from None
+            except psycopg.Error as exc:
+                raise StoreError(first_line(exc)) from None
+
+    def check(self) -> tuple[bool, str]:
+        try:
+            self._all(sql.SQL("SELECT 1"))
+        except StoreError as exc:
+            return False, str(exc)
+        return True, ""
+
+    def experiments(self) -> list[dict[str, Any]]:
+        try:
+            specs = self._all(sql.SQL("SELECT experiment_id, spec, total_runs FROM experiments"))
+            counts = self._all(
+                sql.SQL(
+                    "SELECT experiment_id, status, count(*), max(updated_at) FROM runs "
+                    "GROUP BY experiment_id, status"
+                )
+            )
+        except NotFound:
+            return []
+        per: dict[str, dict[str, int]] = {}
+        last: dict[str, datetime] = {}
+        for exp, status, n, latest in counts:
+            per.setdefault(exp, {})[status] = int(n)
+            if latest is not None and (exp not in last or latest > last[exp]):
+                last[exp] = latest
+        out = [
+            summary({**spec, "total_runs": total}, exp, per.get(exp, {}), _iso(last.get(exp)))
+            for exp, spec, total in specs
+        ]
+        return sorted(out, key=lambda s: s["last_activity"] or "", reverse=True)
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        rows = self._all(
+            sql.SQL("SELECT spec, total_runs FROM experiments WHERE experiment_id = %s"),
+            [experiment_id],
+        )
+        if not rows:
+            raise NotFound(f"no experiment {experiment_id!r}")
+        spec, total = rows[0]
+        counts = self._all(
+            sql.SQL(
+                "SELECT status, count(*), max(updated_at) FROM runs WHERE experiment_id = %s "
+                "GROUP BY status"
+            ),
+            [experiment_id],
+        )
+        latest = max((c[2] for c in counts if c[2] is not None), default=None)
+        card = summary(
+            {**spec, "total_runs": total},
+            experiment_id,
+            {s: int(n) for s, n, _ in counts},
+            _iso(latest),
+        )
+        return {**card, "spec": spec}
+
+    def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
+        """The experiment's fields, cached: reloaded at once when ``wanted`` names one not
+        seen yet (at most once a second), in the background when older than `FIELDS_TTL`."""
+        cached = self._fields.get(experiment_id)
+        age = time.monotonic() - cached[0] if cached else math.inf
+        if cached is None or (age > 1.0 and not _knows(cached[1], wanted)):
+            return self._load_fields(experiment_id)
+        if age > FIELDS_TTL:
+            with self._fields_lock:
+                start = experiment_id not in self._loading
+                self._loading.add(experiment_id)
+            if start:
+                threading.Thread(
+                    target=self._load_fields, args=(experiment_id,), daemon=True
+                ).start()
+        return cached[1]
+
+    def _load_fields(self, experiment_id: str) -> KnownFields:
+        try:
+            self.experiment(experiment_id)
+            found = KnownFields()
+            for column, target in (("params", found.params), ("metrics", found.metrics)):
+                rows = self._all(
+                    sql.SQL("SELECT DISTINCT jsonb_object_keys(r.{}) FROM runs r ").format(
+                        sql.Identifier(column)
+                    )
+                    + sql.SQL("WHERE r.experiment_id = %s"),
+                    [experiment_id],
+                )
+                target.update(r[0] for r in rows)
+            self._fields[experiment_id] = (time.monotonic(), found)
+            return found
+        finally:
+            with self._fields_lock:
+                self._loading.discard(experiment_id)
+
+    def _stamp(self, experiment_id: str) -> Hashable:
+        """A version of the experiment's runs: any insert, update or delete changes the count
+        or the sum of the rows' ``xmin`` (each write makes a row version with a newer
+        transaction id), whatever the commit order of concurrent writers."""
+        count, xmins = self._all(
+            sql.SQL(
+                "SELECT count(*), sum((xmin::text)::bigint) FROM runs WHERE experiment_id = %s"
+            ),
+            [experiment_id],
+        )[0]
+        return (int(count), int(xmins or 0))
+
+    def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """A page, cached until the experiment's runs change (see `_stamp`)."""
+        stamp = self._stamp(experiment_id)
+        return self.cache.get(
+            ("runs", experiment_id, query), stamp, lambda: self._runs(experiment_id, query)
+        )
+
+    def _runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+        """The count and the page's ordered run ids (a narrow sort) run concurrently on two
+        connections; then the page's rows are fetched by primary key."""
+        cond = pgsql.where(experiment_id, query)
+        order = pgsql.order_by(query.sort, query.descending)
+        count = self._background.submit(
+            self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
+        )
+        ids = [
+            row[0]
+            for row in self._all(
+                sql.SQL(
+                    "SELECT r.run_id FROM runs r WHERE {} ORDER BY {} OFFSET %s LIMIT %s"
+                ).format(cond.text, order.text),
+                [*cond.args, *order.args, query.offset, query.limit],
+            )
+        ]
+        total = int(count.result()[0][0])
+        if not ids:
+            return total, []
+        rows = self._all(
+            sql.SQL(
+                "SELECT {} FROM runs r WHERE r.experiment_id = %s AND r.run_id = ANY(%s)"
+            ).format(SELECT_ROW),
+            [experiment_id, ids],
+        )
+        by_id = {row[0]: row for row in rows}
+        return total, [public(_row(by_id[i])) for i in ids if i in by_id]
+
+    def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
+        record = self.files.record(experiment_id, run_id)
+        if record is not None:
+            return record
+        rows = self._all(
+            sql.SQL(
+                "SELECT {}, r.traceback FROM runs r WHERE experiment_id = %s AND run_id = %s"
+            ).format(SELECT_ROW),
+            [experiment_id, run_id],
+        )
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
+        return {**_row(rows[0][:-1]), "traceback": rows[0][-1], "experiment_id": experiment_id}
+
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        rows = self._all(
+            sql.SQL(
+                "SELECT name, step, value FROM metric_steps WHERE experiment_id = %s "
+                "AND run_id = %s ORDER BY name, step"
+            ),
+            [experiment_id, run_id],
+        )
+        out: dict[str, list[list[Any]]] = {}
+        for name, step, value in rows:
+            out.setdefault(name, []).append([int(step), value])
+        return out
+
+    def plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]:
+        """Plot data, cached until the experiment's runs change (see `_stamp`)."""
+        stamp = self._stamp(experiment_id)
+        key = ("plot", experiment_id, query, x, y, group)
+        return self.cache.get(key, stamp, lambda: self._plot(experiment_id, query, x, y, group))
+
+    def _plot(
+        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+    ) -> list[dict[str, Any]]:
+        cond = pgsql.where(experiment_id, query)
+        xv, yv = pgsql.value_expr(x), pgsql.value_expr(y)
+        gv = pgsql.value_expr(group) if group is not None else pgsql.Expr(sql.SQL("NULL"))
+        x_json = _as_jsonb(x, xv)
+        g_text = _as_text(group, gv)
+        y_num = (
+            pgsql.Expr(
+                sql.SQL("CASE WHEN jsonb_typeof({y}) = 'number' THEN ({y})::float8 END").format(
+                    y=yv.text
+                ),
+                [*yv.args, *yv.args],
+            )
+            if y.kind in ("params", "metrics")
+            else pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+        )
+        inner = sql.SQL("SELECT ({x})::text AS x, {g} AS g, {y} AS y FROM runs r WHERE {w}").format(
+            x=x_json.text, g=g_text.text, y=y_num.text, w=cond.text
+        )
+        statement = sql.SQL(
+            "SELECT g, x, avg(y), coalesce(stddev_samp(y), 0), count(*) FROM ({}) t "
+            "WHERE y IS NOT NULL AND x IS NOT NULL AND x <> 'null' GROUP BY g, x"
+        ).format(inner)
+        rows = self._all(statement, [*x_json.args, *g_text.args, *y_num.args, *cond.args])
+        series: dict[str | None, list[dict[str, Any]]] = {}
+        for g, xval, mean, std, n in rows:
+            series.setdefault(g, []).append(
+                {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
+            )
+        return [
+            {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
+            for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
+        ]
+
+
+def _knows(fields: KnownFields, wanted: Sequence[str]) -> bool:
+    try:
+        for name in wanted:
+            fields.resolve(name)
+    except QueryError:
+        return False
+    return True
+
+
+def _as_jsonb(f: Field, e: pgsql.Expr) -> pgsql.Expr:
+    if f.kind in ("params", "metrics"):
+        return e
+    return pgsql.Expr(sql.SQL("to_jsonb({})").format(e.text), e.args)
+
+
+def _as_text(f: Field | None, e: pgsql.Expr) -> pgsql.Expr:
+    if f is None:
+        return e
+    if f.kind in ("params", "metrics"):
+        return pgsql.Expr(
+            sql.SQL(
+                "CASE WHEN jsonb_typeof({g}) = 'string' THEN {g} #>> '{{}}' ELSE ({g})::text END"
+            ).format(g=e.text),
+            [*e.args, *e.args, *e.args],
+        )
+    return pgsql.Expr(sql.SQL("({})::text").format(e.text), e.args)

@@ -1,0 +1,181 @@
+"""The UI in real headless Chromium: overview → runs table (filter, sort) → run detail → plot.
+
+Screenshots go to ``test-artifacts/atlas/``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.atlas.server import Atlas
+from tests.integration.components import CHROMEDRIVER, CHROMIUM, chromium_missing, require
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+SHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "atlas"
+WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require(chromium_missing())
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver: Any, atlas: Atlas, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(f"{atlas.url}/api/health", timeout=10) as response:
+        kind = json.load(response)["store_kind"]
+    driver.save_screenshot(str(SHOTS / f"{kind}-{name}.png"))
+
+
+def cells(wait: Any, field: str) -> list[str]:
+    """The column's texts, read again if the table re-renders meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    css = f'#runs td[data-field="{field}"]'
+    found: list[str] = wait.until(
+        lambda d: ([c.text for c in d.find_elements(By.CSS_SELECTOR, css)],)
+    )[0]
+    return found
+
+
+def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=[StaleElementReferenceException])
+
+    def click(css: str) -> None:
+        """Click once the element is there (pages re-render while runs are in flight)."""
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True)
+
+    browser.get(f"{atlas.url}/#/")
+    row = wait.until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-experiment="sweep"]'))
+    )
+    assert "completed" in row.text and "/30" in row.text
+    shot(browser, atlas, "1-overview")
+
+    click('tr[data-experiment="sweep"] a')
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 24"))
+
+    Select(browser.find_element(By.ID, "filter-field")).select_by_value("params.depth")
+    Select(browser.find_element(By.ID, "filter-op")).select_by_value("gt")
+    browser.find_element(By.ID, "filter-value").send_keys("4")
+    browser.find_element(By.ID, "filter-add").click()
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 12"))
+    assert all(int(d) > 4 for d in cells(wait, "params.depth"))
+
+    click('th[data-field="metrics.loss"]')
+    wait.until(
+        lambda d: (
+            "sorted"
+            in d.find_element(By.CSS_SELECTOR, 'th[data-field="metrics.loss"]').get_attribute(
+                "class"
+            )
+        )
+    )
+    losses = cells(wait, "metrics.loss")
+    present = [float(v) for v in losses if v not in ("", "NaN")]
+    assert present == sorted(present) and present
+    assert losses[: len(present)] == [v for v in losses if v not in ("", "NaN")]  # missing last
+    click('th[data-field="metrics.loss"]')
+    wait.until(
+        lambda d: (
+            "desc"
+            in d.find_element(By.CSS_SELECTOR, 'th[data-field="metrics.loss"]').get_attribute(
+                "class"
+            )
+        )
+    )
+    descending = [float(v) for v in cells(wait, "metrics.loss") if v not in ("", "NaN")]
+    assert descending == sorted(descending, reverse=True)
+    shot(browser, atlas, "2-runs-filtered-sorted")
+
+    first = browser.find_element(By.CSS_SELECTOR, "#runs tr[data-run] a")
+    chosen = first.text
+    first.click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "run-id"), chosen))
+    assert browser.find_element(By.ID, "params").text.count("\n") >= 2
+    shot(browser, atlas, "3-run-detail")
+
+    browser.get(f"{atlas.url}/#/e/sweep/r/00000000000000000000")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves svg polyline")))
+    click('#artifacts a[href="#"]')
+    wait.until(ec.text_to_be_present_in_element((By.ID, "artifact-text"), "hello artifact"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "log-stdout"), "epoch 2"))
+    shot(browser, atlas, "4-run-curves-artifact")
+
+    browser.get(f"{atlas.url}/#/e/sweep/plot?x=params.depth&y=metrics.acc&group=params.lr")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#plot-svg circle.point")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-svg line.errorbar")) > 3
+    shot(browser, atlas, "5-plot")
+
+    browser.get(f"{atlas.url}/#/e/sweep")
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 12"))  # kept filter
+    pair = wait.until(
+        lambda d: [
+            r.get_attribute("data-run")
+            for r in d.find_elements(By.CSS_SELECTOR, "#runs tr[data-run]")
+        ][:2]
+    )
+    for run in pair:
+        click(f'input[data-run="{run}"]')
+    click("#compare-button")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#compare tr.diff")))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#compare th a")]
+    assert headers == pair
+    differing = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#compare tr.diff")]
+    assert any(row.startswith("seed") for row in differing)
+    shot(browser, atlas, "6-compare")
+
+    browser.get(f"{atlas.url}/#/services")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "main h1")))
+    assert "Services" in browser.find_element(By.CSS_SELECTOR, "main h1").text
+
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_search_and_column_picker(browser: Any, atlas: Atlas) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(f"{atlas.url}/?fresh=1#/e/sweep")  # a new document: no table state kept
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 24"))
+    browser.find_element(By.ID, "search").send_keys("diverged")
+    wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 8"))
+
+    assert browser.find_elements(By.CSS_SELECTOR, 'th[data-field="params.opt"]')
+    browser.find_element(By.ID, "column-button").click()
+    browser.find_element(By.CSS_SELECTOR, '#column-list input[value="params.opt"]').click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'th[data-field="params.opt"]'))
+    shot(browser, atlas, "7-search-columns")
