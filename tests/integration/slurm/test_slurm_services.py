@@ -102,11 +102,16 @@ def test_atlas_on_the_compute_node_requires_its_token_everywhere(project: Projec
     import httpx
 
     project.configure(slurm={"time": "5:00"})
-    assert up(project).returncode == 0
+    done = up(project)
+    assert done.returncode == 0
     bundle = project.bundle()
     assert bundle is not None
     atlas = bundle["services"]["atlas"]
     token = Path(atlas["secret_ref"]).read_text().strip()
+    printed = f"  atlas: {atlas['url']}/?token={token}"
+    assert printed in done.stdout.splitlines(), done.stdout  # what the browser needs
+    reused = project.cli("services", "up", "--env", "slurm", "--json")
+    assert reused.returncode == 0 and token not in reused.stdout + reused.stderr
     with httpx.Client(base_url=atlas["url"], timeout=10) as http:
         for path in ("/", "/static/app.js", "/api/health", "/api/experiments"):
             assert http.get(path).status_code == 401

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -23,7 +24,8 @@ from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
 
 pytestmark = pytest.mark.sshd
 
-ESTABLISHED = re.compile(r"Tunnel established: http://127\.0\.0\.1:(\d+)")
+TOKEN = "tok/en+with=odd chars"
+ESTABLISHED = re.compile(r"Tunnel established: http://127\.0\.0\.1:(\d+)/\?token=(\S+)")
 
 
 @pytest.fixture
@@ -47,7 +49,9 @@ def project(
         f'partition = "debug"\nfile_root = "{file_root}"\n'
     )
     services = file_root / "services"
-    services.mkdir(parents=True)
+    (services / "run").mkdir(parents=True)
+    token_file = services / "run" / "atlas.token"
+    token_file.write_text(TOKEN + "\n")
     target = {"service": "atlas", "host": "127.0.0.1", "port": http_server.port, "scheme": "http"}
     bundle = {
         "schema_version": 1,
@@ -56,7 +60,9 @@ def project(
         "file_root": str(file_root),
         "store_locator": str(file_root),
         "state": "ready",
-        "services": {"atlas": {"host": "127.0.0.1", "port": http_server.port}},
+        "services": {
+            "atlas": {"host": "127.0.0.1", "port": http_server.port, "secret_ref": str(token_file)}
+        },
         "tunnel_targets": [target],
     }
     (services / "bundle.json").write_text(json.dumps(bundle))
@@ -126,11 +132,15 @@ def test_detached_tunnel_is_listed_shown_in_status_and_closed(
 
     assert asyncio.run(http_get(port)) == http_server.body  # the CLI that opened it is gone
 
-    listed = json.loads(run_cli("tunnel", "list", "--json", cwd=project).stdout)
+    assert unquote(match.group(2)) == TOKEN  # the URL logs the browser in
+    listed_text = run_cli("tunnel", "list", "--json", cwd=project).stdout
+    assert quote(TOKEN, safe="") not in listed_text and TOKEN not in listed_text
+    listed = json.loads(listed_text)
     assert [(t["project"], t["environment"]) for t in listed] == [("proj", "cluster")]
     assert listed[0]["forwards"] == [{"service": "atlas", "local_port": port}]
 
     status = run_cli("services", "status", "--env", "cluster", "--json", cwd=project)
+    assert TOKEN not in status.stdout and quote(TOKEN, safe="") not in status.stdout
     assert [t["id"] for t in json.loads(status.stdout)["tunnels"]] == [listed[0]["id"]]
     text = run_cli("services", "status", "--env", "cluster", cwd=project)
     assert f"atlas → 127.0.0.1:{port}" in text.stdout, text.stdout + text.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from metalab._locator import redact_locator
 
@@ -14,11 +16,30 @@ def _ordered(services: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def service_lines(bundle: dict[str, Any]) -> list[str]:
+    """Human lines: one per service; Atlas's URL carries its login token when it has one."""
     lines = []
     for name, handle in _ordered(bundle.get("services", {})):
         where = handle.get("url") or f"{handle.get('host')}:{handle.get('port')}"
+        if name == "atlas" and handle.get("url"):
+            where = atlas_login_url(where, handle)
         lines.append(f"  {name}: {where}")
     return lines
+
+
+def atlas_login_url(url: str, handle: dict[str, Any]) -> str:
+    """``url`` plus ``/?token=…`` when this Atlas requires a token and its file is readable.
+
+    Only for a person's terminal (Atlas swaps it for a cookie and drops it from the address
+    bar); never used for ``--json`` output or logs.
+    """
+    ref = handle.get("secret_ref")
+    if not ref:
+        return url
+    try:
+        token = Path(str(ref)).read_text().strip()
+    except OSError:
+        return url
+    return f"{url.rstrip('/')}/?token={quote(token, safe='')}" if token else url
 
 
 def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dict[str, Any]:

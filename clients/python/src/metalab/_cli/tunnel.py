@@ -52,10 +52,11 @@ def tunnel(
     environment = resolve(env_name, overrides)
     bundle = _read_bundle(environment)
     spec = tunnel_spec(environment, bundle, port, detach, accept_new_host_key)
+    atlas = bundle.get("services", {}).get("atlas")
     if detach:
-        asyncio.run(_open_detached(spec))
+        asyncio.run(_open_detached(spec, atlas))
     else:
-        _run_foreground(spec)
+        _run_foreground(spec, atlas)
 
 
 def open_tunnel_for(environment: Environment, bundle: dict[str, Any]) -> None:
@@ -63,7 +64,8 @@ def open_tunnel_for(environment: Environment, bundle: dict[str, Any]) -> None:
     if environment.type == "local":
         click.echo("Services run on this machine: no tunnel needed.", err=True)
         return
-    _run_foreground(tunnel_spec(environment, bundle, None, False, False))
+    atlas = bundle.get("services", {}).get("atlas")
+    _run_foreground(tunnel_spec(environment, bundle, None, False, False), atlas)
 
 
 def _read_bundle(environment: Environment) -> dict[str, Any]:
@@ -129,12 +131,14 @@ def tunnel_spec(
     )
 
 
-def _describe(event: Any, verbose: bool = True) -> list[str]:
+def _describe(event: Any, atlas: dict[str, Any] | None = None) -> list[str]:
+    """Human lines for a tunnel event; Atlas's URL carries its login token (see render)."""
     kind = type(event).Kind.Name(event.kind)
     if kind == "ESTABLISHED":
         ordered = sorted(event.forwards, key=lambda f: f.service != "atlas")
         return [
-            f"Tunnel established: {_url(f)}" + ("" if f.service == "atlas" else f" ({f.service})")
+            f"Tunnel established: {_url(f, atlas)}"
+            + ("" if f.service == "atlas" else f" ({f.service})")
             for f in ordered
         ]
     if kind == "RECONNECTING":
@@ -143,20 +147,23 @@ def _describe(event: Any, verbose: bool = True) -> list[str]:
         return ["restored"]
     if kind == "FAILED":
         return [f"tunnel failed: {event.message}"]
-    return [] if not verbose else ["tunnel closed"]
+    return []
 
 
-def _url(forward: Any) -> str:
+def _url(forward: Any, atlas: dict[str, Any] | None) -> str:
+    from metalab._cli.render import atlas_login_url
+
     scheme = forward.target.scheme or "tcp"
-    return f"{scheme}://127.0.0.1:{forward.local_port}"
+    url = f"{scheme}://127.0.0.1:{forward.local_port}"
+    return atlas_login_url(url, atlas) if forward.service == "atlas" and atlas else url
 
 
-def _run_foreground(spec: tunnel_pb2.TunnelSpec) -> None:
-    if asyncio.run(_foreground(spec)):
+def _run_foreground(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | None) -> None:
+    if asyncio.run(_foreground(spec, atlas)):
         click.echo("Tunnel closed.", err=True)
 
 
-async def _foreground(spec: tunnel_pb2.TunnelSpec) -> bool:
+async def _foreground(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | None) -> bool:
     """Run the tunnel until it ends or Ctrl+C/SIGTERM; True when a signal closed it.
 
     The signal only ends the stream: leaving ``connect()`` then stops the embedded tunnel
@@ -173,7 +180,7 @@ async def _foreground(spec: tunnel_pb2.TunnelSpec) -> bool:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with connect(ServerTarget(None)) as client:
-            stream = asyncio.ensure_future(_print_events(client.open_tunnel(spec)))
+            stream = asyncio.ensure_future(_print_events(client.open_tunnel(spec), atlas))
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait({stream, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
@@ -188,9 +195,9 @@ async def _foreground(spec: tunnel_pb2.TunnelSpec) -> bool:
             loop.remove_signal_handler(sig)
 
 
-async def _print_events(events: Any) -> None:
+async def _print_events(events: Any, atlas: dict[str, Any] | None) -> None:
     async for event in events:
-        for line in _describe(event, verbose=False):
+        for line in _describe(event, atlas):
             click.echo(line)
         if type(event).Kind.Name(event.kind) == "ESTABLISHED":
             click.echo("Press Ctrl+C to close.")
@@ -252,12 +259,12 @@ def _daemon_alive(socket_path: Path) -> bool:
     return True
 
 
-async def _open_detached(spec: tunnel_pb2.TunnelSpec) -> None:
+async def _open_detached(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | None) -> None:
     from metalab._client.client import connect
 
     async with connect(_daemon_target(start=True)) as client:
         async for event in client.open_tunnel(spec):
-            for line in _describe(event, verbose=False):
+            for line in _describe(event, atlas):
                 click.echo(line)
             name = type(event).Kind.Name(event.kind)
             if name == "FAILED":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from metalab._config.schema import SlurmEnvironment
+from metalab._fs import write_atomic
 from metalab.errors import ConfigError, ProvisioningFailed, SchedulerError
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
 from metalab_orchestrator.spec import Spec
@@ -114,6 +115,20 @@ def _tail(data: bytes | None, lines: int = TAIL_LINES) -> str:
     if not data:
         return ""
     return "\n".join(data.decode(errors="replace").rstrip().splitlines()[-lines:])
+
+
+async def _mirror_atlas_token(runner: CommandRunner, handle: dict[str, Any] | None) -> None:
+    """Copy Atlas's token file (0600) to the same path here when the cluster's disk is remote.
+
+    The CLI prints Atlas's URL with what the browser needs to log in, and it reads the token
+    from ``secret_ref``: through the gateway that file is on the cluster, not on this machine.
+    """
+    ref = str((handle or {}).get("secret_ref") or "")
+    if not ref or runner.target == "local" or Path(ref).exists():
+        return
+    token = await runner.read_file(ref)
+    if token:
+        write_atomic(Path(ref), token.strip())
 
 
 def _tunnel_targets(services: dict[str, Any]) -> list[dict[str, Any]]:
@@ -268,6 +283,7 @@ class SlurmBackend:
         bundle["services"] = endpoint.services
         bundle["store_locator"] = endpoint.store_locator
         bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
         await save(bundle)
         for name in SERVICE_ORDER:
             if name in endpoint.services:
