@@ -1,6 +1,6 @@
 """Run-record write throughput: FileStore vs PostgresStore (batched and one by one).
 
-    /work/venvs/sdk/bin/python benchmarks/bench_store.py [--records 5000] [--dsn URI]
+    .venv/bin/python benchmarks/bench_store.py [--records 5000] [--dsn URI]
 
 Without ``--dsn`` a throwaway PostgreSQL is started (see tests/integration/sdk/pgserver.py).
 Prints figures and ratios; asserts nothing (timings here are noisy).

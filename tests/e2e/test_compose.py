@@ -104,9 +104,9 @@ def atlas_token(project: Path) -> str:
 
 
 def experiment_runs(project: Path) -> set[str]:
-    status, body = atlas_get(project, "/api/runs", atlas_token(project))
+    status, body = atlas_get(project, "/api/experiments/compose/runs", atlas_token(project))
     assert status == 200, body
-    return {run["run_id"] for run in json.loads(body)["runs"] if run["experiment_id"] == "compose"}
+    return {run["run_id"] for run in json.loads(body)["runs"]}
 
 
 def service_up(stack: Stack, project: Path) -> dict[str, object]:

@@ -122,7 +122,7 @@ def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> Non
     chosen = first.text
     first.click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "run-id"), chosen))
-    assert browser.find_element(By.ID, "params").text.count("\n") >= 2
+    wait.until(lambda d: d.find_element(By.ID, "params").text.count("\n") >= 2)
     shot(browser, atlas, "3-run-detail")
 
     browser.get(f"{atlas.url}/#/e/sweep/r/00000000000000000000")
@@ -156,8 +156,8 @@ def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> Non
     shot(browser, atlas, "6-compare")
 
     browser.get(f"{atlas.url}/#/services")
-    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "main h1")))
-    assert "Services" in browser.find_element(By.CSS_SELECTOR, "main h1").text
+    # the previous page's heading may be replaced while we read it: wait (stale ignored)
+    wait.until(lambda d: "Services" in d.find_element(By.CSS_SELECTOR, "main h1").text)
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
