@@ -174,3 +174,24 @@ async def test_agent_key_is_used_without_ssh_key(
         assert await http_get(bound.local_port) == http_server.body
     finally:
         await tunnel.close()
+
+
+async def test_known_hosts_none_in_ssh_config_trusts_no_host_key(
+    sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path, data_path: DataPath
+) -> None:
+    """`UserKnownHostsFile none` must not turn host-key checking off (asyncssh would)."""
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host gwnone\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        "  UserKnownHostsFile none\n"
+    )
+    target = SshTarget(
+        gateway="gwnone",
+        mode="gateway",
+        ssh_key=str(client_key.private),
+        config_files=(str(config),),
+        data_path=data_path,
+    )
+    spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),))
+    with pytest.raises(TunnelError, match="is unknown"):
+        await Tunnel(spec).start()

@@ -45,7 +45,11 @@ class _Watched(asyncssh.SSHClient):
 
 
 def _resolve_files(kwargs: dict[str, object]) -> dict[str, object]:
-    """Expand ``~`` in keys; a known_hosts file that does not exist yet counts as empty (as ssh)."""
+    """Expand ``~`` in keys; missing known_hosts files count as empty, and none as none trusted.
+
+    OpenSSH with ``UserKnownHostsFile none`` trusts no host key; asyncssh would skip the check
+    altogether, so that case is pinned to an empty list (unknown key → error or opt-in).
+    """
     keys = kwargs.get("client_keys")
     if isinstance(keys, list):
         kwargs = {**kwargs, "client_keys": [str(Path(str(k)).expanduser()) for k in keys]}
@@ -53,6 +57,8 @@ def _resolve_files(kwargs: dict[str, object]) -> dict[str, object]:
         **{k: v for k, v in kwargs.items() if k in _RESOLVE_KEYS}
     )
     files = options.known_hosts
+    if files is None:  # `UserKnownHostsFile none`: asyncssh would verify nothing; ssh trusts none
+        return {**kwargs, "known_hosts": b""}
     if isinstance(files, str):
         files = [files]
     if isinstance(files, list | tuple) and all(isinstance(f, str) for f in files):
