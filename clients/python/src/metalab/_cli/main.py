@@ -23,6 +23,7 @@ COMMANDS = {
     "runs": ("metalab._cli.runs", "runs"),
     "store": ("metalab._cli.store", "store"),
     "monitor": ("metalab._cli.monitor", "monitor"),
+    "completion": ("metalab._cli.completion", "completion"),
 }
 
 

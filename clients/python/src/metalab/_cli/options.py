@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,7 +19,27 @@ def env_option(function: F) -> F:
         metavar="NAME",
         default=None,
         help="Environment profile (default: $METALAB_ENV, then [project] default_env).",
+        shell_complete=_complete_env,
     )(function)
+
+
+def _complete_env(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Environment names of the nearest `.metalab.toml` (and its local override), for completion."""
+    from metalab._config.layers import load_files
+    from metalab.errors import MetalabError
+
+    try:
+        files = load_files()
+    except MetalabError:
+        return []
+    names: set[str] = set()
+    for document in (files.base, files.local):
+        environments = document.get("environments")
+        if isinstance(environments, dict):
+            names.update(str(name) for name in environments)
+    return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
 
 
 def set_option(function: F) -> F:
