@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -193,6 +194,8 @@ def test_health_command_needs_no_token(token_server: str, tmp_path: Path) -> Non
 
     ok = health(token_server)
     assert ok.returncode == 0 and ok.stdout == "SERVING\n"
+    as_json = json.loads(health(token_server, "--json").stdout)
+    assert as_json == {"address": token_server, "service": "", "status": "SERVING"}
     assert health(token_server, "--service", "metalab.v1.Registry").returncode == 0
     unknown = health(token_server, "--service", "metalab.v1.Nope")
     assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr

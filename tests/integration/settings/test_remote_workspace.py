@@ -133,6 +133,18 @@ def test_monitor_streams_remote_status(cluster, tmp_path):
     assert lines[0].split(" ", 1)[1].startswith("cluster: ")
 
 
+def test_monitor_json_is_one_object_per_poll(cluster, tmp_path):
+    (cluster / ".metalab.toml").write_text('[project]\nname = "remote-proj"\n')
+    done = metalab(
+        "monitor", "--workspace", "cluster", "--json", "--interval", "0.1", "--count", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    polls = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(polls) == 2 and {p["workspace"] for p in polls} == {"cluster"}
+    assert polls[0]["changes"] and polls[1]["changes"] == []  # the same state twice
+    assert polls[0]["status"] == polls[1]["status"]
+
+
 def test_monitor_refuses_a_local_workspace(cluster):
     done = metalab("monitor", "--workspace", "local", "--count", "1")
     assert done.returncode == 2 and "is not remote" in done.stderr

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from metalab._cli.options import env_option
+from metalab._cli.options import env_option, json_option
 from metalab._cli.remote import remote_options
 
 Snapshot = dict[str, str]
@@ -79,10 +79,19 @@ def changes(previous: Snapshot | None, current: Snapshot) -> list[str]:
     default=None,
     help="Stop after this many polls (default: until Ctrl+C).",
 )
+@json_option
 def monitor(
-    workspace_id: str, env_name: str | None, interval: float, count: int | None, **remote: Any
+    workspace_id: str,
+    env_name: str | None,
+    interval: float,
+    count: int | None,
+    as_json: bool,
+    **remote: Any,
 ) -> None:
-    """Stream the status of a remote workspace's services, printing changes."""
+    """Stream the status of a remote workspace's services, printing changes.
+
+    With --json, one JSON object per poll: time, workspace, status and what changed.
+    """
     from metalab._cli.remote import remote_workspace, ssh_argv
 
     workspace = remote_workspace(workspace_id)
@@ -105,8 +114,18 @@ def monitor(
             except subprocess.TimeoutExpired:
                 current = {"remote": "unavailable: status call timed out"}
             stamp = time.strftime("%H:%M:%S")
-            for line in changes(previous, current):
-                click.echo(f"{stamp} {workspace_id}: {line}")
+            changed = changes(previous, current)
+            if as_json:
+                record = {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "workspace": workspace_id,
+                    "status": current,
+                    "changes": changed,
+                }
+                click.echo(json.dumps(record))
+            else:
+                for line in changed:
+                    click.echo(f"{stamp} {workspace_id}: {line}")
             previous = current
             polls += 1
             if count is not None and polls >= count:

@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from metalab._cli.options import json_option
 from metalab._client.target import server_token
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -47,8 +48,15 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
 @click.argument("address", default=DEFAULT_LISTEN, metavar="[ADDR]")
 @click.option("--service", default="", help="A full service name; default: the whole server.")
 @click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for an answer.")
-def health(address: str, service: str, timeout: float) -> None:
+@json_option
+def health(address: str, service: str, timeout: float, as_json: bool) -> None:
     """Exit 0 when the server at ADDR reports SERVING (grpc.health.v1; needs no token)."""
     from metalab._client.health import check_health
 
-    click.echo(check_health(address, service, timeout))
+    status = check_health(address, service, timeout)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"address": address, "service": service, "status": status}))
+    else:
+        click.echo(status)
