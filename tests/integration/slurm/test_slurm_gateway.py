@@ -7,6 +7,8 @@ key, pinned host key), as a user's would. Probes reach the node through the gate
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +76,67 @@ def test_unreachable_gateway_is_a_clear_error(project: Project, tmp_path: Path) 
     assert done.returncode == 1
     assert "cannot connect to root@gw" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _gateway_home(gateway: SshServer, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    (home / ".ssh" / "config").write_text(
+        "Host gw\n"
+        f"  HostName {gateway.host}\n"
+        f"  Port {gateway.port}\n"
+        f"  IdentityFile {gateway.client_key_path}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {gateway.known_hosts_path}\n"
+        "  StrictHostKeyChecking yes\n"
+    )
+    return home
+
+
+def _tunnel_until_established(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """Read `services up --tunnel` output up to the Atlas line; return its URL and the output."""
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("Tunnel established: "):
+            return line.split(": ", 1)[1].strip(), "".join(seen)
+    raise AssertionError("".join(seen) + (process.stderr.read() if process.stderr else ""))
+
+
+def test_up_with_tunnel_opens_it_when_ready_and_on_reuse(
+    project: Project, gateway: SshServer, tmp_path: Path
+) -> None:
+    import httpx
+
+    project.env["HOME"] = str(_gateway_home(gateway, tmp_path))
+    project.configure(atlas={}, slurm={"gateway": "gw", "user": gateway.user, "tunnel": "gateway"})
+    try:
+        for round_ in ("started", "reused"):
+            process = project.popen("services", "up", "--env", "slurm", "--tunnel",
+                                    "--tunnel-port", "0")  # fmt: skip
+            try:
+                url, printed = _tunnel_until_established(process)
+                assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=\S+", url), url
+                with httpx.Client(timeout=10, follow_redirects=True) as http:
+                    answer = http.get(url)  # the printed URL logs the browser in
+                    assert answer.status_code == 200 and "atlas_token" in http.cookies
+                    health = http.get(url.split("/?", 1)[0] + "/api/health")
+                    assert health.status_code == 200 and health.json()["store_readable"]
+                process.send_signal(signal.SIGINT)
+                out, err = process.communicate(timeout=30)
+            finally:
+                process.kill()
+            assert process.returncode == 0, err
+            assert f"Services {round_} (slurm):" in printed, printed + out
+            assert "Tunnel closed." in err
+    finally:
+        down = project.cli("services", "down", "--env", "slurm")
+    assert down.returncode == 0, down.stderr
+    assert project.active_jobs() == {}
+
+
+def test_tunnel_port_needs_tunnel(project: Project) -> None:
+    project.configure(atlas={})
+    done = project.cli("services", "up", "--env", "slurm", "--tunnel-port", "0")
+    assert done.returncode == 2 and "--tunnel-port needs --tunnel" in done.stderr

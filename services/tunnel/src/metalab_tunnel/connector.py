@@ -16,7 +16,7 @@ from typing import Any, cast
 import asyncssh
 
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure, failure
-from metalab_tunnel.hostkeys import resolve_unverified
+from metalab_tunnel.hostkeys import resolve_unverified, resolved_options
 from metalab_tunnel.ssh_options import (
     LOCAL_HOST,
     SshTarget,
@@ -53,9 +53,7 @@ def _resolve_files(kwargs: dict[str, object]) -> dict[str, object]:
     keys = kwargs.get("client_keys")
     if isinstance(keys, list):
         kwargs = {**kwargs, "client_keys": [str(Path(str(k)).expanduser()) for k in keys]}
-    options = asyncssh.SSHClientConnectionOptions(
-        **{k: v for k, v in kwargs.items() if k in _RESOLVE_KEYS}
-    )
+    options = resolved_options(kwargs)
     files = options.known_hosts
     if files is None:  # `UserKnownHostsFile none`: asyncssh would verify nothing; ssh trusts none
         return {**kwargs, "known_hosts": b""}
@@ -65,9 +63,6 @@ def _resolve_files(kwargs: dict[str, object]) -> dict[str, object]:
         existing = [str(Path(f).expanduser()) for f in files if Path(f).expanduser().is_file()]
         kwargs = {**kwargs, "known_hosts": existing or b""}
     return kwargs
-
-
-_RESOLVE_KEYS = ("host", "port", "username", "config", "known_hosts")
 
 
 async def _connect_hop(

@@ -12,15 +12,20 @@ from metalab_tunnel.failures import HopFailure
 _OPTION_KEYS = ("host", "port", "username", "config", "known_hosts")
 
 
-def _options(kwargs: dict[str, object]) -> asyncssh.SSHClientConnectionOptions:
-    return asyncssh.SSHClientConnectionOptions(
-        **{k: v for k, v in kwargs.items() if k in _OPTION_KEYS}
-    )
+def resolved_options(kwargs: dict[str, object]) -> asyncssh.SSHClientConnectionOptions:
+    """Options as `asyncssh.connect` would resolve them, ``~/.ssh/config`` included.
+
+    Built directly, the options class reads no config file unless ``config=()`` asks for the
+    default one (connect passes that); without it ``UserKnownHostsFile`` and friends are lost.
+    """
+    selected = {k: v for k, v in kwargs.items() if k in _OPTION_KEYS}
+    selected.setdefault("config", ())
+    return asyncssh.SSHClientConnectionOptions(**selected)
 
 
 def known_hosts_files(kwargs: dict[str, object]) -> list[Path]:
     """The known_hosts files a hop is checked against (``~/.ssh/known_hosts`` by default)."""
-    return _known_hosts_files(_options(kwargs))
+    return _known_hosts_files(resolved_options(kwargs))
 
 
 def _known_hosts_files(options: asyncssh.SSHClientConnectionOptions) -> list[Path]:
@@ -62,7 +67,7 @@ async def resolve_unverified(
     accept_new: bool,
 ) -> None:
     """Called after HostKeyNotVerifiable: record the key (opt-in, unknown hosts only) or raise."""
-    options = _options(kwargs)
+    options = resolved_options(kwargs)
     host = str(options.host_key_alias or options.host)
     port = int(options.port)
     files = _known_hosts_files(options)

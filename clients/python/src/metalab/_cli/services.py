@@ -30,6 +30,13 @@ def services() -> None:
 @show_secrets_option
 @click.option("--force", is_flag=True, help="Provision anew even if a healthy bundle exists.")
 @click.option("--tunnel", is_flag=True, help="Open an SSH tunnel once the services are ready.")
+@click.option(
+    "--tunnel-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="With --tunnel: local port for Atlas (default 8000; 0 picks a free one).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan (e.g. the batch script); start nothing."
@@ -41,10 +48,13 @@ def up(
     show_secrets: bool,
     force: bool,
     tunnel: bool,
+    tunnel_port: int | None,
     quiet: bool,
     dry_run: bool,
 ) -> None:
     """Start the declared services (or reuse healthy ones) and save the bundle."""
+    if tunnel_port is not None and not tunnel:
+        raise click.UsageError("--tunnel-port needs --tunnel")
     environment = resolve(env_name, overrides)
     if dry_run:
         click.echo(asyncio.run(_plan(environment)), nl=False)
@@ -68,7 +78,7 @@ def up(
     if tunnel:
         from metalab._cli.tunnel import open_tunnel_for
 
-        open_tunnel_for(environment, bundle)
+        open_tunnel_for(environment, bundle, tunnel_port)
 
 
 async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[str, Any], bool]:

@@ -59,13 +59,15 @@ def tunnel(
         _run_foreground(spec, atlas)
 
 
-def open_tunnel_for(environment: Environment, bundle: dict[str, Any]) -> None:
+def open_tunnel_for(
+    environment: Environment, bundle: dict[str, Any], port: int | None = None
+) -> None:
     """`services up --tunnel`: a foreground tunnel for a bundle that was just started or reused."""
     if environment.type == "local":
         click.echo("Services run on this machine: no tunnel needed.", err=True)
         return
     atlas = bundle.get("services", {}).get("atlas")
-    _run_foreground(tunnel_spec(environment, bundle, None, False, False), atlas)
+    _run_foreground(tunnel_spec(environment, bundle, port, False, False), atlas)
 
 
 def _read_bundle(environment: Environment) -> dict[str, Any]:
