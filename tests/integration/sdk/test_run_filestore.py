@@ -118,3 +118,10 @@ def test_public_api_is_pinned():
     ]
     for name in metalab.__all__:
         assert getattr(metalab, name) is not None
+
+
+def test_wait_progress_off_a_terminal_is_one_line_per_change(tmp_path, capsys):
+    exp = metalab.Experiment("progress", ops.noop, params=metalab.grid(x=[1, 2, 3]), seeds=1)
+    metalab.run(exp, store=tmp_path / "store").wait(progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["progress: 3/3 finished (3 completed)"]  # no \r, no repeats

@@ -36,6 +36,8 @@ class DoneHandle:
 
 
 class Result:
+    """What `metalab.run` returns: the sweep's run ids, its store, and a handle to wait on."""
+
     def __init__(
         self,
         experiment_id: str,
@@ -56,6 +58,7 @@ class Result:
         self.handle = handle
         self.archiver = archiver
         self._finished = False
+        self._last_progress = ""
 
     def __repr__(self) -> str:
         return (
@@ -149,13 +152,13 @@ class Result:
         return RunTable(rows)
 
     def _print_progress(self, final: bool = False) -> None:
+        """One status line on stderr: redrawn in place on a terminal, else printed on change."""
         counts = self.status_counts()
         finished = sum(counts.get(s, 0) for s in (COMPLETED, FAILED, CANCELLED))
         parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        end = "\n" if final else ""
-        print(
-            f"\r{self.experiment_id}: {finished}/{self.total} finished ({parts})",
-            end=end,
-            file=sys.stderr,
-            flush=True,
-        )
+        text = f"{self.experiment_id}: {finished}/{self.total} finished ({parts})"
+        if sys.stderr.isatty():
+            print(f"\r{text}", end="\n" if final else "", file=sys.stderr, flush=True)
+        elif text != self._last_progress:
+            print(text, file=sys.stderr, flush=True)
+        self._last_progress = text
