@@ -125,6 +125,8 @@ def test_postgres_backed_lifecycle(project: Path) -> None:
 
     logs = cli(project, "services", "logs", "postgres", "-n", "5")
     assert logs.returncode == 0 and "ready to accept connections" in logs.stdout
+    atlas_logs = cli(project, "services", "logs", "atlas")
+    assert "atlas: serving postgresql://metalab@127.0.0.1:" in atlas_logs.stdout
 
     down = cli(project, "services", "down")
     assert down.returncode == 0 and down.stdout == "Services stopped (local).\n"

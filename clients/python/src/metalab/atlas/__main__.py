@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         bundle_path=args.bundle or None,
         refresh_interval=args.refresh_interval,
     )
+    from metalab._locator import redact_locator
+
+    auth = "token required" if token else "no token: loopback only"
+    print(
+        f"atlas: serving {redact_locator(args.store)} on http://{args.host}:{args.port} ({auth})",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 
