@@ -246,7 +246,7 @@ def _discard(path: Path) -> None:
     try:
         _remove_tree(path)
     except OSError as exc:
-        log.warning("could not remove temporary %s: %s", path, exc)
+        log.debug("could not remove temporary %s (swept later): %s", path, exc)
 
 
 def _run_status(run_dir: Path) -> str | None:
@@ -437,7 +437,9 @@ def archive_run(run_dir: Path, workspace: Workspace) -> list[ArchiveResult]:
                 _publish_copy(run_dir, destination)
                 outcome = "copied"
         except (OSError, FolderError) as exc:
-            log.warning("archiving %s to %s failed: %s", run_dir, folder.path, exc)
+            # The worker thread must not print: a run captured at the file-descriptor level
+            # meanwhile would swallow the line. The caller reports failures (Archiver.drain).
+            log.debug("archiving %s to %s failed: %s", run_dir, folder.path, exc)
             outcome = f"failed: {exc}"
         results.append(ArchiveResult(run_dir, folder.path, folder.mode, outcome))
     return results
