@@ -31,18 +31,7 @@ def gateway(cluster: None, tmp_path: Path) -> Iterator[SshServer]:
 def test_up_status_down_through_the_gateway(
     project: Project, gateway: SshServer, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True, mode=0o700)
-    (home / ".ssh" / "config").write_text(
-        "Host gw\n"
-        f"  HostName {gateway.host}\n"
-        f"  Port {gateway.port}\n"
-        f"  IdentityFile {gateway.client_key_path}\n"
-        "  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {gateway.known_hosts_path}\n"
-        "  StrictHostKeyChecking yes\n"
-    )
-    project.env["HOME"] = str(home)
+    project.env["HOME"] = str(_gateway_home(gateway, tmp_path))
     project.configure(
         postgres={"database": "metalab"}, atlas={}, slurm={"gateway": "gw", "user": gateway.user}
     )
