@@ -2,7 +2,8 @@
 
 Target ≥ 5,000/s on 2 cores. The server runs in a subprocess (`metalab server --services
 registry` on a Unix socket), the callers in this process on one grpc.aio channel. Baseline:
-the same number of Health/Check calls (the cheapest unary call the server has).
+the same number of Health/Check calls (the cheapest unary call the server has). Kinds: health,
+get, get+put (half the callers each), put (every caller; each Put is durable: fsynced).
 
 Usage: python -m benchmarks.bench_registry [--seconds S] [--callers C]
 """
@@ -41,7 +42,7 @@ async def _drive(address: str, callers: int, seconds: float, kind: str, root: st
             while time.perf_counter() < deadline:
                 if kind == "health":
                     await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
-                elif kind == "get" or index % 2:
+                elif kind == "get" or (kind == "get+put" and index % 2):
                     await registry.GetBundle(key, timeout=5)
                 else:
                     await registry.PutBundle(
@@ -71,7 +72,7 @@ def main() -> None:
         server.stderr.readline()
         try:
             root = str(Path(tmp) / "root")
-            for kind in ("health", "get", "get+put"):
+            for kind in ("health", "get", "get+put", "put"):
                 rate = asyncio.run(_drive(address, args.callers, args.seconds, kind, root))
                 print(f"{kind:<10} {rate:9.0f} calls/s  ({args.callers} callers)")
         finally:
