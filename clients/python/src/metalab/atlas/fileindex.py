@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from metalab.atlas.evaluate import Row, search_text
+from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.query import EXPERIMENT_ID, KnownFields
 
 MAX_ERROR = 500
@@ -95,14 +96,16 @@ def to_row(data: dict[str, Any], run_id: str) -> Row | None:
         "metrics": metrics,
     }
     row["_search"] = search_text(row)
+    row["_executor"] = data.get("executor")
     return row
 
 
 class FileIndex:
     """Thread-safe: `refresh` may run in a background thread while requests read."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, liveness: Liveness | None = None) -> None:
         self.root = root
+        self.liveness = liveness or Liveness()
         self._lock = threading.Lock()
         self._experiments: dict[str, ExperimentIndex] = {}
         self.ready = threading.Event()
@@ -191,6 +194,8 @@ class FileIndex:
             if row is None or row["status"] != "completed":
                 still_open.add(run_id)
         removed = set(index.stamps) - present
+        parsed = len(changed)
+        self._mark_lost(index, changed, inodes_seen, removed)
         with self._lock:
             if listed:
                 index.open = still_open
@@ -215,7 +220,39 @@ class FileIndex:
                 index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
                 del index.journal[:-JOURNAL]
             self._experiments[name] = index
-        return len(changed), len(present)
+        return parsed, len(present)
+
+    def _mark_lost(
+        self,
+        index: ExperimentIndex,
+        changed: dict[str, tuple[Stamp, Row]],
+        inodes_seen: dict[str, int],
+        removed: set[str],
+    ) -> None:
+        """Show running runs whose executor is gone as ``lost`` (and back, should it turn
+        out alive): parsed rows are marked in place, unchanged ones join ``changed``."""
+        with self._lock:
+            known = [
+                (run_id, row)
+                for run_id in index.open
+                if run_id not in changed
+                and run_id not in removed
+                and (row := index.rows.get(run_id)) is not None
+                and row["status"] in ("running", LOST)
+            ]
+        fresh = [(r, row) for r, (_, row) in changed.items() if row["status"] == "running"]
+        candidates = known + fresh
+        if not candidates:
+            return
+        lost = self.liveness.lost((r, row["_executor"]) for r, row in candidates)
+        for run_id, row in fresh:
+            if run_id in lost:
+                row["status"] = LOST
+        for run_id, row in known:
+            status = LOST if run_id in lost else "running"
+            if row["status"] != status:
+                changed[run_id] = (index.stamps[run_id], {**row, "status": status})
+                inodes_seen[run_id] = index.inodes.get(run_id, 0)
 
     def experiments(self) -> list[ExperimentIndex]:
         with self._lock:

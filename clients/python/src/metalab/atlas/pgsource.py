@@ -17,6 +17,7 @@ from psycopg import sql
 
 from metalab.atlas import pgsql
 from metalab.atlas.evaluate import point, rank_key
+from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.runfiles import RunFiles
@@ -71,6 +72,7 @@ class PostgresSource:
         self._fields: dict[str, tuple[float, KnownFields]] = {}
         self._loading: set[str] = set()
         self._fields_lock = threading.Lock()
+        self.liveness = Liveness()
 
     def start(self) -> None:
         return None
@@ -106,6 +108,9 @@ class PostgresSource:
                     "GROUP BY experiment_id, status"
                 )
             )
+            running = self._all(
+                sql.SQL("SELECT experiment_id, run_id, executor FROM runs WHERE status = 'running'")
+            )
         except NotFound:
             return []
         per: dict[str, dict[str, int]] = {}
@@ -114,6 +119,9 @@ class PostgresSource:
             per.setdefault(exp, {})[status] = int(n)
             if latest is not None and (exp not in last or latest > last[exp]):
                 last[exp] = latest
+        lost = self.liveness.lost((f"{exp}/{run_id}", ex) for exp, run_id, ex in running)
+        for key in lost:
+            _move_lost(per.setdefault(key.partition("/")[0], {}), 1)
         out = [
             summary({**spec, "total_runs": total}, exp, per.get(exp, {}), _iso(last.get(exp)))
             for exp, spec, total in specs
@@ -136,12 +144,9 @@ class PostgresSource:
             [experiment_id],
         )
         latest = max((c[2] for c in counts if c[2] is not None), default=None)
-        card = summary(
-            {**spec, "total_runs": total},
-            experiment_id,
-            {s: int(n) for s, n, _ in counts},
-            _iso(latest),
-        )
+        per = {s: int(n) for s, n, _ in counts}
+        _move_lost(per, len(self._lost(experiment_id)))
+        card = summary({**spec, "total_runs": total}, experiment_id, per, _iso(latest))
         return {**card, "spec": spec}
 
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
@@ -180,30 +185,45 @@ class PostgresSource:
             with self._fields_lock:
                 self._loading.discard(experiment_id)
 
-    def _stamp(self, experiment_id: str) -> Hashable:
+    def _lost(self, experiment_id: str) -> frozenset[str]:
+        """The experiment's running runs whose executor is gone (few rows, by index)."""
+        running = self._all(
+            sql.SQL(
+                "SELECT run_id, executor FROM runs WHERE experiment_id = %s AND status = 'running'"
+            ),
+            [experiment_id],
+        )
+        return self.liveness.lost((run_id, executor) for run_id, executor in running)
+
+    def _stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
         """A version of the experiment's runs: any insert, update or delete changes the count
         or the sum of the rows' ``xmin`` (each write makes a row version with a newer
-        transaction id), whatever the commit order of concurrent writers."""
+        transaction id), whatever the commit order of concurrent writers; with the lost runs."""
+        lost = self._lost(experiment_id)
         count, xmins = self._all(
             sql.SQL(
                 "SELECT count(*), sum((xmin::text)::bigint) FROM runs WHERE experiment_id = %s"
             ),
             [experiment_id],
         )[0]
-        return (int(count), int(xmins or 0))
+        return (int(count), int(xmins or 0)), lost
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """A page, cached until the experiment's runs change (see `_stamp`)."""
         stamp = self._stamp(experiment_id)
         return self.cache.get(
-            ("runs", experiment_id, query), stamp, lambda: self._runs(experiment_id, query)
+            ("runs", experiment_id, query),
+            stamp,
+            lambda: self._runs(experiment_id, query, stamp[1]),
         )
 
-    def _runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+    def _runs(
+        self, experiment_id: str, query: RunQuery, lost: frozenset[str] = frozenset()
+    ) -> tuple[int, list[dict[str, Any]]]:
         """The count and the page's ordered run ids (a narrow sort) run concurrently on two
         connections; then the page's rows are fetched by primary key."""
-        cond = pgsql.where(experiment_id, query)
-        order = pgsql.order_by(query.sort, query.descending)
+        cond = pgsql.where(experiment_id, query, lost)
+        order = pgsql.order_by(query.sort, query.descending, lost)
         count = self._background.submit(
             self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
         )
@@ -226,11 +246,13 @@ class PostgresSource:
             [experiment_id, ids],
         )
         by_id = {row[0]: row for row in rows}
-        return total, [public(_row(by_id[i])) for i in ids if i in by_id]
+        return total, [_shown(public(_row(by_id[i])), lost) for i in ids if i in by_id]
 
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
         record = self.files.record(experiment_id, run_id)
         if record is not None:
+            if record.get("status") == "running" and self.liveness.is_lost(record.get("executor")):
+                record["status"] = LOST
             return record
         rows = self._all(
             sql.SQL(
@@ -240,7 +262,8 @@ class PostgresSource:
         )
         if not rows:
             raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
-        return {**_row(rows[0][:-1]), "traceback": rows[0][-1], "experiment_id": experiment_id}
+        row = _shown(_row(rows[0][:-1]), self._lost(experiment_id))
+        return {**row, "traceback": rows[0][-1], "experiment_id": experiment_id}
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
         rows = self._all(
@@ -261,14 +284,22 @@ class PostgresSource:
         """Plot data, cached until the experiment's runs change (see `_stamp`)."""
         stamp = self._stamp(experiment_id)
         key = ("plot", experiment_id, query, x, y, group)
-        return self.cache.get(key, stamp, lambda: self._plot(experiment_id, query, x, y, group))
+        return self.cache.get(
+            key, stamp, lambda: self._plot(experiment_id, query, x, y, group, stamp[1])
+        )
 
     def _plot(
-        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+        self,
+        experiment_id: str,
+        query: RunQuery,
+        x: Field,
+        y: Field,
+        group: Field | None,
+        lost: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
-        cond = pgsql.where(experiment_id, query)
-        xv, yv = pgsql.value_expr(x), pgsql.value_expr(y)
-        gv = pgsql.value_expr(group) if group is not None else pgsql.Expr(sql.SQL("NULL"))
+        cond = pgsql.where(experiment_id, query, lost)
+        xv, yv = pgsql.value_expr(x, lost), pgsql.value_expr(y, lost)
+        gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
         x_json = _as_jsonb(x, xv)
         g_text = _as_text(group, gv)
         y_num = (
@@ -298,6 +329,21 @@ class PostgresSource:
             {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
             for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
         ]
+
+
+def _move_lost(counts: dict[str, int], n: int) -> None:
+    """Count ``n`` of the running runs as lost."""
+    if n:
+        counts[LOST] = counts.get(LOST, 0) + n
+        counts["running"] = counts.get("running", 0) - n
+        if not counts["running"]:
+            del counts["running"]
+
+
+def _shown(row: dict[str, Any], lost: frozenset[str]) -> dict[str, Any]:
+    if row.get("status") == "running" and row.get("run_id") in lost:
+        return {**row, "status": LOST}
+    return row
 
 
 def _knows(fields: KnownFields, wanted: Sequence[str]) -> bool:

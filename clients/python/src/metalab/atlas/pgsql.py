@@ -32,10 +32,24 @@ class Expr:
         self.args = args or []
 
 
-def value_expr(f: Field) -> Expr:
+def status_expr(lost: frozenset[str] = frozenset()) -> Expr:
+    """The run's status as shown: ``lost`` for the running runs in ``lost``."""
+    if not lost:
+        return Expr(sql.SQL("r.status"))
+    return Expr(
+        sql.SQL(
+            "(CASE WHEN r.status = 'running' AND r.run_id = ANY(%s) THEN 'lost' ELSE r.status END)"
+        ),
+        [sorted(lost)],
+    )
+
+
+def value_expr(f: Field, lost: frozenset[str] = frozenset()) -> Expr:
     """The field's value: jsonb for params/metrics, a typed column otherwise."""
     if f.kind in ("params", "metrics"):
         return Expr(sql.SQL("(r.{} -> %s)").format(sql.Identifier(f.kind)), [f.key])
+    if f.key == "status":
+        return status_expr(lost)
     column = sql.SQL("r.{}").format(sql.Identifier(f.key))
     if f.key in TIMESTAMPS:
         return Expr(
@@ -49,8 +63,10 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
-    x = value_expr(f)
+def condition(
+    f: Field, op: str, value: str, number: float | None, lost: frozenset[str] = frozenset()
+) -> Expr:
+    x = value_expr(f, lost)
     if f.kind in ("params", "metrics"):
         text = f"({x_text()})"
         if op == "contains":
@@ -122,23 +138,25 @@ def _interleave(template: str, x_args: Args, tail: Args, uses: int) -> Args:
     return out
 
 
-def where(experiment_id: str, query: RunQuery) -> Expr:
+def where(experiment_id: str, query: RunQuery, lost: frozenset[str] = frozenset()) -> Expr:
+    """The query's conditions; ``lost`` are the running runs shown as lost."""
     parts: list[sql.Composable] = [sql.SQL("r.experiment_id = %s")]
     args: Args = [experiment_id]
     if query.statuses:
-        parts.append(sql.SQL("r.status = ANY(%s)"))
-        args.append(list(query.statuses))
+        status = status_expr(lost)
+        parts.append(sql.SQL("{} = ANY(%s)").format(status.text))
+        args.extend([*status.args, list(query.statuses)])
     if query.search:
         parts.append(sql.SQL("{} ILIKE %s").format(SEARCHED))
         args.append(like_pattern(query.search))
     for flt in query.filters:
-        cond = condition(flt.field, flt.op, flt.value, flt.number)
+        cond = condition(flt.field, flt.op, flt.value, flt.number, lost)
         parts.append(cond.text)
         args.extend(cond.args)
     return Expr(sql.SQL(" AND ").join(parts), args)
 
 
-def order_by(f: Field, descending: bool) -> Expr:
+def order_by(f: Field, descending: bool, lost: frozenset[str] = frozenset()) -> Expr:
     direction = "DESC" if descending else "ASC"
     if f.kind in ("params", "metrics"):
         missing = ", ".join(f"'{v}'" for v in sorted(NON_FINITE))
@@ -154,4 +172,4 @@ def order_by(f: Field, descending: bool) -> Expr:
         return Expr(sql.SQL(f"r.run_id {direction}"))
     collate = ' COLLATE "C"' if f.kind == "core_text" else ""
     nulls = "" if f.key in NOT_NULL else "{x} IS NULL, "
-    return _bind(f"{nulls}{{x}}{collate} {direction}, r.run_id", value_expr(f), [])
+    return _bind(f"{nulls}{{x}}{collate} {direction}, r.run_id", value_expr(f, lost), [])

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar, cast
 from metalab.atlas import evaluate
 from metalab.atlas.evaluate import Ordering
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.liveness import LOST
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.runfiles import RunFiles
 
@@ -215,6 +216,10 @@ class FileSource:
         record = self.files.record(experiment_id, run_id)
         if record is None:
             raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
+        if record.get("status") == "running" and self.index.liveness.is_lost(
+            record.get("executor")
+        ):
+            record["status"] = LOST
         return record
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK_KEY = 0x6D65_7461_6C61  # "metala": serialises concurrent schema creation
 
 SCHEMA = [
@@ -39,6 +39,8 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS runs_experiment_status ON runs (experiment_id, status)",
     "CREATE INDEX IF NOT EXISTS runs_experiment_finished ON runs (experiment_id, finished_at)",
     "CREATE INDEX IF NOT EXISTS runs_status_updated ON runs (status, updated_at)",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS executor jsonb",
+    "CREATE INDEX IF NOT EXISTS runs_experiment_updated ON runs (experiment_id, updated_at)",
     "CREATE INDEX IF NOT EXISTS runs_params ON runs USING gin (params jsonb_path_ops)",
     "CREATE INDEX IF NOT EXISTS runs_metrics ON runs USING gin (metrics jsonb_path_ops)",
     """CREATE TABLE IF NOT EXISTS metric_steps (
@@ -52,6 +54,14 @@ SCHEMA = [
 ]
 
 
+# Atlas's search text (metalab.atlas.pgsql.SEARCHED), indexed by trigrams when pg_trgm exists.
+SEARCH_INDEX = (
+    "CREATE INDEX IF NOT EXISTS runs_search ON runs USING gin (("
+    "run_id || ' ' || status || ' ' || coalesce(host, '') || ' ' || "
+    "coalesce(left(error, 500), '') || ' ' || params::text) gin_trgm_ops)"
+)
+
+
 def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Create the tables once; a no-op (one query) when this version is already installed."""
     exists = conn.execute("SELECT to_regclass('metalab_schema') IS NOT NULL").fetchone()
@@ -63,6 +73,12 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         for statement in SCHEMA:
             conn.execute(statement)
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                conn.execute(SEARCH_INDEX)
+        except psycopg.Error:
+            pass  # no pg_trgm (or no right to create it): search scans
         conn.execute(
             "INSERT INTO metalab_schema (version) VALUES (%s) ON CONFLICT DO NOTHING",
             (SCHEMA_VERSION,),
