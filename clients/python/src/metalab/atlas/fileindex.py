@@ -8,6 +8,7 @@ a background thread keeps refreshing it (`IndexRefresher`).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -316,5 +317,7 @@ class IndexRefresher:
         passes = 0
         while not self._stop.is_set():
             stats = self.index.refresh(full=passes % FULL_EVERY == 0)
+            if stats.parsed:
+                gc.freeze()  # the index's rows live on: keep them out of the cyclic GC's passes
             passes += 1
             self._stop.wait(max(self.interval, 5 * stats.seconds))
