@@ -122,23 +122,39 @@ def matcher(query: RunQuery) -> Callable[[Row], bool]:
     return match
 
 
-def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
-    """The rows matching the query's statuses, filters and search, in their given order
-    (column at a time: each test is a C-level pass where it can be)."""
+Columns = Callable[[Field], list[Any]]  # a field's values, aligned with the rows at hand
+STATUS = Field("core_text", "status")
+SEARCH = Field("core_text", "_search")
+
+
+def select(rows: Iterable[Row], query: RunQuery, columns: Columns | None = None) -> list[Row]:
+    """The rows matching the query's statuses, filters and search, in their given order."""
     rows = rows if isinstance(rows, list) else list(rows)
+    mask = select_mask(rows, query, columns)
+    return rows if mask is None else list(itertools.compress(rows, mask))
+
+
+def select_mask(
+    rows: list[Row], query: RunQuery, columns: Columns | None = None
+) -> list[bool] | None:
+    """Which of ``rows`` match (None: all), a column at a time: each test is one pass over a
+    field's values, C-level where it can be. ``columns`` gives values (else read from rows)."""
+    get = columns or (lambda f: column(rows, f))
+    tests: list[list[bool]] = []
     if query.statuses:
         wanted = frozenset(query.statuses)
-        statuses = map(operator.itemgetter("status"), rows)
-        rows = list(itertools.compress(rows, map(wanted.__contains__, statuses)))
+        tests.append(list(map(wanted.__contains__, get(STATUS))))
     needle = query.search.lower()
     if needle:
-        texts = map(operator.itemgetter("_search"), rows)
-        rows = list(
-            itertools.compress(rows, map(operator.contains, texts, itertools.repeat(needle)))
-        )
+        tests.append(list(map(operator.contains, get(SEARCH), itertools.repeat(needle))))
     for flt in query.filters:
-        rows = list(itertools.compress(rows, _column_test(rows, flt)))
-    return rows
+        tests.append(_column_test(rows, flt, get))
+    if not tests:
+        return None
+    mask = tests[0]
+    for test in tests[1:]:
+        mask = list(map(operator.and_, mask, test))
+    return mask
 
 
 def column(rows: list[Row], f: Field) -> list[Any]:
@@ -149,11 +165,11 @@ def column(rows: list[Row], f: Field) -> list[Any]:
     return list(map(dict.get, rows, itertools.repeat(f.key)))
 
 
-def _column_test(rows: list[Row], flt: Filter) -> Iterable[bool]:
+def _column_test(rows: list[Row], flt: Filter, get: Columns) -> list[bool]:
     """Which of ``rows`` pass ``flt``."""
     if flt.field.kind not in ("params", "metrics"):
         return [_matches(row, flt) for row in rows]
-    values = column(rows, flt.field)
+    values = get(flt.field)
     number = flt.number
     if flt.op == "eq" and number is not None and set(map(type, values)) <= NUMERIC_OR_NONE:
         return list(map(operator.eq, values, itertools.repeat(number)))
@@ -213,14 +229,14 @@ class Ordering:
         return self._buckets
 
     @classmethod
-    def build(cls, rows: Iterable[Row], sort: Field, descending: bool) -> Ordering:
-        """Sort ``rows``, given in run_id order (the sorts are stable: ties stay in it)."""
+    def build(
+        cls, rows: Iterable[Row], sort: Field, descending: bool, values: list[Any] | None = None
+    ) -> Ordering:
+        """Sort ``rows``, given in run_id order (the sorts are stable: ties stay in it);
+        ``values`` are their values of ``sort`` when known."""
         rows = rows if isinstance(rows, list) else list(rows)
-        if sort.kind in ("params", "metrics"):
-            nested = map(operator.itemgetter(sort.kind), rows)
-            values = list(map(dict.get, nested, itertools.repeat(sort.key)))
-        else:
-            values = list(map(operator.itemgetter(sort.key), rows))
+        if values is None:
+            values = column(rows, sort)
         fast = _numbers_first(values, rows, descending)
         if fast is not None:
             return cls(sort, descending, rows=fast)
@@ -304,17 +320,21 @@ def _cell_key(value: Any) -> Any:
     return value if type(value) in HASHABLE else ("json", text_of(value))
 
 
-def aggregate(rows: Iterable[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
-    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
+def aggregate(
+    rows: Iterable[Row], x: Field, y: Field, group: Field | None, columns: Columns | None = None
+) -> list[dict[str, Any]]:
+    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only.
+    ``columns`` gives the rows' values (else they are read from the rows)."""
     rows = rows if isinstance(rows, list) else list(rows)
-    ys = column(rows, y)
+    get = columns or (lambda f: column(rows, f))
+    ys = get(y)
     if set(map(type, ys)) <= NUMERIC_OR_NONE:  # keep finite numbers: C-level passes
         keep = list(map(_finite_number, ys))
     else:
         keep = [(type(v) is float or type(v) is int) and v - v == 0 for v in ys]
     values = list(itertools.compress(ys, keep))
-    xs = list(itertools.compress(column(rows, x), keep))
-    gs = list(itertools.compress(column(rows, group), keep)) if group else [None] * len(xs)
+    xs = list(itertools.compress(get(x), keep))
+    gs = list(itertools.compress(get(group), keep)) if group else [None] * len(xs)
     hashable = set(map(type, xs)) | set(map(type, gs)) <= HASHABLE
     cells: dict[tuple[Any, Any], tuple[Any, Any, list[float]]] = {}
     for gv, xv, yv in zip(gs, xs, values, strict=True):

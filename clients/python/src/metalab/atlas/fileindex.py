@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.evaluate import Row, search_text
+from metalab.atlas.evaluate import Row, column, search_text, value_of
 from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.query import EXPERIMENT_ID, KnownFields
+from metalab.atlas.query import EXPERIMENT_ID, Field, KnownFields
 
 MAX_ERROR = 500
 FULL_EVERY = 15
@@ -43,12 +43,48 @@ class ExperimentIndex:
     version: int = 0
     journal: list[tuple[int, frozenset[str]]] = field(default_factory=list)
     _by_id: tuple[int, list[Row]] = (-1, [])
+    _positions: dict[str, int] = field(default_factory=dict)
+    _columns: dict[Field, list[Any]] = field(default_factory=dict)
 
     def by_id(self) -> list[Row]:
-        """The rows in run_id order (computed once per version; call with the index lock)."""
-        if self._by_id[0] != self.version:
-            self._by_id = (self.version, [self.rows[k] for k in sorted(self.rows)])
-        return self._by_id[1]
+        """The rows in run_id order, brought up to date once per version (call with the index
+        lock): when runs only changed, their rows and values are replaced in place (copies),
+        else everything is rebuilt."""
+        since, rows = self._by_id
+        if since == self.version:
+            return rows
+        changed = self.changed_since(since)
+        if changed is not None and all(r in self._positions and r in self.rows for r in changed):
+            rows = list(rows)
+            columns = {f: list(values) for f, values in self._columns.items()}
+            for run_id in changed:
+                at, row = self._positions[run_id], self.rows[run_id]
+                rows[at] = row
+                for f, values in columns.items():
+                    values[at] = value_of(row, f)
+            self._columns = columns
+        else:
+            rows = [self.rows[k] for k in sorted(self.rows)]
+            self._positions = {row["run_id"]: at for at, row in enumerate(rows)}
+            self._columns = {}
+        self._by_id = (self.version, rows)
+        return rows
+
+    def column(self, f: Field) -> list[Any]:
+        """Every row's value of ``f`` in run_id order (call with the index lock; shared: do
+        not modify)."""
+        rows = self.by_id()
+        values = self._columns.get(f)
+        if values is None:
+            values = self._columns[f] = column(rows, f)
+        return values
+
+    def changed_since(self, since: int) -> frozenset[str] | None:
+        """The run ids changed since version ``since``; None when no longer remembered."""
+        newer = [ids for version, ids in self.journal if version > since]
+        if len(newer) != self.version - since:
+            return None
+        return frozenset().union(*newer)
 
 
 @dataclass(frozen=True)
@@ -269,10 +305,9 @@ class FileIndex:
             index = self._experiments.get(experiment_id)
             if index is None:
                 return None
-            newer = [ids for version, ids in index.journal if version > since]
-            if len(newer) != index.version - since:
+            dirty = index.changed_since(since)
+            if dirty is None:
                 return None
-            dirty = frozenset().union(*newer)
             fresh = [index.rows[r] for r in dirty if r in index.rows]
             return Delta(index.version, dirty, fresh)
 
@@ -280,6 +315,14 @@ class FileIndex:
         with self._lock:
             index = self._experiments.get(experiment_id)
             return len(index.rows) if index else 0
+
+    def column(self, experiment_id: str, version: int, f: Field) -> list[Any] | None:
+        """``f``'s values aligned with `rows` at ``version``; None if that is not current."""
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            if index is None or index.version != version:
+                return None
+            return index.column(f)
 
     def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
         """(version, rows in run_id order); the list is shared: do not modify it."""
