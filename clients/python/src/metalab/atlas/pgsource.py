@@ -6,11 +6,11 @@ import json
 import math
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -81,12 +81,10 @@ class PostgresSource:
         self._background.shutdown(wait=True)
         self.pool.close()
 
-    def _all(
-        self, query: sql.SQL | sql.Composed, args: list[Any] | None = None
-    ) -> list[tuple[Any, ...]]:
+    def _all(self, query: sql.Composable, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
             try:
-                return conn.execute(query, args or []).fetchall()
+                return conn.execute(cast(sql.Composed, query), args or []).fetchall()
             except psycopg.errors.UndefinedTable:
                 raise NotFound("the store has no tables yet") from None
             except psycopg.Error as exc:
@@ -196,17 +194,13 @@ class PostgresSource:
         return self.liveness.lost((run_id, executor) for run_id, executor in running)
 
     def _stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
-        """A version of the experiment's runs: any insert, update or delete changes the count
-        or the sum of the rows' ``xmin`` (each write makes a row version with a newer
-        transaction id), whatever the commit order of concurrent writers; with the lost runs."""
+        """A version of the experiment's runs: the counter every write of its runs bumps in
+        the writer's transaction (``run_versions``), with the lost runs."""
         lost = self._lost(experiment_id)
-        count, xmins = self._all(
-            sql.SQL(
-                "SELECT count(*), sum((xmin::text)::bigint) FROM runs WHERE experiment_id = %s"
-            ),
-            [experiment_id],
-        )[0]
-        return (int(count), int(xmins or 0)), lost
+        rows = self._all(
+            sql.SQL("SELECT version FROM run_versions WHERE experiment_id = %s"), [experiment_id]
+        )
+        return (int(rows[0][0]) if rows else 0), lost
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """A page, cached until the experiment's runs change (see `_stamp`)."""
@@ -223,6 +217,9 @@ class PostgresSource:
         """The count and the page's ordered run ids (a narrow sort) run concurrently on two
         connections; then the page's rows are fetched by primary key."""
         cond = pgsql.where(experiment_id, query, lost)
+        if query.sort.kind in ("params", "metrics"):
+            total, ids = self._ids_by_value(experiment_id, query, cond)
+            return total, self._page(experiment_id, ids, lost)
         order = pgsql.order_by(query.sort, query.descending, lost)
         count = self._background.submit(
             self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
@@ -236,9 +233,48 @@ class PostgresSource:
                 [*cond.args, *order.args, query.offset, query.limit],
             )
         ]
-        total = int(count.result()[0][0])
+        return int(count.result()[0][0]), self._page(experiment_id, ids, lost)
+
+    def _ids_by_value(
+        self, experiment_id: str, query: RunQuery, cond: pgsql.Expr
+    ) -> tuple[int, list[str]]:
+        """(count, the page's run ids) sorted by a param or metric through run_values.
+        Filtered: the matches, then their sort. Unfiltered: the numbers, the other values and
+        the runs without one are each an index walk."""
+        if pgsql.is_filtered(query):
+            statement = pgsql.matches_by_value(
+                query.sort, query.descending, cond, query.offset, query.limit
+            )
+            total, found = self._all(statement.text, statement.args)[0]
+            return int(total), list(found)
+        counts = pgsql.value_counts(query.sort, cond)
+        total, numbers, texts = (int(n) for n in self._all(counts.text, counts.args)[0])
+        ids: list[str] = []
+        offset, wanted = query.offset, query.limit
+        for part, size in (("num", numbers), ("txt", texts), ("missing", total)):
+            if wanted <= 0:
+                break
+            if offset >= size and part != "missing":
+                offset -= size
+                continue
+            if part == "missing":
+                page = pgsql.missing_page(query.sort, cond, offset, wanted)
+            else:
+                page = pgsql.value_page(
+                    query.sort, part, query.descending, experiment_id, offset, wanted
+                )
+            found = [row[0] for row in self._all(page.text, page.args)]
+            ids.extend(found)
+            wanted -= len(found)
+            offset = 0
+        return total, ids
+
+    def _page(
+        self, experiment_id: str, ids: list[str], lost: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """The rows of ``ids``, in that order."""
         if not ids:
-            return total, []
+            return []
         rows = self._all(
             sql.SQL(
                 "SELECT {} FROM runs r WHERE r.experiment_id = %s AND r.run_id = ANY(%s)"
@@ -246,7 +282,7 @@ class PostgresSource:
             [experiment_id, ids],
         )
         by_id = {row[0]: row for row in rows}
-        return total, [_shown(public(_row(by_id[i])), lost) for i in ids if i in by_id]
+        return [_shown(public(_row(by_id[i])), lost) for i in ids if i in by_id]
 
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
         record = self.files.record(experiment_id, run_id)
@@ -298,37 +334,48 @@ class PostgresSource:
         lost: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
         cond = pgsql.where(experiment_id, query, lost)
-        xv, yv = pgsql.value_expr(x, lost), pgsql.value_expr(y, lost)
+        xv = pgsql.value_expr(x, lost)
         gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
-        x_json = _as_jsonb(x, xv)
-        g_text = _as_text(group, gv)
-        y_num = (
-            pgsql.Expr(
-                sql.SQL("CASE WHEN jsonb_typeof({y}) = 'number' THEN ({y})::float8 END").format(
-                    y=yv.text
+        if y.kind in ("params", "metrics"):  # the typed numbers of run_values
+            y_num = pgsql.Expr(sql.SQL("yv.num"))
+            join = pgsql.Expr(
+                sql.SQL(
+                    "JOIN run_values yv ON yv.experiment_id = r.experiment_id AND yv.field = %s "
+                    "AND yv.run_id = r.run_id AND yv.num IS NOT NULL "
                 ),
-                [*yv.args, *yv.args],
+                [y.name],
             )
-            if y.kind in ("params", "metrics")
-            else pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+        else:
+            yv = pgsql.value_expr(y, lost)
+            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+            join = pgsql.Expr(sql.SQL(""))
+        inner = sql.SQL("SELECT {x} AS xr, {g} AS gr, {y} AS y FROM runs r {join}WHERE {w}").format(
+            x=xv.text, g=gv.text, y=y_num.text, join=join.text, w=cond.text
         )
-        inner = sql.SQL("SELECT ({x})::text AS x, {g} AS g, {y} AS y FROM runs r WHERE {w}").format(
-            x=x_json.text, g=g_text.text, y=y_num.text, w=cond.text
-        )
-        statement = sql.SQL(
-            "SELECT g, x, avg(y), coalesce(stddev_samp(y), 0), count(*) FROM ({}) t "
-            "WHERE y IS NOT NULL AND x IS NOT NULL AND x <> 'null' GROUP BY g, x"
+        cells = sql.SQL(
+            "SELECT xr, gr, avg(y) AS mean, coalesce(stddev_samp(y), 0) AS std, count(*) AS n "
+            "FROM ({}) i WHERE y IS NOT NULL AND xr IS NOT NULL GROUP BY xr, gr"
         ).format(inner)
-        rows = self._all(statement, [*x_json.args, *g_text.args, *y_num.args, *cond.args])
-        series: dict[str | None, list[dict[str, Any]]] = {}
-        for g, xval, mean, std, n in rows:
-            series.setdefault(g, []).append(
-                {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
-            )
-        return [
-            {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
-            for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
-        ]
+        x_json = _as_jsonb(x, pgsql.Expr(sql.SQL("t.xr")))
+        g_text = _as_text(group, pgsql.Expr(sql.SQL("t.gr")))
+        statement = sql.SQL("SELECT {g}, ({x})::text, mean, std, n FROM ({cells}) t").format(
+            g=g_text.text, x=x_json.text, cells=cells
+        )
+        args = [*g_text.args, *x_json.args, *xv.args, *gv.args, *y_num.args, *join.args]
+        return _series(r for r in self._all(statement, [*args, *cond.args]) if r[1] != "null")
+
+
+def _series(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Plot series from (group text, x as JSON text, mean, std, n) rows."""
+    series: dict[str | None, list[dict[str, Any]]] = {}
+    for g, xval, mean, std, n in rows:
+        series.setdefault(g, []).append(
+            {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
+        )
+    return [
+        {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
+        for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
+    ]
 
 
 def _move_lost(counts: dict[str, int], n: int) -> None:
