@@ -342,11 +342,14 @@ class Delta:
 
 class IndexRefresher:
     """Refresh ``index`` in a daemon thread, pausing ``interval`` (at least 5x the last pass);
-    every `FULL_EVERY` passes (and the first) stat every run."""
+    every `FULL_EVERY` passes (and the first) stat every run. With ``freeze_gc`` (the Atlas
+    process) what a pass parsed is moved out of the cyclic GC's reach (`gc.freeze`): the
+    index's rows live on, and collections that scan them all stall requests."""
 
-    def __init__(self, index: FileIndex, interval: float) -> None:
+    def __init__(self, index: FileIndex, interval: float, freeze_gc: bool = False) -> None:
         self.index = index
         self.interval = interval
+        self.freeze_gc = freeze_gc
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="atlas-index", daemon=True)
 
@@ -360,7 +363,7 @@ class IndexRefresher:
         passes = 0
         while not self._stop.is_set():
             stats = self.index.refresh(full=passes % FULL_EVERY == 0)
-            if stats.parsed:
-                gc.freeze()  # the index's rows live on: keep them out of the cyclic GC's passes
+            if stats.parsed and self.freeze_gc:
+                gc.freeze()
             passes += 1
             self._stop.wait(max(self.interval, 5 * stats.seconds))

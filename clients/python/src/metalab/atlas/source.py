@@ -79,11 +79,11 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 class FileSource:
     kind = "file"
 
-    def __init__(self, root: Path, refresh_interval: float = 2.0) -> None:
+    def __init__(self, root: Path, refresh_interval: float = 2.0, freeze_gc: bool = False) -> None:
         self.root = root
         self.files = RunFiles(root)
         self.index = FileIndex(root)
-        self.refresher = IndexRefresher(self.index, refresh_interval)
+        self.refresher = IndexRefresher(self.index, refresh_interval, freeze_gc)
         self.cache = VersionedCache()
 
     def start(self) -> None:
@@ -296,8 +296,9 @@ class VersionedCache:
         return value
 
 
-def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
-    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``)."""
+def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = False) -> RunSource:
+    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``);
+    ``freeze_gc`` is for a process of its own (see `IndexRefresher`)."""
     if store.startswith(("postgresql://", "postgres://")):
         from metalab.atlas.pgsource import PostgresSource
 
@@ -305,4 +306,4 @@ def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
     from metalab.store.locator import parse_locator
 
     config = parse_locator(store)
-    return FileSource(Path(config.to_json()["root"]), refresh_interval)
+    return FileSource(Path(config.to_json()["root"]), refresh_interval, freeze_gc)
