@@ -13,7 +13,7 @@ import pytest
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource
-from metalab.store._reindex import reindex
+from metalab.store import reindex
 from metalab.store.base import RunRecord
 from metalab.store.file import FileStore
 from metalab.store.locator import parse_locator

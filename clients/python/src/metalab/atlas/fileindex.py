@@ -324,6 +324,12 @@ class FileIndex:
                 return None
             return index.column(f)
 
+    def forget_columns(self) -> None:
+        """Drop every column of values (rebuilt when next asked for)."""
+        with self._lock:
+            for index in self._experiments.values():
+                index._columns = {}
+
     def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
         """(version, rows in run_id order); the list is shared: do not modify it."""
         with self._lock:
