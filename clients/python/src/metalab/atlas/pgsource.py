@@ -24,6 +24,7 @@ from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.errors import StoreError
 from metalab.store.pgconfig import PostgresStoreConfig
+from metalab.store.pgschema import ensure_schema
 
 FIELDS_TTL = 10.0
 COLUMNS = (
@@ -73,6 +74,8 @@ class PostgresSource:
         self._loading: set[str] = set()
         self._fields_lock = threading.Lock()
         self.liveness = Liveness()
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
 
     def start(self) -> None:
         return None
@@ -81,9 +84,19 @@ class PostgresSource:
         self._background.shutdown(wait=True)
         self.pool.close()
 
+    def _upgrade(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """Bring an older database's schema up to this version once (what Atlas's queries
+        need: run_values, run_versions; a no-op query when it is current)."""
+        with self._schema_lock:
+            if not self._schema_ready:
+                ensure_schema(conn)
+                self._schema_ready = True
+
     def _all(self, query: sql.Composable, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
             try:
+                if not self._schema_ready:
+                    self._upgrade(conn)
                 return conn.execute(cast(sql.Composed, query), args or []).fetchall()
             except psycopg.errors.UndefinedTable:
                 raise NotFound("the store has no tables yet") from None
