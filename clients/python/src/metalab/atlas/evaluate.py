@@ -210,15 +210,26 @@ class Ordering:
         descending: bool,
         buckets: list[list[Entry]] | None = None,
         rows: list[Row] | None = None,
+        numbers: list[Any] | None = None,
     ) -> None:
         self.sort, self.descending = sort, descending
         self._buckets = buckets
+        self._numbers = numbers  # the leading rows' values when the rest are missing
         if rows is None:
             rows = [e[2] for bucket in buckets or () for e in bucket]
         self.rows: list[Row] = rows
 
     @property
     def buckets(self) -> list[list[Entry]]:
+        if self._buckets is None and self._numbers is not None:
+            count, rows = len(self._numbers), self.rows
+            ids = list(map(operator.itemgetter("run_id"), rows))
+            keys = list(map(operator.neg, self._numbers)) if self.descending else self._numbers
+            self._buckets = [
+                list(zip(keys, ids[:count], rows[:count], strict=True)),
+                [],
+                list(zip(itertools.repeat(0), ids[count:], rows[count:])),
+            ]
         if self._buckets is None:
             entry = _entry_function(self.sort, self.descending)
             buckets: list[list[Entry]] = [[], [], []]
@@ -239,7 +250,7 @@ class Ordering:
             values = column(rows, sort)
         fast = _numbers_first(values, rows, descending)
         if fast is not None:
-            return cls(sort, descending, rows=fast)
+            return cls(sort, descending, rows=fast[0], numbers=fast[1])
         entry = _entry_function(sort, descending)
         buckets: list[list[Entry]] = [[], [], []]
         for row in rows:
@@ -266,9 +277,12 @@ class Ordering:
 NUMERIC_OR_NONE = frozenset({float, int, type(None)})
 
 
-def _numbers_first(values: list[Any], rows: list[Row], descending: bool) -> list[Row] | None:
+def _numbers_first(
+    values: list[Any], rows: list[Row], descending: bool
+) -> tuple[list[Row], list[Any]] | None:
     """The common case in C-level passes: every value a finite number or None (missing).
-    None when another kind of value is present (the general path decides)."""
+    Returns the ordered rows and the values of the leading, numbered ones; None when another
+    kind of value is present (the general path decides)."""
     if not set(map(type, values)) <= NUMERIC_OR_NONE:
         return None
     present = list(map(operator.is_not, values, itertools.repeat(None)))
@@ -278,7 +292,7 @@ def _numbers_first(values: list[Any], rows: list[Row], descending: bool) -> list
     numbered = list(itertools.compress(rows, present))
     order = sorted(range(len(numbers)), key=numbers.__getitem__, reverse=descending)
     missing = itertools.compress(rows, map(operator.not_, present))
-    return [*map(numbered.__getitem__, order), *missing]
+    return [*map(numbered.__getitem__, order), *missing], list(map(numbers.__getitem__, order))
 
 
 def _entry_function(sort: Field, descending: bool) -> Callable[[Row], tuple[int, Entry]]:

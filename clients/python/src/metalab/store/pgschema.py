@@ -80,9 +80,16 @@ SCHEMA = [
     """CREATE OR REPLACE FUNCTION metalab_run_values() RETURNS trigger
          LANGUAGE plpgsql AS $$
          BEGIN
-           INSERT INTO run_versions AS v (experiment_id, version)
-             VALUES (coalesce(NEW.experiment_id, OLD.experiment_id), 1)
-             ON CONFLICT (experiment_id) DO UPDATE SET version = v.version + 1;
+           -- once per transaction and experiment: updating one row again and again in a
+           -- transaction grows its version chain (quadratic in a batch of writes)
+           IF current_setting('metalab.bumped', true) IS DISTINCT FROM
+              coalesce(NEW.experiment_id, OLD.experiment_id) THEN
+             INSERT INTO run_versions AS v (experiment_id, version)
+               VALUES (coalesce(NEW.experiment_id, OLD.experiment_id), 1)
+               ON CONFLICT (experiment_id) DO UPDATE SET version = v.version + 1;
+             PERFORM set_config('metalab.bumped',
+                                coalesce(NEW.experiment_id, OLD.experiment_id), true);
+           END IF;
            IF TG_OP = 'UPDATE' AND NEW.params = OLD.params AND NEW.metrics = OLD.metrics THEN
              RETURN NULL;
            END IF;
