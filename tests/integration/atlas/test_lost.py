@@ -73,6 +73,7 @@ def kill_while_running(locator: str, root: Path, tmp_path: Path) -> dict[str, ob
         assert executor["host"] == socket.gethostname()
         assert executor["pid"] == child.pid
         assert isinstance(executor["pid_start"], int)
+        assert executor["pid_ns"] == os.readlink("/proc/self/ns/pid")
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
@@ -138,4 +139,7 @@ def test_slurm_runs_are_lost_when_squeue_no_longer_lists_them() -> None:
     unknown = Liveness(jobs=lambda: None)  # no squeue, or it failed: not known to be gone
     assert not unknown.is_lost({"slurm_job": "40"})
     assert not unknown.is_lost({"host": "elsewhere", "pid": 12345})
+    here = socket.gethostname()
+    assert not unknown.is_lost({"host": here, "pid": 2**22 + 1, "pid_ns": "pid:[1]"})
+    assert unknown.is_lost({"host": here, "pid": 2**22 + 1})  # no such pid here
     assert not unknown.is_lost(None)

@@ -1,11 +1,11 @@
 """Which ``running`` runs are *lost*: their executor is gone (docs/store-format.md,
 ``executor``).
 
-A run executed on this host is lost when its recorded pid is not alive, or is alive but
-started at another time (a reused pid). A SLURM run is lost when its job (array task) is no
-longer in ``squeue``. Anything else (another host, no record, ``squeue`` failing) stays
-``running``: lost is only shown when it is known. Answers are cached for `TTL` seconds and
-only running runs are ever checked.
+A run executed on this host (and pid namespace) is lost when its recorded pid is not alive,
+or is alive but started at another time (a reused pid). A SLURM run is lost when its job
+(array task) is no longer in ``squeue``. Anything else (another host, no record, ``squeue``
+failing) stays ``running``: lost is only shown when it is known. Answers are cached for `TTL`
+seconds and only running runs are ever checked.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from metalab.store.whereabouts import process_start
+from metalab.store.whereabouts import pid_namespace, process_start
 
 TTL = 5.0
 LOST = "lost"
@@ -69,6 +69,7 @@ class Liveness:
         ttl: float = TTL,
     ) -> None:
         self.host = host or socket.gethostname()
+        self.pid_ns = pid_namespace()
         self.ttl = ttl
         self._jobs = jobs
         self._lock = threading.Lock()
@@ -96,6 +97,9 @@ class Liveness:
         pid, started = executor.get("pid"), executor.get("pid_start")
         if executor.get("host") != self.host or not isinstance(pid, int) or pid <= 0:
             return False
+        namespace = executor.get("pid_ns")
+        if namespace is not None and namespace != self.pid_ns:
+            return False  # another container's pids: not ours to check
         key = (pid, started)
         now = time.monotonic()
         with self._lock:

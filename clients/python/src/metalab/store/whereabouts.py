@@ -23,6 +23,15 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[4026531836]``): pids mean something only inside
+    it (a container on the same host has its own)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def slurm_job() -> str | None:
     """``JOB_TASK`` inside a SLURM array task, ``JOB`` inside another SLURM job, else None."""
     array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
@@ -32,11 +41,13 @@ def slurm_job() -> str | None:
 
 
 def current() -> dict[str, Any]:
-    """This process as run.json's ``executor``: host, pid, its start time, the SLURM job."""
+    """This process as run.json's ``executor``: host, pid, its start time and namespace, the
+    SLURM job."""
     pid = os.getpid()
     return {
         "host": socket.gethostname(),
         "pid": pid,
         "pid_start": process_start(pid),
+        "pid_ns": pid_namespace(),
         "slurm_job": slurm_job(),
     }
