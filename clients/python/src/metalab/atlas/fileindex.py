@@ -49,7 +49,7 @@ class ExperimentIndex:
     def by_id(self) -> list[Row]:
         """The rows in run_id order, brought up to date once per version (call with the index
         lock): when runs only changed, their rows and values are replaced in place (copies),
-        else everything is rebuilt."""
+        else everything is rebuilt, the columns in use included."""
         since, rows = self._by_id
         if since == self.version:
             return rows
@@ -66,7 +66,7 @@ class ExperimentIndex:
         else:
             rows = [self.rows[k] for k in sorted(self.rows)]
             self._positions = {row["run_id"]: at for at, row in enumerate(rows)}
-            self._columns = {}
+            self._columns = {f: column(rows, f) for f in self._columns}
         self._by_id = (self.version, rows)
         return rows
 
@@ -257,6 +257,8 @@ class FileIndex:
                 index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
                 del index.journal[:-JOURNAL]
             self._experiments[name] = index
+            if index.version != index._by_id[0] and index._columns:
+                index.by_id()  # here, in the refresh, rather than in the next request
         return parsed, len(present)
 
     def _mark_lost(
