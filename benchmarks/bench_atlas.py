@@ -93,7 +93,8 @@ def index_in_postgres(locator: str, records: list[RunRecord]) -> None:
         )
         for start in range(0, len(records), 5000):
             store.index_runs(records[start : start + 5000])
-        store.conn.execute("ANALYZE runs")
+        # what autovacuum does after a bulk load (index-only scans need the visibility map)
+        store.conn.execute("VACUUM ANALYZE runs, run_values")
     finally:
         store.close()
 
@@ -161,39 +162,82 @@ def index_figures(root: Path, n_runs: int) -> None:
     print("  " + summary("full refresh, 100 runs changed", touched))
 
 
-def uncached_figures(source: FileSource | PostgresSource, label: str, n: int, n_runs: int) -> None:
-    """What the first request after a change costs: the per-version caches start empty."""
-    fields = source.fields(EXPERIMENT)
-    queries: dict[str, dict[str, Any]] = {
-        "runs: first page": {},
+def cold_queries(n_runs: int, i: int) -> dict[str, dict[str, Any]]:
+    """The benchmark's queries, varied by ``i`` (thresholds, offsets, search text, sort
+    direction) so that no two samples ask the same question."""
+    return {
+        "runs: first page": {"offset": 50 * i},
         "runs: filtered + sorted page": {
             "status": "completed",
-            "where": ["params.lr:eq:0.01", "metrics.loss:gt:0.5"],
+            "where": [f"params.lr:eq:{LRS[i % len(LRS)]}", f"metrics.loss:gt:{0.3 + i / 50}"],
             "sort": "metrics.loss",
-            "order": "desc",
+            "order": ("desc", "asc")[i % 2],
         },
-        "runs: deep page (sorted by a metric)": {"sort": "metrics.acc", "offset": n_runs - 1000},
-        "runs: search": {"q": "cn007", "sort": "duration_s"},
+        "runs: deep page (sorted by a metric)": {
+            "sort": ("metrics.acc", "metrics.loss")[i % 2],
+            "order": ("asc", "desc")[(i // 2) % 2],
+            "offset": n_runs - 1000 - 37 * i,
+        },
+        "runs: search": {
+            "q": f"cn00{i % 10}",
+            "sort": "duration_s",
+            "order": ("asc", "desc")[i % 2],
+        },
     }
+
+
+PLOTS = [
+    ("params.lr", "metrics.loss", "params.depth"),
+    ("params.depth", "metrics.acc", "params.lr"),
+    ("params.width", "metrics.loss", ""),
+    ("params.lr", "metrics.acc", "params.width"),
+]
+
+
+def uncached_figures(source: FileSource | PostgresSource, label: str, n: int, n_runs: int) -> None:
+    """What the first request after a change costs: the per-version answer caches start
+    empty, and every sample asks a different question."""
+    fields = source.fields(EXPERIMENT)
     print(f"{label}, first request after a change (in-process, caches empty, n={n})")
-    for name, spec in queries.items():
-        kwargs: dict[str, Any] = {"where": [], **spec}
-        query = parse_query(fields, **kwargs)
+    for name in cold_queries(n_runs, 0):
         samples = []
-        for _ in range(n):
+        for i in range(n):
+            kwargs: dict[str, Any] = {"where": [], **cold_queries(n_runs, i)[name]}
+            query = parse_query(fields, **kwargs)
             source.cache = VersionedCache()
             started = time.perf_counter()
             source.runs(EXPERIMENT, query)
             samples.append(time.perf_counter() - started)
         print("  " + summary(name, samples))
-    x, y, g = (fields.resolve(f) for f in ("params.lr", "metrics.loss", "params.depth"))
     samples = []
-    for _ in range(n):
+    for i in range(n):
+        x, y, g = PLOTS[i % len(PLOTS)]
+        group = fields.resolve(g) if g else None
         source.cache = VersionedCache()
         started = time.perf_counter()
-        source.plot(EXPERIMENT, parse_query(fields, where=[]), x, y, g)
+        source.plot(
+            EXPERIMENT, parse_query(fields, where=[]), fields.resolve(x), fields.resolve(y), group
+        )
         samples.append(time.perf_counter() - started)
-    print("  " + summary("plot data (lr x loss by depth)", samples))
+    print("  " + summary("plot data (4 x/y/group combinations)", samples))
+
+
+def first_use_figures(source: FileSource, n: int, n_runs: int) -> None:
+    """The file index's columns of values dropped too (as when runs were added): the first
+    query of its fields rebuilds them."""
+    fields = source.fields(EXPERIMENT)
+    print(f"FileStore, caches empty and index columns dropped (in-process, n={n})")
+    for name in ("runs: filtered + sorted page", "runs: deep page (sorted by a metric)"):
+        samples = []
+        for i in range(n):
+            kwargs: dict[str, Any] = {"where": [], **cold_queries(n_runs, i)[name]}
+            query = parse_query(fields, **kwargs)
+            source.cache = VersionedCache()
+            source.index.forget_columns()
+            started = time.perf_counter()
+            source.runs(EXPERIMENT, query)
+            samples.append(time.perf_counter() - started)
+        print("  " + summary(name, samples))
 
 
 def after_changes_figures(root: Path, n: int, n_runs: int) -> None:
@@ -250,6 +294,7 @@ def main() -> None:
         files = FileSource(root)
         files.index.refresh()
         uncached_figures(files, "FileStore", min(args.n, 10), args.runs)
+        first_use_figures(files, min(args.n, 10), args.runs)
         after_changes_figures(root, min(args.n, 10), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)

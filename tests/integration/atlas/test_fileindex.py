@@ -228,3 +228,22 @@ def test_filtered_selections_follow_changes_without_a_full_pass(
         total, page = source.runs("sweep", query)
         assert [r["run_id"] for r in page] == [r["run_id"] for r in want]
         assert total == len(want) > 0
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_an_ordering_sorted_on_the_fast_path_updates_like_a_full_sort(descending: bool) -> None:
+    from metalab.atlas.evaluate import Ordering
+    from metalab.atlas.query import Field
+
+    def row(i: int, value: object) -> dict[str, object]:
+        return {"run_id": f"{i:020x}", "params": {}, "metrics": {"m": value}}
+
+    values: list[object] = [3, 1.5, None, 3.0, -2, None, 0, 7, 1.5, 2]
+    rows = [row(i, v) for i, v in enumerate(values)]
+    field = Field("metrics", "m")
+    fast = Ordering.build(rows, field, descending)
+    changed = [row(1, None), row(2, 2.5), row(5, "text"), row(6, 3)]
+    updated = fast.update({r["run_id"] for r in changed}, changed)  # type: ignore[misc]
+    current = {r["run_id"]: r for r in rows} | {r["run_id"]: r for r in changed}
+    full = Ordering.build([current[k] for k in sorted(current)], field, descending)
+    assert [r["run_id"] for r in updated.rows] == [r["run_id"] for r in full.rows]

@@ -7,6 +7,7 @@ import metalab
 from metalab.errors import StoreError
 from metalab.store import parse_locator
 from metalab.store.base import MetricStep, RunRecord
+from metalab.store.pgschema import SCHEMA_VERSION
 from tests.integration.sdk import ops
 
 pytestmark = pytest.mark.postgres
@@ -89,7 +90,7 @@ def test_schema_creation_is_idempotent_and_versioned(pg_locator):
         store = parse_locator(pg_locator).open()
         version = store.conn.execute("SELECT max(version) FROM metalab_schema").fetchone()
         store.close()
-    assert version == (1,)
+    assert version == (SCHEMA_VERSION,)
 
 
 def test_batched_writes_and_non_finite_values(pg_locator):

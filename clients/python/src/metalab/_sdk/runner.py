@@ -17,6 +17,7 @@ from typing import Any
 
 from metalab._sdk.capture import Capture
 from metalab._sdk.experiment import RunSpec
+from metalab.store import whereabouts
 from metalab.store.base import (
     CANCELLED,
     COMPLETED,
@@ -84,6 +85,7 @@ def execute_run(
         attempt=attempt,
         started_at=now_iso(started),
         host=socket.gethostname(),
+        executor=whereabouts.current(),
     )
     store.begin_run(record)
     capture = Capture(store, experiment_id, spec.run_id, dict(spec.params), spec.seed)

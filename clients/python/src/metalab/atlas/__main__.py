@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         bundle_path=args.bundle or None,
         refresh_interval=args.refresh_interval,
+        freeze_gc=True,
     )
     from metalab._locator import redact_locator
 

@@ -62,9 +62,11 @@ def create_app(
     token: str | None = None,
     bundle_path: str | None = None,
     refresh_interval: float = 2.0,
+    freeze_gc: bool = False,
 ) -> FastAPI:
-    """Atlas for ``store``; every route requires ``token`` when one is given."""
-    source = open_source(store, refresh_interval)
+    """Atlas for ``store``; every route requires ``token`` when one is given; ``freeze_gc``
+    when Atlas is the process (see `metalab.atlas.fileindex.IndexRefresher`)."""
+    source = open_source(store, refresh_interval, freeze_gc)
     assets = Assets()
     bundle = Path(bundle_path) if bundle_path else None
 

@@ -7,8 +7,10 @@ queries against both stores and compares the answers.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -120,21 +122,72 @@ def matcher(query: RunQuery) -> Callable[[Row], bool]:
     return match
 
 
-def select(rows: Iterable[Row], query: RunQuery) -> list[Row]:
+Columns = Callable[[Field], list[Any]]  # a field's values, aligned with the rows at hand
+STATUS = Field("core_text", "status")
+SEARCH = Field("core_text", "_search")
+
+
+def select(rows: Iterable[Row], query: RunQuery, columns: Columns | None = None) -> list[Row]:
     """The rows matching the query's statuses, filters and search, in their given order."""
-    statuses = set(query.statuses)
+    rows = rows if isinstance(rows, list) else list(rows)
+    mask = select_mask(rows, query, columns)
+    return rows if mask is None else list(itertools.compress(rows, mask))
+
+
+def select_mask(
+    rows: list[Row], query: RunQuery, columns: Columns | None = None
+) -> list[bool] | None:
+    """Which of ``rows`` match (None: all), a column at a time: each test is one pass over a
+    field's values, C-level where it can be. ``columns`` gives values (else read from rows)."""
+    get = columns or (lambda f: column(rows, f))
+    tests: list[list[bool]] = []
+    if query.statuses:
+        wanted = frozenset(query.statuses)
+        tests.append(list(map(wanted.__contains__, get(STATUS))))
     needle = query.search.lower()
-    predicates = [compile_filter(f) for f in query.filters]
-    if statuses:
-        rows = [row for row in rows if row["status"] in statuses]
     if needle:
-        rows = [row for row in rows if needle in row["_search"]]
-    for predicate in predicates:
-        rows = [row for row in rows if predicate(row)]
-    return list(rows)
+        tests.append(list(map(operator.contains, get(SEARCH), itertools.repeat(needle))))
+    for flt in query.filters:
+        tests.append(_column_test(rows, flt, get))
+    if not tests:
+        return None
+    mask = tests[0]
+    for test in tests[1:]:
+        mask = list(map(operator.and_, mask, test))
+    return mask
+
+
+def column(rows: list[Row], f: Field) -> list[Any]:
+    """Every row's value of ``f``, in order."""
+    if f.kind == "params" or f.kind == "metrics":
+        nested = map(operator.itemgetter(f.kind), rows)
+        return list(map(dict.get, nested, itertools.repeat(f.key)))
+    return list(map(dict.get, rows, itertools.repeat(f.key)))
+
+
+def _column_test(rows: list[Row], flt: Filter, get: Columns) -> list[bool]:
+    """Which of ``rows`` pass ``flt``."""
+    if flt.field.kind not in ("params", "metrics"):
+        return [_matches(row, flt) for row in rows]
+    values = get(flt.field)
+    number = flt.number
+    if flt.op == "eq" and number is not None and set(map(type, values)) <= NUMERIC_OR_NONE:
+        return list(map(operator.eq, values, itertools.repeat(number)))
+    if flt.op in ("lt", "gt") and number is not None:
+        bound, below = number, flt.op == "lt"
+
+        def numeric(value: Any) -> bool:
+            if type(value) is not float and type(value) is not int:
+                return False
+            return bool(value < bound) if below else bool(value > bound)
+
+        return list(map(numeric, values))
+    test = compile_filter(flt)
+    return list(map(test, rows))
 
 
 Entry = tuple[Any, str, Row]  # (sort key, run_id, row): run ids are unique, rows never compared
+_first = operator.itemgetter(0)
 NUMBERS, TEXTS, MISSING_VALUES = 0, 1, 2
 
 
@@ -148,28 +201,68 @@ INVERT = bytes(range(255, -1, -1))
 
 class Ordering:
     """Rows in the shared order (numbers, then text, then missing — missing last either way;
-    ties by run_id), kept as three sorted lists so that a few changed rows can be moved
-    without sorting everything again."""
+    ties by run_id). Its three sorted buckets of entries, which let a few changed rows move
+    without sorting everything again, are made when first needed."""
 
-    def __init__(self, sort: Field, descending: bool, buckets: list[list[Entry]]) -> None:
-        self.sort, self.descending, self.buckets = sort, descending, buckets
-        self.rows: list[Row] = [e[2] for bucket in buckets for e in bucket]
+    def __init__(
+        self,
+        sort: Field,
+        descending: bool,
+        buckets: list[list[Entry]] | None = None,
+        rows: list[Row] | None = None,
+        numbers: list[Any] | None = None,
+    ) -> None:
+        self.sort, self.descending = sort, descending
+        self._buckets = buckets
+        self._numbers = numbers  # the leading rows' values when the rest are missing
+        if rows is None:
+            rows = [e[2] for bucket in buckets or () for e in bucket]
+        self.rows: list[Row] = rows
+
+    @property
+    def buckets(self) -> list[list[Entry]]:
+        if self._buckets is None and self._numbers is not None:
+            count, rows = len(self._numbers), self.rows
+            ids = list(map(operator.itemgetter("run_id"), rows))
+            keys = list(map(operator.neg, self._numbers)) if self.descending else self._numbers
+            self._buckets = [
+                list(zip(keys, ids[:count], rows[:count], strict=True)),
+                [],
+                list(zip(itertools.repeat(0), ids[count:], rows[count:])),
+            ]
+        if self._buckets is None:
+            entry = _entry_function(self.sort, self.descending)
+            buckets: list[list[Entry]] = [[], [], []]
+            for row in self.rows:  # already in order: each bucket comes out sorted
+                where, item = entry(row)
+                buckets[where].append(item)
+            self._buckets = buckets
+        return self._buckets
 
     @classmethod
-    def build(cls, rows: Iterable[Row], sort: Field, descending: bool) -> Ordering:
+    def build(
+        cls, rows: Iterable[Row], sort: Field, descending: bool, values: list[Any] | None = None
+    ) -> Ordering:
+        """Sort ``rows``, given in run_id order (the sorts are stable: ties stay in it);
+        ``values`` are their values of ``sort`` when known."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if values is None:
+            values = column(rows, sort)
+        fast = _numbers_first(values, rows, descending)
+        if fast is not None:
+            return cls(sort, descending, rows=fast[0], numbers=fast[1])
         entry = _entry_function(sort, descending)
         buckets: list[list[Entry]] = [[], [], []]
         for row in rows:
             where, item = entry(row)
             buckets[where].append(item)
         for bucket in buckets:
-            bucket.sort()
+            bucket.sort(key=_first)
         return cls(sort, descending, buckets)
 
     def filtered(self, match: Callable[[Row], bool]) -> Ordering:
         """The rows that ``match``, in the same order."""
-        buckets = [[e for e in bucket if match(e[2])] for bucket in self.buckets]
-        return Ordering(self.sort, self.descending, buckets)
+        return Ordering(self.sort, self.descending, rows=list(filter(match, self.rows)))
 
     def update(self, dirty: set[str], fresh: Iterable[Row]) -> Ordering:
         """A new ordering without the ``dirty`` run ids, plus ``fresh`` rows put in place."""
@@ -179,6 +272,27 @@ class Ordering:
             where, item = entry(row)
             bisect.insort(buckets[where], item)
         return Ordering(self.sort, self.descending, buckets)
+
+
+NUMERIC_OR_NONE = frozenset({float, int, type(None)})
+
+
+def _numbers_first(
+    values: list[Any], rows: list[Row], descending: bool
+) -> tuple[list[Row], list[Any]] | None:
+    """The common case in C-level passes: every value a finite number or None (missing).
+    Returns the ordered rows and the values of the leading, numbered ones; None when another
+    kind of value is present (the general path decides)."""
+    if not set(map(type, values)) <= NUMERIC_OR_NONE:
+        return None
+    present = list(map(operator.is_not, values, itertools.repeat(None)))
+    numbers = list(itertools.compress(values, present))
+    if not math.isfinite(math.fsum(numbers)):
+        return None  # NaN or ±Infinity among them (or a huge sum): the general path
+    numbered = list(itertools.compress(rows, present))
+    order = sorted(range(len(numbers)), key=numbers.__getitem__, reverse=descending)
+    missing = itertools.compress(rows, map(operator.not_, present))
+    return [*map(numbered.__getitem__, order), *missing], list(map(numbers.__getitem__, order))
 
 
 def _entry_function(sort: Field, descending: bool) -> Callable[[Row], tuple[int, Entry]]:
@@ -213,37 +327,49 @@ def order(rows: Iterable[Row], sort: Field, descending: bool) -> list[Row]:
     return Ordering.build(rows, sort, descending).rows
 
 
-HASHABLE = (int, float, str, type(None))
+HASHABLE = frozenset({int, float, str, type(None)})
 
 
 def _cell_key(value: Any) -> Any:
     return value if type(value) in HASHABLE else ("json", text_of(value))
 
 
-def aggregate(rows: Iterable[Row], x: Field, y: Field, group: Field | None) -> list[dict[str, Any]]:
-    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only."""
+def aggregate(
+    rows: Iterable[Row], x: Field, y: Field, group: Field | None, columns: Columns | None = None
+) -> list[dict[str, Any]]:
+    """Mean, sample standard deviation and count of ``y`` per (group, x); numeric ``y`` only.
+    ``columns`` gives the rows' values (else they are read from the rows)."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    get = columns or (lambda f: column(rows, f))
+    ys = get(y)
+    if set(map(type, ys)) <= NUMERIC_OR_NONE:  # keep finite numbers: C-level passes
+        keep = list(map(_finite_number, ys))
+    else:
+        keep = [(type(v) is float or type(v) is int) and v - v == 0 for v in ys]
+    values = list(itertools.compress(ys, keep))
+    xs = list(itertools.compress(get(x), keep))
+    gs = list(itertools.compress(get(group), keep)) if group else [None] * len(xs)
+    hashable = set(map(type, xs)) | set(map(type, gs)) <= HASHABLE
     cells: dict[tuple[Any, Any], tuple[Any, Any, list[float]]] = {}
-    for row in rows:
-        yv = value_of(row, y)
-        kind = type(yv)
-        if (kind is not float and kind is not int) or yv - yv != 0:
-            continue
-        xv = value_of(row, x)
+    for gv, xv, yv in zip(gs, xs, values, strict=True):
         if xv is None:
             continue
-        gv = value_of(row, group) if group is not None else None
-        key = (_cell_key(gv), _cell_key(xv))
+        key = (gv, xv) if hashable else (_cell_key(gv), _cell_key(xv))
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = (gv, xv, [])
         cell[2].append(float(yv))
     series: dict[str | None, list[dict[str, Any]]] = {}
-    for gv, xv, values in cells.values():
-        series.setdefault(text_of(gv), []).append(point(xv, values))
+    for gv, xv, cell_values in cells.values():
+        series.setdefault(text_of(gv), []).append(point(xv, cell_values))
     return [
         {"group": gv, "points": sorted(points, key=lambda p: rank_key(p["x"]))}
         for gv, points in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
     ]
+
+
+def _finite_number(value: float | int | None) -> bool:
+    return value is not None and value - value == 0
 
 
 def point(x: Any, values: list[float]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ a background thread keeps refreshing it (`IndexRefresher`).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.evaluate import Row, search_text
-from metalab.atlas.query import EXPERIMENT_ID, KnownFields
+from metalab.atlas.evaluate import Row, column, search_text, value_of
+from metalab.atlas.liveness import LOST, Liveness
+from metalab.atlas.query import EXPERIMENT_ID, Field, KnownFields
 
 MAX_ERROR = 500
 FULL_EVERY = 15
@@ -41,12 +43,48 @@ class ExperimentIndex:
     version: int = 0
     journal: list[tuple[int, frozenset[str]]] = field(default_factory=list)
     _by_id: tuple[int, list[Row]] = (-1, [])
+    _positions: dict[str, int] = field(default_factory=dict)
+    _columns: dict[Field, list[Any]] = field(default_factory=dict)
 
     def by_id(self) -> list[Row]:
-        """The rows in run_id order (computed once per version; call with the index lock)."""
-        if self._by_id[0] != self.version:
-            self._by_id = (self.version, [self.rows[k] for k in sorted(self.rows)])
-        return self._by_id[1]
+        """The rows in run_id order, brought up to date once per version (call with the index
+        lock): when runs only changed, their rows and values are replaced in place (copies),
+        else everything is rebuilt, the columns in use included."""
+        since, rows = self._by_id
+        if since == self.version:
+            return rows
+        changed = self.changed_since(since)
+        if changed is not None and all(r in self._positions and r in self.rows for r in changed):
+            rows = list(rows)
+            columns = {f: list(values) for f, values in self._columns.items()}
+            for run_id in changed:
+                at, row = self._positions[run_id], self.rows[run_id]
+                rows[at] = row
+                for f, values in columns.items():
+                    values[at] = value_of(row, f)
+            self._columns = columns
+        else:
+            rows = [self.rows[k] for k in sorted(self.rows)]
+            self._positions = {row["run_id"]: at for at, row in enumerate(rows)}
+            self._columns = {f: column(rows, f) for f in self._columns}
+        self._by_id = (self.version, rows)
+        return rows
+
+    def column(self, f: Field) -> list[Any]:
+        """Every row's value of ``f`` in run_id order (call with the index lock; shared: do
+        not modify)."""
+        rows = self.by_id()
+        values = self._columns.get(f)
+        if values is None:
+            values = self._columns[f] = column(rows, f)
+        return values
+
+    def changed_since(self, since: int) -> frozenset[str] | None:
+        """The run ids changed since version ``since``; None when no longer remembered."""
+        newer = [ids for version, ids in self.journal if version > since]
+        if len(newer) != self.version - since:
+            return None
+        return frozenset().union(*newer)
 
 
 @dataclass(frozen=True)
@@ -95,14 +133,16 @@ def to_row(data: dict[str, Any], run_id: str) -> Row | None:
         "metrics": metrics,
     }
     row["_search"] = search_text(row)
+    row["_executor"] = data.get("executor")
     return row
 
 
 class FileIndex:
     """Thread-safe: `refresh` may run in a background thread while requests read."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, liveness: Liveness | None = None) -> None:
         self.root = root
+        self.liveness = liveness or Liveness()
         self._lock = threading.Lock()
         self._experiments: dict[str, ExperimentIndex] = {}
         self.ready = threading.Event()
@@ -191,6 +231,8 @@ class FileIndex:
             if row is None or row["status"] != "completed":
                 still_open.add(run_id)
         removed = set(index.stamps) - present
+        parsed = len(changed)
+        self._mark_lost(index, changed, inodes_seen, removed)
         with self._lock:
             if listed:
                 index.open = still_open
@@ -215,7 +257,41 @@ class FileIndex:
                 index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
                 del index.journal[:-JOURNAL]
             self._experiments[name] = index
-        return len(changed), len(present)
+            if index.version != index._by_id[0] and index._columns:
+                index.by_id()  # here, in the refresh, rather than in the next request
+        return parsed, len(present)
+
+    def _mark_lost(
+        self,
+        index: ExperimentIndex,
+        changed: dict[str, tuple[Stamp, Row]],
+        inodes_seen: dict[str, int],
+        removed: set[str],
+    ) -> None:
+        """Show running runs whose executor is gone as ``lost`` (and back, should it turn
+        out alive): parsed rows are marked in place, unchanged ones join ``changed``."""
+        with self._lock:
+            known = [
+                (run_id, row)
+                for run_id in index.open
+                if run_id not in changed
+                and run_id not in removed
+                and (row := index.rows.get(run_id)) is not None
+                and row["status"] in ("running", LOST)
+            ]
+        fresh = [(r, row) for r, (_, row) in changed.items() if row["status"] == "running"]
+        candidates = known + fresh
+        if not candidates:
+            return
+        lost = self.liveness.lost((r, row["_executor"]) for r, row in candidates)
+        for run_id, row in fresh:
+            if run_id in lost:
+                row["status"] = LOST
+        for run_id, row in known:
+            status = LOST if run_id in lost else "running"
+            if row["status"] != status:
+                changed[run_id] = (index.stamps[run_id], {**row, "status": status})
+                inodes_seen[run_id] = index.inodes.get(run_id, 0)
 
     def experiments(self) -> list[ExperimentIndex]:
         with self._lock:
@@ -231,10 +307,9 @@ class FileIndex:
             index = self._experiments.get(experiment_id)
             if index is None:
                 return None
-            newer = [ids for version, ids in index.journal if version > since]
-            if len(newer) != index.version - since:
+            dirty = index.changed_since(since)
+            if dirty is None:
                 return None
-            dirty = frozenset().union(*newer)
             fresh = [index.rows[r] for r in dirty if r in index.rows]
             return Delta(index.version, dirty, fresh)
 
@@ -242,6 +317,20 @@ class FileIndex:
         with self._lock:
             index = self._experiments.get(experiment_id)
             return len(index.rows) if index else 0
+
+    def column(self, experiment_id: str, version: int, f: Field) -> list[Any] | None:
+        """``f``'s values aligned with `rows` at ``version``; None if that is not current."""
+        with self._lock:
+            index = self._experiments.get(experiment_id)
+            if index is None or index.version != version:
+                return None
+            return index.column(f)
+
+    def forget_columns(self) -> None:
+        """Drop every column of values (rebuilt when next asked for)."""
+        with self._lock:
+            for index in self._experiments.values():
+                index._columns = {}
 
     def rows(self, experiment_id: str) -> tuple[int, list[Row]]:
         """(version, rows in run_id order); the list is shared: do not modify it."""
@@ -261,11 +350,14 @@ class Delta:
 
 class IndexRefresher:
     """Refresh ``index`` in a daemon thread, pausing ``interval`` (at least 5x the last pass);
-    every `FULL_EVERY` passes (and the first) stat every run."""
+    every `FULL_EVERY` passes (and the first) stat every run. With ``freeze_gc`` (the Atlas
+    process) what a pass parsed is moved out of the cyclic GC's reach (`gc.freeze`): the
+    index's rows live on, and collections that scan them all stall requests."""
 
-    def __init__(self, index: FileIndex, interval: float) -> None:
+    def __init__(self, index: FileIndex, interval: float, freeze_gc: bool = False) -> None:
         self.index = index
         self.interval = interval
+        self.freeze_gc = freeze_gc
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="atlas-index", daemon=True)
 
@@ -279,5 +371,7 @@ class IndexRefresher:
         passes = 0
         while not self._stop.is_set():
             stats = self.index.refresh(full=passes % FULL_EVERY == 0)
+            if stats.parsed and self.freeze_gc:
+                gc.freeze()
             passes += 1
             self._stop.wait(max(self.interval, 5 * stats.seconds))

@@ -6,23 +6,25 @@ import json
 import math
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
 from metalab.atlas import pgsql
 from metalab.atlas.evaluate import point, rank_key
+from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.errors import StoreError
 from metalab.store.pgconfig import PostgresStoreConfig
+from metalab.store.pgschema import ensure_schema
 
 FIELDS_TTL = 10.0
 COLUMNS = (
@@ -71,6 +73,9 @@ class PostgresSource:
         self._fields: dict[str, tuple[float, KnownFields]] = {}
         self._loading: set[str] = set()
         self._fields_lock = threading.Lock()
+        self.liveness = Liveness()
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
 
     def start(self) -> None:
         return None
@@ -79,12 +84,20 @@ class PostgresSource:
         self._background.shutdown(wait=True)
         self.pool.close()
 
-    def _all(
-        self, query: sql.SQL | sql.Composed, args: list[Any] | None = None
-    ) -> list[tuple[Any, ...]]:
+    def _upgrade(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """Bring an older database's schema up to this version once (what Atlas's queries
+        need: run_values, run_versions; a no-op query when it is current)."""
+        with self._schema_lock:
+            if not self._schema_ready:
+                ensure_schema(conn)
+                self._schema_ready = True
+
+    def _all(self, query: sql.Composable, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
             try:
-                return conn.execute(query, args or []).fetchall()
+                if not self._schema_ready:
+                    self._upgrade(conn)
+                return conn.execute(cast(sql.Composed, query), args or []).fetchall()
             except psycopg.errors.UndefinedTable:
                 raise NotFound("the store has no tables yet") from None
             except psycopg.Error as exc:
@@ -106,6 +119,9 @@ class PostgresSource:
                     "GROUP BY experiment_id, status"
                 )
             )
+            running = self._all(
+                sql.SQL("SELECT experiment_id, run_id, executor FROM runs WHERE status = 'running'")
+            )
         except NotFound:
             return []
         per: dict[str, dict[str, int]] = {}
@@ -114,6 +130,9 @@ class PostgresSource:
             per.setdefault(exp, {})[status] = int(n)
             if latest is not None and (exp not in last or latest > last[exp]):
                 last[exp] = latest
+        lost = self.liveness.lost((f"{exp}/{run_id}", ex) for exp, run_id, ex in running)
+        for key in lost:
+            _move_lost(per.setdefault(key.partition("/")[0], {}), 1)
         out = [
             summary({**spec, "total_runs": total}, exp, per.get(exp, {}), _iso(last.get(exp)))
             for exp, spec, total in specs
@@ -136,12 +155,9 @@ class PostgresSource:
             [experiment_id],
         )
         latest = max((c[2] for c in counts if c[2] is not None), default=None)
-        card = summary(
-            {**spec, "total_runs": total},
-            experiment_id,
-            {s: int(n) for s, n, _ in counts},
-            _iso(latest),
-        )
+        per = {s: int(n) for s, n, _ in counts}
+        _move_lost(per, len(self._lost(experiment_id)))
+        card = summary({**spec, "total_runs": total}, experiment_id, per, _iso(latest))
         return {**card, "spec": spec}
 
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields:
@@ -180,30 +196,44 @@ class PostgresSource:
             with self._fields_lock:
                 self._loading.discard(experiment_id)
 
-    def _stamp(self, experiment_id: str) -> Hashable:
-        """A version of the experiment's runs: any insert, update or delete changes the count
-        or the sum of the rows' ``xmin`` (each write makes a row version with a newer
-        transaction id), whatever the commit order of concurrent writers."""
-        count, xmins = self._all(
+    def _lost(self, experiment_id: str) -> frozenset[str]:
+        """The experiment's running runs whose executor is gone (few rows, by index)."""
+        running = self._all(
             sql.SQL(
-                "SELECT count(*), sum((xmin::text)::bigint) FROM runs WHERE experiment_id = %s"
+                "SELECT run_id, executor FROM runs WHERE experiment_id = %s AND status = 'running'"
             ),
             [experiment_id],
-        )[0]
-        return (int(count), int(xmins or 0))
+        )
+        return self.liveness.lost((run_id, executor) for run_id, executor in running)
+
+    def _stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
+        """A version of the experiment's runs: the counter every write of its runs bumps in
+        the writer's transaction (``run_versions``), with the lost runs."""
+        lost = self._lost(experiment_id)
+        rows = self._all(
+            sql.SQL("SELECT version FROM run_versions WHERE experiment_id = %s"), [experiment_id]
+        )
+        return (int(rows[0][0]) if rows else 0), lost
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """A page, cached until the experiment's runs change (see `_stamp`)."""
         stamp = self._stamp(experiment_id)
         return self.cache.get(
-            ("runs", experiment_id, query), stamp, lambda: self._runs(experiment_id, query)
+            ("runs", experiment_id, query),
+            stamp,
+            lambda: self._runs(experiment_id, query, stamp[1]),
         )
 
-    def _runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
+    def _runs(
+        self, experiment_id: str, query: RunQuery, lost: frozenset[str] = frozenset()
+    ) -> tuple[int, list[dict[str, Any]]]:
         """The count and the page's ordered run ids (a narrow sort) run concurrently on two
         connections; then the page's rows are fetched by primary key."""
-        cond = pgsql.where(experiment_id, query)
-        order = pgsql.order_by(query.sort, query.descending)
+        cond = pgsql.where(experiment_id, query, lost)
+        if query.sort.kind in ("params", "metrics"):
+            total, ids = self._ids_by_value(experiment_id, query, cond)
+            return total, self._page(experiment_id, ids, lost)
+        order = pgsql.order_by(query.sort, query.descending, lost)
         count = self._background.submit(
             self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
         )
@@ -216,9 +246,48 @@ class PostgresSource:
                 [*cond.args, *order.args, query.offset, query.limit],
             )
         ]
-        total = int(count.result()[0][0])
+        return int(count.result()[0][0]), self._page(experiment_id, ids, lost)
+
+    def _ids_by_value(
+        self, experiment_id: str, query: RunQuery, cond: pgsql.Expr
+    ) -> tuple[int, list[str]]:
+        """(count, the page's run ids) sorted by a param or metric through run_values.
+        Filtered: the matches, then their sort. Unfiltered: the numbers, the other values and
+        the runs without one are each an index walk."""
+        if pgsql.is_filtered(query):
+            statement = pgsql.matches_by_value(
+                query.sort, query.descending, cond, query.offset, query.limit
+            )
+            total, found = self._all(statement.text, statement.args)[0]
+            return int(total), list(found)
+        counts = pgsql.value_counts(query.sort, cond)
+        total, numbers, texts = (int(n) for n in self._all(counts.text, counts.args)[0])
+        ids: list[str] = []
+        offset, wanted = query.offset, query.limit
+        for part, size in (("num", numbers), ("txt", texts), ("missing", total)):
+            if wanted <= 0:
+                break
+            if offset >= size and part != "missing":
+                offset -= size
+                continue
+            if part == "missing":
+                page = pgsql.missing_page(query.sort, cond, offset, wanted)
+            else:
+                page = pgsql.value_page(
+                    query.sort, part, query.descending, experiment_id, offset, wanted
+                )
+            found = [row[0] for row in self._all(page.text, page.args)]
+            ids.extend(found)
+            wanted -= len(found)
+            offset = 0
+        return total, ids
+
+    def _page(
+        self, experiment_id: str, ids: list[str], lost: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """The rows of ``ids``, in that order."""
         if not ids:
-            return total, []
+            return []
         rows = self._all(
             sql.SQL(
                 "SELECT {} FROM runs r WHERE r.experiment_id = %s AND r.run_id = ANY(%s)"
@@ -226,11 +295,13 @@ class PostgresSource:
             [experiment_id, ids],
         )
         by_id = {row[0]: row for row in rows}
-        return total, [public(_row(by_id[i])) for i in ids if i in by_id]
+        return [_shown(public(_row(by_id[i])), lost) for i in ids if i in by_id]
 
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]:
         record = self.files.record(experiment_id, run_id)
         if record is not None:
+            if record.get("status") == "running" and self.liveness.is_lost(record.get("executor")):
+                record["status"] = LOST
             return record
         rows = self._all(
             sql.SQL(
@@ -240,7 +311,8 @@ class PostgresSource:
         )
         if not rows:
             raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
-        return {**_row(rows[0][:-1]), "traceback": rows[0][-1], "experiment_id": experiment_id}
+        row = _shown(_row(rows[0][:-1]), self._lost(experiment_id))
+        return {**row, "traceback": rows[0][-1], "experiment_id": experiment_id}
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
         rows = self._all(
@@ -261,43 +333,77 @@ class PostgresSource:
         """Plot data, cached until the experiment's runs change (see `_stamp`)."""
         stamp = self._stamp(experiment_id)
         key = ("plot", experiment_id, query, x, y, group)
-        return self.cache.get(key, stamp, lambda: self._plot(experiment_id, query, x, y, group))
+        return self.cache.get(
+            key, stamp, lambda: self._plot(experiment_id, query, x, y, group, stamp[1])
+        )
 
     def _plot(
-        self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
+        self,
+        experiment_id: str,
+        query: RunQuery,
+        x: Field,
+        y: Field,
+        group: Field | None,
+        lost: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
-        cond = pgsql.where(experiment_id, query)
-        xv, yv = pgsql.value_expr(x), pgsql.value_expr(y)
-        gv = pgsql.value_expr(group) if group is not None else pgsql.Expr(sql.SQL("NULL"))
-        x_json = _as_jsonb(x, xv)
-        g_text = _as_text(group, gv)
-        y_num = (
-            pgsql.Expr(
-                sql.SQL("CASE WHEN jsonb_typeof({y}) = 'number' THEN ({y})::float8 END").format(
-                    y=yv.text
+        cond = pgsql.where(experiment_id, query, lost)
+        xv = pgsql.value_expr(x, lost)
+        gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
+        if y.kind in ("params", "metrics"):  # the typed numbers of run_values
+            y_num = pgsql.Expr(sql.SQL("yv.num"))
+            join = pgsql.Expr(
+                sql.SQL(
+                    "JOIN run_values yv ON yv.experiment_id = r.experiment_id AND yv.field = %s "
+                    "AND yv.run_id = r.run_id AND yv.num IS NOT NULL "
                 ),
-                [*yv.args, *yv.args],
+                [y.name],
             )
-            if y.kind in ("params", "metrics")
-            else pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+        else:
+            yv = pgsql.value_expr(y, lost)
+            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+            join = pgsql.Expr(sql.SQL(""))
+        inner = sql.SQL("SELECT {x} AS xr, {g} AS gr, {y} AS y FROM runs r {join}WHERE {w}").format(
+            x=xv.text, g=gv.text, y=y_num.text, join=join.text, w=cond.text
         )
-        inner = sql.SQL("SELECT ({x})::text AS x, {g} AS g, {y} AS y FROM runs r WHERE {w}").format(
-            x=x_json.text, g=g_text.text, y=y_num.text, w=cond.text
-        )
-        statement = sql.SQL(
-            "SELECT g, x, avg(y), coalesce(stddev_samp(y), 0), count(*) FROM ({}) t "
-            "WHERE y IS NOT NULL AND x IS NOT NULL AND x <> 'null' GROUP BY g, x"
+        cells = sql.SQL(
+            "SELECT xr, gr, avg(y) AS mean, coalesce(stddev_samp(y), 0) AS std, count(*) AS n "
+            "FROM ({}) i WHERE y IS NOT NULL AND xr IS NOT NULL GROUP BY xr, gr"
         ).format(inner)
-        rows = self._all(statement, [*x_json.args, *g_text.args, *y_num.args, *cond.args])
-        series: dict[str | None, list[dict[str, Any]]] = {}
-        for g, xval, mean, std, n in rows:
-            series.setdefault(g, []).append(
-                {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
-            )
-        return [
-            {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
-            for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
-        ]
+        x_json = _as_jsonb(x, pgsql.Expr(sql.SQL("t.xr")))
+        g_text = _as_text(group, pgsql.Expr(sql.SQL("t.gr")))
+        statement = sql.SQL("SELECT {g}, ({x})::text, mean, std, n FROM ({cells}) t").format(
+            g=g_text.text, x=x_json.text, cells=cells
+        )
+        args = [*g_text.args, *x_json.args, *xv.args, *gv.args, *y_num.args, *join.args]
+        return _series(r for r in self._all(statement, [*args, *cond.args]) if r[1] != "null")
+
+
+def _series(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Plot series from (group text, x as JSON text, mean, std, n) rows."""
+    series: dict[str | None, list[dict[str, Any]]] = {}
+    for g, xval, mean, std, n in rows:
+        series.setdefault(g, []).append(
+            {**point(json.loads(xval), [float(mean)]), "std": float(std), "n": int(n)}
+        )
+    return [
+        {"group": g, "points": sorted(pts, key=lambda p: rank_key(p["x"]))}
+        for g, pts in sorted(series.items(), key=lambda kv: rank_key(kv[0]))
+    ]
+
+
+def _move_lost(counts: dict[str, int], n: int) -> None:
+    """Count ``n`` of the running runs as lost."""
+    if n:
+        counts[LOST] = counts.get(LOST, 0) + n
+        counts["running"] = counts.get("running", 0) - n
+        if not counts["running"]:
+            del counts["running"]
+
+
+def _shown(row: dict[str, Any], lost: frozenset[str]) -> dict[str, Any]:
+    if row.get("status") == "running" and row.get("run_id") in lost:
+        return {**row, "status": LOST}
+    return row
 
 
 def _knows(fields: KnownFields, wanted: Sequence[str]) -> bool:

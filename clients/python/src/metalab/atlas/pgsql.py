@@ -32,10 +32,24 @@ class Expr:
         self.args = args or []
 
 
-def value_expr(f: Field) -> Expr:
+def status_expr(lost: frozenset[str] = frozenset()) -> Expr:
+    """The run's status as shown: ``lost`` for the running runs in ``lost``."""
+    if not lost:
+        return Expr(sql.SQL("r.status"))
+    return Expr(
+        sql.SQL(
+            "(CASE WHEN r.status = 'running' AND r.run_id = ANY(%s) THEN 'lost' ELSE r.status END)"
+        ),
+        [sorted(lost)],
+    )
+
+
+def value_expr(f: Field, lost: frozenset[str] = frozenset()) -> Expr:
     """The field's value: jsonb for params/metrics, a typed column otherwise."""
     if f.kind in ("params", "metrics"):
         return Expr(sql.SQL("(r.{} -> %s)").format(sql.Identifier(f.kind)), [f.key])
+    if f.key == "status":
+        return status_expr(lost)
     column = sql.SQL("r.{}").format(sql.Identifier(f.key))
     if f.key in TIMESTAMPS:
         return Expr(
@@ -49,8 +63,10 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
-    x = value_expr(f)
+def condition(
+    f: Field, op: str, value: str, number: float | None, lost: frozenset[str] = frozenset()
+) -> Expr:
+    x = value_expr(f, lost)
     if f.kind in ("params", "metrics"):
         text = f"({x_text()})"
         if op == "contains":
@@ -58,12 +74,13 @@ def condition(f: Field, op: str, value: str, number: float | None) -> Expr:
         if op == "eq":
             return contains_any(f, value, number)
         cmp = "<" if op == "lt" else ">"
-        if number is not None:
-            return _bind(
-                f"CASE WHEN jsonb_typeof({{x}}) = 'number' THEN ({{x}})::float8 {cmp} %s "
-                "ELSE FALSE END",
-                x,
-                [number],
+        if number is not None:  # JSON numbers only: their typed copies in run_values
+            return Expr(
+                sql.SQL(
+                    "EXISTS (SELECT 1 FROM run_values fv WHERE fv.experiment_id = r.experiment_id "
+                    f"AND fv.run_id = r.run_id AND fv.field = %s AND fv.num {cmp} %s)"
+                ),
+                [f.name, number],
             )
         return _bind(
             f"(jsonb_typeof({{x}}) <> 'number' AND {text} COLLATE \"C\" {cmp} %s)", x, [value]
@@ -122,23 +139,25 @@ def _interleave(template: str, x_args: Args, tail: Args, uses: int) -> Args:
     return out
 
 
-def where(experiment_id: str, query: RunQuery) -> Expr:
+def where(experiment_id: str, query: RunQuery, lost: frozenset[str] = frozenset()) -> Expr:
+    """The query's conditions; ``lost`` are the running runs shown as lost."""
     parts: list[sql.Composable] = [sql.SQL("r.experiment_id = %s")]
     args: Args = [experiment_id]
     if query.statuses:
-        parts.append(sql.SQL("r.status = ANY(%s)"))
-        args.append(list(query.statuses))
+        status = status_expr(lost)
+        parts.append(sql.SQL("{} = ANY(%s)").format(status.text))
+        args.extend([*status.args, list(query.statuses)])
     if query.search:
         parts.append(sql.SQL("{} ILIKE %s").format(SEARCHED))
         args.append(like_pattern(query.search))
     for flt in query.filters:
-        cond = condition(flt.field, flt.op, flt.value, flt.number)
+        cond = condition(flt.field, flt.op, flt.value, flt.number, lost)
         parts.append(cond.text)
         args.extend(cond.args)
     return Expr(sql.SQL(" AND ").join(parts), args)
 
 
-def order_by(f: Field, descending: bool) -> Expr:
+def order_by(f: Field, descending: bool, lost: frozenset[str] = frozenset()) -> Expr:
     direction = "DESC" if descending else "ASC"
     if f.kind in ("params", "metrics"):
         missing = ", ".join(f"'{v}'" for v in sorted(NON_FINITE))
@@ -154,4 +173,61 @@ def order_by(f: Field, descending: bool) -> Expr:
         return Expr(sql.SQL(f"r.run_id {direction}"))
     collate = ' COLLATE "C"' if f.kind == "core_text" else ""
     nulls = "" if f.key in NOT_NULL else "{x} IS NULL, "
-    return _bind(f"{nulls}{{x}}{collate} {direction}, r.run_id", value_expr(f), [])
+    return _bind(f"{nulls}{{x}}{collate} {direction}, r.run_id", value_expr(f, lost), [])
+
+
+def is_filtered(query: RunQuery) -> bool:
+    return bool(query.filters or query.statuses or query.search)
+
+
+def value_counts(f: Field, cond: Expr) -> Expr:
+    """(runs, those whose ``f`` is a number, those with another value of ``f``) of an
+    unfiltered query: index-only counts."""
+    count = (
+        "(SELECT count(*) FROM run_values v WHERE v.experiment_id = %s AND v.field = %s "
+        "AND v.{} IS NOT NULL)"
+    )
+    text = sql.SQL(f"SELECT count(*), {count}, {count} FROM runs r WHERE {{}}").format(
+        sql.Identifier("num"), sql.Identifier("txt"), cond.text
+    )
+    experiment = cond.args[0]
+    return Expr(text, [experiment, f.name, experiment, f.name, *cond.args])
+
+
+def value_page(
+    f: Field, column: str, descending: bool, experiment_id: str, offset: int, limit: int
+) -> Expr:
+    """Run ids of the runs whose ``f`` is in ``column`` (num or txt), in order: an index walk."""
+    direction = sql.SQL("DESC" if descending else "ASC")
+    key = sql.SQL('v.txt COLLATE "C"') if column == "txt" else sql.SQL("v.num")
+    text = sql.SQL(
+        "SELECT v.run_id FROM run_values v WHERE v.experiment_id = %s AND v.field = %s "
+        "AND v.{column} IS NOT NULL ORDER BY {key} {direction}, v.run_id OFFSET %s LIMIT %s"
+    ).format(column=sql.Identifier(column), key=key, direction=direction)
+    return Expr(text, [experiment_id, f.name, offset, limit])
+
+
+def missing_page(f: Field, cond: Expr, offset: int, limit: int) -> Expr:
+    """Run ids of the matching runs without a value of ``f``, in run_id order."""
+    return Expr(
+        sql.SQL(
+            "SELECT r.run_id FROM runs r WHERE {} AND NOT EXISTS (SELECT 1 FROM run_values v "
+            "WHERE v.experiment_id = r.experiment_id AND v.field = %s AND v.run_id = r.run_id) "
+            "ORDER BY r.run_id OFFSET %s LIMIT %s"
+        ).format(cond.text),
+        [*cond.args, f.name, offset, limit],
+    )
+
+
+def matches_by_value(f: Field, descending: bool, cond: Expr, offset: int, limit: int) -> Expr:
+    """(count, the page's run ids) of a filtered query sorted by ``f``: the matches first,
+    joined to their typed value, then sorted (numbers, other values, missing last)."""
+    direction = "DESC" if descending else "ASC"
+    text = sql.SQL(
+        "WITH m AS MATERIALIZED (SELECT r.run_id, v.num, v.txt FROM runs r "
+        "LEFT JOIN run_values v ON v.experiment_id = r.experiment_id AND v.field = %s "
+        "AND v.run_id = r.run_id WHERE {}) "
+        "SELECT (SELECT count(*) FROM m), ARRAY(SELECT run_id FROM m ORDER BY num IS NULL, "
+        f'txt IS NULL, num {direction}, txt COLLATE "C" {direction}, run_id OFFSET %s LIMIT %s)'
+    ).format(cond.text)
+    return Expr(text, [f.name, *cond.args, offset, limit])

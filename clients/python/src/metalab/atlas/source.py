@@ -6,6 +6,7 @@ tracebacks) are always read from the store's file root through `RunFiles`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from metalab.atlas import evaluate
-from metalab.atlas.evaluate import Ordering
+from metalab.atlas.evaluate import Ordering, Row
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.liveness import LOST
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.runfiles import RunFiles
 
@@ -77,11 +79,11 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 class FileSource:
     kind = "file"
 
-    def __init__(self, root: Path, refresh_interval: float = 2.0) -> None:
+    def __init__(self, root: Path, refresh_interval: float = 2.0, freeze_gc: bool = False) -> None:
         self.root = root
         self.files = RunFiles(root)
         self.index = FileIndex(root)
-        self.refresher = IndexRefresher(self.index, refresh_interval)
+        self.refresher = IndexRefresher(self.index, refresh_interval, freeze_gc)
         self.cache = VersionedCache()
 
     def start(self) -> None:
@@ -156,10 +158,37 @@ class FileSource:
             return cheap
         key = ("order", experiment_id, sort.name, descending)
         version, rows = self.index.rows(experiment_id)
+        get = self._columns(experiment_id, version, rows)
         built = self.cache.get(
-            key, version, lambda: evaluate.Ordering.build(rows, sort, descending)
+            key, version, lambda: evaluate.Ordering.build(rows, sort, descending, get(sort))
         )
         return version, built
+
+    def _columns(self, experiment_id: str, version: int, rows: list[Row]) -> evaluate.Columns:
+        """Values of a field for ``rows`` (the index's at ``version``), from the index's
+        columns while that version is current."""
+
+        def get(f: Field) -> list[Any]:
+            found = self.index.column(experiment_id, version, f)
+            return found if found is not None else evaluate.column(rows, f)
+
+        return get
+
+    def _masked(
+        self, experiment_id: str, query: RunQuery
+    ) -> tuple[int, list[Row], evaluate.Columns]:
+        """(version, the rows matching ``query`` in run_id order, their values)."""
+        version, rows = self.index.rows(experiment_id)
+        get = self._columns(experiment_id, version, rows)
+        mask = evaluate.select_mask(rows, query, get)
+        if mask is None:
+            return version, rows, get
+        chosen = list(itertools.compress(rows, mask))
+
+        def masked(f: Field) -> list[Any]:
+            return list(itertools.compress(get(f), mask))
+
+        return version, chosen, masked
 
     def _matching(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """(version, the query's rows in order), cached per index version: paging and
@@ -194,12 +223,13 @@ class FileSource:
         cheap = self._cheap_ordering(experiment_id, sort, descending)
         if cheap is not None:
             return cheap[0], self.cache.get(key, cheap[0], lambda: cheap[1].filtered(match))
-        version, rows = self.index.rows(experiment_id)
-        return version, self.cache.get(
-            key,
-            version,
-            lambda: Ordering.build(evaluate.select(rows, query), sort, descending),
-        )
+
+        def build() -> Ordering:
+            _, chosen, values = self._masked(experiment_id, query)
+            return Ordering.build(chosen, sort, descending, values(sort))
+
+        version = self.index.rows(experiment_id)[0]
+        return version, self.cache.get(key, version, build)
 
     @staticmethod
     def _selection_key(experiment_id: str, query: RunQuery) -> Hashable:
@@ -215,6 +245,10 @@ class FileSource:
         record = self.files.record(experiment_id, run_id)
         if record is None:
             raise NotFound(f"no run {run_id!r} in {experiment_id!r}")
+        if record.get("status") == "running" and self.index.liveness.is_lost(
+            record.get("executor")
+        ):
+            record["status"] = LOST
         return record
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
@@ -223,9 +257,15 @@ class FileSource:
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]:
-        version, rows = self._matching(experiment_id, query)
+        self._get(experiment_id)
+        version = self.index.rows(experiment_id)[0]
         key = ("plot", experiment_id, query.filters, query.statuses, query.search, x, y, group)
-        return self.cache.get(key, version, lambda: evaluate.aggregate(rows, x, y, group))
+
+        def compute() -> list[dict[str, Any]]:
+            _, rows, values = self._masked(experiment_id, query)
+            return evaluate.aggregate(rows, x, y, group, values)
+
+        return self.cache.get(key, version, compute)
 
 
 class VersionedCache:
@@ -256,8 +296,9 @@ class VersionedCache:
         return value
 
 
-def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
-    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``)."""
+def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = False) -> RunSource:
+    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``);
+    ``freeze_gc`` is for a process of its own (see `IndexRefresher`)."""
     if store.startswith(("postgresql://", "postgres://")):
         from metalab.atlas.pgsource import PostgresSource
 
@@ -265,4 +306,4 @@ def open_source(store: str, refresh_interval: float = 2.0) -> RunSource:
     from metalab.store.locator import parse_locator
 
     config = parse_locator(store)
-    return FileSource(Path(config.to_json()["root"]), refresh_interval)
+    return FileSource(Path(config.to_json()["root"]), refresh_interval, freeze_gc)

@@ -14,6 +14,7 @@ from metalab.errors import StoreError
 from metalab.store.base import StoreConfig
 from metalab.store.locator import resolve_store
 from metalab.store.pgconfig import PostgresStoreConfig
+from metalab.store.pgschema import REBUILD_VALUES
 
 log = logging.getLogger("metalab.store")
 
@@ -57,6 +58,9 @@ def reindex(
                 store.conn.execute(
                     "DELETE FROM metric_steps WHERE experiment_id = %s", (experiment_id,)
                 )
+            with store._errors("rebuild run values"), store.conn.transaction():
+                for statement in REBUILD_VALUES:
+                    store.conn.execute(statement, (experiment_id,))
             for record in records:
                 steps = store.files.read_steps(experiment_id, record.run_id)
                 if steps:
@@ -80,7 +84,7 @@ def _forget_missing(store: Any, experiments: list[str]) -> None:
         ).fetchall()
         gone = [row[0] for row in rows]
         if gone:
-            for table in ("metric_steps", "runs", "experiments"):
+            for table in ("metric_steps", "runs", "run_versions", "experiments"):
                 store.conn.execute(
                     f"DELETE FROM {table} WHERE experiment_id = ANY(%s)",  # noqa: S608 - fixed names
                     (gone,),

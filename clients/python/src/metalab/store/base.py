@@ -43,6 +43,7 @@ class RunRecord:
     error: str | None = None
     traceback: str | None = None
     host: str | None = None
+    executor: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": RUN_SCHEMA, **asdict(self)}

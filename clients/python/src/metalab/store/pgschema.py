@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK_KEY = 0x6D65_7461_6C61  # "metala": serialises concurrent schema creation
 
 SCHEMA = [
@@ -39,8 +39,78 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS runs_experiment_status ON runs (experiment_id, status)",
     "CREATE INDEX IF NOT EXISTS runs_experiment_finished ON runs (experiment_id, finished_at)",
     "CREATE INDEX IF NOT EXISTS runs_status_updated ON runs (status, updated_at)",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS executor jsonb",
+    "CREATE INDEX IF NOT EXISTS runs_experiment_updated ON runs (experiment_id, updated_at)",
     "CREATE INDEX IF NOT EXISTS runs_params ON runs USING gin (params jsonb_path_ops)",
     "CREATE INDEX IF NOT EXISTS runs_metrics ON runs USING gin (metrics jsonb_path_ops)",
+    # run_values: each run's params and metrics, one typed row per present value (a JSON
+    # number in num, any other non-missing value's text in txt; null and "NaN"/"Infinity"/
+    # "-Infinity" are missing, no row). Kept by the trigger below; Atlas sorts and filters
+    # through it by index.
+    """CREATE TABLE IF NOT EXISTS run_values (
+         experiment_id text NOT NULL,
+         run_id text NOT NULL,
+         field text NOT NULL,
+         num double precision,
+         txt text,
+         PRIMARY KEY (experiment_id, field, run_id) INCLUDE (num, txt))""",
+    """CREATE INDEX IF NOT EXISTS run_values_num ON run_values
+         (experiment_id, field, num, run_id) WHERE num IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS run_values_num_desc ON run_values
+         (experiment_id, field, num DESC, run_id) WHERE num IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS run_values_txt ON run_values
+         (experiment_id, field, txt COLLATE "C", run_id) WHERE txt IS NOT NULL""",
+    """CREATE OR REPLACE FUNCTION metalab_values(params jsonb, metrics jsonb)
+         RETURNS TABLE (field text, num double precision, txt text)
+         LANGUAGE sql IMMUTABLE AS $$
+           SELECT e.prefix || e.key,
+                  CASE WHEN jsonb_typeof(e.value) = 'number' THEN (e.value)::float8 END,
+                  CASE WHEN jsonb_typeof(e.value) <> 'number' THEN e.value #>> '{}' END
+           FROM (SELECT 'params.' AS prefix, key, value FROM jsonb_each(params)
+                 UNION ALL SELECT 'metrics.', key, value FROM jsonb_each(metrics)) e
+           WHERE jsonb_typeof(e.value) <> 'null'
+             AND NOT (jsonb_typeof(e.value) = 'string'
+                      AND e.value #>> '{}' IN ('NaN', 'Infinity', '-Infinity'))
+         $$""",
+    # run_versions: a counter per experiment bumped by every write of its runs, in the
+    # writer's transaction: readers see it change exactly when a change commits.
+    """CREATE TABLE IF NOT EXISTS run_versions (
+         experiment_id text PRIMARY KEY,
+         version bigint NOT NULL DEFAULT 0)""",
+    """CREATE OR REPLACE FUNCTION metalab_run_values() RETURNS trigger
+         LANGUAGE plpgsql AS $$
+         BEGIN
+           -- once per transaction and experiment: updating one row again and again in a
+           -- transaction grows its version chain (quadratic in a batch of writes)
+           IF current_setting('metalab.bumped', true) IS DISTINCT FROM
+              coalesce(NEW.experiment_id, OLD.experiment_id) THEN
+             INSERT INTO run_versions AS v (experiment_id, version)
+               VALUES (coalesce(NEW.experiment_id, OLD.experiment_id), 1)
+               ON CONFLICT (experiment_id) DO UPDATE SET version = v.version + 1;
+             PERFORM set_config('metalab.bumped',
+                                coalesce(NEW.experiment_id, OLD.experiment_id), true);
+           END IF;
+           IF TG_OP = 'UPDATE' AND NEW.params = OLD.params AND NEW.metrics = OLD.metrics THEN
+             RETURN NULL;
+           END IF;
+           IF TG_OP <> 'INSERT' THEN
+             DELETE FROM run_values WHERE experiment_id = OLD.experiment_id
+               AND field IN (SELECT v.field FROM metalab_values(OLD.params, OLD.metrics) v)
+               AND run_id = OLD.run_id;
+           END IF;
+           IF TG_OP <> 'DELETE' THEN
+             INSERT INTO run_values (experiment_id, run_id, field, num, txt)
+               SELECT NEW.experiment_id, NEW.run_id, v.field, v.num, v.txt
+               FROM metalab_values(NEW.params, NEW.metrics) v;
+           END IF;
+           RETURN NULL;
+         END $$""",
+    "DROP TRIGGER IF EXISTS runs_values ON runs",
+    """CREATE TRIGGER runs_values AFTER INSERT OR UPDATE OR DELETE ON runs
+         FOR EACH ROW EXECUTE FUNCTION metalab_run_values()""",
+    """INSERT INTO run_values (experiment_id, run_id, field, num, txt)
+         SELECT r.experiment_id, r.run_id, v.field, v.num, v.txt
+         FROM runs r, metalab_values(r.params, r.metrics) v ON CONFLICT DO NOTHING""",
     """CREATE TABLE IF NOT EXISTS metric_steps (
          experiment_id text NOT NULL,
          run_id text NOT NULL,
@@ -50,6 +120,21 @@ SCHEMA = [
          recorded_at timestamptz,
          PRIMARY KEY (experiment_id, run_id, name, step))""",
 ]
+
+
+REBUILD_VALUES = [
+    "DELETE FROM run_values WHERE experiment_id = %s",
+    """INSERT INTO run_values (experiment_id, run_id, field, num, txt)
+         SELECT r.experiment_id, r.run_id, v.field, v.num, v.txt
+         FROM runs r, metalab_values(r.params, r.metrics) v WHERE r.experiment_id = %s""",
+]
+
+# Atlas's search text (metalab.atlas.pgsql.SEARCHED), indexed by trigrams when pg_trgm exists.
+SEARCH_INDEX = (
+    "CREATE INDEX IF NOT EXISTS runs_search ON runs USING gin (("
+    "run_id || ' ' || status || ' ' || coalesce(host, '') || ' ' || "
+    "coalesce(left(error, 500), '') || ' ' || params::text) gin_trgm_ops)"
+)
 
 
 def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -63,6 +148,12 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         for statement in SCHEMA:
             conn.execute(statement)
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                conn.execute(SEARCH_INDEX)
+        except psycopg.Error:
+            pass  # no pg_trgm (or no right to create it): search scans
         conn.execute(
             "INSERT INTO metalab_schema (version) VALUES (%s) ON CONFLICT DO NOTHING",
             (SCHEMA_VERSION,),

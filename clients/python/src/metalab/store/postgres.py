@@ -25,14 +25,15 @@ from metalab.store.pgschema import ensure_schema
 
 UPSERT_RUN = """
 INSERT INTO runs (experiment_id, run_id, params, seed, status, attempt, metrics, error,
-                  traceback, host, created_at, started_at, finished_at, duration_s, updated_at)
-VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, now())
+                  traceback, host, created_at, started_at, finished_at, duration_s, executor,
+                  updated_at)
+VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
 ON CONFLICT (experiment_id, run_id) DO UPDATE SET
   params = EXCLUDED.params, seed = EXCLUDED.seed, status = EXCLUDED.status,
   attempt = EXCLUDED.attempt, metrics = EXCLUDED.metrics, error = EXCLUDED.error,
   traceback = EXCLUDED.traceback, host = EXCLUDED.host, created_at = EXCLUDED.created_at,
   started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
-  duration_s = EXCLUDED.duration_s, updated_at = now()
+  duration_s = EXCLUDED.duration_s, executor = EXCLUDED.executor, updated_at = now()
 """
 
 UPSERT_EXPERIMENT = """
@@ -75,6 +76,7 @@ def _row(r: RunRecord) -> tuple[Any, ...]:
         r.started_at,
         r.finished_at,
         r.duration_s,
+        json.dumps(r.executor) if r.executor is not None else None,
     )
 
 
@@ -102,6 +104,7 @@ def _record(row: Sequence[Any]) -> RunRecord:
         started,
         finished,
         duration,
+        executor,
     ) = row
     return RunRecord(
         exp,
@@ -118,6 +121,7 @@ def _record(row: Sequence[Any]) -> RunRecord:
         error,
         tb,
         host,
+        dict(executor) if executor is not None else None,
     )
 
 
@@ -225,8 +229,8 @@ class PostgresStore:
         with self._errors("read runs"), self.conn.cursor() as cur:
             cur.execute(
                 "SELECT experiment_id, run_id, params, seed, status, attempt, metrics, error, "
-                "traceback, host, created_at, started_at, finished_at, duration_s FROM runs "
-                "WHERE experiment_id = %s ORDER BY run_id",
+                "traceback, host, created_at, started_at, finished_at, duration_s, executor "
+                "FROM runs WHERE experiment_id = %s ORDER BY run_id",
                 (experiment_id,),
             )
             return [_record(row) for row in cur.fetchall()]

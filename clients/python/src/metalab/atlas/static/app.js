@@ -135,7 +135,7 @@ async function experimentPage(id) {
   chips();
   const search = el("input", { id: "search", type: "search", placeholder: "search", value: state.q });
   search.addEventListener("input", debounce(() => { state.q = search.value; state.offset = 0; render(); }, 250));
-  const statuses = ["running", "completed", "failed", "cancelled"].map((s) => {
+  const statuses = ["running", "lost", "completed", "failed", "cancelled"].map((s) => {
     const box = el("input", { type: "checkbox", value: s, id: `status-${s}` });
     box.checked = state.status.includes(s);
     box.addEventListener("change", () => {
