@@ -104,10 +104,13 @@ class PostgresSource:
                 raise StoreError(first_line(exc)) from None
 
     def check(self) -> tuple[bool, str]:
+        """Whether the database answers. No schema work here: this is the readiness probe of
+        `services up`, and creating the tables of a fresh store would hold it up."""
         try:
-            self._all(sql.SQL("SELECT 1"))
-        except StoreError as exc:
-            return False, str(exc)
+            with self.pool.connection() as conn:
+                conn.execute("SELECT 1").fetchall()
+        except (psycopg.Error, StoreError) as exc:
+            return False, first_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
         return True, ""
 
     def experiments(self) -> list[dict[str, Any]]:
