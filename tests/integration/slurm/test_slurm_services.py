@@ -226,8 +226,34 @@ def test_interrupted_up_cancels_its_job(project: Project) -> None:
         if "submitted job" in line:
             break
     process.send_signal(signal.SIGINT)  # Ctrl+C
-    process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode != 0
+    assert "Interrupted: stopping what this `up` started" in err
+    project.wait_no_active_jobs(timeout=30)
+    assert project.bundle() is None
+
+
+def test_second_ctrl_c_leaves_the_job_to_the_next_up(project: Project) -> None:
+    """Either the clean-up finished, or the bundle still names the job: never a lost job."""
+    project.configure(slurm={"sbatch_args": ["--begin=now+3600"]})
+    process = project.popen("services", "up")
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "submitted job" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    for line in process.stderr:
+        if "Interrupted" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    active = project.active_jobs()
+    bundle = project.bundle()
+    if active:
+        assert bundle is not None and list(active) == [bundle["job_id"]]
+    down = project.cli("services", "down")
+    assert down.returncode == 0, down.stderr
     project.wait_no_active_jobs(timeout=30)
     assert project.bundle() is None
 

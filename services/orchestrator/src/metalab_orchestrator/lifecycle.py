@@ -3,6 +3,10 @@
 The orchestrator keeps no state in memory. A bundle is saved as soon as the first process
 exists (state ``provisioning``), so a crash at any point leaves a record the next call uses to
 stop what was started. One file lock per (project, environment) serialises provisioning.
+
+When an ``up`` fails or is cancelled (Ctrl+C, a client gone), stopping what it started runs as
+a task of its own that holds the lock until it is done; the server waits for these tasks
+(``Lifecycle.drain``) before it exits, so an interrupted ``up`` never leaves a job queued.
 """
 
 from __future__ import annotations
@@ -25,14 +29,34 @@ from metalab_orchestrator.spec import Spec
 LOCK_POLL = 0.05
 
 
+class HeldLock:
+    """The provisioning lock's file descriptor; whoever holds it last closes it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def hand_over(self) -> HeldLock:
+        """Move the lock to a new holder; this one no longer releases it."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            raise RuntimeError("the provisioning lock was already handed over")
+        return HeldLock(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 @asynccontextmanager
-async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[None]:
+async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[HeldLock]:
     """Exclusive per (project, environment); a waiter reports that it waits."""
     directory = spec.services_dir
     # 0711: other accounts (a configured run_as) may traverse to their own subdirectories but
     # not list; bundle.json and the lock inside are 0600.
     directory.mkdir(parents=True, exist_ok=True, mode=0o711)
     fd = os.open(directory / ".provision.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    held = HeldLock(fd)
     try:
         announced = False
         while True:
@@ -44,9 +68,9 @@ async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[None]:
                     await emit("WAITING", message="another `services up/down` is in progress")
                     announced = True
                 await asyncio.sleep(LOCK_POLL)
-        yield
+        yield held
     finally:
-        os.close(fd)
+        held.release()
 
 
 def now() -> str:
@@ -76,6 +100,7 @@ class Lifecycle:
     def __init__(self, registry: RegistryPort, backend: Backend | None = None) -> None:
         self._registry = registry
         self._backend = backend
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     def backend(self, spec: Spec) -> Backend:
         return self._backend or backend_for(spec.type)
@@ -83,7 +108,7 @@ class Lifecycle:
     async def up(self, spec: Spec, emit: Emit, force: bool = False) -> tuple[Bundle, bool]:
         """Provision, or reuse a healthy bundle; returns (bundle, reused)."""
         backend = self.backend(spec)
-        async with provisioning_lock(spec, emit):
+        async with provisioning_lock(spec, emit) as lock:
             existing = await self._registry.get(spec.key)
 
             async def save(current: Bundle) -> None:
@@ -97,7 +122,9 @@ class Lifecycle:
                     dead = ", ".join(p.name for p in probes if not p.healthy) or "none"
                     await emit("INFO", message=f"stale bundle (unhealthy: {dead}); cleaning up")
                 else:
-                    adopted = None if force else await self._adopt(spec, backend, existing, emit)
+                    adopted = (
+                        None if force else await self._adopt(spec, backend, existing, emit, lock)
+                    )
                     if adopted is not None:
                         return adopted, True
                     await emit("INFO", message="cleaning up an interrupted or replaced bundle")
@@ -107,14 +134,14 @@ class Lifecycle:
             try:
                 bundle = await backend.start(spec, bundle, emit, save)
             except BaseException:
-                await asyncio.shield(self._stop_and_forget(spec, backend, bundle, _quiet))
+                await self._clean_up_after(spec, backend, bundle, lock)
                 raise
             bundle["state"] = "ready"
             await save(bundle)
             return bundle, False
 
     async def _adopt(
-        self, spec: Spec, backend: Backend, existing: Bundle, emit: Emit
+        self, spec: Spec, backend: Backend, existing: Bundle, emit: Emit, lock: HeldLock
     ) -> Bundle | None:
         """Resume an interrupted provisioning (a pending job) instead of starting another."""
 
@@ -124,7 +151,7 @@ class Lifecycle:
         try:
             adopted = await backend.adopt(spec, existing, emit, save)
         except BaseException:
-            await asyncio.shield(self._stop_and_forget(spec, backend, existing, _quiet))
+            await self._clean_up_after(spec, backend, existing, lock)
             raise
         if adopted is not None:
             adopted["state"] = "ready"
@@ -150,6 +177,32 @@ class Lifecycle:
         if existing is None:
             return None, []
         return existing, await self.backend(spec).probe(spec, existing)
+
+    async def _clean_up_after(
+        self, spec: Spec, backend: Backend, bundle: Bundle, lock: HeldLock
+    ) -> None:
+        """Stop what a failed or cancelled ``up`` started, in a task that outlives the call.
+
+        The task holds the provisioning lock until it is done; cancelling the caller (again)
+        does not cancel it, and ``drain`` waits for it.
+        """
+        held = lock.hand_over()
+
+        async def clean_up() -> None:
+            try:
+                await self._stop_and_forget(spec, backend, bundle, _quiet)
+            finally:
+                held.release()
+
+        task = asyncio.create_task(clean_up(), name=f"clean up {spec.project}/{spec.name}")
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for every clean-up still running (a server calls this before it exits)."""
+        while self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
 
     async def _stop_and_forget(
         self, spec: Spec, backend: Backend, bundle: Bundle, emit: Emit

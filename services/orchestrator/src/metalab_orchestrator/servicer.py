@@ -39,6 +39,14 @@ def status_code(exc: errors.MetalabError) -> grpc.StatusCode:
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(self, lifecycle: Lifecycle | None = None) -> None:
         self._lifecycle = lifecycle or Lifecycle(registry_port())
+        self._work: set[asyncio.Task[UpEvent]] = set()
+
+    async def drain(self) -> None:
+        """Cancel the calls still working (the server is stopping) and wait for their clean-up."""
+        for task in self._work:
+            task.cancel()
+        await asyncio.gather(*self._work, return_exceptions=True)
+        await self._lifecycle.drain()
 
     async def Up(
         self, request: orchestrator_pb2.UpRequest, context: grpc.aio.ServicerContext
@@ -50,7 +58,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             phase = Phase.REUSED if reused else Phase.READY
             return UpEvent(phase=phase, bundle=to_message(bundle))
 
-        async for event in _stream(request.spec, context, work):
+        async for event in _stream(request.spec, context, work, self._work):
             yield event
 
     async def Down(
@@ -61,7 +69,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             message = "stopped" if stopped else "nothing was running"
             return UpEvent(phase=Phase.STOPPED, message=message)
 
-        async for event in _stream(request.spec, context, work):
+        async for event in _stream(request.spec, context, work, self._work):
             yield event
 
     async def Status(
@@ -113,8 +121,12 @@ async def _stream(
     spec_message: Any,
     context: grpc.aio.ServicerContext,
     work: Callable[[Spec, Any], Awaitable[UpEvent]],
+    running: set[asyncio.Task[UpEvent]],
 ) -> AsyncIterator[UpEvent]:
-    """Run ``work`` while relaying its progress events; errors end the stream with a status."""
+    """Run ``work`` (tracked in ``running``) while relaying its progress events.
+
+    Errors end the stream with a status.
+    """
     queue: asyncio.Queue[UpEvent | None] = asyncio.Queue()
 
     async def emit(phase: str, service: str = "", message: str = "", log_tail: str = "") -> None:
@@ -134,6 +146,8 @@ async def _stream(
             await queue.put(None)
 
     task = asyncio.ensure_future(run())
+    running.add(task)
+    task.add_done_callback(running.discard)
     try:
         while (event := await queue.get()) is not None:
             yield event

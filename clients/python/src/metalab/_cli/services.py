@@ -89,10 +89,18 @@ async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[s
     request = orchestrator_pb2.UpRequest(spec=to_spec(environment), force=force)
     async with connect() as client:
         final = None
-        async for event in client.up(request):
-            progress(_describe(event))
-            if event.phase in (event.READY, event.REUSED):
-                final = event
+        try:
+            async for event in client.up(request):
+                progress(_describe(event))
+                if event.phase in (event.READY, event.REUSED):
+                    final = event
+        except asyncio.CancelledError:
+            click.echo(
+                "Interrupted: stopping what this `up` started "
+                "(Ctrl+C again to leave that to the next `up`)…",
+                err=True,
+            )
+            raise
         if final is None:
             raise _interrupted("up")
         return to_dict(final.bundle), final.phase == final.REUSED
