@@ -218,13 +218,20 @@ def test_two_concurrent_ups_make_one_job(project: Project) -> None:
     assert any("reused" in out for out, _ in results)
 
 
-def test_interrupted_up_cancels_its_job(project: Project) -> None:
-    project.configure(slurm={"sbatch_args": ["--begin=now+3600"]})
+def up_until_submitted(project: Project) -> subprocess.Popen[str]:
+    """`services up` in the background, returned once it has said which job it submitted."""
     process = project.popen("services", "up")
     assert process.stderr is not None
     for line in process.stderr:
         if "submitted job" in line:
             break
+    return process
+
+
+def test_interrupted_up_cancels_its_job(project: Project) -> None:
+    project.configure(slurm={"sbatch_args": ["--begin=now+3600"]})
+    process = up_until_submitted(project)
+    assert process.stderr is not None
     process.send_signal(signal.SIGINT)  # Ctrl+C
     _, err = process.communicate(timeout=120)
     assert process.returncode != 0
@@ -236,11 +243,8 @@ def test_interrupted_up_cancels_its_job(project: Project) -> None:
 def test_second_ctrl_c_leaves_the_job_to_the_next_up(project: Project) -> None:
     """Either the clean-up finished, or the bundle still names the job: never a lost job."""
     project.configure(slurm={"sbatch_args": ["--begin=now+3600"]})
-    process = project.popen("services", "up")
+    process = up_until_submitted(project)
     assert process.stderr is not None
-    for line in process.stderr:
-        if "submitted job" in line:
-            break
     process.send_signal(signal.SIGINT)
     for line in process.stderr:
         if "Interrupted" in line:
@@ -260,11 +264,8 @@ def test_second_ctrl_c_leaves_the_job_to_the_next_up(project: Project) -> None:
 
 def test_up_after_a_killed_client_waits_for_the_pending_job(project: Project) -> None:
     project.configure(slurm={"sbatch_args": ["--hold"]})
-    process = project.popen("services", "up")
+    process = up_until_submitted(project)
     assert process.stderr is not None
-    for line in process.stderr:
-        if "submitted job" in line:
-            break
     process.kill()  # no cleanup at all: the provisioning bundle holds the job id
     process.communicate(timeout=30)
     pending = project.active_jobs()
