@@ -3,7 +3,8 @@
 Target ≥ 5,000/s on 2 cores. The server runs in a subprocess (`metalab server --services
 registry` on a Unix socket), the callers in this process on one grpc.aio channel. Baseline:
 the same number of Health/Check calls (the cheapest unary call the server has). Kinds: health,
-get, get+put (half the callers each), put (every caller; each Put is durable: fsynced).
+get, get+put (half the callers each), put (every caller; each Put is durable: fsynced). Every
+Put changes the bundle (a counter in ``store_locator``), so a Get after it reads new content.
 
 Usage: python -m benchmarks.bench_registry [--seconds S] [--callers C]
 """
@@ -25,7 +26,10 @@ from benchmarks._timing import METALAB
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 
 
-async def _drive(address: str, callers: int, seconds: float, kind: str, root: str) -> float:
+async def _drive(
+    address: str, callers: int, seconds: float, kind: str, root: str
+) -> tuple[float, float]:
+    """(calls per second, of which Puts per second)."""
     async with grpc.aio.insecure_channel(address) as channel:
         registry = registry_pb2_grpc.RegistryStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
@@ -34,25 +38,28 @@ async def _drive(address: str, callers: int, seconds: float, kind: str, root: st
             project="bench", environment="e", file_root=root, store_locator="x", nonce="n"
         )
         await registry.PutBundle(registry_pb2.PutBundleRequest(bundle=bundle), timeout=5)
-        done = 0
+        done = puts = 0
         deadline = time.perf_counter() + seconds
 
         async def caller(index: int) -> None:
-            nonlocal done
+            nonlocal done, puts
             while time.perf_counter() < deadline:
                 if kind == "health":
                     await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
                 elif kind == "get" or (kind == "get+put" and index % 2):
                     await registry.GetBundle(key, timeout=5)
                 else:
+                    bundle.store_locator = f"x{done}"
                     await registry.PutBundle(
                         registry_pb2.PutBundleRequest(bundle=bundle), timeout=5
                     )
+                    puts += 1
                 done += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(caller(i) for i in range(callers)))
-        return done / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return done / elapsed, puts / elapsed
 
 
 def main() -> None:
@@ -72,9 +79,15 @@ def main() -> None:
         server.stderr.readline()
         try:
             root = str(Path(tmp) / "root")
+            baseline = 0.0
             for kind in ("health", "get", "get+put", "put"):
-                rate = asyncio.run(_drive(address, args.callers, args.seconds, kind, root))
-                print(f"{kind:<10} {rate:9.0f} calls/s  ({args.callers} callers)")
+                rate, puts = asyncio.run(_drive(address, args.callers, args.seconds, kind, root))
+                baseline = baseline or rate
+                split = f", {puts:.0f} Puts/s" if kind == "get+put" else ""
+                print(
+                    f"{kind:<10} {rate:9.0f} calls/s  ({args.callers} callers; "
+                    f"{rate / baseline:.2f}x health{split})"
+                )
         finally:
             server.terminate()
             server.wait(10)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from metalab._bundle.files import read_bundle
+from metalab._bundle.files import parse_bundle
 from metalab.errors import BundleError, BundleNotFound
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_registry.cache import StatCache
@@ -21,6 +21,10 @@ WATCH_INTERVAL = 0.2
 
 def _key(message: types_pb2.BundleKey) -> BundleKey:
     return BundleKey(message.project, message.environment, message.file_root)
+
+
+def _message(path: Path, raw: bytes) -> types_pb2.Bundle:
+    return to_message(parse_bundle(path, raw), str(path))
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
@@ -54,17 +58,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     ) -> types_pb2.Bundle:
         path = _key(request).path
         try:
-            message = self._messages.get(path, lambda: self._load_message(path))
+            message = self._messages.get(path, lambda raw: _message(path, raw))
         except BundleError as exc:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
         if message is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {path}")
             raise AssertionError("unreachable: abort raises")
         return message
-
-    def _load_message(self, path: Path) -> types_pb2.Bundle | None:
-        bundle = read_bundle(path)
-        return None if bundle is None else to_message(bundle, str(path))
 
     async def ListBundles(
         self, request: registry_pb2.ListBundlesRequest, context: grpc.aio.ServicerContext

@@ -37,6 +37,11 @@ def read_bundle(path: Path) -> Bundle | None:
         return None
     except OSError as exc:
         raise BundleError(f"{path}: cannot read bundle: {exc.strerror}") from exc
+    return parse_bundle(path, raw)
+
+
+def parse_bundle(path: Path, raw: bytes) -> Bundle:
+    """The bundle in ``raw`` (read from ``path``); `BundleError` when corrupt or foreign."""
     try:
         bundle = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
