@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from metalab.store.file import FileStore
-from metalab.store.locator import parse_locator
-from tests.integration.atlas.dataset import populate
+from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
 from tests.integration.components import postgres_missing, require
 from tests.integration.sdk.pgserver import PostgresServer, throwaway_postgres
@@ -33,12 +32,7 @@ def file_locator(tmp_path_factory: pytest.TempPathFactory) -> str:
 def postgres_locator(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> str:
     files = tmp_path_factory.mktemp("pgstore") / "files"
     locator = f"{pg_server.dsn(pg_server.create_database())}&file_root={files}"
-    store = parse_locator(locator).open()
-    try:
-        populate(store)
-    finally:
-        store.close()
-    return locator
+    return populate_locator(locator)
 
 
 @pytest.fixture(scope="session", params=["file", "postgres"])

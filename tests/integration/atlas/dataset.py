@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from metalab.store.base import MetricStep, RunRecord, Store
+from metalab.store.locator import parse_locator
 
 LRS = (0.001, 0.01, 0.1)
 DEPTHS = (2, 4, 16, 32)  # 16 < 4 as text: catches text ordering of numbers
@@ -89,3 +91,13 @@ def populate(store: Store) -> list[RunRecord]:
     (artifacts / "plot.png").write_bytes(PNG)
     (artifacts / "page.html").write_text("<script>alert(1)</script>")
     return all_records
+
+
+def populate_locator(locator: str, fill: Callable[[Store], object] = populate) -> str:
+    """Open the store at ``locator``, ``fill`` it, close it; returns ``locator``."""
+    store = parse_locator(locator).open()
+    try:
+        fill(store)
+    finally:
+        store.close()
+    return locator

@@ -38,14 +38,15 @@ def text_of(value: Any) -> str | None:
 
 
 def rank_key(value: Any) -> tuple[int, float, str]:
-    """A sort key putting numbers first, then text, then missing values (plot axes)."""
+    """A total sort key putting numbers first, then text, then missing values (plot axes);
+    missing ones (null, NaN, "Infinity", ...) in the order of their text."""
     number = as_number(value) if not isinstance(value, str) else None
     if number is not None:
         return (0, number, "")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return (MISSING, 0.0, "")
+        return (MISSING, 0.0, text_of(value) or "")
     if isinstance(value, str) and value in NON_FINITE:
-        return (MISSING, 0.0, "")
+        return (MISSING, 0.0, value)
     return (1, 0.0, text_of(value) or "")
 
 

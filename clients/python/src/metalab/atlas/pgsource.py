@@ -15,8 +15,8 @@ from typing import Any, cast
 import psycopg
 from psycopg import sql
 
-from metalab.atlas import pgsql
-from metalab.atlas.evaluate import point, rank_key
+from metalab.atlas import pgplot, pgsql
+from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
@@ -92,12 +92,23 @@ class PostgresSource:
                 ensure_schema(conn)
                 self._schema_ready = True
 
-    def _all(self, query: sql.Composable, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    def _all(
+        self,
+        query: sql.Composable,
+        args: list[Any] | None = None,
+        settings: Sequence[tuple[str, str]] = (),
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``query``; ``settings`` apply to it alone (SET LOCAL)."""
         with self.pool.connection() as conn:
             try:
                 if not self._schema_ready:
                     self._upgrade(conn)
-                return conn.execute(cast(sql.Composed, query), args or []).fetchall()
+                if not settings:
+                    return conn.execute(cast(sql.Composed, query), args or []).fetchall()
+                with conn.transaction():
+                    for name, value in settings:
+                        conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+                    return conn.execute(cast(sql.Composed, query), args or []).fetchall()
             except psycopg.errors.UndefinedTable:
                 raise NotFound("the store has no tables yet") from None
             except psycopg.Error as exc:
@@ -349,6 +360,15 @@ class PostgresSource:
         group: Field | None,
         lost: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
+        if pgplot.eligible(x, y, group, pgsql.is_filtered(query)):
+            axes = [x] + ([group] if group is not None else [])
+            probe = pgplot.has_non_finite_text(experiment_id, axes)
+            if not self._all(probe.text, probe.args)[0][0]:
+                fast = pgplot.values_plot(experiment_id, x, y, group)
+                rows = self._all(fast.text, fast.args, pgplot.SETTINGS)
+                return _series(
+                    (None if g is None else text_of(json.loads(g)), *rest) for g, *rest in rows
+                )
         cond = pgsql.where(experiment_id, query, lost)
         xv = pgsql.value_expr(x, lost)
         gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
@@ -430,7 +450,8 @@ def _as_text(f: Field | None, e: pgsql.Expr) -> pgsql.Expr:
     if f.kind in ("params", "metrics"):
         return pgsql.Expr(
             sql.SQL(
-                "CASE WHEN jsonb_typeof({g}) = 'string' THEN {g} #>> '{{}}' ELSE ({g})::text END"
+                "CASE jsonb_typeof({g}) WHEN 'string' THEN {g} #>> '{{}}' "
+                "WHEN 'null' THEN NULL ELSE ({g})::text END"
             ).format(g=e.text),
             [*e.args, *e.args, *e.args],
         )

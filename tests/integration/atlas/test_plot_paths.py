@@ -1,0 +1,87 @@
+"""Plot data from `run_values` (the PostgreSQL fast path) agrees with the file index, on
+awkward values: mixed types, JSON null, missing keys, non-finite strings (the fallback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from metalab.atlas.pgsource import PostgresSource
+from metalab.atlas.query import parse_query
+from metalab.atlas.source import FileSource
+from metalab.store.base import RunRecord, Store
+from metalab.store.file import FileStore
+from tests.integration.atlas.dataset import populate_locator
+from tests.integration.atlas.test_stores_agree import rounded
+from tests.integration.sdk.pgserver import PostgresServer
+
+XS: list[Any] = [2, 2.5, "a", True, None, "missing"]
+GROUPS: list[Any] = ["u", 3, None, "missing"]
+ODD: list[Any] = [1, "NaN", "Infinity", 4]
+
+
+def _records() -> list[RunRecord]:
+    out = []
+    for i in range(48):
+        params = {"x": XS[i % len(XS)], "g": GROUPS[i % len(GROUPS)], "odd": ODD[i % len(ODD)]}
+        params = {k: v for k, v in params.items() if v != "missing"}
+        y: Any = "NaN" if i % 11 == 5 else float(i % 7) / 3
+        out.append(
+            RunRecord("awkward", f"{i:020x}", params, i, "completed", metrics={"y": y, "z": i})
+        )
+    return out
+
+
+def _populate(store: Store) -> None:
+    records = _records()
+    store.put_experiment({"experiment_id": "awkward", "name": "awkward"}, len(records))
+    for record in records:
+        store.begin_run(record)
+    store.write_runs(records)
+
+
+@pytest.fixture(scope="module")
+def sources(
+    pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FileSource, PostgresSource]]:
+    root = tmp_path_factory.mktemp("plots")
+    _populate(FileStore(root / "runs"))
+    locator = f"{pg_server.dsn(pg_server.create_database())}&file_root={root / 'files'}"
+    populate_locator(locator, _populate)
+    files, postgres = FileSource(root / "runs"), PostgresSource(locator)
+    files.index.refresh()
+    try:
+        yield files, postgres
+    finally:
+        postgres.close()
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "group"),
+    [
+        ("params.x", "metrics.y", "params.g"),  # run_values, typed cells
+        ("params.x", "metrics.z", ""),
+        ("params.g", "metrics.y", "params.x"),
+        ("params.odd", "metrics.y", "params.g"),  # "NaN"/"Infinity" as x: the general query
+        ("params.x", "metrics.y", "params.odd"),  # ... and as the group
+    ],
+)
+def test_plot_paths_agree(
+    sources: tuple[FileSource, PostgresSource], x: str, y: str, group: str
+) -> None:
+    answers = []
+    for source in sources:
+        fields = source.fields("awkward")
+        answers.append(
+            source.plot(
+                "awkward",
+                parse_query(fields, where=[]),
+                fields.resolve(x),
+                fields.resolve(y),
+                fields.resolve(group) if group else None,
+            )
+        )
+    assert answers[0], (x, y, group)
+    assert rounded(answers[0]) == rounded(answers[1]), (x, y, group)
