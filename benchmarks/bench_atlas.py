@@ -293,9 +293,9 @@ def main() -> None:
         index_figures(root, args.runs)
         files = FileSource(root)
         files.index.refresh()
-        uncached_figures(files, "FileStore", min(args.n, 10), args.runs)
-        first_use_figures(files, min(args.n, 10), args.runs)
-        after_changes_figures(root, min(args.n, 10), args.runs)
+        uncached_figures(files, "FileStore", min(args.n, 20), args.runs)
+        first_use_figures(files, min(args.n, 20), args.runs)
+        after_changes_figures(root, min(args.n, 20), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)
         with throwaway_postgres() as server:
@@ -307,7 +307,7 @@ def main() -> None:
             )
             postgres = PostgresSource(locator)
             try:
-                uncached_figures(postgres, "PostgresStore", min(args.n, 10), args.runs)
+                uncached_figures(postgres, "PostgresStore", min(args.n, 20), args.runs)
             finally:
                 postgres.close()
             with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:

@@ -80,6 +80,8 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
             [
                 str(PG_BIN / "initdb"),
                 "--no-sync",
+                "--locale=C",  # what `services up` provisions (pg_template.py)
+                "--encoding=UTF8",
                 "-D",
                 str(data),
                 "-U",
