@@ -14,7 +14,7 @@ echo "test: ruff"
 .venv/bin/ruff format --check .
 echo "test: mypy"
 .venv/bin/mypy clients/python/src services/common/src services/registry/src \
-  services/orchestrator/src services/tunnel/src
+  services/orchestrator/src services/tunnel/src tests
 echo "test: pytest"
 .venv/bin/python -m pytest "$@"
 echo "test: done in $(( $(date +%s) - started ))s"

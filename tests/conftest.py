@@ -6,14 +6,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 IN_CI = os.environ.get("METALAB_CI") == "1"
 
-COMPONENT_CHECKS = {
+COMPONENT_CHECKS: dict[str, Callable[[], bool]] = {
     "postgres": lambda: bool(
         shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     ),

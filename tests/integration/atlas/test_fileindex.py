@@ -232,10 +232,10 @@ def test_filtered_selections_follow_changes_without_a_full_pass(
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_an_ordering_sorted_on_the_fast_path_updates_like_a_full_sort(descending: bool) -> None:
-    from metalab.atlas.evaluate import Ordering
+    from metalab.atlas.evaluate import Ordering, Row
     from metalab.atlas.query import Field
 
-    def row(i: int, value: object) -> dict[str, object]:
+    def row(i: int, value: object) -> Row:
         return {"run_id": f"{i:020x}", "params": {}, "metrics": {"m": value}}
 
     values: list[object] = [3, 1.5, None, 3.0, -2, None, 0, 7, 1.5, 2]
@@ -243,7 +243,7 @@ def test_an_ordering_sorted_on_the_fast_path_updates_like_a_full_sort(descending
     field = Field("metrics", "m")
     fast = Ordering.build(rows, field, descending)
     changed = [row(1, None), row(2, 2.5), row(5, "text"), row(6, 3)]
-    updated = fast.update({r["run_id"] for r in changed}, changed)  # type: ignore[misc]
+    updated = fast.update({r["run_id"] for r in changed}, changed)
     current = {r["run_id"]: r for r in rows} | {r["run_id"]: r for r in changed}
     full = Ordering.build([current[k] for k in sorted(current)], field, descending)
     assert [r["run_id"] for r in updated.rows] == [r["run_id"] for r in full.rows]

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ def require(problem: str | None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch, tmp_path):
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in list(os.environ):
         if name.startswith("METALAB") and name != "METALAB_CI":
             monkeypatch.delenv(name)
@@ -49,7 +49,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def pg_locator(postgres_server, tmp_path) -> str:
+def pg_locator(postgres_server: PostgresServer, tmp_path: Path) -> str:
     """A fresh database; the locator carries passfile= (no password) and a file_root."""
     database = postgres_server.create_database()
     return f"{postgres_server.dsn(database)}&file_root={tmp_path / 'files'}"
@@ -86,7 +86,7 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -1,11 +1,12 @@
 import json
 import logging
+from typing import cast
 
 import pytest
 
 import metalab
 from metalab.errors import StoreError
-from metalab.store import parse_locator
+from metalab.store import PostgresStoreConfig, parse_locator
 from metalab.store.base import MetricStep, RunRecord
 from metalab.store.pgschema import SCHEMA_VERSION
 from tests.integration.sdk import ops
@@ -13,7 +14,7 @@ from tests.integration.sdk import ops
 pytestmark = pytest.mark.postgres
 
 
-def experiment(seeds=2):
+def experiment(seeds: int = 2) -> metalab.Experiment:
     return metalab.Experiment(
         "pgsweep", ops.train, params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]), seeds=seeds
     )
@@ -23,7 +24,7 @@ def test_run_writes_records_files_and_index(pg_locator, postgres_server, caplog)
     caplog.set_level(logging.INFO, "metalab")
     result = metalab.run(experiment(), store=pg_locator)
     assert result.status_counts() == {"completed": 4, "failed": 4}
-    config = parse_locator(pg_locator)
+    config = cast(PostgresStoreConfig, parse_locator(pg_locator))
     store = config.open()
     try:
         runs = {r.run_id: r for r in store.read_runs("pgsweep")}
@@ -31,6 +32,7 @@ def test_run_writes_records_files_and_index(pg_locator, postgres_server, caplog)
         done = next(r for r in runs.values() if r.status == "completed")
         assert done.metrics["acc"] == pytest.approx(2 / 3) and done.finished_at
         failed = next(r for r in runs.values() if r.status == "failed")
+        assert failed.traceback is not None
         assert "asked to fail" in failed.traceback
         assert [s.step for s in store.read_steps("pgsweep", done.run_id)] == [0, 1, 2]
         run_dir = store.run_dir("pgsweep", done.run_id)
@@ -64,7 +66,7 @@ def test_local_pool_writes_through_postgres(pg_locator):
 
 def test_reindex_rebuilds_the_index_from_files(pg_locator):
     metalab.run(experiment(), store=pg_locator)
-    store = parse_locator(pg_locator).open()
+    store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         store.conn.execute("DELETE FROM runs")
         store.conn.execute("DELETE FROM metric_steps")
@@ -75,7 +77,7 @@ def test_reindex_rebuilds_the_index_from_files(pg_locator):
     finally:
         store.close()
     assert metalab.reindex(pg_locator) == 8
-    store = parse_locator(pg_locator).open()
+    store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         states = store.run_states("pgsweep")
         assert len(states) == 8 and "ghost" not in states
@@ -87,14 +89,14 @@ def test_reindex_rebuilds_the_index_from_files(pg_locator):
 
 def test_schema_creation_is_idempotent_and_versioned(pg_locator):
     for _ in range(2):
-        store = parse_locator(pg_locator).open()
+        store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
         version = store.conn.execute("SELECT max(version) FROM metalab_schema").fetchone()
         store.close()
     assert version == (SCHEMA_VERSION,)
 
 
 def test_batched_writes_and_non_finite_values(pg_locator):
-    store = parse_locator(pg_locator).open()
+    store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         records = [
             RunRecord(
@@ -145,7 +147,7 @@ def test_workspace_folders_with_a_postgres_store(pg_locator, tmp_path, monkeypat
     import shutil
 
     shutil.rmtree(tmp_path / "files" / "pgsweep" / "runs")
-    store = parse_locator(pg_locator).open()
+    store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         store.conn.execute("DELETE FROM runs")
     finally:

@@ -10,9 +10,9 @@ from metalab.store.file import FileStore
 from tests.integration.sdk import ops
 
 
-def experiment(**kw):
-    params = kw.pop("params", metalab.grid(lr=[0.1, 0.2], fail=[False, True]))
-    return metalab.Experiment("sweep", ops.train, params=params, seeds=kw.pop("seeds", 2), **kw)
+def experiment(seeds: int = 2) -> metalab.Experiment:
+    params = metalab.grid(lr=[0.1, 0.2], fail=[False, True])
+    return metalab.Experiment("sweep", ops.train, params=params, seeds=seeds)
 
 
 def test_default_store_layout(clean_environ, caplog):
@@ -31,6 +31,7 @@ def test_default_store_layout(clean_environ, caplog):
     steps = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
     assert [(s["name"], s["step"]) for s in steps] == [("acc", 0), ("acc", 1), ("acc", 2)]
     failed = next(r for r in result.runs() if r.status == "failed")
+    assert failed.error is not None and failed.traceback is not None
     assert "asked to fail" in failed.error and "Traceback" in failed.traceback
     text = caplog.text
     assert "FileStore" in text and "in-process" in text

@@ -7,24 +7,30 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
 
 import pytest
 
 import metalab
-from metalab.executor.slurm import SlurmHandle
+from metalab.executor.slurm import SlurmExecutor, SlurmHandle
 from tests.integration.sdk import ops
 from tests.integration.sdk.conftest import wait_for
 
 pytestmark = pytest.mark.slurm
 
 
-def slurm(partition, **settings):
-    return metalab.executor_from_config(
-        "slurm", {"partition": partition, "time": "0:10:00", "memory": "200M", **settings}
+def slurm(partition: str, **settings: object) -> SlurmExecutor:
+    return cast(
+        SlurmExecutor,
+        metalab.executor_from_config(
+            "slurm", {"partition": partition, "time": "0:10:00", "memory": "200M", **settings}
+        ),
     )
 
 
-def in_queue(job_ids):
+def in_queue(job_ids: Sequence[str]) -> list[str]:
     out = subprocess.run(
         ["squeue", "--noheader", "--format=%i", f"--jobs={','.join(job_ids)}"],
         capture_output=True,
@@ -33,13 +39,13 @@ def in_queue(job_ids):
     return out.stdout.split() if out.returncode == 0 else []
 
 
-def sweep(name, op, n, **params):
+def sweep(name: str, op: Callable[..., object], n: int, **params: object) -> metalab.Experiment:
     return metalab.Experiment(
         name, op, params=metalab.param_list([{"i": i, **params} for i in range(n)]), seeds=[0]
     )
 
 
-def run_sweep(n, slurm_partition, shared_dir):
+def run_sweep(n: int, slurm_partition: str, shared_dir: Path) -> metalab.Result:
     exp = sweep(f"arr{n}", ops.noop, n)
     started = time.monotonic()
     result = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition, max_concurrent=2))
@@ -74,6 +80,7 @@ def test_failing_run_records_traceback_and_others_finish(slurm_partition, shared
     result.wait(timeout=120)
     assert result.status_counts() == {"completed": 5, "failed": 1}
     failed = next(r for r in result.runs() if r.status == "failed")
+    assert failed.error is not None and failed.traceback is not None
     assert "three is bad" in failed.error and "RuntimeError" in failed.traceback
     log = result.store.run_dir("fails", failed.run_id) / "logs" / "stdout.txt"
     assert log.read_text() == "running 3\n"

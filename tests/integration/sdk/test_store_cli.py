@@ -2,27 +2,30 @@
 
 import json
 import subprocess
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 import metalab
 import metalab.store
-from metalab.store import parse_locator
+from metalab.store import PostgresStoreConfig, parse_locator
 from tests.helpers import METALAB, run_cli
 from tests.integration.sdk import ops
 
 pytestmark = pytest.mark.postgres
 
 
-def sweep(name):
+def sweep(name: str) -> metalab.Experiment:
     return metalab.Experiment(name, ops.train, params=metalab.grid(lr=[0.1, 0.2]), seeds=2)
 
 
-def count(locator, sql):
-    store = parse_locator(locator).open()
+def count(locator: str, sql: str) -> int:
+    store = cast(PostgresStoreConfig, parse_locator(locator)).open()
     try:
-        return store.conn.execute(sql).fetchone()[0]
+        row = store.conn.execute(sql).fetchone()
+        assert row is not None
+        return cast(int, row[0])
     finally:
         store.close()
 
@@ -30,7 +33,7 @@ def count(locator, sql):
 def test_reindex_cli_rebuilds_the_index(pg_locator, tmp_path):
     metalab.run(sweep("one"), store=pg_locator)
     metalab.run(sweep("two"), store=pg_locator)
-    store = parse_locator(pg_locator).open()
+    store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         store.conn.execute("DELETE FROM runs WHERE experiment_id = 'one'")
         store.conn.execute("UPDATE runs SET status = 'running' WHERE experiment_id = 'two'")
@@ -49,7 +52,7 @@ def test_reindex_cli_rebuilds_the_index(pg_locator, tmp_path):
     assert count(pg_locator, "SELECT count(*) FROM metric_steps") == 12
 
 
-def with_password(locator, password):
+def with_password(locator: str, password: str) -> str:
     parts = urlsplit(locator)
     query = "&".join(q for q in parts.query.split("&") if not q.startswith("passfile="))
     netloc = parts.netloc.replace("metalab@", f"metalab:{password}@")

@@ -146,7 +146,7 @@ def test_bad_run_env_is_a_clear_error(cwd):
     with pytest.raises(ConfigError, match="env.1BAD: environment variable names"):
         metalab.run(experiment("e"), env={"1BAD": "x"})
     with pytest.raises(ConfigError, match="env.N: must be a string"):
-        metalab.run(experiment("e"), env={"N": 3})
+        metalab.run(experiment("e"), env={"N": 3})  # type: ignore[dict-item]  # checked at runtime
 
 
 def test_store_log_redacts_the_password(cwd, caplog):

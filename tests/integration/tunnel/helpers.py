@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from metalab_tunnel import EventKind, TunnelEvent
+from metalab_tunnel.model import EventKind, TunnelEvent
 
 
 async def http_get(port: int, path: str = "/hello.txt", timeout: float = 10.0) -> bytes:

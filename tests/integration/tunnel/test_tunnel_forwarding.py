@@ -10,15 +10,9 @@ import psycopg
 import pytest
 
 from metalab.errors import TunnelError
-from metalab_tunnel import (
-    EventKind,
-    ForwardSpec,
-    SshTarget,
-    Tunnel,
-    TunnelSpec,
-    bound_lines,
-)
-from metalab_tunnel.ssh_options import DataPath
+from metalab_tunnel.forwarder import Tunnel, bound_lines
+from metalab_tunnel.model import EventKind, TunnelSpec
+from metalab_tunnel.ssh_options import DataPath, ForwardSpec, SshTarget
 from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
@@ -176,7 +170,7 @@ async def test_busy_local_port_is_a_clear_error(
 async def test_run_foreground_holds_until_cancelled(
     sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
 ) -> None:
-    from metalab_tunnel import run_foreground
+    from metalab_tunnel.foreground import run_foreground
 
     target = gateway_target(sshd, client_key, known_hosts, data_path, mode="gateway")
     spec = TunnelSpec(target, (ForwardSpec("atlas", "127.0.0.1", http_server.port, 0, "http"),))

@@ -11,7 +11,8 @@ import pytest
 import pytest_asyncio
 
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc, types_pb2
-from metalab_tunnel import TunnelsServicer, add_to_server
+from metalab_tunnel import add_to_server
+from metalab_tunnel.servicer import TunnelsServicer
 from tests.integration.tunnel.conftest import HttpServer
 from tests.integration.tunnel.helpers import http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd

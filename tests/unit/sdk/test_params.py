@@ -1,7 +1,7 @@
 import pytest
 
 import metalab
-from metalab._sdk.params import as_source
+from metalab._sdk.params import RandomSearch, as_source
 from metalab.errors import ConfigError
 
 
@@ -22,7 +22,7 @@ def test_grid_rejects_bad_axes(axes):
 
 
 def test_random_is_reproducible_for_a_seed_and_differs_across_seeds():
-    def make(seed):
+    def make(seed: int) -> RandomSearch:
         return metalab.random(
             20,
             seed=seed,
@@ -60,9 +60,9 @@ def test_explicit_lists_and_shorthands():
     assert as_source({"a": 1}).points() == [{"a": 1}]
     assert as_source(None).points() == [{}]
     with pytest.raises(ConfigError):
-        metalab.param_list([1, 2])
+        metalab.param_list([1, 2])  # type: ignore[list-item]  # the runtime check under test
     with pytest.raises(ConfigError):
-        as_source(42)
+        as_source(42)  # type: ignore[arg-type]  # the runtime check under test
 
 
 def test_loguniform_rejects_non_positive_bounds():

@@ -7,7 +7,9 @@ Refresh the golden file after an intended change with:
 import difflib
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -41,8 +43,17 @@ CONFIG = SlurmExecutorConfig(
 )
 
 
-def render(**overrides):
-    args = {
+class RenderArgs(TypedDict, total=False):
+    config: SlurmExecutorConfig
+    name: str
+    array: str
+    python: str
+    payload_dir: str
+    env: Mapping[str, str]
+
+
+def render(**overrides: Unpack[RenderArgs]) -> str:
+    args: RenderArgs = {
         "config": CONFIG,
         "name": job_name("sweep"),
         "array": array_spec(200, 2),
@@ -50,7 +61,8 @@ def render(**overrides):
         "payload_dir": "/shared/exp/sweep/.metalab/p0",
         "env": {"JAVA_HOME": "/opt/java", "WANDB_MODE": "offline"},
     }
-    return render_array_script(**{**args, **overrides})
+    merged: RenderArgs = {**args, **overrides}
+    return render_array_script(**merged)
 
 
 def test_script_matches_golden_file():
@@ -89,7 +101,7 @@ def test_weird_paths_reach_python_intact(tmp_path):
     assert argv == ["-m", "metalab.executor.slurm_task", WEIRD, "7"]
 
 
-def shlex_quote(text):
+def shlex_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 import metalab
@@ -18,7 +20,7 @@ executor:
 """
 
 
-def write(tmp_path, text, name="exp.yaml"):
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
