@@ -8,9 +8,19 @@ import grpc
 
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the lazy exports below, typed for mypy and editors
     from metalab_server.server import Registration
-    from metalab_tunnel.servicer import TunnelsServicer
+    from metalab_tunnel.foreground import run_foreground as run_foreground
+    from metalab_tunnel.forwarder import Tunnel as Tunnel
+    from metalab_tunnel.forwarder import bound_lines as bound_lines
+    from metalab_tunnel.model import BoundForward as BoundForward
+    from metalab_tunnel.model import EventKind as EventKind
+    from metalab_tunnel.model import TunnelEvent as TunnelEvent
+    from metalab_tunnel.model import TunnelSpec as TunnelSpec
+    from metalab_tunnel.servicer import TunnelsServicer as TunnelsServicer
+    from metalab_tunnel.ssh_options import ForwardSpec as ForwardSpec
+    from metalab_tunnel.ssh_options import SshTarget as SshTarget
+    from metalab_tunnel.ssh_options import ssh_argv as ssh_argv
 
 # Public names, imported on first use so that hosting the servicer stays cheap (asyncssh loads
 # only when a tunnel is opened).
