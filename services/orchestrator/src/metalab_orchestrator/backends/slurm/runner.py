@@ -9,6 +9,7 @@ the agent and ``ssh_key``). Every command goes through one choke point, ``run``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shlex
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 15.0
+REAP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ class LocalRunner:
         except BaseException:
             if process.returncode is None:
                 process.kill()
-            await process.wait()
+            # Bounded: a cancelled call must end even if the child's exit is never reported
+            # (seen once: an interrupted `up` hung here while its event loop shut down).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), REAP_TIMEOUT)
             raise
         result = CommandResult(
             tuple(argv),
