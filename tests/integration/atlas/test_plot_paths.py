@@ -4,13 +4,16 @@ awkward values: mixed types, JSON null, missing keys, non-finite strings (the fa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from metalab.atlas import pgplot
+from metalab.atlas.pgpool import POOL_SIZE
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
-from metalab.atlas.source import FileSource
+from metalab.atlas.source import FileSource, VersionedCache
 from metalab.store.base import RunRecord, Store
 from metalab.store.file import FileStore
 from tests.integration.atlas.dataset import populate_locator
@@ -85,3 +88,47 @@ def test_plot_paths_agree(
         )
     assert answers[0], (x, y, group)
     assert rounded(answers[0]) == rounded(answers[1]), (x, y, group)
+
+
+def _plot(source: FileSource | PostgresSource, x: str, y: str, group: str) -> Any:
+    fields = source.fields("awkward")
+    return source.plot(
+        "awkward",
+        parse_query(fields, where=[]),
+        fields.resolve(x),
+        fields.resolve(y),
+        fields.resolve(group) if group else None,
+    )
+
+
+@pytest.mark.parametrize("point", [0, 1, 17, 47, 48])
+def test_plot_in_two_halves_agrees(
+    sources: tuple[FileSource, PostgresSource], monkeypatch: pytest.MonkeyPatch, point: int
+) -> None:
+    """The two halves of run ids (one per connection) add up to the whole, wherever the
+    split falls: before the first run, inside, on the last, after it."""
+    files, postgres = sources
+    monkeypatch.setattr(pgplot, "split_point", lambda *_: f"{point:020x}")
+    for x, y, group in [("params.x", "metrics.y", "params.g"), ("params.g", "metrics.z", "")]:
+        postgres.cache = VersionedCache()
+        assert rounded(_plot(postgres, x, y, group)) == rounded(_plot(files, x, y, group))
+
+
+def test_concurrent_plots_share_the_pool(
+    sources: tuple[FileSource, PostgresSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More concurrent plots than the pool has connections: each takes spare connections
+    only when free, so all finish with the same answer."""
+    files, postgres = sources
+    monkeypatch.setattr(pgplot, "split_point", lambda *_: f"{20:020x}")
+    expected = rounded(_plot(files, "params.x", "metrics.y", "params.g"))
+
+    def plot(_: int) -> Any:
+        fields = postgres.fields("awkward")
+        query = parse_query(fields, where=[])
+        x, y, g = (fields.resolve(n) for n in ("params.x", "metrics.y", "params.g"))
+        return rounded(postgres._plot("awkward", query, x, y, g))
+
+    with ThreadPoolExecutor(max_workers=4 * POOL_SIZE) as pool:
+        answers = list(pool.map(plot, range(16 * POOL_SIZE)))
+    assert all(answer == expected for answer in answers)

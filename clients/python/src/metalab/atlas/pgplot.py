@@ -14,7 +14,9 @@ experiments back to it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg import sql
 
@@ -53,43 +55,111 @@ def has_non_finite_text(experiment_id: str, fields: Sequence[Field]) -> Expr:
     return Expr(query.format(sql.SQL(" OR ").join(probes)), args)
 
 
-def values_plot(experiment_id: str, x: Field, y: Field, group: Field | None) -> Expr:
-    """Rows of (group JSON text or NULL, x JSON text, mean, std, n), one per cell."""
+def split_probe(experiment_id: str, y: Field) -> Expr:
+    """One row: the first and last run id holding ``y``, and PostgreSQL's histogram of
+    ``run_values.run_id`` (NULL before the table was first analyzed)."""
+    bound = sql.SQL("(SELECT {}(run_id) FROM run_values WHERE experiment_id = %s AND field = %s)")
+    query = sql.SQL(
+        "SELECT {}, {}, (SELECT histogram_bounds::text::text[] FROM pg_stats "
+        "WHERE schemaname = current_schema() AND tablename = 'run_values' "
+        "AND attname = 'run_id')"
+    ).format(bound.format(sql.SQL("min")), bound.format(sql.SQL("max")))
+    name = _field_name(y)
+    return Expr(query, [experiment_id, name, experiment_id, name])
+
+
+def split_point(first: str | None, last: str | None, histogram: Sequence[str] | None) -> str | None:
+    """A run id that splits ``first..last`` into two ranges of about as many runs, or None.
+
+    Taken from the table's histogram, so it costs no scan; a poor split only makes one half
+    slower, never an answer wrong (the halves are ``run_id < point`` and ``>= point``).
+    """
+    if first is None or last is None or not histogram:
+        return None
+    inside = [b for b in histogram if first < b <= last]
+    return inside[len(inside) // 2] if inside else None
+
+
+RunRange = tuple[str | None, str | None]
+
+
+def values_plot(
+    experiment_id: str, x: Field, y: Field, group: Field | None, runs: RunRange = (None, None)
+) -> Expr:
+    """Partial cells of the runs in ``runs`` (``[from, to)``, None: unbounded), one row each:
+    (x num, x txt, group num, group txt, x sample run, x JSON, group sample run, group
+    JSON, n, mean, n × population variance); `merge_cells` combines the parts."""
+    limits = [(" AND run_id >= %s", runs[0]), (" AND run_id < %s", runs[1])]
+    bounds = sql.SQL("").join(sql.SQL(text) for text, value in limits if value is not None)
+    bound_args = [value for _, value in limits if value is not None]
     scan = sql.SQL(
-        "(SELECT run_id, num, txt FROM run_values WHERE experiment_id = %s AND field = %s{}) {}"
+        "(SELECT run_id, num, txt FROM run_values WHERE experiment_id = %s AND field = %s{}{}) {}"
     )
     joined = [
-        scan.format(sql.SQL(" AND num IS NOT NULL"), sql.Identifier("yv")),
+        scan.format(sql.SQL(" AND num IS NOT NULL"), bounds, sql.Identifier("yv")),
         sql.SQL(" JOIN "),
-        scan.format(sql.SQL(""), sql.Identifier("xv")),
+        scan.format(sql.SQL(""), bounds, sql.Identifier("xv")),
         sql.SQL(" USING (run_id)"),
     ]
-    scan_args: list[object] = [experiment_id, _field_name(y), experiment_id, _field_name(x)]
-    group_sample, group_keys = sql.SQL("NULL::text"), sql.SQL("")
+    scan_args: list[object] = [
+        *[experiment_id, _field_name(y), *bound_args],
+        *[experiment_id, _field_name(x), *bound_args],
+    ]
+    group_cols = sql.SQL("NULL::float8 AS gn, NULL::text AS gt, NULL::text AS gs")
+    group_keys = sql.SQL("")
     if group is not None:
         joined += [
             sql.SQL(" LEFT JOIN "),
-            scan.format(sql.SQL(""), sql.Identifier("gv")),
+            scan.format(sql.SQL(""), bounds, sql.Identifier("gv")),
             sql.SQL(" USING (run_id)"),
         ]
-        scan_args += [experiment_id, _field_name(group)]
-        group_sample, group_keys = sql.SQL("min(gv.run_id)"), sql.SQL(", gv.num, gv.txt")
+        scan_args += [experiment_id, _field_name(group), *bound_args]
+        group_cols = sql.SQL("gv.num AS gn, gv.txt AS gt, min(gv.run_id) AS gs")
+        group_keys = sql.SQL(", gv.num, gv.txt")
     cells = sql.SQL(
-        "SELECT {} AS gs, min(xv.run_id) AS xs, avg(yv.num) AS mean, "
-        "coalesce(stddev_samp(yv.num), 0) AS std, count(*) AS n "
+        "SELECT xv.num AS xn, xv.txt AS xt, {}, min(xv.run_id) AS xs, count(*) AS n, "
+        "avg(yv.num) AS mean, var_pop(yv.num) * count(*) AS m2 "
         "FROM {} GROUP BY xv.num, xv.txt{}"
-    ).format(group_sample, sql.Composed(joined), group_keys)
+    ).format(group_cols, sql.Composed(joined), group_keys)
     original = sql.SQL(
         "(SELECT (r.{} -> %s)::text FROM runs r WHERE r.experiment_id = %s AND r.run_id = c.{})"
     )
-    head: list[object] = []
+    head: list[object] = [x.key, experiment_id]
     group_json: sql.Composable = sql.SQL("NULL::text")
     if group is not None:
         group_json = original.format(sql.Identifier(group.kind), sql.Identifier("gs"))
         head += [group.key, experiment_id]
     x_json = original.format(sql.Identifier(x.kind), sql.Identifier("xs"))
-    head += [x.key, experiment_id]
-    statement = sql.SQL("SELECT {}, {}, c.mean, c.std, c.n FROM ({}) c").format(
-        group_json, x_json, cells
-    )
+    statement = sql.SQL(
+        "SELECT c.xn, c.xt, c.gn, c.gt, c.xs, {}, c.gs, {}, c.n, c.mean, c.m2 FROM ({}) c"
+    ).format(x_json, group_json, cells)
     return Expr(statement, [*head, *scan_args])
+
+
+Cell = tuple[str, str, str | None, str | None, int, float, float]
+
+
+def merge_cells(parts: Sequence[Sequence[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """Rows of (group JSON text or NULL, x JSON text, mean, std, n) from the parts of
+    `values_plot`: counts add, means and variances combine exactly (Chan et al.), and each
+    value is reported as the run with the smallest id holding it shows it."""
+    cells: dict[tuple[Any, ...], Cell] = {}
+    for rows in parts:
+        for xn, xt, gn, gt, xs, x_json, gs, g_json, n, mean, m2 in rows:
+            key, cell = (xn, xt, gn, gt), (xs, x_json, gs, g_json, int(n), float(mean), float(m2))
+            seen = cells.get(key)
+            cells[key] = cell if seen is None else _combined(seen, cell)
+    out: list[tuple[Any, ...]] = []
+    for _, x_json, _, g_json, n, mean, m2 in cells.values():
+        out.append((g_json, x_json, mean, math.sqrt(m2 / (n - 1)) if n > 1 else 0.0, n))
+    return out
+
+
+def _combined(a: Cell, b: Cell) -> Cell:
+    xs, x_json = min((a[0], a[1]), (b[0], b[1]))
+    gs, g_json = a[2:4] if b[2] is None or (a[2] is not None and a[2] <= b[2]) else b[2:4]
+    n = a[4] + b[4]
+    delta = b[5] - a[5]
+    mean = a[5] + delta * b[4] / n
+    m2 = a[6] + b[6] + delta * delta * a[4] * b[4] / n
+    return (xs, x_json, gs, g_json, n, mean, max(m2, 0.0))

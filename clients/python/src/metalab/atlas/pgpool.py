@@ -43,17 +43,35 @@ class Pool:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
-        with self._slots:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None or conn.closed or conn.broken:
-                conn = self._connect()
-            try:
+        """A connection, waiting for one to be free."""
+        with self._slots, self._checked_out() as conn:
+            yield conn
+
+    @contextmanager
+    def spare(self) -> Iterator[psycopg.Connection[tuple[Any, ...]] | None]:
+        """A connection if one is free right now, else None: never waits, so a thread that
+        already holds a connection can ask for a second one without risking a deadlock."""
+        if not self._slots.acquire(blocking=False):
+            yield None
+            return
+        try:
+            with self._checked_out() as conn:
                 yield conn
-            finally:
-                if not (conn.closed or conn.broken):
-                    with self._lock:
-                        self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    @contextmanager
+    def _checked_out(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed or conn.broken:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if not (conn.closed or conn.broken):
+                with self._lock:
+                    self._idle.append(conn)
 
     def close(self) -> None:
         with self._lock:

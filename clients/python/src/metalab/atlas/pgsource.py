@@ -7,7 +7,8 @@ import math
 import threading
 import time
 from collections.abc import Hashable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +19,7 @@ from psycopg import sql
 from metalab.atlas import pgplot, pgsql
 from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.pgpool import Pool, first_line
+from metalab.atlas.pgpool import POOL_SIZE, Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import VersionedCache, public, summary
@@ -70,6 +71,8 @@ class PostgresSource:
         self.pool = Pool(self.dsn)
         self.cache = VersionedCache(64)
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
+        # runs statements on the pool's spare connections: never more than it has, no queue
+        self._helpers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="atlas-pq")
         self._fields: dict[str, tuple[float, KnownFields]] = {}
         self._loading: set[str] = set()
         self._fields_lock = threading.Lock()
@@ -82,6 +85,7 @@ class PostgresSource:
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
+        self._helpers.shutdown(wait=True)
         self.pool.close()
 
     def _upgrade(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
@@ -100,19 +104,50 @@ class PostgresSource:
     ) -> list[tuple[Any, ...]]:
         """The rows of ``query``; ``settings`` apply to it alone (SET LOCAL)."""
         with self.pool.connection() as conn:
+            return self._run(conn, pgsql.Expr(query, args), settings)
+
+    def _run(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        statement: pgsql.Expr,
+        settings: Sequence[tuple[str, str]] = (),
+    ) -> list[tuple[Any, ...]]:
+        try:
+            if not self._schema_ready:
+                self._upgrade(conn)
+            if not settings:
+                return conn.execute(cast(sql.Composed, statement.text), statement.args).fetchall()
+            with conn.transaction():
+                for name, value in settings:
+                    conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+                return conn.execute(cast(sql.Composed, statement.text), statement.args).fetchall()
+        except psycopg.errors.UndefinedTable:
+            raise NotFound("the store has no tables yet") from None
+        except psycopg.Error as exc:
+            raise StoreError(first_line(exc)) from None
+
+    def _all_at_once(
+        self, statements: Sequence[pgsql.Expr], settings: Sequence[tuple[str, str]] = ()
+    ) -> list[list[tuple[Any, ...]]]:
+        """Each statement's rows, run side by side on the pool's free connections (the
+        rest one after another on this thread's). The thread takes its own connection
+        first and never waits for a spare one, so concurrent requests cannot deadlock."""
+        with self.pool.connection() as own, ExitStack() as spares:
+            helped: dict[int, Future[list[tuple[Any, ...]]]] = {}
+            for i in range(1, len(statements)):
+                spare = spares.enter_context(self.pool.spare())
+                if spare is None:
+                    break
+                helped[i] = self._helpers.submit(self._run, spare, statements[i], settings)
             try:
-                if not self._schema_ready:
-                    self._upgrade(conn)
-                if not settings:
-                    return conn.execute(cast(sql.Composed, query), args or []).fetchall()
-                with conn.transaction():
-                    for name, value in settings:
-                        conn.execute("SELECT set_config(%s, %s, true)", [name, value])
-                    return conn.execute(cast(sql.Composed, query), args or []).fetchall()
-            except psycopg.errors.UndefinedTable:
-                raise NotFound("the store has no tables yet") from None
-            except psycopg.Error as exc:
-                raise StoreError(first_line(exc)) from None
+                mine = {
+                    i: self._run(own, statement, settings)
+                    for i, statement in enumerate(statements)
+                    if i not in helped
+                }
+            finally:  # a spare goes back to the pool only once its statement is done
+                wait(helped.values())
+            return [mine[i] if i in mine else helped[i].result() for i in range(len(statements))]
 
     def check(self) -> tuple[bool, str]:
         """Whether the database answers. No schema work here: this is the readiness probe of
@@ -351,6 +386,18 @@ class PostgresSource:
             key, stamp, lambda: self._plot(experiment_id, query, x, y, group, stamp[1])
         )
 
+    def _values_plot(
+        self, experiment_id: str, x: Field, y: Field, group: Field | None
+    ) -> list[tuple[Any, ...]]:
+        """`pgplot.values_plot` in two halves of the run ids, one per connection, so that
+        PostgreSQL runs them on two cores (its own parallel plans rescan the joined sides
+        in every worker: slower than one process)."""
+        probe = pgplot.split_probe(experiment_id, y)
+        point = pgplot.split_point(*self._all(probe.text, probe.args)[0])
+        ranges: list[pgplot.RunRange] = [(None, point), (point, None)] if point else [(None, None)]
+        parts = [pgplot.values_plot(experiment_id, x, y, group, runs) for runs in ranges]
+        return pgplot.merge_cells(self._all_at_once(parts, pgplot.SETTINGS))
+
     def _plot(
         self,
         experiment_id: str,
@@ -364,8 +411,7 @@ class PostgresSource:
             axes = [x] + ([group] if group is not None else [])
             probe = pgplot.has_non_finite_text(experiment_id, axes)
             if not self._all(probe.text, probe.args)[0][0]:
-                fast = pgplot.values_plot(experiment_id, x, y, group)
-                rows = self._all(fast.text, fast.args, pgplot.SETTINGS)
+                rows = self._values_plot(experiment_id, x, y, group)
                 return _series(
                     (None if g is None else text_of(json.loads(g)), *rest) for g, *rest in rows
                 )
