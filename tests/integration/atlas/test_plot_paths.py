@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
 from metalab.store.base import RunRecord, Store
 from metalab.store.file import FileStore
+from metalab.store.locator import parse_locator
+from metalab.store.postgres import PostgresStore
 from tests.integration.atlas.dataset import populate_locator
 from tests.integration.atlas.test_stores_agree import rounded
 from tests.integration.sdk.pgserver import PostgresServer
@@ -132,3 +135,41 @@ def test_concurrent_plots_share_the_pool(
     with ThreadPoolExecutor(max_workers=4 * POOL_SIZE) as pool:
         answers = list(pool.map(plot, range(16 * POOL_SIZE)))
     assert all(answer == expected for answer in answers)
+
+
+def test_split_from_the_histogram(pg_server: PostgresServer, tmp_path: Path) -> None:
+    """Once PostgreSQL has analyzed `run_values`, a plot splits at a run id inside the
+    experiment's range, and the halves add up to what one statement computes."""
+    records = [
+        RunRecord(
+            "many", f"{i * 7919 % 1000:020x}", {"x": i % 3}, i, "completed", metrics={"y": i / 7}
+        )
+        for i in range(1000)
+    ]
+
+    def fill(store: Store) -> None:
+        store.put_experiment({"experiment_id": "many", "name": "many"}, len(records))
+        store.write_runs(records)
+
+    locator = f"{pg_server.dsn(pg_server.create_database())}&file_root={tmp_path}"
+    store = parse_locator(populate_locator(locator, fill)).open()
+    assert isinstance(store, PostgresStore)
+    try:
+        store.conn.execute("ANALYZE run_values")
+    finally:
+        store.close()
+    postgres = PostgresSource(locator)
+    try:
+        fields = postgres.fields("many")
+        x, y = fields.resolve("params.x"), fields.resolve("metrics.y")
+        probe = pgplot.split_probe("many", y)
+        point = pgplot.split_point(*postgres._all(probe.text, probe.args)[0])
+        assert point is not None and f"{0:020x}" < point <= f"{999:020x}"
+        halves = postgres._values_plot("many", x, y, None)
+        one = pgplot.values_plot("many", x, y, None)
+        whole = pgplot.merge_cells([postgres._all(one.text, one.args, pgplot.SETTINGS)])
+        assert len(halves) == len(whole) == 3
+        for half, one_cell in zip(sorted(halves), sorted(whole), strict=True):
+            assert half[:2] == one_cell[:2] and half[2:] == pytest.approx(one_cell[2:])
+    finally:
+        postgres.close()

@@ -62,7 +62,7 @@ def split_probe(experiment_id: str, y: Field) -> Expr:
     query = sql.SQL(
         "SELECT {}, {}, (SELECT histogram_bounds::text::text[] FROM pg_stats "
         "WHERE schemaname = current_schema() AND tablename = 'run_values' "
-        "AND attname = 'run_id')"
+        "AND attname = 'run_id' ORDER BY inherited LIMIT 1)"
     ).format(bound.format(sql.SQL("min")), bound.format(sql.SQL("max")))
     name = _field_name(y)
     return Expr(query, [experiment_id, name, experiment_id, name])
