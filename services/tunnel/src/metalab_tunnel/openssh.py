@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 from pathlib import Path
 
 from metalab_tunnel import mux
@@ -36,6 +35,7 @@ from metalab_tunnel.ssh_options import (
     master_argv,
     node_connect_kwargs,
 )
+from metalab_tunnel.workdirs import make_workdir
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,8 @@ def _clean_up_at_exit() -> None:
 
 
 def _workdir() -> str:
-    """A private directory for control sockets; in /tmp when $TMPDIR is too long for a socket
-    path (108 bytes, and ssh binds a name 17 bytes longer before renaming it)."""
-    base = tempfile.gettempdir()
-    if len(base) > 60:
-        base = "/tmp"
-    workdir = tempfile.mkdtemp(prefix="metalab-ssh-", dir=base)
+    """A private directory for control sockets (`workdirs.make_workdir`), removed at exit."""
+    workdir = make_workdir()
     _WORKDIRS.add(workdir)
     return workdir
 
