@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from metalab._process import pid_alive
 from metalab._settings import Folder, Workspace
 from metalab.errors import MetalabError
 
@@ -110,16 +111,6 @@ def _parse_tmp(name: str) -> _TmpName | None:
 def is_tmp_name(name: str) -> bool:
     """True for the ``.tmp.*`` names archive operations create."""
     return _parse_tmp(name) is not None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -286,7 +277,7 @@ def sweep_stale(directory: Path, *, any_owner: bool = False) -> list[Path]:
         parsed = _parse_tmp(entry.name)
         if parsed is None:
             continue
-        if not any_owner and (parsed.host != host or _pid_alive(parsed.pid)):
+        if not any_owner and (parsed.host != host or pid_alive(parsed.pid)):
             continue
         path = Path(entry.path)
         original = directory / parsed.base

@@ -16,6 +16,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from metalab._process import pid_alive
+
 PREFIX = "metalab-ssh-"
 _NAME = re.compile(rf"{PREFIX}(\d+)-")
 _swept: set[str] = set()
@@ -52,19 +54,9 @@ def _abandoned(entry: Path, pid: int) -> bool:
         return False
     if not entry.is_dir() or entry.is_symlink() or info.st_uid != os.getuid():
         return False
-    if pid == os.getpid() or _alive(pid):
+    if pid == os.getpid() or pid_alive(pid):
         return False
     return not any(_listening(path) for path in entry.iterdir() if path.is_socket())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _listening(path: Path) -> bool:

@@ -10,7 +10,6 @@ seconds and only running runs are ever checked.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from metalab._process import pid_alive
 from metalab.store.whereabouts import pid_namespace, process_start
 
 TTL = 5.0
@@ -47,12 +47,8 @@ def squeue_jobs() -> frozenset[str] | None:
 
 
 def process_alive(pid: int, started: int | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        pass
     if started is None:
         return True
     now = process_start(pid)
