@@ -4,8 +4,11 @@ checked on both data paths (half-close, a service that went away)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -198,3 +201,24 @@ async def test_a_burst_of_concurrent_connections_all_get_through(
     finally:
         await tunnel.close()
         server.close()
+
+
+@pytest.mark.asyncio
+async def test_default_key_in_home_serves_both_paths(
+    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+) -> None:
+    """No `ssh_key`: asyncssh loads $HOME/.ssh/id_ed25519; ssh, which would look in the
+    passwd entry's home instead (not this $HOME), is given the same file."""
+    home = Path(os.environ["HOME"])
+    assert home != Path(pwd.getpwuid(os.getuid()).pw_dir)
+    shutil.copy(client_key.private, home / ".ssh" / "id_ed25519")
+    spec = spec_for(sshd, client_key, known_hosts, http_server.port)
+    spec = dataclasses.replace(spec, target=dataclasses.replace(spec.target, ssh_key=None))
+    events = Events()
+    tunnel = Tunnel(spec, events)
+    (bound,) = await tunnel.start()
+    try:
+        assert len(ssh_processes(descendants(os.getpid()))) == 1
+        assert await http_get(bound.local_port) == http_server.body
+    finally:
+        await tunnel.close()

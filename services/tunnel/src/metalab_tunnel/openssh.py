@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -77,6 +78,30 @@ def same_config(target: SshTarget) -> SshTarget:
         return target
     default = Path("~/.ssh/config").expanduser()
     return dataclasses.replace(target, config_files=(str(default),) if default.is_file() else ())
+
+
+# The key files asyncssh loads by default from $HOME/.ssh, in its order.
+DEFAULT_KEY_FILES = ("id_ed25519_sk", "id_ecdsa_sk", "id_ed448", "id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def same_identities(target: SshTarget) -> SshTarget:
+    """Name the keys asyncssh loads by default (from ``$HOME/.ssh``) when ``$HOME`` is not
+    the passwd entry's home, where ssh would look instead; unchanged when a key is set."""
+    if target.ssh_key or any(o.lower().startswith("identityfile") for o in target.options):
+        return target
+    home = Path("~").expanduser()
+    try:
+        passwd_home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        passwd_home = None
+    if passwd_home is not None and home.resolve() == passwd_home.resolve():
+        return target
+    keys = [home / ".ssh" / name for name in DEFAULT_KEY_FILES]
+    # (a path with white space would need quoting that the asyncssh side would not undo)
+    named = tuple(
+        f"IdentityFile={k}" for k in keys if k.is_file() and not any(c.isspace() for c in str(k))
+    )
+    return dataclasses.replace(target, options=target.options + named) if named else target
 
 
 def _launcher() -> list[str]:
@@ -228,7 +253,7 @@ class MasterRoute:
         cls, target: SshTarget, mode: TunnelMode, forwards: tuple[ForwardSpec, ...]
     ) -> MasterRoute:
         """Start and wait for every master; HopFailure (with ssh's reason) if one fails."""
-        target = same_config(target)
+        target = same_identities(same_config(target))
         gateway_files = [str(f) for f in known_hosts_files(gateway_connect_kwargs(target))]
         route = cls(mode, _workdir(), {})
         hosts = sorted({f.remote_host for f in forwards}) if mode == "jump" else [""]
