@@ -36,12 +36,14 @@ wait_until() {
 
 # launch_daemon NAME LOGFILE TIMEOUT_S READY CMD...: start CMD (which must stay in the foreground)
 # detached in its own session, stdout/stderr to LOGFILE, and poll READY until it succeeds.
-# Fails fast, showing the log's tail, if the daemon exits (e.g. its port is taken).
+# Fails fast, showing the log's tail, if the daemon exits (e.g. its port is taken). It runs in
+# /: a daemon outliving the checkout it was started from must not keep a deleted directory as
+# its working directory (slurmstepd then prefixes every job's output with an error line).
 launch_daemon() {
     local name=$1 logfile=$2 timeout=$3 ready=$4; shift 4
     log "$name: starting (log $logfile)"
     mkdir -p "$(dirname "$logfile")"
-    setsid "$@" </dev/null >>"$logfile" 2>&1 &
+    (cd / && exec setsid "$@" </dev/null >>"$logfile" 2>&1) &
     local pid=$! deadline=$((SECONDS + timeout))
     until "$ready" >/dev/null 2>&1; do
         if ! alive "$pid"; then
