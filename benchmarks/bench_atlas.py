@@ -27,13 +27,13 @@ from typing import Any
 import httpx
 
 from benchmarks._timing import summary
+from metalab._runstore.base import RunRecord
+from metalab._runstore.locator import parse_locator
+from metalab._runstore.postgres import PostgresStore
 from metalab.atlas.fileindex import FileIndex
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
-from metalab.store.base import RunRecord
-from metalab.store.locator import parse_locator
-from metalab.store.postgres import PostgresStore
 from tests.integration.atlas.server import running_atlas
 from tests.integration.sdk.pgserver import throwaway_postgres
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metalab.store.base import RunRecord  # noqa: E402
-from metalab.store.file import FileStore  # noqa: E402
-from metalab.store.locator import parse_locator  # noqa: E402
+from metalab._runstore.base import RunRecord  # noqa: E402
+from metalab._runstore.file import FileStore  # noqa: E402
+from metalab._runstore.locator import parse_locator  # noqa: E402
 
 
 def records(experiment: str, n: int) -> list[RunRecord]:

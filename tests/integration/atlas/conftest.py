@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from metalab.store.file import FileStore
+from metalab._runstore.file import FileStore
 from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
 from tests.integration.components import postgres_missing, require

@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from metalab.store.base import MetricStep, RunRecord, Store
-from metalab.store.locator import parse_locator
+from metalab._runstore.base import MetricStep, RunRecord, Store
+from metalab._runstore.locator import parse_locator
 
 LRS = (0.001, 0.01, 0.1)
 DEPTHS = (2, 4, 16, 32)  # 16 < 4 as text: catches text ordering of numbers

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from metalab._runstore.file import FileStore
 from metalab.atlas.fileindex import FileIndex
-from metalab.store.file import FileStore
 from tests.integration.atlas.dataset import populate, records, run_id
 
 
@@ -117,10 +117,10 @@ def test_settled_runs_directory_means_only_unfinished_runs_are_checked(tmp_path:
 def test_orderings_follow_changes_without_a_full_sort(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from metalab._runstore.base import RunRecord
     from metalab.atlas.evaluate import Ordering
     from metalab.atlas.query import parse_query
     from metalab.atlas.source import FileSource
-    from metalab.store.base import RunRecord
 
     store = FileStore(tmp_path)
     all_records = populate(store)
@@ -168,10 +168,10 @@ def test_orderings_follow_changes_without_a_full_sort(
 def test_filtered_selections_follow_changes_without_a_full_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from metalab._runstore.base import RunRecord
     from metalab.atlas import evaluate
     from metalab.atlas.query import parse_query
     from metalab.atlas.source import FileSource
-    from metalab.store.base import RunRecord
 
     store = FileStore(tmp_path)
     all_records = populate(store)

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metalab.store.base import RunRecord, Store
-from metalab.store.file import FileStore
-from metalab.store.locator import parse_locator
+from metalab._runstore.base import RunRecord, Store
+from metalab._runstore.file import FileStore
+from metalab._runstore.locator import parse_locator
 from tests.integration.atlas.server import running_atlas
 from tests.integration.sdk.pgserver import PostgresServer
 

@@ -122,7 +122,7 @@ def test_a_live_run_stays_running() -> None:
     me = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": None}
     liveness = Liveness(jobs=lambda: None)
     assert not liveness.is_lost(me)
-    from metalab.store.whereabouts import current
+    from metalab._runstore.whereabouts import current
 
     assert not liveness.is_lost(current())
     reused = {**current(), "pid_start": -1}  # the pid now names another process

@@ -10,15 +10,15 @@ from typing import Any
 import psycopg
 import pytest
 
+from metalab._runstore import reindex
+from metalab._runstore.base import RunRecord
+from metalab._runstore.file import FileStore
+from metalab._runstore.locator import parse_locator
+from metalab._runstore.pgschema import ensure_schema
+from metalab._runstore.postgres import PostgresStore
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource
-from metalab.store import reindex
-from metalab.store.base import RunRecord
-from metalab.store.file import FileStore
-from metalab.store.locator import parse_locator
-from metalab.store.pgschema import ensure_schema
-from metalab.store.postgres import PostgresStore
 from tests.integration.sdk.pgserver import PostgresServer
 
 pytestmark = pytest.mark.timeout(300)

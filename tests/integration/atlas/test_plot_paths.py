@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
+from metalab._runstore.base import RunRecord, Store
+from metalab._runstore.file import FileStore
+from metalab._runstore.locator import parse_locator
+from metalab._runstore.postgres import PostgresStore
 from metalab.atlas import pgplot
 from metalab.atlas.pgpool import POOL_SIZE
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
-from metalab.store.base import RunRecord, Store
-from metalab.store.file import FileStore
-from metalab.store.locator import parse_locator
-from metalab.store.postgres import PostgresStore
 from tests.integration.atlas.dataset import populate_locator
 from tests.integration.atlas.test_stores_agree import rounded
 from tests.integration.sdk.pgserver import PostgresServer

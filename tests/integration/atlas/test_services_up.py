@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metalab.store.locator import parse_locator
+from metalab._runstore.locator import parse_locator
 from tests.integration.atlas.dataset import populate
 from tests.integration.components import postgres_missing, require
 from tests.integration.test_local_services import bundle_of, cli, make_project

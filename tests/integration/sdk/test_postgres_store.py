@@ -5,10 +5,10 @@ from typing import cast
 import pytest
 
 import metalab
+from metalab._runstore import PostgresStoreConfig, parse_locator
+from metalab._runstore.base import MetricStep, RunRecord
+from metalab._runstore.pgschema import SCHEMA_VERSION
 from metalab.errors import StoreError
-from metalab.store import PostgresStoreConfig, parse_locator
-from metalab.store.base import MetricStep, RunRecord
-from metalab.store.pgschema import SCHEMA_VERSION
 from tests.integration.sdk import ops
 
 pytestmark = pytest.mark.postgres

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import metalab
-from metalab.store.file import FileStore
+from metalab._runstore.file import FileStore
 from tests.integration.sdk import ops
 
 

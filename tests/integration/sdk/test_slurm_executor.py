@@ -14,7 +14,7 @@ from typing import cast
 import pytest
 
 import metalab
-from metalab.executor.slurm import SlurmExecutor, SlurmHandle
+from metalab._sweep.slurm import SlurmExecutor, SlurmHandle
 from tests.integration.sdk import ops
 from tests.integration.sdk.conftest import wait_for
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 import metalab
-import metalab.store
-from metalab.store import PostgresStoreConfig, parse_locator
+import metalab._runstore
+from metalab._runstore import PostgresStoreConfig, parse_locator
 from tests.helpers import METALAB, run_cli
 from tests.integration.sdk import ops
 
@@ -91,6 +91,6 @@ def test_reindex_errors_are_one_line(tmp_path):
 
 
 def test_reindex_name_is_always_the_function():
-    import metalab.store._reindex  # noqa: F401 - importing the module must not shadow the name
+    import metalab._runstore._reindex  # noqa: F401 - importing the module must not shadow the name
 
-    assert callable(metalab.store.reindex) and metalab.reindex is metalab.store.reindex
+    assert callable(metalab._runstore.reindex) and metalab.reindex is metalab._runstore.reindex

@@ -4,11 +4,11 @@ from dataclasses import dataclass
 import pytest
 
 import metalab
+from metalab._sweep.config import SlurmExecutorConfig, executor_from_config
+from metalab._sweep.local import ProcessExecutor
+from metalab._sweep.registry import register_executor, unregister_executor
+from metalab._sweep.slurm import SlurmExecutor
 from metalab.errors import ConfigError
-from metalab.executor.config import SlurmExecutorConfig, executor_from_config
-from metalab.executor.local import ProcessExecutor
-from metalab.executor.registry import register_executor, unregister_executor
-from metalab.executor.slurm import SlurmExecutor
 
 SEED_TABLE = {
     "partition": "default",
@@ -47,7 +47,7 @@ def test_every_seed_field_is_accepted():
 
 
 def test_seed_module_path_works():
-    from metalab.executor.config import executor_from_config as imported
+    from metalab._sweep.config import executor_from_config as imported
 
     assert imported is metalab.executor_from_config
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metalab._runstore import FileStoreConfig, PostgresStoreConfig, parse_locator, resolve_store
+from metalab._runstore.locator import redact_locator
 from metalab.errors import StoreError
-from metalab.store import FileStoreConfig, PostgresStoreConfig, parse_locator, resolve_store
-from metalab.store.locator import redact_locator
 
 BASE = Path("/base")
 

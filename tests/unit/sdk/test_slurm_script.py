@@ -13,8 +13,8 @@ from typing import TypedDict, Unpack
 
 import pytest
 
-from metalab.executor.config import SlurmExecutorConfig
-from metalab.executor.slurm_script import (
+from metalab._sweep.config import SlurmExecutorConfig
+from metalab._sweep.slurm_script import (
     array_spec,
     chunks,
     job_name,
@@ -98,7 +98,7 @@ def test_weird_paths_reach_python_intact(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "x" not in proc.stdout
     argv = record.read_text().split("\0")[:-1]
-    assert argv == ["-m", "metalab.executor.slurm_task", WEIRD, "7"]
+    assert argv == ["-m", "metalab._sweep.slurm_task", WEIRD, "7"]
 
 
 def shlex_quote(text: str) -> str:

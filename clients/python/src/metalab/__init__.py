@@ -16,6 +16,10 @@ from metalab.errors import (
 )
 
 if TYPE_CHECKING:
+    from metalab._runstore import reindex
+    from metalab._runstore.base import StoreConfig
+    from metalab._runstore.file import FileStoreConfig
+    from metalab._runstore.pgconfig import PostgresStoreConfig
     from metalab._sdk.capture import Capture
     from metalab._sdk.experiment import Experiment
     from metalab._sdk.params import (
@@ -30,39 +34,35 @@ if TYPE_CHECKING:
     from metalab._sdk.result import Result
     from metalab._sdk.run import run
     from metalab._sdk.yaml_config import ExperimentConfig, load_experiment_config
-    from metalab.executor.config import (
+    from metalab._sweep.config import (
         LocalExecutorConfig,
         SlurmExecutorConfig,
         executor_from_config,
     )
-    from metalab.executor.registry import register_executor
-    from metalab.executor.resolve import resolve_executor
-    from metalab.store import reindex
-    from metalab.store.base import StoreConfig
-    from metalab.store.file import FileStoreConfig
-    from metalab.store.pgconfig import PostgresStoreConfig
+    from metalab._sweep.registry import register_executor
+    from metalab._sweep.resolve import resolve_executor
 
 _LAZY: dict[str, str] = {
     "Capture": "metalab._sdk.capture",
     "Experiment": "metalab._sdk.experiment",
     "ExperimentConfig": "metalab._sdk.yaml_config",
-    "FileStoreConfig": "metalab.store.file",
-    "LocalExecutorConfig": "metalab.executor.config",
-    "PostgresStoreConfig": "metalab.store.pgconfig",
+    "FileStoreConfig": "metalab._runstore.file",
+    "LocalExecutorConfig": "metalab._sweep.config",
+    "PostgresStoreConfig": "metalab._runstore.pgconfig",
     "Result": "metalab._sdk.result",
-    "SlurmExecutorConfig": "metalab.executor.config",
-    "StoreConfig": "metalab.store.base",
+    "SlurmExecutorConfig": "metalab._sweep.config",
+    "StoreConfig": "metalab._runstore.base",
     "choice": "metalab._sdk.params",
-    "executor_from_config": "metalab.executor.config",
+    "executor_from_config": "metalab._sweep.config",
     "grid": "metalab._sdk.params",
     "load_experiment_config": "metalab._sdk.yaml_config",
     "loguniform": "metalab._sdk.params",
     "param_list": "metalab._sdk.params",
     "randint": "metalab._sdk.params",
     "random": "metalab._sdk.params",
-    "register_executor": "metalab.executor.registry",
-    "reindex": "metalab.store",
-    "resolve_executor": "metalab.executor.resolve",
+    "register_executor": "metalab._sweep.registry",
+    "reindex": "metalab._runstore",
+    "resolve_executor": "metalab._sweep.resolve",
     "run": "metalab._sdk.run",
     "uniform": "metalab._sdk.params",
 }

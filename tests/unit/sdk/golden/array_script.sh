@@ -20,4 +20,4 @@ eval "$(conda shell.bash hook)"
 conda activate 'my env'
 # setup (from the executor config, verbatim)
 export OMP_NUM_THREADS=2
-exec /opt/venv/bin/python -m metalab.executor.slurm_task /shared/exp/sweep/.metalab/p0 "$SLURM_ARRAY_TASK_ID"
+exec /opt/venv/bin/python -m metalab._sweep.slurm_task /shared/exp/sweep/.metalab/p0 "$SLURM_ARRAY_TASK_ID"

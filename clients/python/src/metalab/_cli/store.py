@@ -26,9 +26,9 @@ def reindex(locator: str | None, env_name: str | None, as_json: bool) -> None:
     visible to every user), "-" to read it from stdin, or omitted / "discover" for the store
     of the nearest running service bundle.
     """
+    from metalab._runstore import reindex as rebuild
+    from metalab._runstore.locator import discover_store, has_password, resolve_store
     from metalab.errors import UsageError
-    from metalab.store import reindex as rebuild
-    from metalab.store.locator import discover_store, has_password, resolve_store
 
     if locator == "-":
         locator = sys.stdin.readline().strip()

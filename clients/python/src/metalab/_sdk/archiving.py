@@ -27,9 +27,9 @@ from metalab._folders import (
     restore_if_archived,
     sweep_stale,
 )
+from metalab._runstore.base import COMPLETED, RunRecord, Store
 from metalab._sdk.experiment import RunSpec
 from metalab._settings import Workspace
-from metalab.store.base import COMPLETED, RunRecord, Store
 
 log = logging.getLogger("metalab.run")
 

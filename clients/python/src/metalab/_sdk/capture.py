@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from metalab._runstore.base import MetricStep, Store, now_iso
 from metalab.errors import StoreError
-from metalab.store.base import MetricStep, Store, now_iso
 
 FLUSH_EVERY_STEPS = 500
 FLUSH_EVERY_SECONDS = 5.0

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from metalab._runstore.base import StoreConfig
 from metalab._settings import Settings, Workspace
 from metalab.errors import ConfigError
-from metalab.store.base import StoreConfig
 
 log = logging.getLogger("metalab.run")
 

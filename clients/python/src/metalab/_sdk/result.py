@@ -8,9 +8,17 @@ import time
 from collections import Counter
 from typing import Any
 
+from metalab._runstore.base import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    RunRecord,
+    Store,
+    StoreConfig,
+)
 from metalab._sdk.archiving import Archiver
 from metalab._sdk.table import RunTable
-from metalab.store.base import CANCELLED, COMPLETED, FAILED, RUNNING, RunRecord, Store, StoreConfig
 
 log = logging.getLogger("metalab.run")
 PENDING = "pending"

@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from metalab._runstore.base import COMPLETED, Store, StoreConfig
+from metalab._runstore.file import FileStoreConfig
+from metalab._runstore.locator import resolve_store
 from metalab._sdk.archiving import Archiver, prepare, settle
 from metalab._sdk.experiment import Experiment, RunSpec, load_operation
 from metalab._sdk.placement import Placement, describe_env, exported, place, with_store
@@ -16,16 +19,13 @@ from metalab._sdk.result import DoneHandle, Result
 from metalab._sdk.runner import execute_run, next_attempt
 from metalab._workspaces import default_store_root
 from metalab.errors import ConfigError
-from metalab.store.base import COMPLETED, Store, StoreConfig
-from metalab.store.file import FileStoreConfig
-from metalab.store.locator import resolve_store
 
 log = logging.getLogger("metalab.run")
 
 
 def _executor(value: Any) -> Any:
     """An executor object, None (in-process), a type name, or ``{"type": ..., **settings}``."""
-    from metalab.executor.resolve import resolve_executor
+    from metalab._sweep.resolve import resolve_executor
 
     if isinstance(value, str):
         return resolve_executor(value, {})
@@ -118,7 +118,7 @@ def run(
             archiver.drain()
         handle = DoneHandle("in-process")
         return Result(experiment_id, ids, len(todo), config, opened, handle, archiver)
-    from metalab.executor.base import SweepPlan
+    from metalab._sweep.base import SweepPlan
 
     plan = SweepPlan(
         experiment_id=experiment_id,

@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from metalab._sdk.capture import Capture
-from metalab._sdk.experiment import RunSpec
-from metalab.store import whereabouts
-from metalab.store.base import (
+from metalab._runstore import whereabouts
+from metalab._runstore.base import (
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -28,6 +26,8 @@ from metalab.store.base import (
     Store,
     now_iso,
 )
+from metalab._sdk.capture import Capture
+from metalab._sdk.experiment import RunSpec
 
 
 class RunCancelled(BaseException):

@@ -60,7 +60,7 @@ class ExperimentConfig:
         """The executor: `.metalab.toml` profile defaults merged with this file's settings."""
         if self.executor_type is None:
             return None
-        from metalab.executor.resolve import resolve_executor
+        from metalab._sweep.resolve import resolve_executor
 
         try:
             return resolve_executor(self.executor_type, self.executor_settings)
@@ -137,7 +137,7 @@ def _guess_key(problem: str) -> str | None:
 
 
 def _check_keys(doc: Mapping[str, Any], valid: tuple[str, ...], prefix: str, fail: Any) -> None:
-    from metalab.executor.config import closest
+    from metalab._sweep.config import closest
 
     for key in doc:
         if key not in valid:
@@ -240,8 +240,8 @@ def _executor(value: Any, fail: Any) -> tuple[str | None, dict[str, Any]]:
     kind = settings.pop("type", None)
     if not isinstance(kind, str):
         raise fail("required key is missing (e.g. local, slurm)", "executor.type")
-    from metalab.executor.config import config_from_dict
-    from metalab.executor.registry import get_executor_type
+    from metalab._sweep.config import config_from_dict
+    from metalab._sweep.registry import get_executor_type
 
     try:
         entry = get_executor_type(kind)

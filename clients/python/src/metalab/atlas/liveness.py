@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from metalab._process import pid_alive
-from metalab.store.whereabouts import pid_namespace, process_start
+from metalab._runstore.whereabouts import pid_namespace, process_start
 
 TTL = 5.0
 LOST = "lost"

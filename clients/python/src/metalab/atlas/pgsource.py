@@ -16,6 +16,8 @@ from typing import Any, cast
 import psycopg
 from psycopg import sql
 
+from metalab._runstore.pgconfig import PostgresStoreConfig
+from metalab._runstore.pgschema import ensure_schema
 from metalab.atlas import pgplot, pgsql
 from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
@@ -24,8 +26,6 @@ from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQue
 from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.errors import StoreError
-from metalab.store.pgconfig import PostgresStoreConfig
-from metalab.store.pgschema import ensure_schema
 
 FIELDS_TTL = 10.0
 COLUMNS = (
@@ -62,7 +62,7 @@ class PostgresSource:
     kind = "postgres"
 
     def __init__(self, locator: str) -> None:
-        from metalab.store.locator import parse_locator
+        from metalab._runstore.locator import parse_locator
 
         config = parse_locator(locator)
         assert isinstance(config, PostgresStoreConfig)

@@ -303,7 +303,7 @@ def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = Fal
         from metalab.atlas.pgsource import PostgresSource
 
         return PostgresSource(store)
-    from metalab.store.locator import parse_locator
+    from metalab._runstore.locator import parse_locator
 
     config = parse_locator(store)
     return FileSource(Path(config.to_json()["root"]), refresh_interval, freeze_gc)

@@ -2,15 +2,15 @@
 
 from collections.abc import Callable
 
-from metalab.store.base import RunRecord, Store, StoreConfig
-from metalab.store.file import FileStore, FileStoreConfig
-from metalab.store.locator import parse_locator, redact_locator, resolve_store
-from metalab.store.pgconfig import PostgresStoreConfig
+from metalab._runstore.base import RunRecord, Store, StoreConfig
+from metalab._runstore.file import FileStore, FileStoreConfig
+from metalab._runstore.locator import parse_locator, redact_locator, resolve_store
+from metalab._runstore.pgconfig import PostgresStoreConfig
 
 
 def reindex(locator: object, progress: Callable[[str, int], None] | None = None) -> int:
     """Rebuild a PostgresStore's index from its files (imports psycopg only when called)."""
-    from metalab.store._reindex import reindex as _reindex
+    from metalab._runstore._reindex import reindex as _reindex
 
     return _reindex(locator, progress)
 

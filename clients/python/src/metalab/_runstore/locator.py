@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from metalab._runstore.base import StoreConfig
+from metalab._runstore.file import FileStoreConfig
+from metalab._runstore.pgconfig import PostgresStoreConfig
 from metalab.errors import StoreError
-from metalab.store.base import StoreConfig
-from metalab.store.file import FileStoreConfig
-from metalab.store.pgconfig import PostgresStoreConfig
 
-log = logging.getLogger("metalab.store")
+log = logging.getLogger("metalab._runstore")
 
 DEFAULT_ROOT = "experiments"
 PG_SCHEMES = ("postgresql", "postgres")

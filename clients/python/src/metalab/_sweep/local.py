@@ -8,11 +8,11 @@ import multiprocessing
 from dataclasses import asdict
 from typing import Any
 
-from metalab.executor.base import SweepPlan
-from metalab.executor.config import LocalExecutorConfig
-from metalab.executor.worker import run_planned
+from metalab._sweep.base import SweepPlan
+from metalab._sweep.config import LocalExecutorConfig
+from metalab._sweep.worker import run_planned
 
-log = logging.getLogger("metalab.executor")
+log = logging.getLogger("metalab._sweep")
 
 
 class ProcessExecutor:

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from metalab.executor.config import executor_from_config
+from metalab._sweep.config import executor_from_config
 
-log = logging.getLogger("metalab.executor")
+log = logging.getLogger("metalab._sweep")
 
 
 def profile_defaults(platform: str, start_dir: Path | None = None) -> tuple[dict[str, Any], str]:
@@ -22,7 +22,7 @@ def profile_defaults(platform: str, start_dir: Path | None = None) -> tuple[dict
     Returns ``(defaults, where)``; ``where`` says which profile (or "no .metalab.toml").
     """
     from metalab._config.resolve import load_project, resolve_environment
-    from metalab.executor.registry import get_executor_type
+    from metalab._sweep.registry import get_executor_type
 
     entry = get_executor_type(platform)
     project = load_project(start_dir)

@@ -17,11 +17,11 @@ from typing import Any
 
 import psycopg
 
+from metalab._runstore.base import MetricStep, RunRecord, RunState, now_iso
+from metalab._runstore.file import FileStore
+from metalab._runstore.pgconfig import PostgresStoreConfig
+from metalab._runstore.pgschema import ensure_schema
 from metalab.errors import StoreError
-from metalab.store.base import MetricStep, RunRecord, RunState, now_iso
-from metalab.store.file import FileStore
-from metalab.store.pgconfig import PostgresStoreConfig
-from metalab.store.pgschema import ensure_schema
 
 UPSERT_RUN = """
 INSERT INTO runs (experiment_id, run_id, params, seed, status, attempt, metrics, error,

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from metalab._fs import write_atomic
+from metalab._runstore.base import EXPERIMENT_SCHEMA, MetricStep, RunRecord, RunState, now_iso
 from metalab.errors import StoreError
-from metalab.store.base import EXPERIMENT_SCHEMA, MetricStep, RunRecord, RunState, now_iso
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755

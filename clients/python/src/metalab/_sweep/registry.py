@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from metalab._sweep.config import LocalExecutorConfig, SlurmExecutorConfig, closest
 from metalab.errors import ConfigError
-from metalab.executor.config import LocalExecutorConfig, SlurmExecutorConfig, closest
 
 ENTRY_POINT_GROUP = "metalab.executors"
 
@@ -48,13 +48,13 @@ def unregister_executor(name: str) -> None:
 def _local_factory(config: LocalExecutorConfig) -> Any:
     if config.workers == 1:
         return None
-    from metalab.executor.local import ProcessExecutor
+    from metalab._sweep.local import ProcessExecutor
 
     return ProcessExecutor(config)
 
 
 def _slurm_factory(config: SlurmExecutorConfig) -> Any:
-    from metalab.executor.slurm import SlurmExecutor
+    from metalab._sweep.slurm import SlurmExecutor
 
     return SlurmExecutor(config)
 

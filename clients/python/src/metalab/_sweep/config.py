@@ -152,7 +152,7 @@ def executor_from_config(executor_type: str, settings: Mapping[str, Any] | None 
     ``("local", {"workers": 4})`` → a process pool; ``("local", {"workers": 1})`` → None
     (metalab runs in-process); ``("slurm", {...})`` → `SlurmExecutor`.
     """
-    from metalab.executor.registry import get_executor_type
+    from metalab._sweep.registry import get_executor_type
 
     entry = get_executor_type(executor_type)
     config = config_from_dict(entry.config_cls, settings or {}, executor_type)

@@ -1,6 +1,6 @@
 """`reindex(locator)`: rebuild a PostgresStore's tables from the files under its file_root.
 
-Private module: the public name is the function `metalab.store.reindex` (a module of the same
+Private module: the public name is the function `metalab._runstore.reindex` (a module of the same
 name would shadow it as an attribute of the package once imported).
 """
 
@@ -10,13 +10,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from metalab._runstore.base import StoreConfig
+from metalab._runstore.locator import resolve_store
+from metalab._runstore.pgconfig import PostgresStoreConfig
+from metalab._runstore.pgschema import REBUILD_VALUES
 from metalab.errors import StoreError
-from metalab.store.base import StoreConfig
-from metalab.store.locator import resolve_store
-from metalab.store.pgconfig import PostgresStoreConfig
-from metalab.store.pgschema import REBUILD_VALUES
 
-log = logging.getLogger("metalab.store")
+log = logging.getLogger("metalab._runstore")
 
 BATCH = 1000
 _NOT_SPEC = ("schema", "created_at", "updated_at", "total_runs", "run_ids")
@@ -35,7 +35,7 @@ def reindex(
     config = resolve_store(locator)
     if not isinstance(config, PostgresStoreConfig):
         raise StoreError(f"reindex needs a PostgreSQL store (got {config.describe()})")
-    from metalab.store.postgres import PostgresStore
+    from metalab._runstore.postgres import PostgresStore
 
     store = PostgresStore(config)
     total = 0

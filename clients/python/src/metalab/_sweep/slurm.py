@@ -1,7 +1,7 @@
 """`SlurmExecutor`: a sweep becomes job arrays (one ``sbatch`` per array, never one per run).
 
 Payloads are JSON data files under the store's filesystem; each array task runs
-``python -m metalab.executor.slurm_task PAYLOAD_DIR $SLURM_ARRAY_TASK_ID``; results return
+``python -m metalab._sweep.slurm_task PAYLOAD_DIR $SLURM_ARRAY_TASK_ID``; results return
 through the store. Status comes from ``squeue`` only (no ``sacct``).
 """
 
@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from metalab._fs import write_atomic
-from metalab.errors import SchedulerError
-from metalab.executor.base import SweepPlan
-from metalab.executor.config import SlurmExecutorConfig
-from metalab.executor.scheduler import LocalRunner, SchedulerRunner
-from metalab.executor.slurm_script import (
+from metalab._sweep.base import SweepPlan
+from metalab._sweep.config import SlurmExecutorConfig
+from metalab._sweep.scheduler import LocalRunner, SchedulerRunner
+from metalab._sweep.slurm_script import (
     array_spec,
     chunks,
     job_name,
@@ -31,8 +30,9 @@ from metalab.executor.slurm_script import (
     sbatch_argv,
     squeue_argv,
 )
+from metalab.errors import SchedulerError
 
-log = logging.getLogger("metalab.executor.slurm")
+log = logging.getLogger("metalab._sweep.slurm")
 PAYLOAD_VERSION = 1
 CANCEL_WAIT_SECONDS = 30.0
 SBATCH_TIMEOUT = 30.0

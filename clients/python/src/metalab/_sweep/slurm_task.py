@@ -1,4 +1,4 @@
-"""One SLURM array task: ``python -m metalab.executor.slurm_task PAYLOAD_DIR INDEX``.
+"""One SLURM array task: ``python -m metalab._sweep.slurm_task PAYLOAD_DIR INDEX``.
 
 Reads ``PAYLOAD_DIR/payload.json`` (plain data: operation path, store locator, tasks), runs task
 ``INDEX`` and records it in the store. SIGTERM (scancel, walltime) records the run as cancelled.
@@ -15,7 +15,7 @@ from types import FrameType
 
 from metalab.errors import MetalabError
 
-USAGE = "usage: python -m metalab.executor.slurm_task PAYLOAD_DIR INDEX"
+USAGE = "usage: python -m metalab._sweep.slurm_task PAYLOAD_DIR INDEX"
 
 
 def _on_term(signum: int, frame: FrameType | None) -> None:
@@ -36,9 +36,9 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, IndexError) as exc:
         print(f"metalab task: cannot read task {index} of {payload_dir}: {exc}", file=sys.stderr)
         return 2
+    from metalab._runstore.base import COMPLETED
     from metalab._sdk.runner import RunCancelled
-    from metalab.executor.worker import run_planned
-    from metalab.store.base import COMPLETED
+    from metalab._sweep.worker import run_planned
 
     spec = {k: task[k] for k in ("run_id", "params", "seed")}
     try:

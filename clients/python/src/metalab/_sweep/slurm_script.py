@@ -10,9 +10,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from metalab.executor.config import SlurmExecutorConfig
+from metalab._sweep.config import SlurmExecutorConfig
 
-TASK_MODULE = "metalab.executor.slurm_task"
+TASK_MODULE = "metalab._sweep.slurm_task"
 JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from metalab.store.postgres import PostgresStore
+    from metalab._runstore.postgres import PostgresStore
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,12 @@ class PostgresStoreConfig:
     kind: str = "postgres"
 
     def open(self) -> PostgresStore:
-        from metalab.store.postgres import PostgresStore
+        from metalab._runstore.postgres import PostgresStore
 
         return PostgresStore(self)
 
     def describe(self) -> str:
-        from metalab.store.locator import redact_locator
+        from metalab._runstore.locator import redact_locator
 
         return f"PostgresStore {redact_locator(self.dsn)} (file_root={self.file_root})"
 

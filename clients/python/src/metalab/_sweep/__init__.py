@@ -1,12 +1,12 @@
 """Executors: where runs happen (in-process, a local process pool, SLURM job arrays)."""
 
-from metalab.executor.config import (
+from metalab._sweep.config import (
     LocalExecutorConfig,
     SlurmExecutorConfig,
     executor_from_config,
 )
-from metalab.executor.registry import executor_types, register_executor
-from metalab.executor.resolve import resolve_executor
+from metalab._sweep.registry import executor_types, register_executor
+from metalab._sweep.resolve import resolve_executor
 
 __all__ = [
     "LocalExecutorConfig",

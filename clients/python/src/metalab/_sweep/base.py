@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from metalab._runstore.base import StoreConfig
 from metalab._sdk.experiment import RunSpec
-from metalab.store.base import StoreConfig
 
 
 @dataclass(frozen=True)

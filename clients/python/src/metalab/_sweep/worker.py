@@ -8,11 +8,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from metalab._runstore.base import RunRecord, Store
+from metalab._runstore.locator import store_config_from_json
 from metalab._sdk.experiment import RunSpec, load_operation
 from metalab._sdk.runner import execute_run
 from metalab.errors import ConfigError
-from metalab.store.base import RunRecord, Store
-from metalab.store.locator import store_config_from_json
 
 _stores: dict[str, Store] = {}
 
