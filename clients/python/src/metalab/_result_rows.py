@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -113,6 +112,8 @@ def dataframe_row(run: Run, options: RowOptions) -> dict[str, Any]:
 
 def _wants_run(reducer: Callable[..., Any]) -> bool:
     """True when ``reducer`` has two or more required parameters: (artifact, run)."""
+    import inspect
+
     try:
         parameters = inspect.signature(reducer).parameters.values()
     except (TypeError, ValueError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -288,6 +287,8 @@ class Capture:
         size_bytes: int | None,
         metadata: dict[str, Any] | None,
     ) -> ArtifactDescriptor:
+        import uuid  # imports platform: kept off the import path of metalab
+
         return ArtifactDescriptor(
             artifact_id=str(uuid.uuid4()),
             name=name,
