@@ -32,9 +32,11 @@ def _load(target: str) -> Any:
 
 
 class ConfigRegistry:
-    """Scheme -> `StoreConfig` subclass, filled lazily on the first lookup."""
+    """Scheme -> `StoreConfig` subclass. A scheme's module is imported on its first lookup
+    (so naming a file store never imports psycopg)."""
 
     _configs: dict[str, type[StoreConfig]] = {}
+    _targets: dict[str, str] = {}
     _loaded: bool = False
 
     @classmethod
@@ -42,26 +44,27 @@ class ConfigRegistry:
         if cls._loaded:
             return
         cls._loaded = True
-        targets = dict(_BUILTIN)
+        cls._targets = dict(_BUILTIN)
         for ep in entry_points(group="metalab.stores"):
-            targets[ep.name] = ep.value
-        for scheme, target in targets.items():
-            try:
-                cls._configs.setdefault(scheme, _load(target))
-            except Exception:  # noqa: BLE001 - a broken plugin must not break the others
-                logger.debug("store scheme %r unavailable", scheme, exc_info=True)
+            cls._targets.setdefault(ep.name, ep.value)
 
     @classmethod
     def get(cls, scheme: str) -> type[StoreConfig] | None:
         """The config class of ``scheme``, or None."""
         cls._ensure_loaded()
+        if scheme not in cls._configs and scheme in cls._targets:
+            try:
+                cls._configs[scheme] = _load(cls._targets[scheme])
+            except Exception:  # noqa: BLE001 - a broken plugin must not break the others
+                logger.debug("store scheme %r unavailable", scheme, exc_info=True)
+                del cls._targets[scheme]
         return cls._configs.get(scheme)
 
     @classmethod
     def schemes(cls) -> list[str]:
         """Every registered scheme."""
         cls._ensure_loaded()
-        return list(cls._configs)
+        return list(cls._targets)
 
 
 @dataclass(frozen=True, kw_only=True)
