@@ -68,6 +68,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_copy(source: Path, path: Path) -> None:
+    """`atomic_write` of a copy of ``source`` (its metadata kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     """`atomic_write` of ``data`` as indented JSON with sorted keys."""
     atomic_write(path, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
@@ -227,8 +239,7 @@ class FileStore:
             logger.warning("Artifact %s already exists, overwriting", filename)
         with self._run_lock(run_id):
             if isinstance(data, Path):
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(data, dest)
+                atomic_copy(data, dest)
             else:
                 atomic_write(dest, data)
             self._add_to_manifest(run_id, replace(descriptor, uri=str(dest)))
