@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,30 @@ def test_schema_upgrade_is_idempotent(pg_dsn: str, tmp_path: Path) -> None:
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute("SELECT record FROM runs WHERE run_id = 'swe-ok'").fetchone()
     assert row is not None and json.dumps(row[0])
+
+
+def test_discover_writes_where_atlas_reads(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metalab._bundle.files import write_bundle
+
+    for name in [n for n in os.environ if n.startswith("METALAB")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("METALAB_HOME", str(tmp_path / "home"))
+    project = tmp_path / "project"
+    (project / "deep").mkdir(parents=True)
+    locator = atlas_locator(pg_dsn, tmp_path / "files")
+    write_bundle(project / "services" / "bundle.json", {"store_locator": locator})
+    monkeypatch.chdir(project / "deep")
+    config = parse_to_config("discover", experiment_id=EXP)
+    assert isinstance(config, PostgresStoreConfig)
+    assert "passfile=" in config.connection_string
+    assert config.file_root == str(tmp_path / "files")
+    with config.connect() as store:
+        store.put_run_record(records()[0])
+    atlas = PostgresSource(locator)
+    try:
+        assert [c["experiment_id"] for c in atlas.experiments()] == [EXP]
+    finally:
+        atlas.close()
