@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -123,6 +124,8 @@ def test_reads_come_back_as_written(pg_dsn: str, tmp_path: Path) -> None:
         assert from_index is not None
         assert dump_run_record(from_index) == dump_run_record(written[1])
         assert {r.run_id for r in store.index.list_records(EXP)} == {"swe-ok", "swe-bad"}
+        ok = store.index.get_record("swe-ok")
+        assert ok is not None and math.isnan(float(ok.metrics["nan"]))
         assert store.index.get_derived("swe-ok") == {"score": 1}
         assert store.run_exists("swe-ok") and not store.index.record_exists("nope")
         store.delete_run("swe-bad")

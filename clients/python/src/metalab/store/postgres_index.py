@@ -24,11 +24,13 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlparse, urlunparse
 
 from metalab._runstore.pgschema import REBUILD_VALUES, SCHEMA_VERSION
 from metalab.schema import dump_run_record, load_run_record
+from metalab.store.layout import safe_experiment_id
 from metalab.types import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -148,6 +150,20 @@ def _load(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _record(value: Any) -> RunRecord:
+    """The record stored in ``runs.record``, its non-finite metrics floats again."""
+    data = dict(_load(value))
+    metrics = data.get("metrics") or {}
+    data["metrics"] = {
+        k: NON_FINITE[v] if isinstance(v, str) and v in NON_FINITE else v
+        for k, v in metrics.items()
+    }
+    return load_run_record(data)
+
+
 def experiment_name(experiment_id: str) -> str:
     """The name part of ``name:version``."""
     return experiment_id.rpartition(":")[0] or experiment_id
@@ -185,7 +201,8 @@ def _experiment_spec(experiment_id: str, manifest: dict[str, Any]) -> dict[str, 
         spec["operation"] = operation.get("name") or operation.get("ref") or ""
     spec.setdefault("name", experiment_name(experiment_id))
     spec.setdefault("created_at", manifest.get("submitted_at"))
-    return _finite(spec)  # type: ignore[no-any-return]
+    finite: dict[str, Any] = _finite(spec)
+    return finite
 
 
 class PostgresIndex:
@@ -276,10 +293,6 @@ class PostgresIndex:
         for experiment_id in sorted(set(experiment_ids)):
             root = None
             if self._file_root is not None:
-                from pathlib import Path
-
-                from metalab.store.layout import safe_experiment_id
-
                 root = str(Path(self._file_root) / safe_experiment_id(experiment_id))
             spec = _jsonb({"name": experiment_name(experiment_id)})
             cur.execute(ADD_EXPERIMENT, (experiment_id, experiment_name(experiment_id), spec, root))
@@ -302,7 +315,7 @@ class PostgresIndex:
                 "SELECT record FROM runs WHERE run_id = %s AND record IS NOT NULL LIMIT 1",
                 (run_id,),
             ).fetchone()
-        return None if row is None else load_run_record(_load(row[0]))
+        return None if row is None else _record(row[0])
 
     def list_records(self, experiment_id: str | None = None) -> list[RunRecord]:
         """Records, newest start first (of ``experiment_id`` when given)."""
@@ -313,7 +326,7 @@ class PostgresIndex:
             args = (experiment_id,)
         with self._conn() as conn:
             rows = conn.execute(query + " ORDER BY started_at DESC", args).fetchall()
-        return [load_run_record(_load(row[0])) for row in rows]
+        return [_record(row[0]) for row in rows]
 
     def record_exists(self, run_id: str) -> bool:
         with self._conn() as conn:
