@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOCK_KEY = 0x6D65_7461_6C61  # "metala": serialises concurrent schema creation
 
 SCHEMA = [
@@ -119,6 +119,28 @@ SCHEMA = [
          value double precision,
          recorded_at timestamptz,
          PRIMARY KEY (experiment_id, run_id, name, step))""",
+    # v3: runs recorded through the upstream-compatible API (metalab.store.PostgresStore):
+    # its fingerprints, the whole record as stored in runs/{run_id}.json, derived metrics
+    # by run id (merged into runs.metrics for Atlas) and versioned experiment manifests.
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS context_fingerprint text",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS params_fingerprint text",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS seed_fingerprint text",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS record jsonb",
+    "CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id)",
+    """CREATE TABLE IF NOT EXISTS run_derived (
+         run_id text PRIMARY KEY,
+         derived jsonb NOT NULL,
+         updated_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS experiment_manifests (
+         experiment_id text NOT NULL,
+         timestamp text NOT NULL,
+         manifest jsonb NOT NULL,
+         submitted_at timestamptz NOT NULL,
+         total_runs integer,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (experiment_id, timestamp))""",
+    """CREATE INDEX IF NOT EXISTS experiment_manifests_latest
+         ON experiment_manifests (experiment_id, submitted_at DESC)""",
 ]
 
 
