@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
-from metalab._config.layout import flat_executor
 from metalab._config.resolve import (
     IMPLICIT_ENV,
     Environment,
@@ -113,6 +112,8 @@ def render(environment: Environment, show_secrets: bool = False, origin: bool = 
     lines = [f"Environment: {environment.name}", f"  Type: {environment.type}{tag('type')}"]
     if environment.file_root:
         lines.append(f"  File root: {environment.file_root}{tag('file_root')}")
+    from metalab._config.layout import flat_executor
+
     settings = dict(redact(environment.settings, show_secrets))
     executor = redact(environment.executor, show_secrets)
     shown = environment.executor != flat_executor(environment.settings, environment.type)

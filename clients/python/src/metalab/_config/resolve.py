@@ -18,7 +18,6 @@ from metalab._config.layers import (
     load_files,
     nest,
 )
-from metalab._config.layout import split
 from metalab._config.validate import validate_document
 from metalab.errors import ConfigError
 
@@ -268,6 +267,8 @@ def build_environment(
     file_root = doc.pop("file_root", None)
     if isinstance(file_root, str):
         file_root = str((project.directory / Path(file_root).expanduser()).resolve())
+    from metalab._config.layout import split
+
     canonical = split(doc, env_type, origins)
     for key in ("type", "file_root"):
         if key in origins:
