@@ -5,6 +5,7 @@ undocumented keys are errors naming file and key."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from metalab._config.schema import (
 )
 from metalab.errors import ConfigError
 from tests.helpers import run_cli
+from tests.unit.test_cli_env import _to_toml, invoke
 
 # The "Full example" and local override of upstream's docs/services.md.
 UPSTREAM = """
@@ -444,3 +446,45 @@ def test_any_flat_profile_equals_its_nested_spelling(
     assert set(flat.origins) == set(flat.settings) | {f"executor.{k}" for k in common}
     if check_schema:
         SlurmEnvironment.model_validate({"type": "slurm", **flat.settings})
+
+
+profile_keys = st.sampled_from(
+    [
+        "type",
+        "services",
+        "executor",
+        "postgres",
+        "partition",
+        "modules",
+        "setup",
+        "mail_user",
+        "extra_sbatch",
+        "chunk_size",
+        "workers",
+        "file_root",
+    ]
+)
+profile_values = st.one_of(
+    st.sampled_from(["slurm", "local", "x"]),
+    st.integers(-1, 3),
+    st.lists(st.sampled_from(["a", "b"]), max_size=2),
+)
+profiles = st.recursive(
+    st.dictionaries(profile_keys, profile_values, max_size=4),
+    lambda children: st.dictionaries(profile_keys, children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(profile=profiles)
+def test_random_profiles_resolve_or_fail_in_one_line(profile: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory)
+        document = {"project": {"default_env": "e"}, "environments": {"e": profile}}
+        (path / ".metalab.toml").write_text(_to_toml(document))
+        for args in (["env", "list"], ["env", "show", "--origin"], ["env", "show", "--json"]):
+            code, _, err = invoke(args, path)
+            assert code in (0, 2), err
+            if code == 2:
+                assert err.startswith("metalab: error: ") and err.count("\n") == 1

@@ -205,12 +205,11 @@ class ProjectConfig:
                 key="project.default_env",
             )
         if name not in project.environments:
-            source = "project.default_env" if env_name is None else "environments"
-            raise ConfigError(
-                f"Unknown environment {name!r}. Available environments: {available}",
-                file=project.locate(source) if env_name is None else _path(project.files.base_path),
-                key=source if env_name is None else f"environments.{name}",
-            )
+            problem = f"Unknown environment {name!r}. Available environments: {available}"
+            if env_name is None:
+                key = "project.default_env"
+                raise ConfigError(problem, file=project.locate(key), key=key)
+            raise ConfigError(problem, file=_path(project.files.base_path))
         environment = build_environment(project, name, environ={})
         profile = _table(project.files.base.get("environments")).get(name, {})
         local = _table(project.files.local.get("environments")).get(name, {})
