@@ -208,3 +208,23 @@ def test_rebuild_index_is_store_reindex_for_the_environment(project: Path) -> No
     assert upstream.returncode != 0 and upstream.stderr.startswith("metalab: error:")
     helped = run_cli("services", "rebuild-index", "--help", cwd=project)
     assert helped.returncode == 0 and "store reindex" in helped.stdout
+
+
+def test_verbosity_is_forwarded_to_a_remote_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("workspaces: [{id: c, path: /r, ssh: {host: cluster}}]\n")
+    monkeypatch.setenv("METALAB_SETTINGS", str(settings))
+    calls: list[list[str]] = []
+
+    def call(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", call)
+    code, _, _ = invoke(["-vv", "--workspace", "c", "env", "list"], tmp_path)
+    assert code == 0 and len(calls) == 1
+    assert calls[0][-1].rstrip().endswith("-vv env list")
+    invoke(["--workspace", "c", "env", "list"], tmp_path)
+    assert " -v" not in calls[1][-1]

@@ -488,3 +488,10 @@ def test_random_profiles_resolve_or_fail_in_one_line(profile: dict[str, Any]) ->
             assert code in (0, 2), err
             if code == 2:
                 assert err.startswith("metalab: error: ") and err.count("\n") == 1
+
+
+def test_empty_tables_still_declare_services() -> None:
+    canonical = split({"services": {"postgres": {}, "partition": "p"}, "executor": {}}, "slurm")
+    assert canonical.services == {"postgres": {}}
+    assert canonical.settings == {"partition": "p"}
+    assert canonical.executor == {}
