@@ -55,6 +55,7 @@ def test_discover_imports_nothing_heavy(tmp_path: Path) -> None:
         ["services", "status"],
         ["services", "down"],
         ["services", "logs"],
+        ["services", "rebuild-index"],
         ["server"],
         ["settings", "show"],
         ["orphans"],

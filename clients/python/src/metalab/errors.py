@@ -2,6 +2,7 @@
 
 MetalabError                      base; exit code 1 at the CLI edge unless stated
 ├── ConfigError                   bad .metalab.toml / settings / flags; exit code 2
+│   │                             (also a ValueError: upstream metalab users catch that)
 │   └── UsageError                a command used wrongly; exit code 2
 ├── ServerUnavailable             the gRPC server cannot be reached
 ├── AuthError                     missing or wrong token
@@ -25,8 +26,11 @@ class MetalabError(Exception):
     exit_code = 1
 
 
-class ConfigError(MetalabError):
-    """A configuration value is wrong: names the file, the dotted key and the problem."""
+class ConfigError(MetalabError, ValueError):
+    """A configuration value is wrong: names the file, the dotted key and the problem.
+
+    A `ValueError` too, as upstream metalab raises ValueError for bad configuration.
+    """
 
     exit_code = 2
 

@@ -89,30 +89,42 @@ def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict
         "file_root": environment.file_root,
         "config": redact(environment.settings, show_secrets),
         "services": redact(environment.services, show_secrets),
+        "executor": redact(environment.executor, show_secrets),
     }
     if origin:
         data["origins"] = environment.origins
+        data["sources"] = environment.sources
     return data
 
 
 def render(environment: Environment, show_secrets: bool = False, origin: bool = False) -> list[str]:
-    """The seed's layout: Type, File root, Config, Services (secrets redacted)."""
+    """The seed's layout: Type, File root, Config, Services (secrets redacted).
+
+    Either layout of a profile shows its canonical form: the services job's resources flat,
+    and an ``executor`` line when the executor defaults say more than those flat keys. With
+    ``origin``, each value is tagged with its layer and, when it moved (from a sub-table, say),
+    the key it was written as.
+    """
 
     def tag(key: str) -> str:
-        if not origin:
-            return ""
-        found = sorted(
-            {o for k, o in environment.origins.items() if k == key or k.startswith(key + ".")}
-        )
-        return f"  [{', '.join(found) or 'default'}]"
+        return f"  [{environment.source(key)}]" if origin else ""
 
     lines = [f"Environment: {environment.name}", f"  Type: {environment.type}{tag('type')}"]
     if environment.file_root:
         lines.append(f"  File root: {environment.file_root}{tag('file_root')}")
-    settings = redact(environment.settings, show_secrets)
-    if settings:
+    from metalab._config.layout import flat_executor
+
+    settings = dict(redact(environment.settings, show_secrets))
+    executor = redact(environment.executor, show_secrets)
+    shown = environment.executor != flat_executor(environment.settings, environment.type)
+    if shown and not origin:
+        settings["executor"] = executor
+    if settings or shown:
         lines.append("  Config:")
         lines.extend(f"    {k}: {v}{tag(k)}" for k, v in settings.items())
+    if shown and origin:
+        lines.append("    executor:")
+        lines.extend(f"      {k}: {v}{tag('executor.' + k)}" for k, v in executor.items())
     services = redact(environment.services, show_secrets)
     if services:
         lines.append("  Services:")

@@ -60,11 +60,21 @@ class LazyGroup(click.Group):
     default=None,
     help="Workspace from the settings file; a remote one runs the command over SSH.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v for INFO, -vv for DEBUG (secrets are never logged).",
+)
 @remote_options
 @click.pass_context
-def cli(ctx: click.Context, /, workspace: str | None, **_remote: Any) -> None:
+def cli(ctx: click.Context, /, workspace: str | None, verbose: int, **_remote: Any) -> None:
     """Provision a PostgreSQL run index and the Atlas dashboard, locally or on SLURM."""
     ctx.meta["metalab.workspace"] = workspace
+    if verbose and not ctx.resilient_parsing:
+        from metalab._cli.verbosity import configure
+
+        configure(verbose)
 
 
 def main(argv: list[str] | None = None) -> Any:

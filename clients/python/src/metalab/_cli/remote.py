@@ -122,7 +122,8 @@ def forward_if_remote(ctx: click.Context, args: Sequence[str]) -> None:
                 f"--remote-*/-o options need a remote workspace ({workspace_id!r} is local)"
             )
         return
-    argv = ssh_argv(workspace.ssh, ctx.params, args)
+    verbose = int(ctx.params.get("verbose") or 0)
+    argv = ssh_argv(workspace.ssh, ctx.params, ["-" + "v" * verbose, *args] if verbose else args)
     sys.stdout.flush()
     code = subprocess.call(argv)
     if code == 255:

@@ -1,4 +1,4 @@
-"""`metalab services up|status|down|logs`."""
+"""`metalab services up|status|down|logs|rebuild-index`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from metalab._cli.render import bundle_json, service_lines, status_json, status_
 
 if TYPE_CHECKING:
     from metalab._client.client import MetalabClient
+
+
+ALL_LINES = -1  # LogsRequest.lines: 0 means the server's default, a negative count all
 
 
 @click.group()
@@ -200,7 +203,17 @@ async def _down(environment: Any, progress: Progress) -> str:
 @click.argument("service", required=False, default="")
 @env_option
 @set_option
-@click.option("-n", "--lines", default=50, show_default=True, help="Lines of each log to show.")
+@click.option(
+    "-n",
+    "--lines",
+    "--tail",
+    "lines",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="Lines of each log to show; 0 shows all (--tail is upstream's name).",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 def logs(
     service: str, env_name: str | None, overrides: tuple[str, ...], lines: int, follow: bool
@@ -208,7 +221,7 @@ def logs(
     """Show the logs of the services (or of SERVICE)."""
     environment = resolve(env_name, overrides)
     try:
-        asyncio.run(_logs(environment, service, lines, follow))
+        asyncio.run(_logs(environment, service, lines or ALL_LINES, follow))
     except KeyboardInterrupt:
         pass
 
@@ -225,3 +238,17 @@ async def _logs(environment: Any, service: str, lines: int, follow: bool) -> Non
         async for chunk in client.logs(request):
             prefix = "" if service else f"{chunk.service} | "
             click.echo(f"{prefix}{chunk.line}")
+
+
+@services.command("rebuild-index")
+@env_option
+@json_option
+@click.pass_context
+def rebuild_index(ctx: click.Context, env_name: str | None, as_json: bool) -> None:
+    """Rebuild the PostgreSQL run index of the environment's services from its files.
+
+    Upstream's name for `metalab store reindex --env NAME` (the store of the running bundle).
+    """
+    from metalab._cli.store import reindex
+
+    ctx.invoke(reindex, locator=None, env_name=env_name, as_json=as_json)

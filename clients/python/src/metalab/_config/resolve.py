@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metalab._config.layers import ConfigFiles, Origins, deep_merge, load_files, nest
+from metalab._config import trace
+from metalab._config.layers import (
+    CONFIG_NAME,
+    ConfigFiles,
+    Origins,
+    deep_merge,
+    load_files,
+    nest,
+)
 from metalab._config.validate import validate_document
 from metalab.errors import ConfigError
 
@@ -61,7 +69,11 @@ class Selection:
 
 @dataclass(frozen=True)
 class Environment:
-    """One environment with every layer applied: what `services up` provisions."""
+    """One environment with every layer applied: what `services up` provisions.
+
+    Either layout of a profile (the seed's flat keys, upstream's ``services``/``executor``
+    sub-tables) resolves to the same value; see `metalab._config.layout`.
+    """
 
     project: str
     project_dir: Path
@@ -71,25 +83,53 @@ class Environment:
     settings: dict[str, Any]
     services: dict[str, dict[str, Any]]
     origins: Origins = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def as_document(self) -> dict[str, Any]:
-        """The environment as one dict: its settings plus `type`, `file_root` and `services`."""
+        """The environment as one dict: its settings plus `type`, `file_root` and `services`.
+
+        This is what the orchestrator validates and provisions; executor defaults are not
+        its business and stay out.
+        """
         doc: dict[str, Any] = {"type": self.type, **self.settings}
         if self.file_root is not None:
             doc["file_root"] = self.file_root
         doc["services"] = self.services
         return doc
 
+    def source(self, key: str) -> str:
+        """Where the canonical ``key`` came from: its layer(s), and the raw key if it moved."""
+        found = sorted({o for k, o in self.origins.items() if k == key or k.startswith(key + ".")})
+        label = ", ".join(found) or "default"
+        moved = sorted(
+            f"environments.{self.name}.{raw}"
+            for k, raw in self.sources.items()
+            if k == key or k.startswith(key + ".")
+        )
+        return f"{label}: {', '.join(moved)}" if moved else label
+
 
 def load_project(start: Path | None = None) -> Project:
     """Load and validate the project config found from ``start`` (cwd by default)."""
-    files = load_files(start)
+    return project_from(load_files(start), start)
+
+
+def project_from(files: ConfigFiles, start: Path | None = None) -> Project:
+    """Merge and validate already-read config documents (from files or from dicts)."""
     origins: Origins = {}
     document = deep_merge({}, files.base, origins, "base")
     document = deep_merge(document, files.local, origins, "local")
     directory = files.project_dir or (start or Path.cwd()).resolve()
     project = Project(files, document, origins, _project_name(document, directory), directory)
     if files.base_path is not None:
+        extra = f" + {files.local_path}" if files.local_path else ""
+        trace.info("config: %s%s", files.base_path, extra)
+    elif files.base or files.local:
+        trace.debug("config: given as documents")
+    else:
+        trace.info("config: no %s at or above %s", CONFIG_NAME, directory)
+    if files.base_path is not None or files.base or files.local:
         validate_document("project", document, _validate_project, project.locate)
     return project
 
@@ -178,10 +218,22 @@ def resolve_environment(
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Environment:
-    """Merge base services → profile → local overrides → ``--set`` flags → ``METALAB__*`` vars."""
+    """Select an environment (``--env`` > ``METALAB_ENV`` > default) and build it."""
     environ = os.environ if environ is None else environ
     selection = select_environment(project, env_flag, environ)
-    name = selection.name
+    trace.info("environment: %s (from %s)", selection.name, selection.source)
+    return build_environment(project, selection.name, overrides, environ)
+
+
+def build_environment(
+    project: Project,
+    name: str,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Environment:
+    """Merge base services → profile → local overrides → ``--set`` flags → ``METALAB__*`` vars,
+    then bring the result to canonical form (`metalab._config.layout`)."""
+    environ = os.environ if environ is None else environ
     origins: Origins = {}
     base, local = project.files.base, project.files.local
     doc: dict[str, Any] = {"type": IMPLICIT_ENV} if name not in project.environments else {}
@@ -199,6 +251,7 @@ def resolve_environment(
     override_sources: dict[str, str] = {}
     for source, text, origin in layered:
         key, value = parse_override(text, source)
+        trace.debug("override: %s from %s", key, source.partition("=")[0])
         override_sources[key] = source
         doc = deep_merge(doc, nest(key, value), origins, origin)
     if layered:
@@ -210,21 +263,32 @@ def resolve_environment(
             return project.locate(f"environments.{name}.{dotted}")
 
         validate_document("environment", doc, _validate_environment, locate, ("environments", name))
-    services = doc.pop("services", {}) or {}
-    env_type = doc.pop("type")
+    env_type = str(doc.pop("type"))
     file_root = doc.pop("file_root", None)
     if isinstance(file_root, str):
         file_root = str((project.directory / Path(file_root).expanduser()).resolve())
-    return Environment(
+    from metalab._config.layout import split
+
+    canonical = split(doc, env_type, origins)
+    for key in ("type", "file_root"):
+        if key in origins:
+            canonical.origins[key] = origins[key]
+    environment = Environment(
         project=project.name,
         project_dir=project.directory,
         name=name,
-        type=str(env_type),
+        type=env_type,
         file_root=file_root,
-        settings=doc,
-        services={k: dict(v) for k, v in services.items() if isinstance(v, dict)},
-        origins=origins,
+        settings=canonical.settings,
+        services={k: dict(v) for k, v in canonical.services.items() if isinstance(v, dict)},
+        origins=canonical.origins,
+        executor=canonical.executor,
+        sources=canonical.sources,
     )
+    if trace.enabled():
+        trace.debug("resolved %s: %s", name, redact(environment.as_document()))
+        trace.debug("executor defaults: %s", redact(environment.executor))
+    return environment
 
 
 def redact(value: Any, show_secrets: bool = False) -> Any:

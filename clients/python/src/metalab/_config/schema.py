@@ -6,12 +6,21 @@ document has not been validated before (see `metalab._config.validate`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
+
+
+def _one_item_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# `modules = "cuda/12"` means `modules = ["cuda/12"]` (upstream accepts both).
+StrList = Annotated[list[str], BeforeValidator(_one_item_list)]
+SbatchDirectives = dict[str, str | int]
 
 
 class _Strict(BaseModel):
@@ -48,18 +57,22 @@ class _EnvironmentBase(_Strict):
     services: ServicesSection | None = None
 
 
-class LocalEnvironment(_EnvironmentBase):
-    type: Literal["local"]
+class LocalExecutor(_Strict):
+    """``[environments.X.executor]`` of a local environment (upstream's LocalExecutorConfig)."""
+
     workers: Annotated[int, Field(ge=1)] | None = None
 
 
-class SlurmEnvironment(_EnvironmentBase):
-    type: Literal["slurm"]
-    gateway: str | None = None
-    user: str | None = None
-    ssh_key: str | None = None
-    tunnel: Literal["jump", "gateway"] = "jump"
-    data_path: Literal["openssh", "asyncssh"] = "openssh"
+class LocalEnvironment(_EnvironmentBase):
+    type: Literal["local"]
+    workers: Annotated[int, Field(ge=1)] | None = None
+    executor: LocalExecutor | None = None
+
+
+class _SlurmServicesJob(_Strict):
+    """Resources of the SLURM job that holds the services: flat on the profile, or under
+    ``[environments.X.services]`` (upstream's layout)."""
+
     partition: str | None = None
     time: str = "1:00:00"
     memory: str | None = None
@@ -68,13 +81,52 @@ class SlurmEnvironment(_EnvironmentBase):
     account: str | None = None
     qos: str | None = None
     sbatch_args: list[str] = Field(default_factory=list)
-    modules: list[str] = Field(default_factory=list)
-    setup: list[str] = Field(default_factory=list)
+    modules: StrList = Field(default_factory=list)
+    setup: StrList = Field(default_factory=list)
     conda_env: str | None = None
-    python: str | None = None
+
+
+class _SlurmExecutorOnly(_Strict):
+    """Executor settings with no meaning for the services job (upstream's SlurmExecutorConfig;
+    ``mail_user``/``mail_type`` become ``extra_sbatch`` entries)."""
+
     max_concurrent: Annotated[int, Field(ge=1)] | None = None
+    max_array_size: Annotated[int, Field(ge=1)] | None = None
+    chunk_size: Annotated[int, Field(ge=1)] | None = None
+    extra_sbatch: SbatchDirectives = Field(default_factory=dict)
+    mail_user: str | None = None
+    mail_type: str | None = None
+
+
+class SlurmServicesTable(ServicesSection, _SlurmServicesJob):
+    """``[environments.X.services]``: service declarations (tables) and services-job resources."""
+
+
+class SlurmExecutor(_SlurmExecutorOnly):
+    """``[environments.X.executor]`` of a SLURM environment: defaults for experiment jobs."""
+
+    partition: str | None = None
+    time: str | None = None
+    memory: str | None = None
+    cpus: Annotated[int, Field(ge=1)] | None = None
+    gpus: Annotated[int, Field(ge=0)] | None = None
+    modules: StrList = Field(default_factory=list)
+    setup: StrList = Field(default_factory=list)
+    conda_env: str | None = None
+
+
+class SlurmEnvironment(_EnvironmentBase, _SlurmServicesJob, _SlurmExecutorOnly):
+    type: Literal["slurm"]
+    gateway: str | None = None
+    user: str | None = None
+    ssh_key: str | None = None
+    tunnel: Literal["jump", "gateway"] = "jump"
+    data_path: Literal["openssh", "asyncssh"] = "openssh"
+    python: str | None = None
     queue_timeout: Seconds = 3600.0
     start_timeout: Seconds = 120.0
+    services: SlurmServicesTable | None = None
+    executor: SlurmExecutor | None = None
 
 
 Environment = Annotated[LocalEnvironment | SlurmEnvironment, Field(discriminator="type")]

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from metalab._config import trace
 from metalab.errors import ConfigError
 
-SCHEMA_REVISION = "3"
+SCHEMA_REVISION = "4"
 
 
 def _cache_dir() -> Path:
@@ -56,7 +57,9 @@ def validate_document(
     """
     key = _cache_key(kind, document)
     if (_cache_dir() / key).exists():
+        trace.debug("%s config: validated before (cache %s)", kind, key[:12])
         return
+    trace.debug("%s config: validating", kind)
     from pydantic import ValidationError
 
     try:
