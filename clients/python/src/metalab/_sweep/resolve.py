@@ -42,7 +42,7 @@ def profile_defaults(platform: str, start_dir: Path | None = None) -> tuple[dict
     if env.type != platform and name != platform:
         return {}, f"{project.files.base_path} (no {platform!r} environment)"
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
-    defaults = {k: v for k, v in env.settings.items() if k in fields}
+    defaults = {k: v for k, v in {**env.settings, **env.executor}.items() if k in fields}
     return defaults, f"{project.files.base_path} [environments.{name}]"
 
 
