@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from metalab._cli.main import main
+from metalab._cli.main import COMMANDS, main
 from tests.helpers import run_cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -75,3 +77,9 @@ def test_unknown_command_far_from_any_gets_no_suggestion(
     err = capsys.readouterr().err
     assert exited.value.code == 2
     assert "No such command 'xyzzy'." in err and "Did you mean" not in err
+
+
+def test_readme_shows_every_command_group_and_how_to_reach_metalab() -> None:
+    text = README.read_text()
+    assert [name for name in COMMANDS if f"metalab {name}" not in text] == []
+    assert "source .venv/bin/activate" in text and ".venv/bin:$PATH" in text
