@@ -23,6 +23,12 @@ for bin in munged mungekey slurmctld slurmd sbatch; do
     command -v "$bin" >/dev/null || die "$bin not found: run install-packages.sh first"
 done
 
+# The daemons are given 127.0.0.1 and need no name lookup, and /etc/hosts is the system's: say
+# so, rather than edit it, when clients (metalab's services report the node name) cannot
+# resolve this host.
+getent hosts "$NODE" >/dev/null \
+    || log "warning: host name $NODE does not resolve: jobs' services cannot be reached by name"
+
 render_conf() {
     local mem_mb
     mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
