@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 bash scripts/infra/ci-setup.sh --docker --browser
+# SLURM commands go to the suite's private test cluster, never to a system one (/etc/slurm).
+source scripts/infra/slurm-env.sh
 scripts/bootstrap.sh --dev
 export METALAB_CI=1
 export METALAB_SLOW=1  # the 200-run SLURM sweep (~2.5 min) runs in CI too

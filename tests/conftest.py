@@ -13,6 +13,15 @@ import pytest
 
 IN_CI = os.environ.get("METALAB_CI") == "1"
 
+# The suite's private SLURM cluster (scripts/infra/start-slurm.sh; paths in slurm-env.sh). Set
+# before any test runs, so every sinfo/sbatch/squeue of the tests and of the product under test
+# (which inherits the environment, as SLURM's own tools read SLURM_CONF) talks to it and never
+# to a system SLURM configured in /etc/slurm.
+TEST_SLURM_CONF = (
+    Path(os.environ.get("METALAB_SLURM_DIR", "/var/lib/metalab-slurm")) / "etc" / "slurm.conf"
+)
+os.environ["SLURM_CONF"] = str(TEST_SLURM_CONF)
+
 COMPONENT_CHECKS: dict[str, Callable[[], bool]] = {
     "postgres": lambda: bool(
         shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root) for metalab's integration tests: packages, the
-# unprivileged PostgreSQL user, a running single-node SLURM; with --docker also the Docker
-# engine, Compose v2 and the base image ($METALAB_BASE_IMAGE). Idempotent.
+# unprivileged PostgreSQL user, the suite's private single-node SLURM (slurm-env.sh); with
+# --docker also the Docker engine, Compose v2 and the base image ($METALAB_BASE_IMAGE).
+# Idempotent; a system SLURM, PostgreSQL or Docker is left as it is.
 # Usage: ci-setup.sh [--docker] [--browser]
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")

@@ -73,23 +73,9 @@ for group in "${groups[@]}"; do
     log "$group: installed in $(secs_since "$t0") s"
 done
 
-# The Debian postgresql package creates a cluster and may start it (and enable it on systemd
-# hosts). Our tests run their own servers: stop every packaged cluster and keep it manual.
-if command -v pg_lsclusters >/dev/null; then
-    while read -r ver name _port status _; do
-        [[ $status == online* ]] && log "stopping packaged cluster $ver/$name" \
-            && pg_ctlcluster "$ver" "$name" stop
-        conf=/etc/postgresql/$ver/$name/start.conf
-        if [[ -f $conf ]] && grep -qx auto "$conf"; then
-            log "cluster $ver/$name: start.conf auto -> manual"
-            sed -i 's/^auto$/manual/' "$conf"
-        fi
-    done < <(pg_lsclusters -h 2>/dev/null)
-fi
-if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet postgresql 2>/dev/null; then
-    systemctl disable --now postgresql
-fi
-
+# A packaged PostgreSQL cluster (and its start.conf or systemd unit) is the system's: left as
+# it is. Our tests run their own servers from these binaries, in private directories on free
+# ports.
 for bin in initdb pg_ctl postgres; do
     [[ -x /usr/lib/postgresql/15/bin/$bin ]] || die "missing /usr/lib/postgresql/15/bin/$bin"
 done

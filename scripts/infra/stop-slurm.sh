@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Stop the single-node SLURM cluster started by start-slurm.sh (slurmd, slurmctld, munged).
+# Stop the suite's private SLURM cluster started by start-slurm.sh (slurmd, slurmctld, munged),
+# found by the pid files under $METALAB_SLURM_DIR; a system SLURM is never touched.
+# Usage: stop-slurm.sh [--keep-munge]
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HERE=$(dirname "${BASH_SOURCE[0]}")
+source "$HERE/lib.sh"
+source "$HERE/slurm-env.sh"
 require_root
+
+D=$METALAB_SLURM_DIR
 
 # stop NAME PIDFILE: SIGTERM the daemon recorded in PIDFILE and wait for it to exit.
 stop() {
@@ -18,9 +24,9 @@ stop() {
     wait_until 30 "$name (pid $pid) to exit" dead
 }
 
-stop slurmd /run/slurmd.pid
-stop slurmctld /run/slurmctld.pid
+stop slurmd "$D/run/slurmd.pid"
+stop slurmctld "$D/run/slurmctld.pid"
 if [[ ${1:-} != --keep-munge ]]; then
-    stop munged /run/munge/munged.pid
+    stop munged "$D/munge/munged.pid"
 fi
 log "stopped"

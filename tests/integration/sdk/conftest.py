@@ -64,7 +64,8 @@ def _slurm_missing() -> str | None:
     except subprocess.TimeoutExpired:
         return "SLURM not answering: scontrol ping timed out"
     if ping.returncode != 0 or "UP" not in ping.stdout:
-        return "SLURM not running (scripts/infra/start-slurm.sh)"
+        where = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+        return f"SLURM not running at {where} (scripts/infra/start-slurm.sh)"
     return None
 
 

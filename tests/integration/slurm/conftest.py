@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from metalab_orchestrator.backends.slurm.poller import ACTIVE
 from tests.integration.slurm.components import postgres_missing, require, slurm_missing
 
 CLI = str(Path(sys.executable).parent / "metalab")
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "PREEMPTED"}
 
 
 def toml_value(value: Any) -> str:
@@ -120,6 +120,7 @@ class Project:
         }
 
     def active_jobs(self) -> dict[str, str]:
+        """Jobs not yet final, by the product's own definition (SIGNALING, STAGE_OUT, ...)."""
         return {i: s for i, s in self.jobs().items() if s in ACTIVE}
 
     def wait_no_active_jobs(self, timeout: float = 60) -> None:

@@ -152,9 +152,17 @@ class SshServer:
                 "MaxSessions 100",
                 "Subsystem sftp internal-sftp",
                 "LogLevel VERBOSE",
+                *self._session_env(),
                 "",
             ]
         )
+
+    @staticmethod
+    def _session_env() -> list[str]:
+        """A login node's profile points SLURM tools at its cluster: sessions get our
+        ``SLURM_CONF`` (the suite's private test cluster), not the system's /etc/slurm."""
+        conf = os.environ.get("SLURM_CONF")
+        return [f'SetEnv SLURM_CONF="{conf}"'] if conf else []
 
     def _wait_for_banner(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

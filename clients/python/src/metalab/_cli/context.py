@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from metalab._config.layers import CONFIG_NAME
 from metalab._config.resolve import Environment, load_project, resolve_environment
+from metalab.errors import ConfigError
 
 if TYPE_CHECKING:
     from metalab.v1 import types_pb2
 
 
-def resolve(env_name: str | None, overrides: Sequence[str] = ()) -> Environment:
-    return resolve_environment(load_project(), env_name, overrides)
+def resolve(
+    env_name: str | None, overrides: Sequence[str] = (), *, need_project: bool = False
+) -> Environment:
+    """The environment to act on; ``need_project``: refuse when no `.metalab.toml` is found
+    (services belong to a project: without one, `up` would start nameless services)."""
+    project = load_project()
+    if need_project and project.files.base_path is None:
+        raise ConfigError(
+            f"no {CONFIG_NAME} found in {Path.cwd()} or any parent directory: cd into a "
+            f"project, or create {CONFIG_NAME} there (README: 'Using it in a project')"
+        )
+    return resolve_environment(project, env_name, overrides)
 
 
 def to_spec(environment: Environment) -> types_pb2.EnvironmentSpec:

@@ -49,7 +49,22 @@ class LazyGroup(click.Group):
             from metalab._cli.remote import forward_if_remote
 
             forward_if_remote(ctx, args)
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            ctx.fail(f"No such command {name!r}.{did_you_mean(name)}")
         return super().resolve_command(ctx, args)
+
+
+def did_you_mean(name: str) -> str:
+    """`` Did you mean 'services'?`` for a near miss of a command name, else ``""``."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, COMMANDS)
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f" Did you mean {close[0]!r}?"
+    return f" (Did you mean one of: {', '.join(close)}?)"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -58,7 +58,7 @@ def up(
     """Start the declared services (or reuse healthy ones) and save the bundle."""
     if tunnel_port is not None and not tunnel:
         raise click.UsageError("--tunnel-port needs --tunnel")
-    environment = resolve(env_name, overrides)
+    environment = resolve(env_name, overrides, need_project=True)
     if dry_run:
         click.echo(asyncio.run(_plan(environment)), nl=False)
         return
@@ -144,7 +144,7 @@ def _interrupted(what: str) -> Exception:
 @json_option
 def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Probe every service of the bundle; exit 0 when all are healthy, 1 otherwise."""
-    environment = resolve(env_name, overrides)
+    environment = resolve(env_name, overrides, need_project=True)
     response = asyncio.run(_with_client(lambda c: c.status(to_spec(environment))))
     tunnels: list[dict[str, Any]] = []
     if environment.type != "local":
@@ -177,7 +177,7 @@ async def _with_client(call: Any) -> Any:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def down(env_name: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
     """Stop the services (reverse dependency order) and remove the bundle."""
-    environment = resolve(env_name, overrides)
+    environment = resolve(env_name, overrides, need_project=True)
     progress = Progress(quiet)
     message = asyncio.run(_down(environment, progress))
     if message == "stopped":
@@ -219,7 +219,7 @@ def logs(
     service: str, env_name: str | None, overrides: tuple[str, ...], lines: int, follow: bool
 ) -> None:
     """Show the logs of the services (or of SERVICE)."""
-    environment = resolve(env_name, overrides)
+    environment = resolve(env_name, overrides, need_project=True)
     try:
         asyncio.run(_logs(environment, service, lines or ALL_LINES, follow))
     except KeyboardInterrupt:
