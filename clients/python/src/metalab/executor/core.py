@@ -101,7 +101,7 @@ def execute_payload(
             )
             if derived_metric_refs:
                 _store_derived_metrics(record, store, derived_metric_refs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing run is a recorded outcome
             captured = capture.finalize()
             record = RunRecord.failed(
                 started_at=started_at,
@@ -116,7 +116,7 @@ def execute_payload(
             )
         try:
             store.put_run_record(record)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the record is still returned
             logger.warning(f"Failed to persist final record for {run_id}: {exc}")
         return record
     finally:
@@ -154,7 +154,7 @@ def _store_derived_metrics(record: RunRecord, store: Store, refs: list[str]) -> 
     for ref in refs:
         try:
             functions.append(import_derived_metric(ref))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - logged; other metrics still computed
             logger.warning(f"Failed to import derived metric '{ref}': {exc}")
     if functions:
         store.put_derived(record.run_id, compute_derived_for_run(Run(record, store), functions))

@@ -213,14 +213,14 @@ class LocalRunHandle:
                     record = future.result(timeout=timeout)
                 except FuturesTimeoutError:
                     raise TimeoutError(f"Timeout waiting for run {run_id}") from None
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - one lost run never sinks the batch
                     logger.warning(f"Error processing run {run_id}: {exc}")
                     continue
                 records.append(record)
                 self._report(run_id, record)
                 try:
                     self._store.put_run_record(record)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the worker already stored it
                     logger.warning(f"Error processing run {run_id}: {exc}")
             executed = {record.run_id for record in records}
             for run_id in self._run_ids:
@@ -256,7 +256,7 @@ class LocalRunHandle:
                 continue
             try:
                 record = future.result(timeout=0)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported as the run's failure
                 self._emit(Event.run_failed(run_id, error=str(exc)))
                 self._reported.add(run_id)
             else:
@@ -281,5 +281,5 @@ class LocalRunHandle:
 def _succeeded(future: RecordFuture) -> bool:
     try:
         return future.result(timeout=0).status.value == "success"
-    except Exception:
+    except Exception:  # noqa: BLE001 - a run without a record counts as failed
         return False

@@ -1,0 +1,124 @@
+"""One SLURM array task: ``python -m metalab.executor.slurm_task BATCH_DIR OFFSET TASK``.
+
+Runs payload chunk ``OFFSET + TASK`` of the batch written by ``SlurmExecutor`` and
+records each run in the store. Exit code: 0 every run succeeded, 1 a run failed
+(recorded), 2 the task could not start (message on stderr).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any
+
+from metalab.executor._worker import mark_worker
+
+if TYPE_CHECKING:
+    from metalab.operation import OperationWrapper
+
+USAGE = "usage: python -m metalab.executor.slurm_task BATCH_DIR OFFSET TASK"
+SCRIPT_MODULE = "__mp_main__"
+
+
+def load_script(path: str) -> ModuleType:
+    """Import the user's script as ``__mp_main__`` (its ``__main__`` guard is false)."""
+    spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SCRIPT_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_operation(source: dict[str, Any]) -> tuple[OperationWrapper, ModuleType | None]:
+    """The operation named by ``source`` and the script module it came from, if any."""
+    from metalab.operation import OperationWrapper, import_operation
+
+    script = source.get("script")
+    if not script:
+        return import_operation(source["ref"]), None
+    module = load_script(script)
+    obj: Any = module
+    for part in source["ref"].partition(":")[2].split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, OperationWrapper):
+        raise TypeError(f"Expected OperationWrapper, got {type(obj).__name__}")
+    return obj, module
+
+
+class _ScriptUnpickler(pickle.Unpickler):
+    """Resolves classes the submitting script defined (pickled as ``__main__``)."""
+
+    def __init__(self, file: IO[bytes], script: ModuleType | None) -> None:
+        super().__init__(file)
+        self._script = script
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__" and self._script is not None:
+            module = self._script.__name__
+        return super().find_class(module, name)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or not all(a.isdigit() for a in argv[1:]):
+        print(USAGE, file=sys.stderr)
+        return 2
+    mark_worker()
+    batch_dir, chunk = Path(argv[0]), int(argv[1]) + int(argv[2])
+    try:
+        batch = json.loads((batch_dir / "batch.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"metalab task: cannot read {batch_dir}: {exc}", file=sys.stderr)
+        return 2
+    for entry in reversed(batch.get("python_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        operation, script = load_operation(batch["operation"])
+        with (batch_dir / "payloads.pkl").open("rb") as f:
+            payloads: list[dict[str, Any]] = _ScriptUnpickler(f, script).load()
+    except Exception as exc:  # noqa: BLE001 - reported as one line; the task cannot start
+        print(f"metalab task: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return run_chunk(operation, payloads, chunk, int(batch.get("chunk_size", 1)))
+
+
+def run_chunk(
+    operation: OperationWrapper, payloads: list[dict[str, Any]], chunk: int, chunk_size: int
+) -> int:
+    from metalab.executor.core import execute_payload
+    from metalab.executor.payload import RunPayload
+    from metalab.store.config import StoreConfig
+
+    job = os.environ.get("SLURM_ARRAY_JOB_ID", "0")
+    exit_code = 0
+    for data in payloads[chunk * chunk_size : (chunk + 1) * chunk_size]:
+        payload = RunPayload.from_dict(data)
+        record = execute_payload(
+            run_id=payload.run_id,
+            experiment_id=payload.experiment_id,
+            context_spec=payload.context_spec,
+            params_resolved=payload.params_resolved,
+            seed_bundle=payload.seed_bundle,
+            fingerprints=payload.fingerprints,
+            metadata=payload.metadata,
+            operation=operation,
+            store=StoreConfig.from_dict(payload.store_locator).connect(),
+            worker_id=f"slurm:{job}_{chunk}",
+            derived_metric_refs=payload.derived_metric_refs,
+            capture_third_party_logs=True,
+        )
+        print(f"metalab task {record.run_id}: {record.status.value}")
+        if record.status.value != "success":
+            exit_code = 1
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
