@@ -79,14 +79,53 @@ def main(argv: list[str]) -> int:
     for entry in reversed(batch.get("python_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    chunk_size = int(batch.get("chunk_size", 1))
     try:
         operation, script = load_operation(batch["operation"])
-        with (batch_dir / "payloads.pkl").open("rb") as f:
-            payloads: list[dict[str, Any]] = _ScriptUnpickler(f, script).load()
+        payloads = read_payloads(batch_dir, script)
     except Exception as exc:  # noqa: BLE001 - reported as one line; the task cannot start
         print(f"metalab task: {type(exc).__name__}: {exc}", file=sys.stderr)
+        record_start_failure(batch_dir, chunk, chunk_size, exc)
         return 2
-    return run_chunk(operation, payloads, chunk, int(batch.get("chunk_size", 1)))
+    return run_chunk(operation, payloads, chunk, chunk_size)
+
+
+def read_payloads(batch_dir: Path, script: ModuleType | None) -> list[dict[str, Any]]:
+    with (batch_dir / "payloads.pkl").open("rb") as f:
+        payloads: list[dict[str, Any]] = _ScriptUnpickler(f, script).load()
+    return payloads
+
+
+def record_start_failure(batch_dir: Path, chunk: int, chunk_size: int, error: Exception) -> None:
+    """Record the chunk's runs as failed with ``error``, when their payloads can be read.
+
+    The user's script may have failed halfway through its import; the classes it defined
+    before failing still resolve (``sys.modules["__mp_main__"]``).
+    """
+    from metalab.executor.payload import RunPayload
+    from metalab.store.config import StoreConfig
+    from metalab.types import Provenance, RunRecord
+
+    try:
+        payloads = read_payloads(batch_dir, sys.modules.get(SCRIPT_MODULE))
+        for data in payloads[chunk * chunk_size : (chunk + 1) * chunk_size]:
+            payload = RunPayload.from_dict(data)
+            store = StoreConfig.from_dict(payload.store_locator).connect()
+            store.put_run_record(
+                RunRecord.failed(
+                    run_id=payload.run_id,
+                    experiment_id=payload.experiment_id,
+                    context_fingerprint=payload.fingerprints.get("context", ""),
+                    params_fingerprint=payload.fingerprints.get("params", ""),
+                    seed_fingerprint=payload.fingerprints.get("seed", ""),
+                    error_type=type(error).__name__,
+                    error_message=str(error),
+                    provenance=Provenance(executor_id="slurm"),
+                    params_resolved=payload.params_resolved,
+                )
+            )
+    except Exception as exc:  # noqa: BLE001 - the task's stderr already names the cause
+        print(f"metalab task: could not record the failure: {exc}", file=sys.stderr)
 
 
 def run_chunk(
