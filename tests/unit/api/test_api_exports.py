@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import types
@@ -39,17 +40,12 @@ def test_unknown_name_is_an_attribute_error() -> None:
 
 
 def test_installed_package_keeps_functions_named_like_submodules() -> None:
-    import metalab.operation
-    import metalab.seeds
-
-    seeds_module = sys.modules["metalab.seeds"]
-    operation_module = sys.modules["metalab.operation"]
     package = types.ModuleType("fake_metalab")
     _api.install(package)
-    package.seeds = seeds_module  # what importing a submodule does to its parent package
-    package.operation = operation_module
-    assert package.seeds is getattr(seeds_module, "seeds")
-    assert package.operation is getattr(operation_module, "operation")
+    for name in ("seeds", "operation"):
+        module = importlib.import_module(f"metalab.{name}")
+        setattr(package, name, module)  # what importing a submodule does to its parent
+        assert getattr(package, name) is getattr(module, name)
 
 
 def test_importing_the_api_loads_nothing_heavy() -> None:

@@ -20,7 +20,7 @@ from metalab.types import RunRecord, Status
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Any:
     return FileStoreConfig(root=str(tmp_path / "store")).connect()
 
 

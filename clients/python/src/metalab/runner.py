@@ -212,6 +212,20 @@ def _write_experiment_manifest(
     logger.debug(f"Saved experiment manifest: {experiment.experiment_id}")
 
 
+def _total_runs(experiment: Experiment) -> int:
+    """Param cases times replicates, without enumerating them."""
+    params: Any = experiment.params
+    seed_plan: Any = experiment.seeds
+    return len(params) * len(seed_plan)
+
+
+def _store_locator(store: Store) -> dict[str, Any]:
+    """The store's config as plain data, for workers to reconnect with."""
+    connected: Any = store
+    locator: dict[str, Any] = connected.config.to_dict()
+    return locator
+
+
 def _already_succeeded(store: Store, run_id: str) -> bool:
     from metalab.types import Status
 
@@ -240,7 +254,7 @@ def generate_payloads(
     run_ids = [run_id for run_id, *_ in planned]
     if persist_manifest:
         _write_experiment_manifest(experiment, store, context_fp, len(run_ids), run_ids)
-    locator = store.config.to_dict()
+    locator = _store_locator(store)
     payloads = [
         RunPayload(
             run_id=run_id,
@@ -269,7 +283,7 @@ def _run_indexed(
 ) -> RunHandle:
     """Submit to an executor that addresses runs by index (``submit_indexed``)."""
     context_fp = _context_fingerprint(experiment, store, persist=True)
-    total_runs = len(experiment.params) * len(experiment.seeds)
+    total_runs = _total_runs(experiment)
     skipped = 0
     if resume:
         planned = _plan_runs(experiment, context_fp)
@@ -391,7 +405,7 @@ def run(
     handle: RunHandle
     if hasattr(executor, "submit_indexed"):
         handle = _run_indexed(experiment, resolved_store, executor, resume, refs)
-        total = len(experiment.params) * len(experiment.seeds)
+        total = _total_runs(experiment)
         logger.info("Runs: %d total (SLURM indexed)", total)
     else:
         payloads, run_ids = generate_payloads(
