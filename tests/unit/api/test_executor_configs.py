@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from metalab.executor.config import ExecutorConfigRegistry, executor_from_config, resolve_executor
@@ -63,3 +66,18 @@ def test_slurm_config_maps_to_the_executor() -> None:
 def test_slurm_config_rejects_non_positive_counts(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         SlurmConfig(**{field: 0})  # type: ignore[arg-type]
+
+
+def test_resolve_executor_merges_project_profile_and_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("METALAB")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / ".metalab.toml").write_text(
+        '[environments.cluster]\ntype = "slurm"\npartition = "long"\ntime = "2:00:00"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    executor = resolve_executor("slurm", {"time": "0:10:00"})
+    assert isinstance(executor, SlurmExecutor)
+    assert (executor.config.partition, executor.config.time) == ("long", "0:10:00")

@@ -393,6 +393,7 @@ def run(
     logger.info(
         "Store: %s (experiment: %s)", type(resolved_store).__name__, experiment.experiment_id
     )
+    default_executor = executor is None
     if executor is None:
         from metalab.executor.thread import ThreadExecutor
 
@@ -428,6 +429,8 @@ def run(
             operation=experiment.operation,
             run_ids=run_ids,
         )
+        if default_executor:
+            executor.shutdown(wait=False)  # its thread finishes the batch, then exits
 
     if on_event is not None and progress is None:
         handle.set_event_callback(on_event)

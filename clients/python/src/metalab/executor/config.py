@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -36,6 +35,8 @@ class ExecutorConfigRegistry:
         if cls._loaded:
             return
         cls._loaded = True
+        from importlib.metadata import entry_points
+
         for name, ref in _BUILT_IN.items():
             module_name, _, attr = ref.partition(":")
             cls._configs.setdefault(name, getattr(importlib.import_module(module_name), attr))
@@ -100,30 +101,42 @@ def executor_from_config(executor_type: str, config: dict[str, Any] | None = Non
 def resolve_executor(platform: str, overrides: dict[str, Any] | None = None) -> Any:
     """The executor of type ``platform``: project defaults merged with ``overrides``.
 
-    Defaults come from the ``.metalab.toml`` environment profile named ``platform``
-    (its executor table) when a project config module is available and has one;
-    otherwise ``overrides`` alone configure it.
+    Defaults are the settings of the ``.metalab.toml`` environment profile for
+    ``platform`` (the environment named ``platform``, else the default environment if
+    it has that type, else the first environment of that type) that are fields of the
+    platform's config class. Without a project file, ``overrides`` alone configure it.
 
     Raises:
         ValueError: if ``platform`` is not a known executor type.
     """
-    merged = {**_project_executor_defaults(platform), **(overrides or {})}
-    return executor_from_config(platform, merged)
+    config_class = ExecutorConfigRegistry.get(platform)
+    defaults = _project_defaults(platform, config_class) if config_class is not None else {}
+    return executor_from_config(platform, {**defaults, **(overrides or {})})
 
 
-def _project_executor_defaults(platform: str) -> dict[str, Any]:
-    try:
-        from metalab.config import ProjectConfig  # type: ignore[import-not-found,unused-ignore]
+def _project_defaults(platform: str, config_class: type[ExecutorConfig]) -> dict[str, Any]:
+    from metalab._config.resolve import load_project, resolve_environment
 
-        resolved = ProjectConfig.load().resolve(platform)
-        defaults = dict(resolved.executor_resources)
-    except FileNotFoundError:
+    project = load_project()
+    if project.files.base_path is None:
         logger.debug("No .metalab.toml found; using overrides only")
         return {}
-    except (ValueError, ImportError):
-        logger.debug("Could not resolve environment %r; using overrides only", platform)
+    environments = project.environments
+    if platform in environments:
+        name: str | None = platform
+    elif (default := project.default_env) and environments.get(default, {}).get("type") == platform:
+        name = default
+    else:
+        name = next((n for n, e in environments.items() if e.get("type") == platform), None)
+    if name is None:
+        logger.debug(
+            "No %r environment in %s; using overrides only", platform, project.files.base_path
+        )
         return {}
+    settings = resolve_environment(project, name).settings
+    known = {f.name for f in fields(config_class)}
+    defaults = {k: v for k, v in settings.items() if k in known}
     logger.info(
-        "Loaded executor defaults from .metalab.toml [%s] (%d settings)", platform, len(defaults)
+        "Loaded executor defaults from .metalab.toml [%s] (%d settings)", name, len(defaults)
     )
     return defaults

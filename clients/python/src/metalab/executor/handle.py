@@ -8,7 +8,7 @@ state changes as events (started/finished/failed/skipped) to an optional callbac
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -135,7 +135,7 @@ class LocalRunHandle:
         self._futures = futures
         self._store = store
         self._run_ids = run_ids
-        self._job_id = job_id or f"local-{uuid.uuid4().hex[:8]}"
+        self._job_id = job_id or f"local-{secrets.token_hex(4)}"
         self._on_event = on_event
         self._skipped_run_ids = list(skipped_run_ids or [])
         self._reported: set[str] = set()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import secrets
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -117,7 +117,7 @@ class ProcessExecutor:
         self._release_finished_pools()
         futures: list[tuple[str, RecordFuture]] = []
         if payloads:
-            batch = uuid.uuid4().hex
+            batch = secrets.token_hex(16)
             _operations[batch] = operation
             context = _context()
             pool = ProcessPoolExecutor(
