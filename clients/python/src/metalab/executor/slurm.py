@@ -322,6 +322,10 @@ def _scancel(runner: SchedulerRunner, job_ids: list[str]) -> None:
 class SlurmRunHandle:
     """Follows a SLURM batch through the store's records and ``squeue``.
 
+    Events: ``run_started``/``run_finished``/``run_failed`` as the records change,
+    ``run_skipped`` for runs resume skipped, and a ``progress`` event (completed, total,
+    running) at each poll of :meth:`result`.
+
     A run is completed or failed once its final record is in the store; a run without
     one counts as pending (running, with a ``running`` record) while the batch's jobs
     are queued, and as failed once they have left the queue.
@@ -462,10 +466,19 @@ class SlurmRunHandle:
         Raises:
             TimeoutError: if it is not finished within ``timeout`` seconds.
         """
+        from metalab.events import Event
         from metalab.result import Results
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.is_complete:
+        while True:
+            status = self.status
+            self._emit(
+                Event.progress(
+                    None, current=status.completed, total=status.total, running=status.running
+                )
+            )
+            if status.in_flight == 0:
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"SLURM job(s) {', '.join(self._job_ids)} not finished")
             time.sleep(self._poll_interval)
@@ -524,7 +537,8 @@ class SlurmRunHandle:
     def _report_skipped(self) -> None:
         from metalab.events import Event
 
-        for run_id in self._skipped_ids:
+        ids = self._skipped_ids or [f"slurm-skip-{i}" for i in range(self._skipped_count)]
+        for run_id in ids:
             self._emit(Event.run_skipped(run_id, reason="already exists"))
 
     def _observe(self, run_id: str, state: str, record: RunRecord | None) -> None:
