@@ -16,7 +16,7 @@ from metalab.params import grid
 from metalab.runner import run
 from metalab.seeds import seeds
 from metalab.types import Status
-from tests.integration.api.conftest import run_script
+from tests.integration.api.user_scripts import run_script
 
 UNGUARDED_SCRIPT = """
 import logging

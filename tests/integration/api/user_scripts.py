@@ -1,4 +1,5 @@
-"""Helpers for the experiment API's integration tests: user scripts run as subprocesses."""
+"""Helpers for the experiment API's integration tests: user scripts run as subprocesses,
+and whether the local SLURM cluster is up."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 
 def run_script(path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -36,17 +35,3 @@ def slurm_missing() -> str | None:
     if ping.returncode != 0 or "UP" not in ping.stdout:
         return "SLURM not running (scripts/infra/start-slurm.sh)"
     return None
-
-
-@pytest.fixture(scope="session")
-def slurm_partition() -> str:
-    problem = slurm_missing()
-    if problem is not None:
-        if os.environ.get("METALAB_CI") == "1":
-            pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
-        pytest.skip(problem)
-    out = subprocess.run(
-        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    default = [p.rstrip("*") for p in out if p.endswith("*")]
-    return default[0] if default else out[0]
