@@ -46,6 +46,7 @@ def test_installed_package_keeps_functions_named_like_submodules() -> None:
         module = importlib.import_module(f"metalab.{name}")
         setattr(package, name, module)  # what importing a submodule does to its parent
         assert getattr(package, name) is getattr(module, name)
+    assert {"Experiment", "run", "seeds"} <= set(dir(package))
 
 
 def test_importing_the_api_loads_nothing_heavy() -> None:

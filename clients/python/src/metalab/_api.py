@@ -4,9 +4,11 @@
 
     import sys
 
-    from metalab._api import __all__, __dir__, __getattr__, __version__, install
+    from metalab._api import __all__, __getattr__, __version__, install
 
     install(sys.modules[__name__])
+
+(further names of the package's own, e.g. its error classes, may stay beside these).
 
 Nothing heavy is imported until a name is first used: each name maps to the module
 that defines it, imported by ``__getattr__`` on first access. Two public functions
@@ -212,6 +214,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """This module's names and the lazy ones."""
     return sorted(set(globals()) | set(__all__))
 
 
@@ -220,12 +223,16 @@ _FUNCTIONS_NAMED_LIKE_SUBMODULES = ("seeds", "operation")
 
 class _Package(ModuleType):
     """The ``metalab`` package: binding a submodule named like a public function binds
-    the function instead (as ``from metalab.seeds import seeds`` would)."""
+    the function instead (as ``from metalab.seeds import seeds`` would); ``dir()`` lists
+    the lazy names too."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _FUNCTIONS_NAMED_LIKE_SUBMODULES and isinstance(value, ModuleType):
             value = getattr(value, name)
         super().__setattr__(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(self.__dict__) | set(__all__))
 
 
 def install(package: ModuleType) -> None:

@@ -19,7 +19,9 @@ from typing import IO, TYPE_CHECKING, Any
 from metalab.executor._worker import mark_worker
 
 if TYPE_CHECKING:
+    from metalab.executor.payload import RunPayload
     from metalab.operation import OperationWrapper
+    from metalab.store.base import Store
 
 USAGE = "usage: python -m metalab.executor.slurm_task BATCH_DIR OFFSET TASK"
 SCRIPT_MODULE = "__mp_main__"
@@ -124,6 +126,9 @@ def record_start_failure(batch_dir: Path, chunk: int, chunk_size: int, error: Ex
                     params_resolved=payload.params_resolved,
                 )
             )
+            close = getattr(store, "close", None)
+            if callable(close):
+                close()
     except Exception as exc:  # noqa: BLE001 - the task's stderr already names the cause
         print(f"metalab task: could not record the failure: {exc}", file=sys.stderr)
 
@@ -131,32 +136,48 @@ def record_start_failure(batch_dir: Path, chunk: int, chunk_size: int, error: Ex
 def run_chunk(
     operation: OperationWrapper, payloads: list[dict[str, Any]], chunk: int, chunk_size: int
 ) -> int:
-    from metalab.executor.core import execute_payload
     from metalab.executor.payload import RunPayload
     from metalab.store.config import StoreConfig
 
     job = os.environ.get("SLURM_ARRAY_JOB_ID", "0")
     exit_code = 0
-    for data in payloads[chunk * chunk_size : (chunk + 1) * chunk_size]:
-        payload = RunPayload.from_dict(data)
-        record = execute_payload(
-            run_id=payload.run_id,
-            experiment_id=payload.experiment_id,
-            context_spec=payload.context_spec,
-            params_resolved=payload.params_resolved,
-            seed_bundle=payload.seed_bundle,
-            fingerprints=payload.fingerprints,
-            metadata=payload.metadata,
-            operation=operation,
-            store=StoreConfig.from_dict(payload.store_locator).connect(),
-            worker_id=f"slurm:{job}_{chunk}",
-            derived_metric_refs=payload.derived_metric_refs,
-            capture_third_party_logs=True,
-        )
-        print(f"metalab task {record.run_id}: {record.status.value}")
-        if record.status.value != "success":
-            exit_code = 1
+    stores: dict[str, Any] = {}
+    try:
+        for data in payloads[chunk * chunk_size : (chunk + 1) * chunk_size]:
+            payload = RunPayload.from_dict(data)
+            key = json.dumps(payload.store_locator, sort_keys=True, default=str)
+            if key not in stores:
+                stores[key] = StoreConfig.from_dict(payload.store_locator).connect()
+            if not run_one(operation, payload, stores[key], f"slurm:{job}_{chunk}"):
+                exit_code = 1
+    finally:
+        for store in stores.values():
+            close = getattr(store, "close", None)
+            if callable(close):
+                close()
     return exit_code
+
+
+def run_one(operation: OperationWrapper, payload: RunPayload, store: Store, worker: str) -> bool:
+    """Execute one payload; True if the run succeeded."""
+    from metalab.executor.core import execute_payload
+
+    record = execute_payload(
+        run_id=payload.run_id,
+        experiment_id=payload.experiment_id,
+        context_spec=payload.context_spec,
+        params_resolved=payload.params_resolved,
+        seed_bundle=payload.seed_bundle,
+        fingerprints=payload.fingerprints,
+        metadata=payload.metadata,
+        operation=operation,
+        store=store,
+        worker_id=worker,
+        derived_metric_refs=payload.derived_metric_refs,
+        capture_third_party_logs=True,
+    )
+    print(f"metalab task {record.run_id}: {record.status.value}")
+    return record.status.value == "success"
 
 
 if __name__ == "__main__":
