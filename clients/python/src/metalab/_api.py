@@ -3,12 +3,17 @@
 ``metalab/__init__.py`` switches to this API with::
 
     import sys
+    from typing import TYPE_CHECKING
 
-    from metalab._api import __all__, __getattr__, __version__, install
+    from metalab._api import __all__ as __all__
+    from metalab._api import __getattr__ as __getattr__
+    from metalab._api import __version__ as __version__
+    from metalab._api import install
+
+    if TYPE_CHECKING:
+        from metalab._api import *  # noqa: F403  (type checkers see every name's type)
 
     install(sys.modules[__name__])
-
-(further names of the package's own, e.g. its error classes, may stay beside these).
 
 Nothing heavy is imported until a name is first used: each name maps to the module
 that defines it, imported by ``__getattr__`` on first access. Two public functions
