@@ -1,0 +1,103 @@
+"""SlurmExecutor on the local single-node SLURM cluster, driven by user scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.api.user_scripts import run_script, slurm_missing
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module")
+def slurm_partition() -> str:
+    problem = slurm_missing()
+    if problem is not None:
+        if os.environ.get("METALAB_CI") == "1":
+            pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
+        pytest.skip(problem)
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    default = [p.rstrip("*") for p in out if p.endswith("*")]
+    return default[0] if default else out[0]
+
+
+SCRIPT = """
+import sys
+from dataclasses import dataclass
+
+import metalab
+
+
+@dataclass(frozen=True)
+class Scale:
+    factor: int = 3
+
+
+@metalab.operation
+def train(context, params, capture):
+    capture.metric("y", params["x"] * context.factor)
+
+
+exp = metalab.Experiment(
+    name="cluster", version="1", context=Scale(), operation=train,
+    params=metalab.grid(x=[1, 2, 3]), seeds=metalab.seeds(base=2, replicates=1),
+)
+
+GUARD
+    config = metalab.SlurmConfig(partition=sys.argv[2], chunk_size=2, time="0:05:00")
+    handle = metalab.run(exp, store=sys.argv[1], executor=metalab.SlurmExecutor(config),
+                         verbose=False)
+    if sys.argv[3] == "wait":
+        results = handle.result(timeout=150)
+        print("results", sorted((r.status.value, r.metrics.get("y")) for r in results))
+    print("locator", handle.reconnect_locator)
+"""
+
+RECONNECT = """
+import sys
+
+import metalab
+
+handle = metalab.reconnect(sys.argv[1], verbose=False)
+results = handle.result(timeout=150)
+print("results", sorted(r.metrics["y"] for r in results), handle.status.completed)
+"""
+
+
+def write(tmp_path: Path, guarded: bool) -> Path:
+    script = tmp_path / "train.py"
+    guard = 'if __name__ == "__main__":' if guarded else "if True:"
+    script.write_text(SCRIPT.replace("GUARD", guard))
+    return script
+
+
+def test_runs_on_slurm_and_reconnects(tmp_path: Path, slurm_partition: str) -> None:
+    done = run_script(write(tmp_path, guarded=True), str(tmp_path / "store"), slurm_partition, "no")
+    locator = done.stdout.split("locator ")[1].strip()
+    reconnect = tmp_path / "watch.py"
+    reconnect.write_text(RECONNECT)
+    watched = run_script(reconnect, locator)
+    assert "results [3, 6, 9] 3" in watched.stdout
+    manifest = json.loads(next((Path(locator) / "experiments").glob("*.json")).read_text())
+    assert manifest["operation"]["ref"] == "train.py:train"
+
+
+def test_an_unguarded_script_fails_its_runs_instead_of_sweeping_again(
+    tmp_path: Path, slurm_partition: str
+) -> None:
+    done = run_script(
+        write(tmp_path, guarded=False), str(tmp_path / "store"), slurm_partition, "wait"
+    )
+    assert "results [('failed', None), ('failed', None), ('failed', None)]" in done.stdout
+    root = Path(done.stdout.split("locator ")[1].strip())
+    assert len(list((root / "slurm").iterdir())) == 1  # one submission: no sweep from a worker
+    record = json.loads(next((root / "runs").glob("*.json")).read_text())
+    assert record["error"]["type"] == "NestedRunError"
+    assert 'if __name__ == "__main__":' in record["error"]["message"]
