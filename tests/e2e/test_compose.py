@@ -43,7 +43,7 @@ file_root = "./runs"
 """
 
 EXPERIMENT = """
-import metalab
+from metalab._sdk import legacy as metalab
 
 def train(params, seed, capture):
     capture.metric("loss", params["lr"] * 10)

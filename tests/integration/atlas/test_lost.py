@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(180)
 
 CHILD = """
 import sys, time
-import metalab
+from metalab._sdk import legacy as metalab
 
 def hang(params, seed, capture):
     print("started", flush=True)

@@ -4,10 +4,10 @@ from typing import cast
 
 import pytest
 
-import metalab
 from metalab._runstore import PostgresStoreConfig, parse_locator
 from metalab._runstore.base import MetricStep, RunRecord
 from metalab._runstore.pgschema import SCHEMA_VERSION
+from metalab._sdk import legacy as metalab
 from metalab.errors import StoreError
 from tests.integration.sdk import ops
 

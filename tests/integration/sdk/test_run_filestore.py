@@ -5,8 +5,8 @@ import logging
 import subprocess
 import sys
 
-import metalab
 from metalab._runstore.file import FileStore
+from metalab._sdk import legacy as metalab
 from tests.integration.sdk import ops
 
 

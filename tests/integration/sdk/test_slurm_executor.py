@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab._sweep.slurm import SlurmExecutor, SlurmHandle
 from tests.integration.sdk import ops
 from tests.integration.sdk.conftest import wait_for

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-import metalab
-import metalab._runstore
+import metalab._runstore as runstore_package
 from metalab._runstore import PostgresStoreConfig, parse_locator
+from metalab._sdk import legacy as metalab
 from tests.helpers import METALAB, run_cli
 from tests.integration.sdk import ops
 
@@ -93,4 +93,4 @@ def test_reindex_errors_are_one_line(tmp_path):
 def test_reindex_name_is_always_the_function():
     import metalab._runstore._reindex  # noqa: F401 - importing the module must not shadow the name
 
-    assert callable(metalab._runstore.reindex) and metalab.reindex is metalab._runstore.reindex
+    assert callable(runstore_package.reindex) and metalab.reindex is runstore_package.reindex

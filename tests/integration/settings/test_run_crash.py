@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import metalab
 from metalab._folders import tree_digest
+from metalab._sdk import legacy as metalab
 from tests.integration.settings import ops
 from tests.integration.settings.ops import executions
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab import _folders
 from tests.integration.settings import ops
 

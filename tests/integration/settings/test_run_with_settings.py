@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import metalab
 from metalab._folders import FolderError, tree_digest
+from metalab._sdk import legacy as metalab
 from metalab.errors import ConfigError, StoreError
 from tests.integration.settings import ops
 from tests.integration.settings.ops import executions
@@ -342,7 +342,7 @@ def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
 
     settings = write_settings(tmp_path, monkeypatch, FOLDERS)
     code = (
-        "import metalab\n"
+        "from metalab._sdk import legacy as metalab\n"
         "from tests.integration.settings import ops\n"
         "rows = [{'i': i} for i in range(3)]\n"
         "metalab.run(metalab.Experiment('tty', ops.probe, params=metalab.param_list(rows),"

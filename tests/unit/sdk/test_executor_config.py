@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab._sweep.config import SlurmExecutorConfig, executor_from_config
 from metalab._sweep.local import ProcessExecutor
 from metalab._sweep.registry import register_executor, unregister_executor

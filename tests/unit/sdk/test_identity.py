@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab._sdk.experiment import derive_seeds, load_operation, operation_ref, run_id_for
 from metalab.errors import ConfigError
 from tests.unit.sdk import ops

@@ -1,6 +1,6 @@
 import pytest
 
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab._sdk.params import RandomSearch, as_source
 from metalab.errors import ConfigError
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-import metalab
+from metalab._sdk import legacy as metalab
 from metalab._sdk.params import Grid, ParamList, RandomSearch
 from metalab.errors import ConfigError
 
