@@ -69,7 +69,7 @@ def reindex(locator: str | None, env_name: str | None, as_json: bool) -> None:
 
 
 def transfer_options(function: F) -> F:
-    """upstream's `store export|import` flags."""
+    """The flags of `store export|import` (upstream's, plus --json)."""
     decorators = [
         click.option(
             "--from", "-f", "source", required=True, metavar="LOCATOR", help="Source store."
@@ -91,14 +91,12 @@ def transfer_options(function: F) -> F:
         click.option(
             "--include-derived/--no-include-derived",
             default=True,
-            show_default=True,
-            help="Copy derived metrics.",
+            help="Copy derived metrics (default: yes).",
         ),
         click.option(
             "--include-logs/--no-include-logs",
             default=True,
-            show_default=True,
-            help="Copy log files.",
+            help="Copy log files (default: yes).",
         ),
         click.option("--overwrite", is_flag=True, help="Replace runs the destination already has."),
         json_option,
