@@ -171,6 +171,28 @@ def test_upstream_fixture_into_postgres(pg_dsn: str, tmp_path: Path) -> None:
         assert {**artifact, "uri": ""} == {**EXPECTED["artifacts"][run][0], "uri": ""}
 
 
+def test_postgres_collection_out_by_experiment(pg_dsn: str, tmp_path: Path) -> None:
+    """Out of a PostgreSQL store holding two experiments: each into its own directory, and
+    from one experiment's directory (as file_root) only that experiment's runs."""
+    collection = tmp_path / "collection"
+    shutil.copytree(FIXTURE, collection / "fixture_1.0")
+    write_sweep(collection)
+    locator = pg(pg_dsn, tmp_path / "pg-files")
+    assert (
+        cli_json("store", "import", "-f", str(collection), "-t", locator, cwd=tmp_path)["runs"] == 7
+    )
+    out = tmp_path / "out"
+    assert cli_json("store", "export", "-f", locator, "-t", str(out), cwd=tmp_path)["runs"] == 7
+    for experiment_id, count in (("fixture:1.0", 4), (EXP, 3)):
+        copy = FileStoreConfig(root=str(out), experiment_id=experiment_id).connect()
+        assert len(records_of(copy, experiment_id)) == count
+        assert len(copy.list_run_records()) == count
+    one = pg(pg_dsn, tmp_path / "pg-files" / "sweep_1.0")
+    counts = cli_json("store", "export", "-f", one, "-t", str(tmp_path / "one"), cwd=tmp_path)
+    assert counts["runs"] == 3
+    assert FileStoreConfig(root=str(tmp_path / "one")).list_experiments() == [EXP]
+
+
 def test_import_over_its_own_files_indexes_them(pg_dsn: str, tmp_path: Path) -> None:
     write_sweep(tmp_path / "files")
     locator = pg(pg_dsn, tmp_path / "files")

@@ -88,6 +88,11 @@ def test_list_reads_a_flat_store(tmp_path: Path) -> None:
     flat.put_run_record(record("f2", "b:1", 0.2))
     code, out, _ = invoke("store", "list", "-s", str(tmp_path / "flat"), "--json")
     assert code == 0 and json.loads(out) == {"experiments": ["a:1", "b:1"]}
+    code, out, _ = invoke(
+        "store", "export", "-f", str(tmp_path / "flat"), "-t", str(tmp_path / "b")
+    )
+    assert code == 0 and "runs: 2" in out
+    assert [r.run_id for r in scoped(tmp_path / "b", "b:1").list_run_records()] == ["f2"]
 
 
 def test_export_a_collection(collection: Path, tmp_path: Path) -> None:

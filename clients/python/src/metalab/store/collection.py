@@ -120,12 +120,16 @@ def resolve_experiment(config: StoreConfig, experiment_id: str) -> str:
 
 def source_configs(config: StoreConfig, experiment_id: str | None = None) -> list[StoreConfig]:
     """The stores to read runs from: ``config`` itself (scoped, an experiment's directory, a
-    flat store, a non-file store) and/or one scoped config per experiment of a collection
-    root; only ``experiment_id``'s when given (it must be resolved by `resolve_experiment`)."""
+    non-file store), else a collection root's: a FileStore of the runs kept flat in its
+    ``runs/`` and one scoped config per experiment below it (only ``experiment_id``'s when
+    given; resolve it with `resolve_experiment` first)."""
     root = _existing_root(config)
     if config.experiment_id is not None or root is None or directory_experiment(root):
         return [config]
-    configs: list[StoreConfig] = [config] if _has_flat_runs(root) else []
+    # runs kept flat in root/runs/ are read from those files (an index would list every
+    # experiment's runs, those below root too)
+    flat = _has_flat_runs(root)
+    configs: list[StoreConfig] = [FileStoreConfig(root=str(root))] if flat else []
     for found in experiments_under(root):
         if experiment_id is None or found == experiment_id:
             configs.append(config.scoped(found))
@@ -223,16 +227,17 @@ def copy_collection(
 
 
 def _plan(config: StoreConfig, experiment_id: str | None) -> _Batch:
-    """The runs of one source store, grouped by experiment (an experiment's own store
-    counts even with no runs: its manifest is copied)."""
+    """The runs of one source store, grouped by experiment. An experiment's own store lists
+    only that experiment's runs (a PostgreSQL index holds every experiment's) and counts
+    even with no runs: its manifests are copied."""
+    own = config.experiment_id or _directory_of(config)
     store = config.connect()
     try:
-        records = store.list_run_records(experiment_id)
+        records = store.list_run_records(experiment_id or own)
     finally:
         _close(store)
     runs: dict[str, list[RunRecord]] = {}
-    own = config.experiment_id or _directory_of(config)
-    if own is not None and experiment_id in (None, own):
+    if own is not None:
         runs[own] = []
     for record in records:
         runs.setdefault(record.experiment_id, []).append(record)
