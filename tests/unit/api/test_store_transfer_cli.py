@@ -150,6 +150,26 @@ def test_experiment_filter_and_exclusions(collection: Path, tmp_path: Path) -> N
     assert copy.get_log("s0", "stdout") is None and copy.get_derived("s0") is None
 
 
+def test_logs_in_every_form_are_copied(tmp_path: Path) -> None:
+    source = scoped(tmp_path / "src", "logs:1")
+    run_ids = ["0123456789abcdef", "fedcba9876543210"]
+    for run_id in run_ids:
+        source.put_run_record(record(run_id, "logs:1", 0.1))
+        source.put_log(run_id, "stdout", f"{run_id} out")
+        source.put_log(run_id, "my_log", "underscored")
+    assert invoke("store", "export", "-f", str(tmp_path / "src"), "-t", str(tmp_path / "a"))[0] == 0
+    source.put_log(run_ids[0], "stderr", "labelled", label="train")
+    (source.root / "logs" / run_ids[1]).mkdir()
+    (source.root / "logs" / run_ids[1] / "old.txt").write_text("nested")
+    assert invoke("store", "export", "-f", str(tmp_path / "src"), "-t", str(tmp_path / "b"))[0] == 0
+    for copy_root, extra in ((tmp_path / "a", {}), (tmp_path / "b", {"stderr": "labelled"})):
+        copy = scoped(copy_root, "logs:1")
+        logs = {name: copy.get_log(run_ids[0], name) for name in copy.list_logs(run_ids[0])}
+        assert logs == {"stdout": f"{run_ids[0]} out", "my_log": "underscored", **extra}
+    nested = scoped(tmp_path / "b", "logs:1").get_log(run_ids[1], "old")
+    assert nested == "nested"
+
+
 def test_unknown_experiment_suggests(collection: Path, tmp_path: Path) -> None:
     code, _, err = invoke(
         "store", "export", "-f", str(collection), "-t", str(tmp_path / "b"), "-e", "sweep:1"

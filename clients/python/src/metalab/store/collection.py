@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from metalab.store.transfer import _copy_logs
 if TYPE_CHECKING:
     from metalab.store.base import Store
     from metalab.store.config import StoreConfig
-    from metalab.types import ArtifactDescriptor, RunRecord
+    from metalab.types import ArtifactDescriptor, Metric, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ COUNT_KEYS = ("runs", "skipped", "derived", "logs", "artifacts", "results", "man
 """The keys of `copy_collection`'s counts: upstream's four plus skipped, results, manifests."""
 
 _TIMESTAMP = re.compile(r"\d{8}_\d{6}")
+
+INDEX_BATCH = 500
+"""Runs indexed per transaction when copying into PostgreSQL."""
 
 
 def files_root(config: StoreConfig) -> Path | None:
@@ -207,21 +211,30 @@ def copy_collection(
     total = sum(len(runs) for batch in batches for runs in batch.runs.values())
     done = 0
     for batch in batches:
-        src = batch.source.connect()
+        connected = batch.source.connect()
+        # a PostgresStore's runs come from its index; their files are read directly
+        src: Store = getattr(connected, "file_store", None) or connected
         try:
             for experiment, records in batch.runs.items():
-                dst = targets[experiment].connect()
+                opened = targets[experiment].connect()
                 try:
+                    dst = _Destination(opened, experiment)
+                    logs = _Logs(src, [r.run_id for r in records])
                     for record in records:
-                        _copy_run(src, dst, record, opts, counts)
+                        _copy_run(src, dst, logs, record, opts, counts)
                         done += 1
+                        if done % INDEX_BATCH == 0:
+                            dst.flush()
                         if progress is not None:
                             progress(done, total)
-                    counts["manifests"] += _copy_manifests(src, dst, experiment, opts.overwrite)
+                    dst.flush()
+                    counts["manifests"] += _copy_manifests(
+                        src, dst.store, experiment, opts.overwrite
+                    )
                 finally:
-                    _close(dst)
+                    _close(opened)
         finally:
-            _close(src)
+            _close(connected)
     logger.info("Copied %s", counts)
     return counts
 
@@ -249,21 +262,57 @@ def _directory_of(config: StoreConfig) -> str | None:
     return directory_experiment(root) if root is not None else None
 
 
-def _exists(store: Store, run_id: str) -> bool:
-    """Whether ``run_id`` is already in ``store``; in a PostgresStore, in its index and its
-    files both (so importing a store into PostgreSQL over its own files indexes it)."""
-    index = getattr(store, "index", None)
-    files = getattr(store, "file_store", None)
-    if index is not None and files is not None:
-        return bool(index.record_exists(run_id)) and bool(files.run_exists(run_id))
-    return store.run_exists(run_id)
+class _Destination:
+    """One experiment's destination store. Into a PostgresStore (its ``file_store`` and
+    ``index``), files are written at once and the index in batches, one transaction each
+    (`flush`); a run counts as there when it is indexed and on file both, so importing a
+    store into PostgreSQL over its own files indexes it."""
+
+    def __init__(self, store: Store, experiment_id: str) -> None:
+        self.store = store
+        files: Store | None = getattr(store, "file_store", None)
+        self._index: Any = getattr(store, "index", None) if files is not None else None
+        self.files: Store = files if files is not None and self._index is not None else store
+        self._indexed: set[str] = set()
+        if self._index is not None:
+            self._indexed = {r.run_id for r in self._index.list_records(experiment_id)}
+        self._records: list[RunRecord] = []
+        self._derived: list[tuple[str, dict[str, Any]]] = []
+
+    def has(self, run_id: str) -> bool:
+        if self._index is None:
+            return self.store.run_exists(run_id)
+        return run_id in self._indexed and self.files.run_exists(run_id)
+
+    def put_run_record(self, record: RunRecord) -> None:
+        self.files.put_run_record(record)
+        if self._index is not None:
+            self._records.append(record)
+
+    def put_derived(self, run_id: str, derived: dict[str, Metric]) -> None:
+        self.files.put_derived(run_id, derived)
+        if self._index is not None:
+            self._derived.append((run_id, dict(derived)))
+
+    def flush(self) -> None:
+        """Index the records and derived metrics written since the last flush."""
+        if self._index is None:
+            return
+        self._index.batch_index_records(self._records)
+        self._index.batch_index_derived(self._derived)
+        self._records, self._derived = [], []
 
 
 def _copy_run(
-    src: Store, dst: Store, record: RunRecord, opts: CopyOptions, counts: dict[str, int]
+    src: Store,
+    dst: _Destination,
+    logs: _Logs,
+    record: RunRecord,
+    opts: CopyOptions,
+    counts: dict[str, int],
 ) -> None:
     run_id = record.run_id
-    if not opts.overwrite and _exists(dst, run_id):
+    if not opts.overwrite and dst.has(run_id):
         logger.debug("Skipping existing run: %s", run_id)
         counts["skipped"] += 1
         return
@@ -275,10 +324,66 @@ def _copy_run(
             dst.put_derived(run_id, derived)
             counts["derived"] += 1
     if opts.include_logs:
-        counts["logs"] += _copy_logs(src, dst, run_id)
-    counts["results"] += _copy_results(src, dst, run_id)
+        counts["logs"] += logs.copy(dst.files, run_id)
+    counts["results"] += _copy_results(src, dst.files, run_id)
     if opts.include_artifacts:
-        counts["artifacts"] += _copy_artifacts(src, dst, run_id)
+        counts["artifacts"] += _copy_artifacts(src, dst.files, run_id)
+
+
+class _Logs:
+    """The logs of one source store's runs. A store directory is listed once: the store's
+    own ``list_logs`` globs the whole directory per run (quadratic in the runs)."""
+
+    def __init__(self, src: Store, run_ids: list[str]) -> None:
+        self._src = src
+        self._paths: dict[str, dict[str, Path]] | None = None
+        if isinstance(src, SupportsWorkingDirectory):
+            logs = FileStoreLayout(src.get_working_directory()).logs_dir_path()
+            self._paths = _canonical_logs(logs, run_ids)
+
+    def copy(self, dst: Store, run_id: str) -> int:
+        if self._paths is None:
+            return _copy_logs(self._src, dst, run_id)
+        copied = 0
+        for name, path in sorted(self._paths.get(run_id, {}).items()):
+            content = path.read_text(encoding="utf-8")
+            if content:
+                dst.put_log(run_id, name, content)
+                copied += 1
+        return copied
+
+
+def _canonical_logs(directory: Path, run_ids: list[str]) -> dict[str, dict[str, Path]] | None:
+    """``run_id -> {name: path}`` of the ``{run_id}_{name}.log`` files of ``directory``; None
+    when it holds the runs' logs in an older form too (``{label}_{run_id[:8]}_{name}.log``,
+    ``{run_id}/{name}.txt``): the store reads those."""
+    ids = set(run_ids)
+    shorts = {run_id[:8] for run_id in ids}
+    if any("_" in short for short in shorts):
+        return None
+    found: dict[str, dict[str, Path]] = {}
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.is_dir():
+            if entry.name in ids:
+                return None
+            continue
+        if not entry.name.endswith(".log"):
+            continue
+        parts = entry.name[: -len(".log")].split("_")
+        owner = next(
+            ("_".join(parts[:k]) for k in range(1, len(parts)) if "_".join(parts[:k]) in ids),
+            None,
+        )
+        if owner is not None:
+            name = "_".join(parts[len(owner.split("_")) :])
+            found.setdefault(owner, {})[name] = Path(entry.path)
+        elif any(part in shorts for part in parts[1:-1]):
+            return None
+    return found
 
 
 def _copy_results(src: Store, dst: Store, run_id: str) -> int:
