@@ -91,10 +91,11 @@ def _warnings_to_stderr() -> None:
 
 
 class TransferProgress:
-    """``Exporting: done/total`` on stderr: rewritten in place on a terminal, else a line
-    every few seconds and at the end."""
+    """``Exporting: done/total`` on stderr: rewritten in place on a terminal (at most ten
+    times a second), else a line every few seconds and at the end."""
 
     EVERY_S = 5.0
+    TTY_EVERY_S = 0.1
 
     def __init__(self, verb: str, quiet: bool) -> None:
         self._label = f"{verb}ing"
@@ -107,10 +108,11 @@ class TransferProgress:
         if self._quiet:
             return
         now = time.monotonic()
-        if self._tty:
+        if self._tty and (done == total or now - self._last >= self.TTY_EVERY_S):
             click.echo(f"\r{self._label}: {done}/{total}", nl=False, err=True)
             self._shown = True
-        elif done == total or now - self._last >= self.EVERY_S:
+            self._last = now
+        elif not self._tty and (done == total or now - self._last >= self.EVERY_S):
             click.echo(f"{self._label}: {done}/{total}", err=True)
             self._last = now
 
