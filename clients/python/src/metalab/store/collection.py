@@ -7,8 +7,9 @@ A file-backed locator (a FileStore root, a PostgresStore's ``file_root``) names 
 - a collection root (``metalab.run(exp, store=root)`` writes ``root/{safe_experiment_id}/``):
   every experiment below it, plus any runs kept flat in ``root/runs/`` (an unscoped store).
 
-Runs copied into a collection root land in their experiment's directory, so the copy is read
-back by ``load_results(destination, experiment_id=...)`` and indexed per experiment by Atlas.
+Runs copied into a collection root land in their experiment's directory, where
+``metalab.run(exp, store=destination)`` finds them (resume), ``load_results`` reads them (from
+``FileStoreConfig(root=destination).for_experiment(id)``) and Atlas indexes them.
 """
 
 from __future__ import annotations
