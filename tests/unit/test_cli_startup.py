@@ -62,6 +62,9 @@ def test_discover_imports_nothing_heavy(tmp_path: Path) -> None:
         ["runs", "recover"],
         ["store"],
         ["store", "reindex"],
+        ["store", "export"],
+        ["store", "import"],
+        ["store", "list"],
     ],
 )
 def test_every_help_works(args: list[str], tmp_path: Path) -> None:

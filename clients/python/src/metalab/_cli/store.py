@@ -1,13 +1,24 @@
-"""`metalab store reindex [LOCATOR]`: rebuild a PostgresStore's index from its files."""
+"""`metalab store export|import|list|reindex`: move runs between stores, list a store's
+experiments, rebuild a PostgresStore's index from its files."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from metalab._cli.options import env_option, json_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOCATORS = (
+    "A LOCATOR is a path (DIR, file:///DIR), postgresql://USER@HOST:PORT/DB?file_root=DIR "
+    "(a password is best kept in passfile= or PGPASSFILE: argv is visible to every user) or "
+    "'discover' (the store of the nearest running services)."
+)
 
 
 @click.group()
@@ -55,3 +66,81 @@ def reindex(locator: str | None, env_name: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"store": config.describe(), "runs": total}))
     else:
         click.echo(f"reindexed {total} run(s) into {config.describe()}")
+
+
+def transfer_options(function: F) -> F:
+    """The flags of `store export|import` (upstream's, plus --json)."""
+    decorators = [
+        click.option(
+            "--from", "-f", "source", required=True, metavar="LOCATOR", help="Source store."
+        ),
+        click.option(
+            "--to", "-t", "destination", required=True, metavar="LOCATOR", help="Destination."
+        ),
+        click.option(
+            "--experiment",
+            "-e",
+            "experiment_id",
+            metavar="ID",
+            default=None,
+            help="Only this experiment (name:version, or its directory name).",
+        ),
+        click.option(
+            "--include-artifacts", is_flag=True, help="Copy artifact files too (off by default)."
+        ),
+        click.option(
+            "--include-derived/--no-include-derived",
+            default=True,
+            help="Copy derived metrics (default: yes).",
+        ),
+        click.option(
+            "--include-logs/--no-include-logs",
+            default=True,
+            help="Copy log files (default: yes).",
+        ),
+        click.option("--overwrite", is_flag=True, help="Replace runs the destination already has."),
+        json_option,
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+@store.command("export", epilog=LOCATORS)
+@transfer_options
+def export_(**options: Any) -> None:
+    """Copy runs (records, derived metrics, logs, results, manifests) from one store to another.
+
+    Runs the destination already has are skipped unless --overwrite. Runs land in their
+    experiment's directory of the destination (PostgreSQL: under its file_root, and indexed).
+    """
+    from metalab._cli.transfer import transfer
+
+    transfer("Export", **options)
+
+
+@store.command("import", epilog=LOCATORS)
+@transfer_options
+def import_(**options: Any) -> None:
+    """Copy runs from a store into another (the same as export, named from the other end)."""
+    from metalab._cli.transfer import transfer
+
+    transfer("Import", **options)
+
+
+@store.command("list", epilog=LOCATORS)
+@click.option("--store", "-s", "locator", required=True, metavar="LOCATOR", help="The store.")
+@json_option
+def list_(locator: str, as_json: bool) -> None:
+    """List the experiments a store holds."""
+    from metalab._cli.transfer import experiments
+
+    found = experiments(locator)
+    if as_json:
+        click.echo(json.dumps({"experiments": found}))
+    elif found:
+        click.echo("Experiments:")
+        for experiment_id in found:
+            click.echo(f"  {experiment_id}")
+    else:
+        click.echo("No experiments found")

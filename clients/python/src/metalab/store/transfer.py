@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from metalab.store.capabilities import SupportsLogListing
-from metalab.store.locator import create_store
+from metalab.store.locator import create_store, parse_to_config
 
 if TYPE_CHECKING:
     from metalab.store.base import Store
@@ -57,7 +57,28 @@ def export_store(
     Stores may be given as locators (``kwargs`` go to `create_store`). Runs already in the
     destination are skipped unless ``overwrite``. ``progress_callback(done, total)`` is
     called after each run. Returns counts: ``{"runs", "derived", "logs", "artifacts"}``.
+
+    With both given as locators, they are collections (`metalab.store.collection`): runs
+    are copied experiment by experiment, into each experiment's directory, with their
+    structured results and manifests, and the counts also hold ``skipped``, ``results``
+    and ``manifests``.
     """
+    if isinstance(source, str) and isinstance(destination, str):
+        from metalab.store.collection import CopyOptions, copy_collection
+
+        options = CopyOptions(
+            include_derived=include_derived,
+            include_logs=include_logs,
+            include_artifacts=include_artifacts,
+            overwrite=overwrite,
+        )
+        return copy_collection(
+            parse_to_config(source, **kwargs),
+            parse_to_config(destination, **kwargs),
+            experiment_id=experiment_id,
+            options=options,
+            progress=progress_callback,
+        )
     src = create_store(source, **kwargs) if isinstance(source, str) else source
     dst = create_store(destination, **kwargs) if isinstance(destination, str) else destination
     counts = {"runs": 0, "derived": 0, "logs": 0, "artifacts": 0}
