@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -205,6 +207,15 @@ def _experiment_spec(experiment_id: str, manifest: dict[str, Any]) -> dict[str, 
     return finite
 
 
+def _close_pool_elsewhere(pool: Any) -> None:
+    """Close a pool whose index was dropped without `close`, never from the pool's own
+    threads: the garbage collector may run there, and a pool cannot join its own worker."""
+    try:
+        threading.Thread(target=pool.close, name="metalab-pool-close", daemon=True).start()
+    except RuntimeError:  # interpreter shutdown: no new threads; this is the main thread
+        pool.close()
+
+
 class PostgresIndex:
     """Run records, derived metrics and manifests in PostgreSQL; not a store of its own.
 
@@ -246,6 +257,7 @@ class PostgresIndex:
             kwargs=options,
             open=True,
         )
+        weakref.finalize(self, _close_pool_elsewhere, self._pool)
         if auto_migrate:
             try:
                 self._ensure_schema()
