@@ -23,7 +23,7 @@ from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import POOL_SIZE, Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
-from metalab.atlas.runfiles import RunFiles
+from metalab.atlas.storefiles import StoreFiles
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.errors import StoreError
 
@@ -67,7 +67,7 @@ class PostgresSource:
         config = parse_locator(locator)
         assert isinstance(config, PostgresStoreConfig)
         self.dsn = config.dsn
-        self.files = RunFiles(Path(config.file_root))
+        self.files = StoreFiles(Path(config.file_root))
         self.pool = Pool(self.dsn)
         self.cache = VersionedCache(64)
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
