@@ -23,8 +23,8 @@ from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import POOL_SIZE, Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
-from metalab.atlas.storefiles import StoreFiles
 from metalab.atlas.source import VersionedCache, public, summary
+from metalab.atlas.storefiles import StoreFiles
 from metalab.errors import StoreError
 
 FIELDS_TTL = 10.0
