@@ -24,7 +24,7 @@ from typing import Any
 from metalab.atlas.evaluate import Row, column, search_text, value_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
-from metalab.atlas.upstream import META, latest_manifest, load_json, normalize
+from metalab.atlas.upstream import META, essentials, latest_manifest, load_json
 
 MAX_ERROR = 500
 FULL_EVERY = 15
@@ -481,14 +481,15 @@ def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
             continue
         present.add(run_id)
         newest = max(newest, stamp[0])
-        derived_path = os.path.join(derived_dir, f"{run_id}.json")
-        extra = _regular_stamp(derived_path) if run_id in derived else None
-        if extra is not None:
-            stamp = (*stamp, *extra)
+        derived_path = None
+        if run_id in derived:
+            derived_path = os.path.join(derived_dir, f"{run_id}.json")
+            extra = _regular_stamp(derived_path)
+            stamp = stamp if extra is None else (*stamp, *extra)
         if stamps.get(run_id) != stamp:
             data = _load(path, follow=False)
-            extra_metrics = _load(derived_path, follow=False) if extra is not None else None
-            record = normalize(data, run_id, extra_metrics) if data is not None else None
+            more = _load(derived_path, follow=False) if len(stamp) > 2 and derived_path else None
+            record = essentials(data, run_id, more) if data is not None else None
             row = to_row(record, run_id) if record is not None else None
             if row is not None:
                 changed[run_id] = (stamp, row)

@@ -57,41 +57,56 @@ def load_json(path: str) -> Any:
         return None
 
 
-def normalize(
+def essentials(
     data: dict[str, Any], run_id: str, derived: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """Atlas's record for an upstream run record (None when it is not one)."""
+    """The keys of Atlas's record that its runs table uses, from an upstream run record
+    (None when it is not one)."""
     params = data.get("params_resolved", {})
     metrics = data.get("metrics", {})
-    if not isinstance(params, dict) or not isinstance(metrics, dict):
+    if type(params) is not dict or type(metrics) is not dict:
         return None
     if derived:
         metrics = {**metrics, **{DERIVED_PREFIX + k: v for k, v in derived.items()}}
     error = data.get("error")
-    message = traceback = None
+    message = None
     if isinstance(error, dict):
         kind, text = error.get("type") or "", error.get("message") or ""
         message = f"{kind}: {text}" if kind and text else str(kind or text) or None
-        traceback = error.get("traceback") if isinstance(error.get("traceback"), str) else None
     elif isinstance(error, str):
         message = error
     duration_ms = data.get("duration_ms")
     provenance = data.get("provenance")
+    status = str(data.get("status", ""))
     return {
         "experiment_id": data.get("experiment_id"),
         "run_id": run_id,
-        "status": str(data.get("status", "")),
+        "status": status,
         "attempt": None,
         "seed": data.get("seed_fingerprint"),
-        "host": provenance.get("host") if isinstance(provenance, dict) else None,
+        "host": provenance.get("host") if type(provenance) is dict else None,
         "created_at": None,
         "started_at": data.get("started_at"),
-        "finished_at": data.get("finished_at") if data.get("status") != "running" else None,
+        "finished_at": data.get("finished_at") if status != "running" else None,
         "duration_s": duration_ms / 1000 if isinstance(duration_ms, int | float) else None,
         "params": params,
         "metrics": metrics,
         "error": message,
-        "traceback": traceback,
+    }
+
+
+def normalize(
+    data: dict[str, Any], run_id: str, derived: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Atlas's full record (run detail) for an upstream run record (None when it is not one)."""
+    record = essentials(data, run_id, derived)
+    if record is None:
+        return None
+    error, provenance = data.get("error"), data.get("provenance")
+    traceback = error.get("traceback") if isinstance(error, dict) else None
+    return {
+        **record,
+        "traceback": traceback if isinstance(traceback, str) else None,
         "derived": derived or {},
         "fingerprints": {k: data.get(f"{k}_fingerprint") for k in ("context", "params", "seed")},
         "provenance": provenance if isinstance(provenance, dict) else {},
