@@ -3,6 +3,7 @@ next to an experiment in the project's own layout in the same root."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -11,10 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metalab._runstore.base import RunRecord
 from metalab._runstore.file import FileStore
+from metalab._runstore.locator import parse_locator
+from metalab._runstore.postgres import PostgresStore
+from metalab.atlas.upstream import normalize
 from tests.integration.atlas.dataset import populate
 from tests.integration.atlas.server import running_atlas
 from tests.integration.atlas.upstream_data import record, write_derived, write_run
+from tests.integration.sdk.pgserver import PostgresServer
 
 pytestmark = pytest.mark.timeout(120)
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "upstream_layout"
@@ -152,3 +158,40 @@ def test_runs_written_while_atlas_is_up_show_up(client: httpx.Client, root: Path
     eventually(lambda: counts() == {"success": 4, "failed": 1})
     row = client.get(f"{BASE}/runs", params={"where": "params.depth:eq:8"}).json()["runs"][0]
     assert row["metrics"] == {"final_loss": 0.0, "derived_loss_x2": 0.0}
+
+
+def test_postgres_index_of_upstream_runs_counts_success_as_done(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """What the new PostgresStore does: upstream records, status ``success``, in ``runs``;
+    the run's files (detail, logs, artifacts) in upstream's layout under ``file_root``."""
+    files = tmp_path / "files"
+    shutil.copytree(FIXTURE, files, ignore=shutil.ignore_patterns("README.md", ".gitignore"))
+    locator = f"{pg_server.dsn(pg_server.create_database())}&file_root={files}"
+    records = []
+    for path in sorted((files / EXPERIMENT / "runs").glob("*.json")):
+        data = json.loads(path.read_text())
+        row = normalize(data, data["run_id"])
+        assert row is not None
+        keep = ("params", "status", "metrics", "error", "traceback", "duration_s", "started_at")
+        records.append(RunRecord(EXPERIMENT, data["run_id"], seed=7, **{k: row[k] for k in keep}))
+    store = parse_locator(locator).open()
+    assert isinstance(store, PostgresStore)
+    try:
+        spec = {"experiment_id": EXPERIMENT, "name": "sweep", "operation": "__main__:train"}
+        store._index_experiment(spec, len(records))
+        store.index_runs(records)
+    finally:
+        store.close()
+    with (
+        running_atlas(locator, tmp_path / "atlas.log") as atlas,
+        httpx.Client(base_url=atlas.url, timeout=10) as http,
+    ):
+        card = http.get(BASE).json()
+        assert card["counts"] == {"success": 3, "failed": 1} and card["progress"] == 1.0
+        assert http.get(f"{BASE}/runs", params={"status": "success"}).json()["total"] == 3
+        detail = http.get(f"{BASE}/runs/{DONE}").json()
+        assert detail["run"]["metrics"]["derived_loss_x2"] == pytest.approx(1.90198, abs=1e-5)
+        assert [a["path"] for a in detail["artifacts"]] == ["weights.npz"]
+        assert list(detail["log_sizes"]) == ["run"]
+        assert list(http.get(f"{BASE}/runs/{DONE}/steps").json()["steps"]) == ["loss"]

@@ -364,6 +364,8 @@ class PostgresSource:
         return {**row, "traceback": rows[0][-1], "experiment_id": experiment_id}
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        if self.files.is_upstream(experiment_id):  # upstream keeps them in results/ files
+            return self.files.steps(experiment_id, run_id)
         rows = self._all(
             sql.SQL(
                 "SELECT name, step, value FROM metric_steps WHERE experiment_id = %s "
