@@ -160,11 +160,14 @@ def test_runs_written_while_atlas_is_up_show_up(client: httpx.Client, root: Path
     assert row["metrics"] == {"final_loss": 0.0, "derived_loss_x2": 0.0}
 
 
+@pytest.mark.parametrize("experiment_id", [EXPERIMENT, "sweep:0.1"])
 def test_postgres_index_of_upstream_runs_counts_success_as_done(
-    pg_server: PostgresServer, tmp_path: Path
+    pg_server: PostgresServer, tmp_path: Path, experiment_id: str
 ) -> None:
-    """What the new PostgresStore does: upstream records, status ``success``, in ``runs``;
-    the run's files (detail, logs, artifacts) in upstream's layout under ``file_root``."""
+    """What the new PostgresStore does: upstream records, status ``success``, in ``runs``
+    (under the directory's name or upstream's own experiment id); the run's files (detail,
+    logs, artifacts) in upstream's layout under ``file_root``."""
+    base = f"/api/experiments/{experiment_id}"
     files = tmp_path / "files"
     shutil.copytree(FIXTURE, files, ignore=shutil.ignore_patterns("README.md", ".gitignore"))
     locator = f"{pg_server.dsn(pg_server.create_database())}&file_root={files}"
@@ -174,11 +177,13 @@ def test_postgres_index_of_upstream_runs_counts_success_as_done(
         row = normalize(data, data["run_id"])
         assert row is not None
         keep = ("params", "status", "metrics", "error", "traceback", "duration_s", "started_at")
-        records.append(RunRecord(EXPERIMENT, data["run_id"], seed=7, **{k: row[k] for k in keep}))
+        records.append(
+            RunRecord(experiment_id, data["run_id"], seed=7, **{k: row[k] for k in keep})
+        )
     store = parse_locator(locator).open()
     assert isinstance(store, PostgresStore)
     try:
-        spec = {"experiment_id": EXPERIMENT, "name": "sweep", "operation": "__main__:train"}
+        spec = {"experiment_id": experiment_id, "name": "sweep", "operation": "__main__:train"}
         store._index_experiment(spec, len(records))
         store.index_runs(records)
     finally:
@@ -187,11 +192,11 @@ def test_postgres_index_of_upstream_runs_counts_success_as_done(
         running_atlas(locator, tmp_path / "atlas.log") as atlas,
         httpx.Client(base_url=atlas.url, timeout=10) as http,
     ):
-        card = http.get(BASE).json()
+        card = http.get(base).json()
         assert card["counts"] == {"success": 3, "failed": 1} and card["progress"] == 1.0
-        assert http.get(f"{BASE}/runs", params={"status": "success"}).json()["total"] == 3
-        detail = http.get(f"{BASE}/runs/{DONE}").json()
+        assert http.get(f"{base}/runs", params={"status": "success"}).json()["total"] == 3
+        detail = http.get(f"{base}/runs/{DONE}").json()
         assert detail["run"]["metrics"]["derived_loss_x2"] == pytest.approx(1.90198, abs=1e-5)
         assert [a["path"] for a in detail["artifacts"]] == ["weights.npz"]
         assert list(detail["log_sizes"]) == ["run"]
-        assert list(http.get(f"{BASE}/runs/{DONE}/steps").json()["steps"]) == ["loss"]
+        assert list(http.get(f"{base}/runs/{DONE}/steps").json()["steps"]) == ["loss"]
