@@ -26,7 +26,7 @@ import httpx
 from benchmarks._timing import summary
 from benchmarks.bench_atlas import EXPERIMENT, LRS, make_records, write_files
 from metalab._runstore.base import RunRecord
-from metalab.atlas.fileindex import FileIndex
+from metalab.atlas.fileindex import SETTLE_NS, FileIndex
 from tests.integration.atlas.server import running_atlas
 from tests.integration.atlas.upstream_data import (
     record,
@@ -66,6 +66,7 @@ def index_figures(root: Path, layout: str, ids: list[str]) -> None:
     print(f"  index build {build.seconds:.2f} s for {build.runs} runs ({build.parsed} parsed)")
     idle = [index.refresh().seconds for _ in range(5)]
     print("  " + summary("full refresh (stat all), nothing changed", idle))
+    time.sleep(SETTLE_NS / 1e9)  # the steady state: runs/ settled, nothing to list
     light = [index.refresh(full=False).seconds for _ in range(5)]
     print("  " + summary("light refresh, nothing changed", light))
     for full in (True, False):
