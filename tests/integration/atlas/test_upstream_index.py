@@ -65,6 +65,7 @@ def test_a_large_upstream_store_is_parsed_once_then_only_what_changed(tmp_path: 
         write_run(base, record(EXPERIMENT, upstream_run_id(i), {"lr": 0.5}, {}, "running"))
     assert index.refresh(full=False).parsed == 10
     assert rows_of(index)[upstream_run_id(20)]["status"] == "running"
+    assert rows_of(index)[upstream_run_id(20)]["finished_at"] is None  # upstream's placeholder
     write_run(base, record(EXPERIMENT, upstream_run_id(20), {"lr": 0.5}, {"loss": 0.0}))
     assert index.refresh(full=False).parsed == 1
     assert rows_of(index)[upstream_run_id(20)]["status"] == "success"
@@ -122,6 +123,19 @@ def test_temporary_symlinked_and_foreign_files_are_not_runs(tmp_path: Path) -> N
     write_run(base, record(EXPERIMENT, "f" * 16, {"lr": 1.0}, {}, "running"))
     assert index.refresh(full=False).parsed == 1
     assert rows_of(index)["f" * 16]["status"] == "running"
+
+
+def test_a_directory_that_changes_layout_is_read_afresh(tmp_path: Path) -> None:
+    base = make_store(tmp_path, 5)
+    index = FileIndex(tmp_path)
+    index.refresh()
+    before = index.rows(DIRECTORY)[0]
+    (base / "experiment.json").write_text('{"experiment_id": "big_1.0", "total_runs": 0}')
+    index.refresh()
+    version, rows = index.rows(DIRECTORY)
+    assert rows == [] and version > before
+    experiment = index.experiment(DIRECTORY)
+    assert experiment is not None and not experiment.upstream
 
 
 def test_both_layouts_side_by_side(tmp_path: Path) -> None:

@@ -213,7 +213,8 @@ class FileIndex:
             current = self._experiments.get(name)
         index = current or ExperimentIndex(name)
         if current is not None and index.upstream != upstream:
-            index = ExperimentIndex(name)  # the directory changed layout: start afresh
+            # the directory changed layout: start afresh, past every version answered before
+            index = ExperimentIndex(name, version=current.version + 1)
         index.upstream = upstream
         scan = _scan_upstream(index, base, full) if upstream else _scan_own(index, base, full)
         changed, inodes_seen, present = scan.changed, scan.inodes_seen, scan.present
