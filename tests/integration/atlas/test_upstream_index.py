@@ -84,13 +84,13 @@ def test_derived_metrics_are_extra_metric_columns_kept_up_to_date(tmp_path: Path
         write_derived(base, upstream_run_id(i), {"loss_x2": 2 * i / 200})
     assert index.refresh(full=False).parsed == 5
     row = rows_of(index)[upstream_run_id(3)]
-    assert row["metrics"] == {"loss": 3 / 200, "derived_loss_x2": 6 / 200}
+    assert row["metrics"] == {"loss": 3 / 200, "loss_x2": 6 / 200}
     experiment = index.experiment(DIRECTORY)
-    assert experiment is not None and "derived_loss_x2" in experiment.fields.metrics
+    assert experiment is not None and "loss_x2" in experiment.fields.metrics
 
     write_derived(base, upstream_run_id(3), {"loss_x2": 1.0})
     assert index.refresh(full=False).parsed == 1
-    assert rows_of(index)[upstream_run_id(3)]["metrics"]["derived_loss_x2"] == 1.0  # type: ignore[index]
+    assert rows_of(index)[upstream_run_id(3)]["metrics"]["loss_x2"] == 1.0  # type: ignore[index]
     (base / "derived" / f"{upstream_run_id(3)}.json").unlink()
     assert index.refresh().parsed == 1
     assert rows_of(index)[upstream_run_id(3)]["metrics"] == {"loss": 3 / 200}

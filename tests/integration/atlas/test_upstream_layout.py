@@ -69,7 +69,7 @@ def test_overview_comes_from_the_newest_manifest(client: httpx.Client) -> None:
     detail = client.get(BASE).json()
     assert detail["spec"]["params"]["type"] == "GridSource"
     assert detail["fields"]["params"] == ["depth", "lr"]
-    assert detail["fields"]["metrics"] == ["acc", "derived_loss_x2", "final_loss"]
+    assert detail["fields"]["metrics"] == ["acc", "final_loss", "loss_x2"]
 
 
 def test_runs_table_filters_sorts_and_searches(client: httpx.Client) -> None:
@@ -78,7 +78,7 @@ def test_runs_table_filters_sorts_and_searches(client: httpx.Client) -> None:
     assert page["total"] == 3
     assert [r["params"]["lr"] for r in page["runs"]] == [0.1, 0.01, 0.01]
     top = page["runs"][0]
-    assert top["metrics"]["derived_loss_x2"] == pytest.approx(2 * top["metrics"]["final_loss"])
+    assert top["metrics"]["loss_x2"] == pytest.approx(2 * top["metrics"]["final_loss"])
     assert top["seed"] == "bc84d675ff188232" and top["attempt"] is None
 
     lr = client.get(runs, params={"where": "params.lr:eq:0.1"}).json()
@@ -157,7 +157,7 @@ def test_runs_written_while_atlas_is_up_show_up(client: httpx.Client, root: Path
     write_derived(base, fresh, {"loss_x2": 0.0})
     eventually(lambda: counts() == {"success": 4, "failed": 1})
     row = client.get(f"{BASE}/runs", params={"where": "params.depth:eq:8"}).json()["runs"][0]
-    assert row["metrics"] == {"final_loss": 0.0, "derived_loss_x2": 0.0}
+    assert row["metrics"] == {"final_loss": 0.0, "loss_x2": 0.0}
 
 
 @pytest.mark.parametrize("experiment_id", [EXPERIMENT, "sweep:0.1"])
@@ -196,7 +196,7 @@ def test_postgres_index_of_upstream_runs_counts_success_as_done(
         assert card["counts"] == {"success": 3, "failed": 1} and card["progress"] == 1.0
         assert http.get(f"{base}/runs", params={"status": "success"}).json()["total"] == 3
         detail = http.get(f"{base}/runs/{DONE}").json()
-        assert detail["run"]["metrics"]["derived_loss_x2"] == pytest.approx(1.90198, abs=1e-5)
+        assert detail["run"]["metrics"]["loss_x2"] == pytest.approx(1.90198, abs=1e-5)
         assert [a["path"] for a in detail["artifacts"]] == ["weights.npz"]
         assert list(detail["log_sizes"]) == ["run"]
         assert list(http.get(f"{base}/runs/{DONE}/steps").json()["steps"]) == ["loss"]

@@ -6,9 +6,10 @@ Upstream writes, per experiment directory ``{root}/{safe_experiment_id}/``: ``ru
 metrics among them), ``experiments/{id}_{timestamp}.json`` (manifests) and ``_meta.json``.
 
 Records are turned into the shape Atlas shows for every store (`normalize`): ``params`` from
-``params_resolved``, ``metrics`` with derived metrics as ``derived_{name}`` (upstream's
-``Results.to_dataframe`` column names), ``error``/``traceback`` from the error object,
-``duration_s`` from ``duration_ms``, ``seed`` the seed bundle's fingerprint.
+``params_resolved``; ``metrics`` merged with the derived metrics (a derived metric wins over
+a recorded one of its name, as in the PostgreSQL index of `metalab.store.PostgresStore`);
+``error``/``traceback`` from the error object; ``duration_s`` from ``duration_ms``; ``seed``
+the seed bundle's fingerprint; statuses as recorded (``success``, ``failed``, …).
 
 Every file served is one of the run's own: a path that resolves (symlinks followed) anywhere
 else is treated as absent.
@@ -28,7 +29,6 @@ from metalab.atlas.runfiles import content_type
 META = "_meta.json"
 MANIFEST = "_manifest.json"
 STEPPED = "stepped_metric"
-DERIVED_PREFIX = "derived_"
 LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_TAIL = 256 * 1024
 MAX_ARTIFACTS = 1000
@@ -67,7 +67,7 @@ def essentials(
     if type(params) is not dict or type(metrics) is not dict:
         return None
     if derived:
-        metrics = {**metrics, **{DERIVED_PREFIX + k: v for k, v in derived.items()}}
+        metrics = {**metrics, **derived}
     error = data.get("error")
     message = None
     if isinstance(error, dict):
@@ -85,7 +85,7 @@ def essentials(
         "attempt": None,
         "seed": data.get("seed_fingerprint"),
         "host": provenance.get("host") if type(provenance) is dict else None,
-        "created_at": None,
+        "created_at": data.get("started_at"),
         "started_at": data.get("started_at"),
         "finished_at": data.get("finished_at") if status != "running" else None,
         "duration_s": duration_ms / 1000 if isinstance(duration_ms, int | float) else None,
