@@ -1,6 +1,6 @@
 """End to end: a sweep run with the upstream-compatible API (``metalab.run``) into a FileStore
 and into a PostgresStore, then read by a real Atlas process. Skipped where that API is not
-installed (``metalab.store``)."""
+installed (``metalab.runner``)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ pytestmark = pytest.mark.timeout(180)
 
 def sweep(store: str) -> None:
     """A 2×2 grid: one run fails, the others log, record a stepped metric and an artifact."""
-    pytest.importorskip("metalab.store")
-    ml: Any = importlib.import_module("metalab")
+    pytest.importorskip("metalab.runner")  # upstream's module paths, whatever ``metalab`` exports
+    experiment_type: Any = importlib.import_module("metalab.experiment").Experiment
+    operation: Any = importlib.import_module("metalab.operation").operation
+    grid: Any = importlib.import_module("metalab.params").grid
+    seeds: Any = importlib.import_module("metalab.seeds").seeds
+    run: Any = importlib.import_module("metalab.runner").run
 
     def train(params: dict[str, Any], seeds: Any, capture: Any) -> None:
         capture.log(f"training lr={params['lr']}")
@@ -31,15 +35,15 @@ def sweep(store: str) -> None:
         capture.metric("final", params["lr"])
         capture.artifact("table", {"lr": params["lr"]})
 
-    experiment = ml.Experiment(
+    experiment = experiment_type(
         name="e2e",
         version="1",
         context={},
-        operation=ml.operation(train),
-        params=ml.grid(lr=[0.01, 0.1], depth=[2, 4]),
-        seeds=ml.seeds(base=1, replicates=1),
+        operation=operation(train),
+        params=grid(lr=[0.01, 0.1], depth=[2, 4]),
+        seeds=seeds(base=1, replicates=1),
     )
-    ml.run(experiment, store=store).result()
+    run(experiment, store=store).result()
 
 
 def check(atlas_url: str, experiment_id: str) -> None:
