@@ -114,12 +114,16 @@ def test_temporary_symlinked_and_foreign_files_are_not_runs(tmp_path: Path) -> N
     outside = tmp_path / "secret.json"
     outside.write_text('{"params_resolved": {"token": "x"}, "metrics": {}, "status": "success"}')
     (base / "runs" / f"{'e' * 16}.json").symlink_to(outside)
+    newest = base / "experiments" / "big_1.0_20991231_000000.json"
+    newest.symlink_to(outside)  # the newest manifest by name, but not the directory's own
     (base / "runs" / f"{upstream_run_id(1)}.tmp.1a2b3c4d").write_text("{")
     (base / "runs" / "notes.json").write_text("{}")
     (base / "runs" / f"{'f' * 16}.json").write_text('{"params_resolved": {')
     index = FileIndex(tmp_path)
     assert index.refresh().runs == 11  # the torn record waits to be whole
     assert set(rows_of(index)) == {upstream_run_id(i) for i in range(10)}
+    experiment = index.experiment(DIRECTORY)
+    assert experiment is not None and experiment.spec["total_runs"] == 10
     write_run(base, record(EXPERIMENT, "f" * 16, {"lr": 1.0}, {}, "running"))
     assert index.refresh(full=False).parsed == 1
     assert rows_of(index)["f" * 16]["status"] == "running"

@@ -140,7 +140,9 @@ def test_files_outside_the_run_are_not_served(client: httpx.Client, root: Path) 
     assert client.get(f"{BASE}/runs/{DONE}/logs/..%2Frun").status_code in (400, 404)
     assert client.get(f"{BASE}/runs/{DONE}/artifacts/leak.txt").status_code == 404
     assert client.get(f"{BASE}/runs/{DONE}/artifacts/..%2F..%2Fruns").status_code in (400, 404)
-    assert "secret" not in client.get(f"{BASE}/runs/{DONE}").text
+    detail = client.get(f"{BASE}/runs/{DONE}")
+    assert "secret" not in detail.text
+    assert [a["path"] for a in detail.json()["artifacts"]] == ["weights.npz"]
 
 
 def test_runs_written_while_atlas_is_up_show_up(client: httpx.Client, root: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from metalab.atlas.evaluate import Row, column, search_text, value_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
-from metalab.atlas.upstream import META, essentials, latest_manifest, load_json
+from metalab.atlas.upstream import META, essentials, latest_manifest
 
 MAX_ERROR = 500
 FULL_EVERY = 15
@@ -445,8 +445,7 @@ def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
     spec_path, spec_stamp = found if found else (None, None)
     new_spec = None
     if spec_stamp != index.spec_stamp:
-        loaded = load_json(spec_path) if spec_path else {}
-        new_spec = loaded if isinstance(loaded, dict) else {}
+        new_spec = (_load(spec_path, follow=False) if spec_path else None) or {}
     runs_dir, derived_dir = os.path.join(base, "runs"), os.path.join(base, "derived")
     dir_stamp, derived_stamp = _stamp(runs_dir), _stamp(derived_dir)
     derived = index.derived_inodes

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -118,15 +119,15 @@ def normalize(
 
 
 def latest_manifest(experiment_dir: str) -> tuple[str, tuple[int, ...]] | None:
-    """The newest manifest in ``experiments/`` (by mtime, then name) with its stamp
-    ``(mtime_ns, size, inode)``; None when there is none."""
+    """The newest manifest in ``experiments/`` (by mtime, then name; symlinks left out) with
+    its stamp ``(mtime_ns, size, inode)``; None when there is none."""
     best: tuple[tuple[int, str], str, tuple[int, ...]] | None = None
     try:
         entries = list(os.scandir(os.path.join(experiment_dir, "experiments")))
     except OSError:
         return None
     for entry in entries:
-        if entry.name[0] == "." or not entry.name.endswith(".json"):
+        if entry.name[0] == "." or not entry.name.endswith(".json") or entry.is_symlink():
             continue
         try:
             st = entry.stat()
@@ -251,13 +252,14 @@ class UpstreamFiles:
         return directory if _inside(directory, os.path.dirname(directory)) else None
 
     def artifacts(self, experiment_id: str, run_id: str) -> list[dict[str, Any]]:
-        """The files of ``artifacts/{run_id}/`` (manifest aside), each with its manifest
-        entry's name, kind and format when it has one."""
+        """The regular files of ``artifacts/{run_id}/`` (manifest aside, symlinks left out),
+        each with its manifest entry's name, kind and format when it has one."""
         base = self._artifact_dir(experiment_id, run_id)
         if base is None:
             return []
         described: dict[str, dict[str, Any]] = {}
-        manifest = load_json(os.path.join(base, MANIFEST))
+        manifest_path = os.path.join(base, MANIFEST)
+        manifest = load_json(manifest_path) if _inside(manifest_path, base) else None
         entries = manifest.get("artifacts") if isinstance(manifest, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("uri"), str):
@@ -270,9 +272,12 @@ class UpstreamFiles:
                     continue
                 path = os.path.join(directory, name)
                 try:
-                    size = os.stat(path).st_size
+                    st = os.lstat(path)
                 except OSError:
                     continue
+                if not stat.S_ISREG(st.st_mode):  # symlinks are not the run's own files
+                    continue
+                size = st.st_size
                 rel = os.path.relpath(path, base).replace(os.sep, "/")
                 item: dict[str, Any] = {"path": rel, "size": size, "type": content_type(rel)}
                 entry = described.get(name) if directory == base else None
