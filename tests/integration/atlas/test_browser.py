@@ -179,3 +179,37 @@ def test_search_and_column_picker(browser: Any, atlas: Atlas) -> None:
     browser.find_element(By.CSS_SELECTOR, '#column-list input[value="params.opt"]').click()
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'th[data-field="params.opt"]'))
     shot(browser, atlas, "7-search-columns")
+
+
+def test_upstream_layout_run_page(browser: Any, tmp_path: Path) -> None:
+    """A store written by upstream metalab: its statuses, curves, named log and artifacts."""
+    import shutil
+
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.integration.atlas.server import running_atlas
+
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "upstream_layout"
+    shutil.copytree(fixture, tmp_path / "store")
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=[StaleElementReferenceException])
+    with running_atlas(str(tmp_path / "store"), tmp_path / "atlas.log") as atlas:
+        browser.get(f"{atlas.url}/?fresh=2#/")
+        row = wait.until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-experiment="sweep_0.1"]'))
+        )
+        assert "success 3" in row.text and "failed 1" in row.text and "4/4" in row.text
+        browser.get(f"{atlas.url}/#/e/sweep_0.1")
+        wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 4"))
+        browser.find_element(By.ID, "status-success").click()
+        wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 3"))
+        browser.get(f"{atlas.url}/#/e/sweep_0.1/r/4ddead34ed4552cc")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves svg polyline")))
+        wait.until(ec.text_to_be_present_in_element((By.ID, "log-run"), "training lr=0.01"))
+        assert "weights.npz" in browser.find_element(By.ID, "artifacts").text
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / "upstream-run-detail.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []

@@ -200,13 +200,13 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
-        """A run's record (with traceback), its artifacts and log sizes."""
+        """A run's record (with traceback), its artifacts and the sizes of its logs
+        (stdout and stderr, or the named logs of an upstream-layout run)."""
         record = source.run(check_experiment_id(experiment_id), check_run_id(run_id))
-        logs = {s: source.files.log(experiment_id, run_id, s)[1] for s in ("stdout", "stderr")}
         return {
             "run": record,
             "artifacts": source.files.artifacts(experiment_id, run_id),
-            "log_sizes": logs,
+            "log_sizes": source.files.logs(experiment_id, run_id),
         }
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", tags=["runs"])
@@ -222,7 +222,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         response_class=PlainTextResponse,
     )
     def log(experiment_id: str, run_id: str, stream: str) -> Response:
-        """The tail of a run's stdout or stderr."""
+        """The tail of a run's stdout or stderr (an upstream-layout run: a named log)."""
         text, size = source.files.log(experiment_id, run_id, stream)
         return PlainTextResponse(text, headers={"X-Log-Size": str(size)})
 

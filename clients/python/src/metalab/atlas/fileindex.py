@@ -2,8 +2,11 @@
 
 Per experiment it keeps ``run_id → (mtime_ns, size)`` of ``runs/{run_id}/run.json``; a refresh
 lists ``runs/`` and stats each ``run.json``, parsing only new or changed files, and re-reads
-``experiment.json`` when its mtime changes. Requests read the index and never touch run files;
-a background thread keeps refreshing it (`IndexRefresher`).
+``experiment.json`` when its mtime changes. Experiment directories in upstream metalab's layout
+(`metalab.atlas.upstream`) are indexed the same way from ``runs/{run_id}.json`` and
+``derived/{run_id}.json``, their overview from the newest manifest in ``experiments/``.
+Requests read the index and never touch run files; a background thread keeps refreshing it
+(`IndexRefresher`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,13 +23,15 @@ from typing import Any
 
 from metalab.atlas.evaluate import Row, column, search_text, value_of
 from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.query import EXPERIMENT_ID, Field, KnownFields
+from metalab.atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
+from metalab.atlas.upstream import META, essentials, latest_manifest
 
 MAX_ERROR = 500
 FULL_EVERY = 15
 JOURNAL = 64  # versions whose changed run ids are remembered
 SETTLE_NS = 2_000_000_000  # a directory mtime this old cannot hide a same-tick change
-Stamp = tuple[int, int]
+Stamp = tuple[int, ...]  # (mtime_ns, size), upstream runs: derived file's too
+DONE = frozenset({"completed", "success"})  # never rerun (upstream's resume skips success)
 
 
 @dataclass
@@ -33,6 +39,9 @@ class ExperimentIndex:
     experiment_id: str
     spec: dict[str, Any] = field(default_factory=dict)
     spec_stamp: Stamp | None = None
+    upstream: bool = False
+    derived_stamp: Stamp | None = None
+    derived_inodes: dict[str, int] = field(default_factory=dict)
     stamps: dict[str, Stamp] = field(default_factory=dict)
     rows: dict[str, Row] = field(default_factory=dict)
     inodes: dict[str, int] = field(default_factory=dict)
@@ -103,9 +112,19 @@ def _stamp(path: str) -> Stamp | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def _load(path: str) -> dict[str, Any] | None:
+def _regular_stamp(path: str) -> Stamp | None:
+    """The stamp of a regular file that is not a symlink."""
     try:
-        with open(path, "rb") as handle:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
+
+
+def _load(path: str, follow: bool = True) -> dict[str, Any] | None:
+    flags = os.O_RDONLY if follow else os.O_RDONLY | os.O_NOFOLLOW
+    try:
+        with open(os.open(path, flags), "rb") as handle:
             data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
@@ -150,10 +169,13 @@ class FileIndex:
     def refresh(self, full: bool = True) -> RefreshStats:
         """Bring the index up to date with the directory; returns what it did.
 
+        Each experiment directory is read in its own layout: the project's
+        (``experiment.json``) or upstream metalab's (``_meta.json``, see `upstream`).
         ``full=False`` skips the ``stat`` of completed runs whose directory (inode, from
         ``readdir``) is unchanged — completed runs are never rerun (docs/store-format.md) —
         and, while ``runs/`` itself is unchanged (and its mtime settled), even the listing:
-        only unfinished runs are stat'ed.
+        only unfinished runs are stat'ed. Upstream's run files are replaced by a rename, so
+        there the inode of ``runs/{run_id}.json`` itself tells.
         """
         started = time.perf_counter()
         parsed = runs = 0
@@ -168,10 +190,14 @@ class FileIndex:
         seen = set()
         for name in names:
             base = os.path.join(self.root, name)
-            if not os.path.exists(os.path.join(base, "experiment.json")):
+            if os.path.exists(os.path.join(base, "experiment.json")):
+                upstream = False
+            elif os.path.isfile(os.path.join(base, META)):
+                upstream = True
+            else:
                 continue
             seen.add(name)
-            done, count = self._refresh_experiment(name, base, full)
+            done, count = self._refresh_experiment(name, base, full, upstream)
             parsed += done
             runs += count
         with self._lock:
@@ -180,67 +206,31 @@ class FileIndex:
         self.ready.set()
         return RefreshStats(len(seen), runs, parsed, time.perf_counter() - started)
 
-    def _refresh_experiment(self, name: str, base: str, full: bool) -> tuple[int, int]:
+    def _refresh_experiment(
+        self, name: str, base: str, full: bool, upstream: bool = False
+    ) -> tuple[int, int]:
         with self._lock:
             current = self._experiments.get(name)
         index = current or ExperimentIndex(name)
-        spec_path = os.path.join(base, "experiment.json")
-        spec_stamp = _stamp(spec_path)
-        new_spec = None
-        if spec_stamp != index.spec_stamp:
-            new_spec = _load(spec_path)
-        runs_dir = os.path.join(base, "runs")
-        dir_stamp = _stamp(runs_dir)
-        settled = dir_stamp is not None and time.time_ns() - dir_stamp[0] > SETTLE_NS
-        listed = full or not settled or dir_stamp != index.runs_stamp
-        if listed:
-            try:
-                candidates = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
-            except OSError:
-                candidates = []
-            present: set[str] = set()
-        else:  # no directory added or removed: only unfinished runs can have changed
-            candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in index.open]
-            present = set(index.stamps)
-        changed: dict[str, tuple[Stamp, Row]] = {}
-        inodes_seen: dict[str, int] = {}
-        still_open: set[str] = set()
-        newest = int(index.last_activity * 1e9)
-        inodes = index.inodes
-        rows = index.rows
-        for run_id, inode in candidates:
-            row = rows.get(run_id)
-            if not full and inodes.get(run_id) == inode:
-                if row is not None and row["status"] == "completed":
-                    present.add(run_id)
-                    continue
-            path = os.path.join(runs_dir, run_id, "run.json")
-            stamp = _stamp(path)
-            if stamp is None:
-                present.discard(run_id)
-                still_open.add(run_id)
-                continue
-            present.add(run_id)
-            newest = max(newest, stamp[0])
-            if index.stamps.get(run_id) != stamp:
-                data = _load(path)
-                row = to_row(data, run_id) if data is not None else None
-                if row is not None:
-                    changed[run_id] = (stamp, row)
-                    inodes_seen[run_id] = inode
-            if row is None or row["status"] != "completed":
-                still_open.add(run_id)
+        if current is not None and index.upstream != upstream:
+            # the directory changed layout: start afresh, past every version answered before
+            index = ExperimentIndex(name, version=current.version + 1)
+        index.upstream = upstream
+        scan = _scan_upstream(index, base, full) if upstream else _scan_own(index, base, full)
+        changed, inodes_seen, present = scan.changed, scan.inodes_seen, scan.present
         removed = set(index.stamps) - present
         parsed = len(changed)
         self._mark_lost(index, changed, inodes_seen, removed)
         with self._lock:
-            if listed:
-                index.open = still_open
+            if scan.listed:
+                index.open = scan.still_open
             else:
-                index.open = (index.open - {c for c, _ in candidates}) | still_open
-            index.runs_stamp = dir_stamp
-            if new_spec is not None:
-                index.spec, index.spec_stamp = new_spec, spec_stamp
+                index.open = (index.open - set(scan.candidates)) | scan.still_open
+            index.runs_stamp = scan.dir_stamp
+            if scan.derived is not None:
+                index.derived_stamp, index.derived_inodes = scan.derived
+            if scan.new_spec is not None:
+                index.spec, index.spec_stamp = scan.new_spec, scan.spec_stamp
             for run_id in removed:
                 index.stamps.pop(run_id, None)
                 index.rows.pop(run_id, None)
@@ -251,8 +241,9 @@ class FileIndex:
                 index.inodes[run_id] = inodes_seen[run_id]
                 index.fields.params.update(row["params"])
                 index.fields.metrics.update(row["metrics"])
-            index.last_activity = max(newest / 1e9, (spec_stamp or (0, 0))[0] / 1e9)
-            if changed or removed or new_spec is not None:
+            spec_time = (scan.spec_stamp or (0,))[0]
+            index.last_activity = max(scan.newest / 1e9, spec_time / 1e9)
+            if changed or removed or scan.new_spec is not None:
                 index.version += 1
                 index.journal.append((index.version, frozenset(changed) | frozenset(removed)))
                 del index.journal[:-JOURNAL]
@@ -346,6 +337,178 @@ class Delta:
     version: int
     dirty: frozenset[str]
     fresh: list[Row]
+
+
+@dataclass
+class Scan:
+    """What one pass over an experiment directory found, before the index takes it."""
+
+    listed: bool  # runs/ was listed (else only `candidates` were looked at)
+    dir_stamp: Stamp | None
+    candidates: list[str]
+    present: set[str]
+    changed: dict[str, tuple[Stamp, Row]]
+    inodes_seen: dict[str, int]
+    still_open: set[str]
+    newest: int
+    new_spec: dict[str, Any] | None
+    spec_stamp: Stamp | None
+    derived: tuple[Stamp | None, dict[str, int]] | None = None
+
+
+def _listing(stamp: Stamp | None, full: bool, known: Stamp | None) -> bool:
+    """Whether a directory of this ``stamp`` must be listed: a full pass, or its mtime
+    changed or is too recent to hide a same-tick change."""
+    settled = stamp is not None and time.time_ns() - stamp[0] > SETTLE_NS
+    return full or not settled or stamp != known
+
+
+def _scan_own(index: ExperimentIndex, base: str, full: bool) -> Scan:
+    """The project's layout: ``experiment.json`` and ``runs/{run_id}/run.json``."""
+    spec_path = os.path.join(base, "experiment.json")
+    spec_stamp = _stamp(spec_path)
+    new_spec = _load(spec_path) if spec_stamp != index.spec_stamp else None
+    runs_dir = os.path.join(base, "runs")
+    dir_stamp = _stamp(runs_dir)
+    listed = _listing(dir_stamp, full, index.runs_stamp)
+    if listed:
+        try:
+            candidates = [(e.name, e.inode()) for e in os.scandir(runs_dir) if e.name[0] != "."]
+        except OSError:
+            candidates = []
+        present: set[str] = set()
+    else:  # no directory added or removed: only unfinished runs can have changed
+        candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in index.open]
+        present = set(index.stamps)
+    changed: dict[str, tuple[Stamp, Row]] = {}
+    inodes_seen: dict[str, int] = {}
+    still_open: set[str] = set()
+    newest = int(index.last_activity * 1e9)
+    inodes = index.inodes
+    rows = index.rows
+    for run_id, inode in candidates:
+        row = rows.get(run_id)
+        if not full and inodes.get(run_id) == inode:
+            if row is not None and row["status"] in DONE:
+                present.add(run_id)
+                continue
+        path = os.path.join(runs_dir, run_id, "run.json")
+        stamp = _stamp(path)
+        if stamp is None:
+            present.discard(run_id)
+            still_open.add(run_id)
+            continue
+        present.add(run_id)
+        newest = max(newest, stamp[0])
+        if index.stamps.get(run_id) != stamp:
+            data = _load(path)
+            row = to_row(data, run_id) if data is not None else None
+            if row is not None:
+                changed[run_id] = (stamp, row)
+                inodes_seen[run_id] = inode
+        if row is None or row["status"] not in DONE:
+            still_open.add(run_id)
+    return Scan(
+        listed,
+        dir_stamp,
+        [c for c, _ in candidates],
+        present,
+        changed,
+        inodes_seen,
+        still_open,
+        newest,
+        new_spec,
+        spec_stamp,
+    )
+
+
+def _json_files(directory: str) -> dict[str, int]:
+    """``{run_id: inode}`` of the regular ``{run_id}.json`` files in ``directory`` (symlinks
+    and other names, temporary files among them, left out)."""
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return {}
+    found: dict[str, int] = {}
+    with entries:
+        for e in entries:
+            stem = e.name[:-5]
+            if e.name.endswith(".json") and RUN_ID.fullmatch(stem) and not e.is_symlink():
+                found[stem] = e.inode()
+    return found
+
+
+def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
+    """Upstream's layout: ``runs/{run_id}.json`` with ``derived/{run_id}.json`` (a run's
+    stamp covers both), the overview from the newest ``experiments/*.json``."""
+    found = latest_manifest(base)
+    spec_path, spec_stamp = found if found else (None, None)
+    new_spec = None
+    if spec_stamp != index.spec_stamp:
+        new_spec = (_load(spec_path, follow=False) if spec_path else None) or {}
+    runs_dir, derived_dir = os.path.join(base, "runs"), os.path.join(base, "derived")
+    dir_stamp, derived_stamp = _stamp(runs_dir), _stamp(derived_dir)
+    derived = index.derived_inodes
+    derived_changed: set[str] = set()
+    derived_listed = _listing(derived_stamp, full, index.derived_stamp)
+    if derived_listed:
+        derived = _json_files(derived_dir)
+        old = index.derived_inodes
+        derived_changed = {r for r in derived.keys() | old.keys() if derived.get(r) != old.get(r)}
+    listed = _listing(dir_stamp, full, index.runs_stamp)
+    if listed:
+        candidates = list(_json_files(runs_dir).items())
+        present: set[str] = set()
+    else:  # no run file written or removed: only derived metrics can have changed
+        wanted = index.open | (derived_changed & index.stamps.keys())
+        candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in wanted]
+        present = set(index.stamps)
+    changed: dict[str, tuple[Stamp, Row]] = {}
+    inodes_seen: dict[str, int] = {}
+    still_open: set[str] = set()
+    newest = int(index.last_activity * 1e9)
+    inodes, rows, stamps = index.inodes, index.rows, index.stamps
+    for run_id, inode in candidates:
+        row = rows.get(run_id)
+        if not full and inodes.get(run_id) == inode and run_id not in derived_changed:
+            if row is not None and row["status"] in DONE:
+                present.add(run_id)
+                continue
+        path = os.path.join(runs_dir, f"{run_id}.json")
+        stamp = _regular_stamp(path)
+        if stamp is None:
+            present.discard(run_id)
+            continue
+        present.add(run_id)
+        newest = max(newest, stamp[0])
+        derived_path = None
+        if run_id in derived:
+            derived_path = os.path.join(derived_dir, f"{run_id}.json")
+            extra = _regular_stamp(derived_path)
+            stamp = stamp if extra is None else (*stamp, *extra)
+        if stamps.get(run_id) != stamp:
+            data = _load(path, follow=False)
+            more = _load(derived_path, follow=False) if len(stamp) > 2 and derived_path else None
+            record = essentials(data, run_id, more) if data is not None else None
+            row = to_row(record, run_id) if record is not None else None
+            if row is not None:
+                changed[run_id] = (stamp, row)
+                inodes_seen[run_id] = inode
+        if row is None or row["status"] not in DONE:
+            still_open.add(run_id)
+    return Scan(
+        listed,
+        dir_stamp,
+        [c for c, _ in candidates],
+        present,
+        changed,
+        inodes_seen,
+        still_open,
+        newest,
+        new_spec,
+        spec_stamp,
+        (derived_stamp, derived),
+    )
 
 
 class IndexRefresher:

@@ -23,8 +23,8 @@ from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
 from metalab.atlas.pgpool import POOL_SIZE, Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
-from metalab.atlas.runfiles import RunFiles
 from metalab.atlas.source import VersionedCache, public, summary
+from metalab.atlas.storefiles import StoreFiles
 from metalab.errors import StoreError
 
 FIELDS_TTL = 10.0
@@ -67,7 +67,7 @@ class PostgresSource:
         config = parse_locator(locator)
         assert isinstance(config, PostgresStoreConfig)
         self.dsn = config.dsn
-        self.files = RunFiles(Path(config.file_root))
+        self.files = StoreFiles(Path(config.file_root))
         self.pool = Pool(self.dsn)
         self.cache = VersionedCache(64)
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
@@ -364,6 +364,8 @@ class PostgresSource:
         return {**row, "traceback": rows[0][-1], "experiment_id": experiment_id}
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        if self.files.is_upstream(experiment_id):  # upstream keeps them in results/ files
+            return self.files.steps(experiment_id, run_id)
         rows = self._all(
             sql.SQL(
                 "SELECT name, step, value FROM metric_steps WHERE experiment_id = %s "

@@ -24,7 +24,8 @@ OPS = ("eq", "lt", "gt", "contains")
 MAX_LIMIT = 500
 NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-RUN_ID = re.compile(r"[0-9a-f]{20}")
+EXPERIMENT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # also upstream's name:version
+RUN_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{4})?")  # upstream's 16 hex, the project's 20
 
 Kind = Literal["core_text", "core_num", "params", "metrics"]
 
@@ -154,7 +155,7 @@ def parse_query(
 
 
 def check_experiment_id(value: str) -> str:
-    if not EXPERIMENT_ID.fullmatch(value):
+    if not EXPERIMENT_REF.fullmatch(value):
         raise QueryError("invalid experiment id")
     return value
 

@@ -1,7 +1,8 @@
 """Where Atlas reads runs from: a FileStore directory (through `FileIndex`) or a PostgresStore.
 
 Both sources answer the same questions with the same shapes; run files (logs, artifacts,
-tracebacks) are always read from the store's file root through `RunFiles`.
+tracebacks) are always read from the store's file root through `StoreFiles`, in the layout
+of each experiment directory (the project's or upstream metalab's).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from metalab.atlas.evaluate import Ordering, Row
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
 from metalab.atlas.liveness import LOST
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
-from metalab.atlas.runfiles import RunFiles
+from metalab.atlas.storefiles import StoreFiles
+from metalab.atlas.upstream import operation_ref
 
-FINISHED = ("completed", "failed", "cancelled")
+FINISHED = ("completed", "success", "failed", "cancelled")  # success: upstream's completed
 T = TypeVar("T")
 
 
 class RunSource(Protocol):
     kind: str
-    files: RunFiles
+    files: StoreFiles
 
     def start(self) -> None: ...
     def close(self) -> None: ...
@@ -59,10 +61,10 @@ def summary(
     return {
         "experiment_id": experiment_id,
         "name": spec.get("name", experiment_id),
-        "operation": spec.get("operation", ""),
+        "operation": operation_ref(spec),
         "description": spec.get("description", ""),
         "tags": spec.get("tags", []),
-        "created_at": spec.get("created_at"),
+        "created_at": spec.get("created_at") or spec.get("submitted_at"),
         "total_runs": total,
         "counts": counts,
         "runs": sum(counts.values()),
@@ -81,7 +83,7 @@ class FileSource:
 
     def __init__(self, root: Path, refresh_interval: float = 2.0, freeze_gc: bool = False) -> None:
         self.root = root
-        self.files = RunFiles(root)
+        self.files = StoreFiles(root)
         self.index = FileIndex(root)
         self.refresher = IndexRefresher(self.index, refresh_interval, freeze_gc)
         self.cache = VersionedCache()

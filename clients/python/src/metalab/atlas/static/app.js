@@ -135,7 +135,7 @@ async function experimentPage(id) {
   chips();
   const search = el("input", { id: "search", type: "search", placeholder: "search", value: state.q });
   search.addEventListener("input", debounce(() => { state.q = search.value; state.offset = 0; render(); }, 250));
-  const statuses = ["running", "lost", "completed", "failed", "cancelled"].map((s) => {
+  const statuses = ["running", "lost", "completed", "success", "failed", "cancelled"].map((s) => {
     const box = el("input", { type: "checkbox", value: s, id: `status-${s}` });
     box.checked = state.status.includes(s);
     box.addEventListener("change", () => {
@@ -227,10 +227,10 @@ async function runPage(id, runId) {
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))));
   const curves = Object.entries(steps.steps).map(([name, points]) =>
     el("div", { class: "card" }, el("h2", {}, name), lineChart(points, name)));
-  const logs = ["stdout", "stderr"].map((stream) => {
+  const logs = Object.keys(detail.log_sizes).map((stream) => {
     const pre = el("pre", { id: `log-${stream}` }, detail.log_sizes[stream] ? "loading…" : "(empty)");
     if (detail.log_sizes[stream]) {
-      fetch(`/api/experiments/${enc(id)}/runs/${runId}/logs/${stream}`, { credentials: "same-origin" })
+      fetch(`/api/experiments/${enc(id)}/runs/${runId}/logs/${enc(stream)}`, { credentials: "same-origin" })
         .then((r) => r.text()).then((t) => { pre.textContent = t; });
     }
     return el("div", {}, el("h2", {}, stream), pre);

@@ -1,0 +1,54 @@
+"""A run's files in whichever layout its experiment directory has: the project's own
+(`RunFiles`, docs/store-format.md) or upstream metalab's (`UpstreamFiles`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from metalab.atlas.query import check_experiment_id
+from metalab.atlas.runfiles import LOG_STREAMS, RunFiles
+from metalab.atlas.upstream import UpstreamFiles, is_upstream
+
+
+class StoreFiles:
+    """The same questions as `RunFiles`, answered per experiment directory's layout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.own = RunFiles(root)
+        self.upstream = UpstreamFiles(root)
+
+    def is_upstream(self, experiment_id: str) -> bool:
+        return is_upstream(self.upstream.base(check_experiment_id(experiment_id)))
+
+    def record(self, experiment_id: str, run_id: str) -> dict[str, Any] | None:
+        if self.is_upstream(experiment_id):
+            return self.upstream.record(experiment_id, run_id)
+        return self.own.record(experiment_id, run_id)
+
+    def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
+        if self.is_upstream(experiment_id):
+            return self.upstream.steps(experiment_id, run_id)
+        return self.own.steps(experiment_id, run_id)
+
+    def logs(self, experiment_id: str, run_id: str) -> dict[str, int]:
+        """``{log name: size}``: stdout and stderr, or upstream's named logs."""
+        if self.is_upstream(experiment_id):
+            return self.upstream.logs(experiment_id, run_id)
+        return {s: self.own.log(experiment_id, run_id, s)[1] for s in LOG_STREAMS}
+
+    def log(self, experiment_id: str, run_id: str, stream: str) -> tuple[str, int]:
+        if self.is_upstream(experiment_id):
+            return self.upstream.log(experiment_id, run_id, stream)
+        return self.own.log(experiment_id, run_id, stream)
+
+    def artifacts(self, experiment_id: str, run_id: str) -> list[dict[str, Any]]:
+        if self.is_upstream(experiment_id):
+            return self.upstream.artifacts(experiment_id, run_id)
+        return self.own.artifacts(experiment_id, run_id)
+
+    def artifact_path(self, experiment_id: str, run_id: str, relative: str) -> Path:
+        if self.is_upstream(experiment_id):
+            return self.upstream.artifact_path(experiment_id, run_id, relative)
+        return self.own.artifact_path(experiment_id, run_id, relative)
