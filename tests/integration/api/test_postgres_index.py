@@ -97,7 +97,7 @@ def test_runs_show_in_atlas(pg_dsn: str, tmp_path: Path) -> None:
     try:
         [card] = atlas.experiments()
         assert (card["experiment_id"], card["name"], card["operation"]) == (EXP, "sweep", "train")
-        assert card["counts"] == {"completed": 1, "failed": 1, "running": 1}
+        assert card["counts"] == {"success": 1, "failed": 1, "running": 1}
         assert (card["total_runs"], card["pending"]) == (4, 1)
         query = parse_query(
             atlas.fields(EXP), where=["params.lr:lt:1"], sort="metrics.loss", limit=10

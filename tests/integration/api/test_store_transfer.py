@@ -122,7 +122,7 @@ def test_file_to_postgres_and_back(pg_dsn: str, tmp_path: Path) -> None:
     atlas = PostgresSource(locator)
     try:
         [card] = atlas.experiments()
-        assert (card["experiment_id"], card["counts"]) == (EXP, {"completed": 3})
+        assert (card["experiment_id"], card["counts"]) == (EXP, {"success": 3})
     finally:
         atlas.close()
     assert cli_json("store", "list", "-s", locator, cwd=tmp_path) == {"experiments": [EXP]}

@@ -4,10 +4,11 @@ The index writes the project's PostgreSQL schema (`metalab._runstore.pgschema`),
 Atlas reads, so runs recorded through this API show in Atlas:
 
 - ``runs``: one row per run. ``params`` is ``params_resolved``; ``metrics`` the record's
-  metrics merged with its derived metrics; ``status`` ``completed`` for ``success`` (Atlas's
-  word), else the record's status; ``error``/``traceback`` from the error dict; ``host`` from
-  provenance; ``created_at``/``started_at`` the start; ``finished_at``/``duration_s`` unset
-  while running; ``seed`` 0 (records carry only a seed fingerprint); the fingerprints in their
+  metrics merged with its derived metrics; ``status`` the record's status (upstream's
+  words: Atlas counts ``success`` as done, as it does the older ``completed``);
+  ``error``/``traceback`` from the error dict; ``host`` from provenance;
+  ``created_at``/``started_at`` the start; ``finished_at``/``duration_s`` unset while
+  running; ``seed`` 0 (records carry only a seed fingerprint); the fingerprints in their
   own columns and the whole stored record in ``record``. ``run_values`` follows by trigger.
 - ``run_derived``: derived metrics by run id (they may arrive before the record).
 - ``experiments``: a row per experiment (its spec from the newest manifest) and
@@ -44,8 +45,6 @@ __all__ = ["METALAB_PARAMS", "SCHEMA_VERSION", "PostgresIndex"]
 
 METALAB_PARAMS = {"file_root", "schema", "experiment_id"}
 """Locator query parameters that are metalab's own, not libpq's."""
-
-ATLAS_STATUS = {Status.SUCCESS: "completed"}
 
 UPSERT_RUN = """
 INSERT INTO runs (experiment_id, run_id, params, seed, status, attempt, metrics, error,
@@ -180,7 +179,7 @@ def _run_row(record: RunRecord) -> dict[str, Any]:
         "experiment_id": record.experiment_id,
         "run_id": record.run_id,
         "params": _jsonb(record.params_resolved),
-        "status": ATLAS_STATUS.get(record.status, record.status.value),
+        "status": record.status.value,
         "metrics": _jsonb(record.metrics),
         "error": f"{kind}: {message}" if kind and message else (message or kind or None),
         "traceback": error.get("traceback"),
