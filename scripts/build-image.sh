@@ -52,8 +52,10 @@ base_image() {
     bash scripts/infra/make-base-image.sh "$BASE"
 }
 if [[ ${METALAB_WHEELHOUSE_ONLY:-} != 1 ]]; then
-    docker info >/dev/null 2>&1 ||
-        { log "ERROR: no Docker engine answers \`docker info\` (as root: scripts/infra/start-docker.sh)"; exit 2; }
+    if ! docker info >/dev/null 2>&1; then
+        log "ERROR: no Docker engine answers \`docker info\` (root: scripts/infra/start-docker.sh)"
+        exit 2
+    fi
     t_base=$(now_ms)
     base_image
     log "base image: $BASE ($(( $(now_ms) - t_base )) ms)"

@@ -41,8 +41,12 @@ class Account:
         return ["setpriv", *ids, *command]
 
 
-def normal_account() -> Account | str:
-    """This user when not root; as root, a normal account (or why there is none)."""
+def normal_account() -> Account:
+    """This user when not root; as root, a normal account to switch to.
+
+    ``METALAB_E2E_USER`` names one; else the first with uid 1000-59999; else a free uid with no
+    passwd entry (the section needs none: its account is only a uid to the kernel and Docker).
+    """
     if os.geteuid() != 0:
         return Account(pwd.getpwuid(os.geteuid()).pw_name, os.geteuid(), os.getegid())
     wanted = os.environ.get("METALAB_E2E_USER")
@@ -50,7 +54,9 @@ def normal_account() -> Account | str:
     for user in users:
         if 1000 <= user.pw_uid < 60000:
             return Account(user.pw_name, user.pw_uid, user.pw_gid)
-    return "no normal account (uid 1000-59999) to run as: set METALAB_E2E_USER"
+    taken = {user.pw_uid for user in pwd.getpwall()}
+    uid = next(uid for uid in range(1000, 60000) if uid not in taken)
+    return Account(f"uid{uid}", uid, uid)
 
 
 def repository_copy(into: Path) -> Path:
