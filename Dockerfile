@@ -29,13 +29,16 @@ RUN if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then exit 0; fi \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 # The account the services run as; its uid/gid should be those of the host user who owns the
-# shared root (initdb and getpass need the uid in /etc/passwd). Never root.
+# shared root (initdb and getpass need the uid in /etc/passwd). Never root. /root becomes
+# searchable (not readable) so that root's shared root, e.g. /root/metalab-shared, mounted at
+# the same path, is reachable by the account.
 ARG METALAB_UID=1000
 ARG METALAB_GID=1000
 RUN test "$METALAB_UID" -ne 0 \
  && { getent group "$METALAB_GID" >/dev/null || groupadd --gid "$METALAB_GID" metalab; } \
  && useradd --uid "$METALAB_UID" --gid "$METALAB_GID" --create-home --shell /usr/sbin/nologin \
-      metalab
+      metalab \
+ && chmod o+x /root
 COPY --from=venv /opt/metalab /opt/metalab
 ENV PATH=/opt/metalab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \

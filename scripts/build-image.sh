@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Build metalab's service image. Step 1 (needs the package index, or a pip cache): `pip wheel`
 # metalab's five packages and their dependencies into build/wheelhouse/ on this machine, pinned
-# to the versions installed in .venv (dependencies are resolved again only when those change). Step 2 (needs no network for Python packages):
-# `docker build`, which installs from that wheelhouse alone (pip --no-index).
-# Usage: scripts/build-image.sh [IMAGE]   (default metalab:latest)
-# Env: METALAB_BASE_IMAGE (default python:3.11-slim; its Python must match .venv's),
+# to the versions installed in .venv (dependencies are resolved again only when those change).
+# Step 2 (needs no image registry and no Python package index): the base image, used when it
+# exists, else pulled, else (no registry reachable) made with debootstrap as root; then
+# `docker build`, which installs from the wheelhouse alone (pip --no-index).
+# Usage: scripts/build-image.sh [IMAGE]   (default $METALAB_IMAGE, else metalab:latest)
+# Env: METALAB_BASE_IMAGE (default python:3.11-slim, else metalab-base:bookworm when that one
+#      exists or cannot be pulled; its Python must match .venv's),
 #      METALAB_UID/METALAB_GID (the image's account; default: .env's, else 1000),
+#      METALAB_BUILD_NETWORK (`docker build --network`, e.g. host; default: Docker's),
 #      METALAB_WHEELHOUSE_ONLY=1 (stop after step 1, e.g. to copy it to an air-gapped site).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-IMAGE=${1:-metalab:latest}
-BASE=${METALAB_BASE_IMAGE:-python:3.11-slim}
+IMAGE=${1:-${METALAB_IMAGE:-metalab:latest}}
+PULLED=python:3.11-slim  # the default base, when a registry is reachable
+MADE=metalab-base:bookworm  # the default base otherwise (scripts/infra/make-base-image.sh)
 PYTHON=.venv/bin/python
 WHEELS=build/wheelhouse
 PACKAGES=(clients/python services/common services/registry services/orchestrator services/tunnel)
@@ -18,6 +23,44 @@ log() { printf '[build-image.sh] %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
 
 [[ -x $PYTHON ]] || { log "ERROR: no .venv: run scripts/bootstrap.sh first"; exit 1; }
+
+# The base image: used when present (no pull), else pulled, else made with debootstrap (root).
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+pull() {
+    local out
+    out=$(timeout 300 docker pull -q "$1" 2>&1) && return 0
+    log "cannot pull $1: $(tail -n1 <<<"$out")"
+    return 1
+}
+base_image() {
+    local wanted=${METALAB_BASE_IMAGE:-} candidates make
+    if [[ -n $wanted ]]; then
+        candidates=("$wanted") make=$wanted
+    else
+        candidates=("$PULLED" "$MADE") make=$MADE
+    fi
+    for BASE in "${candidates[@]}"; do have "$BASE" && return 0; done
+    BASE=${candidates[0]}
+    [[ $BASE != "$MADE" ]] && pull "$BASE" && return 0
+    BASE=$make
+    if [[ $(id -u) -ne 0 ]]; then
+        log "ERROR: no base image $BASE: make it without a registry (debootstrap) as root with" \
+            "\`sudo scripts/infra/make-base-image.sh $BASE\`, then run this again"
+        exit 2
+    fi
+    log "making base image $BASE with debootstrap (scripts/infra/make-base-image.sh)"
+    bash scripts/infra/make-base-image.sh "$BASE"
+}
+if [[ ${METALAB_WHEELHOUSE_ONLY:-} != 1 ]]; then
+    if ! docker info >/dev/null 2>&1; then
+        log "ERROR: no Docker engine answers \`docker info\` (root: scripts/infra/start-docker.sh)"
+        exit 2
+    fi
+    t_base=$(now_ms)
+    base_image
+    log "base image: $BASE ($(( $(now_ms) - t_base )) ms)"
+fi
+
 t0=$(now_ms)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -60,7 +103,9 @@ if [[ ${METALAB_UID:-1000} == 0 ]]; then
     log "ERROR: METALAB_UID=0: the services never run as root (PostgreSQL refuses to)"; exit 2
 fi
 t1=$(now_ms)
-docker build -q --force-rm --build-arg "BASE_IMAGE=$BASE" \
+network=()
+[[ -n ${METALAB_BUILD_NETWORK:-} ]] && network=(--network "$METALAB_BUILD_NETWORK")
+docker build -q --force-rm "${network[@]}" --build-arg "BASE_IMAGE=$BASE" \
     --build-arg "METALAB_UID=${METALAB_UID:-1000}" --build-arg "METALAB_GID=${METALAB_GID:-1000}" \
     -t "$IMAGE" . 2> >(grep -v -i "legacy builder\|buildx\|^ *$" >&2) >/dev/null
 log "built $IMAGE from $BASE in $(( $(now_ms) - t1 )) ms"

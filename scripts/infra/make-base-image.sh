@@ -15,7 +15,7 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     log "$IMAGE exists: skipping build"
     exit 0
 fi
-command -v debootstrap >/dev/null || die "debootstrap not found: run install-packages.sh --docker"
+command -v debootstrap >/dev/null || die "debootstrap not found: run scripts/infra/install-packages.sh --docker"
 
 # The mirror apt already uses for $SUITE (deb822 *.sources or one-line *.list entries).
 apt_mirror() {
@@ -67,5 +67,5 @@ tar -C "$ROOTFS" -c . | docker import \
     --change 'CMD ["/bin/bash"]' \
     - "$IMAGE" >/dev/null
 log "docker import: $(secs_since "$t1") s"
-docker run --rm "$IMAGE" python3 -c 'import ssl, venv' || die "$IMAGE: python3 check failed"
+docker run --rm --network none "$IMAGE" python3 -c 'import ssl, venv' || die "$IMAGE: python3 check failed"
 log "built $IMAGE in $(secs_since "$t0") s"

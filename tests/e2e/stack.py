@@ -8,6 +8,7 @@ free ports, a shared root and a token file, isolated from any `.env` in the repo
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import secrets
@@ -60,9 +61,23 @@ def docker_problem() -> str | None:
     return None
 
 
+@functools.cache
+def build_network() -> dict[str, str]:
+    """``METALAB_BUILD_NETWORK=host`` when Docker's default bridge cannot attach a container.
+
+    `docker build` runs its RUN steps on that bridge; on a host whose bridge interface is gone
+    they fail ("could not find bridge docker0") while compose's own networks still work.
+    """
+    probe = subprocess.run(
+        ["docker", "run", "--rm", BASE_IMAGE, "true"], capture_output=True, text=True, timeout=120
+    )
+    broken = probe.returncode != 0 and "bridge" in probe.stderr
+    return {"METALAB_BUILD_NETWORK": "host"} if broken else {}
+
+
 def build_image(tag: str) -> None:
     """scripts/build-image.sh: wheelhouse on this machine, then `docker build` from it."""
-    env = {**os.environ, "METALAB_BASE_IMAGE": BASE_IMAGE}
+    env = {**os.environ, "METALAB_BASE_IMAGE": BASE_IMAGE, **build_network()}
     result = subprocess.run(
         [str(REPO / "scripts" / "build-image.sh"), tag],
         cwd=REPO,

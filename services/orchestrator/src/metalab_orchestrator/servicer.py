@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -34,6 +35,20 @@ def status_code(exc: errors.MetalabError) -> grpc.StatusCode:
         if isinstance(exc, kind):
             return code
     return grpc.StatusCode.UNKNOWN
+
+
+def permission_denied(exc: PermissionError) -> str:
+    """One line: what the server's account may not touch, and how to let it."""
+    uid = os.getuid()
+    if not exc.filename:
+        return f"permission denied to the server's account (uid {uid})"
+    where = Path(os.fsdecode(exc.filename))
+    # A path that cannot be created names its parent: the directory to open up.
+    target = next((p for p in (where, *where.parents) if os.path.exists(p)), where)
+    return (
+        f"{where}: permission denied to the server's account (uid {uid}):"
+        f" give it write access to {target}, e.g. chown {uid} {target}"
+    )
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -158,11 +173,7 @@ async def _stream(
     except errors.MetalabError as exc:
         await context.abort(status_code(exc), str(exc))
     except PermissionError as exc:  # e.g. a directory a containerised server may not write
-        where = exc.filename or "a file"
-        await context.abort(
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"{where}: permission denied to the server's account (uid {os.getuid()})",
-        )
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, permission_denied(exc))
     finally:
         if not task.done():
             task.cancel()
