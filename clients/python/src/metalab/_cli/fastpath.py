@@ -31,5 +31,5 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
         return None
     from metalab_orchestrator.backends.local import probe_bundle
 
-    probes = asyncio.run(probe_bundle(bundle))
+    probes = asyncio.run(probe_bundle(bundle, path.parent))
     return bundle if probes and all(p.healthy for p in probes) else None
