@@ -24,7 +24,7 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
     try:
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, environment.project, environment.name)
     except BundleError:
         return None  # the orchestrator reports it properly
     if bundle is None or bundle.get("state") != "ready":

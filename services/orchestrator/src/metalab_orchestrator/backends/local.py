@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -81,6 +82,51 @@ def atlas_owner() -> Ownership:
         executables=(interpreter, "python3", "python"),
         cmdline=("metalab.atlas",),
     )
+
+
+def atlas_pid_file(services_dir: Path) -> Path:
+    """Atlas's own record (pid and start time), written before the bundle records it."""
+    return atlas_dir(services_dir) / "atlas.pid"
+
+
+def write_atlas_pid(services_dir: Path, record: ProcessRecord) -> None:
+    from metalab._fs import write_atomic
+
+    write_atomic(atlas_pid_file(services_dir), f"{record.pid} {record.start_time}\n".encode())
+
+
+def read_atlas_pid(services_dir: Path) -> ProcessRecord | None:
+    """The recorded Atlas, when the pid file is a regular 0600 file of ours that parses."""
+    try:
+        fd = os.open(atlas_pid_file(services_dir), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        pid_text, start_text = os.read(fd, 64).decode("ascii").split()
+        pid, start_time = int(pid_text), int(start_text)
+    except (OSError, ValueError):  # unreadable, not ASCII, not two integers
+        return None
+    finally:
+        os.close(fd)
+    return ProcessRecord(pid, start_time, pid)
+
+
+def stop_unrecorded_atlas(services_dir: Path) -> bool:
+    """Stop the Atlas the pid file names when it is ours and still runs; True when stopped."""
+    record = read_atlas_pid(services_dir)
+    if record is None:
+        return False
+    owner = atlas_owner()
+    running = is_ours(record, owner)
+    try:
+        terminate_group(record, STOP_GRACE, owner=owner)
+    except NotOurProcess:
+        running = False
+    atlas_pid_file(services_dir).unlink(missing_ok=True)
+    return running
 
 
 def service_owner(name: str, services_dir: Path) -> Ownership:
@@ -221,7 +267,9 @@ class LocalBackend:
             "--bundle",
             str(spec.key.path),
         ]
+        await asyncio.to_thread(stop_unrecorded_atlas, spec.services_dir)
         record = spawn_detached(argv, log_path=log_path, env=env, cwd=spec.services_dir)
+        write_atlas_pid(spec.services_dir, record)
         entry = {
             "host": LOOPBACK,
             "port": port,
@@ -253,6 +301,18 @@ class LocalBackend:
 
     async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
         return await probe_bundle(bundle, spec.services_dir)
+
+    async def recover(self, spec: Spec, emit: Emit) -> bool:
+        """Stop the Atlas of ``atlas/atlas.pid`` and the PostgreSQL of ``postmaster.pid`` when
+        they are this environment's and run (no bundle needed)."""
+        stopped = False
+        if await asyncio.to_thread(stop_unrecorded_atlas, spec.services_dir):
+            await emit("STOPPED", "atlas", "stopped (recorded in its pid file)")
+            stopped = True
+        if await asyncio.to_thread(stop_unrecorded_server, data_dir_of(spec.services_dir)):
+            await emit("STOPPED", "postgres", "stopped (recorded in postmaster.pid)")
+            stopped = True
+        return stopped
 
     async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
         """Stop each recorded process that is provably this environment's own (see
@@ -363,7 +423,7 @@ def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Pa
     )
 
 
-def stop_unrecorded_server(data_dir: Path) -> None:
+def stop_unrecorded_server(data_dir: Path) -> bool:
     """Stop a server left on this environment's data dir by a crashed `up` (no bundle
     recorded it). The data dir belongs to this project and environment alone."""
     from metalab_orchestrator.local.pg_handle import server_owner
@@ -372,26 +432,27 @@ def stop_unrecorded_server(data_dir: Path) -> None:
     try:
         first_line = (data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
         pid = int(first_line)
-    except (FileNotFoundError, ValueError):
-        return
+    except (OSError, ValueError):
+        return False
     if pid <= 1:
-        return
-    stat = read_proc_stat(pid)
+        return False
+    found = read_proc_stat(pid)
     try:
         cwd_matches = Path(f"/proc/{pid}/cwd").resolve() == data_dir.resolve()
     except OSError:
         cwd_matches = False
-    if stat is None or stat.state in ("Z", "X") or not cwd_matches:
-        return
+    if found is None or found.state in ("Z", "X") or not cwd_matches:
+        return False
     try:
         terminate_group(
-            ProcessRecord(pid, stat.start_time, pid),
+            ProcessRecord(pid, found.start_time, pid),
             STOP_GRACE,
             first_signal=SIGINT,
             owner=server_owner(data_dir),
         )
     except NotOurProcess:
-        return  # not this data directory's server: nothing of ours to stop
+        return False  # not this data directory's server: nothing of ours to stop
+    return True
 
 
 def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:

@@ -368,6 +368,11 @@ class SlurmBackend:
             f"job {job_id} still {_describe(info)} {STOP_TIMEOUT:g}s after scancel"
         )
 
+    async def recover(self, spec: Spec, emit: Emit) -> bool:
+        """Nothing to recover from files: a job without its bundle is found only by the
+        nonce the bundle held (see `stop`)."""
+        return False
+
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """Where the job writes each service's log: derived from the services directory,
         never taken from the bundle."""
