@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -104,8 +105,15 @@ def _stamp(path: str) -> Stamp | None:
 
 
 def _load(path: str) -> dict[str, Any] | None:
+    """A run.json; a symlink (which may point anywhere) or a non-file is no run."""
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
             data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
