@@ -91,17 +91,16 @@ def test_down_never_signals_pid_0_1_or_an_unrelated_program(
 ) -> None:
     project = make_project(open_tmp)
     sleeper = spawn(["sleep", "300"], victims)  # ours, right start time, wrong program
-    path = plant(
-        project,
-        {
-            "atlas": handle(sleeper, start_time_of(sleeper)),
-            "postgres": handle(0, 0, user="metalab", database="metalab"),
-        },
-    )
-    result = cli(project, "services", "down")
-    assert result.returncode == 0, result.stderr
-    assert victims[0].poll() is None  # still running
-    assert not path.exists()  # the hostile record is gone, nothing else is
+    other = spawn(["sleep", "301"], victims)
+    bare: dict[str, object] = {"pid": other, "start_time": start_time_of(other)}  # no host…
+    for postgres in (handle(0, 0), handle(1, 0), bare):
+        path = plant(
+            project, {"atlas": handle(sleeper, start_time_of(sleeper)), "postgres": postgres}
+        )
+        result = cli(project, "services", "down")
+        assert result.returncode == 0, result.stderr
+        assert all(v.poll() is None for v in victims)  # still running
+        assert not path.exists()  # the hostile record is gone, nothing else is
 
 
 def test_down_never_signals_another_accounts_process(

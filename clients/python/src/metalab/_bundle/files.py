@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metalab._bundle.model import BundleModel, check_name
-from metalab._fs import write_atomic
+from metalab._fs import read_capped, write_atomic
 from metalab.errors import BundleError, BundleRefused, ConfigError
 
 SCHEMA_VERSION = 1
@@ -90,11 +90,10 @@ def read_bundle_bytes(path: Path) -> bytes | None:
                 f"{path} has mode {stat.S_IMODE(st.st_mode):04o}; a bundle must be 0600 "
                 f"(chmod 600 {path})"
             )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            raw = handle.read(MAX_BUNDLE_BYTES + 1)
+        raw = read_capped(fd, MAX_BUNDLE_BYTES)
     finally:
         os.close(fd)
-    if len(raw) > MAX_BUNDLE_BYTES:
+    if raw is None:
         raise BundleError(f"{path}: bundle larger than {MAX_BUNDLE_BYTES} bytes")
     return raw
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from metalab._fs import read_capped
 from metalab.atlas.query import NotFound, QueryError, check_experiment_id, check_run_id
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -86,8 +87,10 @@ class RunFiles:
             fd = self._open(experiment_id, run_id, relative)
         except NotFound:
             return None
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read(MAX_RECORD_BYTES)
+        try:
+            return read_capped(fd, MAX_RECORD_BYTES)
+        finally:
+            os.close(fd)
 
     def record(self, experiment_id: str, run_id: str) -> dict[str, Any] | None:
         raw = self._read(experiment_id, run_id, "run.json")

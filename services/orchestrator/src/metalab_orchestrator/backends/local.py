@@ -475,18 +475,26 @@ def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
 
 
 def _postgres_handle(services_dir: Path, entry: dict[str, Any]) -> PostgresHandle:
-    """The recorded server, with every path derived from ``services_dir`` (not the bundle)."""
+    """The recorded server (typed by `ServiceRecord`), with every path derived from
+    ``services_dir``, not taken from the bundle."""
+    from metalab._bundle.model import ServiceRecord
     from metalab_orchestrator.local.pg_handle import PASSFILE_NAME, PASSWORD_NAME, PostgresHandle
 
+    record = ServiceRecord.from_dict(entry, "services.postgres.")
     run_dir = run_dir_of(services_dir)
-    paths = {
-        "data_dir": str(data_dir_of(services_dir)),
-        "socket_dir": str(run_dir),
-        "password_file": str(run_dir / PASSWORD_NAME),
-        "passfile": str(run_dir / PASSFILE_NAME),
-        "log_path": str(log_paths_of(services_dir)["postgres"]),
-    }
-    return PostgresHandle.from_dict({**entry, **paths})
+    return PostgresHandle(
+        host=record.host,
+        port=record.port,
+        pid=record.pid,
+        start_time=record.start_time,
+        data_dir=data_dir_of(services_dir),
+        socket_dir=run_dir,
+        password_file=run_dir / PASSWORD_NAME,
+        passfile=run_dir / PASSFILE_NAME,
+        log_path=log_paths_of(services_dir)["postgres"],
+        database=record.database,
+        user=record.user,
+    )
 
 
 def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
