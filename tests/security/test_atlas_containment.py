@@ -228,3 +228,19 @@ def test_every_atlas_connection_has_a_statement_timeout(
         conn.execute("SELECT pg_sleep(5)")
     assert time.monotonic() - started < 2.0
     pool.close()
+
+
+def test_services_page_does_not_follow_a_symlinked_bundle(
+    planted: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, secret = planted
+    secret.write_text('{"schema_version": 1, "password": "x", "note": "' + SECRET + '"}')
+    bundle = tmp_path / "services" / "bundle.json"
+    bundle.symlink_to(secret)
+    with (
+        running_atlas(str(root), tmp_path / "atlas.log", bundle=bundle) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        response = client.get("/api/services")
+    assert response.json()["found"] is False
+    assert not leaks(response)
