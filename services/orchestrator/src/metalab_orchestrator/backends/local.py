@@ -130,7 +130,7 @@ def stop_unrecorded_atlas(services_dir: Path) -> bool:
 
 
 def service_owner(name: str, services_dir: Path) -> Ownership:
-    from metalab_orchestrator.local.pg_handle import server_owner
+    from metalab_orchestrator.local.pg_layout import server_owner
 
     if name == "postgres":
         return server_owner(data_dir_of(services_dir))
@@ -369,7 +369,7 @@ async def _probe_one(name: str, handle: dict[str, Any], services_dir: Path) -> P
             name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
         )
     if name == "postgres":
-        from metalab_orchestrator.local.pg_handle import PASSFILE_NAME
+        from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
 
         ok, detail = await probe_postgres(
             host,
@@ -411,7 +411,8 @@ async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, aliv
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
-    from metalab_orchestrator.local.pg_handle import PASSFILE_NAME, build_locator
+    from metalab_orchestrator.local.pg_handle import build_locator
+    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
 
     return build_locator(
         user=config.user,
@@ -426,7 +427,7 @@ def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Pa
 def stop_unrecorded_server(data_dir: Path) -> bool:
     """Stop a server left on this environment's data dir by a crashed `up` (no bundle
     recorded it). The data dir belongs to this project and environment alone."""
-    from metalab_orchestrator.local.pg_handle import server_owner
+    from metalab_orchestrator.local.pg_layout import server_owner
     from metalab_orchestrator.local.process import read_proc_stat
 
     try:
@@ -478,7 +479,8 @@ def _postgres_handle(services_dir: Path, entry: dict[str, Any]) -> PostgresHandl
     """The recorded server (typed by `ServiceRecord`), with every path derived from
     ``services_dir``, not taken from the bundle."""
     from metalab._bundle.model import ServiceRecord
-    from metalab_orchestrator.local.pg_handle import PASSFILE_NAME, PASSWORD_NAME, PostgresHandle
+    from metalab_orchestrator.local.pg_handle import PostgresHandle
+    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME, PASSWORD_NAME
 
     record = ServiceRecord.from_dict(entry, "services.postgres.")
     run_dir = run_dir_of(services_dir)

@@ -10,14 +10,11 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 from metalab.errors import ConfigError
-from metalab_orchestrator.local.process import Ownership
 
 AuthMethod = Literal["scram-sha-256", "md5", "trust", "password"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("scram-sha-256", "md5", "trust", "password")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 _RESERVED = {"all", "replication", "samerole", "sameuser", "samegroup"}
-PASSWORD_NAME = "postgres.password"
-PASSFILE_NAME = "postgres.pgpass"
 
 
 def check_name(value: str, key: str) -> str:
@@ -158,14 +155,3 @@ def _int(data: Mapping[str, object], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{key} must be an integer, not {type(value).__name__}")
     return value
-
-
-def server_owner(data_dir: Path) -> Ownership:
-    """Who a postmaster of ``data_dir`` may be: the ``postgres`` program, run by this account
-    or by the data directory's owner (the ``run_as`` account; PostgreSQL itself insists that
-    its data directory belongs to the account it runs as)."""
-    try:
-        uid = data_dir.stat().st_uid
-    except OSError:
-        return Ownership.mine(executables=("postgres",))
-    return Ownership.mine(uid, executables=("postgres",))

@@ -37,13 +37,8 @@ from metalab.errors import ProvisioningFailed
 
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
-from .pg_handle import (
-    PASSFILE_NAME,
-    PASSWORD_NAME,
-    PostgresHandle,
-    PostgresSettings,
-    server_owner,
-)
+from .pg_handle import PostgresHandle, PostgresSettings
+from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner
 from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
