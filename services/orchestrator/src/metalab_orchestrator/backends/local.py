@@ -49,8 +49,11 @@ def _now() -> str:
 
 
 def _record(handle: dict[str, Any]) -> ProcessRecord:
-    pid = int(handle.get("pid", 0))
-    return ProcessRecord(pid, int(handle.get("start_time", 0)), int(handle.get("pgid", 0) or pid))
+    """The process a bundle's service entry records, typed by `ServiceRecord`."""
+    from metalab._bundle.model import ServiceRecord
+
+    entry = ServiceRecord.from_dict(handle)
+    return ProcessRecord(entry.pid, entry.start_time, entry.pgid or entry.pid)
 
 
 # Where each service's files are, derived from the environment's services directory alone: a
