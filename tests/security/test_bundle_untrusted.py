@@ -342,3 +342,26 @@ def test_sigterm_is_never_sent_to_the_cli_itself(
     result = cli(project, "services", "down")
     assert result.returncode == 0, result.stderr
     assert result.returncode != -signal.SIGTERM
+
+
+def test_root_discovers_another_accounts_private_bundle_but_acts_on_none(
+    open_tmp: Path, intruder: str, victims: list[subprocess.Popen[bytes]]
+) -> None:
+    """Root (a compose stack's operator) may read the store locator of a bundle the stack's
+    account wrote in its own private directory; nothing that acts on a bundle accepts it."""
+    if os.geteuid() != 0:
+        pytest.skip("the rule is about root")
+    project = make_project(open_tmp)
+    plant(bundle_file(project), "mine", {"atlas": atlas_lookalike(victims)})
+    uid = pwd.getpwnam(intruder).pw_uid
+    for path in (bundle_file(project), bundle_file(project).parent):
+        os.chown(path, uid, -1)
+    found = cli(project, "discover")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(project / "runs")
+    for command in ("down", "status", "up"):
+        one_line_refusal(cli(project, "services", command), "belongs to uid")
+    assert victims[0].poll() is None
+    # …and only from a directory nobody else may write, the file owned by the directory's owner
+    bundle_file(project).parent.chmod(0o777)
+    assert cli(project, "discover").returncode != 0

@@ -35,7 +35,7 @@ def discover(
         candidates.append(configured_path)
     for candidate in candidates:
         try:
-            bundle = read_bundle(candidate)
+            bundle = read_bundle(candidate, root_reads_owner=True)  # read-only use
         except BundleRefused as exc:  # e.g. planted by another account in a shared directory
             skipped.append(f"{candidate} (refused: {str(exc).removeprefix(str(candidate))})")
             continue

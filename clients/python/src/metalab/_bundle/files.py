@@ -42,16 +42,25 @@ def bundle_path(project: str, environment: str, file_root: str | None) -> Path:
     return home_services_dir() / project / environment / BUNDLE_NAME
 
 
-def check_services_dir(directory: Path) -> None:
-    """`BundleRefused` unless ``directory`` belongs to the caller and nobody else may write
-    it (a group- or world-writable directory lets another account plant a bundle)."""
+def check_services_dir(directory: Path, root_reads_owner: bool = False) -> int:
+    """The uid a bundle in ``directory`` must belong to: the caller's. `BundleRefused` unless
+    ``directory`` belongs to that account and nobody else may write it (a group- or
+    world-writable directory lets another account plant a bundle).
+
+    ``root_reads_owner``: root, which may read any account's files anyway, also reads a bundle
+    in another account's private services directory (a compose stack's account writes the
+    bundles its root operator discovers); only read-only uses (``discover``) ask for this.
+    """
+    me = os.geteuid()
     try:
         st = os.stat(directory)
     except FileNotFoundError:
-        return
+        return me
     except OSError as exc:
         raise BundleRefused(f"{directory}: cannot inspect ({exc.strerror})") from None
-    if st.st_uid != os.geteuid():
+    if root_reads_owner and me == 0:
+        me = st.st_uid
+    if st.st_uid != me:
         raise BundleRefused(
             f"{directory} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); "
             "refusing its bundle"
@@ -61,12 +70,13 @@ def check_services_dir(directory: Path) -> None:
             f"{directory} is writable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"refusing its bundle: chmod go-w {directory}"
         )
+    return me
 
 
-def read_bundle_bytes(path: Path) -> bytes | None:
+def read_bundle_bytes(path: Path, root_reads_owner: bool = False) -> bytes | None:
     """The bytes of the bundle at ``path`` once its directory and the file pass the checks
-    (see the module docstring); None when there is no bundle."""
-    check_services_dir(path.parent)
+    (see the module docstring and `check_services_dir`); None when there is no bundle."""
+    owner = check_services_dir(path.parent, root_reads_owner)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -81,9 +91,9 @@ def read_bundle_bytes(path: Path) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise BundleRefused(f"{path} is not a regular file; refusing it")
-        if st.st_uid != os.geteuid():
+        if st.st_uid != owner:
             raise BundleRefused(
-                f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); refusing it"
+                f"{path} belongs to uid {st.st_uid}, not to uid {owner}; refusing it"
             )
         if st.st_mode & 0o077:
             raise BundleRefused(
@@ -99,12 +109,16 @@ def read_bundle_bytes(path: Path) -> bytes | None:
 
 
 def read_bundle(
-    path: Path, project: str | None = None, environment: str | None = None
+    path: Path,
+    project: str | None = None,
+    environment: str | None = None,
+    *,
+    root_reads_owner: bool = False,
 ) -> Bundle | None:
     """The bundle at ``path``; None when absent; `BundleRefused` when it fails the ownership
     checks or (given ``project`` and ``environment``) belongs to another environment;
     `BundleError` when corrupt or foreign."""
-    raw = read_bundle_bytes(path)
+    raw = read_bundle_bytes(path, root_reads_owner)
     if raw is None:
         return None
     bundle = parse_bundle(path, raw)
