@@ -40,6 +40,7 @@ def main() -> None:
         (project / ".metalab.toml").write_text(CONFIG)
         bundle = project / "runs" / "services" / "bundle.json"
         bundle.parent.mkdir(parents=True)
+        bundle.touch(mode=0o600)  # as metalab writes it: a looser bundle is refused
         bundle.write_text(
             json.dumps(
                 {

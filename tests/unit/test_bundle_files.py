@@ -52,14 +52,17 @@ def test_mode_is_0600_from_birth_even_under_umask_0(tmp_path: Path) -> None:
     assert any(name.endswith(".tmp") for name in seen) or "bundle.json" in seen
 
 
+NAMES = {"project": "p", "environment": "e"}
+
+
 def _writer(path: str, ident: int, rounds: int) -> None:
     for i in range(rounds):
-        write_bundle(Path(path), {"writer": ident, "round": i, "pad": str(ident) * 50_000})
+        write_bundle(Path(path), {**NAMES, "writer": ident, "round": i, "pad": str(ident) * 50_000})
 
 
 def test_concurrent_writers_never_tear(tmp_path: Path) -> None:
     target = tmp_path / "bundle.json"
-    write_bundle(target, {"writer": -1, "round": 0, "pad": ""})
+    write_bundle(target, {**NAMES, "writer": -1, "round": 0, "pad": ""})
     context = multiprocessing.get_context("spawn")
     writers = [context.Process(target=_writer, args=(str(target), n, 60)) for n in range(4)]
     for process in writers:
@@ -90,6 +93,7 @@ def test_corrupt_or_foreign_bundle_is_a_clear_error(
 ) -> None:
     target = tmp_path / "bundle.json"
     target.write_text(content)
+    target.chmod(0o600)
     with pytest.raises(BundleError, match=problem):
         read_bundle(target)
 

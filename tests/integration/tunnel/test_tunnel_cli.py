@@ -66,6 +66,7 @@ def project(
         "tunnel_targets": [target],
     }
     (services / "bundle.json").write_text(json.dumps(bundle))
+    (services / "bundle.json").chmod(0o600)  # as metalab writes it (StrictModes)
     return root
 
 

@@ -7,6 +7,21 @@ import secrets
 from pathlib import Path
 
 
+def read_capped(fd: int, limit: int) -> bytes | None:
+    """The rest of the file behind ``fd``, or None when it holds more than ``limit`` bytes.
+    Reads what ``fstat`` announces (plus growth), never allocating ``limit`` up front."""
+    parts: list[bytes] = []
+    total = 0
+    step = min(limit, os.fstat(fd).st_size) + 1
+    while chunk := os.read(fd, step):
+        parts.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return None
+        step = min(limit - total, 1 << 16) + 1
+    return b"".join(parts)
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700 for the directories this call creates."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

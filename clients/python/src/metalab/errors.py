@@ -9,6 +9,7 @@ MetalabError                      base; exit code 1 at the CLI edge unless state
 ├── DeadlineExceeded              a call ran out of time
 ├── BundleNotFound                no service bundle where one was expected
 ├── BundleError                   a bundle file is corrupt or of a foreign schema version
+│   └── BundleRefused             a bundle metalab will not trust (symlink, owner, mode, identity)
 ├── ProvisioningFailed            a service did not start; carries the log tail
 ├── SchedulerError                sbatch/squeue/scancel failed; carries argv, code, stderr
 ├── TunnelError                   an SSH tunnel could not be opened or kept
@@ -64,6 +65,11 @@ class BundleNotFound(MetalabError):
 
 class BundleError(MetalabError):
     """A bundle file exists but cannot be used."""
+
+
+class BundleRefused(BundleError):
+    """A bundle (or its directory) fails the ownership, mode or identity checks: it may have
+    been planted, so nothing it records is acted upon."""
 
 
 class ProvisioningFailed(MetalabError):

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from metalab.errors import ProvisioningFailed
+from metalab._bundle.files import check_identity, check_services_dir
+from metalab.errors import BundleError, BundleRefused, ProvisioningFailed
 from metalab_orchestrator.backends import backend_for
 from metalab_orchestrator.backends.base import Backend, Bundle, Emit, Probe
 from metalab_orchestrator.registry_port import RegistryPort
@@ -55,7 +56,9 @@ async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[HeldLock]:
     # 0711: other accounts (a configured run_as) may traverse to their own subdirectories but
     # not list; bundle.json and the lock inside are 0600.
     directory.mkdir(parents=True, exist_ok=True, mode=0o711)
-    fd = os.open(directory / ".provision.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    check_services_dir(directory)  # StrictModes: ours, and writable by nobody else
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(directory / ".provision.lock", flags, 0o600)
     held = HeldLock(fd)
     try:
         announced = False
@@ -109,7 +112,7 @@ class Lifecycle:
         """Provision, or reuse a healthy bundle; returns (bundle, reused)."""
         backend = self.backend(spec)
         async with provisioning_lock(spec, emit) as lock:
-            existing = await self._registry.get(spec.key)
+            existing = await self._existing(spec, backend, emit)
 
             async def save(current: Bundle) -> None:
                 await self._registry.put(spec.key, current)
@@ -166,9 +169,9 @@ class Lifecycle:
         """Stop everything and remove the bundle last; False when nothing was running."""
         backend = self.backend(spec)
         async with provisioning_lock(spec, emit):
-            existing = await self._registry.get(spec.key)
-            if existing is None:
-                return False
+            existing = await self._existing(spec, backend, emit)
+            if existing is None:  # deleted or corrupt: the services directory's records
+                return await backend.recover(spec, emit)
             await self._stop_and_forget(spec, backend, existing, emit)
             return True
 
@@ -176,7 +179,25 @@ class Lifecycle:
         existing = await self._registry.get(spec.key)
         if existing is None:
             return None, []
+        check_identity(spec.key.path, existing, spec.project, spec.name)
         return existing, await self.backend(spec).probe(spec, existing)
+
+    async def _existing(self, spec: Spec, backend: Backend, emit: Emit) -> Bundle | None:
+        """The environment's bundle, checked to be its own (`BundleRefused` otherwise). A
+        corrupt one is set aside: what it may have recorded is stopped from the services
+        directory's own records, so nothing is orphaned, and the file is removed."""
+        try:
+            existing = await self._registry.get(spec.key)
+        except BundleRefused:
+            raise
+        except BundleError as exc:
+            await emit("INFO", message=f"{exc}; stopping what the services directory records")
+            await backend.recover(spec, emit)
+            await self._registry.delete(spec.key)
+            return None
+        if existing is not None:
+            check_identity(spec.key.path, existing, spec.project, spec.name)
+        return existing
 
     async def _clean_up_after(
         self, spec: Spec, backend: Backend, bundle: Bundle, lock: HeldLock
@@ -208,6 +229,7 @@ class Lifecycle:
         self, spec: Spec, backend: Backend, bundle: Bundle, emit: Emit
     ) -> None:
         await backend.stop(spec, bundle, emit)
+        await backend.recover(spec, emit)  # anything started but not yet recorded
         still = [p.name for p in await backend.probe(spec, bundle) if p.state == "running"]
         if still:
             raise ProvisioningFailed(

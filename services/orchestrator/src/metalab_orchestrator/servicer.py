@@ -23,6 +23,7 @@ UpEvent = orchestrator_pb2.UpEvent
 
 STATUS_CODES: list[tuple[type[errors.MetalabError], grpc.StatusCode]] = [
     (errors.ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.BundleRefused, grpc.StatusCode.PERMISSION_DENIED),
     (errors.BundleError, grpc.StatusCode.DATA_LOSS),
     (errors.BundleNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.ProvisioningFailed, grpc.StatusCode.RESOURCE_EXHAUSTED),

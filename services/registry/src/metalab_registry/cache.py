@@ -27,7 +27,7 @@ StatKey = tuple[int, int, int, int]
 
 def _stat_key(path: Path) -> tuple[StatKey, float] | None:
     try:
-        stat = os.stat(path)
+        stat = os.lstat(path)  # a file swapped for a symlink is a change
     except FileNotFoundError:
         return None
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns), stat.st_mtime
@@ -52,8 +52,10 @@ class _Entry(Generic[Value]):
 class StatCache(Generic[Value]):
     """Values parsed from files, recomputed only when the file's content changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[Path], bytes | None] = _read) -> None:
+        """``read`` returns a file's bytes (None when absent); it may refuse by raising."""
         self._entries: dict[Path, _Entry[Value]] = {}
+        self._read = read
 
     def get(self, path: Path, parse: Callable[[bytes], Value]) -> Value | None:
         """The value of ``path`` (None when it does not exist); ``parse`` maps bytes to it."""
@@ -65,7 +67,7 @@ class StatCache(Generic[Value]):
         entry = self._entries.get(path)
         if entry is not None and entry.key == key:
             return entry.value
-        raw = _read(path)
+        raw = self._read(path)
         if raw is None:
             self._entries.pop(path, None)
             return None

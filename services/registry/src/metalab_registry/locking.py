@@ -13,7 +13,8 @@ from pathlib import Path
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``.{name}.lock`` beside ``path`` (created 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path.with_name(f".{path.name}.lock"), flags, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import grpc
 
-from metalab._bundle.files import parse_bundle
-from metalab.errors import BundleError, BundleNotFound
+from metalab._bundle.files import check_identity, parse_bundle, read_bundle_bytes
+from metalab._bundle.model import BundleModel
+from metalab.errors import BundleError, BundleNotFound, BundleRefused, ConfigError
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_registry.cache import StatCache
 from metalab_registry.convert import to_dict, to_message
@@ -27,13 +28,21 @@ def _message(path: Path, raw: bytes) -> types_pb2.Bundle:
     return to_message(parse_bundle(path, raw), str(path))
 
 
+def _bundle_status(exc: BundleError) -> grpc.StatusCode:
+    return (
+        grpc.StatusCode.PERMISSION_DENIED
+        if isinstance(exc, BundleRefused)
+        else grpc.StatusCode.DATA_LOSS
+    )
+
+
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     """Writes go through a group-commit writer; reads are served from a stat-checked cache."""
 
     def __init__(self, store: BundleStore | None = None) -> None:
         self._store = store or BundleStore()
         self._writer = GroupWriter()
-        self._messages: StatCache[types_pb2.Bundle] = StatCache()
+        self._messages: StatCache[types_pb2.Bundle] = StatCache(read_bundle_bytes)
 
     async def PutBundle(
         self, request: registry_pb2.PutBundleRequest, context: grpc.aio.ServicerContext
@@ -45,7 +54,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment"
             )
         try:
-            await self._writer.apply(key.path, Operation(to_dict(bundle), request.expected_nonce))
+            data = to_dict(bundle)
+            BundleModel.from_dict(data)  # the same checks a reader applies
+            path = key.path  # names are checked before they become path components
+        except (BundleError, ConfigError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            await self._writer.apply(path, Operation(data, request.expected_nonce))
         except NonceMismatch as exc:
             await context.abort(grpc.StatusCode.ABORTED, str(exc))
         result = types_pb2.Bundle()
@@ -56,11 +71,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def GetBundle(
         self, request: types_pb2.BundleKey, context: grpc.aio.ServicerContext
     ) -> types_pb2.Bundle:
-        path = _key(request).path
+        key = _key(request)
         try:
+            path = key.path
             message = self._messages.get(path, lambda raw: _message(path, raw))
+            if message is not None:  # checked on every call: one file_root, many keys
+                found = {"project": message.project, "environment": message.environment}
+                check_identity(path, found, key.project, key.environment)
+        except ConfigError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BundleError as exc:
-            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+            await context.abort(_bundle_status(exc), str(exc))
         if message is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {path}")
             raise AssertionError("unreachable: abort raises")
@@ -81,6 +102,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             deleted = await self._writer.apply(
                 _key(request.key).path, Operation(None, request.expected_nonce)
             )
+        except ConfigError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except NonceMismatch as exc:
             await context.abort(grpc.StatusCode.ABORTED, str(exc))
         return registry_pb2.DeleteBundleResponse(deleted=deleted)
@@ -89,6 +112,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self, request: types_pb2.BundleKey, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[registry_pb2.BundleEvent]:
         key = _key(request)
+        try:
+            key.path  # noqa: B018 - validates the names before any file is touched
+        except ConfigError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         last: object = None
         while True:
             try:
@@ -101,7 +128,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                     if last is not None:
                         yield registry_pb2.BundleEvent(kind=registry_pb2.BundleEvent.DELETED)
                 else:
-                    bundle = self._store.get(key)
+                    try:
+                        bundle = self._store.get(key)
+                    except BundleError as exc:
+                        await context.abort(_bundle_status(exc), str(exc))
                     if bundle is not None:
                         yield registry_pb2.BundleEvent(
                             kind=registry_pb2.BundleEvent.PUT, bundle=to_message(bundle)
@@ -117,7 +147,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         except BundleNotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except BundleError as exc:
-            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+            await context.abort(_bundle_status(exc), str(exc))
         return registry_pb2.DiscoverResponse(
             store_locator=found.store_locator,
             bundle_path=str(found.path),

@@ -34,7 +34,8 @@ class BundleStore:
     """Get, put (optionally compare-and-swap on the nonce), delete, list and discover bundles."""
 
     def get(self, key: BundleKey) -> Bundle | None:
-        return read_bundle(key.path)
+        """The key's bundle; `BundleRefused` when it is not provably this environment's."""
+        return read_bundle(key.path, key.project, key.environment)
 
     def put(self, key: BundleKey, bundle: Bundle, expected_nonce: str = "") -> Path:
         path = key.path

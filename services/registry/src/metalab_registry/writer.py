@@ -9,6 +9,7 @@ work runs in a worker thread, so the event loop keeps serving reads meanwhile.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def commit(path: Path, operations: list[Operation]) -> list[bool | NonceMismatch
     """
     outcomes: list[bool | NonceMismatch] = []
     with locked(path):
-        needs_current = any(op.expected_nonce or op.bundle is None for op in operations)
+        # Only a nonce needs the current content: a plain delete must work on a corrupt file.
+        exists = os.path.lexists(path)
+        needs_current = any(op.expected_nonce for op in operations)
         current = read_bundle(path) if needs_current else None
         changed = False
         for op in operations:
@@ -59,8 +62,9 @@ def commit(path: Path, operations: list[Operation]) -> list[bool | NonceMismatch
                         )
                     )
                     continue
-            outcomes.append(op.bundle is not None or current is not None)
+            outcomes.append(op.bundle is not None or exists)
             current = op.bundle
+            exists = op.bundle is not None
             changed = True
         if changed:
             if current is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metalab._bundle.files import BUNDLE_NAME, Bundle, bundle_path, read_bundle
-from metalab.errors import BundleNotFound
+from metalab.errors import BundleNotFound, BundleRefused
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,11 @@ def discover(
     if configured_path is not None:
         candidates.append(configured_path)
     for candidate in candidates:
-        bundle = read_bundle(candidate)
+        try:
+            bundle = read_bundle(candidate, root_reads_owner=True)  # read-only use
+        except BundleRefused as exc:  # e.g. planted by another account in a shared directory
+            skipped.append(f"{candidate} (refused: {str(exc).removeprefix(str(candidate))})")
+            continue
         if bundle is None:
             continue
         if project and bundle.get("project") != project:

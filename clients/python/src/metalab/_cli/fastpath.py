@@ -24,12 +24,12 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
     try:
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, environment.project, environment.name)
     except BundleError:
         return None  # the orchestrator reports it properly
     if bundle is None or bundle.get("state") != "ready":
         return None
     from metalab_orchestrator.backends.local import probe_bundle
 
-    probes = asyncio.run(probe_bundle(bundle))
+    probes = asyncio.run(probe_bundle(bundle, path.parent))
     return bundle if probes and all(p.healthy for p in probes) else None

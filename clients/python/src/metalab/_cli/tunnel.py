@@ -74,7 +74,7 @@ def _read_bundle(environment: Environment) -> dict[str, Any]:
     from metalab._bundle.files import bundle_path, read_bundle
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
-    bundle = read_bundle(path)
+    bundle = read_bundle(path, environment.project, environment.name)
     if bundle is None:
         raise BundleNotFound(
             f"no services running for {environment.project} ({environment.name}); "

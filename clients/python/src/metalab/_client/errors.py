@@ -30,6 +30,8 @@ def translate(exc: grpc.aio.AioRpcError, what: str) -> errors.MetalabError:
         return errors.DeadlineExceeded(f"{what}: deadline exceeded")
     if code == grpc.StatusCode.NOT_FOUND:
         return errors.BundleNotFound(detail)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return errors.BundleRefused(detail)
     if code == grpc.StatusCode.DATA_LOSS:
         return errors.BundleError(detail)
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):

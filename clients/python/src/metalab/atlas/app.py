@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from starlette.responses import Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metalab._locator import redact_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
 from metalab.atlas.bundleview import bundle_view
 from metalab.atlas.query import (
+    MAX_QUERY_STRING,
     NotFound,
     QueryError,
     check_experiment_id,
+    check_request_text,
     check_run_id,
     parse_query,
 )
@@ -92,13 +98,37 @@ def create_app(
     _static(app, assets)
     if token:
         app.add_middleware(TokenGuard, token=token)
+    app.add_middleware(QueryStringCap)
     return app
+
+
+class QueryStringCap:
+    """Answer 414 to a query string over `MAX_QUERY_STRING` bytes before any work is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("query_string", b"")) > MAX_QUERY_STRING:
+            response = StrictJSON(
+                {"error": f"query string longer than {MAX_QUERY_STRING} bytes"}, status_code=414
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def bad_query(_r: Request, exc: QueryError) -> Response:
         return StrictJSON({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_r: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "query")
+        reason = str(first.get("msg", "invalid request"))
+        return StrictJSON({"error": f"{where}: {reason}" if where else reason}, status_code=400)
 
     @app.exception_handler(NotFound)
     async def not_found(_r: Request, exc: NotFound) -> Response:
@@ -154,6 +184,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     ) -> dict[str, Any]:
         """A page of runs: filtered (``where``, ``status``, ``q``), sorted, paginated."""
         check_experiment_id(experiment_id)
+        check_request_text(where, status, q, sort)
         fields = source.fields(experiment_id, [sort, *_names(where)])
         query = parse_query(
             fields,
@@ -180,6 +211,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     ) -> dict[str, Any]:
         """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
         check_experiment_id(experiment_id)
+        check_request_text(where, status, q, x, y, group)
         fields = source.fields(experiment_id, [x, y, group, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         xf, yf = fields.resolve(x), fields.resolve(y)
@@ -229,21 +261,31 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     @app.get(
         "/api/experiments/{experiment_id}/runs/{run_id}/artifacts/{path:path}",
         tags=["runs"],
-        response_class=FileResponse,
+        response_class=StreamingResponse,
     )
     def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
         """An artifact file; ``download=true`` asks the browser to save it."""
-        found = source.files.artifact_path(experiment_id, run_id, path)
-        kind = content_type(found.name)
+        fd = source.files.open_artifact(experiment_id, run_id, path)
+        name = path.rsplit("/", 1)[-1]
+        kind = content_type(name)
         inline = not download and kind in INLINE_TYPES
-        headers = {"Content-Security-Policy": ARTIFACT_CSP, "X-Content-Type-Options": "nosniff"}
-        return FileResponse(
-            found,
-            media_type=kind if inline else "application/octet-stream",
-            filename=found.name,
-            content_disposition_type="inline" if inline else "attachment",
-            headers=headers,
+        disposition = "inline" if inline else "attachment"
+        headers = {
+            "Content-Security-Policy": ARTIFACT_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Length": str(os.fstat(fd).st_size),
+            "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(name)}",
+        }
+        return StreamingResponse(
+            _chunks(fd), media_type=kind if inline else "application/octet-stream", headers=headers
         )
+
+
+def _chunks(fd: int, size: int = 1 << 16) -> Iterator[bytes]:
+    """The file behind ``fd`` (opened and checked by `RunFiles`), closed when done."""
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
 
 
 def _names(where: list[str]) -> list[str]:

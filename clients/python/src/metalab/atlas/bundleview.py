@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,19 @@ def redact(value: Any) -> Any:
 
 
 def bundle_view(path: Path | None) -> dict[str, Any]:
+    """The bundle at ``path``, read with the same checks as every bundle reader (no symlink,
+    the caller's own 0600 file, a valid shape), secrets redacted."""
+    from metalab._bundle.files import read_bundle
+    from metalab.errors import BundleError, BundleRefused
+
     if path is None:
         return {"found": False, "detail": "Atlas was started without a bundle"}
     try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {"found": False, "detail": "no bundle (services are down)"}
-    except (OSError, ValueError) as exc:
-        return {"found": False, "detail": f"unreadable bundle: {type(exc).__name__}"}
-    if not isinstance(data, dict):
+        data = read_bundle(path)
+    except BundleRefused:
+        return {"found": False, "detail": "bundle refused (not a private file of this account)"}
+    except BundleError:
         return {"found": False, "detail": "unreadable bundle"}
+    if data is None:
+        return {"found": False, "detail": "no bundle (services are down)"}
     return {"found": True, "bundle": redact(data)}

@@ -121,10 +121,20 @@ def _regular_stamp(path: str) -> Stamp | None:
     return (st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
-def _load(path: str, follow: bool = True) -> dict[str, Any] | None:
-    flags = os.O_RDONLY if follow else os.O_RDONLY | os.O_NOFOLLOW
+def _load(path: str) -> dict[str, Any] | None:
+    """A record file; a symlink (which may point anywhere) or a non-file is no record.
+
+    The last path component is never followed (a run's *directory* may be a symlink into an
+    archive folder, its files not).
+    """
     try:
-        with open(os.open(path, flags), "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
             data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
@@ -445,7 +455,7 @@ def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
     spec_path, spec_stamp = found if found else (None, None)
     new_spec = None
     if spec_stamp != index.spec_stamp:
-        new_spec = (_load(spec_path, follow=False) if spec_path else None) or {}
+        new_spec = (_load(spec_path) if spec_path else None) or {}
     runs_dir, derived_dir = os.path.join(base, "runs"), os.path.join(base, "derived")
     dir_stamp, derived_stamp = _stamp(runs_dir), _stamp(derived_dir)
     derived = index.derived_inodes
@@ -487,8 +497,8 @@ def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
             extra = _regular_stamp(derived_path)
             stamp = stamp if extra is None else (*stamp, *extra)
         if stamps.get(run_id) != stamp:
-            data = _load(path, follow=False)
-            more = _load(derived_path, follow=False) if len(stamp) > 2 and derived_path else None
+            data = _load(path)
+            more = _load(derived_path) if len(stamp) > 2 and derived_path else None
             record = essentials(data, run_id, more) if data is not None else None
             row = to_row(record, run_id) if record is not None else None
             if row is not None:

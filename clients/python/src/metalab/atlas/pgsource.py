@@ -21,7 +21,7 @@ from metalab._runstore.pgschema import ensure_schema
 from metalab.atlas import pgplot, pgsql
 from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.pgpool import POOL_SIZE, Pool, first_line
+from metalab.atlas.pgpool import POOL_SIZE, STATEMENT_TIMEOUT, Pool, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.atlas.storefiles import StoreFiles
@@ -123,6 +123,10 @@ class PostgresSource:
                 return conn.execute(cast(sql.Composed, statement.text), statement.args).fetchall()
         except psycopg.errors.UndefinedTable:
             raise NotFound("the store has no tables yet") from None
+        except psycopg.errors.QueryCanceled:
+            raise StoreError(
+                f"query cancelled after statement_timeout={STATEMENT_TIMEOUT}"
+            ) from None
         except psycopg.Error as exc:
             raise StoreError(first_line(exc)) from None
 

@@ -22,6 +22,10 @@ TEXT_CORE = ("run_id", "status", "host", "error", "created_at", "started_at", "f
 CORE_FIELDS = TEXT_CORE + NUMERIC_CORE
 OPS = ("eq", "lt", "gt", "contains")
 MAX_LIMIT = 500
+MAX_OFFSET = 10**9
+MAX_FILTERS = 20  # `where=` per request (docs/atlas.md)
+MAX_TEXT = 1024  # characters of one filter, search, sort or field name
+MAX_QUERY_STRING = 16 * 1024  # bytes of a request's query string
 NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 EXPERIMENT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # also upstream's name:version
@@ -115,6 +119,18 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def check_request_text(where: list[str], *texts: str) -> None:
+    """Bounds on what a client sends, checked before any store work: at most `MAX_FILTERS`
+    filters, `MAX_TEXT` characters each, and no NUL (PostgreSQL text cannot hold one)."""
+    if len(where) > MAX_FILTERS:
+        raise QueryError(f"at most {MAX_FILTERS} where= filters per request ({len(where)} given)")
+    for text in (*where, *texts):
+        if len(text) > MAX_TEXT:
+            raise QueryError(f"a parameter is longer than {MAX_TEXT} characters")
+        if "\x00" in text:
+            raise QueryError("a parameter holds a NUL character")
+
+
 def parse_filter(text: str, fields: KnownFields) -> Filter:
     """``field:op:value`` (op one of eq, lt, gt, contains) into a `Filter`."""
     name, sep1, rest = text.partition(":")
@@ -140,8 +156,11 @@ def parse_query(
     """Validate every client-supplied part of a runs query."""
     if order not in ("asc", "desc"):
         raise QueryError("order must be asc or desc")
-    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-        raise QueryError(f"offset must be >= 0 and limit between 1 and {MAX_LIMIT}")
+    if not 0 <= offset <= MAX_OFFSET or not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(
+            f"offset must be between 0 and {MAX_OFFSET} and limit between 1 and {MAX_LIMIT}"
+        )
+    check_request_text(where, status, q, sort)
     statuses = tuple(s for s in status.split(",") if s)
     return RunQuery(
         filters=tuple(parse_filter(w, fields) for w in where),

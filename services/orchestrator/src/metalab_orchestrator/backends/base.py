@@ -53,6 +53,10 @@ class Backend(Protocol):
     async def stop(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
         """Stop everything ``bundle`` records, in reverse dependency order; idempotent."""
 
+    async def recover(self, spec: Spec, emit: Emit) -> bool:
+        """Stop what the services directory's own records (pid files) name, without a bundle
+        (deleted, corrupt, or never written); True when something was stopped."""
+
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """Each service's log file."""
 

@@ -38,12 +38,14 @@ from metalab.errors import ProvisioningFailed
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
+from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner
 from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
     group_members,
     is_alive,
+    is_ours,
     read_proc_stat,
     spawn_detached,
     tail,
@@ -62,9 +64,6 @@ _PORT_CLASH = (
     "could not create any TCP/IP sockets",
     "could not create lock file",
 )
-
-PASSWORD_NAME = "postgres.password"
-PASSFILE_NAME = "postgres.pgpass"
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def _connect_tcp(handle: PostgresHandle, timeout: int) -> psycopg.Connection[tup
 
 def probe_postgres(handle: PostgresHandle, *, connect_timeout: int = 2) -> Probe:
     """Authenticated ``SELECT 1`` over TCP (libpq's shortest connect timeout is 2 s)."""
-    if not is_alive(_record(handle)):
+    if not is_ours(_record(handle), server_owner(handle.data_dir)):
         return Probe(False, f"postmaster pid {handle.pid} is not running")
     started = time.monotonic()
     try:
@@ -111,8 +110,15 @@ def stop_postgres(handle: PostgresHandle, grace: float = 5.0) -> None:
     """Fast shutdown (SIGINT to the postmaster), SIGKILL to its group after ``grace``.
 
     Returns when every server process is gone; does nothing when it is already stopped.
+    Raises `NotOurProcess` when the recorded pid is not this data directory's server.
     """
-    terminate_group(_record(handle), grace, first_signal=signal.SIGINT, leader_only=True)
+    terminate_group(
+        _record(handle),
+        grace,
+        first_signal=signal.SIGINT,
+        leader_only=True,
+        owner=server_owner(handle.data_dir),
+    )
 
 
 def _hba(auth_method: str, listen: str = HOST) -> str:
@@ -181,17 +187,28 @@ def _clear_stale_server(data_dir: Path) -> None:
         raise ProvisioningFailed(
             f"a PostgreSQL server (pid {pid}) is already running on {data_dir}; stop it first"
         )
-    leftovers = [p for p in group_members(pid) if in_data_dir(p)]
-    for p in leftovers:
+    uids = server_owner(data_dir).uids
+
+    def leftovers() -> list[int]:
+        return [p for p in group_members(pid) if in_data_dir(p) and _uid_of(p) in uids]
+
+    for p in leftovers():
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    if not wait_for(lambda: not [p for p in group_members(pid) if in_data_dir(p)], 10.0):
+    if not wait_for(lambda: not leftovers(), 10.0):
         raise ProvisioningFailed(f"processes of a dead PostgreSQL server still use {data_dir}")
     # A killed postmaster may linger as a zombie until its new parent reaps it, and PostgreSQL
     # takes a pid that still answers kill(0) for a live server: the lock file is stale, drop it.
     (data_dir / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
 
 
 def _server_argv(
@@ -312,7 +329,9 @@ def _spawn_ready(
         if ready and is_alive(record):
             return record, port
         new_log = _new_log_text(log_path, offset)
-        terminate_group(record, 2.0, first_signal=signal.SIGINT, leader_only=True)
+        terminate_group(
+            record, 2.0, first_signal=signal.SIGINT, leader_only=True, owner=server_owner(data_dir)
+        )
         if not ready:
             raise ProvisioningFailed(
                 f"PostgreSQL did not become ready within {settings.start_timeout:g} s "

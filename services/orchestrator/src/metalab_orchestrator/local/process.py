@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from metalab.errors import MetalabError
+
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
 
@@ -70,6 +72,84 @@ def is_same_live_process(record: ProcessRecord, stat: ProcStat | None) -> bool:
     return (
         stat is not None and stat.start_time == record.start_time and stat.state not in _DEAD_STATES
     )
+
+
+class NotOurProcess(MetalabError):
+    """A recorded process this orchestrator must not signal (another account's, another
+    program, pid 0 or 1, a recycled pid)."""
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """What a recorded process must be before it is signalled: run by one of ``uids`` (real
+    uid) and, when ``executables`` is set, running a program of one of these basenames
+    (``python3`` also matches ``python3.12``); ``cmdline`` words it must carry, if any."""
+
+    uids: frozenset[int]
+    executables: tuple[str, ...] = ()
+    cmdline: tuple[str, ...] = ()
+
+    @classmethod
+    def mine(cls, *others: int, executables: tuple[str, ...] = ()) -> Ownership:
+        """Processes of this account (plus ``others``, e.g. a ``run_as`` account's uid)."""
+        return cls(frozenset({os.geteuid(), *others}), executables)
+
+
+def _real_uid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _executable_matches(pid: int, names: tuple[str, ...]) -> bool:
+    try:
+        base = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:  # another account's process (or gone): not ours to vouch for
+        return False
+    base = base.removesuffix(" (deleted)")  # the binary was upgraded under a running server
+    return any(base == n or base.startswith(n + ".") for n in names)
+
+
+def _cmdline_has(pid: int, words: tuple[str, ...]) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return all(w.encode() in argv for w in words)
+
+
+def refusal(record: ProcessRecord, owner: Ownership | None = None) -> str | None:
+    """Why ``record`` must not be signalled, or None when it is the recorded live process and
+    ``owner`` vouches for it (default: run by this account)."""
+    if record.pid <= 1 or record.pgid <= 1:
+        return f"pid {record.pid}/pgid {record.pgid} is not a service process"
+    if record.pgid != record.pid:
+        return f"process group {record.pgid} is not pid {record.pid}'s own session"
+    stat = read_proc_stat(record.pid)
+    if not is_same_live_process(record, stat):
+        return None  # gone (or recycled): only its group's leftovers may remain, checked apart
+    owner = owner or Ownership.mine()
+    uid = _real_uid(record.pid)
+    if uid is None or uid not in owner.uids:
+        return f"pid {record.pid} belongs to uid {uid}, not to this server's account"
+    if owner.executables and not _executable_matches(record.pid, owner.executables):
+        return f"pid {record.pid} does not run {' or '.join(owner.executables)}"
+    if owner.cmdline and not _cmdline_has(record.pid, owner.cmdline):
+        return f"pid {record.pid} is not {' '.join(owner.cmdline)}"
+    assert stat is not None
+    if stat.pgid != record.pgid:
+        return f"pid {record.pid} left process group {record.pgid}"
+    return None
+
+
+def is_ours(record: ProcessRecord, owner: Ownership | None = None) -> bool:
+    """True when the recorded process runs and ``owner`` vouches for it."""
+    return is_alive(record) and refusal(record, owner) is None
 
 
 def reap_children() -> None:
@@ -147,16 +227,31 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
+def _signal_group(pgid: int, sig: signal.Signals, owner: Ownership, leader: bool) -> None:
+    """Signal the group (its leader vouched for); without a leader, each member of an
+    allowed account alone (a pgid whose leader died may be anybody's group by now)."""
+    if leader:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        return
+    for pid in group_members(pgid):
+        if _real_uid(pid) in owner.uids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
 
 def _group_gone(record: ProcessRecord) -> bool:
     reap_children()
-    if is_same_live_process(record, read_proc_stat(record.pid)):
+    stat = read_proc_stat(record.pid)
+    if stat is not None and stat.start_time != record.start_time:
+        # The pid was reused, so the recorded group (pgid == pid) is long gone: the kernel
+        # allocates no pid that is still some group's id. Its owner is someone else.
+        return True
+    if is_same_live_process(record, stat):
         return False
     return not group_members(record.pgid)
 
@@ -167,26 +262,37 @@ def terminate_group(
     *,
     first_signal: signal.Signals = signal.SIGTERM,
     leader_only: bool = False,
+    owner: Ownership | None = None,
 ) -> None:
     """Send ``first_signal`` (to the group, or the leader only), SIGKILL the group after
     ``grace`` seconds, and return once the leader and every group member are gone.
 
-    Members left behind by a leader that already died are killed too (a process group id
-    cannot be reused while it has members). Idempotent.
+    Nothing is signalled unless the leader is the recorded process (same start time) and
+    ``owner`` (default: this account) vouches for it; `NotOurProcess` says why not. Members
+    left behind by a leader that already died are killed too when they run as an account of
+    ``owner``. Idempotent.
     """
+    owner = owner or Ownership.mine()
+    reason = refusal(record, owner)
+    if reason is not None:
+        raise NotOurProcess(reason)
     if _group_gone(record):
         return
+    leader = is_same_live_process(record, read_proc_stat(record.pid))
     if leader_only:
-        if is_same_live_process(record, read_proc_stat(record.pid)):
+        if leader:
             try:
                 os.kill(record.pid, first_signal)
             except ProcessLookupError:
                 pass
     else:
-        _signal_group(record.pgid, first_signal)
+        _signal_group(record.pgid, first_signal, owner, leader)
     if wait_for(lambda: _group_gone(record), grace):
         return
-    _signal_group(record.pgid, signal.SIGKILL)
+    leader = is_same_live_process(record, read_proc_stat(record.pid))
+    if leader and refusal(record, owner) is not None:  # pragma: no cover - pid reused in grace
+        return
+    _signal_group(record.pgid, signal.SIGKILL, owner, leader)
     if not wait_for(lambda: _group_gone(record), 10.0):
         raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
 

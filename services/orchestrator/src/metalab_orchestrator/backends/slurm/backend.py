@@ -368,12 +368,17 @@ class SlurmBackend:
             f"job {job_id} still {_describe(info)} {STOP_TIMEOUT:g}s after scancel"
         )
 
+    async def recover(self, spec: Spec, emit: Emit) -> bool:
+        """Nothing to recover from files: a job without its bundle is found only by the
+        nonce the bundle held (see `stop`)."""
+        return False
+
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
-        paths = {
-            n: Path(h["log_path"])
-            for n, h in bundle.get("services", {}).items()
-            if h.get("log_path")
-        }
+        """Where the job writes each service's log: derived from the services directory,
+        never taken from the bundle."""
+        run_dir = spec.services_dir / "run"
+        known = {"postgres": run_dir / "postgres.log", "atlas": run_dir / "atlas.log"}
+        paths = {n: known[n] for n in bundle.get("services", {}) if n in known}
         if bundle.get("job_id"):
             paths["job"] = Path(output_path(str(spec.services_dir), str(bundle["job_id"])))
         return paths
