@@ -32,6 +32,28 @@ class StoreFiles:
             return self.upstream.steps(experiment_id, run_id)
         return self.own.steps(experiment_id, run_id)
 
+    def step_curves(
+        self, experiment_id: str, run_ids: list[str], name: str
+    ) -> dict[str, list[list[Any]]]:
+        """``{run_id: [[step, value], …]}`` of one stepped metric (runs without it left out)."""
+        out: dict[str, list[list[Any]]] = {}
+        upstream = self.is_upstream(experiment_id)
+        for run_id in run_ids:
+            if upstream:
+                found = self.upstream.step_curve(experiment_id, run_id, name)
+            else:
+                found = self.own.steps(experiment_id, run_id).get(name)
+            if found:
+                out[run_id] = found
+        return out
+
+    def step_names(self, experiment_id: str, run_ids: list[str]) -> list[str]:
+        """The stepped metrics the runs have, sorted."""
+        names: set[str] = set()
+        for run_id in run_ids:
+            names.update(self.steps(experiment_id, run_id))
+        return sorted(names)
+
     def logs(self, experiment_id: str, run_id: str) -> dict[str, int]:
         """``{log name: size}``: stdout and stderr, or upstream's named logs."""
         if self.is_upstream(experiment_id):
