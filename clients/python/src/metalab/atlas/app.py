@@ -217,7 +217,8 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         """One stepped metric by step for the first ``runs`` matching runs (at most
         1000, in run_id order): each run's curve (at most ``points`` points, at most 2000)
         and, per value of ``group``, the mean, standard deviation, min, max and count of
-        its runs at each step. ``metric`` defaults to the first stepped metric found."""
+        its runs at each step. ``metric`` defaults to the first stepped metric found (one
+        named like a loss first)."""
         check_experiment_id(experiment_id)
         curves.bounded(runs, 1, curves.MAX_RUNS, "runs")
         curves.bounded(points, 2, curves.MAX_POINTS, "points")
@@ -229,7 +230,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         total, rows = _gather(source, experiment_id, query, runs)
         sample = [r["run_id"] for r in rows[: curves.NAME_SAMPLE]]
         names = source.step_names(experiment_id, sample) if sample else []
-        chosen = metric or (names[0] if names else "")
+        chosen = metric or curves.default_metric(names)
         body: dict[str, Any] = {"runs": [], "groups": []}
         if chosen:
             body = curves.build(
@@ -382,7 +383,7 @@ def _static(app: FastAPI, assets: Assets) -> None:
             raise NotFound("the UI is not installed")
         return found
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/static/{name:path}", include_in_schema=False)
     def static(name: str) -> Response:
         found = assets.response(name)
         if found is None:

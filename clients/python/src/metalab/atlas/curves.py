@@ -33,6 +33,12 @@ def check_metric(name: str) -> str:
     return name
 
 
+def default_metric(names: list[str]) -> str:
+    """The metric shown first: the first one named like a loss, else the first."""
+    losses = [n for n in names if "loss" in n.lower()]
+    return (losses or names or [""])[0]
+
+
 def bounded(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise QueryError(f"{what} must be between {low} and {high}")
