@@ -20,6 +20,13 @@
     return String(Number(value.toPrecision(6)));
   }
 
+  // 1, 2, …, 9 times a power of ten: the log axis labels those (not its range's ends).
+  function decadeMultiple(v) {
+    if (!(v > 0)) return false;
+    const m = v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
+    return Math.abs(m - Math.round(m)) < 1e-6;
+  }
+
   // The axis's width in px: its widest tick label plus tick and gap (uPlot asks per redraw).
   function axisSize(u, values, axisIdx, cycleNum) {
     const axis = u.axes[axisIdx];
@@ -60,8 +67,8 @@
       item.dataset.entry = String(n);
       item.dataset.label = entry.label;
       item.append(svgSwatch(entry.colorIdx), label, value);
-      item.addEventListener("mouseenter", () => focus(n));
-      item.addEventListener("mouseleave", () => focus(null));
+      item.addEventListener("mouseenter", () => { u.atlasLegendHover = true; focus(n); });
+      item.addEventListener("mouseleave", () => { u.atlasLegendHover = false; focus(null); });
       item.addEventListener("click", () => {
         const off = !item.classList.toggle("off");
         for (const s of entry.seriesIdx) u.setSeries(s, { show: off });
@@ -120,7 +127,8 @@
       focus: { alpha: 0.2 },
       scales: {
         x: { time: false, distr: opts.x.log ? 3 : 1, range: opts.x.range },
-        y: { distr: yLog ? 3 : 1 },
+        // log: the data's own range (uPlot would widen it to whole decades)
+        y: yLog ? { distr: 3, range: (_u, min, max) => [min / 1.15, max * 1.15] } : { distr: 1 },
       },
       axes: [
         { label: opts.x.label, font: FONT, labelFont: FONT, size: axisSize, labelSize: 22, space: 60, gap: 6,
@@ -128,15 +136,17 @@
           values: opts.x.values || ((_u, splits) => splits.map(tick)), splits: opts.x.splits,
           grid: { stroke: "#e3e7ec" } },
         { label: opts.y.label, font: FONT, labelFont: FONT, size: axisSize, labelSize: 22, space: 32, gap: 6,
-          values: (_u, splits) => splits.map(tick), grid: { stroke: "#e3e7ec" } },
+          values: (_u, splits) => splits.map((v) => (yLog && !decadeMultiple(v) ? "" : tick(v))),
+          grid: { stroke: "#e3e7ec" } },
       ],
       hooks: {
         setCursor: [(u) => { if (u.atlasLegendUpdate) u.atlasLegendUpdate(u.cursor.idx); }],
-        setSeries: [(u, idx) => {
-          if (!u.atlasFocus) return;
+        setSeries: [(u, idx) => { // the cursor came near a line: mark its legend entry
+          if (!u.atlasFocus || u.atlasLegendHover) return;
           const owner = idx === null ? null : opts.entries.findIndex((e) => e.seriesIdx.includes(idx));
-          u.atlasHover = owner;
-          u.root.parentElement.querySelectorAll(".legend-item").forEach((el, k) => el.classList.toggle("focused", owner === k));
+          const box = u.root.parentElement.querySelector(".legend");
+          box.querySelectorAll(".legend-item").forEach((el, k) => el.classList.toggle("focused", owner === k));
+          box.classList.toggle("focusing", owner !== null && owner >= 0);
         }],
         ...(opts.hooks || {}),
       },
