@@ -65,11 +65,30 @@ def finite(value: Any) -> float | None:
 def clean(curve: Iterable[Any]) -> Curve:
     """``[[step, value], …]`` sorted by step, one point per integer step, values finite or
     None."""
+    if isinstance(curve, list) and _tidy(curve):
+        return curve
     out: dict[int, float | None] = {}
     for item in curve:
         if isinstance(item, list | tuple) and len(item) == 2 and finite(item[0]) is not None:
             out[int(item[0])] = finite(item[1])
     return [[s, v] for s, v in sorted(out.items())]
+
+
+def _tidy(curve: list[Any]) -> bool:
+    """Whether ``curve`` is already clean: pairs, integer steps strictly increasing, finite
+    numeric values (the common case, checked with C-level passes)."""
+    if not curve or set(map(type, curve)) != {list} or set(map(len, curve)) != {2}:
+        return False
+    steps = [p[0] for p in curve]
+    values = [p[1] for p in curve]
+    if set(map(type, steps)) != {int} or not set(map(type, values)) <= {float, int}:
+        return False
+    if steps != sorted(steps) or len(set(steps)) != len(steps):
+        return False
+    try:
+        return math.isfinite(math.fsum(values))
+    except OverflowError:
+        return False
 
 
 def group_stats(curves: list[Curve]) -> dict[str, list[Any]]:
