@@ -126,15 +126,20 @@ def test_overview_filter_sort_detail_and_plot(browser: Any, atlas: Atlas) -> Non
     shot(browser, atlas, "3-run-detail")
 
     browser.get(f"{atlas.url}/#/e/sweep/r/00000000000000000000")
-    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves svg polyline")))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves .curve .u-over")))
+    losses = browser.execute_script(
+        "return document.querySelector('#curves .curve[data-metric=loss]').uplot.data[1]"
+    )
+    assert losses == pytest.approx([1.0 / (s + 1) for s in range(10)])
     click('#artifacts a[href="#"]')
     wait.until(ec.text_to_be_present_in_element((By.ID, "artifact-text"), "hello artifact"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "log-stdout"), "epoch 2"))
     shot(browser, atlas, "4-run-curves-artifact")
 
     browser.get(f"{atlas.url}/#/e/sweep/plot?x=params.depth&y=metrics.acc&group=params.lr")
-    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#plot-svg circle.point")))
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-svg line.errorbar")) > 3
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#plot .legend-item")))
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#plot .legend-label")]
+    assert labels == ["lr = 0.001", "lr = 0.01", "lr = 0.1"]
     shot(browser, atlas, "5-plot")
 
     browser.get(f"{atlas.url}/#/e/sweep")
@@ -206,7 +211,7 @@ def test_upstream_layout_run_page(browser: Any, tmp_path: Path) -> None:
         browser.find_element(By.ID, "status-success").click()
         wait.until(lambda d: d.find_element(By.ID, "range").text.endswith("of 3"))
         browser.get(f"{atlas.url}/#/e/sweep_0.1/r/4ddead34ed4552cc")
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves svg polyline")))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#curves .curve .u-over")))
         wait.until(ec.text_to_be_present_in_element((By.ID, "log-run"), "training lr=0.01"))
         assert "weights.npz" in browser.find_element(By.ID, "artifacts").text
         SHOTS.mkdir(parents=True, exist_ok=True)

@@ -17,14 +17,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab._locator import redact_locator
+from metalab.atlas import curves, export
+from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
 from metalab.atlas.bundleview import bundle_view
 from metalab.atlas.query import (
+    MAX_LIMIT,
     MAX_QUERY_STRING,
     NotFound,
     QueryError,
+    RunQuery,
     check_experiment_id,
     check_request_text,
     check_run_id,
@@ -123,16 +126,17 @@ def _errors(app: FastAPI) -> None:
     async def bad_query(_r: Request, exc: QueryError) -> Response:
         return StrictJSON({"error": str(exc)}, status_code=400)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(_r: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "query")
-        reason = str(first.get("msg", "invalid request"))
-        return StrictJSON({"error": f"{where}: {reason}" if where else reason}, status_code=400)
-
     @app.exception_handler(NotFound)
     async def not_found(_r: Request, exc: NotFound) -> Response:
         return StrictJSON({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_r: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return StrictJSON({"error": "; ".join(problems)[:500]}, status_code=400)
 
     @app.exception_handler(StoreError)
     async def store_down(_r: Request, exc: StoreError) -> Response:
@@ -146,13 +150,18 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         readable, detail = source.check()
         body: dict[str, Any] = {
             "status": "ok",
-            "store": redact_locator(store),
+            "store": shown_locator(store),
             "store_kind": source.kind,
             "store_readable": readable,
         }
         if detail:
             body["detail"] = detail
         return body
+
+    @app.get("/api/about", tags=["service"])
+    def about_store() -> dict[str, Any]:
+        """What the header shows: project, environment, store kind and the redacted locator."""
+        return about(store, source.kind, bundle)
 
     @app.get("/api/services", tags=["service"])
     def services() -> dict[str, Any]:
@@ -217,6 +226,79 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         xf, yf = fields.resolve(x), fields.resolve(y)
         gf = fields.resolve(group) if group else None
         return {"series": source.plot(experiment_id, query, xf, yf, gf)}
+
+    @app.get("/api/experiments/{experiment_id}/curves", tags=["runs"])
+    def learning_curves(
+        experiment_id: str,
+        metric: str = "",
+        group: str = "",
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+        runs: int = curves.DEFAULT_RUNS,
+        points: int = curves.DEFAULT_POINTS,
+    ) -> dict[str, Any]:
+        """One stepped metric by step for the first ``runs`` matching runs (at most
+        1000, in run_id order): each run's curve (at most ``points`` points, at most 2000)
+        and, per value of ``group``, the mean, standard deviation, min, max and count of
+        its runs at each step. ``metric`` defaults to the first stepped metric found (one
+        named like a loss first)."""
+        check_experiment_id(experiment_id)
+        curves.bounded(runs, 1, curves.MAX_RUNS, "runs")
+        curves.bounded(points, 2, curves.MAX_POINTS, "points")
+        if metric:
+            curves.check_metric(metric)
+        fields = source.fields(experiment_id, [group, *_names(where)])
+        query = parse_query(fields, where=where, status=status, q=q)
+        gf = fields.resolve(group) if group else None
+        total, rows = _gather(source, experiment_id, query, runs)
+        sample = [r["run_id"] for r in rows[: curves.NAME_SAMPLE]]
+        names = source.step_names(experiment_id, sample) if sample else []
+        chosen = metric or curves.default_metric(names)
+        body: dict[str, Any] = {"runs": [], "groups": []}
+        if chosen:
+            body = curves.build(
+                rows, gf, lambda ids: source.step_curves(experiment_id, ids, chosen), points
+            )
+        return {
+            "metric": chosen or None,
+            "metrics": names,
+            "group": gf.name if gf else None,
+            "matched": total,
+            "selected": len(rows),
+            "truncated": total > len(rows),
+            "limits": {"runs": curves.MAX_RUNS, "points": curves.MAX_POINTS},
+            **body,
+        }
+
+    @app.get("/api/experiments/{experiment_id}/export", tags=["runs"])
+    def export_runs(
+        experiment_id: str,
+        format: str = "csv",  # noqa: A002 - the query parameter's name
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+        sort: str = "",
+        order: str = "asc",
+        limit: int = export.DEFAULT_ROWS,
+    ) -> Response:
+        """The runs table (filtered and sorted as ``/runs``) as CSV, JSON or Parquet (when
+        pyarrow is installed); at most ``limit`` rows (up to 100,000);
+        ``X-Export-Truncated: true`` when more matched."""
+        check_experiment_id(experiment_id)
+        fmt = export.check_format(format)
+        curves.bounded(limit, 1, export.MAX_ROWS, "limit")
+        fields = source.fields(experiment_id, [sort, *_names(where)])
+        query = parse_query(fields, where=where, status=status, q=q, sort=sort, order=order)
+        total, rows = _gather(source, experiment_id, query, limit)
+        name = f"{experiment_id.replace(':', '_')}-runs.{fmt}"
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Export-Rows": str(len(rows)),
+            "X-Export-Truncated": "true" if total > len(rows) else "false",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(export.render(rows, fmt), media_type=export.FORMATS[fmt], headers=headers)
 
     @app.get("/api/experiments/{experiment_id}/compare", tags=["runs"])
     def compare(
@@ -288,6 +370,29 @@ def _chunks(fd: int, size: int = 1 << 16) -> Iterator[bytes]:
             yield chunk
 
 
+def _gather(
+    source: RunSource, experiment_id: str, query: RunQuery, most: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """(matching runs, the first ``most`` of them), read page by page."""
+    rows: list[dict[str, Any]] = []
+    total = 0
+    while len(rows) < most:
+        page = RunQuery(
+            filters=query.filters,
+            statuses=query.statuses,
+            search=query.search,
+            sort=query.sort,
+            descending=query.descending,
+            offset=len(rows),
+            limit=min(MAX_LIMIT, most - len(rows)),
+        )
+        total, found = source.runs(experiment_id, page)
+        rows.extend(found)
+        if len(found) < page.limit:
+            break
+    return total, rows
+
+
 def _names(where: list[str]) -> list[str]:
     return [w.partition(":")[0] for w in where]
 
@@ -312,7 +417,7 @@ def _static(app: FastAPI, assets: Assets) -> None:
             raise NotFound("the UI is not installed")
         return found
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/static/{name:path}", include_in_schema=False)
     def static(name: str) -> Response:
         found = assets.response(name)
         if found is None:

@@ -7,6 +7,7 @@ filesystem.
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from starlette.responses import Response
 
@@ -20,12 +21,22 @@ CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-a
 
 
 class Assets:
+    """The files of ``static/`` and of its ``vendor/`` folder (third-party libraries, named
+    ``vendor/NAME``)."""
+
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}
-        for entry in (resources.files("metalab.atlas") / "static").iterdir():
+        static = resources.files("metalab.atlas") / "static"
+        self._load(static, "")
+        vendor = static / "vendor"
+        if vendor.is_dir():
+            self._load(vendor, "vendor/")
+
+    def _load(self, folder: Traversable, prefix: str) -> None:
+        for entry in folder.iterdir():
             suffix = "." + entry.name.rpartition(".")[2]
             if entry.is_file() and suffix in TYPES and not entry.name.startswith("."):
-                self.files[entry.name] = (entry.read_bytes(), TYPES[suffix])
+                self.files[prefix + entry.name] = (entry.read_bytes(), TYPES[suffix])
 
     def response(self, name: str) -> Response | None:
         found = self.files.get(name)

@@ -382,6 +382,37 @@ class PostgresSource:
             out.setdefault(name, []).append([int(step), value])
         return out
 
+    def step_curves(
+        self, experiment_id: str, run_ids: list[str], name: str
+    ) -> dict[str, list[list[Any]]]:
+        """One stepped metric of many runs in one statement (``metric_steps``' primary key
+        serves it); upstream-layout runs keep theirs in files."""
+        if self.files.is_upstream(experiment_id):
+            return self.files.step_curves(experiment_id, run_ids, name)
+        rows = self._all(
+            sql.SQL(
+                "SELECT run_id, step, value FROM metric_steps WHERE experiment_id = %s "
+                "AND run_id = ANY(%s) AND name = %s ORDER BY run_id, step"
+            ),
+            [experiment_id, run_ids, name],
+        )
+        out: dict[str, list[list[Any]]] = {}
+        for run_id, step, value in rows:
+            out.setdefault(run_id, []).append([int(step), value])
+        return out
+
+    def step_names(self, experiment_id: str, run_ids: list[str]) -> list[str]:
+        if self.files.is_upstream(experiment_id):
+            return self.files.step_names(experiment_id, run_ids)
+        rows = self._all(
+            sql.SQL(
+                "SELECT DISTINCT name FROM metric_steps WHERE experiment_id = %s "
+                "AND run_id = ANY(%s) ORDER BY name"
+            ),
+            [experiment_id, run_ids],
+        )
+        return [str(r[0]) for r in rows]
+
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]:

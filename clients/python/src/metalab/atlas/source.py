@@ -41,6 +41,10 @@ class RunSource(Protocol):
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]: ...
     def run(self, experiment_id: str, run_id: str) -> dict[str, Any]: ...
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]: ...
+    def step_curves(
+        self, experiment_id: str, run_ids: list[str], name: str
+    ) -> dict[str, list[list[Any]]]: ...
+    def step_names(self, experiment_id: str, run_ids: list[str]) -> list[str]: ...
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]: ...
@@ -255,6 +259,14 @@ class FileSource:
 
     def steps(self, experiment_id: str, run_id: str) -> dict[str, list[list[Any]]]:
         return self.files.steps(experiment_id, run_id)
+
+    def step_curves(
+        self, experiment_id: str, run_ids: list[str], name: str
+    ) -> dict[str, list[list[Any]]]:
+        return self.files.step_curves(experiment_id, run_ids, name)
+
+    def step_names(self, experiment_id: str, run_ids: list[str]) -> list[str]:
+        return self.files.step_names(experiment_id, run_ids)
 
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None

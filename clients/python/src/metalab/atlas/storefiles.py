@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.query import check_experiment_id
+from metalab.atlas.query import NotFound, check_experiment_id
 from metalab.atlas.runfiles import LOG_STREAMS, RunFiles
 from metalab.atlas.upstream import UpstreamFiles, is_upstream
 
@@ -32,6 +34,28 @@ class StoreFiles:
             return self.upstream.steps(experiment_id, run_id)
         return self.own.steps(experiment_id, run_id)
 
+    def step_curves(
+        self, experiment_id: str, run_ids: list[str], name: str
+    ) -> dict[str, list[list[Any]]]:
+        """``{run_id: [[step, value], …]}`` of one stepped metric (runs without it left out)."""
+        out: dict[str, list[list[Any]]] = {}
+        upstream = self.is_upstream(experiment_id)
+        for run_id in run_ids:
+            if upstream:
+                found = self.upstream.step_curve(experiment_id, run_id, name)
+            else:
+                found = self.own.steps(experiment_id, run_id).get(name)
+            if found:
+                out[run_id] = found
+        return out
+
+    def step_names(self, experiment_id: str, run_ids: list[str]) -> list[str]:
+        """The stepped metrics the runs have, sorted."""
+        names: set[str] = set()
+        for run_id in run_ids:
+            names.update(self.steps(experiment_id, run_id))
+        return sorted(names)
+
     def logs(self, experiment_id: str, run_id: str) -> dict[str, int]:
         """``{log name: size}``: stdout and stderr, or upstream's named logs."""
         if self.is_upstream(experiment_id):
@@ -52,3 +76,18 @@ class StoreFiles:
         if self.is_upstream(experiment_id):
             return self.upstream.artifact_path(experiment_id, run_id, relative)
         return self.own.artifact_path(experiment_id, run_id, relative)
+
+    def open_artifact(self, experiment_id: str, run_id: str, relative: str) -> int:
+        """A descriptor of the artifact file, opened without following a final symlink;
+        `NotFound` for anything missing, not a regular file, or outside the run."""
+        if not self.is_upstream(experiment_id):
+            return self.own.open_artifact(experiment_id, run_id, relative)
+        path = self.upstream.artifact_path(experiment_id, run_id, relative)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            raise NotFound("no such artifact") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotFound("no such artifact")
+        return fd

@@ -208,6 +208,24 @@ class UpstreamFiles:
                 ]
         return out
 
+    def step_curve(self, experiment_id: str, run_id: str, name: str) -> list[list[Any]] | None:
+        """One stepped metric of a run, reading only its own results file (None when the
+        run has no such stepped metric)."""
+        if not LOG_NAME.fullmatch(name):  # not a plain file name: look through them all
+            return self.steps(experiment_id, run_id).get(name)
+        directory = self._file(experiment_id, run_id, "results", run_id)
+        path = os.path.join(directory, f"{name}.json")
+        if not (_inside(directory, os.path.dirname(directory)) and _inside(path, directory)):
+            return None
+        data = load_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            return None
+        meta = data.get("metadata")
+        if not isinstance(meta, dict) or meta.get("type") != STEPPED:
+            return None
+        points: list[list[Any]] = data["data"]  # as stored: `curves.clean` checks the pairs
+        return points
+
     def _log_path(self, experiment_id: str, run_id: str, name: str) -> str:
         return self._file(experiment_id, run_id, "logs", f"{run_id}_{name}.log")
 

@@ -3,7 +3,6 @@
 // Every value from the store goes into the page through textContent, never as HTML.
 
 const main = () => document.getElementById("main");
-const COLORS = ["#2f6fde", "#d0582a", "#23864a", "#8e44ad", "#c98a06", "#16a2b8", "#c4372f", "#555"];
 let refreshTimer = null;
 const tables = {}; // per-experiment runs-table state
 
@@ -19,13 +18,6 @@ function el(tag, attrs, ...children) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
-  return node;
-}
-
-function svgEl(tag, attrs, ...children) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   return node;
 }
 
@@ -111,7 +103,7 @@ function queryParams(state) {
 function experimentTabs(id, active) {
   const tab = (name, href) => el("a", { href, class: active === name ? "active" : "", id: `tab-${name}` }, name);
   return el("p", { class: "tabs" }, tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
-    tab("compare", `#/e/${enc(id)}/compare`));
+    tab("curves", `#/e/${enc(id)}/curves`), tab("compare", `#/e/${enc(id)}/compare`));
 }
 
 async function experimentPage(id) {
@@ -159,8 +151,17 @@ async function experimentPage(id) {
   const compare = el("button", { id: "compare-button", on: { click: () => {
     location.hash = `#/e/${enc(id)}/compare?runs=${[...state.selected].join(",")}`;
   } } }, "Compare selected");
+  const exportLink = (format) => {
+    const link = el("a", { id: `export-${format}`, class: "button", download: "" }, format.toUpperCase());
+    const refresh = () => { link.href = exportUrl(id, state, format); };
+    link.addEventListener("mouseenter", refresh);
+    link.addEventListener("focus", refresh);
+    refresh();
+    return link;
+  };
+  const exports = el("span", { id: "export" }, "Export:", exportLink("csv"), exportLink("json"), exportLink("parquet"));
   show(el("h1", {}, exp.name, " ", el("span", { class: "muted" }, exp.operation)), experimentTabs(id, "runs"),
-    el("div", { class: "controls" }, search, statuses, columns, compare),
+    el("div", { class: "controls" }, search, statuses, columns, compare, exports),
     el("div", { class: "controls" }, "Filter:", field, op, value, el("button", { id: "filter-add", on: { click: addFilter } }, "Add"), chipBox),
     body);
   await render();
@@ -171,6 +172,13 @@ async function experimentPage(id) {
     if ((now.counts.running || 0) > 0) schedule(5000, tick);
   };
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
+}
+
+function exportUrl(id, state, format) {
+  const url = new URL(`/api/experiments/${enc(id)}/export`, location.origin);
+  for (const [key, value] of [...queryParams(state), ["format", format]]) url.searchParams.append(key, value);
+  if (state.sort) { url.searchParams.append("sort", state.sort); url.searchParams.append("order", state.order); }
+  return url.pathname + url.search;
 }
 
 function debounce(fn, ms) {
@@ -225,8 +233,8 @@ async function runPage(id, runId) {
     el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v)))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))));
-  const curves = Object.entries(steps.steps).map(([name, points]) =>
-    el("div", { class: "card" }, el("h2", {}, name), lineChart(points, name)));
+  const curves = Object.entries(steps.steps).map(([name]) =>
+    el("div", { class: "card" }, el("h2", {}, name), el("div", { class: "curve", "data-metric": name })));
   const logs = Object.keys(detail.log_sizes).map((stream) => {
     const pre = el("pre", { id: `log-${stream}` }, detail.log_sizes[stream] ? "loading…" : "(empty)");
     if (detail.log_sizes[stream]) {
@@ -252,6 +260,14 @@ async function runPage(id, runId) {
     el("h2", {}, "Artifacts"),
     artifacts.length ? el("table", { id: "artifacts" }, artifacts) : el("p", { class: "muted" }, "none"),
     preview, logs);
+  for (const card of curves) {
+    const host = card.querySelector(".curve");
+    const points = steps.steps[host.dataset.metric].filter((p) => typeof p[1] === "number");
+    Charts.chart(host, { height: 220, xs: points.map((p) => p[0]), x: { label: "step", integer: true }, y: { label: host.dataset.metric },
+      series: [{ label: host.dataset.metric, data: points.map((p) => p[1]), colorIdx: 0 }],
+      entries: [{ label: host.dataset.metric, seriesIdx: [1], colorIdx: 0 }],
+      valueOf: (_e, i) => `step ${points[i][0]}: ${fmt(points[i][1])}` });
+  }
   if (run.status === "running") schedule(5000, () => runPage(id, runId));
 }
 
@@ -272,34 +288,6 @@ async function previewArtifact(artifact, url, box) {
   box.replaceChildren(el("p", { class: "muted" }, `${artifact.path}: no preview for ${artifact.type}`));
 }
 
-// ---- charts (SVG) ----
-function scales(xs, ys, width, height, pad) {
-  const range = (v) => { let lo = Math.min(...v), hi = Math.max(...v); if (lo === hi) { lo -= 1; hi += 1; } return [lo, hi]; };
-  const [x0, x1] = range(xs), [y0, y1] = range(ys);
-  return { x: (v) => pad + (v - x0) / (x1 - x0) * (width - 2 * pad), y: (v) => height - pad - (v - y0) / (y1 - y0) * (height - 2 * pad),
-    x0, x1, y0, y1 };
-}
-
-function axes(svg, s, width, height, pad, xLabel, yLabel) {
-  svg.append(svgEl("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#999" }),
-    svgEl("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, stroke: "#999" }),
-    svgEl("text", { x: pad, y: height - pad + 14 }, fmt(s.x0)), svgEl("text", { x: width - pad, y: height - pad + 14, "text-anchor": "end" }, fmt(s.x1)),
-    svgEl("text", { x: pad - 4, y: height - pad, "text-anchor": "end" }, fmt(s.y0)), svgEl("text", { x: pad - 4, y: pad + 4, "text-anchor": "end" }, fmt(s.y1)),
-    svgEl("text", { x: width / 2, y: height - 6, "text-anchor": "middle" }, xLabel), svgEl("text", { x: 6, y: pad - 8 }, yLabel));
-}
-
-function lineChart(points, name) {
-  const width = 360, height = 200, pad = 40;
-  const numeric = points.filter((p) => typeof p[1] === "number");
-  const svg = svgEl("svg", { width, height, class: "curve", "data-metric": name });
-  if (!numeric.length) return svg;
-  const s = scales(numeric.map((p) => p[0]), numeric.map((p) => p[1]), width, height, pad);
-  axes(svg, s, width, height, pad, "step", name);
-  svg.append(svgEl("polyline", { fill: "none", stroke: COLORS[0], "stroke-width": 1.5,
-    points: numeric.map((p) => `${s.x(p[0])},${s.y(p[1])}`).join(" ") }));
-  return svg;
-}
-
 // ---- plot ----
 async function plotPage(id, search) {
   const exp = await api(`/api/experiments/${enc(id)}`);
@@ -317,42 +305,204 @@ async function plotPage(id, search) {
     const query = [...queryParams(state), ["x", x.value], ["y", y.value]];
     if (group.value) query.push(["group", group.value]);
     const data = await api(`/api/experiments/${enc(id)}/plot`, query);
-    chart.replaceChildren(groupedChart(data.series, x.value, y.value));
+    groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked);
   };
-  for (const s of [x, y, group]) s.addEventListener("change", () => draw().catch(fail));
+  const logX = el("input", { type: "checkbox", id: "plot-logx" });
+  const logY = el("input", { type: "checkbox", id: "plot-logy" });
+  for (const s of [x, y, group, logX, logY]) s.addEventListener("change", () => draw().catch(fail));
   show(el("h1", {}, exp.name), experimentTabs(id, "plot"),
     el("div", { class: "controls" }, "x", x, "y", y, "group by", group,
+      el("label", {}, logX, "log x"), el("label", {}, logY, "log y"),
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
     chart);
   if (params.length && numeric.length) await draw();
 }
 
-function groupedChart(series, xName, yName) {
-  const width = 720, height = 400, pad = 50;
-  const svg = svgEl("svg", { width, height, id: "plot-svg" });
+// One line per group with error bars (mean ± sample std). Groups are nudged apart along x
+// (a few pixels' worth) so that overlapping points and bars stay visible.
+function groupedChart(host, series, xName, yName, groupName, logX, logY) {
+  const short = groupName.replace(/^(params|metrics)\./, "");
+  const name = (g) => (g.group === null ? yName : `${short} = ${fmt(g.group)}`);
   const all = series.flatMap((g) => g.points);
-  const numericX = all.every((p) => typeof p.x === "number");
+  if (!all.length) { host.replaceChildren(el("p", { class: "muted", id: "plot-empty" }, "no numeric values")); return; }
+  const numericX = all.every((p) => typeof p.x === "number") && !(logX && all.some((p) => p.x <= 0));
   const labels = numericX ? [] : [...new Set(all.map((p) => fmt(p.x)))];
-  const xOf = (p) => numericX ? p.x : labels.indexOf(fmt(p.x));
-  if (!all.length) { svg.append(svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, "no numeric values")); return svg; }
-  const s = scales(all.map(xOf), all.flatMap((p) => [p.mean - p.std, p.mean + p.std]), width, height, pad);
-  axes(svg, s, width, height, pad, xName, yName);
-  series.forEach((g, i) => {
-    const color = COLORS[i % COLORS.length];
-    const pts = g.points.map((p) => [s.x(xOf(p)), s.y(p.mean), p]);
-    svg.append(svgEl("polyline", { fill: "none", stroke: color, "stroke-width": 1.5, points: pts.map((p) => `${p[0]},${p[1]}`).join(" ") }));
-    for (const [px, py, p] of pts) {
-      svg.append(svgEl("line", { x1: px, x2: px, y1: s.y(p.mean - p.std), y2: s.y(p.mean + p.std), stroke: color, class: "errorbar" }),
-        svgEl("circle", { cx: px, cy: py, r: 3.5, fill: color, class: "point" },
-          svgEl("title", {}, `${fmt(p.x)}: ${fmt(p.mean)} ± ${fmt(p.std)} (n=${p.n})`)));
-    }
-    const legend = svgEl("text", { x: width - pad - 116, y: pad + 14 * i, class: "legend" },
-      g.group === null ? yName : `${fmt(g.group)}`);
-    legend.style.fill = color; // CSSOM, allowed by the CSP (inline style attributes are not)
-    svg.append(legend);
+  const base = (p) => numericX ? p.x : labels.indexOf(fmt(p.x));
+  const values = [...new Set(all.map(base))].sort((a, b) => a - b);
+  const span = values.length > 1 ? values[values.length - 1] - values[0] : 1;
+  const n = series.length;
+  const nudge = (v, i) => {
+    const k = i - (n - 1) / 2;
+    if (!numericX) return v + k * 0.05;
+    return logX ? v * Math.pow(10, k * 0.006 * Math.max(1, Math.log10(values[values.length - 1] / values[0]))) : v + k * span * 0.008;
+  };
+  const cells = new Map(); // x -> [group index, point]
+  series.forEach((g, i) => g.points.forEach((p) => cells.set(nudge(base(p), i), [i, p])));
+  const xs = [...cells.keys()].sort((a, b) => a - b);
+  const data = series.map((_g, i) => xs.map((x) => { const c = cells.get(x); return c && c[0] === i ? c[1].mean : null; }));
+  const bars = {
+    draw: [(u) => {
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.lineWidth = 1.5 * devicePixelRatio;
+      xs.forEach((x) => {
+        const [i, p] = cells.get(x);
+        if (!u.series[i + 1].show || !p.std) return;
+        const px = u.valToPos(x, "x", true);
+        const lo = logY && p.mean - p.std <= 0 ? u.scales.y.min : p.mean - p.std;
+        const top = u.valToPos(p.mean + p.std, "y", true), bottom = u.valToPos(lo, "y", true);
+        ctx.strokeStyle = Charts.color(i);
+        ctx.globalAlpha = u.series[i + 1].alpha === undefined ? 1 : u.series[i + 1].alpha;
+        ctx.beginPath();
+        ctx.moveTo(px, top); ctx.lineTo(px, bottom);
+        ctx.moveTo(px - 4 * devicePixelRatio, top); ctx.lineTo(px + 4 * devicePixelRatio, top);
+        ctx.moveTo(px - 4 * devicePixelRatio, bottom); ctx.lineTo(px + 4 * devicePixelRatio, bottom);
+        ctx.stroke();
+      });
+      ctx.restore();
+    }],
+  };
+  const lows = all.map((p) => p.mean - p.std), highs = all.map((p) => p.mean + p.std);
+  const yMin = logY ? Math.min(...all.map((p) => p.mean).filter((v) => v > 0)) : Math.min(...lows);
+  const yMax = Math.max(...highs);
+  const pad = (yMax - yMin) * 0.06 || 1;
+  const u = Charts.chart(host, {
+    xs,
+    x: numericX
+      ? { label: xName, log: logX, range: logX ? undefined : [values[0] - span * 0.05, values[values.length - 1] + span * 0.05] }
+      : { label: xName, range: [-0.5, labels.length - 0.5], splits: () => labels.map((_l, i) => i),
+        values: (_u, splits) => splits.map((v) => labels[v] === undefined ? "" : labels[v]) },
+    y: { label: yName, log: logY },
+    series: series.map((g, i) => ({ label: name(g), data: data[i], colorIdx: i, points: true })),
+    entries: series.map((g, i) => ({ label: name(g), seriesIdx: [i + 1], colorIdx: i })),
+    valueOf: (entry, idx) => {
+      const c = cells.get(xs[idx]);
+      if (!c || c[0] !== entry.seriesIdx[0] - 1) return "";
+      return `${fmt(c[1].x)}: ${fmt(c[1].mean)} ± ${fmt(c[1].std)} (n=${c[1].n})`;
+    },
+    hooks: bars,
   });
-  labels.forEach((label, i) => svg.append(svgEl("text", { x: s.x(i), y: height - pad + 28, "text-anchor": "middle" }, label)));
-  return svg;
+  if (!logY) u.setScale("y", { min: yMin - pad, max: yMax + pad });
+  host.dataset.series = String(series.length);
+}
+
+// ---- learning curves ----
+// EMA smoothing as TensorBoard does it (debiased, so the first points are not pulled to 0).
+function ema(values, weight) {
+  if (!weight) return values;
+  let last = 0, k = 0;
+  return values.map((v) => {
+    if (v === null || v === undefined) return null;
+    last = last * weight + (1 - weight) * v; k += 1;
+    return last / (1 - Math.pow(weight, k));
+  });
+}
+
+async function curvesPage(id, search) {
+  const exp = await api(`/api/experiments/${enc(id)}`);
+  const state = tableState(id, exp.fields);
+  const params = exp.fields.params.map((p) => `params.${p}`);
+  const metric = el("select", { id: "curves-metric" });
+  const group = el("select", { id: "curves-group" }, el("option", { value: "" }, "(none)"),
+    params.map((p) => el("option", { value: p }, p)));
+  group.value = search.get("group") || params[0] || "";
+  const mode = el("select", { id: "curves-mode" }, el("option", { value: "mean" }, "mean ± std"),
+    el("option", { value: "range" }, "mean, min–max"), el("option", { value: "runs" }, "every run"));
+  const smooth = el("input", { type: "range", id: "curves-smooth", min: "0", max: "0.99", step: "0.01", value: search.get("smooth") || "0" });
+  const smoothText = el("span", { id: "curves-smooth-value" }, smooth.value);
+  const logY = el("input", { type: "checkbox", id: "curves-log" });
+  const runsCap = el("input", { type: "number", id: "curves-runs", min: "1", max: "1000", value: search.get("runs") || "200", size: 5 });
+  const reset = el("button", { id: "curves-reset", type: "button" }, "Reset zoom");
+  const info = el("p", { class: "muted", id: "curves-info" });
+  const chart = el("div", { id: "curves-chart" });
+  let data = null;
+  const load = async () => {
+    const query = [...queryParams(state), ["runs", runsCap.value || "200"]];
+    if (metric.value) query.push(["metric", metric.value]);
+    else if (search.get("metric")) query.push(["metric", search.get("metric")]);
+    if (group.value) query.push(["group", group.value]);
+    data = await api(`/api/experiments/${enc(id)}/curves`, query);
+    metric.replaceChildren(...data.metrics.map((m) => el("option", { value: m }, m)));
+    if (data.metric && !data.metrics.includes(data.metric)) metric.append(el("option", { value: data.metric }, data.metric));
+    metric.value = data.metric || "";
+    info.textContent = data.metric
+      ? `${data.runs.length} runs with ${data.metric} · ${data.groups.length} group${data.groups.length === 1 ? "" : "s"} · ` +
+        `${data.selected} of ${data.matched} matching runs read${data.truncated ? ` (first ${data.selected}; at most ${data.limits.runs})` : ""}` +
+        " · drag to zoom, double-click to reset"
+      : "No stepped metrics in these runs.";
+    draw();
+  };
+  const draw = () => {
+    smoothText.textContent = Number(smooth.value).toFixed(2);
+    if (!data || !data.metric) { chart.replaceChildren(); return; }
+    curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked);
+  };
+  for (const control of [metric, group, runsCap]) control.addEventListener("change", () => load().catch(fail));
+  for (const control of [mode, logY]) control.addEventListener("change", draw);
+  smooth.addEventListener("input", draw);
+  reset.addEventListener("click", draw);
+  show(el("h1", {}, exp.name), experimentTabs(id, "curves"),
+    el("div", { class: "controls" }, "metric", metric, "colour by", group, "show", mode,
+      el("label", {}, "smoothing ", smooth, " ", smoothText), el("label", {}, logY, "log y"),
+      el("label", {}, "runs ", runsCap), reset,
+      state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
+    info, chart);
+  await load();
+  const tick = async () => {
+    const now = await api(`/api/experiments/${enc(id)}`);
+    if ((now.counts.running || 0) > 0) { await load(); schedule(5000, tick); }
+  };
+  if ((exp.counts.running || 0) > 0) schedule(5000, tick);
+}
+
+function curvesChart(host, data, mode, weight, logY) {
+  const positive = (v) => (logY && v !== null && v <= 0 ? null : v);
+  const groupIndex = new Map(data.groups.map((g, i) => [g.group, i]));
+  const label = (g) => (g === null ? data.metric : `${data.group.replace(/^params\./, "")} = ${g}`);
+  const series = [], entries = [], valueAt = [];
+  let xs;
+  if (mode === "runs") {
+    xs = [...new Set(data.runs.flatMap((r) => r.steps))].sort((a, b) => a - b);
+    const at = new Map(xs.map((x, i) => [x, i]));
+    data.groups.forEach((g, i) => entries.push({ label: label(g.group), seriesIdx: [], colorIdx: i, runs: 0 }));
+    for (const run of data.runs) {
+      const i = groupIndex.get(run.group);
+      const row = new Array(xs.length).fill(null);
+      const smoothed = ema(run.values, weight);
+      run.steps.forEach((s, k) => { row[at.get(s)] = positive(smoothed[k]); });
+      series.push({ label: run.run_id, data: row, colorIdx: i, width: 1.25, alpha: 0.75 });
+      entries[i].seriesIdx.push(series.length);
+      entries[i].runs += 1;
+    }
+    entries.forEach((e) => { e.label = `${e.label} (${e.runs} run${e.runs === 1 ? "" : "s"})`; });
+    valueAt.push((entry, idx) => {
+      const vals = entry.seriesIdx.map((s) => series[s - 1].data[idx]).filter((v) => v !== null);
+      return vals.length ? `step ${xs[idx]}: ${vals.map(fmt).join(", ")}` : "";
+    });
+  } else {
+    xs = [...new Set(data.groups.flatMap((g) => g.steps))].sort((a, b) => a - b);
+    const at = new Map(xs.map((x, i) => [x, i]));
+    data.groups.forEach((g, i) => {
+      const place = (values) => { const row = new Array(xs.length).fill(null); g.steps.forEach((s, k) => { row[at.get(s)] = positive(values[k]); }); return row; };
+      const mean = ema(g.mean, weight);
+      const hi = mode === "range" ? ema(g.max, weight) : mean.map((m, k) => m === null ? null : m + ema(g.std, weight)[k]);
+      const lo = mode === "range" ? ema(g.min, weight) : mean.map((m, k) => m === null ? null : m - ema(g.std, weight)[k]);
+      const first = series.length + 1;
+      series.push({ label: label(g.group), data: place(mean), colorIdx: i, width: 2.25 });
+      series.push({ label: `${label(g.group)} upper`, data: place(hi), colorIdx: i, width: 0, dash: false, bandWith: first + 2 });
+      series.push({ label: `${label(g.group)} lower`, data: place(lo), colorIdx: i, width: 0, dash: false });
+      entries.push({ label: `${label(g.group)} (${g.runs} run${g.runs === 1 ? "" : "s"})`, seriesIdx: [first, first + 1, first + 2], colorIdx: i, group: g });
+    });
+    valueAt.push((entry, idx) => {
+      const mean = series[entry.seriesIdx[0] - 1].data[idx];
+      if (mean === null) return "";
+      const hi = series[entry.seriesIdx[1] - 1].data[idx], lo = series[entry.seriesIdx[2] - 1].data[idx];
+      return `step ${xs[idx]}: ${fmt(mean)} [${fmt(lo)}, ${fmt(hi)}]`;
+    });
+  }
+  Charts.chart(host, { xs, x: { label: "step", integer: true }, y: { label: data.metric, log: logY }, series, entries, valueOf: valueAt[0], height: 420 });
+  host.dataset.series = String(entries.length);
+  host.dataset.lines = String(mode === "runs" ? series.length : entries.length);
 }
 
 // ---- compare ----
@@ -406,6 +556,7 @@ async function route() {
     if (parts[0] === "services") await servicesPage();
     else if (parts[0] === "e" && parts[2] === "r") await runPage(parts[1], parts[3]);
     else if (parts[0] === "e" && parts[2] === "plot") await plotPage(parts[1], search);
+    else if (parts[0] === "e" && parts[2] === "curves") await curvesPage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "compare") await comparePage(parts[1], search);
     else if (parts[0] === "e") await experimentPage(parts[1]);
     else await overview();
@@ -414,8 +565,27 @@ async function route() {
   }
 }
 
+// ---- header: project, environment, store kind; the (redacted) locator one click away ----
+async function header() {
+  const about = await api("/api/about");
+  const put = (id, label, value) => {
+    document.getElementById(id).replaceChildren(...(value ? [el("span", { class: "muted" }, label), " ", value] : []));
+  };
+  put("project", "project", about.project);
+  put("environment", "env", about.environment);
+  put("store-kind", "store", about.store_kind === "postgres" ? "PostgreSQL" : "files");
+  const locator = document.getElementById("store");
+  locator.textContent = about.store;
+  const button = document.getElementById("store-button");
+  button.textContent = "locator";
+  button.addEventListener("click", () => {
+    const open = !locator.classList.toggle("hidden");
+    button.setAttribute("aria-expanded", String(open));
+  });
+}
+
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
-  api("/api/health").then((h) => { document.getElementById("store").textContent = `${h.store_kind}: ${h.store}`; }).catch(() => {});
+  header().catch(() => {});
   route();
 });

@@ -1,0 +1,193 @@
+"""The learning-curves, export and about endpoints over HTTP, on both stores: the shared
+dataset (tests/integration/atlas/dataset.py, steps in ``metric_steps`` on PostgreSQL) and a
+sweep written through ``metalab.run`` (curves_data.py: upstream's layout, steps in files)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.atlas.curves_data import DEPTHS, FAIL_AT, LRS, REPLICATES, STEPS
+from tests.integration.atlas.dataset import records
+from tests.integration.atlas.server import running_atlas
+from tests.integration.sdk.pgserver import PostgresServer
+
+pytestmark = pytest.mark.timeout(180)
+CURVES = "/api/experiments/sweep/curves"
+
+
+def test_one_run_curve_with_its_group_statistics(client: httpx.Client) -> None:
+    body = client.get(CURVES, params={"metric": "loss", "group": "params.lr"}).json()
+    assert body["metrics"] == ["loss"] and body["metric"] == "loss"
+    assert (body["matched"], body["selected"], body["truncated"]) == (24, 24, False)
+    assert body["limits"] == {"runs": 1000, "points": 2000}
+    [run] = body["runs"]
+    assert run["run_id"] == records()[0].run_id and run["group"] == "0.001"
+    assert run["steps"] == list(range(10))
+    assert run["values"] == pytest.approx([1.0 / (s + 1) for s in range(10)])
+    [group] = body["groups"]
+    assert group["group"] == "0.001" and group["runs"] == 1
+    assert group["mean"] == pytest.approx(run["values"]) and group["n"] == [1] * 10
+    assert group["std"] == [0.0] * 10 and group["min"] == group["max"] == group["mean"]
+
+
+def test_default_metric_filters_and_thinning(client: httpx.Client) -> None:
+    assert client.get(CURVES).json()["metric"] == "loss"
+    thinned = client.get(CURVES, params={"points": 3}).json()["runs"][0]
+    assert len(thinned["steps"]) == 3 and thinned["steps"][0] == 0 and thinned["steps"][-1] == 9
+    filtered = client.get(CURVES, params={"where": "params.lr:gt:0.005"}).json()
+    assert filtered["matched"] == 16 and filtered["runs"] == []
+    capped = client.get(CURVES, params={"runs": 5}).json()
+    assert (capped["matched"], capped["selected"], capped["truncated"]) == (24, 5, True)
+    unknown = client.get(CURVES, params={"metric": "no_such_metric"}).json()
+    assert unknown["metric"] == "no_such_metric" and unknown["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"runs": 0}, "runs must be between 1 and 1000"),
+        ({"runs": 1001}, "runs must be between 1 and 1000"),
+        ({"points": 1}, "points must be between 2 and 2000"),
+        ({"points": 5000}, "points must be between 2 and 2000"),
+        ({"runs": "many"}, "runs"),
+        ({"metric": "loss; drop"}, "metric must be"),
+        ({"metric": "x" * 200}, "metric must be"),
+        ({"group": "params.nope"}, "unknown field"),
+        ({"where": "params.lr:near:1"}, "filter operator"),
+    ],
+)
+def test_bad_curve_requests_answer_400_with_a_reason(
+    client: httpx.Client, params: dict[str, Any], reason: str
+) -> None:
+    response = client.get(CURVES, params=params)
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+def test_curves_of_unknown_experiment_and_bad_ids(client: httpx.Client) -> None:
+    assert client.get("/api/experiments/nope/curves").status_code == 404
+    assert client.get("/api/experiments/..%2f/curves").status_code in (400, 404)
+
+
+def test_export_csv_json_and_bounds(client: httpx.Client) -> None:
+    base = "/api/experiments/sweep/export"
+    response = client.get(base, params={"sort": "metrics.loss"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert 'filename="sweep-runs.csv"' in response.headers["content-disposition"]
+    assert response.headers["x-export-truncated"] == "false"
+    table = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(table) == 24 and response.headers["x-export-rows"] == "24"
+    assert {"run_id", "status", "params.lr", "params.depth", "metrics.loss"} <= set(table[0])
+    losses = [r["metrics.loss"] for r in table]
+    present = [float(v) for v in losses if v not in ("", "NaN")]
+    assert present == sorted(present)  # the runs table's order, missing last
+    assert "NaN" in losses
+    failed = next(r for r in table if r["status"] == "failed")
+    assert failed["error"] == "ValueError: diverged" and failed["metrics.loss"] == ""
+
+    page = client.get(base, params={"format": "json", "status": "completed", "limit": 3})
+    assert page.headers["x-export-truncated"] == "true"
+    body = page.json()
+    assert len(body["rows"]) == 3 and body["columns"][:2] == ["run_id", "status"]
+    assert {r["status"] for r in body["rows"]} == {"completed"}
+
+    bad_requests: list[tuple[dict[str, Any], str]] = [
+        ({"format": "xml"}, "format must be one of csv, json, parquet"),
+        ({"limit": 0}, "limit must be between 1 and 100000"),
+        ({"limit": 100001}, "limit must be between 1 and 100000"),
+        ({"sort": "metrics.nope"}, "unknown field"),
+    ]
+    for params, reason in bad_requests:
+        bad = client.get(base, params=params)
+        assert bad.status_code == 400 and reason in bad.json()["error"]
+
+
+def test_parquet_export_needs_pyarrow(client: httpx.Client) -> None:
+    response = client.get("/api/experiments/sweep/export", params={"format": "parquet"})
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        assert response.status_code == 400 and "pyarrow" in response.json()["error"]
+        return
+    table = pq.read_table(io.BytesIO(response.content))
+    assert table.num_rows == 24 and "params.lr" in table.column_names
+
+
+def test_about_names_the_store_without_secrets(client: httpx.Client) -> None:
+    about = client.get("/api/about").json()
+    assert about["store_kind"] in ("file", "postgres")
+    assert about["project"] is None and about["environment"] is None  # no bundle
+    if about["store_kind"] == "postgres":
+        assert "passfile=***" in about["store"] and "file_root=" in about["store"]
+        assert ".pgpass" not in about["store"] and "passfile" not in about["store"].split("***")[1]
+    health = client.get("/api/health").json()
+    assert health["store"] == about["store"]
+
+
+@pytest.fixture(scope="module", params=["file", "postgres"])
+def sweep_atlas(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[httpx.Client, str]]:
+    """The ``metalab.run`` sweep in a FileStore or a PostgresStore, served by Atlas."""
+    pytest.importorskip("metalab.runner")
+    from tests.integration.atlas.curves_data import write_sweep
+
+    scratch = tmp_path_factory.mktemp("curves")
+    if request.param == "file":
+        locator, experiment = str(scratch / "store"), "curves_1"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        locator = f"{server.dsn(server.create_database())}&file_root={scratch / 'files'}"
+        experiment = "curves:1"
+    write_sweep(locator)
+    with (
+        running_atlas(locator, Path(scratch) / "atlas.log") as atlas,
+        httpx.Client(base_url=atlas.url, timeout=30) as http,
+    ):
+        yield http, f"/api/experiments/{experiment}"
+
+
+def test_curves_of_a_metalab_run_sweep(sweep_atlas: tuple[httpx.Client, str]) -> None:
+    http, base = sweep_atlas
+    body = http.get(f"{base}/curves", params={"group": "params.lr"}).json()
+    assert body["metrics"] == ["acc", "loss"] and body["metric"] == "loss"
+    per_group = len(DEPTHS) * REPLICATES
+    assert len(body["runs"]) == len(LRS) * per_group == body["matched"]
+    assert [g["group"] for g in body["groups"]] == [str(lr) for lr in LRS]
+    assert [g["runs"] for g in body["groups"]] == [per_group] * len(LRS)
+    failed = [r for r in body["runs"] if r["status"] == "failed"]
+    assert len(failed) == REPLICATES and {r["group"] for r in failed} == {"1.0"}
+    assert all(r["steps"] == list(range(FAIL_AT)) for r in failed)
+
+    # each group's mean and spread are those of its runs' own step files
+    for group in body["groups"]:
+        members = [r for r in body["runs"] if r["group"] == group["group"]]
+        curves = [
+            dict(http.get(f"{base}/runs/{r['run_id']}/steps").json()["steps"]["loss"])
+            for r in members
+        ]
+        assert group["steps"] == list(range(STEPS))
+        for k, step in enumerate(group["steps"]):
+            values = [c[step] for c in curves if step in c]
+            mean = sum(values) / len(values)
+            assert group["n"][k] == len(values)
+            assert group["mean"][k] == pytest.approx(mean)
+            assert group["min"][k] == pytest.approx(min(values))
+            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            assert group["std"][k] == pytest.approx(spread)
+    late = body["groups"][-1]
+    assert late["n"][0] == per_group and late["n"][-1] == per_group - REPLICATES
+
+    exported = http.get(f"{base}/export", params={"format": "json"}).json()
+    assert len(exported["rows"]) == len(body["runs"])
+    assert {r["error"] for r in exported["rows"] if r["status"] == "failed"} == {
+        "RuntimeError: loss diverged"
+    }
