@@ -111,6 +111,7 @@ class Project:
             text=True,
             check=True,
             timeout=30,
+            env=self.env,
         ).stdout
         prefix = f"metalab-{self.name}-"
         return {
