@@ -117,12 +117,6 @@ def cluster(multinode: Cluster) -> Iterator[Cluster]:
             multinode.restore(node)
 
 
-def worktree_setup(env: dict[str, str]) -> list[str]:
-    """Batch jobs start with ``--export=NONE``: hand them this checkout's PYTHONPATH, if any."""
-    path = env.get("PYTHONPATH")
-    return [f"export PYTHONPATH={shlex.quote(path)}"] if path else []
-
-
 @pytest.fixture
 def project(cluster: Cluster, tmp_path: Path) -> Iterator[Project]:
     """A throwaway project whose `slurm` environment is the multi-node cluster."""
@@ -153,9 +147,6 @@ def configure(
     slurm: dict[str, Any] | None = None,
     local: str = "",
 ) -> None:
-    """``Project.configure`` on partition ``mn``, with this checkout's code in the job."""
+    """``Project.configure`` with the multi-node cluster's partition."""
     environment = {"partition": PARTITION, **(slurm or {})}
-    setup = worktree_setup(project.env)
-    if setup:
-        environment["setup"] = [*setup, *environment.get("setup", [])]
     project.configure(postgres=postgres, atlas=atlas, slurm=environment, local=local)
