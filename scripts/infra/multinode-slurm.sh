@@ -18,7 +18,7 @@
 #   down       stop every daemon and job of the cluster and remove its namespaces
 #   status     the nodes' states and the queue; exit 1 unless every node responds
 #   env        print the SLURM_CONF line to source: eval "$(multinode-slurm.sh env)"
-#   fail N     node N dies: marked DOWN, then everything running in it is killed (-9)
+#   fail N     node N dies: everything running in it is killed (-9), then it is marked DOWN
 #   restore N  node N comes back: its slurmd starts again and the node is resumed
 # Settings: METALAB_MN_DIR (/var/lib/metalab-mnslurm), METALAB_MN_NODES (2),
 # METALAB_MN_NET (10.232.0, a /24), METALAB_MN_PORT (16817; slurmd the next one up).
@@ -70,7 +70,8 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MaxArraySize=10001
 MaxJobCount=100000
-ReturnToService=2
+# A node set DOWN stays down until "restore" (2 would return it as soon as it answers an RPC).
+ReturnToService=1
 StateSaveLocation=$D/state
 SlurmdSpoolDir=$D/spool/%n
 SlurmctldPidFile=$D/run/slurmctld.pid
@@ -222,9 +223,16 @@ fail() {
     require_root
     local i=${1:?usage: fail N}
     ns_exists "$(node_ns "$i")" || die "no node $i"
+    # Killed first, as a power loss would: a slurmd still answering the controller's RPCs
+    # after "state=down" would make the node look alive again.
+    local deadline=$((SECONDS + 10))
+    while [[ -n $(ip netns pids "$(node_ns "$i")") ]]; do
+        ((SECONDS < deadline)) || die "processes of node$i survive SIGKILL"
+        kill_namespace "$(node_ns "$i")" KILL
+        sleep 0.05
+    done
     scontrol update nodename="node$i" state=down reason="metalab fail $i"
-    kill_namespace "$(node_ns "$i")" KILL
-    log "node$i is down and everything that ran there is killed"
+    log "node$i: everything that ran there is killed and the node is DOWN"
 }
 
 restore() {
