@@ -13,6 +13,10 @@
 # mlmn-*. The system SLURM (/etc/slurm) and the single-node test cluster (slurm-env.sh) keep
 # running untouched beside it. Traffic goes only to loopback and to the namespaces made here.
 #
+# A "laptop" namespace (mlmn-laptop, 10.233.0.2) is linked to the host side alone (10.233.0.1):
+# it has no route to the nodes, so a client in it reaches the cluster only through the login
+# side (an sshd the tests start on 10.233.0.1), as a user's laptop would.
+#
 # Usage: multinode-slurm.sh up|down|status|env|fail N|restore N
 #   up         build the cluster and wait until every node is idle (reuses a healthy one)
 #   down       stop every daemon and job of the cluster and remove its namespaces
@@ -21,7 +25,8 @@
 #   fail N     node N dies: everything running in it is killed (-9), then it is marked DOWN
 #   restore N  node N comes back: its slurmd starts again and the node is resumed
 # Settings: METALAB_MN_DIR (/var/lib/metalab-mnslurm), METALAB_MN_NODES (2),
-# METALAB_MN_NET (10.232.0, a /24), METALAB_MN_PORT (16817; slurmd the next one up).
+# METALAB_MN_NET (10.232.0, a /24), METALAB_MN_LAPTOP_NET (10.233.0, a /24),
+# METALAB_MN_PORT (16817; slurmd the next one up).
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
 source "$HERE/lib.sh"
@@ -29,11 +34,14 @@ source "$HERE/lib.sh"
 D=${METALAB_MN_DIR:-/var/lib/metalab-mnslurm}
 NODES=${METALAB_MN_NODES:-2}
 NET=${METALAB_MN_NET:-10.232.0}
+LAPTOP_NET=${METALAB_MN_LAPTOP_NET:-10.233.0}
 PORT=${METALAB_MN_PORT:-16817}
 CLUSTER=metalabmn
 CTLD=mlmn-ctl          # the controller's host name (its own UTS namespace)
 SWITCH=mlmn-sw         # the namespace holding the bridge
 UPLINK=mlmn-host       # host side of the host <-> switch link
+LAPTOP=mlmn-laptop     # the client's namespace, linked to the host side only
+LAPTOP_LINK=mlmn-lap   # host side of the host <-> laptop link
 export SLURM_CONF=$D/etc/slurm.conf
 MUNGE_SOCKET=$D/munge/munge.socket
 
@@ -155,6 +163,14 @@ up() {
         ip -n "$ns" link set eth0 up
     done
 
+    ip netns add "$LAPTOP"
+    ip link add "$LAPTOP_LINK" type veth peer name eth0 netns "$LAPTOP"
+    ip addr add "$LAPTOP_NET.1/24" dev "$LAPTOP_LINK"
+    ip link set "$LAPTOP_LINK" up
+    ip -n "$LAPTOP" link set lo up
+    ip -n "$LAPTOP" addr add "$LAPTOP_NET.2/24" dev eth0
+    ip -n "$LAPTOP" link set eth0 up
+
     # slurmctld starts only where the host name equals SlurmctldHost: a UTS namespace of its own.
     (cd / && unshare --uts sh -c "hostname $CTLD && exec slurmctld" \
         </dev/null >>"$D/log/console-slurmctld" 2>&1)
@@ -206,8 +222,11 @@ down() {
         kill_namespace "$ns" KILL
         ip netns del "$ns"
     done
+    kill_namespace "$LAPTOP" KILL
+    ip netns del "$LAPTOP" 2>/dev/null || true
     ip netns del "$SWITCH" 2>/dev/null || true  # takes the bridge and the node veths along
     ip link del "$UPLINK" 2>/dev/null || true
+    ip link del "$LAPTOP_LINK" 2>/dev/null || true
     rm -rf "$D/state" "$D/spool" "$D/run" "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$D/munge/munged.pid"
     log "down in $(secs_since "$t0") s"
 }

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.integration.components import postgres_missing, require
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.conftest import CLI, Project
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "infra" / "multinode-slurm.sh"
 MN_DIR = Path(os.environ.get("METALAB_MN_DIR", "/var/lib/metalab-mnslurm"))
@@ -150,3 +150,44 @@ def configure(
     """``Project.configure`` with the multi-node cluster's partition."""
     environment = {"partition": PARTITION, **(slurm or {})}
     project.configure(postgres=postgres, atlas=atlas, slurm=environment, local=local)
+
+
+LAPTOP_NS = Path("/run/netns/mlmn-laptop")
+LOGIN_ADDRESS = "10.233.0.1"  # the host side as the laptop sees it
+
+
+def in_laptop(argv: list[str]) -> list[str]:
+    """``argv`` run in the laptop's network namespace (its own loopback, a route to the
+    login side's 10.233.0.1 and nothing else)."""
+    return ["nsenter", f"--net={LAPTOP_NS}", *argv]
+
+
+@dataclass
+class LaptopProject(Project):
+    """A project whose CLI runs on the "laptop": it reaches the cluster only over SSH."""
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            in_laptop([CLI, *args]),
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            in_laptop([CLI, *args]),
+            cwd=self.dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def laptop(project: Project) -> LaptopProject:
+    """The ``project`` fixture's project, driven from the laptop namespace."""
+    return LaptopProject(project.dir, project.root, project.name, project.env)

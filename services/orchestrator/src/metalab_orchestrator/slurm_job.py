@@ -164,12 +164,11 @@ class JobServices:
         record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
         self.alive["postgres"] = lambda: is_alive(record)
         self.logs["postgres"] = handle.log_path
-        # Clients connect to HOST:PORT, not 127.0.0.1: their passfile matches any host.
+        # Clients connect to the advertised address, or to a tunnel's local port on their own
+        # machine: their passfile matches any host and port.
         secret = handle.password_file.read_text(encoding="utf-8")
         client_passfile = self.spec.run_dir / "client.pgpass"
-        write_secret(
-            client_passfile, pgpass_line("*", handle.port, handle.database, handle.user, secret)
-        )
+        write_secret(client_passfile, pgpass_line("*", "*", handle.database, handle.user, secret))
         log.info("postgres ready on %s:%d", self.host, handle.port)
         entry = {
             "host": self.host,
