@@ -61,7 +61,8 @@ SlurmdPort=$((PORT + 1))
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire: also how long a requeued job waits before it may start again (default 120 s).
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 PlugStackConfig=$D/etc/plugstack.conf
 # No cgroups: "ip netns exec" would remount /sys, and the nodes share one kernel anyway.
 ProctrackType=proctrack/linuxproc
@@ -70,7 +71,8 @@ SwitchType=switch/none
 MpiDefault=none
 MailProg=/bin/true
 SchedulerType=sched/builtin
-SchedulerParameters=batch_sched_delay=0
+# sched_interval: the periodic pass that starts a requeued job once its BeginTime is over.
+SchedulerParameters=batch_sched_delay=0,sched_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 AccountingStorageType=accounting_storage/none

@@ -143,8 +143,12 @@ class JobServices:
         assert config is not None
         if config.password_file and self.password is None:
             source = Path(config.password_file)
-            self.password = source.read_text(encoding="utf-8")
-            source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
+            try:
+                self.password = source.read_text(encoding="utf-8")
+            except FileNotFoundError:  # a requeued job: its first run consumed the file
+                log.info("the configured password was taken by an earlier run of this job")
+            else:
+                source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
         password = self.password
         settings = PostgresSettings(
             auth_method=config.auth_method,  # type: ignore[arg-type]

@@ -338,6 +338,13 @@ class SlurmBackend:
                 ]
             checks = [probe_service(runner, n, services[n]) for n in services]
             probes = list(await asyncio.gather(*checks))
+            if not all(p.healthy for p in probes) and await self._follow(
+                runner, spec, bundle, info
+            ):  # requeued and running again elsewhere: probe where it says it is now
+                services = bundle["services"]
+                node = _services_node(services)
+                checks = [probe_service(runner, n, services[n]) for n in services]
+                probes = list(await asyncio.gather(*checks))
             if node and not all(p.healthy for p in probes):
                 note = await node_note(runner, node)
                 if note:  # running by SLURM's last word, but its node has gone quiet
@@ -346,6 +353,24 @@ class SlurmBackend:
                         p if p.healthy else replace(p, detail=f"{p.detail}; {note}") for p in probes
                     ]
             return probes
+
+    async def _follow(
+        self, runner: CommandRunner, spec: Spec, bundle: Bundle, info: JobInfo
+    ) -> bool:
+        """Take the job's newer endpoint into ``bundle`` (True) when the job was requeued and
+        its services came up again elsewhere: same submission and job, the node it runs on."""
+        endpoint = await read_endpoint(runner, str(spec.services_dir), str(bundle["nonce"]))
+        if endpoint is None or endpoint.state != "ready" or endpoint.job_id != bundle["job_id"]:
+            return False
+        if endpoint.node != info.node or endpoint.services == bundle.get("services"):
+            return False  # the last run's report, or nothing new
+        bundle["services"] = endpoint.services
+        bundle["store_locator"] = endpoint.store_locator
+        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        if info.end_time:
+            bundle["expires_at"] = info.end_time
+        await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
+        return True
 
     # -- stop ------------------------------------------------------------------------------
 
