@@ -1,14 +1,18 @@
-"""How long `services up --env slurm` takes on the idle local cluster, and what `status` costs.
+"""How long `services up --env slurm` takes on the idle test clusters, and what `status` costs.
 
-    python benchmarks/bench_slurm_up.py [--rounds 5]
+    python benchmarks/bench_slurm_up.py [--rounds 5] [--cluster single|multi|both]
 
-Reports, in one run (timings are noisy here: compare the ratios, not absolute numbers):
+The single-node cluster is the suite's (scripts/infra/slurm-env.sh: ``$SLURM_CONF``, else its
+default path); the multi-node one is scripts/infra/multinode-slurm.sh's (started, and stopped
+afterwards, when it is not up), where the services land on a compute node in another network
+namespace. Reports, per cluster, in one run (timings are noisy here: compare the ratios, not
+absolute numbers):
 - the queue's own latency: `sbatch --wrap 'touch FILE'` until FILE exists (a trivial job);
 - `Lifecycle.up` until ready (Postgres + Atlas in one job, in-process: no CLI start-up),
   and its overhead over the trivial job (target: at most 3 s);
 - squeue calls per `status` and per warm `up` (reuse), counted by wrapping the runner
   (target: 1).
-Needs a running SLURM cluster, PostgreSQL binaries, and (as root) the account `metalab`.
+Needs PostgreSQL binaries and (as root) the account `metalab`; the multi-node cluster needs root.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -78,13 +83,22 @@ def trivial_job_latency(directory: Path) -> float:
     return time.monotonic() - started
 
 
+REPO = Path(__file__).resolve().parents[1]
+MULTINODE = REPO / "scripts" / "infra" / "multinode-slurm.sh"
+SINGLE_CONF = Path(os.environ.get("METALAB_SLURM_DIR", "/var/lib/metalab-slurm")) / "etc/slurm.conf"
+MULTI_CONF = Path(os.environ.get("METALAB_MN_DIR", "/var/lib/metalab-mnslurm")) / "etc/slurm.conf"
+
+
 def make_spec(root: Path, project: str) -> Spec:
+    # Jobs start with --export=NONE: a checkout on PYTHONPATH is handed to them explicitly.
+    path = os.environ.get("PYTHONPATH")
     environment = SlurmEnvironment.model_validate(
         {
             "type": "slurm",
             "time": "10:00",
             "file_root": str(root),
             "start_timeout": 60,
+            "setup": [f"export PYTHONPATH={shlex.quote(path)}"] if path else [],
             "services": {
                 "postgres": {"run_as": "metalab" if os.geteuid() == 0 else None},
                 "atlas": {},
@@ -127,19 +141,19 @@ async def measure(rounds: int, root: Path) -> dict[str, Any]:
     return {"up": ups, "squeue_per_status": status_calls, "squeue_per_reuse": reuse_calls}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+def bench_cluster(conf: Path, rounds: int) -> dict[str, Any]:
+    """Trivial-job latency and `up` on the cluster of ``conf`` (SLURM_CONF while it runs)."""
+    os.environ["SLURM_CONF"] = str(conf)
     root = Path(tempfile.mkdtemp(prefix="metalab-bench-", dir="/tmp"))
     root.chmod(0o755)
     try:
-        trivial = [trivial_job_latency(root) for _ in range(args.rounds)]
-        results = asyncio.run(measure(args.rounds, root))
+        trivial = [trivial_job_latency(root) for _ in range(rounds)]
+        results = asyncio.run(measure(rounds, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     up, base = statistics.median(results["up"]), statistics.median(trivial)
-    report = {
+    return {
+        "slurm_conf": str(conf),
         "trivial_job_s": [round(t, 3) for t in trivial],
         "up_to_ready_s": [round(t, 3) for t in results["up"]],
         "median_trivial_job_s": round(base, 3),
@@ -149,6 +163,36 @@ def main() -> None:
         "squeue_per_status": results["squeue_per_status"],
         "squeue_per_warm_up": results["squeue_per_reuse"],
     }
+
+
+def multinode(*command: str) -> bool:
+    done = subprocess.run(["bash", str(MULTINODE), *command], capture_output=True, timeout=120)
+    return done.returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cluster", choices=("single", "multi", "both"), default="both")
+    args = parser.parse_args()
+    single_conf = Path(os.environ.get("SLURM_CONF") or SINGLE_CONF)
+    report: dict[str, Any] = {}
+    if args.cluster in ("single", "both"):
+        report["single_node"] = bench_cluster(single_conf, args.rounds)
+    if args.cluster in ("multi", "both"):
+        started = not multinode("status")
+        if started and not multinode("up"):
+            raise SystemExit(f"the multi-node cluster did not come up ({MULTINODE} up)")
+        try:
+            report["multi_node"] = bench_cluster(MULTI_CONF, args.rounds)
+        finally:
+            if started:
+                multinode("down")
+    if len(report) == 2:
+        single, multi = report["single_node"], report["multi_node"]
+        report["multi_minus_single_overhead_s"] = round(
+            multi["median_overhead_s"] - single["median_overhead_s"], 3
+        )
     print(json.dumps(report, indent=2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,9 @@ class Project:
             "start_timeout": 60,
             **(slurm or {}),
         }
+        if self.env.get("PYTHONPATH"):  # a checkout on PYTHONPATH: the job runs its code too
+            setup = [f"export PYTHONPATH={shlex.quote(self.env['PYTHONPATH'])}"]
+            environment["setup"] = setup + list(environment.get("setup", []))
         text += toml_table("environments.slurm", environment)
         (self.dir / ".metalab.toml").write_text(text)
         run_as = 'run_as = "metalab"\n' if postgres is not None else ""
@@ -111,6 +115,7 @@ class Project:
             text=True,
             check=True,
             timeout=30,
+            env=self.env,
         ).stdout
         prefix = f"metalab-{self.name}-"
         return {

@@ -41,12 +41,21 @@ def keygen(path: Path, comment: str) -> None:
 
 
 class SshServer:
-    """sshd on ``127.0.0.1:port`` (port chosen free at start) in the foreground, owned by us."""
+    """sshd on ``host:port`` (loopback unless told; port chosen free at start) in the
+    foreground, owned by us; its sessions get ``slurm_conf`` (default: ours) as SLURM_CONF."""
 
-    def __init__(self, workdir: Path, user: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        user: str | None = None,
+        *,
+        host: str = LOOPBACK,
+        slurm_conf: str | None = None,
+    ) -> None:
         self.workdir = workdir
         self.user = user or getpass.getuser()
-        self.host = LOOPBACK
+        self.host = host
+        self.slurm_conf = slurm_conf or os.environ.get("SLURM_CONF")
         self.port = 0
         self.host_key_path = workdir / "ssh_host_ed25519_key"
         self.client_key_path = workdir / "id_ed25519"
@@ -157,11 +166,10 @@ class SshServer:
             ]
         )
 
-    @staticmethod
-    def _session_env() -> list[str]:
+    def _session_env(self) -> list[str]:
         """A login node's profile points SLURM tools at its cluster: sessions get our
-        ``SLURM_CONF`` (the suite's private test cluster), not the system's /etc/slurm."""
-        conf = os.environ.get("SLURM_CONF")
+        ``SLURM_CONF`` (a private test cluster), not the system's /etc/slurm."""
+        conf = self.slurm_conf
         return [f'SetEnv SLURM_CONF="{conf}"'] if conf else []
 
     def _wait_for_banner(self, timeout: float) -> bool:

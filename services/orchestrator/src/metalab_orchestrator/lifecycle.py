@@ -12,6 +12,7 @@ a task of its own that holds the lock until it is done; the server waits for the
 from __future__ import annotations
 
 import asyncio
+import copy
 import fcntl
 import getpass
 import os
@@ -76,6 +77,11 @@ async def provisioning_lock(spec: Spec, emit: Emit) -> AsyncIterator[HeldLock]:
         held.release()
 
 
+# What a backend may update in a bundle while probing it (where the services are now).
+FOLLOWED = ("services", "store_locator", "tunnel_targets", "expires_at")
+SAME = ("nonce", "job_id", "state")  # the saved bundle is still the probed one
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -119,7 +125,7 @@ class Lifecycle:
 
             if existing is not None:
                 if existing.get("state") == "ready" and not force:
-                    probes = await backend.probe(spec, existing)
+                    probes = await self._probe(spec, backend, existing)
                     if probes and all(p.healthy for p in probes):
                         return existing, True
                     dead = ", ".join(p.name for p in probes if not p.healthy) or "none"
@@ -180,7 +186,37 @@ class Lifecycle:
         if existing is None:
             return None, []
         check_identity(spec.key.path, existing, spec.project, spec.name)
-        return existing, await self.backend(spec).probe(spec, existing)
+        return existing, await self._probe(spec, self.backend(spec), existing, locked=False)
+
+    async def _probe(
+        self, spec: Spec, backend: Backend, bundle: Bundle, *, locked: bool = True
+    ) -> list[Probe]:
+        """Probe ``bundle``; saved again when the backend found its services moved (a SLURM
+        job requeued onto another node), so `discover` and the next call see where they are.
+        Unless the caller holds the provisioning lock, only when it is free at once and the
+        saved bundle is still this one (a concurrent `down` must not see it come back)."""
+        before = {k: copy.deepcopy(bundle.get(k)) for k in FOLLOWED}
+        probes = await backend.probe(spec, bundle)
+        if all(bundle.get(k) == v for k, v in before.items()):
+            return probes
+        if locked:
+            await self._registry.put(spec.key, bundle)
+            return probes
+        fd = os.open(
+            spec.services_dir / ".provision.lock",
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            saved = await self._registry.get(spec.key)
+            if saved is not None and all(saved.get(k) == bundle.get(k) for k in SAME):
+                await self._registry.put(spec.key, bundle)
+        except BlockingIOError:
+            pass  # an `up` or `down` is at work: it decides what the bundle says
+        finally:
+            os.close(fd)
+        return probes
 
     async def _existing(self, spec: Spec, backend: Backend, emit: Emit) -> Bundle | None:
         """The environment's bundle, checked to be its own (`BundleRefused` otherwise). A

@@ -28,6 +28,7 @@ from typing import Any
 
 from metalab._fs import write_atomic
 from metalab.errors import MetalabError, ProvisioningFailed
+from metalab_orchestrator.backends.slurm.address import advertised_address, url_host
 from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
 from metalab_orchestrator.probes import probe_http
 
@@ -69,7 +70,9 @@ class JobServices:
 
     spec: JobSpec
     job_id: str
-    host: str
+    host: str  # the address clients use (see backends/slurm/address.py)
+    node: str = ""
+    addresses: tuple[str, ...] = ()
     stops: dict[str, Callable[[], None]] = field(default_factory=dict)
     alive: dict[str, Callable[[], bool]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
@@ -126,6 +129,8 @@ class JobServices:
             services=entries,
             store_locator=locator,
             written_at=_now(),
+            node=self.node,
+            addresses=list(self.addresses),
         )
 
     async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
@@ -138,8 +143,12 @@ class JobServices:
         assert config is not None
         if config.password_file and self.password is None:
             source = Path(config.password_file)
-            self.password = source.read_text(encoding="utf-8")
-            source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
+            try:
+                self.password = source.read_text(encoding="utf-8")
+            except FileNotFoundError:  # a requeued job: its first run consumed the file
+                log.info("the configured password was taken by an earlier run of this job")
+            else:
+                source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
         password = self.password
         settings = PostgresSettings(
             auth_method=config.auth_method,  # type: ignore[arg-type]
@@ -159,15 +168,15 @@ class JobServices:
         record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
         self.alive["postgres"] = lambda: is_alive(record)
         self.logs["postgres"] = handle.log_path
-        # Clients connect to HOST:PORT, not 127.0.0.1: their passfile matches any host.
+        # Clients connect to the advertised address, or to a tunnel's local port on their own
+        # machine: their passfile matches any host and port.
         secret = handle.password_file.read_text(encoding="utf-8")
         client_passfile = self.spec.run_dir / "client.pgpass"
-        write_secret(
-            client_passfile, pgpass_line("*", handle.port, handle.database, handle.user, secret)
-        )
+        write_secret(client_passfile, pgpass_line("*", "*", handle.database, handle.user, secret))
         log.info("postgres ready on %s:%d", self.host, handle.port)
         entry = {
             "host": self.host,
+            "node": self.node,
             "port": handle.port,
             "job_id": self.job_id,
             "data_dir": str(handle.data_dir),
@@ -237,8 +246,9 @@ class JobServices:
                     log.info("atlas ready on %s:%d", self.host, port)
                     return {
                         "host": self.host,
+                        "node": self.node,
                         "port": port,
-                        "url": f"http://{self.host}:{port}",
+                        "url": f"http://{url_host(self.host)}:{port}",
                         "job_id": self.job_id,
                         "secret_ref": str(token_file),
                         "log_path": str(log_path),
@@ -283,7 +293,10 @@ class JobServices:
 
 async def run(spec: JobSpec) -> int:
     job_id = os.environ.get("SLURM_JOB_ID", "")
-    host = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    advertised = await asyncio.to_thread(advertised_address, os.environ)
+    host = advertised.host
+    log.info("node %s: advertising %s (%s)", node, host, advertised.reason)
     stopping = asyncio.Event()
     why: list[str] = []
     loop = asyncio.get_running_loop()
@@ -296,16 +309,16 @@ async def run(spec: JobSpec) -> int:
     for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
 
-    services = JobServices(spec, job_id, host)
+    services = JobServices(spec, job_id, host, node, advertised.addresses)
     lease: int | None = None
     try:
         if spec.postgres is not None:
-            lease = take_lease(spec.lease, f"job {job_id} on {host} (pid {os.getpid()})")
+            lease = take_lease(spec.lease, f"job {job_id} on {node} (pid {os.getpid()})")
         endpoint = await services.start(stopping)
         if stopping.is_set():
             return 0
         write_atomic(Path(spec.endpoint), endpoint.to_json())
-        log.info("ready: job %s on %s", job_id, host)
+        log.info("ready: job %s on %s (%s)", job_id, node, host)
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), SUPERVISE_EVERY)
@@ -321,7 +334,14 @@ async def run(spec: JobSpec) -> int:
         if log_tail:
             print(log_tail, flush=True)
         failed = Endpoint(
-            spec.nonce, job_id, host, "failed", error=str(exc), log_tail=log_tail, written_at=_now()
+            spec.nonce,
+            job_id,
+            host,
+            "failed",
+            error=str(exc),
+            log_tail=log_tail,
+            written_at=_now(),
+            node=node,
         )
         write_atomic(Path(spec.endpoint), failed.to_json())
         return 1

@@ -51,8 +51,8 @@ def pgpass_field(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def pgpass_line(host: str, port: int, database: str, user: str, password: str) -> str:
-    """One ``host:port:database:user:password`` line of a libpq password file."""
+def pgpass_line(host: str, port: int | str, database: str, user: str, password: str) -> str:
+    """One ``host:port:database:user:password`` line of a libpq password file (``*``: any)."""
     if any(c in password for c in "\r\n\0"):
         raise ValueError("a PostgreSQL password cannot contain newlines or NUL")
     fields = [host, str(port), database, user, password]

@@ -13,6 +13,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .endpoint import (
     read_endpoint,
 )
 from .health import probe_service
+from .nodes import node_note
 from .poller import POLLER, UNKNOWN_JOB, JobInfo, JobPoller
 from .runner import CommandRunner, open_runner, runs_locally
 from .script import SlurmPlan, render_sbatch, slurm_filename
@@ -315,7 +317,11 @@ class SlurmBackend:
         async with self._open(slurm_env(spec)) as runner:
             info = (await self._poller.jobs(runner, [job_id]))[job_id]
             bundle["job_state"] = _describe(info)
+            node = _services_node(services)
             if info is None or not info.running:
+                note = await node_note(runner, node) if node else None
+                if note:
+                    bundle["job_state"] += f"; {note}"
                 state = "unknown" if info is None else "unreachable"
                 detail = f"job {job_id} is {bundle['job_state']}"
                 return [
@@ -331,7 +337,40 @@ class SlurmBackend:
                     for n, h in services.items()
                 ]
             checks = [probe_service(runner, n, services[n]) for n in services]
-            return list(await asyncio.gather(*checks))
+            probes = list(await asyncio.gather(*checks))
+            if not all(p.healthy for p in probes) and await self._follow(
+                runner, spec, bundle, info
+            ):  # requeued and running again elsewhere: probe where it says it is now
+                services = bundle["services"]
+                node = _services_node(services)
+                checks = [probe_service(runner, n, services[n]) for n in services]
+                probes = list(await asyncio.gather(*checks))
+            if node and not all(p.healthy for p in probes):
+                note = await node_note(runner, node)
+                if note:  # running by SLURM's last word, but its node has gone quiet
+                    bundle["job_state"] += f"; {note}"
+                    probes = [
+                        p if p.healthy else replace(p, detail=f"{p.detail}; {note}") for p in probes
+                    ]
+            return probes
+
+    async def _follow(
+        self, runner: CommandRunner, spec: Spec, bundle: Bundle, info: JobInfo
+    ) -> bool:
+        """Take the job's newer endpoint into ``bundle`` (True) when the job was requeued and
+        its services came up again elsewhere: same submission and job, the node it runs on."""
+        endpoint = await read_endpoint(runner, str(spec.services_dir), str(bundle["nonce"]))
+        if endpoint is None or endpoint.state != "ready" or endpoint.job_id != bundle["job_id"]:
+            return False
+        if endpoint.node != info.node or endpoint.services == bundle.get("services"):
+            return False  # the last run's report, or nothing new
+        bundle["services"] = endpoint.services
+        bundle["store_locator"] = endpoint.store_locator
+        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        if info.end_time:
+            bundle["expires_at"] = info.end_time
+        await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
+        return True
 
     # -- stop ------------------------------------------------------------------------------
 
@@ -395,6 +434,11 @@ class SlurmBackend:
             f"# endpoint {endpoint_path(str(spec.services_dir))}\n"
             "# batch script (sbatch --parsable < script):\n" + render_sbatch(plan)
         )
+
+
+def _services_node(services: dict[str, Any]) -> str:
+    """The node the bundle's services ran on (SLURM's name), "" when not recorded."""
+    return next((str(h["node"]) for h in services.values() if h.get("node")), "")
 
 
 def _describe(info: JobInfo | None) -> str:

@@ -105,6 +105,8 @@ class Endpoint:
     error: str = ""
     log_tail: str = ""
     written_at: str = ""
+    node: str = ""  # SLURM's name for the node; ``host`` is the address clients use
+    addresses: list[str] = field(default_factory=list)  # every address considered
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()

@@ -1,0 +1,156 @@
+"""Which address a services job advertises: one its clients on the submit side can reach.
+
+A compute node's name often does not resolve where the user sits, and ``127.0.0.1`` on the
+node is not the login node's. The job therefore advertises the source address of its route to
+the submit host (``SLURM_SUBMIT_HOST``) or, failing that, to the controller: in an ordinary
+network the host on the other end reaches the node at exactly that address. When every route
+is loopback (the submit host *is* this node: a single-host cluster), the node's name is kept
+if it resolves, else ``127.0.0.1``. With no route at all, the first non-loopback address of
+the node's interfaces is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import re
+import socket
+import struct
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+SIOCGIFADDR = 0x8915
+SCONTROL_TIMEOUT = 5.0
+_CTLD_HOST = re.compile(r"^\s*SlurmctldHost\[\d+\]\s*=\s*([^\s(]+)(?:\(([^)]+)\))?", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Advertised:
+    """The address to advertise, why it was chosen, and every candidate considered."""
+
+    host: str
+    reason: str
+    addresses: tuple[str, ...]
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve(name: str) -> list[str]:
+    """Addresses ``name`` resolves to here (an address is its own answer); [] when it does not."""
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def route_source(target: str) -> str | None:
+    """The local address this node would send from to reach ``target`` (no packet is sent)."""
+    try:
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((target, 9))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
+
+
+def interface_addresses() -> list[str]:
+    """The IPv4 addresses of this node's interfaces, loopback excluded."""
+    found: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
+            except OSError:  # no IPv4 address on this interface
+                continue
+            address = socket.inet_ntoa(answer[20:24])
+            if not is_loopback(address):
+                found.append(address)
+    return found
+
+
+def controller_hosts(run: Callable[[list[str]], str] | None = None) -> list[str]:
+    """The controllers' addresses (or names) from ``scontrol show config``; [] when unknown."""
+    try:
+        text = (run or _run)(["scontrol", "show", "config"])
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.info("scontrol show config failed: %s", exc)
+        return []
+    return [addr or name for name, addr in _CTLD_HOST.findall(text)]
+
+
+def _run(argv: list[str]) -> str:
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=SCONTROL_TIMEOUT, check=True
+    )
+    return done.stdout
+
+
+def choose(
+    node: str,
+    targets: Iterable[tuple[str, str]],
+    *,
+    resolver: Callable[[str], list[str]] = resolve,
+    router: Callable[[str], str | None] = route_source,
+    interfaces: Callable[[], list[str]] = interface_addresses,
+) -> Advertised:
+    """The address for ``node`` given (label, host) ``targets`` the clients sit behind."""
+    looped = False
+    for label, target in targets:
+        for address in resolver(target):
+            source = router(address)
+            if source is None:
+                continue
+            if not is_loopback(source):
+                reason = f"routes to the {label} {target}"
+                return Advertised(source, reason, _all(source, interfaces))
+            looped = True
+    if looped:
+        local = "127.0.0.1"
+        reason = "the submit side is this node"
+        if node and resolver(node):
+            return Advertised(node, reason, _all(node, interfaces))
+        return Advertised(local, reason, _all(local, interfaces))
+    own: list[str] = []
+    with contextlib.suppress(OSError):
+        own = interfaces()
+    if own:
+        return Advertised(own[0], "no route to the submit side; first interface", tuple(own))
+    return Advertised(node or "127.0.0.1", "no address found", (node,) if node else ())
+
+
+def _all(first: str, interfaces: Callable[[], list[str]]) -> tuple[str, ...]:
+    with contextlib.suppress(OSError):
+        return tuple(dict.fromkeys([first, *interfaces()]))
+    return (first,)
+
+
+def advertised_address(environ: Mapping[str, str]) -> Advertised:
+    """The address a services job on this node advertises (see the module docstring)."""
+    node = environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+    def targets() -> Iterable[tuple[str, str]]:
+        submit = environ.get("SLURM_SUBMIT_HOST", "")
+        if submit:
+            yield "submit host", submit
+        for controller in controller_hosts():
+            yield "controller", controller
+
+    return choose(node, targets())

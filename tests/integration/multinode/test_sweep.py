@@ -1,0 +1,103 @@
+"""A sweep's SLURM arrays across the nodes, writing to PostgreSQL served from a compute node.
+
+The services job (PostgreSQL, Atlas) lands on one node; the array tasks run on both, so some
+write to PostgreSQL across the bridge, at the address the bundle advertises. The tasks' own
+clocks show ``max_concurrent`` holding for the whole cluster, not per node.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import cast
+
+import httpx
+import pytest
+
+import metalab
+from metalab._sweep.slurm import SlurmExecutor
+from tests.integration.multinode.conftest import PARTITION, Cluster, configure
+from tests.integration.slurm.conftest import Project
+
+pytestmark = pytest.mark.slurm
+
+# Two nodes of nproc CPUs, one taken by the services job: without the limit, more than two
+# tasks would run at once.
+RUNS, LIMIT, HOLD = 8, 2, 1.5
+
+
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one instant."""
+    events = sorted([(t0, 1) for t0, _ in intervals] + [(t1, -1) for _, t1 in intervals])
+    open_now = peak = 0
+    for _, step in events:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+def test_sweep_spreads_over_both_nodes_and_writes_to_postgres_on_one(
+    cluster: Cluster, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(project, postgres={"database": "metalab"}, atlas={})
+    done = project.cli("services", "up", "--env", "slurm")
+    assert done.returncode == 0, done.stderr
+    bundle = project.bundle()
+    assert bundle is not None
+    services_node = bundle["services"]["postgres"]["node"]
+    locator = str(bundle["store_locator"])
+    assert cluster.address(services_node) in locator
+
+    monkeypatch.setenv("SLURM_CONF", str(cluster.conf))  # the sweep's sbatch/squeue go there
+    executor = cast(
+        SlurmExecutor,
+        metalab.executor_from_config(
+            "slurm",
+            {"partition": PARTITION, "time": "0:10:00", "memory": "100M"}
+            | {"max_concurrent": LIMIT},
+        ),
+    )
+    experiment = metalab.Experiment(
+        "spread",
+        "tests.integration.multinode.ops:hold",
+        params=metalab.param_list([{"i": i, "sleep": HOLD} for i in range(RUNS)]),
+        seeds=[0],
+    )
+    started = time.monotonic()
+    result = metalab.run(experiment, store=locator, executor=executor)
+    try:
+        result.wait(timeout=180)
+    finally:
+        result.cancel()
+    elapsed = time.monotonic() - started
+    print(f"\n{RUNS} runs over 2 nodes, max_concurrent={LIMIT}: {elapsed:.1f}s")
+
+    runs = result.runs()  # read back through PostgreSQL's index
+    assert result.status_counts() == {"completed": RUNS}
+    assert sorted(r.metrics["i"] for r in runs) == list(range(RUNS))
+    hosts = {r.run_id: r.host for r in runs}
+    assert set(hosts.values()) == set(cluster.nodes)  # both nodes ran tasks
+    others = [rid for rid, host in hosts.items() if host != services_node]
+    assert others  # ... and the node without PostgreSQL wrote to it across the network
+    intervals = [(float(r.metrics["t0"]), float(r.metrics["t1"])) for r in runs]
+    assert most_at_once(intervals) == LIMIT
+
+    pg = bundle["services"]["postgres"]
+    count = subprocess.run(
+        ["psql", "-XAtw", "-h", pg["host"], "-p", str(pg["port"]), "-U", pg["user"]]
+        + ["-d", pg["database"], "-c", "SELECT count(*) FROM runs WHERE status = 'completed'"],
+        capture_output=True,
+        text=True,
+        env={**project.env, "PGPASSFILE": pg["passfile"]},
+        timeout=30,
+    )
+    assert count.stdout.strip() == str(RUNS), count.stderr
+
+    atlas = bundle["services"]["atlas"]
+    token = Path(atlas["secret_ref"]).read_text().strip()
+    with httpx.Client(
+        base_url=atlas["url"], headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as http:
+        listed = http.get(f"/api/experiments/{result.experiment_id}/runs", params={"limit": 100})
+        assert listed.status_code == 200 and listed.json()["total"] == RUNS
