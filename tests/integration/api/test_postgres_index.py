@@ -201,7 +201,10 @@ def test_discover_writes_where_atlas_reads(
     project = tmp_path / "project"
     (project / "deep").mkdir(parents=True)
     locator = atlas_locator(pg_dsn, tmp_path / "files")
-    write_bundle(project / "services" / "bundle.json", {"store_locator": locator})
+    write_bundle(
+        project / "services" / "bundle.json",
+        {"project": "project", "environment": "local", "store_locator": locator},
+    )
     monkeypatch.chdir(project / "deep")
     config = parse_to_config("discover", experiment_id=EXP)
     assert isinstance(config, PostgresStoreConfig)

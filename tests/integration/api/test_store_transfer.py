@@ -212,7 +212,8 @@ def test_discover_and_a_password_never_shown(
     project = tmp_path / "project"
     (project / "deep").mkdir(parents=True)
     write_bundle(
-        project / "services" / "bundle.json", {"store_locator": pg(pg_dsn, tmp_path / "f")}
+        project / "services" / "bundle.json",
+        {"project": "project", "environment": "local", "store_locator": pg(pg_dsn, tmp_path / "f")},
     )
     env = {"METALAB_HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     cwd = project / "deep"
