@@ -177,9 +177,22 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {name for name in names if _skip(directory, name)}
 
 
+def _file_digest(path: Path) -> tuple[str, int, str]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return ("file", path.stat().st_size, digest.hexdigest())
+
+
 def tree_digest(root: Path) -> dict[str, tuple[str, int, str]]:
-    """``relative path → (kind, size, sha256 or link target)`` of what an archive copy holds."""
+    """``relative path → (kind, size, sha256 or link target)`` of what an archive copy holds.
+
+    A regular file is its own tree: ``{"": ("file", size, sha256)}``.
+    """
     out: dict[str, tuple[str, int, str]] = {}
+    if root.is_file() and not root.is_symlink():
+        return {"": _file_digest(root)}
     for directory, dirnames, filenames in os.walk(root):
         base = Path(directory)
         descend = []
@@ -194,26 +207,32 @@ def tree_digest(root: Path) -> dict[str, tuple[str, int, str]]:
                 out[rel] = ("dir", 0, "")
                 descend.append(name)
             else:
-                digest = hashlib.sha256()
-                with open(path, "rb") as handle:
-                    while chunk := handle.read(_CHUNK):
-                        digest.update(chunk)
-                out[rel] = ("file", path.stat().st_size, digest.hexdigest())
+                out[rel] = _file_digest(path)
         dirnames[:] = [d for d in dirnames if d in descend]
     return out
 
 
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _copy_tree(source: Path, destination: Path) -> None:
+    """Copy a directory (or a single file) and fsync what was written."""
+    if source.is_file() and not source.is_symlink():
+        shutil.copy2(source, destination)
+        _fsync_file(str(destination))
+        _fsync_dir(destination.parent)
+        return
     shutil.copytree(source, destination, symlinks=True, ignore=_ignore)
     for directory, _dirs, files in os.walk(destination):
         for name in files:
             path = os.path.join(directory, name)
             if not os.path.islink(path):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync_file(path)
         _fsync_dir(Path(directory))
 
 
@@ -301,7 +320,7 @@ def _publish_copy(source: Path, destination: Path) -> None:
     """Make ``destination`` a verified copy of ``source`` (replacing any older copy)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(destination.parent)
-    if destination.is_dir() and not destination.is_symlink():
+    if (destination.is_dir() or destination.is_file()) and not destination.is_symlink():
         if tree_digest(destination) == tree_digest(source):
             return
     stage = _tmp_path(destination, "stage")
@@ -575,12 +594,20 @@ class FolderWorker:
         ...  worker.submit(run_dir)   # after each successful run
         report = worker.drain(progress)   # before metalab.run returns
 
+    ``archive`` archives one queued item (default `archive_run`, for a run directory).
     Inactive (every call a no-op) without a workspace, for remote workspaces, with
     ``enabled=False``, or when the workspace has no ``backup``/``move`` folder.
     """
 
-    def __init__(self, workspace: Workspace | None, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        workspace: Workspace | None,
+        *,
+        enabled: bool = True,
+        archive: Callable[[Path, Workspace], list[ArchiveResult]] | None = None,
+    ) -> None:
         self.workspace = workspace
+        self._archive = archive or archive_run
         self.active = bool(
             enabled
             and workspace is not None
@@ -621,7 +648,7 @@ class FolderWorker:
                 self._current = item
                 self._lock.notify_all()
             try:
-                results = archive_run(item, self.workspace)
+                results = self._archive(item, self.workspace)
             except Exception as exc:
                 log.exception("archive worker error on %s", item)
                 results = []

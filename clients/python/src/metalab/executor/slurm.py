@@ -23,12 +23,14 @@ import pickle
 import secrets
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metalab._fs import write_atomic
+from metalab._placement import exported_env
 from metalab._sweep.scheduler import LocalRunner, SchedulerRunner
 from metalab._sweep.slurm_script import (
     array_spec,
@@ -143,9 +145,18 @@ def operation_source(operation: OperationWrapper) -> dict[str, str | None]:
 
 
 def render_task_script(
-    config: SlurmConfig, name: str, array: str, batch_dir: Path, offset: int
+    config: SlurmConfig,
+    name: str,
+    array: str,
+    batch_dir: Path,
+    offset: int,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """The sbatch script of one array (task ``i`` runs payload chunk ``offset + i``)."""
+    """The sbatch script of one array (task ``i`` runs payload chunk ``offset + i``).
+
+    ``env`` (the user settings' environment, see `metalab._placement.exported_env`) is
+    exported before modules, conda and ``setup``; the script is written mode 0700.
+    """
     directives: list[tuple[str, object]] = [
         ("job-name", name),
         ("array", array),
@@ -161,6 +172,7 @@ def render_task_script(
     lines = ["#!/bin/bash"]
     lines += [f"#SBATCH --{key}={q(value)}" for key, value in directives]
     lines += ["", "set -eo pipefail", "export METALAB_WORKER=1"]
+    lines += [f"export {name_}={q(value)}" for name_, value in (env or {}).items()]
     lines += [f"module load {q(module)}" for module in config.modules]
     if config.conda_env:
         lines.append('eval "$(conda shell.bash hook)"')
@@ -270,6 +282,7 @@ class SlurmExecutor:
                     array_spec(part.count, self._config.max_concurrent),
                     batch_dir,
                     part.start,
+                    exported_env(),
                 )
                 script_path = batch_dir / f"array-{number:04d}.sh"
                 write_atomic(script_path, script.encode(), 0o700)
