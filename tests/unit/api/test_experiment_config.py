@@ -103,7 +103,7 @@ params:
 
 def test_run_uses_the_files_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METALAB_SETTINGS", str(tmp_path / "none.yaml"))
-    text = f"name: f\noperation: tests.unit.api.ops:double\nparams: {{grid: {{x: [1, 2]}}}}\n"
+    text = "name: f\noperation: tests.unit.api.ops:double\nparams: {grid: {x: [1, 2]}}\n"
     text += f"store: {tmp_path / 'store'}\n"
     results = load_experiment_config(write(tmp_path, text)).run(verbose=False).result()
     assert sorted(run.metrics["y"] for run in results) == [2, 4]

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from metalab.executor.config import resolve_executor
     from metalab.executor.slurm import SlurmConfig, SlurmExecutor, SlurmRunHandle
     from metalab.experiment import Experiment
-    from metalab.experiment_config import ExperimentConfig, load_experiment_config
+    from metalab.experiment_config import ExperimentConfig as ExperimentConfig
+    from metalab.experiment_config import load_experiment_config as load_experiment_config
     from metalab.operation import OperationWrapper, operation
     from metalab.params import (
         GridSource,
