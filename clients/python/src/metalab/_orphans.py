@@ -50,10 +50,16 @@ class Entry:
 
 
 def layout_of(experiment_dir: Path) -> str:
-    """``upstream`` for a FileStore experiment directory, ``earlier`` for the old layout."""
+    """``upstream`` for a FileStore experiment directory, ``earlier`` for the old layout
+    (``experiment.json``, or run directories under ``runs/``)."""
     if (experiment_dir / "_meta.json").exists() or (experiment_dir / "experiments").is_dir():
         return UPSTREAM
-    return EARLIER if (experiment_dir / "experiment.json").exists() else UPSTREAM
+    if (experiment_dir / "experiment.json").exists():
+        return EARLIER
+    for entry in _scan(experiment_dir / "runs"):
+        if not entry.name.startswith(TMP_PREFIX) and entry.is_dir():
+            return EARLIER
+    return UPSTREAM
 
 
 def _manifest_run_ids(experiment_dir: Path) -> set[str] | None:

@@ -32,7 +32,9 @@ def recover(run: str, workspace_id: str | None, workdir: str | None) -> None:
         raise UsageError(f"expected EXP/RUN (got {run!r})")
     workspace = selected_workspace(workspace_id, workdir, experiment_id)
     experiment_dir = workspace.path / experiment_id
-    if layout_of(experiment_dir) == EARLIER:
+    seen = [experiment_dir, *(f.path / experiment_id for f in workspace.folders)]
+    known = next((d for d in seen if d.is_dir()), experiment_dir)
+    if layout_of(known) == EARLIER:
         from metalab._folders import recover_run
 
         rel = f"{experiment_id}/runs/{run_id}"
