@@ -451,8 +451,8 @@ def run(
     placement = place(experiment.experiment_id, workspace, workdir, env)
     config = _store_config(store, file_root, placement.workspace)
     placement = with_store(placement, config)
-    resolved_store = config.scoped(experiment.experiment_id).connect()
     logger.info("Store: %s (experiment: %s)", _describe_store(config), experiment.experiment_id)
+    resolved_store = config.scoped(experiment.experiment_id).connect()
     logger.info("Workspace: %s", placement.describe_workspace())
     default_executor = executor is None
     if executor is None:
