@@ -43,13 +43,22 @@ file_root = "./runs"
 """
 
 EXPERIMENT = """
-from metalab._sdk import legacy as metalab
+from collections import Counter
 
-def train(params, seed, capture):
+import metalab
+
+
+@metalab.operation
+def train(params, capture):
     capture.metric("loss", params["lr"] * 10)
 
-experiment = metalab.Experiment("compose", train, params=metalab.grid(lr=[0.1, 0.2]), seeds=1)
-print(json.dumps(metalab.run(experiment, store="discover").status_counts()))
+
+experiment = metalab.Experiment(
+    name="compose", version="1", context={}, operation=train,
+    params=metalab.grid(lr=[0.1, 0.2]), seeds=metalab.seeds(base=0),
+)
+results = metalab.run(experiment, store="discover", verbose=False).result()
+print(json.dumps(Counter(run.status.value for run in results)))
 """
 
 
@@ -104,7 +113,7 @@ def atlas_token(project: Path) -> str:
 
 
 def experiment_runs(project: Path) -> set[str]:
-    status, body = atlas_get(project, "/api/experiments/compose/runs", atlas_token(project))
+    status, body = atlas_get(project, "/api/experiments/compose:1/runs", atlas_token(project))
     assert status == 200, body
     return {run["run_id"] for run in json.loads(body)["runs"]}
 
@@ -171,7 +180,7 @@ def test_local_lifecycle_through_the_containers(stack: Stack, project: Path) -> 
         [sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=120
     )
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout.splitlines()[-1]) == {"completed": 2}
+    assert json.loads(ran.stdout.splitlines()[-1]) == {"success": 2}
     runs = experiment_runs(project)
     assert len(runs) == 2
 
