@@ -29,9 +29,10 @@ from metalab._runstore.locator import resolve_store
 
 # Atlas reads the project's earlier run layout: a run recorded running there, as a sweep
 # process would, then this process hangs until it is killed.
+RUN = "0123456789abcdef0001"
 store = resolve_store(sys.argv[1]).open()
-store.put_experiment({"experiment_id": "hung", "name": "hung"}, 2, ["0123456789abcdef0001", "0123456789abcdef0002"])
-store.begin_run(RunRecord("hung", "0123456789abcdef0001", {"n": 1}, 0, RUNNING, started_at=now_iso(),
+store.put_experiment({"experiment_id": "hung", "name": "hung"}, 2, [RUN, RUN[:-1] + "2"])
+store.begin_run(RunRecord("hung", RUN, {"n": 1}, 0, RUNNING, started_at=now_iso(),
                           executor=whereabouts.current()))
 print("started", flush=True)
 time.sleep(600)

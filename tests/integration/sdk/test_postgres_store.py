@@ -74,7 +74,10 @@ def test_resume_skips_successes(pg_locator: str, caplog: pytest.LogCaptureFixtur
 
 
 def test_workspace_folders_with_a_postgres_store(
-    pg_locator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+    pg_locator: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """file_root at the workspace path: runs are backed up, restored and re-indexed."""
     settings = tmp_path / "settings.yaml"

@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import metalab
 from tests.integration.sdk import ops
 
@@ -28,7 +30,7 @@ def statuses(results: metalab.Results) -> Counter[str]:
     return Counter(run.status.value for run in results)
 
 
-def test_default_store_layout(clean_environ: Path, caplog) -> None:
+def test_default_store_layout(clean_environ: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "metalab")
     results = metalab.run(experiment()).result()
     root = clean_environ / "experiments" / "sweep_1"
@@ -47,7 +49,9 @@ def test_default_store_layout(clean_environ: Path, caplog) -> None:
     assert "Runs: 8 to execute" in caplog.text
 
 
-def test_resume_skips_successes_and_retries_failures(tmp_path: Path, caplog) -> None:
+def test_resume_skips_successes_and_retries_failures(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store = str(tmp_path / "s")
     metalab.run(experiment(), store=store).result()
     caplog.clear()
@@ -92,7 +96,9 @@ def test_importing_metalab_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path, capsys) -> None:
+def test_progress_off_a_terminal_is_plain_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     exp = metalab.Experiment(
         name="progress",
         version="1",

@@ -106,7 +106,6 @@ def test_reindex_errors_are_one_line(tmp_path):
 
 def test_reindex_name_is_always_the_function():
     import metalab._runstore._reindex  # noqa: F401 - importing the module must not shadow the name
-
     from metalab._runstore._reindex import reindex
 
     assert callable(runstore_package.reindex) and runstore_package.reindex is not reindex

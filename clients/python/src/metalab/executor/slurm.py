@@ -4,7 +4,8 @@ A batch's payloads are written once under the store's working directory
 (``slurm/<stamp>-<token>/``) and submitted as one ``sbatch`` array per
 ``max_array_size`` tasks (each task runs ``chunk_size`` payloads with
 ``python -m metalab.executor.slurm_task``). Scheduler commands go through the SLURM
-machinery of :mod:`metalab._sweep` (quoting, argv builders, ``LocalRunner``).
+helpers of :mod:`metalab.executor.slurm_script` (quoting, argv builders) and
+:mod:`metalab.executor.scheduler` (``LocalRunner``).
 
 Workers import the operation. An operation defined in the script being run is
 imported from the script's file as module ``__mp_main__`` (the ``__main__`` guard is
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 import secrets
 import sys
 import time
@@ -31,8 +33,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from metalab._fs import write_atomic
 from metalab._placement import exported_env
-from metalab._sweep.scheduler import LocalRunner, SchedulerRunner
-from metalab._sweep.slurm_script import (
+from metalab.errors import SchedulerError
+from metalab.executor.scheduler import LocalRunner, SchedulerRunner
+from metalab.executor.slurm_script import (
     array_spec,
     chunks,
     job_name,
@@ -42,7 +45,6 @@ from metalab._sweep.slurm_script import (
     sbatch_argv,
     squeue_argv,
 )
-from metalab.errors import SchedulerError
 
 if TYPE_CHECKING:
     from metalab.events import Event, EventCallback
@@ -62,6 +64,7 @@ PAYLOADS_FILE = "payloads.pkl"
 MANIFEST_FILE = "manifest.json"
 _SCRIPT_MODULES = ("__main__", "__mp_main__")
 _SBATCH_TIMEOUT = 30.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUEUE_TTL = 1.0
 
 
@@ -172,7 +175,10 @@ def render_task_script(
     lines = ["#!/bin/bash"]
     lines += [f"#SBATCH --{key}={q(value)}" for key, value in directives]
     lines += ["", "set -eo pipefail", "export METALAB_WORKER=1"]
-    lines += [f"export {name_}={q(value)}" for name_, value in (env or {}).items()]
+    for variable, value in (env or {}).items():
+        if not _ENV_NAME.fullmatch(variable):
+            raise ValueError(f"not an environment variable name: {variable!r}")
+        lines.append(f"export {variable}={q(value)}")
     lines += [f"module load {q(module)}" for module in config.modules]
     if config.conda_env:
         lines.append('eval "$(conda shell.bash hook)"')
