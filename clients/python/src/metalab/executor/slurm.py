@@ -9,8 +9,9 @@ helpers of :mod:`metalab.executor.slurm_script` (quoting, argv builders) and
 
 Workers import the operation. An operation defined in the script being run is
 imported from the script's file as module ``__mp_main__`` (the ``__main__`` guard is
-false there); a top-level ``metalab.run(...)`` outside the guard then fails the task
-with a one-line error instead of submitting a second sweep.
+false there); a top-level ``metalab.run(...)`` outside the guard ends that import (see
+`metalab.executor.slurm_task.load_script`), so scripts work with or without the guard
+and a worker never submits a second sweep.
 
 ``manifest.json`` in the store's working directory lets ``metalab.reconnect`` reattach
 to the batch from another session.
