@@ -22,6 +22,8 @@ def probe(params: dict[str, Any], capture: Capture) -> None:
     if ledger:
         with open(ledger, "a") as handle:
             handle.write(f"{params['i']}\n")
+    if params.get("keep_here"):
+        capture.no_archive()
     print("probed", params["i"])
     if params.get("fail"):
         raise RuntimeError("asked to fail")

@@ -281,6 +281,12 @@ def test_per_run_opt_out(tmp_path, monkeypatch, cwd):
     metalab.run(exp).result()
     assert {run_id for run_id, p in records(ws).items() if not p.is_symlink()} == {kept}
     assert set(records(tmp_path / "backup" / "mark_1")) == set(records(ws)) - {kept}
+    # by the operation: capture.no_archive()
+    metalab.run(rows_experiment("mark2", [{"i": 0}, {"i": 1, "keep_here": True}])).result()
+    ws = tmp_path / "ws" / "mark2_1"
+    kept_here = [run_id for run_id, p in records(ws).items() if not p.is_symlink()]
+    assert len(kept_here) == 1 and (ws / "runs" / f"{kept_here[0]}.no-archive").exists()
+    assert len(records(tmp_path / "backup" / "mark2_1")) == 1
 
 
 def test_use_folders_are_looked_up_never_written(tmp_path, monkeypatch, cwd):

@@ -191,7 +191,11 @@ def clean(entries: list[Entry]) -> list[Path]:
                 experiment_dir = entry.path.parent.parent
                 for rel in run_entries(experiment_dir, entry.run_id):
                     _remove(experiment_dir / rel)
-                (experiment_dir / ".locks" / f"{entry.run_id}.lock").unlink(missing_ok=True)
+                for leftover in (
+                    experiment_dir / ".locks" / f"{entry.run_id}.lock",
+                    experiment_dir / "runs" / f"{entry.run_id}.no-archive",
+                ):
+                    leftover.unlink(missing_ok=True)
             removed.append(entry.path)
         elif entry.kind == STALE and entry.path.parent not in swept:
             swept.add(entry.path.parent)
