@@ -9,7 +9,8 @@ copies verified by SHA-256, moves as copy → verify → swap for a symlink, not
 deleted through a symlink.
 
 * `settle` finishes or undoes what a killed archive operation left in the experiment store;
-* `restore_run` copies an archived run back before it would execute again;
+* `restore_run` brings an archived run back before it would execute again (a copy from a
+  ``backup``/``use`` folder; symlinks again, as the move left them, from the ``move`` folder);
 * `unlink_archived` removes a run's symlinks into a ``move`` folder before it re-executes,
   so new output never lands in an archive;
 * `archive_record` (the `FolderWorker`'s job, one queued record path) copies a successful run
@@ -30,9 +31,11 @@ from metalab._folders import (
     ArchiveResult,
     FolderError,
     _copy_in,
+    _fsync_dir,
     _move,
     _publish_copy,
     _remove_tree,
+    _tmp_path,
     sweep_stale,
 )
 from metalab._settings import Folder, Workspace
@@ -95,11 +98,13 @@ def find_archived(
     workspace: Workspace,
     modes: Iterable[str] = ("move", "backup", "use"),
 ) -> tuple[Folder, Path] | None:
-    """The first folder (file order) holding the run with a ``success`` record, and the
-    experiment directory there."""
+    """The first folder holding the run with a ``success`` record, and the experiment
+    directory there: the ``move`` folder first (restoring from it is relinking), then the
+    others in file order."""
     rel = _relative(experiment_root, workspace)
     wanted = set(modes)
-    for folder in workspace.folders:
+    ordered = sorted(workspace.folders, key=lambda folder: folder.mode != "move")
+    for folder in ordered:
         if folder.mode in wanted:
             candidate = folder.path / rel
             if record_status(record_path(candidate, run_id)) == SUCCESS:
@@ -131,9 +136,26 @@ def restore_run(experiment_root: Path, run_id: str, workspace: Workspace | None)
         target = experiment_root / rel
         if os.path.lexists(target) and not target.is_symlink():
             _remove_tree(target)  # leftovers of a run whose record is gone
-        _copy_in(source_root / rel, target)
+        if folder.mode == "move":
+            _link_in(source_root / rel, target)  # back to what the move left: a symlink
+        else:
+            _copy_in(source_root / rel, target)
     log.info("restored run %s from %s folder %s", run_id, folder.mode, folder.path)
     return True
+
+
+def _link_in(source: Path, target: Path) -> None:
+    """Point ``target`` at the verified copy ``source``, atomically (a dangling link is
+    replaced, never followed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    link = _tmp_path(target, "link")
+    os.symlink(source, link)
+    try:
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
 
 
 def unlink_archived(experiment_root: Path, run_id: str) -> int:
@@ -148,19 +170,21 @@ def unlink_archived(experiment_root: Path, run_id: str) -> int:
 
 
 def needs_archive(experiment_root: Path, run_id: str, workspace: Workspace) -> bool:
-    """True for a successful run a ``backup`` folder lacks or a ``move`` folder should take."""
+    """True for a successful run a ``backup`` folder lacks, or with entries a ``move`` folder
+    should still take; cheap: a few ``stat`` calls."""
     record = record_path(experiment_root, run_id)
-    if record.is_symlink() or no_archive_marker(experiment_root, run_id).exists():
-        return False
-    if record_status(record) != SUCCESS:
+    if no_archive_marker(experiment_root, run_id).exists() or record_status(record) != SUCCESS:
         return False
     try:
         rel = _relative(experiment_root, workspace)
     except FolderError:
         return False
-    return any(
-        f.mode == "move" or not record_path(f.path / rel, run_id).is_file()
-        for f in workspace.folders_with("backup", "move")
+    if any(
+        not record_path(f.path / rel, run_id).is_file() for f in workspace.folders_with("backup")
+    ):
+        return True
+    return bool(workspace.folders_with("move")) and any(
+        not (experiment_root / entry).is_symlink() for entry in run_entries(experiment_root, run_id)
     )
 
 
