@@ -30,13 +30,13 @@ from pathlib import Path
 from metalab._folders import (
     ArchiveResult,
     FolderError,
-    _copy_in,
-    _fsync_dir,
-    _move,
-    _publish_copy,
-    _remove_tree,
-    _tmp_path,
+    copy_in,
+    fsync_dir,
+    move_to_folder,
+    publish_copy,
+    remove_tree,
     sweep_stale,
+    tmp_path_for,
 )
 from metalab._settings import Folder, Workspace
 
@@ -135,11 +135,11 @@ def restore_run(experiment_root: Path, run_id: str, workspace: Workspace | None)
     for rel in run_entries(source_root, run_id):
         target = experiment_root / rel
         if os.path.lexists(target) and not target.is_symlink():
-            _remove_tree(target)  # leftovers of a run whose record is gone
+            remove_tree(target)  # leftovers of a run whose record is gone
         if folder.mode == "move":
             _link_in(source_root / rel, target)  # back to what the move left: a symlink
         else:
-            _copy_in(source_root / rel, target)
+            copy_in(source_root / rel, target)
     log.info("restored run %s from %s folder %s", run_id, folder.mode, folder.path)
     return True
 
@@ -148,14 +148,14 @@ def _link_in(source: Path, target: Path) -> None:
     """Point ``target`` at the verified copy ``source``, atomically (a dangling link is
     replaced, never followed)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    link = _tmp_path(target, "link")
+    link = tmp_path_for(target, "link")
     os.symlink(source, link)
     try:
         os.replace(link, target)
     except BaseException:
         link.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def unlink_archived(experiment_root: Path, run_id: str) -> int:
@@ -196,7 +196,7 @@ def _copy_run(source_root: Path, entries: list[str], destination_root: Path) -> 
         source = source_root / rel
         if source.is_symlink():
             source = source.resolve()
-        _publish_copy(source, destination_root / rel)
+        publish_copy(source, destination_root / rel)
 
 
 def _move_run(source_root: Path, entries: list[str], destination_root: Path) -> str:
@@ -207,7 +207,7 @@ def _move_run(source_root: Path, entries: list[str], destination_root: Path) -> 
             if source.resolve() == destination.resolve():
                 continue
             raise FolderError(f"{source} is a symlink to {os.readlink(source)}")
-        _move(source, destination)
+        move_to_folder(source, destination)
         moved += 1
     return "moved" if moved else "skipped: already moved"
 
