@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.multinode.conftest import PARTITION, Cluster, configure
 
 import metalab
+from tests.integration.multinode.conftest import PARTITION, Cluster, configure
 from tests.integration.multinode.ops import sweep
 from tests.integration.slurm.conftest import Project
 

@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.integration.multinode.conftest import PARTITION, Cluster
 
 import metalab
+from tests.integration.multinode.conftest import PARTITION, Cluster
 from tests.integration.multinode.ops import sweep
 
 pytestmark = pytest.mark.slurm
