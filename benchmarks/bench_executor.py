@@ -1,4 +1,5 @@
-"""Executor figures: SLURM submission of a 10,000-run sweep; local per-run overhead.
+"""Executor figures (upstream API): SLURM submission of a 10,000-run sweep; local per-run
+overhead in-process and on a process pool.
 
     .venv/bin/python benchmarks/bench_executor.py [--sweep 10000] [--local 300]
 
@@ -14,10 +15,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import metalab  # noqa: E402
+from metalab.errors import SchedulerError  # noqa: E402
 from tests.integration.sdk import ops  # noqa: E402
 
 
@@ -30,50 +33,51 @@ def slurm_submission(n: int, root: Path, max_array_size: int | None = None) -> N
         .stdout.split()[0]
         .rstrip("*")
     )
-    exp = metalab.Experiment("bench-submit", ops.noop, params=metalab.grid(i=list(range(n))))
-    executor = metalab.executor_from_config(
-        "slurm", {"partition": partition, "max_concurrent": 2, "time": "0:05:00", "memory": "100M"}
+    exp = ops.sweep("bench-submit", ops.noop, n)
+    config = metalab.SlurmConfig(
+        partition=partition, max_concurrent=2, time="0:05:00", memory="100M"
     )
     if max_array_size:
-        executor._max_array_size = max_array_size
-    config = subprocess.run(
+        config.max_array_size = max_array_size
+    executor = metalab.SlurmExecutor(config)
+    shown = subprocess.run(
         ["scontrol", "show", "config"], capture_output=True, text=True, check=True
     ).stdout
     limits = {
         k.strip(): v.strip()
-        for k, _, v in (line.partition("=") for line in config.splitlines())
+        for k, _, v in (line.partition("=") for line in shown.splitlines())
         if k.strip() in ("MaxJobCount", "MaxArraySize", "MinJobAge")
     }
     print(f"SLURM limits: {limits}")
     t = time.perf_counter()
     try:
-        result = metalab.run(exp, store=root / "slurm", executor=executor)
-    except metalab.SchedulerError as exc:
+        handle = metalab.run(exp, store=str(root / "slurm"), executor=executor, verbose=False)
+    except SchedulerError as exc:
         print(f"SLURM: {n}-run sweep refused after {time.perf_counter() - t:.1f}s: {exc}")
         return
     submitted = time.perf_counter() - t
-    jobs = result.handle.job_ids
+    jobs: list[str] = getattr(handle, "_job_ids", [])
     t = time.perf_counter()
-    result.cancel()
+    handle.cancel()
     cancelled = time.perf_counter() - t
     print(
-        f"SLURM: submitted {n} runs in {submitted:.2f}s with {len(jobs)} sbatch call(s) "
-        f"(MaxArraySize {executor.max_array_size()}); cancel + empty squeue {cancelled:.2f}s"
+        f"SLURM: submitted {n} runs in {submitted:.2f}s with {len(jobs)} sbatch call(s); "
+        f"scancel {cancelled:.2f}s"
     )
     print(f"  target <= 2 s: {'met' if submitted <= 2 else 'NOT met'}")
 
 
 def local_overhead(n: int, root: Path) -> None:
-    exp = metalab.Experiment("bench-local", ops.noop, params=metalab.grid(i=list(range(n))))
+    exp = ops.sweep("bench-local", ops.noop, n)
     figures = {}
-    for label, executor, capture in [
-        ("in-process, output captured", None, True),
-        ("in-process, no capture", None, False),
-        ("process pool, 2 workers", metalab.executor_from_config("local", {"workers": 2}), True),
-    ]:
-        store = root / label.replace(" ", "_").replace(",", "")
+    executors: list[tuple[str, Any]] = [
+        ("in-process (sequential)", None),
+        ("process pool, 2 workers", metalab.ProcessExecutor(max_workers=2)),
+    ]
+    for label, executor in executors:
+        store = str(root / label.replace(" ", "_").replace(",", ""))
         t = time.perf_counter()
-        metalab.run(exp, store=store, executor=executor, capture_output=capture).wait()
+        metalab.run(exp, store=store, executor=executor, verbose=False).result()
         seconds = time.perf_counter() - t
         figures[label] = n / seconds
         print(
@@ -81,13 +85,12 @@ def local_overhead(n: int, root: Path) -> None:
             f"({1000 * seconds / n:.2f} ms/run)"
         )
         t = time.perf_counter()
-        metalab.run(exp, store=store, executor=executor).wait()
+        metalab.run(exp, store=store, executor=executor, verbose=False).result()
         print(f"       resume (all {n} done, nothing to run): {time.perf_counter() - t:.3f}s")
+        if executor is not None:
+            executor.shutdown()
     first = next(iter(figures.values()))
-    print(
-        "ratios vs in-process captured: "
-        + ", ".join(f"{k} {v / first:.2f}x" for k, v in figures.items())
-    )
+    print("ratios vs in-process: " + ", ".join(f"{k} {v / first:.2f}x" for k, v in figures.items()))
 
 
 def main() -> None:

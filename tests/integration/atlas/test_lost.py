@@ -23,17 +23,19 @@ pytestmark = pytest.mark.timeout(180)
 
 CHILD = """
 import sys, time
-from metalab._sdk import legacy as metalab
+from metalab._runstore import whereabouts
+from metalab._runstore.base import RUNNING, RunRecord, now_iso
+from metalab._runstore.locator import resolve_store
 
-def hang(params, seed, capture):
-    print("started", flush=True)
-    time.sleep(600)
-
-metalab.run(
-    metalab.Experiment("hung", hang, params=[{"n": 1}, {"n": 2}]),
-    store=sys.argv[1],
-    capture_output=False,
-)
+# Atlas reads the project's earlier run layout: a run recorded running there, as a sweep
+# process would, then this process hangs until it is killed.
+RUN = "0123456789abcdef0001"
+store = resolve_store(sys.argv[1]).open()
+store.put_experiment({"experiment_id": "hung", "name": "hung"}, 2, [RUN, RUN[:-1] + "2"])
+store.begin_run(RunRecord("hung", RUN, {"n": 1}, 0, RUNNING, started_at=now_iso(),
+                          executor=whereabouts.current()))
+print("started", flush=True)
+time.sleep(600)
 """
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
-from typing import cast
 
 import httpx
 import pytest
 
 import metalab
-from metalab._sweep.slurm import SlurmExecutor
 from tests.integration.multinode.conftest import PARTITION, Cluster, configure
+from tests.integration.multinode.ops import sweep
 from tests.integration.slurm.conftest import Project
 
 pytestmark = pytest.mark.slurm
@@ -50,43 +50,33 @@ def test_sweep_spreads_over_both_nodes_and_writes_to_postgres_on_one(
     assert cluster.address(services_node) in locator
 
     monkeypatch.setenv("SLURM_CONF", str(cluster.conf))  # the sweep's sbatch/squeue go there
-    executor = cast(
-        SlurmExecutor,
-        metalab.executor_from_config(
-            "slurm",
-            {"partition": PARTITION, "time": "0:10:00", "memory": "100M"}
-            | {"max_concurrent": LIMIT},
-        ),
-    )
-    experiment = metalab.Experiment(
-        "spread",
-        "tests.integration.multinode.ops:hold",
-        params=metalab.param_list([{"i": i, "sleep": HOLD} for i in range(RUNS)]),
-        seeds=[0],
+    config = metalab.SlurmConfig(
+        partition=PARTITION, time="0:10:00", memory="100M", max_concurrent=LIMIT
     )
     started = time.monotonic()
-    result = metalab.run(experiment, store=locator, executor=executor)
+    handle = metalab.run(
+        sweep("spread", RUNS, sleep=HOLD), store=locator, executor=metalab.SlurmExecutor(config)
+    )
     try:
-        result.wait(timeout=180)
+        results = handle.result(timeout=180)  # read back through PostgreSQL's index
     finally:
-        result.cancel()
+        handle.cancel()
     elapsed = time.monotonic() - started
     print(f"\n{RUNS} runs over 2 nodes, max_concurrent={LIMIT}: {elapsed:.1f}s")
 
-    runs = result.runs()  # read back through PostgreSQL's index
-    assert result.status_counts() == {"completed": RUNS}
-    assert sorted(r.metrics["i"] for r in runs) == list(range(RUNS))
-    hosts = {r.run_id: r.host for r in runs}
+    assert Counter(r.status.value for r in results) == {"success": RUNS}
+    assert sorted(r.metrics["i"] for r in results) == list(range(RUNS))
+    hosts = {r.run_id: r.metrics["host"] for r in results}
     assert set(hosts.values()) == set(cluster.nodes)  # both nodes ran tasks
     others = [rid for rid, host in hosts.items() if host != services_node]
     assert others  # ... and the node without PostgreSQL wrote to it across the network
-    intervals = [(float(r.metrics["t0"]), float(r.metrics["t1"])) for r in runs]
+    intervals = [(float(r.metrics["t0"]), float(r.metrics["t1"])) for r in results]
     assert most_at_once(intervals) == LIMIT
 
     pg = bundle["services"]["postgres"]
     count = subprocess.run(
         ["psql", "-XAtw", "-h", pg["host"], "-p", str(pg["port"]), "-U", pg["user"]]
-        + ["-d", pg["database"], "-c", "SELECT count(*) FROM runs WHERE status = 'completed'"],
+        + ["-d", pg["database"], "-c", "SELECT count(*) FROM runs WHERE status <> 'failed'"],
         capture_output=True,
         text=True,
         env={**project.env, "PGPASSFILE": pg["passfile"]},
@@ -99,5 +89,7 @@ def test_sweep_spreads_over_both_nodes_and_writes_to_postgres_on_one(
     with httpx.Client(
         base_url=atlas["url"], headers={"Authorization": f"Bearer {token}"}, timeout=10
     ) as http:
-        listed = http.get(f"/api/experiments/{result.experiment_id}/runs", params={"limit": 100})
-        assert listed.status_code == 200 and listed.json()["total"] == RUNS
+        listed = http.get("/api/experiments")
+        assert listed.status_code == 200
+        counts = {e["experiment_id"]: e["counts"] for e in listed.json()["experiments"]}
+        assert sum(counts["spread:1"].values()) == RUNS and "failed" not in counts["spread:1"]

@@ -1,4 +1,6 @@
-"""SLURM job arrays against the real single-node cluster."""
+"""SLURM job arrays against the real single-node cluster, through upstream's API."""
+
+from __future__ import annotations
 
 import _thread
 import json
@@ -7,27 +9,24 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import pytest
 
-from metalab._sdk import legacy as metalab
-from metalab._sweep.slurm import SlurmExecutor, SlurmHandle
+import metalab
 from tests.integration.sdk import ops
 from tests.integration.sdk.conftest import wait_for
+from tests.integration.settings.helpers import experiment, records
 
 pytestmark = pytest.mark.slurm
 
 
-def slurm(partition: str, **settings: object) -> SlurmExecutor:
-    return cast(
-        SlurmExecutor,
-        metalab.executor_from_config(
-            "slurm", {"partition": partition, "time": "0:10:00", "memory": "200M", **settings}
-        ),
-    )
+def slurm(partition: str, **settings: Any) -> metalab.SlurmExecutor:
+    config = metalab.SlurmConfig(partition=partition, time="0:10:00", memory="200M", **settings)
+    return metalab.SlurmExecutor(config)
 
 
 def in_queue(job_ids: Sequence[str]) -> list[str]:
@@ -39,33 +38,38 @@ def in_queue(job_ids: Sequence[str]) -> list[str]:
     return out.stdout.split() if out.returncode == 0 else []
 
 
-def sweep(name: str, op: Callable[..., object], n: int, **params: object) -> metalab.Experiment:
-    return metalab.Experiment(
-        name, op, params=metalab.param_list([{"i": i, **params} for i in range(n)]), seeds=[0]
-    )
+def job_ids(handle: Any) -> list[str]:
+    ids: list[str] = handle._job_ids
+    return ids
 
 
-def run_sweep(n: int, slurm_partition: str, shared_dir: Path) -> metalab.Result:
-    exp = sweep(f"arr{n}", ops.noop, n)
+def statuses(results: metalab.Results) -> Counter[str]:
+    return Counter(run.status.value for run in results)
+
+
+def run_sweep(n: int, slurm_partition: str, shared_dir: Path) -> None:
     started = time.monotonic()
-    result = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition, max_concurrent=2))
+    handle = metalab.run(
+        ops.sweep(f"arr{n}", ops.noop, n),
+        store=str(shared_dir),
+        executor=slurm(slurm_partition, max_concurrent=2),
+    )
     submitted = time.monotonic() - started
     try:
-        result.wait(timeout=60 + 3 * n)
+        results = handle.result(timeout=60 + 3 * n)
     finally:
-        result.cancel()
+        handle.cancel()
     elapsed = time.monotonic() - started
     print(f"\n{n} runs: submit {submitted:.2f}s, total {elapsed:.1f}s ({n / elapsed:.1f} runs/s)")
-    assert isinstance(result.handle, SlurmHandle) and len(result.handle.job_ids) == 1
-    assert result.status_counts() == {"completed": n}
-    assert sorted(r.metrics["x"] for r in result.runs()) == list(range(n))
-    return result
+    assert len(job_ids(handle)) == 1
+    assert statuses(results) == {"success": n}
+    assert sorted(run.metrics["x"] for run in results) == list(range(n))
 
 
 def test_sweep_runs_as_one_array_and_lands_in_the_store(slurm_partition, shared_dir, caplog):
     caplog.set_level(logging.INFO, "metalab")
     run_sweep(20, slurm_partition, shared_dir)
-    assert "executor: slurm" in caplog.text and "'max_concurrent': 2" in caplog.text
+    assert "Executor: SlurmExecutor" in caplog.text and "'max_concurrent': 2" in caplog.text
 
 
 @pytest.mark.skipif(os.environ.get("METALAB_SLOW") != "1", reason="slow: set METALAB_SLOW=1")
@@ -74,65 +78,71 @@ def test_200_run_sweep_with_max_concurrent_2(slurm_partition, shared_dir):
 
 
 def test_failing_run_records_traceback_and_others_finish(slurm_partition, shared_dir):
-    result = metalab.run(
-        sweep("fails", ops.fail_on_three, 6), store=shared_dir, executor=slurm(slurm_partition)
+    handle = metalab.run(
+        ops.sweep("fails", ops.fail_on_three, 6),
+        store=str(shared_dir),
+        executor=slurm(slurm_partition),
     )
-    result.wait(timeout=120)
-    assert result.status_counts() == {"completed": 5, "failed": 1}
-    failed = next(r for r in result.runs() if r.status == "failed")
-    assert failed.error is not None and failed.traceback is not None
-    assert "three is bad" in failed.error and "RuntimeError" in failed.traceback
-    log = result.store.run_dir("fails", failed.run_id) / "logs" / "stdout.txt"
-    assert log.read_text() == "running 3\n"
+    results = handle.result(timeout=120)
+    assert statuses(results) == {"success": 5, "failed": 1}
+    (failed,) = results.failed
+    assert failed.error is not None and failed.error["type"] == "RuntimeError"
+    assert "three is bad" in failed.error["message"]
+    assert "RuntimeError: three is bad" in failed.error["traceback"]
+    log = handle.store.get_log(failed.run_id, "run") or ""
+    assert "running 3" in log
 
 
 def test_resume_after_scancel_runs_only_what_is_missing(slurm_partition, shared_dir, caplog):
-    exp = sweep("resume", ops.slow, 12, sleep=1.0)
-    first = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition, max_concurrent=2))
-    wait_for(lambda: first.status_counts().get("completed", 0) >= 2, 120, "two completed runs")
+    exp = ops.sweep("resume", ops.slow, 12, sleep=1.0)
+    first = metalab.run(
+        exp, store=str(shared_dir), executor=slurm(slurm_partition, max_concurrent=2)
+    )
+    wait_for(lambda: first.status.completed >= 2, 120, "two completed runs")
     first.cancel()
-    assert in_queue(first.handle.job_ids) == []
-    done_before = {r.run_id for r in first.runs() if r.status == "completed"}
+    wait_for(lambda: in_queue(job_ids(first)) == [], 30, "the cancelled array to leave the queue")
+    done_before = {
+        r.run_id for r in first.store.list_run_records() if r.status == metalab.Status.SUCCESS
+    }
     assert 2 <= len(done_before) < 12
     caplog.set_level(logging.INFO, "metalab")
-    second = metalab.run(exp, store=shared_dir, executor=slurm(slurm_partition))
-    assert second.submitted == 12 - len(done_before)
-    assert f"already_done={len(done_before)}" in caplog.text
-    second.wait(timeout=240)
-    assert second.status_counts() == {"completed": 12}
-    attempts = {r.run_id: r.attempt for r in second.runs()}
-    assert all(attempts[rid] == 1 for rid in done_before)
+    second = metalab.run(exp, store=str(shared_dir), executor=slurm(slurm_partition))
+    assert second.status.skipped == len(done_before)
+    assert f"{len(done_before)} already completed (resume)" in caplog.text
+    results = second.result(timeout=240)
+    assert statuses(results) == {"success": 12}
 
 
 def test_cancel_leaves_no_job_in_squeue(slurm_partition, shared_dir):
-    result = metalab.run(
-        sweep("cancel", ops.slow, 50, sleep=30),
-        store=shared_dir,
+    handle = metalab.run(
+        ops.sweep("cancel", ops.slow, 50, sleep=30),
+        store=str(shared_dir),
         executor=slurm(slurm_partition, max_concurrent=2),
     )
-    job_ids = result.handle.job_ids
-    wait_for(lambda: in_queue(job_ids) != [], 30, "the array to be queued")
-    result.cancel()
-    assert in_queue(job_ids) == []
+    wait_for(lambda: in_queue(job_ids(handle)) != [], 30, "the array to be queued")
+    handle.cancel()
+    wait_for(lambda: in_queue(job_ids(handle)) == [], 30, "the cancelled array to leave the queue")
 
 
-def test_ctrl_c_during_wait_cancels(slurm_partition, shared_dir):
-    result = metalab.run(
-        sweep("ctrlc", ops.slow, 10, sleep=30), store=shared_dir, executor=slurm(slurm_partition)
+def test_ctrl_c_while_waiting_with_progress_cancels(slurm_partition, shared_dir):
+    handle = metalab.run(
+        ops.sweep("ctrlc", ops.slow, 10, sleep=30),
+        store=str(shared_dir),
+        executor=slurm(slurm_partition),
+        progress=True,
     )
     timer = threading.Timer(2.0, _thread.interrupt_main)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        result.wait(timeout=60)
+        handle.result(timeout=60)
     timer.cancel()
-    assert in_queue(result.handle.job_ids) == []
+    jobs = job_ids(handle._handle)  # type: ignore[attr-defined]
+    wait_for(lambda: in_queue(jobs) == [], 30, "the cancelled array to leave the queue")
 
 
-def test_settings_env_reaches_array_tasks_and_wait_archives(
+def test_settings_env_reaches_array_tasks_and_result_archives(
     slurm_partition, shared_dir, monkeypatch
 ):
-    from tests.integration.settings import ops as probe_ops
-
     settings = shared_dir / "settings.yaml"
     settings.write_text(
         "env: {ML_GLOBAL: g, ML_WS: g}\n"
@@ -141,22 +151,17 @@ def test_settings_env_reaches_array_tasks_and_wait_archives(
         "    folders: [{path: backup, mode: backup}]\n"
     )
     monkeypatch.setenv("METALAB_SETTINGS", str(settings))
-    exp = metalab.Experiment(
-        "slurm-env",
-        probe_ops.probe,
-        params=metalab.param_list([{"i": i} for i in range(3)]),
-        seeds=[0],
+    handle = metalab.run(
+        experiment("slurm-env", n=3), executor=slurm(slurm_partition), env={"ML_RUN": "r"}
     )
-    result = metalab.run(exp, executor=slurm(slurm_partition), env={"ML_RUN": "r"})
-    job_script = next((shared_dir / "ws" / "slurm-env" / ".metalab").glob("slurm/*/*/job.sh"))
-    assert "export ML_RUN=r" in job_script.read_text()
-    assert job_script.stat().st_mode & 0o077 == 0
-    result.wait(timeout=180)
-    assert result.status_counts() == {"completed": 3}
-    runs = shared_dir / "ws" / "slurm-env" / "runs"
-    seen = [
-        json.loads((runs / r.run_id / "artifacts" / "env.json").read_text()) for r in result.runs()
-    ]
+    ws = shared_dir / "ws" / "slurm-env_1"
+    (script,) = ws.glob("slurm/*/array-*.sh")
+    assert "export ML_RUN=r" in script.read_text()
+    assert script.stat().st_mode & 0o077 == 0
+    results = handle.result(timeout=180)
+    assert statuses(results) == {"success": 3}
+    seen = [json.loads((ws / "artifacts" / r.run_id / "env.json").read_text()) for r in results]
     assert seen == [{"ML_GLOBAL": "g", "ML_WS": "w", "ML_RUN": "r", "ML_API_TOKEN": None}] * 3
-    backup = shared_dir / "backup" / "slurm-env" / "runs"
-    assert sorted(p.name for p in backup.iterdir()) == sorted(r.run_id for r in result.runs())
+    assert sorted(records(shared_dir / "backup" / "slurm-env_1")) == sorted(
+        r.run_id for r in results
+    )

@@ -1,4 +1,8 @@
-"""`metalab store reindex` through the installed CLI, against a real PostgreSQL."""
+"""`metalab store reindex` through the installed CLI, against a real PostgreSQL.
+
+`store reindex` rebuilds the index of the project's earlier run layout (what Atlas reads), so
+the runs are written in that layout through `metalab._runstore`.
+"""
 
 import importlib
 import json
@@ -10,15 +14,25 @@ import pytest
 
 import metalab._runstore as runstore_package
 from metalab._runstore import PostgresStoreConfig, parse_locator
-from metalab._sdk import legacy as metalab
+from metalab._runstore.base import COMPLETED, MetricStep, RunRecord
 from tests.helpers import METALAB, run_cli
-from tests.integration.sdk import ops
 
 pytestmark = pytest.mark.postgres
 
 
-def sweep(name: str) -> metalab.Experiment:
-    return metalab.Experiment(name, ops.train, params=metalab.grid(lr=[0.1, 0.2]), seeds=2)
+def populate(locator: str, name: str) -> None:
+    """Four completed runs of experiment ``name``, three metric steps each."""
+    store = parse_locator(locator).open()
+    try:
+        run_ids = [f"{name}-{i}" for i in range(4)]
+        store.put_experiment({"experiment_id": name, "name": name}, 4, run_ids)
+        for i, run_id in enumerate(run_ids):
+            record = RunRecord(name, run_id, {"lr": 0.1 * (i % 2 + 1)}, i // 2, COMPLETED)
+            record.metrics = {"loss": float(i)}
+            store.write_run(record)
+            store.write_steps(name, run_id, [MetricStep("acc", s, s / 3, "") for s in range(3)])
+    finally:
+        store.close()
 
 
 def count(locator: str, sql: str) -> int:
@@ -32,8 +46,8 @@ def count(locator: str, sql: str) -> int:
 
 
 def test_reindex_cli_rebuilds_the_index(pg_locator, tmp_path):
-    metalab.run(sweep("one"), store=pg_locator)
-    metalab.run(sweep("two"), store=pg_locator)
+    populate(pg_locator, "one")
+    populate(pg_locator, "two")
     store = cast(PostgresStoreConfig, parse_locator(pg_locator)).open()
     try:
         store.conn.execute("DELETE FROM runs WHERE experiment_id = 'one'")
@@ -61,7 +75,7 @@ def with_password(locator: str, password: str) -> str:
 
 
 def test_password_only_on_stdin(pg_locator, postgres_server, tmp_path):
-    metalab.run(sweep("pw"), store=pg_locator)
+    populate(pg_locator, "pw")
     secret = with_password(pg_locator, postgres_server.password)
     refused = run_cli("store", "reindex", secret, cwd=tmp_path)
     assert refused.returncode == 2 and "carries a password" in refused.stderr
@@ -94,4 +108,5 @@ def test_reindex_errors_are_one_line(tmp_path):
 def test_reindex_name_is_always_the_function():
     importlib.import_module("metalab._runstore._reindex")  # must not shadow the function
 
-    assert callable(runstore_package.reindex) and metalab.reindex is runstore_package.reindex
+    assert callable(runstore_package.reindex)
+    assert runstore_package.reindex.__module__ == "metalab._runstore"

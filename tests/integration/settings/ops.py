@@ -1,17 +1,23 @@
 """Operations for the settings tests (importable by module path, for worker processes too)."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import Any
+
+import metalab
+from metalab.capture import Capture
 
 PROBED = ("ML_GLOBAL", "ML_WS", "ML_RUN", "ML_API_TOKEN")
 
 
-def probe(params, seed, capture):
+@metalab.operation
+def probe(params: dict[str, Any], capture: Capture) -> None:
     """Record the environment the run saw; append to a ledger so tests count executions."""
-    capture.artifact("env.json", {name: os.environ.get(name) for name in PROBED})
-    capture.artifact("weights.bin", os.urandom(4096))
+    capture.artifact("env", {name: os.environ.get(name) for name in PROBED})
+    capture.artifact("weights", {"bytes": os.urandom(2048).hex()})
     capture.metric("i", params["i"])
-    capture.metric("in_symlink", capture.run_dir.is_symlink())
     ledger = params.get("ledger")
     if ledger:
         with open(ledger, "a") as handle:

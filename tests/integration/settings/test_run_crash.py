@@ -2,10 +2,10 @@
 
 A subprocess runs a one-run experiment in a workspace with a ``backup`` and a ``move`` folder,
 with a `_folders.CHECKPOINT` hook that calls ``os._exit`` at the k-th step, for every k (with and
-without ``RENAME_EXCHANGE``). The run itself completed before archiving started, so after each
+without ``RENAME_EXCHANGE``). The run itself succeeded before archiving started, so after each
 crash the next `metalab.run()` must not execute it again, must finish the archiving (backup and
-move copies identical to the run, the workspace path a symlink to the move copy) and must leave
-no ``.tmp.*`` behind.
+move copies identical to the run, every entry of the run in the workspace a symlink to the move
+copy) and must leave no ``.tmp.*`` behind.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from metalab._folders import tree_digest
-from metalab._sdk import legacy as metalab
-from tests.integration.settings import ops
+import metalab
+from metalab._archive import run_entries
+from tests.integration.settings.helpers import records, rows_experiment, run_digest
 from tests.integration.settings.ops import executions
 
 REPO = Path(__file__).resolve().parents[3]
@@ -28,9 +28,8 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-from metalab._sdk import legacy as metalab
 from metalab import _folders
-from tests.integration.settings import ops
+from tests.integration.settings.helpers import rows_experiment
 
 root, crash_at, exchange = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 _folders.EXCHANGE_ENABLED = exchange
@@ -44,7 +43,8 @@ def hook(name):
 
 _folders.CHECKPOINT = hook
 rows = [{"i": 0, "ledger": str(root / "ledger")}]
-metalab.run(metalab.Experiment("crash", ops.probe, params=metalab.param_list(rows), seeds=[0]))
+import metalab
+metalab.run(rows_experiment("crash", rows), verbose=False).result()
 """
 
 SETTINGS = """
@@ -61,7 +61,7 @@ def crash(root: Path, k: int, exchange: bool) -> int:
     env = {
         **os.environ,
         "METALAB_SETTINGS": str(root / "settings.yaml"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "clients" / "python" / "src"), str(REPO)]),
     }
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(root), str(k), "1" if exchange else "0"],
@@ -87,13 +87,16 @@ def test_kill_at_every_archive_step_then_rerun(tmp_path, monkeypatch, exchange):
         monkeypatch.setenv("METALAB_SETTINGS", str(root / "settings.yaml"))
         monkeypatch.chdir(root)
         rows = [{"i": 0, "ledger": str(root / "ledger")}]
-        exp = metalab.Experiment("crash", ops.probe, params=metalab.param_list(rows), seeds=[0])
-        result = metalab.run(exp)
-        assert result.submitted == 0 and executions(root / "ledger") == [0], f"k={k}"
-        (run,) = (root / "ws" / "crash" / "runs").iterdir()
-        fast = root / "fast" / "crash" / "runs" / run.name
-        backup = root / "backup" / "crash" / "runs" / run.name
-        assert run.is_symlink() and run.resolve() == fast.resolve(), f"k={k} ({steps[k - 1]})"
-        assert tree_digest(fast) == tree_digest(backup), f"k={k} ({steps[k - 1]})"
-        assert json.loads((fast / "run.json").read_text())["status"] == "completed"
-        assert not list(root.glob("**/.tmp.*")), f"k={k} ({steps[k - 1]}): leftovers"
+        handle = metalab.run(rows_experiment("crash", rows), verbose=False)
+        assert handle.status.skipped == 1, f"k={k}"
+        handle.result()
+        assert executions(root / "ledger") == [0], f"k={k}"
+        ws, fast = root / "ws" / "crash_1", root / "fast" / "crash_1"
+        (run_id,) = records(ws)
+        where = f"k={k} ({steps[k - 1]})"
+        for rel in run_entries(ws, run_id):
+            assert (ws / rel).is_symlink(), f"{where}: {rel}"
+            assert (ws / rel).resolve() == (fast / rel).resolve(), f"{where}: {rel}"
+        assert run_digest(fast, run_id) == run_digest(root / "backup" / "crash_1", run_id), where
+        assert json.loads((fast / "runs" / f"{run_id}.json").read_text())["status"] == "success"
+        assert not list(root.glob("**/.tmp.*")), f"{where}: leftovers"

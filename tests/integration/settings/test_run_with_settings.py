@@ -1,4 +1,8 @@
-"""`metalab.run()` with a real settings file: workspace, env, folders, end to end on real files."""
+"""`metalab.run()` with a real settings file: workspace, env, folders, end to end on real files.
+
+Upstream's API throughout: ``metalab.run(exp, ...).result()``; the stores write upstream's
+layout (``{workspace}/{name}_{version}/runs/{id}.json``, ``artifacts/{id}/`` ...).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,24 @@ import json
 import logging
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from metalab._folders import FolderError, tree_digest
-from metalab._sdk import legacy as metalab
-from metalab.errors import ConfigError, StoreError
-from tests.integration.settings import ops
+import metalab
+from metalab._folders import FolderError
+from metalab._run_settings import SettingsRunHandle
+from metalab.errors import ConfigError
+from tests.integration.settings.helpers import (
+    experiment,
+    records,
+    rows_experiment,
+    run_digest,
+    seen_env,
+    status_of,
+    write_settings,
+)
 from tests.integration.settings.ops import executions
 
 
@@ -22,20 +36,12 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
+    monkeypatch.setenv("METALAB_SETTINGS", str(tmp_path / "no-settings.yaml"))
     return work
 
 
-def write_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
-    path = tmp_path / "conf" / "settings.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    monkeypatch.setenv("METALAB_SETTINGS", str(path))
-    return path
-
-
-def experiment(name: str, n: int = 2, **params: object) -> metalab.Experiment:
-    rows = [{"i": i, **params} for i in range(n)]
-    return metalab.Experiment(name, ops.probe, params=metalab.param_list(rows), seeds=[0])
+def statuses(results: metalab.Results) -> Counter[str]:
+    return Counter(run.status.value for run in results)
 
 
 SELECTION = """
@@ -69,22 +75,23 @@ workspaces:
 )
 def test_workspace_selection_picks_the_store_root(tmp_path, monkeypatch, cwd, name, kwargs, where):
     write_settings(tmp_path, monkeypatch, SELECTION)
-    metalab.run(experiment(name), **kwargs)
-    assert (tmp_path / where / name / "experiment.json").is_file()
-    made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/experiment.json")}
-    assert made == {f"{where}/{name}/experiment.json"}
+    metalab.run(experiment(name), **kwargs).result()
+    assert (tmp_path / where / f"{name}_1" / "_meta.json").is_file()
+    made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/_meta.json")}
+    assert made == {f"{where}/{name}_1/_meta.json"}
 
 
 def test_explicit_store_wins_over_the_workspace_path(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, SELECTION)
-    metalab.run(experiment("sel-abc"), store=tmp_path / "mine")
-    assert (tmp_path / "mine" / "sel-abc" / "experiment.json").is_file()
+    metalab.run(experiment("sel-abc"), store=str(tmp_path / "mine")).result()
+    assert (tmp_path / "mine" / "sel-abc_1" / "_meta.json").is_file()
     assert not (tmp_path / "ws").exists()
 
 
-def test_no_settings_file_keeps_todays_default(cwd):
-    metalab.run(experiment("plain"))
-    assert (cwd / "experiments" / "plain" / "experiment.json").is_file()
+def test_no_settings_file_keeps_upstreams_default(cwd):
+    results = metalab.run(experiment("plain")).result()
+    assert len(results) == 2
+    assert (cwd / "experiments" / "plain_1" / "_meta.json").is_file()
 
 
 def test_bad_workspace_choices_are_clear_errors(tmp_path, monkeypatch, cwd):
@@ -96,7 +103,7 @@ def test_bad_workspace_choices_are_clear_errors(tmp_path, monkeypatch, cwd):
     with pytest.raises(ConfigError, match="workspace 'cluster' is remote"):
         metalab.run(experiment("e"), workspace="cluster")
     path.write_text("workspaces: [{id: a, path: /x, trigers: [b]}]\n")
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ValueError) as info:  # a ConfigError, caught as upstream users do
         metalab.run(experiment("e"))
     assert str(info.value) == (
         f"{path}: workspaces.0.trigers: unknown key (did you mean 'triggers'?)"
@@ -111,35 +118,42 @@ workspaces:
     path: ../ws
     env: {ML_WS: w, ML_RUN: w}
 """
-
-
-def seen_env(root: Path, name: str) -> list[dict[str, str | None]]:
-    return [
-        json.loads(p.read_text())
-        for p in sorted((root / name / "runs").glob("*/artifacts/env.json"))
-    ]
+EXPECTED_ENV = {"ML_GLOBAL": "g", "ML_WS": "w", "ML_RUN": "r", "ML_API_TOKEN": "hush"}
 
 
 def test_env_is_merged_and_exported_to_in_process_runs(tmp_path, monkeypatch, cwd, caplog):
     caplog.set_level(logging.INFO, "metalab")
     write_settings(tmp_path, monkeypatch, ENV)
     monkeypatch.setenv("ML_GLOBAL", "from-the-shell")  # the settings win inside runs
-    metalab.run(experiment("envs"), env={"ML_RUN": "r"})
-    expected = {"ML_GLOBAL": "g", "ML_WS": "w", "ML_RUN": "r", "ML_API_TOKEN": "hush"}
-    assert seen_env(tmp_path / "ws", "envs") == [expected, expected]
+    handle = metalab.run(experiment("envs"), env={"ML_RUN": "r"})
+    handle.result()
+    assert seen_env(tmp_path / "ws" / "envs_1") == [EXPECTED_ENV, EXPECTED_ENV]
     assert os.environ["ML_GLOBAL"] == "from-the-shell" and "ML_WS" not in os.environ
-    assert "env: ML_GLOBAL=g ML_WS=w ML_RUN=r ML_API_TOKEN=***" in caplog.text
+    assert "Env: ML_GLOBAL=g ML_WS=w ML_RUN=r ML_API_TOKEN=***" in caplog.text
     assert "hush" not in caplog.text
-    assert f"workspace: main {tmp_path / 'ws'}" in caplog.text
+    assert f"Workspace: main {tmp_path / 'ws'}" in caplog.text
+    assert f"Store: FileStore {tmp_path / 'ws'} (experiment: envs:1)" in caplog.text
+    assert "Executor: sequential (default)" in caplog.text
+    assert "Runs: 2 to execute" in caplog.text
 
 
-def test_env_reaches_local_pool_workers(tmp_path, monkeypatch, cwd):
+def test_env_reaches_process_pool_workers(tmp_path, monkeypatch, cwd, caplog):
+    caplog.set_level(logging.INFO, "metalab")
     write_settings(tmp_path, monkeypatch, ENV)
-    executor = metalab.executor_from_config("local", {"workers": 2})
-    result = metalab.run(experiment("pool", n=4), executor=executor, env={"ML_RUN": "r"})
-    result.wait(timeout=120)
-    expected = {"ML_GLOBAL": "g", "ML_WS": "w", "ML_RUN": "r", "ML_API_TOKEN": "hush"}
-    assert seen_env(tmp_path / "ws", "pool") == [expected] * 4
+    executor = metalab.ProcessExecutor(max_workers=2)
+    with executor:
+        metalab.run(experiment("pool", n=4), executor=executor, env={"ML_RUN": "r"}).result(
+            timeout=120
+        )
+    assert seen_env(tmp_path / "ws" / "pool_1") == [EXPECTED_ENV] * 4
+    assert "Executor: ProcessExecutor (max_workers=2)" in caplog.text
+    assert "ML_WS" not in os.environ
+
+
+def test_no_settings_work_returns_upstreams_handle(cwd):
+    handle = metalab.run(experiment("bare"))
+    assert not isinstance(handle, SettingsRunHandle)
+    handle.result()
 
 
 def test_bad_run_env_is_a_clear_error(cwd):
@@ -149,12 +163,18 @@ def test_bad_run_env_is_a_clear_error(cwd):
         metalab.run(experiment("e"), env={"N": 3})  # type: ignore[dict-item]  # checked at runtime
 
 
-def test_store_log_redacts_the_password(cwd, caplog):
+def test_store_log_redacts_the_password(cwd, caplog, monkeypatch):
+    from metalab.store.postgres import PostgresStoreConfig
+
+    def refuse(self: PostgresStoreConfig) -> None:
+        raise ConnectionError("no server here")
+
+    monkeypatch.setattr(PostgresStoreConfig, "connect", refuse)
     caplog.set_level(logging.INFO, "metalab")
-    locator = "postgresql://me:sekret@127.0.0.1:1/db?file_root=files&connect_timeout=2"
-    with pytest.raises(StoreError) as info:
+    locator = "postgresql://me:sekret@127.0.0.1:1/db?file_root=files"
+    with pytest.raises(ConnectionError) as info:
         metalab.run(experiment("e"), store=locator)
-    assert "store: PostgresStore postgresql://me:***@127.0.0.1:1/db" in caplog.text
+    assert "Store: PostgresStore postgresql://me:***@127.0.0.1:1/db" in caplog.text
     assert "sekret" not in caplog.text and "sekret" not in str(info.value)
 
 
@@ -168,69 +188,57 @@ workspaces:
 """
 
 
-def runs_of(root: Path, name: str) -> dict[str, Path]:
-    return {p.name: p for p in sorted((root / name / "runs").iterdir())}
-
-
-def status_of(run_dir: Path) -> str:
-    status: str = json.loads((run_dir / "run.json").read_text())["status"]
-    return status
-
-
-def test_completed_runs_are_archived_before_run_returns(tmp_path, monkeypatch, cwd, caplog):
+def test_successful_runs_are_archived_before_result_returns(tmp_path, monkeypatch, cwd, caplog):
     caplog.set_level(logging.INFO, "metalab")
     write_settings(tmp_path, monkeypatch, FOLDERS)
-    exp = metalab.Experiment(
-        "arch",
-        ops.probe,
-        params=metalab.param_list([{"i": 0}, {"i": 1}, {"i": 2, "fail": True}]),
-        seeds=[0],
-    )
-    result = metalab.run(exp)
-    assert result.status_counts() == {"completed": 2, "failed": 1}
-    workspace = runs_of(tmp_path / "ws", "arch")
-    completed = {rid for rid, path in workspace.items() if status_of(path) == "completed"}
-    for rid, path in workspace.items():
-        backup, fast = (
-            tmp_path / "backup" / "arch" / "runs" / rid,
-            tmp_path / "fast" / "arch" / "runs" / rid,
-        )
-        if rid in completed:
-            assert path.is_symlink() and path.resolve() == fast.resolve()
-            assert tree_digest(backup) == tree_digest(fast) == tree_digest(path)
+    exp = rows_experiment("arch", [{"i": 0}, {"i": 1}, {"i": 2, "fail": True}])
+    handle = metalab.run(exp)
+    results = handle.result()
+    assert statuses(results) == {"success": 2, "failed": 1}
+    ws, backup, fast = (tmp_path / p / "arch_1" for p in ("ws", "backup", "fast"))
+    for run_id, record in records(ws).items():
+        if status_of(record) == "success":
+            assert (
+                record.is_symlink() and record.resolve() == (fast / "runs" / record.name).resolve()
+            )
+            assert (ws / "artifacts" / run_id).is_symlink()
+            assert run_digest(ws, run_id) == run_digest(fast, run_id)
+            assert run_digest(backup, run_id) == run_digest(fast, run_id)
         else:
-            assert path.is_dir() and not path.is_symlink()
-            assert not backup.exists() and not fast.exists()
+            assert not record.is_symlink() and not (ws / "artifacts" / run_id).is_symlink()
+            assert not (backup / "runs" / record.name).exists()
+            assert not (fast / "runs" / record.name).exists()
     assert not list(tmp_path.glob("**/.tmp.*"))
     assert "archived 2 run(s): 2 copied, 2 moved" in caplog.text
-    assert len(result.table()) == 3  # records are read through the symlinks
-    assert result.archiver is not None and result.archiver.report is not None
-    assert len(result.archiver.report.results) == 4 and not result.archiver.report.failures
-    assert result.wait() is result and "waiting for" not in caplog.text.split("archived 2")[1]
+    assert isinstance(handle, SettingsRunHandle) and handle.archive_report is not None
+    assert len(handle.archive_report.results) == 4 and not handle.archive_report.failures
+    # readers follow the symlinks: the results load from the store again
+    again = metalab.load_results(str(tmp_path / "ws" / "arch_1"))
+    assert statuses(again) == {"success": 2, "failed": 1}
+    assert sorted(r.artifact("env")["ML_RUN"] is None for r in again.successful) == [True, True]
 
 
 def test_missing_runs_are_restored_instead_of_rerun(tmp_path, monkeypatch, cwd, caplog):
     write_settings(tmp_path, monkeypatch, FOLDERS)
     ledger = tmp_path / "ledger"
     exp = experiment("rest", n=3, ledger=str(ledger))
-    metalab.run(exp)
+    metalab.run(exp).result()
     assert executions(ledger) == [0, 1, 2]
-    moved = {rid: tree_digest(p) for rid, p in runs_of(tmp_path / "ws", "rest").items()}
-    # the primary copies vanish; one run survives only in the move folder
-    for path in runs_of(tmp_path / "ws", "rest").values():
-        path.unlink()
+    ws = tmp_path / "ws" / "rest_1"
+    moved = {run_id: run_digest(ws, run_id) for run_id in records(ws)}
+    shutil.rmtree(ws)  # the primary copies vanish; one run survives only in the move folder
     only_fast = sorted(moved)[0]
-    shutil.rmtree(tmp_path / "backup" / "rest" / "runs" / only_fast)
+    (tmp_path / "backup" / "rest_1" / "runs" / f"{only_fast}.json").unlink()
     caplog.clear()
     caplog.set_level(logging.INFO, "metalab")
-    result = metalab.run(exp)
+    results = metalab.run(exp).result()
     assert executions(ledger) == [0, 1, 2], "a restored run was executed again"
-    assert "total=3 to_run=0 already_done=3 (3 restored from folders)" in caplog.text
-    assert result.status_counts() == {"completed": 3}
-    assert f"restored rest/runs/{only_fast} from move folder" in caplog.text
-    assert (tmp_path / "backup" / "rest" / "runs" / only_fast).is_dir()  # backed up again
-    for rid, path in runs_of(tmp_path / "ws", "rest").items():
-        assert tree_digest(path) == moved[rid]
+    assert "3 already completed (resume, 3 of them restored from folders)" in caplog.text
+    assert f"restored run {only_fast} from move folder" in caplog.text
+    assert statuses(results) == {"success": 3}
+    assert (tmp_path / "backup" / "rest_1" / "runs" / f"{only_fast}.json").is_file()
+    for run_id in records(ws):
+        assert run_digest(ws, run_id) == moved[run_id]
 
 
 def test_dangling_move_symlink_without_copy_is_an_error(tmp_path, monkeypatch, cwd):
@@ -239,13 +247,13 @@ def test_dangling_move_symlink_without_copy_is_an_error(tmp_path, monkeypatch, c
     )
     ledger = tmp_path / "ledger"
     exp = experiment("dang", n=1, ledger=str(ledger))
-    metalab.run(exp)
+    metalab.run(exp).result()
     (tmp_path / "fast").rename(tmp_path / "unmounted")
     with pytest.raises(FolderError, match="is the move folder mounted"):
         metalab.run(exp)
     assert executions(ledger) == [0]
     (tmp_path / "unmounted").rename(tmp_path / "fast")
-    metalab.run(exp)
+    metalab.run(exp).result()
     assert executions(ledger) == [0]
 
 
@@ -253,39 +261,40 @@ def test_backup_false_opts_out_and_a_later_run_catches_up(tmp_path, monkeypatch,
     write_settings(tmp_path, monkeypatch, FOLDERS)
     ledger = tmp_path / "ledger"
     exp = experiment("opt", n=2, ledger=str(ledger))
-    metalab.run(exp, backup=False)
+    metalab.run(exp, backup=False).result()
     assert not (tmp_path / "backup").exists() and not (tmp_path / "fast").exists()
-    assert all(p.is_dir() and not p.is_symlink() for p in runs_of(tmp_path / "ws", "opt").values())
-    metalab.run(exp)  # nothing to run; the completed runs are archived now
+    ws = tmp_path / "ws" / "opt_1"
+    assert not any(p.is_symlink() for p in records(ws).values())
+    metalab.run(exp).result()  # nothing to run; the successful runs are archived now
     assert executions(ledger) == [0, 1]
-    assert len(list((tmp_path / "backup" / "opt" / "runs").iterdir())) == 2
-    assert all(p.is_symlink() for p in runs_of(tmp_path / "ws", "opt").values())
+    assert len(records(tmp_path / "backup" / "opt_1")) == 2
+    assert all(p.is_symlink() for p in records(ws).values())
 
 
 def test_per_run_opt_out(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, FOLDERS)
-    exp = experiment("mark", n=1)
-    metalab.run(exp, backup=False)
-    (run,) = runs_of(tmp_path / "ws", "mark").values()
-    (run / ".metalab-no-archive").touch()  # by hand
-    metalab.run(exp)
-    assert run.is_dir() and not run.is_symlink() and not (tmp_path / "backup").exists()
-    exp = metalab.Experiment(  # by the operation: capture.no_archive()
-        "mark2",
-        ops.probe,
-        params=metalab.param_list([{"i": 0}, {"i": 1, "keep_here": True}]),
-        seeds=[0],
-    )
-    metalab.run(exp)
-    kept = [p for p in runs_of(tmp_path / "ws", "mark2").values() if not p.is_symlink()]
-    assert len(kept) == 1 and (kept[0] / ".metalab-no-archive").exists()
-    assert len(list((tmp_path / "backup" / "mark2" / "runs").iterdir())) == 1
+    exp = experiment("mark", n=2)
+    metalab.run(exp, backup=False).result()
+    ws = tmp_path / "ws" / "mark_1"
+    kept = sorted(records(ws))[0]
+    (ws / "runs" / f"{kept}.no-archive").touch()
+    metalab.run(exp).result()
+    assert {run_id for run_id, p in records(ws).items() if not p.is_symlink()} == {kept}
+    assert set(records(tmp_path / "backup" / "mark_1")) == set(records(ws)) - {kept}
+    # by the operation: capture.no_archive()
+    metalab.run(rows_experiment("mark2", [{"i": 0}, {"i": 1, "keep_here": True}])).result()
+    ws = tmp_path / "ws" / "mark2_1"
+    kept_here = [run_id for run_id, p in records(ws).items() if not p.is_symlink()]
+    assert len(kept_here) == 1 and (ws / "runs" / f"{kept_here[0]}.no-archive").exists()
+    assert len(records(tmp_path / "backup" / "mark2_1")) == 1
 
 
 def test_use_folders_are_looked_up_never_written(tmp_path, monkeypatch, cwd):
+    from metalab._folders import tree_digest
+
     ledger = tmp_path / "ledger"
     exp = experiment("shared", n=2, ledger=str(ledger))
-    metalab.run(exp, store=tmp_path / "colleague")  # someone else's results
+    metalab.run(exp, store=str(tmp_path / "colleague")).result()  # someone else's results
     assert executions(ledger) == [0, 1]
     before = tree_digest(tmp_path / "colleague")
     write_settings(
@@ -294,11 +303,9 @@ def test_use_folders_are_looked_up_never_written(tmp_path, monkeypatch, cwd):
         "workspaces:\n  - id: main\n    path: ../ws\n"
         "    folders: [{path: ../colleague, mode: use}]\n",
     )
-    result = metalab.run(exp)
-    assert executions(ledger) == [0, 1] and result.status_counts() == {"completed": 2}
-    assert all(
-        p.is_dir() and not p.is_symlink() for p in runs_of(tmp_path / "ws", "shared").values()
-    )
+    results = metalab.run(exp).result()
+    assert executions(ledger) == [0, 1] and statuses(results) == {"success": 2}
+    assert not any(p.is_symlink() for p in records(tmp_path / "ws" / "shared_1").values())
     assert tree_digest(tmp_path / "colleague") == before
 
 
@@ -306,33 +313,35 @@ def test_rerun_never_writes_into_the_archive(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, FOLDERS)
     ledger = tmp_path / "ledger"
     exp = experiment("again", n=1, ledger=str(ledger))
-    metalab.run(exp)
-    (run,) = runs_of(tmp_path / "ws", "again").values()
-    archived = tmp_path / "fast" / "again" / "runs" / run.name
-    backup = tmp_path / "backup" / "again" / "runs" / run.name
-    first = tree_digest(archived)
-    result = metalab.run(exp, resume=False)
-    assert executions(ledger) == [0, 0]
-    (record,) = result.runs()
-    assert record.attempt == 2 and record.metrics["in_symlink"] is False
-    assert run.is_symlink() and tree_digest(archived) == tree_digest(backup) != first
+    metalab.run(exp).result()
+    ws, fast = tmp_path / "ws" / "again_1", tmp_path / "fast" / "again_1"
+    (run_id,) = records(ws)
+    first = run_digest(fast, run_id)
+    results = metalab.run(exp, resume=False).result()
+    assert executions(ledger) == [0, 0] and statuses(results) == {"success": 1}
+    second = run_digest(fast, run_id)
+    assert second != first  # archived again after the rerun, not written through the link
+    assert run_digest(tmp_path / "backup" / "again_1", run_id) == second
+    assert records(ws)[run_id].is_symlink()
 
 
-def test_local_pool_runs_are_archived_by_wait(tmp_path, monkeypatch, cwd):
+def test_process_pool_runs_are_archived_by_result(tmp_path, monkeypatch, cwd):
     write_settings(tmp_path, monkeypatch, FOLDERS)
-    executor = metalab.executor_from_config("local", {"workers": 2})
-    result = metalab.run(experiment("pool", n=4), executor=executor)
-    result.wait(timeout=120)
-    assert len(list((tmp_path / "backup" / "pool" / "runs").iterdir())) == 4
-    assert all(p.is_symlink() for p in runs_of(tmp_path / "ws", "pool").values())
-    assert result.archiver is not None and result.archiver.report is not None
-    assert not result.archiver.report.failures
+    with metalab.ProcessExecutor(max_workers=2) as executor:
+        handle = metalab.run(experiment("pool", n=4), executor=executor)
+        handle.result(timeout=120)
+    assert len(records(tmp_path / "backup" / "pool_1")) == 4
+    assert all(p.is_symlink() for p in records(tmp_path / "ws" / "pool_1").values())
+    assert isinstance(handle, SettingsRunHandle) and handle.archive_report is not None
+    assert not handle.archive_report.failures
 
 
-def test_folders_are_not_used_for_a_store_elsewhere(tmp_path, monkeypatch, cwd):
+def test_folders_are_not_used_for_a_store_elsewhere(tmp_path, monkeypatch, cwd, caplog):
+    caplog.set_level(logging.INFO, "metalab")
     write_settings(tmp_path, monkeypatch, FOLDERS)
-    metalab.run(experiment("away", n=1), store=tmp_path / "other")
+    metalab.run(experiment("away", n=1), store=str(tmp_path / "other")).result()
     assert not (tmp_path / "backup").exists() and not (tmp_path / "fast").exists()
+    assert "(folders not used: the store is elsewhere)" in caplog.text
 
 
 def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
@@ -342,15 +351,14 @@ def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
 
     settings = write_settings(tmp_path, monkeypatch, FOLDERS)
     code = (
-        "from metalab._sdk import legacy as metalab\n"
-        "from tests.integration.settings import ops\n"
-        "rows = [{'i': i} for i in range(3)]\n"
-        "metalab.run(metalab.Experiment('tty', ops.probe, params=metalab.param_list(rows),"
-        " seeds=[0]))\n"
+        "import metalab\n"
+        "from tests.integration.settings.helpers import experiment\n"
+        "metalab.run(experiment('tty', n=3)).result()\n"
     )
     primary, secondary = pty.openpty()
     repo = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "METALAB_SETTINGS": str(settings), "PYTHONPATH": str(repo)}
+    path = os.pathsep.join([str(repo / "clients" / "python" / "src"), str(repo)])
+    env = {**os.environ, "METALAB_SETTINGS": str(settings), "PYTHONPATH": path}
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, stderr=secondary, stdout=secondary
     )
@@ -372,12 +380,13 @@ def test_drain_progress_on_a_terminal(tmp_path, monkeypatch):
 def test_runs_of_an_older_sweep_are_orphans_and_clean_removes_only_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: Path
 ) -> None:
+    import time
+
     write_settings(tmp_path, monkeypatch, "workspaces:\n  - id: main\n    path: ../ws\n")
-    old = metalab.run(experiment("sweep", n=3)).wait()
-    new = metalab.run(experiment("sweep", n=2, lr=0.1)).wait()
-    runs = tmp_path / "ws" / "sweep" / "runs"
-    doc = json.loads((tmp_path / "ws" / "sweep" / "experiment.json").read_text())
-    assert doc["run_ids"] == new.run_ids and doc["total_runs"] == 2
+    old = metalab.run(experiment("sweep", n=3)).result()
+    time.sleep(1.1)  # manifests are named by the second
+    new = metalab.run(experiment("sweep", n=2, lr=0.1)).result()
+    ws = tmp_path / "ws" / "sweep_1"
 
     from click.testing import CliRunner
 
@@ -386,7 +395,8 @@ def test_runs_of_an_older_sweep_are_orphans_and_clean_removes_only_them(
     listed = CliRunner().invoke(cli, ["orphans", "--json"])
     assert listed.exit_code == 0, listed.output
     found = {e["run"] for e in json.loads(listed.output)["entries"] if e["kind"] == "orphan"}
-    assert found == {f"sweep/{rid}" for rid in old.run_ids}
+    assert found == {f"sweep_1/{run.run_id}" for run in old}
     cleaned = CliRunner().invoke(cli, ["orphans", "--clean"])
     assert cleaned.exit_code == 0 and "removed 3" in cleaned.output, cleaned.output
-    assert sorted(p.name for p in runs.iterdir()) == sorted(new.run_ids)
+    assert sorted(records(ws)) == sorted(run.run_id for run in new)
+    assert sorted(p.name for p in (ws / "artifacts").iterdir()) == sorted(records(ws))

@@ -86,3 +86,28 @@ def test_recover_and_orphans(capsys, settings_file, tmp_path):
 def test_remote_flags_need_a_remote_workspace(capsys, settings_file):
     code, _, err = run_cli(capsys, "--workspace", "main", "--uv-offline", "orphans")
     assert code == 2 and "need a remote workspace" in err
+
+
+def test_recover_and_orphans_in_upstream_layout(capsys, settings_file, tmp_path):
+    backup = tmp_path / "backup" / "exp_1"
+    (backup / "runs").mkdir(parents=True)
+    (backup / "_meta.json").write_text('{"experiment_id": "exp:1"}')
+    (backup / "runs" / "r1.json").write_text('{"status": "success"}')
+    (backup / "artifacts" / "r1").mkdir(parents=True)
+    (backup / "artifacts" / "r1" / "model.json").write_text("{}")
+    code, out, _ = run_cli(capsys, "orphans", "--json")
+    assert [(e["kind"], e["run"]) for e in json.loads(out)["entries"]] == [
+        ("recoverable", "exp_1/r1")
+    ]
+    code, out, err = run_cli(capsys, "runs", "recover", "exp_1/r1")
+    assert code == 0 and "recovered exp_1/r1 from backup folder" in out, err
+    ws = tmp_path / "ws" / "exp_1"
+    assert (ws / "runs" / "r1.json").is_file()
+    assert (ws / "artifacts" / "r1" / "model.json").is_file()
+    code, out, _ = run_cli(capsys, "runs", "recover", "exp_1/r1")
+    assert code == 0 and "already in" in out
+    # no manifest names r1: an orphan; cleaning removes its files, never the backup's
+    code, out, _ = run_cli(capsys, "orphans", "--clean")
+    assert code == 0 and "orphan       exp_1/r1" in out and "removed 1" in out
+    assert not (ws / "runs" / "r1.json").exists() and not (ws / "artifacts" / "r1").exists()
+    assert (backup / "artifacts" / "r1" / "model.json").is_file()

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from metalab.executor.config import resolve_executor
     from metalab.executor.slurm import SlurmConfig, SlurmExecutor, SlurmRunHandle
     from metalab.experiment import Experiment
+    from metalab.experiment_config import ExperimentConfig as ExperimentConfig
+    from metalab.experiment_config import load_experiment_config as load_experiment_config
     from metalab.operation import OperationWrapper, operation
     from metalab.params import (
         GridSource,
@@ -133,8 +135,18 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "metalab.progress.display": ("display_results",),
     "metalab._ids": ("file_hash", "dir_hash", "FilePath", "DirPath", "Fingerprintable"),
 }
+_EXTRAS: dict[str, tuple[str, ...]] = {
+    # this project's additions, outside upstream's ``__all__`` (``from metalab import *``
+    # stays upstream's): experiment YAML files
+    "metalab.experiment_config": ("ExperimentConfig", "load_experiment_config"),
+}
 
-_MODULE_OF: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}
+_MODULE_OF: dict[str, str] = {
+    name: module
+    for sources in (_SOURCES, _EXTRAS)
+    for module, names in sources.items()
+    for name in names
+}
 
 __all__ = [
     "__version__",

@@ -1,8 +1,12 @@
 """Auxiliary folders of a workspace: archive finished runs, restore them, never lose one.
 
-A folder mirrors the workspace layout: the run ``{workspace}/{experiment}/runs/{run}`` lives at
-``{folder}/{experiment}/runs/{run}``. Modes: ``backup`` (copy after success), ``move`` (copy,
-then replace the workspace directory by a symlink to the copy), ``use`` (read-only lookups).
+The primitives (`publish_copy`, `move_to_folder`, `copy_in`, `sweep_stale`) work on any file or
+directory; `metalab._archive` applies them to the runs of upstream-layout stores. The functions
+named after runs here (`archive_run`, `find_archived`, `restore_if_archived`, `recover_run`)
+handle the project's earlier layout, where a folder mirrors the workspace: the run
+``{workspace}/{experiment}/runs/{run}`` lives at ``{folder}/{experiment}/runs/{run}``.
+Modes: ``backup`` (copy after success), ``move`` (copy, then replace the workspace path by a
+symlink to the copy), ``use`` (read-only lookups).
 
 Every change is crash-safe, at every step (tests kill a process at each `_checkpoint`):
 
@@ -51,12 +55,18 @@ __all__ = [
     "FolderWorker",
     "NO_ARCHIVE_MARKER",
     "archive_run",
+    "copy_in",
     "find_archived",
+    "fsync_dir",
     "is_tmp_name",
+    "move_to_folder",
     "needs_archive",
+    "publish_copy",
     "recover_run",
+    "remove_tree",
     "restore_if_archived",
     "sweep_stale",
+    "tmp_path_for",
 ]
 
 log = logging.getLogger("metalab.folders")
@@ -84,7 +94,7 @@ def _checkpoint(step: str) -> None:
 # --- primitives ---------------------------------------------------------------------------
 
 
-def _tmp_path(target: Path, kind: str) -> Path:
+def tmp_path_for(target: Path, kind: str) -> Path:
     host = socket.gethostname().replace(".", "_")
     return target.parent / (
         f"{TMP_PREFIX}{target.name}.{host}.{os.getpid()}.{secrets.token_hex(4)}.{kind}"
@@ -113,7 +123,7 @@ def is_tmp_name(name: str) -> bool:
     return _parse_tmp(name) is not None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -177,9 +187,22 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {name for name in names if _skip(directory, name)}
 
 
+def _file_digest(path: Path) -> tuple[str, int, str]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return ("file", path.stat().st_size, digest.hexdigest())
+
+
 def tree_digest(root: Path) -> dict[str, tuple[str, int, str]]:
-    """``relative path → (kind, size, sha256 or link target)`` of what an archive copy holds."""
+    """``relative path → (kind, size, sha256 or link target)`` of what an archive copy holds.
+
+    A regular file is its own tree: ``{"": ("file", size, sha256)}``.
+    """
     out: dict[str, tuple[str, int, str]] = {}
+    if root.is_file() and not root.is_symlink():
+        return {"": _file_digest(root)}
     for directory, dirnames, filenames in os.walk(root):
         base = Path(directory)
         descend = []
@@ -194,27 +217,33 @@ def tree_digest(root: Path) -> dict[str, tuple[str, int, str]]:
                 out[rel] = ("dir", 0, "")
                 descend.append(name)
             else:
-                digest = hashlib.sha256()
-                with open(path, "rb") as handle:
-                    while chunk := handle.read(_CHUNK):
-                        digest.update(chunk)
-                out[rel] = ("file", path.stat().st_size, digest.hexdigest())
+                out[rel] = _file_digest(path)
         dirnames[:] = [d for d in dirnames if d in descend]
     return out
 
 
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _copy_tree(source: Path, destination: Path) -> None:
+    """Copy a directory (or a single file) and fsync what was written."""
+    if source.is_file() and not source.is_symlink():
+        shutil.copy2(source, destination)
+        _fsync_file(str(destination))
+        fsync_dir(destination.parent)
+        return
     shutil.copytree(source, destination, symlinks=True, ignore=_ignore)
     for directory, _dirs, files in os.walk(destination):
         for name in files:
             path = os.path.join(directory, name)
             if not os.path.islink(path):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        _fsync_dir(Path(directory))
+                _fsync_file(path)
+        fsync_dir(Path(directory))
 
 
 def _verify(source: Path, copy: Path) -> None:
@@ -225,7 +254,7 @@ def _verify(source: Path, copy: Path) -> None:
         raise FolderError(f"copy of {source} in {copy} does not match the source (first: {first})")
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Delete a directory we own; a symlink is unlinked, never followed."""
     if path.is_symlink() or not path.is_dir():
         path.unlink(missing_ok=True)
@@ -235,7 +264,7 @@ def _remove_tree(path: Path) -> None:
 
 def _discard(path: Path) -> None:
     try:
-        _remove_tree(path)
+        remove_tree(path)
     except OSError as exc:
         log.debug("could not remove temporary %s (swept later): %s", path, exc)
 
@@ -286,10 +315,10 @@ def sweep_stale(directory: Path, *, any_owner: bool = False) -> list[Path]:
             removed.append(path)
         elif parsed.kind != "stage" and not original.exists() and not original.is_symlink():
             os.rename(path, original)
-            _fsync_dir(directory)
+            fsync_dir(directory)
             log.warning("restored %s after an interrupted archive operation", original)
         else:
-            _remove_tree(path)
+            remove_tree(path)
             removed.append(path)
     return removed
 
@@ -297,14 +326,14 @@ def sweep_stale(directory: Path, *, any_owner: bool = False) -> list[Path]:
 # --- operations ----------------------------------------------------------------------------
 
 
-def _publish_copy(source: Path, destination: Path) -> None:
+def publish_copy(source: Path, destination: Path) -> None:
     """Make ``destination`` a verified copy of ``source`` (replacing any older copy)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(destination.parent)
-    if destination.is_dir() and not destination.is_symlink():
+    if (destination.is_dir() or destination.is_file()) and not destination.is_symlink():
         if tree_digest(destination) == tree_digest(source):
             return
-    stage = _tmp_path(destination, "stage")
+    stage = tmp_path_for(destination, "stage")
     try:
         _copy_tree(source, stage)
         _checkpoint("copied")
@@ -312,10 +341,10 @@ def _publish_copy(source: Path, destination: Path) -> None:
         _checkpoint("verified")
         if destination.exists() or destination.is_symlink():
             if _exchange(stage, destination):
-                _fsync_dir(destination.parent)
+                fsync_dir(destination.parent)
                 _checkpoint("replaced")
             else:
-                old = _tmp_path(destination, "old")
+                old = tmp_path_for(destination, "old")
                 os.rename(destination, old)
                 try:
                     _checkpoint("set-aside")
@@ -324,13 +353,13 @@ def _publish_copy(source: Path, destination: Path) -> None:
                     if not destination.exists() and not destination.is_symlink():
                         os.rename(old, destination)
                     raise
-                _fsync_dir(destination.parent)
+                fsync_dir(destination.parent)
                 _checkpoint("replaced")
                 stage = old
-            _remove_tree(stage)
+            remove_tree(stage)
         else:
             os.rename(stage, destination)
-            _fsync_dir(destination.parent)
+            fsync_dir(destination.parent)
             _checkpoint("published")
     except BaseException:
         if stage.exists() and _parse_tmp(stage.name) and stage.name.endswith(".stage"):
@@ -338,21 +367,21 @@ def _publish_copy(source: Path, destination: Path) -> None:
         raise
 
 
-def _move(source: Path, destination: Path) -> None:
+def move_to_folder(source: Path, destination: Path) -> None:
     """Copy → verify → swap ``source`` for a symlink to ``destination``."""
-    _publish_copy(source, destination)
+    publish_copy(source, destination)
     _verify(source, destination)
     _checkpoint("destination-verified")
-    link = _tmp_path(source, "link")
+    link = tmp_path_for(source, "link")
     os.symlink(destination, link)
     _checkpoint("link-created")
     try:
         if _exchange(link, source):
-            _fsync_dir(source.parent)
+            fsync_dir(source.parent)
             _checkpoint("swapped")
             old = link
         else:
-            old = _tmp_path(source, "aside")
+            old = tmp_path_for(source, "aside")
             os.rename(source, old)
             try:
                 _checkpoint("set-aside")
@@ -361,13 +390,13 @@ def _move(source: Path, destination: Path) -> None:
                 if not source.exists() and not source.is_symlink():
                     os.rename(old, source)
                 raise
-            _fsync_dir(source.parent)
+            fsync_dir(source.parent)
             _checkpoint("swapped")
     except BaseException:
         if link.is_symlink():
             link.unlink()
         raise
-    _remove_tree(old)
+    remove_tree(old)
     _checkpoint("done")
 
 
@@ -422,10 +451,10 @@ def archive_run(run_dir: Path, workspace: Workspace) -> list[ArchiveResult]:
                         )
                         continue
                     raise FolderError(f"{run_dir} is a symlink to {os.readlink(run_dir)}")
-                _move(run_dir, destination)
+                move_to_folder(run_dir, destination)
                 outcome = "moved"
             else:
-                _publish_copy(run_dir, destination)
+                publish_copy(run_dir, destination)
                 outcome = "copied"
         except (OSError, FolderError) as exc:
             # The worker thread must not print: a run captured at the file-descriptor level
@@ -457,9 +486,10 @@ def find_archived(
     return None
 
 
-def _copy_in(source: Path, target: Path) -> None:
+def copy_in(source: Path, target: Path) -> None:
+    """Make ``target`` a verified copy of ``source`` (staged, then renamed into place)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = _tmp_path(target, "stage")
+    stage = tmp_path_for(target, "stage")
     try:
         _copy_tree(source, stage)
         _checkpoint("restore-copied")
@@ -467,7 +497,7 @@ def _copy_in(source: Path, target: Path) -> None:
         if target.is_symlink():  # a dangling link (its archive is gone or unmounted)
             target.unlink()
         os.rename(stage, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         _checkpoint("restored")
     except BaseException:
         if stage.exists():
@@ -504,7 +534,7 @@ def restore_if_archived(
             )
         return False
     folder, source = found
-    _copy_in(source, target)
+    copy_in(source, target)
     log.info("restored %s from %s folder %s", rel, folder.mode, folder.path)
     return True
 
@@ -541,7 +571,7 @@ def recover_run(run_dir_rel: str | os.PathLike[str], workspace: Workspace) -> Fo
             f"{rel} is not in workspace {workspace.id} nor in any folder ({searched})"
         )
     folder, source = found
-    _copy_in(source, target)
+    copy_in(source, target)
     return folder
 
 
@@ -575,12 +605,20 @@ class FolderWorker:
         ...  worker.submit(run_dir)   # after each successful run
         report = worker.drain(progress)   # before metalab.run returns
 
+    ``archive`` archives one queued item (default `archive_run`, for a run directory).
     Inactive (every call a no-op) without a workspace, for remote workspaces, with
     ``enabled=False``, or when the workspace has no ``backup``/``move`` folder.
     """
 
-    def __init__(self, workspace: Workspace | None, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        workspace: Workspace | None,
+        *,
+        enabled: bool = True,
+        archive: Callable[[Path, Workspace], list[ArchiveResult]] | None = None,
+    ) -> None:
         self.workspace = workspace
+        self._archive = archive or archive_run
         self.active = bool(
             enabled
             and workspace is not None
@@ -621,7 +659,7 @@ class FolderWorker:
                 self._current = item
                 self._lock.notify_all()
             try:
-                results = archive_run(item, self.workspace)
+                results = self._archive(item, self.workspace)
             except Exception as exc:
                 log.exception("archive worker error on %s", item)
                 results = []

@@ -9,7 +9,7 @@ Priority (first that applies wins):
                                   path, with its env and folders, else an ad-hoc workspace)
 3     triggers                    the first *local* workspace, in file order, with a trigger
                                   glob (``*``, ``?``, ``[abc]``; `fnmatch.fnmatchcase`) that
-                                  matches the experiment id
+                                  matches the experiment id (``name:version``) or its name
 4     default                     the first *local* workspace
 5     nothing configured          None: the caller keeps today's default (``./experiments``)
 ====  ==========================  =============================================================
@@ -71,9 +71,10 @@ def select_workspace(
         return None
     local = [w for w in settings.workspaces if not w.is_remote]
     if experiment_id is not None:
+        names = {experiment_id, experiment_id.partition(":")[0]}  # "name:version", or name
         for candidate in local:
             for pattern in candidate.triggers:
-                if fnmatch.fnmatchcase(experiment_id, pattern):
+                if any(fnmatch.fnmatchcase(name, pattern) for name in names):
                     log.info(
                         "workspace %s (trigger %r matches %s): %s",
                         candidate.id,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from metalab.executor._worker import refuse_in_worker
 
 if TYPE_CHECKING:
+    from metalab._settings import Workspace
     from metalab.derived import DerivedMetricFn
     from metalab.events import Event, EventCallback
     from metalab.executor.base import Executor
@@ -300,21 +303,56 @@ def _run_indexed(
     return handle
 
 
-def _connect_scoped(
-    store: str | StoreConfig | None, experiment_id: str, file_root: str | None
-) -> Store:
+def _store_config(
+    store: str | StoreConfig | None, file_root: str | None, workspace: Workspace | None
+) -> StoreConfig:
+    """The (unscoped) config of ``store``; ``None``: the workspace path, else upstream's
+    ``./experiments``."""
     from metalab.store import DEFAULT_STORE_ROOT
+    from metalab.store.file import FileStoreConfig
     from metalab.store.locator import parse_to_config
 
     if store is None:
+        if workspace is not None:
+            return FileStoreConfig(root=str(workspace.path))
         store = DEFAULT_STORE_ROOT
     if isinstance(store, str):
-        config = (
-            parse_to_config(store, file_root=file_root) if file_root else parse_to_config(store)
+        return parse_to_config(store, file_root=file_root) if file_root else parse_to_config(store)
+    return store
+
+
+def _describe_store(config: StoreConfig) -> str:
+    from metalab._placement import describe_store
+
+    return describe_store(config)
+
+
+def _describe_executor(executor: Any) -> str:
+    """The executor's type and settings (SLURM: its config; pools: their size)."""
+    from dataclasses import asdict, is_dataclass
+
+    settings = getattr(executor, "config", None)
+    if settings is not None and is_dataclass(settings) and not isinstance(settings, type):
+        shown = {k: v for k, v in asdict(settings).items() if v not in (None, [], {})}
+        return f"{type(executor).__name__} {shown}"
+    workers = getattr(executor, "_max_workers", None)
+    detail = f" (max_workers={workers})" if workers is not None else ""
+    return f"{type(executor).__name__}{detail}"
+
+
+def _log_counts(total: int, to_run: int, restored: int) -> None:
+    skipped = total - to_run
+    extra = f", {restored} of them restored from folders" if restored else ""
+    if skipped:
+        logger.info(
+            "Runs: %d total, %d already completed (resume%s), %d to execute",
+            total,
+            skipped,
+            extra,
+            to_run,
         )
     else:
-        config = store
-    return config.scoped(experiment_id).connect()
+        logger.info("Runs: %d to execute", total)
 
 
 def _metric_refs(derived_metrics: list[str | DerivedMetricFn] | None) -> list[str] | None:
@@ -364,6 +402,11 @@ def run(
     on_event: EventCallback | None = None,
     derived_metrics: list[str | DerivedMetricFn] | None = None,
     verbose: bool = True,
+    *,
+    workspace: str | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    backup: bool = True,
 ) -> RunHandle:
     """Run an experiment; returns a handle at once (``handle.result()`` waits).
 
@@ -380,7 +423,20 @@ def run(
         on_event: Also receives run events (started, finished, failed, skipped).
         derived_metrics: Functions (importable) or ``"module:func"`` references
             computed from each successful run; they do not change run ids.
-        verbose: Log the store, executor and run counts (``metalab`` logger, stderr).
+        verbose: Log the store, workspace, executor, environment and run counts
+            (``metalab`` logger, stderr).
+        workspace: The id of a workspace of the user settings (this project's addition,
+            ``docs/settings-and-workspaces.md``). Without it, ``workdir``, else the first
+            local workspace whose trigger matches the experiment id, else the first local
+            workspace is used. With ``store=None`` the workspace path is the store root
+            (no settings file or no local workspace: ``./experiments``).
+        workdir: A directory to use as the workspace (relative to the cwd).
+        env: Environment variables for every run, over the settings' and the workspace's
+            ``env``; set here until ``result()`` returns, inherited by pool workers,
+            exported by SLURM job scripts.
+        backup: Archive successful runs in the workspace's ``backup``/``move`` folders
+            when ``result()`` gathers them (``False``: not). Runs archived in its folders
+            are restored instead of executed again, whatever ``backup`` says.
 
     Raises:
         NestedRunError: when called in a metalab worker, i.e. from a script a worker
@@ -389,10 +445,15 @@ def run(
     refuse_in_worker()
     if verbose:
         _ensure_verbose_logging()
-    resolved_store = _connect_scoped(store, experiment.experiment_id, file_root)
-    logger.info(
-        "Store: %s (experiment: %s)", type(resolved_store).__name__, experiment.experiment_id
-    )
+    from metalab._placement import ExportedEnv, describe_env, place, with_store
+    from metalab._run_settings import Archiver, SettingsRunHandle, experiment_root, prepare
+
+    placement = place(experiment.experiment_id, workspace, workdir, env)
+    config = _store_config(store, file_root, placement.workspace)
+    placement = with_store(placement, config)
+    logger.info("Store: %s (experiment: %s)", _describe_store(config), experiment.experiment_id)
+    resolved_store = config.scoped(experiment.experiment_id).connect()
+    logger.info("Workspace: %s", placement.describe_workspace())
     default_executor = executor is None
     if executor is None:
         from metalab.executor.thread import ThreadExecutor
@@ -400,37 +461,47 @@ def run(
         executor = ThreadExecutor(max_workers=1)
         logger.info("Executor: sequential (default)")
     else:
-        logger.info("Executor: %s", type(executor).__name__)
+        logger.info("Executor: %s", _describe_executor(executor))
+    logger.info("Env: %s", describe_env(placement.env))
     refs = _metric_refs(derived_metrics)
 
+    root = experiment_root(resolved_store) if placement.archive else None
+    archiver = Archiver(placement.archive, root, backup)
+    sweep_ids: list[str] = []
+    restored = 0
+    if placement.archive is not None and root is not None:
+        context_fp = _context_fingerprint(experiment, resolved_store, persist=False)
+        sweep_ids = [run_id for run_id, *_ in _plan_runs(experiment, context_fp)]
+        restored = prepare(resolved_store, root, sweep_ids, placement.archive, resume)
+    exported = ExportedEnv(placement.env)
+    exported.start()
     handle: RunHandle
-    if hasattr(executor, "submit_indexed"):
-        handle = _run_indexed(experiment, resolved_store, executor, resume, refs)
-        total = _total_runs(experiment)
-        logger.info("Runs: %d total (SLURM indexed)", total)
-    else:
-        payloads, run_ids = generate_payloads(
-            experiment, resolved_store, resume, derived_metric_refs=refs
-        )
-        total = len(run_ids)
-        skipped = total - len(payloads)
-        if skipped:
-            logger.info(
-                "Runs: %d total, %d already completed (resume), %d to execute",
-                total,
-                skipped,
-                len(payloads),
-            )
-        else:
-            logger.info("Runs: %d to execute", total)
-        handle = executor.submit(
-            payloads=payloads,
-            store=resolved_store,
-            operation=experiment.operation,
-            run_ids=run_ids,
-        )
-        if default_executor:
-            executor.shutdown(wait=False)  # its thread finishes the batch, then exits
+    try:
+        with exported.submitting():
+            if hasattr(executor, "submit_indexed"):
+                handle = _run_indexed(experiment, resolved_store, executor, resume, refs)
+                total = _total_runs(experiment)
+                logger.info("Runs: %d total (SLURM indexed)", total)
+            else:
+                payloads, run_ids = generate_payloads(
+                    experiment, resolved_store, resume, derived_metric_refs=refs
+                )
+                sweep_ids = run_ids
+                total = len(run_ids)
+                _log_counts(total, len(payloads), restored)
+                handle = executor.submit(
+                    payloads=payloads,
+                    store=resolved_store,
+                    operation=experiment.operation,
+                    run_ids=run_ids,
+                )
+    except BaseException:
+        exported.stop()
+        raise
+    if default_executor:
+        executor.shutdown(wait=False)  # its thread finishes the batch, then exits
+    if exported.env or archiver.active:
+        handle = SettingsRunHandle(handle, sweep_ids, archiver, exported, experiment.name)
 
     if on_event is not None and progress is None:
         handle.set_event_callback(on_event)

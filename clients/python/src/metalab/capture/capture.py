@@ -112,6 +112,17 @@ class Capture:
             datefmt=self.LOG_DATE_FORMAT,
         )
 
+    def no_archive(self) -> None:
+        """Keep this run out of the workspace's archive folders (this project's addition;
+        see ``docs/settings-and-workspaces.md``): writes ``runs/{run_id}.no-archive``."""
+        from metalab._archive import no_archive_marker
+        from metalab.store.capabilities import SupportsWorkingDirectory
+
+        if isinstance(self._store, SupportsWorkingDirectory):
+            marker = no_archive_marker(Path(self._store.get_working_directory()), self._run_id)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+
     # ------------------------------------------------------------------ logs
 
     @property

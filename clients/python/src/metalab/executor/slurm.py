@@ -4,12 +4,14 @@ A batch's payloads are written once under the store's working directory
 (``slurm/<stamp>-<token>/``) and submitted as one ``sbatch`` array per
 ``max_array_size`` tasks (each task runs ``chunk_size`` payloads with
 ``python -m metalab.executor.slurm_task``). Scheduler commands go through the SLURM
-machinery of :mod:`metalab._sweep` (quoting, argv builders, ``LocalRunner``).
+helpers of :mod:`metalab.executor.slurm_script` (quoting, argv builders) and
+:mod:`metalab.executor.scheduler` (``LocalRunner``).
 
 Workers import the operation. An operation defined in the script being run is
 imported from the script's file as module ``__mp_main__`` (the ``__main__`` guard is
-false there); a top-level ``metalab.run(...)`` outside the guard then fails the task
-with a one-line error instead of submitting a second sweep.
+false there); a top-level ``metalab.run(...)`` outside the guard ends that import (see
+`metalab.executor.slurm_task.load_script`), so scripts work with or without the guard
+and a worker never submits a second sweep.
 
 ``manifest.json`` in the store's working directory lets ``metalab.reconnect`` reattach
 to the batch from another session.
@@ -20,17 +22,21 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 import secrets
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metalab._fs import write_atomic
-from metalab._sweep.scheduler import LocalRunner, SchedulerRunner
-from metalab._sweep.slurm_script import (
+from metalab._placement import exported_env
+from metalab.errors import SchedulerError
+from metalab.executor.scheduler import LocalRunner, SchedulerRunner
+from metalab.executor.slurm_script import (
     array_spec,
     chunks,
     job_name,
@@ -40,7 +46,6 @@ from metalab._sweep.slurm_script import (
     sbatch_argv,
     squeue_argv,
 )
-from metalab.errors import SchedulerError
 
 if TYPE_CHECKING:
     from metalab.events import Event, EventCallback
@@ -60,6 +65,7 @@ PAYLOADS_FILE = "payloads.pkl"
 MANIFEST_FILE = "manifest.json"
 _SCRIPT_MODULES = ("__main__", "__mp_main__")
 _SBATCH_TIMEOUT = 30.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUEUE_TTL = 1.0
 
 
@@ -143,9 +149,18 @@ def operation_source(operation: OperationWrapper) -> dict[str, str | None]:
 
 
 def render_task_script(
-    config: SlurmConfig, name: str, array: str, batch_dir: Path, offset: int
+    config: SlurmConfig,
+    name: str,
+    array: str,
+    batch_dir: Path,
+    offset: int,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """The sbatch script of one array (task ``i`` runs payload chunk ``offset + i``)."""
+    """The sbatch script of one array (task ``i`` runs payload chunk ``offset + i``).
+
+    ``env`` (the user settings' environment, see `metalab._placement.exported_env`) is
+    exported before modules, conda and ``setup``; the script is written mode 0700.
+    """
     directives: list[tuple[str, object]] = [
         ("job-name", name),
         ("array", array),
@@ -161,6 +176,10 @@ def render_task_script(
     lines = ["#!/bin/bash"]
     lines += [f"#SBATCH --{key}={q(value)}" for key, value in directives]
     lines += ["", "set -eo pipefail", "export METALAB_WORKER=1"]
+    for variable, value in (env or {}).items():
+        if not _ENV_NAME.fullmatch(variable):
+            raise ValueError(f"not an environment variable name: {variable!r}")
+        lines.append(f"export {variable}={q(value)}")
     lines += [f"module load {q(module)}" for module in config.modules]
     if config.conda_env:
         lines.append('eval "$(conda shell.bash hook)"')
@@ -270,6 +289,7 @@ class SlurmExecutor:
                     array_spec(part.count, self._config.max_concurrent),
                     batch_dir,
                     part.start,
+                    exported_env(),
                 )
                 script_path = batch_dir / f"array-{number:04d}.sh"
                 write_atomic(script_path, script.encode(), 0o700)

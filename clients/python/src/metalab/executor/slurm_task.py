@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
-from metalab.executor._worker import mark_worker
+from metalab.executor._worker import NestedRunError, mark_worker
 
 if TYPE_CHECKING:
     from metalab.executor.payload import RunPayload
@@ -25,16 +25,25 @@ if TYPE_CHECKING:
 
 USAGE = "usage: python -m metalab.executor.slurm_task BATCH_DIR OFFSET TASK"
 SCRIPT_MODULE = "__mp_main__"
+_STOPPED_AT_RUN = "__metalab_stopped_at_run__"
 
 
 def load_script(path: str) -> ModuleType:
-    """Import the user's script as ``__mp_main__`` (its ``__main__`` guard is false)."""
+    """Import the user's script as ``__mp_main__`` (its ``__main__`` guard is false).
+
+    A script without the guard calls ``metalab.run`` at its top level; here that call raises
+    `NestedRunError`, which ends the import: what the script defined above the call (the
+    operation, typically) is loaded, and the sweep is not started a second time.
+    """
     spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[SCRIPT_MODULE] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except NestedRunError:
+        module.__dict__[_STOPPED_AT_RUN] = True
     return module
 
 
@@ -48,6 +57,12 @@ def load_operation(source: dict[str, Any]) -> tuple[OperationWrapper, ModuleType
     module = load_script(script)
     obj: Any = module
     for part in source["ref"].partition(":")[2].split("."):
+        found = getattr(obj, part, None)
+        if found is None and module.__dict__.get(_STOPPED_AT_RUN):
+            raise AttributeError(
+                f"{source['ref']} is defined after the script's metalab.run(...) call; define "
+                'it above the call, or put the sweep under `if __name__ == "__main__":`'
+            )
         obj = getattr(obj, part)
     if not isinstance(obj, OperationWrapper):
         raise TypeError(f"Expected OperationWrapper, got {type(obj).__name__}")

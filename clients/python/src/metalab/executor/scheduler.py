@@ -14,7 +14,7 @@ from typing import Protocol
 
 from metalab.errors import SchedulerError
 
-log = logging.getLogger("metalab._sweep.slurm")
+log = logging.getLogger("metalab.executor.scheduler")
 DEFAULT_TIMEOUT = 60.0
 
 

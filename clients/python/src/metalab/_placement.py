@@ -1,9 +1,9 @@
-"""Where `metalab.run()` puts an experiment: the user settings applied to one call.
+"""The user settings applied to one `metalab.run` call: workspace, store root, environment.
 
-The workspace comes from `metalab._workspaces.select_workspace`; its path is the FileStore root
-when ``store=None``; the environment is settings ``env`` < workspace ``env`` < ``run(env=)``.
-The workspace's auxiliary folders apply only when the store's files live at the workspace path
-(an explicit ``store=`` elsewhere is never archived into, nor restored from, its folders).
+The workspace comes from `metalab._workspaces.select_workspace`; with ``store=None`` its path
+is the FileStore root (no settings file or no local workspace: upstream's
+``./experiments``). The environment is settings ``env`` < workspace ``env`` < ``run(env=)``.
+The workspace's folders apply only when the store writes its files at the workspace path.
 """
 
 from __future__ import annotations
@@ -13,23 +13,28 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metalab._runstore.base import StoreConfig
-from metalab._settings import Settings, Workspace
 from metalab.errors import ConfigError
 
-log = logging.getLogger("metalab.run")
+if TYPE_CHECKING:
+    from metalab._settings import Settings, Workspace
+    from metalab.store.config import StoreConfig
+
+log = logging.getLogger("metalab.runner")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL", re.IGNORECASE)
 
+_exported: ContextVar[Mapping[str, str] | None] = ContextVar("metalab_run_env", default=None)
+
 
 @dataclass(frozen=True)
 class Placement:
-    """The settings applied to one `metalab.run()` call."""
+    """The settings applied to one `metalab.run` call."""
 
     settings: Settings | None
     workspace: Workspace | None
@@ -39,11 +44,11 @@ class Placement:
     def describe_workspace(self) -> str:
         if self.workspace is None:
             return "none (no settings file or no local workspace)"
-        archive = self.archive.folders if self.archive else ()
-        folders = ", ".join(f"{f.mode} {f.path}" for f in archive)
-        return f"{self.workspace.id} {self.workspace.path}" + (
-            f" (folders: {folders})" if folders else ""
-        )
+        folders = ", ".join(f"{f.mode} {f.path}" for f in (self.archive or self.workspace).folders)
+        text = f"{self.workspace.id} {self.workspace.path}"
+        if folders and self.archive is None:
+            return f"{text} (folders not used: the store is elsewhere)"
+        return text + (f" (folders: {folders})" if folders else "")
 
 
 def check_env(env: Mapping[str, Any] | None) -> dict[str, str]:
@@ -72,7 +77,7 @@ def place(
     workdir: str | os.PathLike[str] | None,
     run_env: Mapping[str, Any] | None,
 ) -> Placement:
-    """Read the settings and select the workspace and environment for ``experiment_id``."""
+    """Read the settings; select the workspace and environment for ``experiment_id``."""
     from metalab._settings import current_settings
     from metalab._workspaces import run_environment, select_workspace
 
@@ -83,7 +88,7 @@ def place(
 
 
 def store_root(config: StoreConfig) -> Path | None:
-    """The directory the store writes run files under (None for stores without one)."""
+    """The directory a store config writes run files under (None when it has none)."""
     root = getattr(config, "root", None) or getattr(config, "file_root", None)
     return Path(root) if isinstance(root, str) else None
 
@@ -91,15 +96,22 @@ def store_root(config: StoreConfig) -> Path | None:
 def with_store(placement: Placement, config: StoreConfig) -> Placement:
     """``placement`` with ``archive`` set when ``config`` writes at the workspace path."""
     ws = placement.workspace
-    if ws is None or not ws.folders:
+    if ws is None or not ws.folders or ws.is_remote:
         return placement
     root = store_root(config)
     if root is not None and os.path.realpath(root) == os.path.realpath(ws.path):
         return Placement(placement.settings, ws, placement.env, ws)
-    log.info(
-        "workspace %s folders not used: the store writes under %s, not %s", ws.id, root, ws.path
-    )
     return placement
+
+
+def describe_store(config: StoreConfig) -> str:
+    """The store for the log: its kind and where it is, never a password."""
+    connection = getattr(config, "connection_string", None)
+    if isinstance(connection, str):
+        from metalab._locator import redact_locator
+
+        return f"PostgresStore {redact_locator(connection)} files {store_root(config)}"
+    return f"{type(config).__name__.removesuffix('Config')} {store_root(config)}"
 
 
 def describe_env(env: Mapping[str, str]) -> str:
@@ -111,16 +123,43 @@ def describe_env(env: Mapping[str, str]) -> str:
     )
 
 
-@contextlib.contextmanager
-def exported(env: Mapping[str, str]) -> Iterator[None]:
-    """Set ``env`` in this process for the duration (in-process runs), then restore it."""
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
+def exported_env() -> Mapping[str, str]:
+    """The environment `metalab.run` is exporting to the runs it submits now (the SLURM
+    executor writes it into its job scripts)."""
+    return _exported.get() or {}
+
+
+class ExportedEnv:
+    """``env`` set in ``os.environ`` (and `exported_env`) from `start` until `stop`.
+
+    In-process runs and forked pool workers see it; `stop` restores the previous values.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+        self._saved: dict[str, str | None] | None = None
+
+    def start(self) -> None:
+        if not self.env or self._saved is not None:
+            return
+        self._saved = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+
+    def stop(self) -> None:
+        if self._saved is None:
+            return
+        for name, value in self._saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        self._saved = None
+
+    @contextlib.contextmanager
+    def submitting(self) -> Iterator[None]:
+        """For the duration of a submission: `exported_env` returns ``env``."""
+        token = _exported.set(self.env)
+        try:
+            yield
+        finally:
+            _exported.reset(token)

@@ -1,20 +1,14 @@
-"""Pure builders for SLURM job arrays: the sbatch script, its argv, array specs and chunks.
-
-No I/O, no clock, no environment reads: every value passes through `q` (``shlex.quote``).
-"""
+"""Pure helpers for SLURM job arrays: quoting, job names, array specs, chunks, argv builders
+and parsers of scheduler output. No I/O, no clock, no environment reads."""
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from metalab._sweep.config import SlurmExecutorConfig
-
-TASK_MODULE = "metalab._sweep.slurm_task"
 JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def q(value: object) -> str:
@@ -44,57 +38,6 @@ def chunks(total: int, max_array_size: int) -> list[Chunk]:
     """Split ``total`` tasks into arrays whose indices stay below ``MaxArraySize``."""
     size = max(1, max_array_size)
     return [Chunk(s, min(size, total - s)) for s in range(0, total, size)]
-
-
-def render_array_script(
-    *,
-    config: SlurmExecutorConfig,
-    name: str,
-    array: str,
-    python: str,
-    payload_dir: str,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """The sbatch script for one array: directives, environment setup, then the task runner.
-
-    Paths (payload directory, interpreter) only appear in the body, shell-quoted, so any path
-    works; ``--output`` is passed on the sbatch command line (see `sbatch_argv`). ``env`` (the
-    settings' and the run's variables) is exported before modules, conda and ``setup``, so
-    those can use it; names must be shell identifiers (checked by the settings and `run`).
-    """
-    directives = [
-        ("job-name", name),
-        ("array", array),
-        ("partition", config.partition),
-        ("time", config.time),
-        ("cpus-per-task", config.cpus),
-        ("mem", config.memory),
-        ("ntasks", 1),
-    ]
-    if config.gpus:
-        directives.append(("gres", f"gpu:{config.gpus}"))
-    if config.account:
-        directives.append(("account", config.account))
-    if config.qos:
-        directives.append(("qos", config.qos))
-    lines = ["#!/bin/bash"]
-    lines += [f"#SBATCH --{key}={q(value)}" for key, value in directives]
-    lines += [f"#SBATCH {q(arg)}" for arg in config.sbatch_args]
-    lines += ["", "set -eo pipefail"]
-    for name, value in (env or {}).items():
-        if not ENV_NAME.match(name):
-            raise ValueError(f"not an environment variable name: {name!r}")
-        lines.append(f"export {name}={q(value)}")
-    for module in config.modules:
-        lines.append(f"module load {q(module)}")
-    if config.conda_env:
-        lines.append('eval "$(conda shell.bash hook)"')
-        lines.append(f"conda activate {q(config.conda_env)}")
-    if config.setup:
-        lines.append("# setup (from the executor config, verbatim)")
-        lines += list(config.setup)
-    lines.append(f'exec {q(python)} -m {TASK_MODULE} {q(payload_dir)} "$SLURM_ARRAY_TASK_ID"')
-    return "\n".join(lines) + "\n"
 
 
 def sbatch_argv(script_path: str, output_pattern: str, dependency: str | None = None) -> list[str]:

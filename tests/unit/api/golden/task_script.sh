@@ -6,18 +6,16 @@
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=16G
 #SBATCH --ntasks=1
-#SBATCH --gres=gpu:1
 #SBATCH --account=lab
-#SBATCH --qos=normal
-#SBATCH --constraint=a100
+#SBATCH --mail-user=me@example.org
 
 set -eo pipefail
+export METALAB_WORKER=1
 export JAVA_HOME=/opt/java
 export WANDB_MODE=offline
 module load cuda/12.1
 module load python/3.11
 eval "$(conda shell.bash hook)"
 conda activate 'my env'
-# setup (from the executor config, verbatim)
 export OMP_NUM_THREADS=2
-exec /opt/venv/bin/python -m metalab._sweep.slurm_task /shared/exp/sweep/.metalab/p0 "$SLURM_ARRAY_TASK_ID"
+exec /opt/venv/bin/python -m metalab.executor.slurm_task /shared/exp/slurm/20260101-000000-abcdef 1000 "$SLURM_ARRAY_TASK_ID"

@@ -1,1 +1,0 @@
-"""The experiment SDK: experiments, parameter sources, captures, `run()` and its result."""
