@@ -69,6 +69,11 @@ def test_script_matches_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert render() == render()
 
 
+def test_the_default_partition_is_the_clusters_own() -> None:
+    assert "--partition" not in render(SlurmConfig())
+    assert "#SBATCH --partition=gpu\n" in render()
+
+
 def fake_python(tmp_path: Path, body: str, monkeypatch: pytest.MonkeyPatch) -> None:
     python = tmp_path / "py th'on"
     python.write_text(f"#!/bin/bash\n{body}\n")

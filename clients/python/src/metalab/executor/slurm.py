@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ARRAY_SIZE = 10000
+DEFAULT_PARTITION = "default"
+"""The documented default partition: the cluster's own default (no ``--partition``)."""
 TASK_MODULE = "metalab.executor.slurm_task"
 BATCH_FILE = "batch.json"
 PAYLOADS_FILE = "payloads.pkl"
@@ -74,7 +76,8 @@ class SlurmConfig:
     """Resources and environment of each array task.
 
     Attributes:
-        partition: Partition (queue) name.
+        partition: Partition (queue) name; ``"default"`` leaves the choice to the
+            cluster's default partition.
         time: Walltime per task, e.g. ``"1:00:00"``.
         cpus: CPUs per task.
         memory: Memory per task, e.g. ``"4G"``.
@@ -89,7 +92,7 @@ class SlurmConfig:
         extra_sbatch: More ``#SBATCH`` options; ``mail_user`` becomes ``--mail-user``.
     """
 
-    partition: str = "default"
+    partition: str = DEFAULT_PARTITION
     time: str = "1:00:00"
     cpus: int = 1
     memory: str = "4G"
@@ -161,10 +164,10 @@ def render_task_script(
     ``env`` (the user settings' environment, see `metalab._placement.exported_env`) is
     exported before modules, conda and ``setup``; the script is written mode 0700.
     """
-    directives: list[tuple[str, object]] = [
-        ("job-name", name),
-        ("array", array),
-        ("partition", config.partition),
+    directives: list[tuple[str, object]] = [("job-name", name), ("array", array)]
+    if config.partition and config.partition != DEFAULT_PARTITION:
+        directives.append(("partition", config.partition))
+    directives += [
         ("time", config.time),
         ("cpus-per-task", config.cpus),
         ("mem", config.memory),
