@@ -27,7 +27,10 @@ host  all all ::/0 $AUTH
 HBA
 chown "$METALAB_UID:$METALAB_GID" "$DATA/pg_hba.conf" && chmod 0600 "$DATA/pg_hba.conf"
 rm -f "$DATA/postmaster.pid"  # this container's own server is the only one on this data
-as_owner postgres -D "$DATA" -k "$SOCK" -h '*' -p 5432 -c unix_socket_permissions=0700 \
+# setpriv itself in the background (not the function: a subshell would ignore SIGINT), so that
+# $! is the postmaster and a stop signal reaches it as a fast shutdown.
+setpriv --reuid="$METALAB_UID" --regid="$METALAB_GID" --clear-groups -- \
+    postgres -D "$DATA" -k "$SOCK" -h '*' -p 5432 -c unix_socket_permissions=0700 \
     -c logging_collector=off &
 server=$!
 trap 'kill -INT "$server" 2>/dev/null' INT TERM
@@ -49,7 +52,12 @@ ALTER ROLE :"role" PASSWORD :'pw';
 SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS
     (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
-touch "$SOCK/ready"
-wait "$server" || status=$?
-wait "$server" 2>/dev/null || true
-exit "${status:-0}"
+# A stop signal interrupts `wait` (status > 128) while the server shuts down: wait again.
+set +e
+wait "$server"
+status=$?
+while [[ $status -gt 128 ]] && kill -0 "$server" 2>/dev/null; do
+    wait "$server"
+    status=$?
+done
+exit "$status"
