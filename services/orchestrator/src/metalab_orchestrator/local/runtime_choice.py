@@ -1,7 +1,8 @@
 """Which runtime runs a local environment's services: native binaries or a container engine.
 
 ``runtime = "auto"`` (the default) takes native PostgreSQL binaries when this machine has them,
-else the first container engine that answers (Docker, then Podman). An explicit runtime that is
+else the first container engine that answers (Docker, then Podman); a ``METALAB_PG_BIN`` that
+names no binaries is an error, not a reason to fall back. An explicit runtime that is
 unavailable is a one-line error; it never falls back silently.
 """
 
@@ -64,6 +65,8 @@ def choose_runtime(requested: str, environ: Mapping[str, str] | None = None) -> 
     bindir, why = _native(env)
     if bindir is not None:
         return RuntimeChoice("native", f"auto: PostgreSQL binaries in {bindir}")
+    if env.get("METALAB_PG_BIN"):  # native binaries were asked for by name: no fallback
+        raise ProvisioningFailed(why)
     tried = []
     for name in ENGINES:
         url = engine_url(name, env)
