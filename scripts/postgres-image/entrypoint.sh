@@ -14,7 +14,10 @@ getent passwd "$METALAB_UID" >/dev/null || echo "metalab:x:$METALAB_UID:$METALAB
 getent group "$METALAB_GID" >/dev/null || echo "metalab:x:$METALAB_GID:" >>/etc/group
 as_owner() { setpriv --reuid="$METALAB_UID" --regid="$METALAB_GID" --clear-groups -- "$@"; }
 install -d -m 0700 -o "$METALAB_UID" -g "$METALAB_GID" "$SOCK"
-if [[ ! -f $DATA/PG_VERSION ]]; then
+TEMPLATE=/opt/metalab-pg-template
+if [[ ! -f $DATA/PG_VERSION && $METALAB_PG_USER == metalab && -f $TEMPLATE/PG_VERSION ]]; then
+    cp -a "$TEMPLATE/." "$DATA/" && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
+elif [[ ! -f $DATA/PG_VERSION ]]; then
     as_owner initdb --no-sync -D "$DATA" -U "$METALAB_PG_USER" -E UTF8 --locale=C \
         --auth-local=peer --auth-host=reject >/dev/null
 fi
