@@ -236,11 +236,19 @@ def test_runtime_switch_keeps_the_data(project: Path) -> None:
 def test_unavailable_runtime_and_missing_image_are_one_line_errors(
     open_tmp: Path, images: None
 ) -> None:
-    project = make(open_tmp, "nopod", runtime="podman")
-    up = cli(project, "services", "up", env={"CONTAINER_HOST": "unix:///nonexistent.sock"})
-    assert up.returncode == 1
-    assert 'metalab: error: runtime = "podman" is unavailable: no podman engine' in up.stderr
-    assert up.stderr.count("metalab: error:") == 1 and "Traceback" not in up.stderr
+    project = make(open_tmp, "nopod", runtime="docker")
+    assert cli(project, "services", "up").returncode == 0
+    running = {c.id for c in ours(project)}
+    try:
+        set_runtime(project, "podman")
+        up = cli(project, "services", "up", env={"CONTAINER_HOST": "unix:///nonexistent.sock"})
+        assert up.returncode == 1
+        assert 'metalab: error: runtime = "podman" is unavailable: no podman engine' in up.stderr
+        assert up.stderr.count("metalab: error:") == 1 and "Traceback" not in up.stderr
+        assert {c.id for c in ours(project) if c.status == "running"} == running  # untouched
+    finally:
+        set_runtime(project, "docker")
+        assert cli(project, "services", "down").returncode == 0
 
     imageless = make(open_tmp, "noimage", postgres_extra='image = "metalab-postgres:absent"')
     up = cli(imageless, "services", "up")

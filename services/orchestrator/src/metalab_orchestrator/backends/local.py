@@ -52,14 +52,25 @@ def _record(handle: dict[str, Any]) -> ProcessRecord:
 
 
 class LocalBackend:
-    """Processes on this machine, in their own sessions so they outlive the caller."""
+    """Processes on this machine, in their own sessions so they outlive the caller, or
+    containers of a local engine."""
+
+    def __init__(self) -> None:
+        self._choice: RuntimeChoice | None = None
+
+    async def preflight(self, spec: Spec) -> None:
+        """Choose the runtime before the lifecycle stops anything: an unavailable one fails
+        ``up`` while a running bundle of another runtime is still up."""
+        self._choice = await asyncio.to_thread(_choose, spec)
 
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
         """Postgres and Atlas start concurrently: Atlas gets the store locator up front (the
         Postgres port is chosen first) and reports the store unreadable until Postgres is up."""
         run_dir = spec.services_dir / "run"
         pg_config, atlas = spec.postgres, spec.atlas
-        choice = await asyncio.to_thread(_choose, spec)
+        choice = self._choice
+        if choice is None:
+            choice = await asyncio.to_thread(_choose, spec)
         bundle["runtime"] = choice.runtime
         if choice.in_containers:
             bundle["engine"] = choice.engine_url
