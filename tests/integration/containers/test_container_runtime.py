@@ -257,6 +257,11 @@ def test_unavailable_runtime_and_missing_image_are_one_line_errors(
     assert len(error) == 1 and "build it with scripts/build-postgres-image.sh" in error[0]
     assert ours(imageless) == []
 
+    trusting = make(open_tmp, "trusting", postgres_extra='auth_method = "trust"')
+    up = cli(trusting, "services", "up")
+    assert up.returncode == 2 and "trust authentication needs the native runtime" in up.stderr
+    assert ours(trusting) == []
+
 
 def test_a_foreign_container_with_our_name_is_left_alone(project: Path) -> None:
     assert cli(project, "services", "up").returncode == 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from metalab.errors import ProvisioningFailed
+from metalab.errors import ConfigError, ProvisioningFailed
 from metalab_orchestrator.local import containers as ct
 from metalab_orchestrator.local.accounts import Account, resolve_service_account
 from metalab_orchestrator.local.pg_handle import PostgresSettings
@@ -76,6 +76,12 @@ async def start_postgres(
     from metalab_orchestrator.local.postgres import PASSFILE_NAME, PASSWORD_NAME, _password
     from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
 
+    if settings.auth_method == "trust":  # the engine's bridge reaches the server, not only we
+        raise ConfigError(
+            "trust authentication needs the native runtime: in a container the server is "
+            "reachable from the engine's network, not only from 127.0.0.1",
+            key="services.postgres.auth_method",
+        )
     account = service_account(settings.run_as)
     await asyncio.to_thread(ct.require_image, url, image, "postgres")
     data_dir, run_dir = data_dir.absolute(), run_dir.absolute()
