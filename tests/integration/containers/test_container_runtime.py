@@ -277,3 +277,17 @@ def test_a_foreign_container_with_our_name_is_left_alone(project: Path) -> None:
         assert engine.containers.get(impostor.id).name == name
     finally:
         impostor.remove(force=True)
+
+
+def test_a_tampered_bundle_engine_is_not_trusted(project: Path) -> None:
+    assert cli(project, "services", "up").returncode == 0
+    path = project / "runs/services/bundle.json"
+    bundle = json.loads(path.read_text())
+    bundle["services"]["postgres"]["engine"] = "tcp://127.0.0.1:9"
+    path.write_text(json.dumps(bundle))
+    status = cli(project, "services", "status")
+    assert status.returncode == 1 and "✗ postgres" in status.stdout
+    assert "container is gone" in status.stdout
+    down = cli(project, "services", "down")
+    assert down.returncode == 0, down.stderr
+    assert ours(project) == []  # found on this machine's engine by labels and mounts

@@ -304,12 +304,11 @@ class LocalBackend:
             await emit("STOPPING", name)
             await _stop_entry(spec, bundle, name, handle)
             await emit("STOPPED", name)
-        if bundle.get("runtime") in ("docker", "podman") and bundle.get("engine"):
+        url = _engine_of(bundle)
+        if url:
             from metalab_orchestrator.local.containers import remove_leftovers
 
-            await asyncio.to_thread(
-                remove_leftovers, str(bundle["engine"]), _owner(spec), STOP_GRACE
-            )
+            await asyncio.to_thread(remove_leftovers, url, _owner(spec), STOP_GRACE)
 
     def describe(self, spec: Spec, nonce: str) -> str:
         names = [n for n, c in (("postgres", spec.postgres), ("atlas", spec.atlas)) if c]
@@ -346,9 +345,10 @@ async def _alive(bundle: Bundle, name: str, handle: dict[str, Any]) -> bool:
     from metalab_orchestrator.local.container_services import owner_of
     from metalab_orchestrator.local.containers import running
 
-    return await asyncio.to_thread(
-        running, str(handle.get("engine", "")), handle, owner_of(bundle), name
-    )
+    url = _engine_of(bundle)
+    if not url or handle.get("engine") != url:
+        return False  # recorded on an engine this machine does not address for that runtime
+    return await asyncio.to_thread(running, url, handle, owner_of(bundle), name)
 
 
 async def _probe_one(bundle: Bundle, name: str, handle: dict[str, Any]) -> Probe:
@@ -463,6 +463,17 @@ def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
     return targets
 
 
+def _engine_of(bundle: Bundle) -> str:
+    """The engine a container bundle's runtime means on this machine ("" for native). The
+    address recorded in the bundle is never used to connect: a bundle is a file, not a proof."""
+    runtime = str(bundle.get("runtime", ""))
+    if runtime not in ("docker", "podman"):
+        return ""
+    from metalab_orchestrator.local.engines import engine_url
+
+    return engine_url(runtime)
+
+
 def _owner(spec: Spec) -> Owner:
     from metalab_orchestrator.local.containers import Owner
 
@@ -501,7 +512,9 @@ async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, A
         from metalab_orchestrator.local.containers import remove
 
         ref = str(handle.get("container_id", ""))
-        url = str(handle.get("engine", ""))
+        url = _engine_of(bundle)
+        if not url:
+            return
         await asyncio.to_thread(remove, url, ref, _owner(spec), name, STOP_GRACE)
     elif name == "postgres":
         from metalab_orchestrator.local.postgres import stop_postgres
