@@ -74,7 +74,7 @@ class LocalBackend:
         bundle["runtime"] = choice.runtime
         if choice.in_containers:
             bundle["engine"] = choice.engine_url
-            bundle["services_dir"] = str(spec.services_dir.absolute())
+            bundle["services_dir"] = str(_owner(spec).services_dir)
             await emit("INFO", message=f"runtime {choice.runtime} ({choice.reason})")
         await asyncio.to_thread(_remove_leftover_containers, spec, choice)
         network = local_network()
@@ -477,7 +477,7 @@ def _engine_of(bundle: Bundle) -> str:
 def _owner(spec: Spec) -> Owner:
     from metalab_orchestrator.local.containers import Owner
 
-    return Owner(spec.project, spec.name, spec.services_dir.absolute())
+    return Owner(spec.project, spec.name, spec.services_dir.resolve())  # as the engine reports
 
 
 def _default_image(service: str) -> str:

@@ -50,7 +50,7 @@ class Owner:
 
     project: str
     environment: str
-    services_dir: Path
+    services_dir: Path  # resolved: the engine reports bind-mount sources with symlinks resolved
 
     def labels(self, service: str) -> dict[str, str]:
         return {
@@ -230,10 +230,11 @@ def run_atlas(
 ) -> Container:
     """Create and start Atlas (``argv`` after the interpreter) on the host's network.
 
-    ``readable`` are mounted read-only at their own paths (the store, the passfile, the bundle);
-    the log directory is writable. Output is appended to ``log_path``.
+    ``readable`` are mounted read-only at their own paths (the store, the passfile, the bundle;
+    symlinks resolved on the host side); the log directory is writable. Output is appended to
+    ``log_path``.
     """
-    volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
+    volumes = {str(p.resolve()): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
     volumes[str(log_path.parent)] = {"bind": str(log_path.parent), "mode": "rw"}
     container = client(url).containers.create(
         image,
