@@ -33,20 +33,15 @@ def service_account(run_as: str | None) -> Account:
 def _prepare_dirs(data_dir: Path, run_dir: Path, account: Account) -> None:
     """The data and run directories, 0700 and the account's (as native PostgreSQL has them)."""
     from metalab_orchestrator.local.pg_template import make_dirs
-    from metalab_orchestrator.local.postgres import _prepare_run_dir
+    from metalab_orchestrator.local.postgres import prepare_run_dir, require_owner
 
     make_dirs(data_dir.parent)
     try:
         data_dir.mkdir(mode=0o700)
         os.chown(data_dir, account.uid, account.gid)
     except FileExistsError:
-        owner = data_dir.stat().st_uid
-        if owner != account.uid:
-            raise ProvisioningFailed(
-                f"data directory {data_dir} belongs to uid {owner}, but PostgreSQL would run "
-                f"as {account.name} (uid {account.uid}); chown it or set services.postgres.run_as"
-            ) from None
-    _prepare_run_dir(run_dir, account if os.geteuid() == 0 else None)
+        require_owner(data_dir, account)
+    prepare_run_dir(run_dir, account if os.geteuid() == 0 else None)
 
 
 def _touch_log(path: Path, account: Account) -> None:
@@ -73,7 +68,7 @@ async def start_postgres(
 
     ``record`` is awaited with the entry as soon as the container exists (crash safety).
     """
-    from metalab_orchestrator.local.postgres import PASSFILE_NAME, PASSWORD_NAME, _password
+    from metalab_orchestrator.local.postgres import PASSFILE_NAME, PASSWORD_NAME, server_password
     from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
 
     if settings.auth_method == "trust":  # the engine's bridge reaches the server, not only we
@@ -89,7 +84,7 @@ async def start_postgres(
     owner_arg = account if os.geteuid() == 0 else None
     password_file, passfile = run_dir / PASSWORD_NAME, run_dir / PASSFILE_NAME
     log_path = run_dir / "postgres.log"
-    password = _password(settings, password_file)
+    password = server_password(settings, password_file)
     write_secret(password_file, password, owner=owner_arg)
     _touch_log(log_path, account)
     for attempt in range(1, PORT_ATTEMPTS + 1):
