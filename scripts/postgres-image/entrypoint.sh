@@ -14,12 +14,19 @@ getent passwd "$METALAB_UID" >/dev/null || echo "metalab:x:$METALAB_UID:$METALAB
 getent group "$METALAB_GID" >/dev/null || echo "metalab:x:$METALAB_GID:" >>/etc/group
 as_owner() { setpriv --reuid="$METALAB_UID" --regid="$METALAB_GID" --clear-groups -- "$@"; }
 install -d -m 0700 -o "$METALAB_UID" -g "$METALAB_GID" "$SOCK"
-TEMPLATE=/opt/metalab-pg-template
-if [[ ! -f $DATA/PG_VERSION && $METALAB_PG_USER == metalab && -f $TEMPLATE/PG_VERSION ]]; then
-    cp -a "$TEMPLATE/." "$DATA/" && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
-elif [[ ! -f $DATA/PG_VERSION ]]; then
-    as_owner initdb --no-sync -D "$DATA" -U "$METALAB_PG_USER" -E UTF8 --locale=C \
-        --auth-local=peer --auth-host=reject >/dev/null
+TEMPLATE=/opt/metalab-pg-template INITIALISING=$RUN/.postgres-initialising
+# A first start killed half-way (kill -9, docker kill) leaves the marker: start that one again.
+[[ -f $INITIALISING ]] && find "$DATA" -mindepth 1 -delete
+if [[ ! -f $DATA/PG_VERSION ]]; then
+    touch "$INITIALISING"
+    if [[ $METALAB_PG_USER == metalab && -f $TEMPLATE/PG_VERSION ]]; then
+        cp -a "$TEMPLATE/." "$DATA/" && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
+    else
+        as_owner initdb --no-sync -D "$DATA" -U "$METALAB_PG_USER" -E UTF8 --locale=C \
+            --auth-local=peer --auth-host=reject >/dev/null
+    fi
+    sync -f "$DATA"
+    rm -f "$INITIALISING"
 fi
 # The socket directory is private to the server's account (and root) inside the container.
 cat >"$DATA/pg_hba.conf" <<HBA
