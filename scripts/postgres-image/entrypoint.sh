@@ -9,6 +9,9 @@ DATA=/var/lib/metalab/data RUN=/run/metalab SOCK=/run/metalab-socket
 AUTH=${METALAB_PG_AUTH:-scram-sha-256}
 [[ $METALAB_UID != 0 ]] || { echo "metalab-postgres: refusing to run the server as root" >&2; exit 2; }
 exec >>"$RUN/postgres.log" 2>&1
+# PID 1 ignores signals it has no handler for: stop before the server runs, then forward them.
+server=
+trap 'if [[ -n $server ]]; then kill -INT "$server" 2>/dev/null; else exit 130; fi' INT TERM
 # initdb and the server look their uid up: give it a name inside the container.
 getent passwd "$METALAB_UID" >/dev/null || echo "metalab:x:$METALAB_UID:$METALAB_GID::/tmp:/bin/false" >>/etc/passwd
 getent group "$METALAB_GID" >/dev/null || echo "metalab:x:$METALAB_GID:" >>/etc/group
@@ -43,7 +46,6 @@ setpriv --reuid="$METALAB_UID" --regid="$METALAB_GID" --clear-groups -- \
     postgres -D "$DATA" -k "$SOCK" -h '*' -p 5432 -c unix_socket_permissions=0700 \
     -c logging_collector=off &
 server=$!
-trap 'kill -INT "$server" 2>/dev/null' INT TERM
 for _ in $(seq 1 600); do
     as_owner pg_isready -q -h "$SOCK" -p 5432 && break
     kill -0 "$server" 2>/dev/null || { wait "$server"; exit $?; }
