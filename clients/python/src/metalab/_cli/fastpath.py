@@ -33,5 +33,5 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
 
     if runtime_switch(str(environment.settings.get("runtime", "auto")), bundle):
         return None  # the orchestrator replaces it under the configured runtime
-    probes = asyncio.run(probe_bundle(bundle))
+    probes = asyncio.run(probe_bundle(bundle, path.parent))
     return bundle if probes and all(p.healthy for p in probes) else None

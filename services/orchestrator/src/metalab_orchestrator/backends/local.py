@@ -74,7 +74,6 @@ class LocalBackend:
         bundle["runtime"] = choice.runtime
         if choice.in_containers:
             bundle["engine"] = choice.engine_url
-            bundle["services_dir"] = str(_owner(spec).services_dir)
             await emit("INFO", message=f"runtime {choice.runtime} ({choice.reason})")
         await asyncio.to_thread(_remove_leftover_containers, spec, choice)
         network = local_network()
@@ -289,7 +288,7 @@ class LocalBackend:
         return None  # processes of an interrupted start are stopped, not resumed
 
     async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
-        probes = await probe_bundle(bundle)
+        probes = await probe_bundle(bundle, spec.services_dir)
         switched = runtime_switch(getattr(spec.environment, "runtime", "auto"), bundle)
         if switched:
             return [Probe(p.name, p.host, p.port, False, p.state, switched, p.url) for p in probes]
@@ -333,27 +332,36 @@ def runtime_switch(configured: str, bundle: Bundle) -> str:
     return f"runs on runtime {recorded}, but runtime = {configured!r} is configured"
 
 
-async def probe_bundle(bundle: Bundle) -> list[Probe]:
-    """Real checks of every service a local bundle records (needs no spec: cheap to import)."""
+async def probe_bundle(bundle: Bundle, services_dir: Path) -> list[Probe]:
+    """Real checks of every service a local bundle records (needs no spec: cheap to import).
+
+    A container is identified by ``services_dir`` (its labels and mounts), never by the bundle.
+    """
     services = bundle.get("services", {})
-    return list(await asyncio.gather(*(_probe_one(bundle, n, services[n]) for n in services)))
+    return list(
+        await asyncio.gather(*(_probe_one(bundle, n, services[n], services_dir) for n in services))
+    )
 
 
-async def _alive(bundle: Bundle, name: str, handle: dict[str, Any]) -> bool:
+async def _alive(bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path) -> bool:
     if handle.get("runtime") != "container":
         return is_alive(_record(handle))
-    from metalab_orchestrator.local.container_services import owner_of
-    from metalab_orchestrator.local.containers import running
+    from metalab_orchestrator.local.containers import Owner, running
 
     url = _engine_of(bundle)
     if not url or handle.get("engine") != url:
         return False  # recorded on an engine this machine does not address for that runtime
-    return await asyncio.to_thread(running, url, handle, owner_of(bundle), name)
+    owner = Owner(
+        str(bundle.get("project", "")), str(bundle.get("environment", "")), services_dir.resolve()
+    )
+    return await asyncio.to_thread(running, url, handle, owner, name)
 
 
-async def _probe_one(bundle: Bundle, name: str, handle: dict[str, Any]) -> Probe:
+async def _probe_one(
+    bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path
+) -> Probe:
     host, port = str(handle.get("host", "")), int(handle.get("port", 0))
-    if not await _alive(bundle, name, handle):
+    if not await _alive(bundle, name, handle, services_dir):
         gone = "container is gone" if handle.get("runtime") == "container" else "process is gone"
         return Probe(name, host, port, False, "unreachable", gone, handle.get("url", ""))
     if name == "postgres":

@@ -196,16 +196,3 @@ async def start_atlas(
 
     await wait_ready("atlas", start_timeout, log_path, lambda: probe_http(ct.LOOPBACK, port), alive)
     return entry
-
-
-def owner_of(bundle: dict[str, Any]) -> ct.Owner:
-    """Whose containers a bundle records (its project, environment and services directory)."""
-    return ct.Owner(
-        str(bundle.get("project", "")),
-        str(bundle.get("environment", "")),
-        Path(str(bundle.get("services_dir", ""))),
-    )
-
-
-def is_container(entry: dict[str, Any]) -> bool:
-    return entry.get("runtime") == "container"
