@@ -303,11 +303,8 @@ class LocalBackend:
             await emit("STOPPING", name)
             await _stop_entry(spec, bundle, name, handle)
             await emit("STOPPED", name)
-        url = _engine_of(bundle)
-        if url:
-            from metalab_orchestrator.local.containers import remove_leftovers
-
-            await asyncio.to_thread(remove_leftovers, url, _owner(spec), STOP_GRACE)
+        if _engine_of(bundle):
+            await asyncio.to_thread(remove_unrecorded_containers, spec)
 
     def describe(self, spec: Spec, nonce: str) -> str:
         names = [n for n, c in (("postgres", spec.postgres), ("atlas", spec.atlas)) if c]
@@ -498,6 +495,25 @@ def _choose(spec: Spec) -> RuntimeChoice:
     from metalab_orchestrator.local.runtime_choice import choose_runtime
 
     return choose_runtime(getattr(spec.environment, "runtime", "auto"))
+
+
+def remove_unrecorded_containers(spec: Spec) -> bool:
+    """Remove this environment's containers (checked by labels and mounts) on every engine that
+    may hold some: the configured one, both under ``auto``, and under ``native`` Docker's only
+    when a server may still hold the data directory. True when any were removed."""
+    from metalab_orchestrator.local import containers, engines
+
+    runtime = getattr(spec.environment, "runtime", "auto")
+    names = [runtime] if runtime in ("docker", "podman") else ["docker", "podman"]
+    if runtime == "native":
+        pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
+        names = ["docker"] if pid_file.exists() else []
+    removed = 0
+    for name in names:
+        url = engines.engine_url(name)
+        if not engines.probe_engine(url):
+            removed += containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
+    return removed > 0
 
 
 def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:

@@ -106,8 +106,9 @@ def running(url: str, entry: Mapping[str, Any], owner: Owner, service: str) -> b
     )
 
 
-def remove(url: str, ref: str, owner: Owner, service: str, grace: float) -> None:
-    """Stop (the image's stop signal, SIGKILL after ``grace``) and remove one of our containers.
+def remove(url: str, ref: str, owner: Owner, service: str, grace: float) -> bool:
+    """Stop (the image's stop signal, SIGKILL after ``grace``) and remove one of our containers;
+    False when there was none.
 
     A container under ``ref`` that is not this environment's is left alone: an error.
     """
@@ -115,7 +116,7 @@ def remove(url: str, ref: str, owner: Owner, service: str, grace: float) -> None
 
     container = _get(url, ref)
     if container is None:
-        return
+        return False
     if not is_ours(container, owner, service):
         raise ProvisioningFailed(
             f"container {container.name} is not {owner.project}/{owner.environment}'s {service} "
@@ -126,20 +127,24 @@ def remove(url: str, ref: str, owner: Owner, service: str, grace: float) -> None
             container.stop(timeout=max(1, int(grace)))
         container.remove(force=True)
     except docker.errors.NotFound:
-        return
+        return False
+    return True
 
 
-def remove_leftovers(url: str, owner: Owner, grace: float) -> None:
-    """Remove every container of this environment (a crashed ``up`` may not have recorded it)."""
+def remove_leftovers(url: str, owner: Owner, grace: float) -> int:
+    """Remove every container of this environment (a crashed ``up`` may not have recorded it);
+    how many there were."""
     found = client(url).containers.list(
         all=True, filters={"label": f"{LABEL}.services-dir={owner.services_dir}"}
     )
+    removed = 0
     for container in found:
         service = (container.labels or {}).get(f"{LABEL}.service", "")
         if is_ours(container, owner, service):
-            remove(url, container.id or "", owner, service, grace)
+            removed += remove(url, container.id or "", owner, service, grace)
     for service in ("atlas", "postgres"):
-        remove(url, owner.name(service), owner, service, grace)
+        removed += remove(url, owner.name(service), owner, service, grace)
+    return removed
 
 
 def require_image(url: str, image: str, service: str) -> None:
