@@ -137,7 +137,10 @@ class Lifecycle:
                     if adopted is not None:
                         return adopted, True
                     await emit("INFO", message="cleaning up an interrupted or replaced bundle")
+                await _preflight(backend, spec)
                 await self._stop_and_forget(spec, backend, existing, emit)
+            else:
+                await _preflight(backend, spec)
             bundle = new_bundle(spec)
 
             try:
@@ -272,6 +275,14 @@ class Lifecycle:
                 f"could not stop {', '.join(still)}; the bundle is kept at {spec.key.path}"
             )
         await self._registry.delete(spec.key)
+
+
+async def _preflight(backend: Backend, spec: Spec) -> None:
+    """What a backend can refuse before anything is stopped or started (e.g. a local runtime
+    that is unavailable); backends without such checks have no ``preflight``."""
+    check = getattr(backend, "preflight", None)
+    if check is not None:
+        await check(spec)
 
 
 async def _quiet(phase: str, service: str = "", message: str = "", log_tail: str = "") -> None:

@@ -34,8 +34,8 @@ async def probe_postgres(
 ) -> tuple[bool, str]:
     """(healthy, detail) from `psql -c 'SELECT 1'` authenticated through ``passfile``."""
     psql = _psql()
-    if psql is None:
-        return False, "psql not found"
+    if psql is None:  # no native client (a container runtime): libpq through psycopg
+        return await asyncio.to_thread(_select_one, host, port, user, database, passfile)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PGPASSFILE": passfile,
@@ -62,6 +62,27 @@ async def probe_postgres(
         return True, ""
     lines = stderr.decode(errors="replace").strip().splitlines()
     return False, lines[-1] if lines else f"psql exited with {process.returncode}"
+
+
+def _select_one(host: str, port: int, user: str, database: str, passfile: str) -> tuple[bool, str]:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=user,
+            dbname=database,
+            passfile=passfile,
+            connect_timeout=2,
+            sslmode="disable",
+            application_name="metalab-probe",
+        ) as conn:
+            conn.execute("SELECT 1").fetchone()
+    except psycopg.Error as exc:
+        lines = str(exc).strip().splitlines()
+        return False, lines[-1] if lines else type(exc).__name__
+    return True, ""
 
 
 Connect = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]

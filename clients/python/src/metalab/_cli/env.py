@@ -94,7 +94,23 @@ def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict
     if origin:
         data["origins"] = environment.origins
         data["sources"] = environment.sources
+        if environment.type == "local":
+            runtime, reason = runtime_choice(environment)
+            data["runtime"] = {"chosen": runtime, "reason": reason}
     return data
+
+
+def runtime_choice(environment: Environment) -> tuple[str, str]:
+    """The runtime a local environment's services would run on here, and why ("unavailable"
+    with the one-line error when none would)."""
+    from metalab.errors import ProvisioningFailed
+    from metalab_orchestrator.local.runtime_choice import choose_runtime
+
+    try:
+        choice = choose_runtime(str(environment.settings.get("runtime", "auto")))
+    except ProvisioningFailed as exc:
+        return "unavailable", str(exc)
+    return choice.runtime, choice.reason
 
 
 def render(environment: Environment, show_secrets: bool = False, origin: bool = False) -> list[str]:
@@ -112,6 +128,9 @@ def render(environment: Environment, show_secrets: bool = False, origin: bool = 
     lines = [f"Environment: {environment.name}", f"  Type: {environment.type}{tag('type')}"]
     if environment.file_root:
         lines.append(f"  File root: {environment.file_root}{tag('file_root')}")
+    if origin and environment.type == "local":
+        runtime, reason = runtime_choice(environment)
+        lines.append(f"  Runtime: {runtime}  [{reason}]")
     from metalab._config.layout import flat_executor
 
     settings = dict(redact(environment.settings, show_secrets))

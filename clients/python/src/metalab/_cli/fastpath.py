@@ -29,7 +29,9 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
         return None  # the orchestrator reports it properly
     if bundle is None or bundle.get("state") != "ready":
         return None
-    from metalab_orchestrator.backends.local import probe_bundle
+    from metalab_orchestrator.backends.local import probe_bundle, runtime_switch
 
+    if runtime_switch(str(environment.settings.get("runtime", "auto")), bundle):
+        return None  # the orchestrator replaces it under the configured runtime
     probes = asyncio.run(probe_bundle(bundle, path.parent))
     return bundle if probes and all(p.healthy for p in probes) else None

@@ -40,11 +40,13 @@ class PostgresService(_Strict):
     password: SecretStr | None = None
     run_as: str | None = None
     start_timeout: Seconds = 30.0
+    image: str | None = None  # a container runtime's image (default metalab-postgres:latest)
 
 
 class AtlasService(_Strict):
     port: Port | None = None
     start_timeout: Seconds = 30.0
+    image: str | None = None  # a container runtime's image (default metalab:latest)
 
 
 class ServicesSection(_Strict):
@@ -63,8 +65,13 @@ class LocalExecutor(_Strict):
     workers: Annotated[int, Field(ge=1)] | None = None
 
 
+# Where a local environment's services run: native binaries, or containers of an engine.
+LocalRuntime = Literal["auto", "native", "docker", "podman"]
+
+
 class LocalEnvironment(_EnvironmentBase):
     type: Literal["local"]
+    runtime: LocalRuntime = "auto"
     workers: Annotated[int, Field(ge=1)] | None = None
     executor: LocalExecutor | None = None
 

@@ -1,8 +1,10 @@
-"""The local backend: services as detached process groups on this machine.
+"""The local backend: services as detached process groups on this machine, or as containers.
 
-Postgres starts first (the store), then Atlas reading it; teardown is the reverse. Each process
-is recorded in the bundle as soon as it exists, so a crash anywhere leaves a record the next
-call uses to stop it.
+The environment's ``runtime`` (`local.runtime_choice`) says which: native binaries, or a
+Docker-compatible engine (`local.container_services`). Either way Postgres starts first (the
+store), then Atlas reading it; teardown is the reverse. Each process or container is recorded in
+the bundle as soon as it exists, so a crash anywhere leaves a record the next call uses to stop
+it (containers are also found by their labels, checked against this environment).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from signal import SIGINT
 from typing import TYPE_CHECKING, Any
 
-from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
 from metalab_orchestrator.local.network import LocalNetwork, local_network
 from metalab_orchestrator.local.ports import ensure_port_free
@@ -29,19 +30,20 @@ from metalab_orchestrator.local.process import (
     is_alive,
     is_ours,
     spawn_detached,
-    tail,
     terminate_group,
 )
+from metalab_orchestrator.local.readiness import wait_ready
 from metalab_orchestrator.probes import probe_http, probe_postgres
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
+    from metalab_orchestrator.local.containers import Owner
     from metalab_orchestrator.local.pg_handle import PostgresHandle
+    from metalab_orchestrator.local.runtime_choice import RuntimeChoice
     from metalab_orchestrator.spec import Spec
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE = 5.0
-READY_POLL = (0.01, 0.1)
 
 
 def _now() -> str:
@@ -141,13 +143,30 @@ def service_owner(name: str, services_dir: Path) -> Ownership:
 
 
 class LocalBackend:
-    """Processes on this machine, in their own sessions so they outlive the caller."""
+    """Processes on this machine, in their own sessions so they outlive the caller, or
+    containers of a local engine."""
+
+    def __init__(self) -> None:
+        self._choice: RuntimeChoice | None = None
+
+    async def preflight(self, spec: Spec) -> None:
+        """Choose the runtime before the lifecycle stops anything: an unavailable one fails
+        ``up`` while a running bundle of another runtime is still up."""
+        self._choice = await asyncio.to_thread(_choose, spec)
 
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
         """Postgres and Atlas start concurrently: Atlas gets the store locator up front (the
         Postgres port is chosen first) and reports the store unreadable until Postgres is up."""
         run_dir = spec.services_dir / "run"
         pg_config, atlas = spec.postgres, spec.atlas
+        choice = self._choice
+        if choice is None:
+            choice = await asyncio.to_thread(_choose, spec)
+        bundle["runtime"] = choice.runtime
+        if choice.in_containers:
+            bundle["engine"] = choice.engine_url
+            await emit("INFO", message=f"runtime {choice.runtime} ({choice.reason})")
+        await asyncio.to_thread(_remove_leftover_containers, spec, choice)
         network = local_network()
         if pg_config is not None and pg_config.port:
             network.check_port(pg_config.port, "services.postgres.port")
@@ -162,7 +181,11 @@ class LocalBackend:
         waits: list[Awaitable[Any]] = []
         if pg_config is not None:
             await emit("STARTING", "postgres", "initialising and starting PostgreSQL")
-            waits.append(self._start_postgres(spec, pg_config, planned_port, run_dir, network))
+            waits.append(
+                self._start_postgres(
+                    spec, pg_config, planned_port, run_dir, network, choice, bundle, save
+                )
+            )
         if atlas is not None:
             await emit("STARTING", "atlas", "starting the dashboard")
             waits.append(
@@ -172,9 +195,9 @@ class LocalBackend:
             )
         results = await asyncio.gather(*waits, return_exceptions=True)
         if pg_config is not None and not isinstance(results[0], BaseException):
-            handle = results[0]
-            bundle["services"]["postgres"] = _postgres_entry(handle)
-            bundle["store_locator"] = handle.locator(spec.file_root)
+            entry = results[0]
+            bundle["services"]["postgres"] = entry
+            bundle["store_locator"] = _entry_locator(spec, entry)
             await save(bundle)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -198,9 +221,7 @@ class LocalBackend:
         network: LocalNetwork,
     ) -> None:
         """Postgres had to move to another port (lost a bind race): point Atlas at it."""
-        await asyncio.to_thread(
-            terminate_group, _record(bundle["services"]["atlas"]), STOP_GRACE, owner=atlas_owner()
-        )
+        await _stop_entry(spec, bundle, "atlas", bundle["services"]["atlas"])
         postgres_port = {int(bundle["services"]["postgres"]["port"])}
         await self._start_atlas(
             spec, atlas, bundle["store_locator"], bundle, save, network, postgres_port
@@ -213,7 +234,10 @@ class LocalBackend:
         port: int,
         run_dir: Path,
         network: LocalNetwork,
-    ) -> PostgresHandle:
+        choice: RuntimeChoice,
+        bundle: Bundle,
+        save: SaveBundle,
+    ) -> dict[str, Any]:
         from metalab_orchestrator.local import postgres as pg
         from metalab_orchestrator.local.pg_handle import PostgresSettings
 
@@ -229,8 +253,26 @@ class LocalBackend:
             listen=network.postgres_listen,
         )
         await asyncio.to_thread(stop_unrecorded_server, data_dir)
-        return await asyncio.to_thread(
-            pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
+        if not choice.in_containers:
+            handle = await asyncio.to_thread(
+                pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
+            )
+            return _postgres_entry(handle)
+        from metalab_orchestrator.local import container_services as cs
+
+        async def record(entry: dict[str, Any]) -> None:
+            bundle["services"]["postgres"] = entry
+            await save(bundle)
+
+        return await cs.start_postgres(
+            choice.engine_url,
+            _owner(spec),
+            settings,
+            image=config.image or _default_image("postgres"),
+            data_dir=data_dir,
+            run_dir=run_dir,
+            pick_port=network.free_port,
+            record=record,
         )
 
     async def _start_atlas(
@@ -246,6 +288,8 @@ class LocalBackend:
         if config.port:
             ensure_port_free(LOOPBACK, config.port, key="services.atlas.port")
         port = config.port or network.free_port(exclude=taken)
+        if bundle.get("runtime") in ("docker", "podman"):
+            return await self._start_atlas_container(spec, config, locator, bundle, save, port)
         directory = atlas_dir(spec.services_dir)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = log_paths_of(spec.services_dir)["atlas"]
@@ -288,14 +332,48 @@ class LocalBackend:
         bundle["services"]["atlas"] = entry
         await save(bundle)
         token = env.get("METALAB_ATLAS_TOKEN")
-        await _wait_ready(
+
+        async def alive() -> bool:
+            return is_alive(record)
+
+        await wait_ready(
             "atlas",
             config.start_timeout,
             log_path,
             lambda: probe_http(LOOPBACK, port, token=token),
-            lambda: is_alive(record),
+            alive,
         )
         return entry
+
+    async def _start_atlas_container(
+        self,
+        spec: Spec,
+        config: AtlasService,
+        locator: str,
+        bundle: Bundle,
+        save: SaveBundle,
+        port: int,
+    ) -> dict[str, Any]:
+        from metalab_orchestrator.local import container_services as cs
+
+        async def record(entry: dict[str, Any]) -> None:
+            bundle["services"]["atlas"] = entry
+            await save(bundle)
+
+        pg_config = spec.postgres
+        store = Path(spec.file_root) if spec.file_root else spec.project_dir / "experiments"
+        return await cs.start_atlas(
+            str(bundle["engine"]),
+            _owner(spec),
+            image=config.image or _default_image("atlas"),
+            account=cs.service_account(pg_config.run_as if pg_config else None),
+            port=port,
+            locator=locator,
+            bundle_path=spec.key.path,
+            readable=[store.absolute(), spec.services_dir / "run"],
+            start_timeout=config.start_timeout,
+            record=record,
+        )
 
     async def adopt(
         self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
@@ -303,17 +381,24 @@ class LocalBackend:
         return None  # processes of an interrupted start are stopped, not resumed
 
     async def probe(self, spec: Spec, bundle: Bundle) -> list[Probe]:
-        return await probe_bundle(bundle, spec.services_dir)
+        probes = await probe_bundle(bundle, spec.services_dir)
+        switched = runtime_switch(getattr(spec.environment, "runtime", "auto"), bundle)
+        if switched:
+            return [Probe(p.name, p.host, p.port, False, p.state, switched, p.url) for p in probes]
+        return probes
 
     async def recover(self, spec: Spec, emit: Emit) -> bool:
-        """Stop the Atlas of ``atlas/atlas.pid`` and the PostgreSQL of ``postmaster.pid`` when
-        they are this environment's and run (no bundle needed)."""
+        """Stop the Atlas of ``atlas/atlas.pid``, the PostgreSQL of ``postmaster.pid`` and the
+        containers labelled with this environment when they are its own (no bundle needed)."""
         stopped = False
         if await asyncio.to_thread(stop_unrecorded_atlas, spec.services_dir):
             await emit("STOPPED", "atlas", "stopped (recorded in its pid file)")
             stopped = True
         if await asyncio.to_thread(stop_unrecorded_server, data_dir_of(spec.services_dir)):
             await emit("STOPPED", "postgres", "stopped (recorded in postmaster.pid)")
+            stopped = True
+        if await asyncio.to_thread(remove_unrecorded_containers, spec):
+            await emit("STOPPED", message="removed this environment's unrecorded containers")
             stopped = True
         return stopped
 
@@ -327,25 +412,22 @@ class LocalBackend:
                 continue
             await emit("STOPPING", name)
             try:
-                if name == "postgres":
-                    from metalab_orchestrator.local.postgres import stop_postgres
-
-                    await asyncio.to_thread(
-                        stop_postgres, _postgres_handle(spec.services_dir, handle), STOP_GRACE
-                    )
-                else:
-                    await asyncio.to_thread(
-                        terminate_group, _record(handle), STOP_GRACE, owner=atlas_owner()
-                    )
+                await _stop_entry(spec, bundle, name, handle)
             except NotOurProcess as exc:
                 await emit("INFO", name, f"not signalled: {exc}")
                 continue
             await emit("STOPPED", name)
+        if _engine_of(bundle):
+            await asyncio.to_thread(remove_unrecorded_containers, spec)
 
     def describe(self, spec: Spec, nonce: str) -> str:
         names = [n for n, c in (("postgres", spec.postgres), ("atlas", spec.atlas)) if c]
         where = spec.services_dir
-        return f"local processes: {', '.join(names) or 'nothing'}; state under {where}\n"
+        runtime = getattr(spec.environment, "runtime", "auto")
+        return (
+            f"local services (runtime {runtime}): {', '.join(names) or 'nothing'}; "
+            f"state under {where}\n"
+        )
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """The logs of the services the bundle names, at the paths this backend writes them."""
@@ -353,24 +435,51 @@ class LocalBackend:
         return {name: known[name] for name in bundle.get("services", {}) if name in known}
 
 
+def runtime_switch(configured: str, bundle: Bundle) -> str:
+    """Why a bundle must not be reused: it runs under another runtime than the one configured
+    ("" when it may; ``auto`` keeps whatever runs)."""
+    recorded = str(bundle.get("runtime", "native"))
+    if configured in ("auto", recorded):
+        return ""
+    return f"runs on runtime {recorded}, but runtime = {configured!r} is configured"
+
+
 async def probe_bundle(bundle: Bundle, services_dir: Path) -> list[Probe]:
     """Real checks of every service a local bundle records (needs no spec: cheap to import).
 
-    Only the bundle's processes, hosts and ports are used; files (passfile, token) come from
-    ``services_dir``, and a process is alive only when it is provably this environment's own.
+    Only the bundle's processes, containers, hosts and ports are used; files (passfile, token)
+    come from ``services_dir``, and a process or container is alive only when it is provably
+    this environment's own (a container by its labels and mounts under ``services_dir``).
     """
     services = bundle.get("services", {})
-    return list(await asyncio.gather(*(_probe_one(n, services[n], services_dir) for n in services)))
+    return list(
+        await asyncio.gather(*(_probe_one(bundle, n, services[n], services_dir) for n in services))
+    )
 
 
-async def _probe_one(name: str, handle: dict[str, Any], services_dir: Path) -> Probe:
-    host, port = str(handle.get("host", "")), int(handle.get("port", 0))
-    if name not in ("postgres", "atlas") or not is_ours(
-        _record(handle), service_owner(name, services_dir)
-    ):
-        return Probe(
-            name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
+async def _alive(bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path) -> bool:
+    if handle.get("runtime") != "container":
+        return name in ("postgres", "atlas") and is_ours(
+            _record(handle), service_owner(name, services_dir)
         )
+    from metalab_orchestrator.local.containers import Owner, running
+
+    url = _engine_of(bundle)
+    if not url or handle.get("engine") != url:
+        return False  # recorded on an engine this machine does not address for that runtime
+    owner = Owner(
+        str(bundle.get("project", "")), str(bundle.get("environment", "")), services_dir.resolve()
+    )
+    return await asyncio.to_thread(running, url, handle, owner, name)
+
+
+async def _probe_one(
+    bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path
+) -> Probe:
+    host, port = str(handle.get("host", "")), int(handle.get("port", 0))
+    if not await _alive(bundle, name, handle, services_dir):
+        gone = "container is gone" if handle.get("runtime") == "container" else "process is gone"
+        return Probe(name, host, port, False, "unreachable", gone, handle.get("url", ""))
     if name == "postgres":
         from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
 
@@ -394,23 +503,6 @@ def _atlas_token(handle: dict[str, Any], services_dir: Path) -> str | None:
     from metalab_orchestrator.local.secret_files import read_secret
 
     return (read_secret(atlas_dir(services_dir) / "atlas.token") or "").strip() or None
-
-
-async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, alive: Any) -> None:
-    """Poll ``check`` with a short backoff until it passes; fail fast if the process died."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + budget
-    delay, cap = READY_POLL
-    detail = ""
-    while loop.time() < deadline:
-        ok, detail = await check()
-        if ok:
-            return
-        if not alive():
-            raise ProvisioningFailed(f"{name} exited during start-up", tail(log_path, 20))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, cap)
-    raise ProvisioningFailed(f"{name} not ready after {budget:.0f}s ({detail})", tail(log_path, 20))
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
@@ -478,6 +570,19 @@ def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
     }
 
 
+def _entry_locator(spec: Spec, entry: dict[str, Any]) -> str:
+    from metalab_orchestrator.local.pg_handle import build_locator
+
+    return build_locator(
+        user=str(entry["user"]),
+        host=str(entry["host"]),
+        port=int(entry["port"]),
+        database=str(entry["database"]),
+        passfile=Path(str(entry["passfile"])),
+        file_root=spec.file_root,
+    )
+
+
 def _postgres_handle(services_dir: Path, entry: dict[str, Any]) -> PostgresHandle:
     """The recorded server (typed by `ServiceRecord`), with every path derived from
     ``services_dir``, not taken from the bundle."""
@@ -511,3 +616,85 @@ def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
                 {"service": name, "host": handle["host"], "port": handle["port"], "scheme": scheme}
             )
     return targets
+
+
+def _engine_of(bundle: Bundle) -> str:
+    """The engine a container bundle's runtime means on this machine ("" for native). The
+    address recorded in the bundle is never used to connect: a bundle is a file, not a proof."""
+    runtime = str(bundle.get("runtime", ""))
+    if runtime not in ("docker", "podman"):
+        return ""
+    from metalab_orchestrator.local.engines import engine_url
+
+    return engine_url(runtime)
+
+
+def _owner(spec: Spec) -> Owner:
+    from metalab_orchestrator.local.containers import Owner
+
+    return Owner(spec.project, spec.name, spec.services_dir.resolve())  # as the engine reports
+
+
+def _default_image(service: str) -> str:
+    from metalab_orchestrator.local import containers
+
+    return containers.POSTGRES_IMAGE if service == "postgres" else containers.ATLAS_IMAGE
+
+
+def _choose(spec: Spec) -> RuntimeChoice:
+    from metalab_orchestrator.local.runtime_choice import choose_runtime
+
+    return choose_runtime(getattr(spec.environment, "runtime", "auto"))
+
+
+def remove_unrecorded_containers(spec: Spec) -> bool:
+    """Remove this environment's containers (checked by labels and mounts) on every engine that
+    may hold some: the configured one, both under ``auto``, and under ``native`` Docker's only
+    when a server may still hold the data directory. True when any were removed."""
+    from metalab_orchestrator.local import containers, engines
+
+    runtime = getattr(spec.environment, "runtime", "auto")
+    names = [runtime] if runtime in ("docker", "podman") else ["docker", "podman"]
+    if runtime == "native":
+        pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
+        names = ["docker"] if pid_file.exists() else []
+    removed = 0
+    for name in names:
+        url = engines.engine_url(name)
+        if not engines.probe_engine(url):
+            removed += containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
+    return removed > 0
+
+
+def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
+    """Remove containers a crashed ``up`` left on this environment. Under the native runtime
+    this runs only when a server may still hold the data directory and Docker is there."""
+    from metalab_orchestrator.local import containers, engines
+
+    url = choice.engine_url
+    if not choice.in_containers:
+        pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
+        url = engines.engine_url("docker")
+        if not pid_file.exists() or engines.probe_engine(url):
+            return
+    containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
+
+
+async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, Any]) -> None:
+    """Stop one recorded service: its container, PostgreSQL's server, or a process group."""
+    if handle.get("runtime") == "container":
+        from metalab_orchestrator.local.containers import remove
+
+        ref = str(handle.get("container_id", ""))
+        url = _engine_of(bundle)
+        if not url:
+            return
+        await asyncio.to_thread(remove, url, ref, _owner(spec), name, STOP_GRACE)
+    elif name == "postgres":
+        from metalab_orchestrator.local.postgres import stop_postgres
+
+        await asyncio.to_thread(
+            stop_postgres, _postgres_handle(spec.services_dir, handle), STOP_GRACE
+        )
+    else:
+        await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE, owner=atlas_owner())

@@ -1,4 +1,5 @@
-"""Find the PostgreSQL server binaries: METALAB_PG_BIN, then PATH, then /usr/lib/postgresql."""
+"""Find the PostgreSQL server binaries: METALAB_PG_BIN, then PATH, then /usr/lib/postgresql
+(``METALAB_PG_ROOT`` names another directory of versioned installations)."""
 
 from __future__ import annotations
 
@@ -66,10 +67,12 @@ def _binaries(bindir: Path) -> PgBinaries:
 
 
 def find_pg_binaries(
-    environ: Mapping[str, str] | None = None, *, debian_root: Path = DEBIAN_ROOT
+    environ: Mapping[str, str] | None = None, *, debian_root: Path | None = None
 ) -> PgBinaries:
     """Locate initdb, pg_ctl and postgres in one directory, or raise ``ProvisioningFailed``."""
     env = os.environ if environ is None else environ
+    if debian_root is None:
+        debian_root = Path(env.get("METALAB_PG_ROOT") or DEBIAN_ROOT)
     override = env.get("METALAB_PG_BIN")
     if override:
         bindir = Path(override)

@@ -144,7 +144,8 @@ def _write_owned(path: Path, content: str, owner: Account | None) -> None:
     write_secret(path, content, owner=owner)
 
 
-def _prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
+def prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
+    """The run directory (socket, secrets, log): 0700, handed to ``owner`` when given."""
     make_dirs(run_dir.parent)
     try:
         run_dir.mkdir(mode=0o700)
@@ -154,7 +155,8 @@ def _prepare_run_dir(run_dir: Path, owner: Account | None) -> None:
         os.chown(run_dir, owner.uid, owner.gid)
 
 
-def _require_owner(data_dir: Path, account: Account) -> None:
+def require_owner(data_dir: Path, account: Account) -> None:
+    """A one-line error unless ``account`` owns ``data_dir`` (PostgreSQL refuses otherwise)."""
     owner = data_dir.stat().st_uid
     if owner != account.uid:
         raise ProvisioningFailed(
@@ -163,7 +165,8 @@ def _require_owner(data_dir: Path, account: Account) -> None:
         )
 
 
-def _password(settings: PostgresSettings, password_file: Path) -> str:
+def server_password(settings: PostgresSettings, password_file: Path) -> str:
+    """The configured password, else the one kept in ``password_file``, else a new one."""
     if settings.password is not None:
         return settings.password
     return read_secret(password_file) or secrets.token_urlsafe(32)
@@ -369,12 +372,12 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
             (run_dir.parent, "the run directory"),
         ):
             require_traversable(path, account, what=what)
-    _prepare_run_dir(run_dir, account)
+    prepare_run_dir(run_dir, account)
     if not (data_dir / "PG_VERSION").is_file():
         template = ensure_template(bins, superuser=settings.user, account=account)
         copy_template(template, data_dir, account)
     else:
-        _require_owner(data_dir, account or Account.current())
+        require_owner(data_dir, account or Account.current())
         _clear_stale_server(data_dir)
 
     os_users = [Account.current().name] + ([account.name] if account else [])
@@ -382,7 +385,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
     _write_owned(data_dir / "pg_ident.conf", _ident(os_users, settings.user), account)
     password_file, passfile = run_dir / PASSWORD_NAME, run_dir / PASSFILE_NAME
     log_path = run_dir / "postgres.log"
-    password = _password(settings, password_file)
+    password = server_password(settings, password_file)
     write_secret(password_file, password, owner=account)
 
     record, port = _spawn_ready(bins, settings, data_dir, run_dir, log_path, account, deadline)

@@ -1,0 +1,289 @@
+"""PostgreSQL and Atlas as containers of a Docker-compatible engine (the `docker`/`podman` runtime).
+
+Identity: every container carries labels naming its project, environment, services directory and
+service, and a name derived from them. Labels are checked, never trusted alone: a container is
+this environment's only when its labels match *and* its bind mounts are this environment's
+directories (PostgreSQL's data directory, Atlas's log directory). A container with our name that
+fails the check is an error, never removed.
+
+Data: the cluster lives in ``{services_dir}/postgres/data`` (bind-mounted, owned by the account
+the server runs as, as with native binaries), so switching runtime keeps it. Secrets: the password
+is a 0600 file in the run directory, mounted into the container and read there (see
+``scripts/postgres-image/entrypoint.sh``); it is never in the container's environment or argv.
+Ports are published on 127.0.0.1 only; Atlas uses the host's network and binds 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from metalab.errors import ProvisioningFailed
+from metalab_orchestrator.local.engines import client
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from metalab_orchestrator.local.accounts import Account
+
+LOOPBACK = "127.0.0.1"
+LABEL = "io.metalab"
+POSTGRES_IMAGE = "metalab-postgres:latest"
+ATLAS_IMAGE = "metalab:latest"
+PG_DATA = "/var/lib/metalab/data"
+PG_RUN = "/run/metalab"
+_BUILD_HINT = {
+    "postgres": "scripts/build-postgres-image.sh",
+    "atlas": "scripts/build-image.sh",
+}
+_PORT_CLASH = ("port is already allocated", "address already in use")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose containers: one project's environment, by its services directory."""
+
+    project: str
+    environment: str
+    services_dir: Path  # resolved: the engine reports bind-mount sources with symlinks resolved
+
+    def labels(self, service: str) -> dict[str, str]:
+        return {
+            f"{LABEL}.project": self.project,
+            f"{LABEL}.environment": self.environment,
+            f"{LABEL}.services-dir": str(self.services_dir),
+            f"{LABEL}.service": service,
+        }
+
+    def name(self, service: str) -> str:
+        slug = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"{self.project}-{self.environment}")[:40]
+        digest = hashlib.sha256(str(self.services_dir).encode()).hexdigest()[:10]
+        return f"metalab-{slug}-{service}-{digest}"
+
+    def own_mount(self, service: str) -> Path:
+        """The bind-mount source only this environment's container of ``service`` has."""
+        if service == "postgres":
+            return self.services_dir / "postgres" / "data"
+        return self.services_dir / service
+
+
+def is_ours(container: Container, owner: Owner, service: str) -> bool:
+    """Labels match and the container mounts this environment's own directory."""
+    labels: Mapping[str, str] = container.labels or {}
+    if any(labels.get(k) != v for k, v in owner.labels(service).items()):
+        return False
+    mounts = container.attrs.get("Mounts") or []
+    wanted = str(owner.own_mount(service))
+    return any(m.get("Type") == "bind" and m.get("Source") == wanted for m in mounts)
+
+
+def _get(url: str, ref: str) -> Container | None:
+    import docker
+
+    try:
+        return client(url).containers.get(ref)
+    except docker.errors.NotFound:
+        return None
+
+
+def running(url: str, entry: Mapping[str, Any], owner: Owner, service: str) -> bool:
+    """Whether the container a bundle entry records runs and is this environment's."""
+    import docker
+
+    try:
+        container = _get(url, str(entry.get("container_id", "")))
+    except docker.errors.DockerException:
+        return False
+    return (
+        container is not None
+        and container.status == "running"
+        and is_ours(container, owner, service)
+    )
+
+
+def remove(url: str, ref: str, owner: Owner, service: str, grace: float) -> bool:
+    """Stop (the image's stop signal, SIGKILL after ``grace``) and remove one of our containers;
+    False when there was none.
+
+    A container under ``ref`` that is not this environment's is left alone: an error.
+    """
+    import docker
+
+    container = _get(url, ref)
+    if container is None:
+        return False
+    if not is_ours(container, owner, service):
+        raise ProvisioningFailed(
+            f"container {container.name} is not {owner.project}/{owner.environment}'s {service} "
+            "(labels or mounts differ): left alone; remove or rename it"
+        )
+    try:
+        if container.status in ("running", "restarting", "paused"):
+            container.stop(timeout=max(1, int(grace)))
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def remove_leftovers(url: str, owner: Owner, grace: float) -> int:
+    """Remove every container of this environment (a crashed ``up`` may not have recorded it);
+    how many there were."""
+    found = client(url).containers.list(
+        all=True, filters={"label": f"{LABEL}.services-dir={owner.services_dir}"}
+    )
+    removed = 0
+    for container in found:
+        service = (container.labels or {}).get(f"{LABEL}.service", "")
+        if is_ours(container, owner, service):
+            removed += remove(url, container.id or "", owner, service, grace)
+    for service in ("atlas", "postgres"):
+        removed += remove(url, owner.name(service), owner, service, grace)
+    return removed
+
+
+def require_image(url: str, image: str, service: str) -> None:
+    """A one-line error, saying how to build it, when ``image`` is not on the engine."""
+    import docker
+
+    try:
+        client(url).images.get(image)
+    except docker.errors.ImageNotFound:
+        key = f"services.{service}.image"
+        raise ProvisioningFailed(
+            f"image {image} not found on the engine at {url} (no registry is used): build it "
+            f"with {_BUILD_HINT[service]} or set {key}"
+        ) from None
+
+
+def _user(account: Account) -> str:
+    return f"{account.uid}:{account.gid}"
+
+
+def run_postgres(
+    url: str,
+    owner: Owner,
+    *,
+    image: str,
+    account: Account,
+    port: int,
+    data_dir: Path,
+    run_dir: Path,
+    user: str,
+    database: str,
+    auth_method: str,
+) -> Container:
+    """Create and start the PostgreSQL container; returns at once (readiness is the caller's).
+
+    Started as root only to name the account inside the container, the entrypoint runs the
+    server as ``account``. Raises `PortTaken` when the engine cannot publish ``port``.
+    """
+    import docker
+
+    container = client(url).containers.create(
+        image,
+        name=owner.name("postgres"),
+        labels=owner.labels("postgres"),
+        environment={
+            "METALAB_UID": str(account.uid),
+            "METALAB_GID": str(account.gid),
+            "METALAB_PG_USER": user,
+            "METALAB_PG_DATABASE": database,
+            "METALAB_PG_AUTH": auth_method,
+        },
+        volumes={
+            str(data_dir): {"bind": PG_DATA, "mode": "rw"},
+            str(run_dir): {"bind": PG_RUN, "mode": "rw"},
+        },
+        ports={"5432/tcp": (LOOPBACK, port)},
+        stop_signal="SIGINT",
+        detach=True,
+        init=False,
+    )
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        container.remove(force=True)
+        if any(marker in str(exc) for marker in _PORT_CLASH):
+            raise PortTaken(port) from exc
+        raise ProvisioningFailed(f"cannot start the PostgreSQL container: {exc}") from exc
+    return container
+
+
+class PortTaken(Exception):
+    """The engine could not publish a port (another process took it first)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} on {LOOPBACK} is already in use")
+        self.port = port
+
+
+def run_atlas(
+    url: str,
+    owner: Owner,
+    *,
+    image: str,
+    account: Account,
+    argv: list[str],
+    log_path: Path,
+    readable: list[Path],
+) -> Container:
+    """Create and start Atlas (``argv`` after the interpreter) on the host's network.
+
+    ``readable`` are mounted read-only at their own paths (the store, the passfile, the bundle;
+    symlinks resolved on the host side); the log directory is writable. Output is appended to
+    ``log_path``.
+    """
+    volumes = {str(p.resolve()): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
+    volumes[str(log_path.parent)] = {"bind": str(log_path.parent), "mode": "rw"}
+    container = client(url).containers.create(
+        image,
+        entrypoint=["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log_path)],
+        command=["python", "-m", "metalab.atlas", *argv],
+        name=owner.name("atlas"),
+        labels=owner.labels("atlas"),
+        user=_user(account),
+        environment={"HOME": "/tmp", "USER": account.name},
+        volumes=volumes,
+        network_mode="host",
+        detach=True,
+    )
+    container.start()
+    return container
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """Existing ``paths`` with those inside another one dropped."""
+    present = sorted({p.absolute() for p in paths if p.exists()}, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in present:
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def exit_detail(url: str, ref: str) -> str:
+    """Why a container is not running (its state), for an error message."""
+    container = _get(url, ref)
+    if container is None:
+        return "the container is gone"
+    state = container.attrs.get("State") or {}
+    return f"container {state.get('Status', '?')} (exit code {state.get('ExitCode', '?')})"
+
+
+def wait_running(url: str, ref: str, timeout: float = 5.0) -> bool:
+    """Whether the container reaches ``running`` (and is not already gone) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container = _get(url, ref)
+        if container is None or container.status == "exited":
+            return False
+        if container.status == "running":
+            return True
+        time.sleep(0.02)
+    return False

@@ -1,0 +1,55 @@
+"""Container engines through the Docker SDK: Docker's socket, or Podman's Docker-compatible one.
+
+Addresses: ``DOCKER_HOST`` (else ``unix:///var/run/docker.sock``) for Docker; ``CONTAINER_HOST``
+(else ``$XDG_RUNTIME_DIR/podman/podman.sock`` for a normal user, ``/run/podman/podman.sock`` for
+root) for Podman. The SDK is imported only when a container runtime is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from metalab.errors import ProvisioningFailed
+
+if TYPE_CHECKING:
+    import docker
+
+PING_TIMEOUT = 3
+
+
+def engine_url(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The API address of engine ``name`` (``docker`` or ``podman``)."""
+    env = os.environ if environ is None else environ
+    if name == "docker":
+        return env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if env.get("CONTAINER_HOST"):
+        return env["CONTAINER_HOST"]
+    runtime_dir = env.get("XDG_RUNTIME_DIR")
+    if os.geteuid() != 0 and runtime_dir:
+        return f"unix://{runtime_dir}/podman/podman.sock"
+    return "unix:///run/podman/podman.sock"
+
+
+def probe_engine(url: str) -> str:
+    """ "" when the engine at ``url`` answers a ping, else why not (one line)."""
+    if url.startswith("unix://") and not os.path.exists(url.removeprefix("unix://")):
+        return "no socket"
+    try:
+        client(url).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "does not answer"
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ""
+
+
+@functools.lru_cache(maxsize=4)
+def client(url: str) -> docker.DockerClient:
+    """A (cached) SDK client of the engine at ``url``."""
+    import docker
+
+    try:
+        return docker.DockerClient(base_url=url, timeout=30)
+    except docker.errors.DockerException as exc:
+        raise ProvisioningFailed(f"cannot reach the container engine at {url}: {exc}") from exc
