@@ -51,7 +51,10 @@ PORT = "50051"  # the README's gRPC port; the test listens on a free one instead
 # A README command line (its text before the comment) -> the commands it stands for.
 INSTANCES: dict[str, list[str]] = {
     "metalab services up [--env NAME]": ["metalab services up", "metalab services up --env local"],
-    "metalab services status [--json]": ["metalab services status", "metalab services status --json"],
+    "metalab services status [--json]": [
+        "metalab services status",
+        "metalab services status --json",
+    ],
     "metalab services logs [SERVICE] [-n/--tail N] [--follow]": [
         "metalab services logs",
         "metalab services logs postgres -n 5",
@@ -80,7 +83,9 @@ def section(text: str, heading: str) -> str:
 
 def blocks(language: str) -> list[str]:
     """The ``language`` code blocks of the section, as written."""
-    found = re.findall(rf"^```{language}\n(.*?)^```", section(README.read_text(), SECTION), re.M | re.S)
+    found = re.findall(
+        rf"^```{language}\n(.*?)^```", section(README.read_text(), SECTION), re.M | re.S
+    )
     return [str(block) for block in found]
 
 
@@ -123,7 +128,9 @@ class Project:
 
     def ok(self, command: str, timeout: float = 300) -> str:
         done = self.bash(command, timeout)
-        assert done.returncode == 0, f"{command!r} exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, (
+            f"{command!r} exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
         return done.stdout
 
     @property
