@@ -46,6 +46,7 @@ BIN = Path(sys.executable).parent
 WRITTEN = 'metalab.resolve_executor("slurm", {})'
 LOCAL = 'metalab.resolve_executor("local", {"workers": 2})'
 EXPERIMENT = "sweep:1.0"
+ORPHAN = "0" * 16  # a run id no experiment names
 PORT = "50051"  # the README's gRPC port; the test listens on a free one instead
 
 # A README command line (its text before the comment) -> the commands it stands for.
@@ -64,7 +65,10 @@ INSTANCES: dict[str, list[str]] = {
         "metalab store list -s discover",
         "metalab store list -s discover --json",
     ],
-    "metalab orphans [--clean]": ["metalab orphans", "metalab orphans --clean"],
+    "metalab orphans --workdir ./runs [--clean]": [
+        "metalab orphans --workdir ./runs",
+        "metalab orphans --workdir ./runs --clean",
+    ],
 }
 
 # README command lines no test can run here, and why.
@@ -159,7 +163,9 @@ def project() -> Iterator[Project]:
     path = Path(tempfile.mkdtemp(prefix="mlrd-", dir="/tmp"))
     path.chmod(0o755)
     (path / ".metalab.toml").write_text(only("toml"))
-    if os.geteuid() == 0:  # what scripts/quickstart.sh records as root (README, Set-up)
+    if os.geteuid() == 0:  # what the section asks of root
+        text = section(README.read_text(), SECTION)
+        assert '`[services.postgres]` with `run_as = "metalab"`' in text
         (path / ".metalab.local.toml").write_text('[services.postgres]\nrun_as = "metalab"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_")}
     env["METALAB_HOME"] = os.environ["METALAB_HOME"]  # this test's own (tests/conftest.py)
@@ -227,6 +233,8 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
                 run_snippet(project, "local")  # the runs the store commands act on
                 timings["snippet"] = time.monotonic() - started
             started = time.monotonic()
+            if line.startswith("metalab orphans"):
+                plant_orphan(project)
             if line.startswith("metalab server --listen"):
                 server = subprocess.Popen(
                     ["bash", "-c", f"exec {line.replace(PORT, port)}"],
@@ -255,6 +263,7 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
 
 def check(project: Project, command: str, out: str) -> None:
     """What a command's output must show, beyond its exit status 0."""
+    print(f"$ {command}\n{out}")
     if command == "metalab services status --json":
         assert json.loads(out)["healthy"] is True, out
     elif command == "metalab discover":
@@ -264,8 +273,19 @@ def check(project: Project, command: str, out: str) -> None:
         assert len(project.atlas_runs()) == 6
     elif command == "metalab store list -s discover --json":
         assert EXPERIMENT in json.loads(out)["experiments"], out
-    elif command.startswith("metalab orphans"):  # nothing the experiment refers to goes
-        assert len(list(project.runs.glob("*/runs/*.json"))) == 6, out
+    elif command.startswith("metalab orphans"):
+        orphan = next(project.runs.glob(f"*/runs/{ORPHAN}.json"), None)
+        if command.endswith("--clean"):
+            assert "1 orphan(s)" in out and "removed 1" in out and orphan is None, out
+        else:
+            assert f"orphan       sweep_1.0/{ORPHAN}" in out and "1 orphan(s)" in out, out
+        assert len(list(project.runs.glob("*/runs/*.json"))) == 6 + (orphan is not None)
+
+
+def plant_orphan(project: Project) -> None:
+    """A run record the experiment's manifest does not name."""
+    (experiment,) = [p.parent for p in project.runs.glob("*/_meta.json")]
+    (experiment / "runs" / f"{ORPHAN}.json").write_text("{}")
 
 
 @pytest.mark.slurm
