@@ -65,6 +65,7 @@ INSTANCES: dict[str, list[str]] = {
         "metalab store list -s discover",
         "metalab store list -s discover --json",
     ],
+    "metalab runs recover EXP/RUN": ["metalab runs recover sweep_1.0/{lost}"],
     "metalab orphans --workdir ./runs [--clean]": [
         "metalab orphans --workdir ./runs",
         "metalab orphans --workdir ./runs --clean",
@@ -74,7 +75,6 @@ INSTANCES: dict[str, list[str]] = {
 # README command lines no test can run here, and why.
 SKIPPED: dict[str, str] = {
     "metalab tunnel [--detach]": "forwards a remote environment's services; the project is local",
-    "metalab runs recover EXP/RUN": "needs a run held by a backup/move folder of a workspace",
     "metalab monitor --workspace ID": "streams a remote workspace's status; there is none",
 }
 
@@ -170,6 +170,14 @@ def project() -> Iterator[Project]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_")}
     env["METALAB_HOME"] = os.environ["METALAB_HOME"]  # this test's own (tests/conftest.py)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+    # User settings (docs/settings-and-workspaces.md): the project's runs are a workspace with
+    # a backup folder, so that `metalab runs recover` has a folder to copy a run back from.
+    settings = Path(os.environ["XDG_CONFIG_HOME"]) / "metalab" / "settings.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(
+        f"workspaces:\n  - id: project\n    path: {path / 'runs'}\n"
+        f"    folders: [{{path: {path / 'backup'}, mode: backup}}]\n"
+    )
     made = Project(path, env)
     try:
         yield made
@@ -223,6 +231,7 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
     assert not placeholders or set(placeholders) <= set(SKIPPED), placeholders
     port = str(free_port())
     server: subprocess.Popen[str] | None = None
+    lost = ""
     timings: dict[str, float] = {}
     try:
         for line in lines:
@@ -235,6 +244,8 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
             started = time.monotonic()
             if line.startswith("metalab orphans"):
                 plant_orphan(project)
+            if line.startswith("metalab runs recover"):
+                lost = lose_run(project)
             if line.startswith("metalab server --listen"):
                 server = subprocess.Popen(
                     ["bash", "-c", f"exec {line.replace(PORT, port)}"],
@@ -251,6 +262,7 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
                     time.sleep(0.5)
             else:
                 for command in INSTANCES.get(line, [line]):
+                    command = command.format(lost=lost) if "{lost}" in command else command
                     check(project, command, project.ok(command))
             timings[line] = time.monotonic() - started
     finally:
@@ -273,6 +285,9 @@ def check(project: Project, command: str, out: str) -> None:
         assert len(project.atlas_runs()) == 6
     elif command == "metalab store list -s discover --json":
         assert EXPERIMENT in json.loads(out)["experiments"], out
+    elif command.startswith("metalab runs recover"):
+        assert out.startswith(f"recovered {command.split()[-1]} from backup folder"), out
+        assert len(list(project.runs.glob("*/runs/*.json"))) == 6
     elif command.startswith("metalab orphans"):
         orphan = next(project.runs.glob(f"*/runs/{ORPHAN}.json"), None)
         if command.endswith("--clean"):
@@ -280,6 +295,14 @@ def check(project: Project, command: str, out: str) -> None:
         else:
             assert f"orphan       sweep_1.0/{ORPHAN}" in out and "1 orphan(s)" in out, out
         assert len(list(project.runs.glob("*/runs/*.json"))) == 6 + (orphan is not None)
+
+
+def lose_run(project: Project) -> str:
+    """Delete a run's record from the project (its backup copy stays); its id."""
+    records = sorted(project.runs.glob("*/runs/*.json"))
+    assert len(records) == 6 and (project.dir / "backup").is_dir()
+    records[0].unlink()
+    return records[0].stem
 
 
 def plant_orphan(project: Project) -> None:
