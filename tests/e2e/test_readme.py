@@ -38,7 +38,7 @@ import pytest
 from tests.e2e.stack import REPO
 from tests.integration.components import postgres_missing, require, slurm_missing
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
 README = REPO / "README.md"
 SECTION = "Using it in a project"
@@ -51,6 +51,9 @@ PORT = "50051"  # the README's gRPC port; the test listens on a free one instead
 
 # A README command line (its text before the comment) -> the commands it stands for.
 INSTANCES: dict[str, list[str]] = {
+    'eval "$(metalab completion bash)"': [
+        'eval "$(metalab completion bash)" && complete -p metalab'
+    ],
     "metalab services up [--env NAME]": ["metalab services up", "metalab services up --env local"],
     "metalab services status [--json]": [
         "metalab services status",
@@ -285,6 +288,8 @@ def check(project: Project, command: str, out: str) -> None:
         assert len(project.atlas_runs()) == 6
     elif command == "metalab store list -s discover --json":
         assert EXPERIMENT in json.loads(out)["experiments"], out
+    elif command.startswith('eval "$(metalab completion bash)"'):
+        assert out.startswith("complete ") and out.rstrip().endswith(" metalab"), out
     elif command.startswith("metalab runs recover"):
         assert out.startswith(f"recovered {command.split()[-1]} from backup folder"), out
         assert len(list(project.runs.glob("*/runs/*.json"))) == 6
