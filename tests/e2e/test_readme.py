@@ -12,7 +12,8 @@ services (`metalab services up`: PostgreSQL and Atlas on this machine):
   (one manifest, no sweep started from a task), 6 successful runs and a 6-line table; Atlas
   lists the 6 runs through its API; no plan folder is left behind.
 
-(The section "Containers" has its own test: `tests/e2e/test_readme_containers.py`.)
+The "Containers" section has its own test (`tests/e2e/test_readme_containers.py`);
+`BLOCKS` says for every code block of the README which test runs it, or why none does.
 """
 
 from __future__ import annotations
@@ -82,6 +83,46 @@ SKIPPED: dict[str, str] = {
 }
 
 
+SETUP = "Set-up: two commands on a fresh Debian 12 machine"
+
+# Every fenced block of the README, in order: (section, language) -> what covers it.
+BLOCKS: list[tuple[tuple[str, str], str]] = [
+    (
+        (SETUP, "bash"),
+        "not run: scripts/quickstart.sh installs the workspace into .venv (scripts/bootstrap.sh) "
+        "and scripts/test.sh is this suite; what quickstart starts is `metalab services up`, run "
+        "here",
+    ),
+    ((SETUP, ""), "the output `metalab services up` prints: checked against it here"),
+    ((SECTION, "toml"), "this test: the project file"),
+    ((SECTION, "bash"), "this test: line by line"),
+    ((SECTION, "python"), "this test: as written (SLURM) and with a local 2-worker executor"),
+    (("Containers", "bash"), "tests/e2e/test_readme_containers.py"),
+    (("Containers", "bash"), "tests/e2e/test_readme_containers.py"),
+    (("Layout", ""), "not code: the repository's directories"),
+]
+
+
+def test_every_readme_code_block_is_covered() -> None:
+    found = []
+    for match in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", README.read_text(), re.M | re.S):
+        found += [(match.group(1), language) for language, _ in fenced(match.group(2))]
+    assert found == [block for block, _ in BLOCKS]
+
+
+def started_shape() -> re.Pattern[str]:
+    """The Set-up section's example output of `metalab services up`, any ports."""
+    (example,) = [
+        body for language, body in fenced(section(README.read_text(), SETUP)) if not language
+    ]
+    return re.compile(re.sub(r"\d{2,5}", r"\\d+", re.escape(example)))
+
+
+def fenced(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a Markdown text: (language, body), in order."""
+    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", text, re.M | re.S)]
+
+
 def section(text: str, heading: str) -> str:
     match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     assert match, f"README.md has no '## {heading}' section"
@@ -90,10 +131,7 @@ def section(text: str, heading: str) -> str:
 
 def blocks(language: str) -> list[str]:
     """The ``language`` code blocks of the section, as written."""
-    found = re.findall(
-        rf"^```{language}\n(.*?)^```", section(README.read_text(), SECTION), re.M | re.S
-    )
-    return [str(block) for block in found]
+    return [body for lang, body in fenced(section(README.read_text(), SECTION)) if lang == language]
 
 
 def only(language: str) -> str:
@@ -279,7 +317,9 @@ def test_readme_commands_and_local_snippet(project: Project) -> None:
 def check(project: Project, command: str, out: str) -> None:
     """What a command's output must show, beyond its exit status 0."""
     print(f"$ {command}\n{out}")
-    if command == "metalab services status --json":
+    if command == "metalab services up":
+        assert started_shape().fullmatch(out), out
+    elif command == "metalab services status --json":
         assert json.loads(out)["healthy"] is True, out
     elif command == "metalab discover":
         assert out.startswith("postgresql://") and "file_root=" in out, out
