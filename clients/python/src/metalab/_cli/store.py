@@ -35,11 +35,13 @@ def reindex(locator: str | None, env_name: str | None, as_json: bool) -> None:
 
     LOCATOR is postgresql://…?file_root=PATH (with passfile=, never a password: argv is
     visible to every user), "-" to read it from stdin, or omitted / "discover" for the store
-    of the nearest running service bundle.
+    of the nearest running service bundle. Experiments in upstream's layout (what
+    `metalab.run` writes) and in the earlier one are both reindexed.
     """
-    from metalab._runstore import reindex as rebuild
+    from metalab._runstore._reindex import reindex_layouts
     from metalab._runstore.locator import discover_store, has_password, resolve_store
-    from metalab.errors import UsageError
+    from metalab._runstore.pgconfig import PostgresStoreConfig
+    from metalab.errors import StoreError, UsageError
 
     if locator == "-":
         locator = sys.stdin.readline().strip()
@@ -56,16 +58,31 @@ def reindex(locator: str | None, env_name: str | None, as_json: bool) -> None:
         config = discover_store(None, env_name)
     else:
         config = resolve_store(locator)
+    if not isinstance(config, PostgresStoreConfig):
+        raise StoreError(f"reindex needs a PostgreSQL store (got {config.describe()})")
 
-    def progress(experiment_id: str, runs: int) -> None:
+    def on_experiment(experiment_id: str, runs: int) -> None:
         if not as_json:
             click.echo(f"  {experiment_id}: {runs} run(s)", err=True)
 
-    total = rebuild(config, progress)
+    def on_phase(phase: str, done: int, total: int) -> None:
+        if not as_json and done == total:
+            click.echo(f"  {phase}", err=True)
+
+    counts = reindex_layouts(config, on_experiment, on_phase)
     if as_json:
-        click.echo(json.dumps({"store": config.describe(), "runs": total}))
+        payload = {
+            "store": config.describe(),
+            "runs": counts.total,
+            "upstream_runs": counts.upstream,
+            "earlier_runs": counts.earlier,
+        }
+        click.echo(json.dumps(payload))
     else:
-        click.echo(f"reindexed {total} run(s) into {config.describe()}")
+        click.echo(
+            f"reindexed {counts.total} run(s) into {config.describe()} "
+            f"(upstream layout: {counts.upstream}, earlier layout: {counts.earlier})"
+        )
 
 
 def transfer_options(function: F) -> F:

@@ -1,5 +1,10 @@
 """`reindex(locator)`: rebuild a PostgresStore's tables from the files under its file_root.
 
+A file_root may hold experiments of both layouts: upstream's (``{exp}/_meta.json``, what
+`metalab.run` writes) and this project's earlier one (``{exp}/experiment.json``, ``runs/{id}/``).
+`reindex_layouts` rebuilds each layout's rows with its own code: the earlier layout's with
+`reindex`, upstream's with ``PostgresStore.rebuild_index``.
+
 Private module: the public name is the function `metalab._runstore.reindex` (a module of the same
 name would shadow it as an attribute of the package once imported).
 """
@@ -8,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from metalab._runstore.base import StoreConfig
@@ -72,6 +79,67 @@ def reindex(
     finally:
         store.close()
     return total
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    """Records indexed per layout of the file_root's experiments."""
+
+    upstream: int
+    earlier: int
+
+    @property
+    def total(self) -> int:
+        return self.upstream + self.earlier
+
+
+def layouts_under(file_root: Path) -> set[str]:
+    """The layouts (`metalab._orphans.UPSTREAM`/``EARLIER``) of the experiment directories
+    under ``file_root``; a directory that is neither (``services/``, empty) counts as none."""
+    from metalab._orphans import EARLIER, UPSTREAM, layout_of
+
+    try:
+        children = [child for child in file_root.iterdir() if child.is_dir()]
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise StoreError(f"cannot list {file_root}: {exc.strerror}") from exc
+    found = set()
+    for child in children:
+        if layout_of(child) == EARLIER:
+            found.add(EARLIER)
+        elif (child / "_meta.json").is_file():
+            found.add(UPSTREAM)
+    return found
+
+
+def reindex_layouts(
+    config: PostgresStoreConfig,
+    on_experiment: Callable[[str, int], None] | None = None,
+    on_phase: Callable[[str, int, int], None] | None = None,
+) -> Reindexed:
+    """Rebuild the index of every experiment under ``config.file_root``, each layout its way.
+
+    The earlier layout's rows are always rebuilt (rows of its experiments whose files are gone
+    are dropped); upstream's only when such an experiment exists, as opening an upstream
+    PostgresStore writes upstream's layout into ``file_root``. ``on_experiment(id, runs)``
+    reports the earlier layout's progress, ``on_phase(phase, done, total)`` upstream's.
+    """
+    from metalab._orphans import UPSTREAM
+
+    upstream = 0
+    if UPSTREAM in layouts_under(Path(config.file_root)):
+        from metalab.store.locator import parse_to_config
+        from metalab.store.postgres import PostgresStore as UpstreamStore
+
+        store = parse_to_config(config.dsn, file_root=config.file_root).connect()
+        if not isinstance(store, UpstreamStore):
+            raise StoreError(f"{config.describe()} did not open as a PostgresStore")
+        try:
+            upstream = store.rebuild_index(on_phase)
+        finally:
+            store.close()
+    return Reindexed(upstream=upstream, earlier=reindex(config, on_experiment))
 
 
 def _forget_missing(store: Any, experiments: list[str]) -> None:
