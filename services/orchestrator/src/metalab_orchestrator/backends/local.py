@@ -499,9 +499,10 @@ def _atlas_token(handle: dict[str, Any], services_dir: Path) -> str | None:
     before tokens were required on loopback)."""
     if not handle.get("secret_ref"):
         return None
-    from metalab_orchestrator.local.secret_files import read_secret
-
-    return (read_secret(atlas_dir(services_dir) / "atlas.token") or "").strip() or None
+    try:  # not through secret_files: the warm `services up` must not import it
+        return (atlas_dir(services_dir) / "atlas.token").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
