@@ -208,4 +208,9 @@ async def start_atlas(
         return await probe_http(ct.LOOPBACK, port, token=token)
 
     await wait_ready("atlas", start_timeout, log_path, ready, alive)
+    if (await probe_http(ct.LOOPBACK, port))[0]:  # fail closed with an image that ignores it
+        raise ProvisioningFailed(
+            f"Atlas in image {image} answers without its token (an image older than "
+            "METALAB_ATLAS_TOKEN_FILE): rebuild it with scripts/build-image.sh"
+        )
     return entry
