@@ -173,14 +173,15 @@ def test_cli_embedded_and_remote_give_identical_output(tmp_path: Path, socket_pa
         process.terminate()
         process.wait(10)
     assert transcripts[0] == transcripts[1]
-    assert transcripts[0][0][0] == 0 and "atlas: http://127.0.0.1:PORT" in transcripts[0][0][1]
+    assert transcripts[0][0][0] == 0
+    assert "atlas: http://127.0.0.1:PORT/?token=TOKEN" in transcripts[0][0][1]
     assert transcripts[0][-1][0] == 1
 
 
 def _mask_ports(text: str) -> str:
     import re
 
-    return re.sub(r":\d{2,5}\b", ":PORT", text)
+    return re.sub(r"token=[\w%-]+", "token=TOKEN", re.sub(r":\d{2,5}\b", ":PORT", text))
 
 
 def test_python_is_this_venv() -> None:

@@ -11,6 +11,7 @@ from metalab._cli.render import atlas_login_url, bundle_json, service_lines
 def _bundle(tmp_path: Path) -> dict[str, object]:
     token = tmp_path / "atlas.token"
     token.write_text("a/b+c=d\n")
+    token.chmod(0o600)
     password = tmp_path / "postgres.password"
     password.write_text("pg-secret\n")
     return {
@@ -45,3 +46,14 @@ def test_login_url_without_a_readable_token_is_the_plain_url(tmp_path: Path) -> 
     assert atlas_login_url("http://h:1", {"secret_ref": str(tmp_path / "gone")}) == "http://h:1"
     (tmp_path / "empty").write_text("\n")
     assert atlas_login_url("http://h:1/", {"secret_ref": str(tmp_path / "empty")}) == "http://h:1/"
+
+
+def test_login_url_ignores_a_token_file_others_may_read_or_a_symlink(tmp_path: Path) -> None:
+    token = tmp_path / "atlas.token"
+    token.write_text("t0k\n")
+    token.chmod(0o644)
+    assert atlas_login_url("http://h:1", {"secret_ref": str(token)}) == "http://h:1"
+    token.chmod(0o600)
+    (tmp_path / "link").symlink_to(token)
+    assert atlas_login_url("http://h:1", {"secret_ref": str(tmp_path / "link")}) == "http://h:1"
+    assert atlas_login_url("http://h:1", {"secret_ref": str(token)}) == "http://h:1/?token=t0k"

@@ -26,13 +26,15 @@ def test_services_up_atlas_reads_the_postgres_store_and_redacts_the_bundle(
         assert up.returncode == 0, up.stderr
         bundle = bundle_of(project)
         url = bundle["services"]["atlas"]["url"]  # type: ignore[index]
+        token = Path(bundle["services"]["atlas"]["secret_ref"]).read_text().strip()  # type: ignore[index]
+        auth = {"Authorization": f"Bearer {token}"}  # Atlas needs its token on loopback too
         locator = cli(project, "discover").stdout.strip()
         store = parse_locator(locator).open()
         try:
             populate(store)
         finally:
             store.close()
-        with httpx.Client(base_url=url, timeout=10) as http:
+        with httpx.Client(base_url=url, headers=auth, timeout=10) as http:
             health = http.get("/api/health").json()
             assert health["store_kind"] == "postgres" and health["store_readable"]
             runs = http.get("/api/experiments/sweep/runs", params={"sort": "metrics.loss"})

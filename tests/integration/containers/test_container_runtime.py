@@ -133,7 +133,9 @@ def test_docker_runtime_lifecycle(project: Path) -> None:
     finally:
         store.close()
     url = bundle["services"]["atlas"]["url"]  # type: ignore[index]
-    with httpx.Client(base_url=url, timeout=10) as http:
+    token = Path(bundle["services"]["atlas"]["secret_ref"]).read_text().strip()  # type: ignore[index]
+    auth = {"Authorization": f"Bearer {token}"}  # Atlas needs its token on loopback too
+    with httpx.Client(base_url=url, headers=auth, timeout=10) as http:
         assert http.get("/api/health").json()["store_readable"]
         runs = http.get("/api/experiments/sweep/runs", params={"sort": "metrics.loss"})
         assert runs.json()["total"] == 24

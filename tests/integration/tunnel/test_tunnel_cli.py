@@ -52,6 +52,7 @@ def project(
     (services / "run").mkdir(parents=True)
     token_file = services / "run" / "atlas.token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # as Atlas's token files are; the CLI ignores one others may read
     target = {"service": "atlas", "host": "127.0.0.1", "port": http_server.port, "scheme": "http"}
     bundle = {
         "schema_version": 1,

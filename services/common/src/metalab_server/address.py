@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +44,36 @@ def check_listen(address: str, token: str | None) -> None:
             "set server.token in the settings file or METALAB_TOKEN",
             key="--listen",
         )
+
+
+def require_token_for_tcp(address: str, token: str | None) -> None:
+    """Refuse a TCP listener without a token, loopback included: every local account can
+    connect to a loopback port. A ``unix:`` socket is the owner's alone (see `private_bind`)."""
+    if not token and not address.startswith("unix:"):
+        raise ConfigError(
+            f"refusing to listen on {address} without a token: any local account can connect "
+            "to a TCP port; `metalab server` generates one, or set METALAB_TOKEN",
+            key="--listen",
+        )
+
+
+@contextmanager
+def private_bind(address: str) -> Iterator[None]:
+    """Around the bind of a ``unix:`` socket: create it 0600 (umask 0177), so that only this
+    account (and root) can ``connect()`` — Linux requires write permission on the socket file.
+
+    The umask is process-wide for the microseconds of the bind; it can only make files that
+    other threads create meanwhile more private. The mode is set again after the bind.
+    """
+    if not address.startswith("unix:"):
+        yield
+        return
+    previous = os.umask(0o177)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+    os.chmod(address[len("unix:") :], 0o600)
 
 
 def lock_unix_path(address: str) -> IO[bytes] | None:

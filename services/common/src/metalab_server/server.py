@@ -15,7 +15,12 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from metalab.errors import ConfigError
-from metalab_server.address import check_listen, lock_unix_path
+from metalab_server.address import (
+    check_listen,
+    lock_unix_path,
+    private_bind,
+    require_token_for_tcp,
+)
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
 
@@ -77,9 +82,12 @@ async def start_server(
     """Start a server for ``services`` on ``address`` (``host:port`` or ``unix:path``).
 
     Every server serves grpc.health.v1 and reflection, applies deadlines, and checks the
-    bearer token when one is given. Port 0 binds a free port; the returned address has it.
+    bearer token when one is given. TCP requires a token, loopback included; a ``unix:``
+    socket is created 0600, so only this account connects. Port 0 binds a free port; the
+    returned address has it.
     """
     check_listen(address, token)
+    require_token_for_tcp(address, token)
     lock = lock_unix_path(address)
     interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor()]
     if token:
@@ -103,7 +111,8 @@ async def start_server(
     service_names = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(service_names, server)
     try:
-        port = server.add_insecure_port(address)
+        with private_bind(address):
+            port = server.add_insecure_port(address)
     except RuntimeError as exc:
         if lock is not None:
             lock.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,19 +29,36 @@ def service_lines(bundle: dict[str, Any]) -> list[str]:
 
 
 def atlas_login_url(url: str, handle: dict[str, Any]) -> str:
-    """``url`` plus ``/?token=…`` when this Atlas requires a token and its file is readable.
+    """``url`` plus ``/?token=…`` when this Atlas has a token file this account may read.
 
-    Only for a person's terminal (Atlas swaps it for a cookie and drops it from the address
-    bar); never used for ``--json`` output or logs.
+    For a person's terminal and ``status --json`` (as ``jupyter server list --json``): the URL
+    is the owner's own capability, read from a file only the owner can read; Atlas swaps it for
+    a cookie and drops it from the address bar. Never logged.
     """
     ref = handle.get("secret_ref")
-    if not ref:
-        return url
-    try:
-        token = Path(str(ref)).read_text().strip()
-    except OSError:
-        return url
+    token = _read_private_line(Path(str(ref))) if ref else None
     return f"{url.rstrip('/')}/?token={quote(token, safe='')}" if token else url
+
+
+def _read_private_line(path: Path) -> str | None:
+    """One line from a regular 0600 file of this account (any owner for root), never through
+    a symlink; None otherwise (a bundle names the file, so it is not trusted)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        mine = info.st_uid == os.geteuid() or os.geteuid() == 0
+        if not stat.S_ISREG(info.st_mode) or not mine or info.st_mode & 0o077:
+            return None
+        data = os.read(fd, 4097)
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", "replace").strip()
+    if not text or len(data) > 4096 or any(c in text for c in "\r\n\0"):
+        return None
+    return text
 
 
 def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dict[str, Any]:
@@ -75,6 +94,8 @@ def status_lines(response: Any) -> list[str]:
 
 
 def status_json(response: Any) -> dict[str, Any]:
+    """The status for scripts; Atlas's ``url`` carries its login token (see `atlas_login_url`)."""
+    handles = response.bundle.services
     return {
         "found": response.found,
         "healthy": response.found and all(s.healthy for s in response.services),
@@ -87,8 +108,15 @@ def status_json(response: Any) -> dict[str, Any]:
                 "healthy": s.healthy,
                 "state": s.state,
                 "detail": s.detail,
-                "url": s.url,
+                "url": _status_url(s, handles),
             }
             for s in response.services
         ],
     }
+
+
+def _status_url(service: Any, handles: Any) -> str:
+    url = str(service.url)
+    if service.name != "atlas" or not url or service.name not in handles:
+        return url
+    return atlas_login_url(url, {"secret_ref": handles[service.name].secret_ref})

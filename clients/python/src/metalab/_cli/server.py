@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
 from metalab._cli.options import json_option
 from metalab._client.target import server_token
-
-DEFAULT_LISTEN = "127.0.0.1:50051"
+from metalab._client.token_file import default_socket
 
 
 @click.group(invoke_without_command=True)
@@ -21,10 +21,11 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
 )
 @click.option(
     "--listen",
-    default=DEFAULT_LISTEN,
-    show_default=True,
+    default=default_socket,
+    show_default="unix:~/.metalab/run/server.sock",
     metavar="ADDR",
-    help="HOST:PORT or unix:PATH. Non-loopback addresses require a token.",
+    help="unix:PATH (this account only) or HOST:PORT (a token is required: on loopback one "
+    "is generated into ~/.metalab/run, where this account's CLI finds it).",
 )
 @click.pass_context
 def server(ctx: click.Context, services: str, listen: str) -> None:
@@ -36,16 +37,43 @@ def server(ctx: click.Context, services: str, listen: str) -> None:
 
 
 async def _serve(names: list[str], listen: str, token: str | None) -> None:
+    import secrets
+
+    from metalab_server.address import check_listen
     from metalab_server.server import serve_until_signalled, start_server
 
+    tcp = not listen.startswith("unix:")
+    generate = tcp and not token
+    if generate:
+        from metalab._client.token_file import runtime_dir
+
+        check_listen(listen, token)  # beyond loopback the token must be configured
+        runtime_dir(create=True)  # refused before binding when it is not private
+        token = secrets.token_urlsafe(32)
     running = await start_server(names, listen, token)
-    auth = "token required" if token else "no token"
+    auth = "token required" if token else "this account only"
+    token_file: Path | None = None
+    if generate and token:
+        from metalab._client.token_file import write_token
+
+        try:
+            token_file = write_token(running.address, token)
+        except BaseException:
+            await running.stop(grace=0)
+            raise
+        auth = f"token required, in {token_file}"
     banner = f"metalab server: {', '.join(names)} on {running.address} ({auth})"
-    await serve_until_signalled(running, on_ready=lambda: click.echo(banner, err=True))
+    try:
+        await serve_until_signalled(running, on_ready=lambda: click.echo(banner, err=True))
+    finally:
+        if token_file is not None and token:
+            from metalab._client.token_file import remove_token
+
+            remove_token(token_file, token)
 
 
 @server.command()
-@click.argument("address", default=DEFAULT_LISTEN, metavar="[ADDR]")
+@click.argument("address", default=default_socket, metavar="[ADDR]")
 @click.option("--service", default="", help="A full service name; default: the whole server.")
 @click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for an answer.")
 @json_option

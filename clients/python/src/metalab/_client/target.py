@@ -46,7 +46,8 @@ def env_token() -> str | None:
 
 
 def resolve_target() -> ServerTarget:
-    """``METALAB_SERVER``/``METALAB_TOKEN[_FILE]`` win over ``server:`` in the settings file."""
+    """``METALAB_SERVER``/``METALAB_TOKEN[_FILE]`` win over ``server:`` in the settings file;
+    without a configured token, a TCP server's generated token file (``~/.metalab/run``)."""
     server = _server_settings()
     token = env_token() or server.get("token")
     address = os.environ.get("METALAB_SERVER")
@@ -56,6 +57,10 @@ def resolve_target() -> ServerTarget:
                 "server.host is set but server.port is not", file=str(settings_path())
             )
         address = f"{server['host']}:{server['port']}"
+    if address and not token and not address.startswith("unix:"):
+        from metalab._client.token_file import read_token
+
+        token = read_token(address)  # the one `metalab server` generated, as Jupyter's
     return ServerTarget(address or None, token or None)
 
 

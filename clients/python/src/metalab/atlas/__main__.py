@@ -20,11 +20,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Seconds between FileStore index refreshes (at least 5x the last refresh).",
     )
     args = parser.parse_args(argv)
-    token = os.environ.get("METALAB_ATLAS_TOKEN") or None
     from metalab.errors import ConfigError
     from metalab_server.address import check_listen
 
     try:
+        token = _token()
         check_listen(f"{args.host}:{args.port}", token)
     except ConfigError as exc:
         print(f"atlas: error: {exc}", file=sys.stderr)
@@ -50,6 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _token() -> str | None:
+    """``METALAB_ATLAS_TOKEN``, else the one line of the file ``METALAB_ATLAS_TOKEN_FILE``."""
+    token = os.environ.get("METALAB_ATLAS_TOKEN")
+    path = os.environ.get("METALAB_ATLAS_TOKEN_FILE")
+    if token or not path:
+        return token or None
+    from metalab.errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(4097).strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if not text or len(text) > 4096 or any(c in text for c in "\r\n\0"):
+        raise ConfigError(f"{path} must hold one non-empty line")
+    return text
 
 
 if __name__ == "__main__":

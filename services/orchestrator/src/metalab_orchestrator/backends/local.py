@@ -294,13 +294,12 @@ class LocalBackend:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = log_paths_of(spec.services_dir)["atlas"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
-        token_file = None
-        if not network.loopback_only:  # reachable beyond loopback: Atlas requires a token
-            from metalab_orchestrator.local.secret_files import write_secret
+        # A token even on loopback, as Jupyter's: every local account can reach a loopback port.
+        from metalab_orchestrator.local.secret_files import write_secret
 
-            token_file = directory / "atlas.token"
-            env["METALAB_ATLAS_TOKEN"] = secrets.token_urlsafe(32)
-            write_secret(token_file, env["METALAB_ATLAS_TOKEN"])
+        token_file = directory / "atlas.token"
+        env["METALAB_ATLAS_TOKEN"] = secrets.token_urlsafe(32)
+        write_secret(token_file, env["METALAB_ATLAS_TOKEN"])
         argv = [
             sys.executable,
             "-m",
@@ -326,9 +325,8 @@ class LocalBackend:
             "pgid": record.pgid,
             "log_path": str(log_path),
             "started_at": _now(),
+            "secret_ref": str(token_file),
         }
-        if token_file is not None:
-            entry["secret_ref"] = str(token_file)
         bundle["services"]["atlas"] = entry
         await save(bundle)
         token = env.get("METALAB_ATLAS_TOKEN")
@@ -497,12 +495,14 @@ async def _probe_one(
 
 
 def _atlas_token(handle: dict[str, Any], services_dir: Path) -> str | None:
-    """The token of an Atlas started beyond loopback (its 0600 token file)."""
+    """The token of this environment's Atlas (its 0600 token file; none for an Atlas started
+    before tokens were required on loopback)."""
     if not handle.get("secret_ref"):
         return None
-    from metalab_orchestrator.local.secret_files import read_secret
-
-    return (read_secret(atlas_dir(services_dir) / "atlas.token") or "").strip() or None
+    try:  # not through secret_files: the warm `services up` must not import it
+        return (atlas_dir(services_dir) / "atlas.token").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:

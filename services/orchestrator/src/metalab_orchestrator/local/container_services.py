@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from metalab_orchestrator.local import containers as ct
 from metalab_orchestrator.local.accounts import Account, resolve_service_account
 from metalab_orchestrator.local.pg_handle import PostgresSettings
 from metalab_orchestrator.local.readiness import wait_ready
+from metalab_orchestrator.local.secret_files import write_secret
 from metalab_orchestrator.probes import probe_http, probe_postgres
 
 PORT_ATTEMPTS = 3
@@ -166,6 +168,11 @@ async def start_atlas(
         os.chown(atlas_dir, account.uid, account.gid)
     log_path = atlas_dir / "atlas.log"
     _touch_log(log_path, account)
+    # A token even on loopback; the container reads it from its 0600 file (not from its
+    # environment, which `docker inspect` shows).
+    token = secrets.token_urlsafe(32)
+    token_file = atlas_dir / "atlas.token"
+    write_secret(token_file, token, owner=account if os.geteuid() == 0 else None)
     argv = ["--store", locator, "--host", ct.LOOPBACK, "--port", str(port)]
     argv += ["--bundle", str(bundle_path)]
     container = await asyncio.to_thread(
@@ -177,6 +184,7 @@ async def start_atlas(
         argv=argv,
         log_path=log_path,
         readable=[*readable, bundle_path.parent],
+        environment={"METALAB_ATLAS_TOKEN_FILE": str(token_file)},
     )
     entry: dict[str, Any] = {
         "runtime": "container",
@@ -189,11 +197,20 @@ async def start_atlas(
         "url": f"http://{ct.LOOPBACK}:{port}",
         "log_path": str(log_path),
         "started_at": _now(),
+        "secret_ref": str(token_file),
     }
     await record(entry)
 
     async def alive() -> bool:
         return await asyncio.to_thread(ct.running, url, entry, owner, "atlas")
 
-    await wait_ready("atlas", start_timeout, log_path, lambda: probe_http(ct.LOOPBACK, port), alive)
+    async def ready() -> tuple[bool, str]:
+        return await probe_http(ct.LOOPBACK, port, token=token)
+
+    await wait_ready("atlas", start_timeout, log_path, ready, alive)
+    if (await probe_http(ct.LOOPBACK, port))[0]:  # fail closed with an image that ignores it
+        raise ProvisioningFailed(
+            f"Atlas in image {image} answers without its token (an image older than "
+            "METALAB_ATLAS_TOKEN_FILE): rebuild it with scripts/build-image.sh"
+        )
     return entry

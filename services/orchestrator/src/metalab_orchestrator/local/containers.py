@@ -232,6 +232,7 @@ def run_atlas(
     argv: list[str],
     log_path: Path,
     readable: list[Path],
+    environment: dict[str, str] | None = None,
 ) -> Container:
     """Create and start Atlas (``argv`` after the interpreter) on the host's network.
 
@@ -248,7 +249,7 @@ def run_atlas(
         name=owner.name("atlas"),
         labels=owner.labels("atlas"),
         user=_user(account),
-        environment={"HOME": "/tmp", "USER": account.name},
+        environment={"HOME": "/tmp", "USER": account.name, **(environment or {})},
         volumes=volumes,
         network_mode="host",
         detach=True,
