@@ -74,10 +74,20 @@ def status_lines(response: Any) -> list[str]:
     return lines
 
 
+def is_healthy(response: Any) -> bool:
+    """Found, ready (not ``provisioning``) and every service answering its probe."""
+    return bool(
+        response.found
+        and response.bundle.state in ("", "ready")
+        and response.services
+        and all(s.healthy for s in response.services)
+    )
+
+
 def status_json(response: Any) -> dict[str, Any]:
     return {
         "found": response.found,
-        "healthy": response.found and all(s.healthy for s in response.services),
+        "healthy": is_healthy(response),
         "job_state": response.job_state or None,
         "services": [
             {
