@@ -27,6 +27,21 @@ SERVICE_PLUGINS = {
 }
 ALL_SERVICES = tuple(SERVICE_PLUGINS)
 
+# What any caller, authenticated or not, can make the server hold. Every request is small (a
+# bundle is at most 1 MiB as JSON), so 2 MiB per message; a caller's connection carries at most
+# 16 calls at once and the server 64 (more are refused with RESOURCE_EXHAUSTED), which bounds
+# the request bytes buffered at any time to about 128 MiB; the receive window stays at 64 KiB
+# per stream (no bandwidth-probing growth), so a sender is held back until a call reads.
+MAX_MESSAGE = 2 << 20
+MAX_CONCURRENT_RPCS = 64
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_concurrent_streams", 16),
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.max_metadata_size", 16 << 10),
+]
+
 
 @dataclass(frozen=True)
 class Registration:
@@ -86,7 +101,8 @@ async def start_server(
         interceptors.insert(0, TokenAuthInterceptor(token))
     server = grpc.aio.server(
         interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)],
+        options=SERVER_OPTIONS,
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
     names: list[str] = []
     hooks: list[Callable[[], Awaitable[None]]] = []
