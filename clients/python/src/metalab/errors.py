@@ -44,11 +44,11 @@ class ConfigError(MetalabError, ValueError):
 
 
 def _one_line(text: str) -> str:
-    """``text`` fit for one line of a message: control characters escaped, at most 300."""
-    if text.isprintable() and len(text) <= 300:
+    """``text`` fit for one line of a message: control characters escaped, at most 2,000."""
+    if len(text) <= 2000 and text.isprintable():
         return text
-    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:300])
-    return escaped + ("…" if len(text) > 300 else "")
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:2000])
+    return escaped + ("…" if len(text) > 2000 else "")
 
 
 class UsageError(ConfigError):
