@@ -213,7 +213,7 @@ raw_texts = (
 )
 
 
-@FEW
+@FUZZ
 @given(raw_texts, st.sampled_from([".metalab.toml", ".metalab.local.toml", "settings.yaml"]))
 def test_arbitrary_bytes(workdir: Path, raw: bytes, name: str) -> None:
     write(workdir / ".metalab.toml", VALID_BASE if name != ".metalab.toml" else raw)

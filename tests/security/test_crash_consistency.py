@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,10 +84,50 @@ def _orphans(services_dir: Path, settle: float = 1.0) -> list[str]:
         time.sleep(0.05)
 
 
+def _containers(services_dir: Path) -> list[str]:
+    """Containers labelled with ``services_dir`` (running or not: `down` removes them all)."""
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}", "--filter"]
+        + [f"label=io.metalab.services-dir={services_dir}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return [line for line in listed.stdout.splitlines() if line.strip()]
+
+
+def _have_images(*images: str) -> bool:
+    inspect = subprocess.run(["docker", "image", "inspect", *images], capture_output=True)
+    return inspect.returncode == 0
+
+
 @pytest.mark.postgres
 def test_kill_9_of_up_at_any_instant_leaves_no_process_after_down(open_tmp: Path) -> None:
     project = make_project(open_tmp, template=PG_ATLAS)
     services_dir = (project / "runs" / "services").resolve()
+    _kill_up_at_spread_instants(project, services_dir, list)
+
+
+ATLAS_IMAGE = "metalab:e2e"  # the image the e2e suite builds; Atlas's code is the same
+
+
+@pytest.mark.docker
+def test_kill_9_of_up_in_containers_leaves_no_container_after_down(open_tmp: Path) -> None:
+    if shutil.which("docker") is None or not _have_images("metalab-postgres:latest", ATLAS_IMAGE):
+        pytest.skip("needs Docker with metalab-postgres:latest and " + ATLAS_IMAGE)
+    project = make_project(open_tmp, template=PG_ATLAS)
+    config = project / ".metalab.toml"
+    text = config.read_text().replace(
+        "[services.atlas]", f'[services.atlas]\nimage = "{ATLAS_IMAGE}"'
+    )
+    config.write_text(text + 'runtime = "docker"\n')
+    services_dir = (project / "runs" / "services").resolve()
+    _kill_up_at_spread_instants(project, services_dir, lambda: _containers(services_dir))
+
+
+def _kill_up_at_spread_instants(
+    project: Path, services_dir: Path, leftovers: Callable[[], list[str]]
+) -> None:
     _timed_up(project)  # the PostgreSQL template is cached and the data directory exists
     assert _run(project, "down").returncode == 0
     duration = max(_timed_up(project), 0.3)
@@ -118,7 +160,7 @@ def test_kill_9_of_up_at_any_instant_leaves_no_process_after_down(open_tmp: Path
             reported_healthy.append(f"kill at {at:.2f}s: {state} bundle reported healthy")
         down = _run(project, "down")
         assert down.returncode == 0, f"kill at {at:.2f}s: {down.stderr}"
-        orphans += [f"kill at {at:.2f}s: {p}" for p in _orphans(services_dir)]
+        orphans += [f"kill at {at:.2f}s: {p}" for p in _orphans(services_dir) + leftovers()]
     print(f"up takes {duration:.2f}s; {KILLS} kills; bundle states {states}; orphans {orphans}")
     assert orphans == []
     assert reported_healthy == []
