@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from metalab_server.details import MAX_DETAIL, summarize
+from metalab_server.details import MAX_DETAIL, SummarizeErrors, summarize
 from metalab_server.server import MAX_MESSAGE, start_server
 
 ROOT_CAUSE = "OSError: [Errno 28] No space left on device"
@@ -54,12 +54,14 @@ def test_summary_keeps_the_start_and_the_root_cause() -> None:
     assert summarize("short") == "short"
 
 
-async def _details_seen_by_a_client(message: str) -> str:
+async def _details_seen_by_a_client(message: str, *, raise_it: bool = False) -> str:
     async def fail(_request: Any, context: grpc.aio.ServicerContext) -> bytes:
+        if raise_it:  # an error no servicer code turned into a status
+            raise OSError(28, message)
         await context.abort(grpc.StatusCode.INTERNAL, message)
         raise AssertionError("unreachable")
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[SummarizeErrors()])
     handler = grpc.unary_unary_rpc_method_handler(fail)
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("t.T", {"Fail": handler})]
@@ -83,3 +85,11 @@ async def test_long_details_arrive_summarised_with_the_root_cause() -> None:
     summarised = await _details_seen_by_a_client(summarize(LONG))
     assert summarised.startswith("provisioning failed")
     assert summarised.endswith(ROOT_CAUSE)
+
+
+@pytest.mark.asyncio
+async def test_an_unhandled_error_arrives_summarised_with_the_root_cause() -> None:
+    details = await _details_seen_by_a_client(LONG, raise_it=True)
+    assert details.startswith("OSError: [Errno 28] provisioning failed")
+    assert details.endswith(ROOT_CAUSE)
+    assert len(details) <= MAX_DETAIL

@@ -18,6 +18,7 @@ from metalab.errors import ConfigError
 from metalab_server.address import check_listen, lock_unix_path
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
+from metalab_server.details import SummarizeErrors
 
 # name → "module:function"; the function registers the servicer and returns its full names.
 SERVICE_PLUGINS = {
@@ -95,7 +96,7 @@ async def start_server(
     """
     check_listen(address, token)
     lock = lock_unix_path(address)
-    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
     if token:
         interceptors.insert(0, TokenAuthInterceptor(token))
     server = grpc.aio.server(
