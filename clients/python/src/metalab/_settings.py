@@ -143,11 +143,17 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", file=str(path)) from None
+    from metalab._config.limits import check_document, check_size
+
+    check_size(text, str(path))
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_bounded_loader(yaml))
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"invalid YAML: {first}", file=str(path)) from exc
+        raise ConfigError(f"invalid YAML: {first[:300]}", file=str(path)) from exc
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=str(path)) from None
+    check_document(document, str(path))
     if document is None:
         raise ConfigError("empty settings file (delete it or add keys)", file=str(path))
     if not isinstance(document, dict):
@@ -155,6 +161,26 @@ def load_settings(path: Path) -> Settings:
     document = _expand(document, path, "")
     _validate(document, path)
     return _build(document, path)
+
+
+MAX_ALIASES = 100
+
+
+def _bounded_loader(yaml: Any) -> Any:
+    """PyYAML's safe loader refusing more than ``MAX_ALIASES`` aliases: with
+    `limits.check_document`'s node budget, an alias bomb fails fast instead of hanging."""
+
+    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases")
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
 
 
 def current_settings() -> Settings | None:

@@ -39,8 +39,16 @@ class ConfigError(MetalabError, ValueError):
         self.problem = problem
         self.file = file
         self.key = key
-        parts = [p for p in (file, key) if p]
-        super().__init__(": ".join([*parts, problem]))
+        parts = [_one_line(p) for p in (file, key) if p]
+        super().__init__(": ".join([*parts, _one_line(problem)]))
+
+
+def _one_line(text: str) -> str:
+    """``text`` fit for one line of a message: control characters escaped, at most 2,000."""
+    if len(text) <= 2000 and text.isprintable():
+        return text
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:2000])
+    return escaped + ("…" if len(text) > 2000 else "")
 
 
 class UsageError(ConfigError):

@@ -23,6 +23,7 @@ from metalab_server.address import (
 )
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
+from metalab_server.details import SummarizeErrors
 
 # name → "module:function"; the function registers the servicer and returns its full names.
 SERVICE_PLUGINS = {
@@ -31,6 +32,20 @@ SERVICE_PLUGINS = {
     "tunnel": "metalab_tunnel:add_to_server",
 }
 ALL_SERVICES = tuple(SERVICE_PLUGINS)
+
+# What any caller, authenticated or not, can make the server hold. Every request is small (a
+# bundle is at most 1 MiB as JSON), so 2 MiB per message, and at most 100 calls at once (more
+# are refused with RESOURCE_EXHAUSTED): the request bytes held at any time stay under 200 MiB
+# (16 MiB messages were accepted before). The receive window stays at 64 KiB per
+# stream (no bandwidth-probing growth), so a sender is held back until its call is read.
+MAX_MESSAGE = 2 << 20
+MAX_CONCURRENT_RPCS = 100
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.max_metadata_size", 16 << 10),
+]
 
 
 @dataclass(frozen=True)
@@ -89,12 +104,13 @@ async def start_server(
     check_listen(address, token)
     require_token_for_tcp(address, token)
     lock = lock_unix_path(address)
-    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
     if token:
         interceptors.insert(0, TokenAuthInterceptor(token))
     server = grpc.aio.server(
         interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)],
+        options=SERVER_OPTIONS,
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
     names: list[str] = []
     hooks: list[Callable[[], Awaitable[None]]] = []

@@ -189,7 +189,10 @@ class Lifecycle:
         if existing is None:
             return None, []
         check_identity(spec.key.path, existing, spec.project, spec.name)
-        return existing, await self._probe(spec, self.backend(spec), existing, locked=False)
+        probes = await self._probe(spec, self.backend(spec), existing, locked=False)
+        if existing.get("state") == "ready":
+            return existing, probes
+        return existing, not_ready(spec, existing, probes)
 
     async def _probe(
         self, spec: Spec, backend: Backend, bundle: Bundle, *, locked: bool = True
@@ -275,6 +278,34 @@ class Lifecycle:
                 f"could not stop {', '.join(still)}; the bundle is kept at {spec.key.path}"
             )
         await self._registry.delete(spec.key)
+
+
+def not_ready(spec: Spec, bundle: Bundle, probes: list[Probe]) -> list[Probe]:
+    """A bundle still ``provisioning`` is never healthy: an ``up`` is at work (it holds the
+    provisioning lock) or was interrupted, and what it recorded may be half-started."""
+    if _lock_is_free(spec):
+        why = "interrupted provisioning: run `metalab services down` or `up` to clean up"
+    else:
+        why = "being provisioned by a running `services up`"
+    state = str(bundle.get("state") or "provisioning")
+    marked = [Probe(p.name, p.host, p.port, False, state, why, p.url) for p in probes]
+    return marked or [Probe("provisioning", "", 0, False, state, why)]
+
+
+def _lock_is_free(spec: Spec) -> bool:
+    try:
+        fd = os.open(
+            spec.services_dir / ".provision.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
 
 async def _preflight(backend: Backend, spec: Spec) -> None:

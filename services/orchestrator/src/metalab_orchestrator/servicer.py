@@ -17,6 +17,7 @@ from metalab_orchestrator.logs import read_logs
 from metalab_orchestrator.registry_port import registry_port
 from metalab_orchestrator.spec import Spec, parse_spec
 from metalab_registry.convert import to_message
+from metalab_server.details import summarize
 
 Phase = orchestrator_pb2.UpEvent.Phase
 UpEvent = orchestrator_pb2.UpEvent
@@ -95,7 +96,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             spec = parse_spec(request.spec)
             bundle, probes = await self._lifecycle.status(spec)
         except errors.MetalabError as exc:
-            await context.abort(status_code(exc), str(exc))
+            await context.abort(status_code(exc), summarize(str(exc)))
         if bundle is None:
             return orchestrator_pb2.StatusResponse(found=False)
         return orchestrator_pb2.StatusResponse(
@@ -130,7 +131,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             ):
                 yield orchestrator_pb2.LogChunk(service=service, line=line)
         except errors.MetalabError as exc:
-            await context.abort(status_code(exc), str(exc))
+            await context.abort(status_code(exc), summarize(str(exc)))
 
 
 async def _stream(
@@ -153,7 +154,7 @@ async def _stream(
     try:
         spec = parse_spec(spec_message)
     except errors.MetalabError as exc:
-        await context.abort(status_code(exc), str(exc))
+        await context.abort(status_code(exc), summarize(str(exc)))
 
     async def run() -> UpEvent:
         try:
@@ -170,11 +171,11 @@ async def _stream(
         final = await task
     except errors.ProvisioningFailed as exc:
         yield UpEvent(phase=Phase.FAILED, message=str(exc), log_tail=exc.log_tail)
-        await context.abort(status_code(exc), str(exc))
+        await context.abort(status_code(exc), summarize(str(exc)))
     except errors.MetalabError as exc:
-        await context.abort(status_code(exc), str(exc))
+        await context.abort(status_code(exc), summarize(str(exc)))
     except PermissionError as exc:  # e.g. a directory a containerised server may not write
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, permission_denied(exc))
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, summarize(permission_denied(exc)))
     finally:
         if not task.done():
             task.cancel()

@@ -16,6 +16,7 @@ from metalab_registry.cache import StatCache
 from metalab_registry.convert import to_dict, to_message
 from metalab_registry.store import BundleKey, BundleStore
 from metalab_registry.writer import GroupWriter, NonceMismatch, Operation
+from metalab_server.details import summarize
 
 WATCH_INTERVAL = 0.2
 
@@ -58,11 +59,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             BundleModel.from_dict(data)  # the same checks a reader applies
             path = key.path  # names are checked before they become path components
         except (BundleError, ConfigError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
         try:
             await self._writer.apply(path, Operation(data, request.expected_nonce))
         except NonceMismatch as exc:
-            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+            await context.abort(grpc.StatusCode.ABORTED, summarize(str(exc)))
         result = types_pb2.Bundle()
         result.CopyFrom(bundle)
         result.path = str(key.path)
@@ -79,9 +80,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                 found = {"project": message.project, "environment": message.environment}
                 check_identity(path, found, key.project, key.environment)
         except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
         except BundleError as exc:
-            await context.abort(_bundle_status(exc), str(exc))
+            await context.abort(_bundle_status(exc), summarize(str(exc)))
         if message is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {path}")
             raise AssertionError("unreachable: abort raises")
@@ -103,9 +104,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                 _key(request.key).path, Operation(None, request.expected_nonce)
             )
         except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
         except NonceMismatch as exc:
-            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+            await context.abort(grpc.StatusCode.ABORTED, summarize(str(exc)))
         return registry_pb2.DeleteBundleResponse(deleted=deleted)
 
     async def WatchBundle(
@@ -115,7 +116,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         try:
             key.path  # noqa: B018 - validates the names before any file is touched
         except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
         last: object = None
         while True:
             try:
@@ -131,7 +132,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                     try:
                         bundle = self._store.get(key)
                     except BundleError as exc:
-                        await context.abort(_bundle_status(exc), str(exc))
+                        await context.abort(_bundle_status(exc), summarize(str(exc)))
                     if bundle is not None:
                         yield registry_pb2.BundleEvent(
                             kind=registry_pb2.BundleEvent.PUT, bundle=to_message(bundle)
@@ -145,9 +146,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         try:
             found = self._store.discover(request.start_dir, request.project, request.environment)
         except BundleNotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            await context.abort(grpc.StatusCode.NOT_FOUND, summarize(str(exc)))
         except BundleError as exc:
-            await context.abort(_bundle_status(exc), str(exc))
+            await context.abort(_bundle_status(exc), summarize(str(exc)))
         return registry_pb2.DiscoverResponse(
             store_locator=found.store_locator,
             bundle_path=str(found.path),

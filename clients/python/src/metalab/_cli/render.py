@@ -93,12 +93,22 @@ def status_lines(response: Any) -> list[str]:
     return lines
 
 
+def is_healthy(response: Any) -> bool:
+    """Found, ready (not ``provisioning``) and every service answering its probe."""
+    return bool(
+        response.found
+        and response.bundle.state in ("", "ready")
+        and response.services
+        and all(s.healthy for s in response.services)
+    )
+
+
 def status_json(response: Any) -> dict[str, Any]:
     """The status for scripts; Atlas's ``url`` carries its login token (see `atlas_login_url`)."""
     handles = response.bundle.services
     return {
         "found": response.found,
-        "healthy": response.found and all(s.healthy for s in response.services),
+        "healthy": is_healthy(response),
         "job_state": response.job_state or None,
         "services": [
             {

@@ -12,7 +12,7 @@ import click
 from metalab._cli.context import resolve, to_spec
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
 from metalab._cli.progress import Progress
-from metalab._cli.render import bundle_json, service_lines, status_json, status_lines
+from metalab._cli.render import bundle_json, is_healthy, service_lines, status_json, status_lines
 
 if TYPE_CHECKING:
     from metalab._client.client import MetalabClient
@@ -160,8 +160,7 @@ def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> N
 
         for line in [*status_lines(response), *tunnel_lines(tunnels)]:
             click.echo(line)
-    healthy = response.found and all(s.healthy for s in response.services)
-    sys.exit(0 if healthy else 1)
+    sys.exit(0 if is_healthy(response) else 1)
 
 
 async def _with_client(call: Any) -> Any:

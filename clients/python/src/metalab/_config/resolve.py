@@ -190,8 +190,11 @@ def parse_override(text: str, source: str) -> tuple[str, Any]:
         raise ConfigError(f"expected KEY=VALUE, got {text!r}", file=source)
     try:
         value: Any = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
+    from metalab._config.limits import check_document
+
+    check_document({key: value}, source)
     return key, value
 
 

@@ -24,7 +24,7 @@ SbatchDirectives = dict[str, str | int]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ProjectSection(_Strict):

@@ -20,7 +20,7 @@ from typing import Any
 from metalab._config import trace
 from metalab.errors import ConfigError
 
-SCHEMA_REVISION = "4"
+SCHEMA_REVISION = "5"
 
 
 def _cache_dir() -> Path:
@@ -29,8 +29,20 @@ def _cache_dir() -> Path:
 
 
 def _cache_key(kind: str, document: Mapping[str, Any]) -> str:
-    canonical = json.dumps(document, sort_keys=True, default=str).encode()
+    """Keyed on types as well as values: a TOML date is not the string of its digits."""
+    canonical = json.dumps(_typed(document), separators=(",", ":")).encode()
     return hashlib.sha256(f"{kind}:{SCHEMA_REVISION}:".encode() + canonical).hexdigest()
+
+
+def _typed(value: Any) -> Any:
+    """``value`` as JSON that names every scalar's type (``["date", "1979-05-27"]``)."""
+    if isinstance(value, Mapping):
+        return {"{}": sorted([str(k), _typed(v)] for k, v in value.items())}
+    if isinstance(value, list | tuple):
+        return {"[]": [_typed(v) for v in value]}
+    if value is None or isinstance(value, bool | int | float | str):
+        return [type(value).__name__, value]
+    return [type(value).__name__, str(value)]
 
 
 def _remember(key: str) -> None:
@@ -75,7 +87,9 @@ def _to_config_error(
     locate: Callable[[str], str | None],
     prefix: tuple[str, ...],
 ) -> ConfigError:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key first: a misspelt key also makes the key it meant "missing".
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = _clean_loc(error["loc"], document)
     dotted = ".".join(str(part) for part in loc)
     kind = error["type"]
@@ -98,7 +112,8 @@ def _to_config_error(
         problem = "required key is missing"
     else:
         got = _lookup(document, loc)
-        problem = f"{error['msg'][0].lower()}{error['msg'][1:]} (got {got!r})"
+        shown = repr(got) if len(repr(got)) <= 200 else repr(got)[:200] + "…"
+        problem = f"{error['msg'][0].lower()}{error['msg'][1:]} (got {shown})"
     return ConfigError(problem, file=locate(dotted), key=dotted or None)
 
 

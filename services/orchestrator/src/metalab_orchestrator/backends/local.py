@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import stat
 import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from metalab_orchestrator.local.process import (
     ProcessRecord,
     is_alive,
     is_ours,
+    read_record,
     spawn_detached,
     terminate_group,
 )
@@ -90,33 +90,13 @@ def atlas_owner() -> Ownership:
 
 
 def atlas_pid_file(services_dir: Path) -> Path:
-    """Atlas's own record (pid and start time), written before the bundle records it."""
+    """Atlas's own record (pid and start time), written before Atlas runs (a gated spawn)."""
     return atlas_dir(services_dir) / "atlas.pid"
-
-
-def write_atlas_pid(services_dir: Path, record: ProcessRecord) -> None:
-    from metalab._fs import write_atomic
-
-    write_atomic(atlas_pid_file(services_dir), f"{record.pid} {record.start_time}\n".encode())
 
 
 def read_atlas_pid(services_dir: Path) -> ProcessRecord | None:
     """The recorded Atlas, when the pid file is a regular 0600 file of ours that parses."""
-    try:
-        fd = os.open(atlas_pid_file(services_dir), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            return None
-        pid_text, start_text = os.read(fd, 64).decode("ascii").split()
-        pid, start_time = int(pid_text), int(start_text)
-    except (OSError, ValueError):  # unreadable, not ASCII, not two integers
-        return None
-    finally:
-        os.close(fd)
-    return ProcessRecord(pid, start_time, pid)
+    return read_record(atlas_pid_file(services_dir))
 
 
 def stop_unrecorded_atlas(services_dir: Path) -> bool:
@@ -314,8 +294,13 @@ class LocalBackend:
             str(spec.key.path),
         ]
         await asyncio.to_thread(stop_unrecorded_atlas, spec.services_dir)
-        record = spawn_detached(argv, log_path=log_path, env=env, cwd=spec.services_dir)
-        write_atlas_pid(spec.services_dir, record)
+        record = spawn_detached(
+            argv,
+            log_path=log_path,
+            env=env,
+            cwd=spec.services_dir,
+            record_path=atlas_pid_file(spec.services_dir),
+        )
         entry = {
             "host": LOOPBACK,
             "port": port,
@@ -521,8 +506,23 @@ def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Pa
 
 def stop_unrecorded_server(data_dir: Path) -> bool:
     """Stop a server left on this environment's data dir by a crashed `up` (no bundle
-    recorded it). The data dir belongs to this project and environment alone."""
-    from metalab_orchestrator.local.pg_layout import server_owner
+    recorded it): the one our pid file names, then the one of ``postmaster.pid``. The data
+    dir belongs to this project and environment alone. True when one was stopped."""
+    from metalab_orchestrator.local.pg_layout import server_owner, server_pid_file
+
+    owner = server_owner(data_dir)
+    stopped = False
+    spawned = read_record(server_pid_file(data_dir))
+    if spawned is not None and is_ours(spawned, owner):
+        try:
+            terminate_group(spawned, STOP_GRACE, first_signal=SIGINT, owner=owner)
+            stopped = True
+        except NotOurProcess:
+            pass
+    return _stop_postmaster(data_dir, owner) or stopped
+
+
+def _stop_postmaster(data_dir: Path, owner: Ownership) -> bool:
     from metalab_orchestrator.local.process import read_proc_stat
 
     try:
@@ -544,7 +544,7 @@ def stop_unrecorded_server(data_dir: Path) -> bool:
             ProcessRecord(pid, found.start_time, pid),
             STOP_GRACE,
             first_signal=SIGINT,
-            owner=server_owner(data_dir),
+            owner=owner,
         )
     except NotOurProcess:
         return False  # not this data directory's server: nothing of ours to stop

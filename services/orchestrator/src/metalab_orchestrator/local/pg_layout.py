@@ -19,3 +19,9 @@ def server_owner(data_dir: Path) -> Ownership:
     except OSError:
         return Ownership.mine(executables=("postgres",))
     return Ownership.mine(uid, executables=("postgres",))
+
+
+def server_pid_file(data_dir: Path) -> Path:
+    """The postmaster's record (pid and start time), written before it runs (a gated spawn):
+    it names a server that has not yet written ``postmaster.pid``."""
+    return data_dir.parent / "postgres.pid"

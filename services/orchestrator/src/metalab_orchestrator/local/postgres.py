@@ -38,7 +38,7 @@ from metalab.errors import ProvisioningFailed
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
-from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner
+from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner, server_pid_file
 from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
@@ -325,6 +325,7 @@ def _spawn_ready(
                 env={"PATH": f"{bins.bindir}:/usr/bin:/bin", "LC_ALL": "C"},
                 cwd=run_dir,
                 user=account.name if account else None,
+                record_path=server_pid_file(data_dir),
             )
         except OSError as exc:
             raise ProvisioningFailed(f"cannot execute {bins.postgres}: {exc.strerror}") from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import stat as stat_mod
 import subprocess
 import threading
 import time
@@ -168,13 +169,77 @@ def spawn_detached(
     cwd: Path,
     user: str | None = None,
     umask: int = 0o077,
+    record_path: Path | None = None,
 ) -> ProcessRecord:
     """Start ``argv`` in a new session, output appended to ``log_path`` (created 0600).
 
     ``user`` switches to that account (uid, primary group and its supplementary groups); only
     root can switch to another account. Raises ``OSError`` when the program cannot be executed
     and ``KeyError`` for an unknown ``user``.
+
+    With ``record_path``, the child is held at a gate (a shell waiting on a pipe) until its pid
+    and start time are written there (`write_record`): killed at any instant, the caller leaves
+    either no process (the gate reads end-of-file and exits) or a recorded one.
     """
+    if record_path is None:
+        return _spawn(argv, log_path, env, cwd, user, umask, subprocess.DEVNULL)
+    if not os.access(argv[0], os.X_OK):  # the gate's shell would only log this
+        raise PermissionError(13, "not an executable program", argv[0])
+    read_end, write_end = os.pipe()
+    gate = 'read -r go && [ "$go" = go ] && exec "$@" </dev/null'
+    try:
+        gated = ["/bin/sh", "-c", gate, "metalab-gate", *argv]
+        record = _spawn(gated, log_path, env, cwd, user, umask, read_end)
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    try:
+        write_record(record_path, record)
+        os.write(write_end, b"go\n")
+    finally:
+        os.close(write_end)
+    return record
+
+
+def write_record(path: Path, record: ProcessRecord) -> None:
+    """Save ``pid start_time`` atomically, 0600: the services directory's own record."""
+    from metalab._fs import write_atomic
+
+    write_atomic(path, f"{record.pid} {record.start_time}\n".encode())
+
+
+def read_record(path: Path) -> ProcessRecord | None:
+    """The process ``path`` records, when it is a regular 0600 file of ours that parses."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        pid_text, start_text = os.read(fd, 64).decode("ascii").split()
+        pid, start_time = int(pid_text), int(start_text)
+    except (OSError, ValueError):  # unreadable, not ASCII, not two integers
+        return None
+    finally:
+        os.close(fd)
+    if pid <= 1 or start_time < 0:
+        return None
+    return ProcessRecord(pid, start_time, pid)
+
+
+def _spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    user: str | None,
+    umask: int,
+    stdin: int,
+) -> ProcessRecord:
     reap_children()
     uid: int | None = None
     gid: int | None = None
@@ -187,7 +252,7 @@ def spawn_detached(
     try:
         handle = subprocess.Popen(
             list(argv),
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=fd,
             stderr=subprocess.STDOUT,
             env=dict(env),
