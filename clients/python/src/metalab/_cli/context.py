@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from metalab._config.resolve import Environment, load_project, resolve_environment
-
 if TYPE_CHECKING:
+    from metalab._config.resolve import Environment
     from metalab.v1 import types_pb2
 
 
 def resolve(env_name: str | None, overrides: Sequence[str] = ()) -> Environment:
+    from metalab._config.resolve import load_project, resolve_environment
+
     return resolve_environment(load_project(), env_name, overrides)
 
 
 def to_spec(environment: Environment) -> types_pb2.EnvironmentSpec:
+    import json
+
     from metalab.v1 import types_pb2
 
     return types_pb2.EnvironmentSpec(

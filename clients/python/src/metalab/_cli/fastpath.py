@@ -1,35 +1,76 @@
-"""The warm `services up` path: answer "already running" without starting gRPC.
+"""Read-only answers without gRPC: a warm `services up`, a healthy `services status`.
 
 Rule (see docs/architecture.md): in embedded mode only, a read-only answer — a healthy bundle
-to reuse — comes from the same code the registry and orchestrator use (BundleStore + the
-backend's probe), in-process. Any change of state goes through the orchestrator over gRPC.
+to reuse, or the status of one — comes from the same code the registry and orchestrator use
+(`read_bundle` + the local backend's `check_bundle`), in-process and without asyncio. Anything
+else (a remote server, SLURM, a shared root to enforce, an unhealthy or unreadable bundle) goes
+to the orchestrator over gRPC, which reports it properly; so does every change of state.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from metalab._config.resolve import Environment
+if TYPE_CHECKING:
+    from metalab._config.resolve import Environment
+    from metalab_orchestrator.backends.base import Probe
 
 
-def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
-    """The bundle when every service in it answers its probe; None otherwise (or when remote)."""
+@dataclass(frozen=True)
+class BundleIds:
+    job_id: str = ""
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """The fields of a StatusResponse that `render.status_output` reads, from a local check."""
+
+    found: bool
+    services: list[Probe]
+    job_state: str = ""
+    bundle: BundleIds = field(default_factory=BundleIds)
+
+
+def _local_bundle(environment: Environment) -> dict[str, Any] | None:
+    """The bundle of a local environment this process may read itself (embedded mode)."""
+    if environment.type != "local" or os.environ.get("METALAB_SHARED_ROOT"):
+        return None  # SLURM jobs, and a server's shared-root check, belong to the orchestrator
     from metalab._client.target import resolve_target
 
-    if resolve_target().address or environment.type != "local":
-        return None  # remote servers and SLURM jobs are asked through the orchestrator
+    if resolve_target().address:
+        return None  # a configured server is always asked
     from metalab._bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
-    path = bundle_path(environment.project, environment.name, environment.file_root)
     try:
-        bundle = read_bundle(path)
+        return read_bundle(
+            bundle_path(environment.project, environment.name, environment.file_root)
+        )
     except BundleError:
         return None  # the orchestrator reports it properly
+
+
+def _healthy_probes(bundle: dict[str, Any]) -> list[Probe] | None:
+    from metalab_orchestrator.local.health import check_bundle
+
+    probes = check_bundle(bundle)
+    return probes if probes and all(p.healthy for p in probes) else None
+
+
+def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
+    """The ready bundle when every service in it answers its probe; None otherwise."""
+    bundle = _local_bundle(environment)
     if bundle is None or bundle.get("state") != "ready":
         return None
-    from metalab_orchestrator.backends.local import probe_bundle
+    return bundle if _healthy_probes(bundle) is not None else None
 
-    probes = asyncio.run(probe_bundle(bundle))
-    return bundle if probes and all(p.healthy for p in probes) else None
+
+def healthy_status(environment: Environment) -> StatusView | None:
+    """`services status` of a bundle whose services all answer; None otherwise."""
+    bundle = _local_bundle(environment)
+    if bundle is None or bundle.get("job_state"):
+        return None
+    probes = _healthy_probes(bundle)
+    return None if probes is None else StatusView(True, probes)

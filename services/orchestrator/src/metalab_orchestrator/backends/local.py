@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.local.health import check_bundle
+from metalab_orchestrator.local.health import record_of as _record
 from metalab_orchestrator.local.network import LocalNetwork, local_network
 from metalab_orchestrator.local.ports import ensure_port_free
 from metalab_orchestrator.local.process import (
@@ -28,7 +30,7 @@ from metalab_orchestrator.local.process import (
     tail,
     terminate_group,
 )
-from metalab_orchestrator.probes import probe_http, probe_postgres
+from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
@@ -42,11 +44,6 @@ READY_POLL = (0.01, 0.1)
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _record(handle: dict[str, Any]) -> ProcessRecord:
-    pid = int(handle.get("pid", 0))
-    return ProcessRecord(pid, int(handle.get("start_time", 0)), int(handle.get("pgid", 0) or pid))
 
 
 class LocalBackend:
@@ -236,39 +233,8 @@ class LocalBackend:
 
 
 async def probe_bundle(bundle: Bundle) -> list[Probe]:
-    """Real checks of every service a local bundle records (needs no spec: cheap to import)."""
-    services = bundle.get("services", {})
-    return list(await asyncio.gather(*(_probe_one(n, services[n]) for n in services)))
-
-
-async def _probe_one(name: str, handle: dict[str, Any]) -> Probe:
-    host, port = str(handle.get("host", "")), int(handle.get("port", 0))
-    if not is_alive(_record(handle)):
-        return Probe(
-            name, host, port, False, "unreachable", "process is gone", handle.get("url", "")
-        )
-    if name == "postgres":
-        ok, detail = await probe_postgres(
-            host,
-            port,
-            str(handle.get("user")),
-            str(handle.get("database")),
-            str(handle.get("passfile")),
-        )
-    else:
-        ok, detail = await probe_http(host, port, token=_atlas_token(handle))
-    state = "running" if ok else "unreachable"
-    return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
-
-
-def _atlas_token(handle: dict[str, Any]) -> str | None:
-    """The token of an Atlas started beyond loopback (its 0600 ``secret_ref`` file)."""
-    ref = handle.get("secret_ref")
-    if not ref:
-        return None
-    from metalab_orchestrator.local.secret_files import read_secret
-
-    return (read_secret(Path(ref)) or "").strip() or None
+    """Real checks of every service a local bundle records (`check_bundle`, in a thread)."""
+    return await asyncio.to_thread(check_bundle, bundle)
 
 
 async def _wait_ready(name: str, budget: float, log_path: Path, check: Any, alive: Any) -> None:

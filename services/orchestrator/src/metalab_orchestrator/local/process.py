@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess  # imported where a process is spawned: health checks need none
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
@@ -103,6 +106,8 @@ def spawn_detached(
         entry = pwd.getpwnam(user)
         if entry.pw_uid != os.geteuid():  # switching to ourselves would need CAP_SETGID
             uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+    import subprocess
+
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         handle = subprocess.Popen(
