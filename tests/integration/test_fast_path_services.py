@@ -41,6 +41,7 @@ SERVICES_MODULES = {
     "metalab._client.target",
     "metalab._config",
     "metalab._config.layers",
+    "metalab._config.parsed",
     "metalab._config.resolve",
     "metalab._config.validate",
     "metalab._fs",
@@ -55,7 +56,17 @@ SERVICES_MODULES = {
     "metalab_orchestrator.pgwire",
     "metalab_orchestrator.probes",
 }
-FORBIDDEN = ("click", "asyncio", "grpc", "pydantic", "psycopg", "yaml", "subprocess", "ssl")
+FORBIDDEN = (
+    "click",
+    "asyncio",
+    "grpc",
+    "pydantic",
+    "psycopg",
+    "yaml",
+    "subprocess",
+    "ssl",
+    "tomllib",
+)
 
 RUN = (
     "import json, sys\n"

@@ -10,27 +10,24 @@ to the orchestrator over gRPC, which reports it properly; so does every change o
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from metalab._config.resolve import Environment
     from metalab_orchestrator.backends.base import Probe
 
 
-@dataclass(frozen=True)
-class BundleIds:
+class BundleIds(NamedTuple):
     job_id: str = ""
 
 
-@dataclass(frozen=True)
-class StatusView:
+class StatusView(NamedTuple):
     """The fields of a StatusResponse that `render.status_output` reads, from a local check."""
 
     found: bool
     services: list[Probe]
     job_state: str = ""
-    bundle: BundleIds = field(default_factory=BundleIds)
+    bundle: BundleIds = BundleIds()
 
 
 def _local_bundle(environment: Environment) -> dict[str, Any] | None:
