@@ -3,9 +3,11 @@
 Measures every command of issue 14's table on two projects (PostgreSQL + Atlas), one per tool:
 `import metalab`, `metalab --help` and every group's and subcommand's `--help`, `env list`,
 `discover` (ours only: upstream has none), warm `services up` (reuse), `services status`
-(healthy), cold `services up` (after `down`, data kept) and `services down`. The two tools
-alternate A B B A within each round, and the order flips every round; the table gives medians,
-the spread (min–max), n and the ratio ours / upstream's medians, next to the issue's target.
+(healthy), `services down`, and cold `services up` twice: from nothing (no data directory: the
+issue's "cold"; our PostgreSQL template cache is warm) and after a `down` (the data it keeps).
+The two tools alternate A B B A within each round, and the order flips every round; the table
+gives medians, the spread (min–max), n and the ratio ours / upstream's medians, next to the
+issue's target.
 
 Upstream runs from a scratch venv outside the repository with metalab and metalab-atlas
 installed (its Atlas is ``python -m uvicorn atlas.main:app`` from that venv)::
@@ -77,11 +79,13 @@ type = "slurm"
 gateway = "login.example.org"
 """
 
+FRESH = "services up (cold: no data directory)"
+KEPT = "services up (cold: data kept by down)"
 TARGETS = {
     "import metalab": 0.3,
     "services up (warm, reuse)": 0.6,
     "services status (healthy)": 0.6,
-    "services up (cold, after down)": 0.25,
+    FRESH: 0.25,
     "services down": 0.1,
     "env list": 0.5,
 }
@@ -98,6 +102,14 @@ class Tool:
     python: str
     project: Path
     env: dict[str, str]
+    quiet: list[str] = field(default_factory=list)
+    data: list[Path] = field(default_factory=list)  # what `down` keeps: the services' data
+
+    def up(self) -> float:
+        return self.run(["services", "up", *self.quiet], "Services")
+
+    def down(self) -> float:
+        return self.run(["services", "down", *self.quiet])
 
     def run(self, args: Sequence[str], expect: str = "", stream: str = "stdout") -> float:
         return timed([*self.argv0, *args], self.project, self.env, expect, stream)
@@ -223,6 +235,10 @@ def report(rows: list[Row]) -> None:
         )
 
 
+def down_row(row: Row, is_ours: bool) -> list[float]:
+    return row.ours if is_ours else row.upstream
+
+
 def abba(row: Row, first_ours: bool, ours: object, theirs: object) -> None:
     """One A B B A block: two samples of each tool."""
     order = [ours, theirs, theirs, ours] if first_ours else [theirs, ours, ours, theirs]
@@ -264,6 +280,8 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
         sys.executable,
         ours_dir,
         {**base_env, "HOME": str(root / "home-ours"), "XDG_CACHE_HOME": str(root / "cache")},
+        quiet=["-q"],
+        data=[ours_dir / "runs"],
     )
     theirs = Tool(
         "upstream",
@@ -275,6 +293,7 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
             "HOME": str(root / "home-up"),
             "PATH": upstream_path(root, upstream),
         },
+        data=[root / "home-up" / ".metalab" / "services" / "postgres", up_dir / "runs"],
     )
 
     def wanted(label: str) -> bool:
@@ -308,12 +327,12 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
     block("env list", lambda: ours.run(["env", "list"]), lambda: theirs.run(["env", "list"]))
     services = not options.no_services
     if services:
-        ours.run(["services", "up", "-q"], "Services")
-        theirs.run(["services", "up"], "Services started")
+        ours.up()
+        theirs.up()
     if services:
         block("discover", lambda: ours.run(["discover"], "postgresql://"), None)
-    cold_label = "services up (cold, after down)"
-    cold_up = Row(cold_label, target=TARGETS[cold_label])
+    fresh = Row(FRESH, target=TARGETS[FRESH])
+    kept = Row(KEPT)
     down = Row("services down", target=TARGETS["services down"])
     if services:
         block(
@@ -334,20 +353,23 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
                 row.ours.extend((mine(), mine()))
             else:
                 abba(row, first_ours, mine, other)
-        if services and (wanted(cold_up.label) or wanted(down.label)):
-            pair = [(ours, down.ours, cold_up.ours), (theirs, down.upstream, cold_up.upstream)]
-            if not first_ours:
-                pair.reverse()
-            for tool, downs, _ups in reversed(pair):
-                downs.append(tool.run(["services", "down", *(["-q"] if tool is ours else [])]))
-            for tool, _downs, ups in pair:
-                args = ["services", "up", *(["-q"] if tool is ours else [])]
-                ups.append(tool.run(args, "Services"))
+        if services and any(wanted(r.label) for r in (fresh, kept, down)):
+            order = [ours, theirs] if first_ours else [theirs, ours]
+            for tool in order:  # A B: down; B A: up again on the data `down` kept
+                down_row(down, tool is ours).append(tool.down())
+            for tool in reversed(order):
+                down_row(kept, tool is ours).append(tool.up())
+            for tool in order:  # A B: down and delete the data; B A: up from nothing
+                down_row(down, tool is ours).append(tool.down())
+                for data_dir in tool.data:
+                    shutil.rmtree(data_dir, ignore_errors=True)
+            for tool in reversed(order):
+                down_row(fresh, tool is ours).append(tool.up())
         print(f"round {rnd + 1}/{options.n} done", file=sys.stderr)
     if services:
         for tool in (ours, theirs):
-            tool.run(["services", "down", *(["-q"] if tool is ours else [])])
-        rows += [r for r in (cold_up, down) if r.ours]
+            tool.down()
+        rows += [r for r in (fresh, kept, down) if r.ours]
     report(rows)
 
 
