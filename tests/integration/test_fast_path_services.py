@@ -28,6 +28,7 @@ pytestmark = pytest.mark.postgres
 # First-party modules a warm `up` / healthy `status` may import; growing past them fails.
 SERVICES_MODULES = {
     "metalab",
+    "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
     "metalab.errors",
     "metalab._bundle",
     "metalab._bundle.files",
@@ -41,7 +42,9 @@ SERVICES_MODULES = {
     "metalab._client.target",
     "metalab._config",
     "metalab._config.layers",
+    "metalab._config.layout",  # main's profile layouts, imported to build an environment
     "metalab._config.parsed",
+    "metalab._config.trace",  # main's upstream-layout tracing (cfg-cli)
     "metalab._config.resolve",
     "metalab._config.validate",
     "metalab._fs",

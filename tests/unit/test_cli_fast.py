@@ -56,6 +56,7 @@ FORBIDDEN = (
 # The first-party modules each fast path needs; growing past them fails the test.
 ENV_LIST_MODULES = {
     "metalab",
+    "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
     "metalab.errors",
     "metalab._cli",
     "metalab._cli.entry",
@@ -64,10 +65,12 @@ ENV_LIST_MODULES = {
     "metalab._config",
     "metalab._config.layers",
     "metalab._config.parsed",
+    "metalab._config.trace",  # main's upstream-layout tracing (cfg-cli)
     "metalab._config.resolve",
     "metalab._config.validate",
 }
 DISCOVER_MODULES = ENV_LIST_MODULES | {
+    "metalab._config.layout",  # main's profile layouts, imported to build an environment
     "metalab._bundle",
     "metalab._bundle.discover",
     "metalab._bundle.files",
