@@ -308,6 +308,7 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
             rows.append(row)
             blocks.append((row, mine, other))
 
+    block("python -c pass (baseline, same interpreter)", lambda: ours.python_run("pass"), None)
     block(
         "import metalab",
         lambda: ours.python_run("import metalab"),

@@ -10,24 +10,28 @@ to the orchestrator over gRPC, which reports it properly; so does every change o
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from metalab._config.resolve import Environment
     from metalab_orchestrator.backends.base import Probe
 
 
-class BundleIds(NamedTuple):
-    job_id: str = ""
+class BundleIds:
+    """``StatusResponse.bundle``'s job id (local bundles have none)."""
+
+    job_id = ""
 
 
-class StatusView(NamedTuple):
+class StatusView:
     """The fields of a StatusResponse that `render.status_output` reads, from a local check."""
 
-    found: bool
-    services: list[Probe]
-    job_state: str = ""
-    bundle: BundleIds = BundleIds()
+    job_state = ""
+    bundle = BundleIds()
+
+    def __init__(self, found: bool, services: list[Probe]) -> None:
+        self.found = found
+        self.services = services
 
 
 def _local_bundle(environment: Environment) -> dict[str, Any] | None:
