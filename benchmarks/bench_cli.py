@@ -6,8 +6,10 @@ Measures every command of issue 14's table on two projects (PostgreSQL + Atlas),
 (healthy), `services down`, and cold `services up` twice: from nothing (no data directory: the
 issue's "cold"; our PostgreSQL template cache is warm) and after a `down` (the data it keeps).
 The two tools alternate A B B A within each round, and the order flips every round; the table
-gives medians, the spread (min–max), n and the ratio ours / upstream's medians, next to the
-issue's target.
+gives medians, the spread (min–max), n, the ratio of the medians (ours / upstream's), and the
+paired ratio: the median (min–max) over blocks of ours / upstream's within one block, whose
+runs are neighbours in time and so share the machine's load — on a busy machine the figure to
+read. The issue's target is beside them.
 
 Upstream runs from a scratch venv outside the repository with metalab and metalab-atlas
 installed (its Atlas is ``python -m uvicorn atlas.main:app`` from that venv)::
@@ -124,6 +126,13 @@ class Row:
     ours: list[float] = field(default_factory=list)
     upstream: list[float] = field(default_factory=list)
     target: float | None = None
+    paired: list[float] = field(default_factory=list)  # ours / upstream within one block
+
+    def pair(self, ours: list[float], upstream: list[float]) -> None:
+        """Record one block's samples and their ratio (neighbours in time share the load)."""
+        self.ours += ours
+        self.upstream += upstream
+        self.paired.append(sum(ours) / sum(upstream))
 
 
 def timed(
@@ -212,15 +221,21 @@ def spread(samples: list[float]) -> str:
 
 
 def report(rows: list[Row]) -> None:
+    """Medians with min–max; ratios: of the medians, and the median (min–max) of the blocks'."""
     print(
         f"{'command':<52} {'ours ms: median (min–max)':>26} {'upstream ms':>22} "
-        f"{'ratio':>6} {'target':>7}  n"
+        f"{'ratio':>6} {'paired ratio':>18} {'target':>7}  n"
     )
     for row in rows:
         ratio = (
             f"{statistics.median(row.ours) / statistics.median(row.upstream):6.2f}"
             if row.ours and row.upstream
             else "     —"
+        )
+        paired = (
+            f"{statistics.median(row.paired):.2f} ({min(row.paired):.2f}–{max(row.paired):.2f})"
+            if row.paired
+            else "—"
         )
         if row.target is not None:
             target = f"≤{row.target:.2f}×"
@@ -231,20 +246,19 @@ def report(rows: list[Row]) -> None:
         n = f"{len(row.ours)}/{len(row.upstream)}" if row.upstream else str(len(row.ours))
         print(
             f"{row.label:<52} {spread(row.ours):>26} {spread(row.upstream):>22} "
-            f"{ratio} {target:>7}  {n}"
+            f"{ratio} {paired:>18} {target:>7}  {n}"
         )
-
-
-def down_row(row: Row, is_ours: bool) -> list[float]:
-    return row.ours if is_ours else row.upstream
 
 
 def abba(row: Row, first_ours: bool, ours: object, theirs: object) -> None:
     """One A B B A block: two samples of each tool."""
     order = [ours, theirs, theirs, ours] if first_ours else [theirs, ours, ours, theirs]
+    mine: list[float] = []
+    other: list[float] = []
     for job in order:
         assert callable(job)
-        (row.ours if job is ours else row.upstream).append(job())
+        (mine if job is ours else other).append(job())
+    row.pair(mine, other)
 
 
 def main() -> None:
@@ -356,16 +370,18 @@ def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> No
                 abba(row, first_ours, mine, other)
         if services and any(wanted(r.label) for r in (fresh, kept, down)):
             order = [ours, theirs] if first_ours else [theirs, ours]
+            downs: dict[str, list[float]] = {"ours": [], "upstream": []}
             for tool in order:  # A B: down; B A: up again on the data `down` kept
-                down_row(down, tool is ours).append(tool.down())
-            for tool in reversed(order):
-                down_row(kept, tool is ours).append(tool.up())
+                downs[tool.name].append(tool.down())
+            times = {tool.name: tool.up() for tool in reversed(order)}
+            kept.pair([times["ours"]], [times["upstream"]])
             for tool in order:  # A B: down and delete the data; B A: up from nothing
-                down_row(down, tool is ours).append(tool.down())
+                downs[tool.name].append(tool.down())
                 for data_dir in tool.data:
                     shutil.rmtree(data_dir, ignore_errors=True)
-            for tool in reversed(order):
-                down_row(fresh, tool is ours).append(tool.up())
+            times = {tool.name: tool.up() for tool in reversed(order)}
+            fresh.pair([times["ours"]], [times["upstream"]])
+            down.pair(downs["ours"], downs["upstream"])
         print(f"round {rnd + 1}/{options.n} done", file=sys.stderr)
     if services:
         for tool in (ours, theirs):
