@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
 import threading
 import time
@@ -181,6 +182,7 @@ def terminate_group(
     """
     if _group_gone(record):
         return
+    deadline = time.monotonic() + grace
     if leader_only:
         if is_same_live_process(record, read_proc_stat(record.pid)):
             try:
@@ -189,11 +191,27 @@ def terminate_group(
                 pass
     else:
         _signal_group(record.pgid, first_signal)
-    if wait_for(lambda: _group_gone(record), grace):
+    _await_exit(record, grace)
+    if wait_for(lambda: _group_gone(record), max(0.0, deadline - time.monotonic())):
         return
     _signal_group(record.pgid, signal.SIGKILL)
     if not wait_for(lambda: _group_gone(record), 10.0):
         raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
+
+
+def _await_exit(record: ProcessRecord, timeout: float) -> None:
+    """Return once the recorded leader has exited, or after ``timeout``: woken by a pidfd, so
+    `down` learns of the exit when it happens, not at the next poll. Returns at once where
+    pidfds are not available (polling then does all the waiting)."""
+    try:
+        fd = os.pidfd_open(record.pid)
+    except OSError:
+        return
+    try:
+        if is_same_live_process(record, read_proc_stat(record.pid)):  # the fd is the recorded one
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def wait_for(
