@@ -32,6 +32,7 @@ SERVICES_MODULES = {
     "metalab.errors",
     "metalab._bundle",
     "metalab._bundle.files",
+    "metalab._bundle.model",  # main's validated bundle model (trust)
     "metalab._cli",
     "metalab._cli.context",
     "metalab._cli.entry",
@@ -55,6 +56,8 @@ SERVICES_MODULES = {
     "metalab_orchestrator.backends.base",
     "metalab_orchestrator.local",
     "metalab_orchestrator.local.health",
+    "metalab_orchestrator.local.paths",  # after merging main: the services' paths and owners
+    "metalab_orchestrator.local.pg_layout",  # main's PostgreSQL file names and owner (trust)
     "metalab_orchestrator.local.process",
     "metalab_orchestrator.pgwire",
     "metalab_orchestrator.probes",

@@ -74,6 +74,7 @@ DISCOVER_MODULES = ENV_LIST_MODULES | {
     "metalab._bundle",
     "metalab._bundle.discover",
     "metalab._bundle.files",
+    "metalab._bundle.model",  # main's validated bundle model (trust)
     "metalab._fs",
     "metalab._locator",
 }
@@ -118,6 +119,7 @@ def write_bundle(project: Path, **fields: Any) -> Path:
         "store_locator": "postgresql://metalab:hunter2@127.0.0.1:5432/metalab",
         **fields,
     }
+    path.touch(mode=0o600)  # as metalab writes it (a looser bundle may be refused)
     path.write_text(json.dumps(bundle))
     return path
 

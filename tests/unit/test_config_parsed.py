@@ -1,4 +1,5 @@
-"""The parsed-TOML cache: same document, same types, same errors as parsing; dates not cached."""
+"""Config parsing without `tomllib` where it can: the parsed-TOML cache (same document, same
+types, same errors; dates not cached) and `--set`/``METALAB__*`` values read as TOML reads them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metalab._config import parsed
+from metalab._config.resolve import _toml_value
 from metalab.errors import ConfigError
 
 DOC = b"""
@@ -72,3 +76,25 @@ def test_errors_name_the_file_and_are_not_cached(tmp_path: Path, raw: bytes, mes
         parsed.parse_toml(raw, tmp_path / "bad.toml")
     assert message in str(caught.value) and "bad.toml" in str(caught.value)
     assert entries() == []
+
+
+def toml_reference(raw: str) -> object:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="abcXYZ019_-.+ \"'[]{}:=,#éinftruesal", max_size=8))
+def test_override_values_read_as_tomllib_reads_them(raw: str) -> None:
+    expected = toml_reference(raw)
+    got = _toml_value(raw)
+    assert same(got, expected) or (got != got and expected != expected)
+
+
+@pytest.mark.parametrize(
+    "raw", ["metalab", "scram-sha-256", "true", "inf", "nan", "5433", "0", "012", "1_000", "x y"]
+)
+def test_override_values_examples(raw: str) -> None:
+    assert same(_toml_value(raw), toml_reference(raw))
