@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from metalab._cli.options import json_option
-from metalab._client.target import server_token
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 
@@ -31,6 +28,10 @@ def server(ctx: click.Context, services: str, listen: str) -> None:
     """Run metalab's gRPC services until SIGTERM/SIGINT (graceful shutdown)."""
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
+    from metalab._client.target import server_token
+
     names = [name.strip() for name in services.split(",") if name.strip()]
     asyncio.run(_serve(names, listen, server_token()))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    try:
-        return tomllib.loads(raw.decode("utf-8")), raw
-    except UnicodeDecodeError as exc:
-        raise ConfigError("not valid UTF-8", file=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", file=str(path)) from exc
+    from metalab._config.parsed import parse_toml
+
+    return parse_toml(raw, path), raw
 
 
 def load_files(start: Path | None = None) -> ConfigFiles:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,11 +187,24 @@ def parse_override(text: str, source: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"expected KEY=VALUE, got {text!r}", file=source)
+    return key, _toml_value(raw)
+
+
+def _toml_value(raw: str) -> Any:
+    """``raw`` read as a TOML value, else kept as a string. The common cases are answered
+    without `tomllib` (a word that is no TOML value stays a string, a plain decimal is an int),
+    exactly as `tomllib` would answer them."""
+    if raw.isascii() and (raw[:1].isalpha() or raw[:1] == "_"):
+        if raw not in ("true", "false", "inf", "nan") and raw.replace("-", "_").isidentifier():
+            return raw
+    elif raw.isascii() and raw.isdigit() and (raw == "0" or raw[0] != "0"):
+        return int(raw)
+    import tomllib
+
     try:
-        value: Any = tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+        return raw
 
 
 def env_var_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
