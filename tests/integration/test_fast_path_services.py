@@ -168,6 +168,18 @@ def test_config_errors_are_clicks(project: Path) -> None:
         assert code == 2 and err.startswith("metalab: error: ") and "click" in modules
 
 
+def test_another_configured_runtime_is_the_orchestrators(project: Path) -> None:
+    """A native bundle is not reused once another runtime is configured: the fast path steps
+    aside and the orchestrator says why (`status` starts nothing)."""
+    before = pids(bundle_of(project))
+    args = ["services", "status", "--set", "runtime=docker"]
+    code, out, err, modules = fast(project, *args)
+    assert (code, out, err) == grpc_path(project, *args)[:3]
+    assert code == 1 and "runs on runtime native, but runtime = 'docker' is configured" in out
+    assert "grpc" in {m.split(".")[0] for m in modules}
+    assert pids(bundle_of(project)) == before
+
+
 def test_unhealthy_status_is_the_orchestrators(open_tmp: Path) -> None:
     path = make_project(open_tmp)
     try:

@@ -146,6 +146,16 @@ def test_env_list_errors_match_click(project: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize(
+    "args", [["services", "up"], ["services", "up", "--json"], ["services", "status", "--json"]]
+)
+def test_services_outside_a_project_refuse_as_click_does(tmp_path: Path, args: list[str]) -> None:
+    assert not [p for p in (tmp_path, *tmp_path.parents) if (p / ".metalab.toml").is_file()]
+    code, out, err = same_as_click(args, tmp_path)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert err.startswith("metalab: error: no .metalab.toml found in ")
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["discover"],
