@@ -23,7 +23,7 @@ from metalab._runstore.locator import parse_locator
 from tests.helpers import METALAB
 from tests.integration.atlas.dataset import populate
 from tests.integration.components import postgres_missing, require
-from tests.integration.test_fast_path_services import fast, grpc_path
+from tests.integration.test_fast_path_services import fast, grpc_path, invoke
 from tests.integration.test_local_services import as_root_env, bundle_of, cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
@@ -128,10 +128,18 @@ def test_docker_runtime_lifecycle(project: Path) -> None:
     assert "✓ postgres" in status.stdout and "✓ atlas" in status.stdout
     for args in (["services", "status"], ["services", "up"], ["services", "up", "--json"]):
         code, out, err, modules = fast(project, *args)  # the same checks, without gRPC
+        assert (code, out, err) == invoke(project, "main", args)[:3]  # click prints the same
+        assert "grpc" not in {m.split(".")[0] for m in modules}
         slow = grpc_path(project, *args)
         assert code == slow[0] == 0, err
-        assert json.loads(out) == json.loads(slow[1]) if "--json" in args else out == slow[1]
-        assert "grpc" not in {m.split(".")[0] for m in modules}
+        if "--json" not in args:
+            assert out == slow[1]
+            continue
+        mine, theirs = json.loads(out), json.loads(slow[1])
+        assert mine.pop("services").keys() == (services := theirs.pop("services")).keys()
+        assert mine == theirs
+        for name, handle in services.items():  # gRPC's ServiceHandle has no container fields
+            assert handle.items() <= json.loads(out)["services"][name].items()
     locator = cli(project / "runs", "discover").stdout.strip()
     assert locator.startswith("postgresql://metalab@127.0.0.1:") and "passfile=" in locator
     store = parse_locator(locator).open()
