@@ -23,6 +23,7 @@ from metalab._runstore.locator import parse_locator
 from tests.helpers import METALAB
 from tests.integration.atlas.dataset import populate
 from tests.integration.components import postgres_missing, require
+from tests.integration.test_fast_path_services import fast, grpc_path, invoke
 from tests.integration.test_local_services import as_root_env, bundle_of, cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
@@ -125,6 +126,20 @@ def test_docker_runtime_lifecycle(project: Path) -> None:
     status = cli(project, "services", "status")
     assert status.returncode == 0, status.stdout
     assert "✓ postgres" in status.stdout and "✓ atlas" in status.stdout
+    for args in (["services", "status"], ["services", "up"], ["services", "up", "--json"]):
+        code, out, err, modules = fast(project, *args)  # the same checks, without gRPC
+        assert (code, out, err) == invoke(project, "main", args)[:3]  # click prints the same
+        assert "grpc" not in {m.split(".")[0] for m in modules}
+        slow = grpc_path(project, *args)
+        assert code == slow[0] == 0, err
+        if "--json" not in args:
+            assert out == slow[1]
+            continue
+        mine, theirs = json.loads(out), json.loads(slow[1])
+        assert mine.pop("services").keys() == (services := theirs.pop("services")).keys()
+        assert mine == theirs
+        for name, handle in services.items():  # gRPC's ServiceHandle has no container fields
+            assert handle.items() <= json.loads(out)["services"][name].items()
     locator = cli(project / "runs", "discover").stdout.strip()
     assert locator.startswith("postgresql://metalab@127.0.0.1:") and "passfile=" in locator
     store = parse_locator(locator).open()
@@ -290,6 +305,9 @@ def test_a_tampered_bundle_engine_is_not_trusted(project: Path) -> None:
     status = cli(project, "services", "status")
     assert status.returncode == 1 and "✗ postgres" in status.stdout
     assert "container is gone" in status.stdout
+    code, out, err, modules = fast(project, "services", "status")
+    assert (code, out, err) == grpc_path(project, "services", "status")[:3]
+    assert "grpc" in {m.split(".")[0] for m in modules}  # not healthy: the orchestrator answers
     down = cli(project, "services", "down")
     assert down.returncode == 0, down.stderr
     assert ours(project) == []  # found on this machine's engine by labels and mounts

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.backends.local import runtime_switch
 from metalab_orchestrator.local.containers import Owner, is_ours
 from metalab_orchestrator.local.engines import engine_url
+from metalab_orchestrator.local.health import runtime_switch
 from metalab_orchestrator.local.runtime_choice import choose_runtime
 from tests.unit.test_cli_env import invoke
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 
@@ -35,6 +34,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     content is never readable by others, not even for a moment; it is fsynced, then renamed over
     ``path``, and the directory is fsynced so the rename survives a crash.
     """
+    import secrets  # here: reading paths (the CLI's fast path) needs no random source
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)

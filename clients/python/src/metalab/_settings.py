@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from metalab._settings_path import settings_path
 from metalab.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -35,14 +36,7 @@ _VALIDATION_KIND = "settings:2"
 
 FolderMode = Literal["use", "backup", "move"]
 
-
-def settings_path() -> Path:
-    """``$METALAB_SETTINGS``, else ``$XDG_CONFIG_HOME/metalab/settings.yaml`` (``~/.config``)."""
-    explicit = os.environ.get("METALAB_SETTINGS")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "metalab" / "settings.yaml"
+__all__ = ["settings_path"]  # re-exported: its home is `metalab._settings_path`
 
 
 @dataclass(frozen=True)

@@ -1,91 +1,106 @@
-"""Real, cheap health checks: an authenticated `SELECT 1` via psql, and an HTTP health GET.
+"""Real, cheap health checks: an authenticated ``SELECT 1``, and an HTTP health GET.
 
-psql is a native client beside the server binaries: a probe costs one fork/exec (~20 ms)
-instead of importing psycopg (~0.35 s), which keeps `services status` and warm `up` fast. The
-password comes from the 0600 passfile (PGPASSFILE); nothing secret is on the command line.
+Both speak their protocol over a plain socket from the standard library (`pgwire` for
+PostgreSQL): a probe costs a connection and a few round trips, not a fork/exec of psql
+(~20 ms) nor an import of psycopg (~0.35 s), which keeps `services status` and warm `up` fast.
+The password comes from the 0600 passfile, as libpq reads it; nothing secret is logged.
+
+The ``check_*`` functions block (the CLI's fast path calls them); the ``probe_*`` coroutines run
+the same checks for the servers' event loops.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 PROBE_TIMEOUT = 3.0
+CONNECT_TIMEOUT = 2.0
 
 
-def _psql() -> str | None:
-    from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.local.pg_binaries import find_pg_binaries
+def check_postgres(
+    host: str, port: int, user: str, database: str, passfile: str
+) -> tuple[bool, str]:
+    """(healthy, detail) from ``SELECT 1`` authenticated with the password in ``passfile``."""
+    from metalab_orchestrator.pgwire import ProbeFailed, passfile_password, select_one
 
+    password = passfile_password(Path(passfile), host, port, database, user)
     try:
-        candidate: Path | None = find_pg_binaries().bindir / "psql"
-    except ProvisioningFailed:
-        candidate = None
-    if candidate is not None and candidate.exists():
-        return str(candidate)
-    return shutil.which("psql")
+        sock = connect_tcp(host, port, CONNECT_TIMEOUT)
+    except OSError as exc:
+        return False, f"connection failed: {exc}"
+    with sock:
+        try:
+            select_one(sock, user, database, password, PROBE_TIMEOUT)
+        except ProbeFailed as exc:
+            return False, str(exc)
+    return True, ""
 
 
 async def probe_postgres(
     host: str, port: int, user: str, database: str, passfile: str
 ) -> tuple[bool, str]:
-    """(healthy, detail) from `psql -c 'SELECT 1'` authenticated through ``passfile``."""
-    psql = _psql()
-    if psql is None:  # no native client (a container runtime): libpq through psycopg
-        return await asyncio.to_thread(_select_one, host, port, user, database, passfile)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PGPASSFILE": passfile,
-        "PGCONNECT_TIMEOUT": "2",
-        "PGAPPNAME": "metalab-probe",
-    }
-    argv = [psql, "-XAtqw", "-h", host, "-p", str(port), "-U", user, "-d", database]
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        "-c",
-        "SELECT 1",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return False, "timed out"
-    if process.returncode == 0 and stdout.strip() == b"1":
+    """`check_postgres` off the event loop."""
+    import asyncio
+
+    return await asyncio.to_thread(check_postgres, host, port, user, database, passfile)
+
+
+def connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
+    """`socket.create_connection`, looking ``host`` up as bytes when it is ASCII: a str host
+    makes the first lookup import the IDNA codec (and `stringprep`), a cost on every CLI call."""
+    name: str | bytes = host.encode() if host.isascii() else host
+    failure: OSError = OSError(f"cannot resolve {host!r}")
+    for family, kind, proto, _name, address in socket.getaddrinfo(
+        name, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    raise failure
+
+
+def _request(host: str, port: int, path: str, token: str | None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n".encode()
+
+
+def _verdict(status_line: bytes) -> tuple[bool, str]:
+    parts = status_line.decode(errors="replace").split()
+    if len(parts) >= 2 and parts[1] == "200":
         return True, ""
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return False, lines[-1] if lines else f"psql exited with {process.returncode}"
+    return False, f"health answered {' '.join(parts[1:]) or 'nothing'}"
 
 
-def _select_one(host: str, port: int, user: str, database: str, passfile: str) -> tuple[bool, str]:
-    import psycopg
-
+def check_http(
+    host: str, port: int, path: str = "/api/health", *, token: str | None = None
+) -> tuple[bool, str]:
+    """(healthy, detail) from ``GET path`` answering 200 (``token`` sent as a bearer token)."""
     try:
-        with psycopg.connect(
-            host=host,
-            port=port,
-            user=user,
-            dbname=database,
-            passfile=passfile,
-            connect_timeout=2,
-            sslmode="disable",
-            application_name="metalab-probe",
-        ) as conn:
-            conn.execute("SELECT 1").fetchone()
-    except psycopg.Error as exc:
-        lines = str(exc).strip().splitlines()
-        return False, lines[-1] if lines else type(exc).__name__
-    return True, ""
+        sock = connect_tcp(host, port, PROBE_TIMEOUT)
+    except OSError as exc:
+        return False, f"connection failed: {exc}"
+    with sock:
+        try:
+            sock.sendall(_request(host, port, path, token))
+            status_line = sock.makefile("rb").readline()
+        except OSError as exc:
+            return False, f"no answer: {exc}"
+    return _verdict(status_line)
 
 
-Connect = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+Connect = Callable[[], Awaitable[tuple["asyncio.StreamReader", "asyncio.StreamWriter"]]]
 
 
 async def probe_http(
@@ -96,27 +111,22 @@ async def probe_http(
     token: str | None = None,
     connect: Connect | None = None,
 ) -> tuple[bool, str]:
-    """(healthy, detail) from ``GET path`` answering 200.
+    """`check_http` off the event loop; with ``connect``, over the streams it opens instead
+    (e.g. through an SSH gateway)."""
+    import asyncio
 
-    ``token`` is sent as a bearer token (Atlas beyond loopback requires one); ``connect`` opens
-    the stream another way (e.g. through an SSH gateway) instead of a direct TCP connection.
-    """
-    opener = connect or (lambda: asyncio.open_connection(host, port))
+    if connect is None:
+        return await asyncio.to_thread(check_http, host, port, path, token=token)
     try:
-        reader, writer = await asyncio.wait_for(opener(), PROBE_TIMEOUT)
+        reader, writer = await asyncio.wait_for(connect(), PROBE_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         return False, f"connection failed: {exc}"
     try:
-        auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n"
-        writer.write(request.encode())
+        writer.write(_request(host, port, path, token))
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         return False, f"no answer: {exc}"
     finally:
         writer.close()
-    parts = status_line.decode(errors="replace").split()
-    if len(parts) >= 2 and parts[1] == "200":
-        return True, ""
-    return False, f"health answered {' '.join(parts[1:]) or 'nothing'}"
+    return _verdict(status_line)

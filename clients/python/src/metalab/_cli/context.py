@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metalab._config.layers import CONFIG_NAME
-from metalab._config.resolve import Environment, load_project, resolve_environment
-from metalab.errors import ConfigError
-
 if TYPE_CHECKING:
+    from metalab._config.resolve import Environment
     from metalab.v1 import types_pb2
 
 
@@ -20,8 +15,14 @@ def resolve(
 ) -> Environment:
     """The environment to act on; ``need_project``: refuse when no `.metalab.toml` is found
     (services belong to a project: without one, `up` would start nameless services)."""
+    from metalab._config.layers import CONFIG_NAME
+    from metalab._config.resolve import load_project, resolve_environment
+    from metalab.errors import ConfigError
+
     project = load_project()
     if need_project and project.files.base_path is None:
+        from pathlib import Path
+
         raise ConfigError(
             f"no {CONFIG_NAME} found in {Path.cwd()} or any parent directory: cd into a "
             f"project, or create {CONFIG_NAME} there (README: 'Using it in a project')"
@@ -30,6 +31,8 @@ def resolve(
 
 
 def to_spec(environment: Environment) -> types_pb2.EnvironmentSpec:
+    import json
+
     from metalab.v1 import types_pb2
 
     return types_pb2.EnvironmentSpec(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from metalab._bundle.discover import discover_for_project
 from metalab._cli.options import env_option, json_option, show_secrets_option
-from metalab._locator import redact_locator
+from metalab._cli.render import discover_lines
 
 
 @click.command()
@@ -17,15 +14,7 @@ from metalab._locator import redact_locator
 @show_secrets_option
 def discover(env_name: str | None, as_json: bool, show_secrets: bool) -> None:
     """Print the store locator of the nearest running service bundle."""
-    found = discover_for_project(None, env_name)
-    locator = found.store_locator if show_secrets else redact_locator(found.store_locator)
-    if as_json:
-        payload = {
-            "store_locator": locator,
-            "bundle_path": str(found.path),
-            "project": found.bundle.get("project"),
-            "environment": found.bundle.get("environment"),
-        }
-        click.echo(json.dumps(payload))
-    else:
-        click.echo(locator)
+    from metalab._bundle.discover import discover_for_project
+
+    for line in discover_lines(discover_for_project(None, env_name), as_json, show_secrets):
+        click.echo(line)

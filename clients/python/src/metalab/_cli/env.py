@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
-from metalab._config.resolve import (
-    IMPLICIT_ENV,
-    Environment,
-    Project,
-    load_project,
-    redact,
-    resolve_environment,
-    select_environment,
-)
+from metalab._cli.render import env_list_lines
+
+if TYPE_CHECKING:
+    from metalab._config.resolve import Environment
 
 
 @click.group()
@@ -24,37 +19,15 @@ def env() -> None:
     """Inspect environment profiles."""
 
 
-def _listing(project: Project) -> list[tuple[str, str]]:
-    names = project.environments
-    if not names:
-        return [(IMPLICIT_ENV, "local")]
-    return [(name, str(doc.get("type", "?"))) for name, doc in names.items()]
-
-
 @env.command("list")
 @json_option
 def list_(as_json: bool) -> None:
     """List environment profiles; `*` marks the default."""
+    from metalab._config.resolve import load_project, select_environment
+
     project = load_project()
-    selection = select_environment(project, None)
-    rows = _listing(project)
-    if as_json:
-        data = [{"name": n, "type": t, "default": n == selection.name} for n, t in rows]
-        click.echo(json.dumps({"environments": data, "default_source": selection.source}))
-        return
-    for name, env_type in rows:
-        marker = " *" if name == selection.name else ""
-        click.echo(f"  {name:<20} {env_type}{marker}")
-    click.echo("")
-    click.echo(f"  * = default ({_default_note(selection.source)})")
-
-
-def _default_note(source: str) -> str:
-    return {
-        "default_env": "set via [project] default_env",
-        "METALAB_ENV": "set via METALAB_ENV",
-        "implicit": "no default_env set: the implicit local environment",
-    }.get(source, source)
+    for line in env_list_lines(project, select_environment(project, None), as_json):
+        click.echo(line)
 
 
 @env.command("show")
@@ -73,6 +46,8 @@ def show(
     origin: bool,
 ) -> None:
     """Show the fully merged configuration of environment NAME."""
+    from metalab._config.resolve import load_project, resolve_environment
+
     project = load_project()
     environment = resolve_environment(project, name or env_name, overrides)
     if as_json:
@@ -83,6 +58,8 @@ def show(
 
 
 def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict[str, Any]:
+    from metalab._config.resolve import redact
+
     data: dict[str, Any] = {
         "name": environment.name,
         "type": environment.type,
@@ -121,6 +98,7 @@ def render(environment: Environment, show_secrets: bool = False, origin: bool = 
     ``origin``, each value is tagged with its layer and, when it moved (from a sub-table, say),
     the key it was written as.
     """
+    from metalab._config.resolve import redact
 
     def tag(key: str) -> str:
         return f"  [{environment.source(key)}]" if origin else ""

@@ -1,24 +1,61 @@
-"""The warm `services up` path: answer "already running" without starting gRPC.
+"""Read-only answers without gRPC: a warm `services up`, a healthy `services status`.
 
 Rule (see docs/architecture.md): in embedded mode only, a read-only answer — a healthy bundle
-to reuse — comes from the same code the registry and orchestrator use (BundleStore + the
-backend's probe), in-process. Any change of state goes through the orchestrator over gRPC.
+to reuse, or the status of one — comes from the same code the registry and orchestrator use
+(`read_bundle` + the local backend's `check_bundle`), in-process and without asyncio. Anything
+else (a remote server, SLURM, a shared root to enforce, an unhealthy or unreadable bundle, one
+of another runtime than the configured one) goes to the orchestrator over gRPC, which reports
+it properly; so does every change of state. Container bundles are checked by the same code.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from metalab._config.resolve import Environment
+if TYPE_CHECKING:
+    from metalab._config.resolve import Environment
+    from metalab_orchestrator.backends.base import Probe
 
 
-def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
-    """The bundle when every service in it answers its probe; None otherwise (or when remote)."""
+class HandleView:
+    """A ``StatusResponse.bundle.services`` entry: what `render.status_json` reads of it."""
+
+    def __init__(self, handle: dict[str, Any]) -> None:
+        self.secret_ref = str(handle.get("secret_ref", ""))
+
+
+class BundleView:
+    """``StatusResponse.bundle`` for a ready local bundle (local bundles have no job id)."""
+
+    job_id = ""
+    state = "ready"
+
+    def __init__(self, bundle: dict[str, Any]) -> None:
+        self.services = {n: HandleView(h) for n, h in bundle.get("services", {}).items()}
+
+
+class StatusView:
+    """The fields of a StatusResponse that `render.status_output` reads, from a local check."""
+
+    job_state = ""
+
+    def __init__(self, found: bool, services: list[Probe], bundle: dict[str, Any]) -> None:
+        self.found = found
+        self.services = services
+        self.bundle = BundleView(bundle)
+
+
+def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | None:
+    """The bundle of a local environment this process may read itself (embedded mode), with
+    its services directory."""
+    if environment.type != "local" or os.environ.get("METALAB_SHARED_ROOT"):
+        return None  # SLURM jobs, and a server's shared-root check, belong to the orchestrator
     from metalab._client.target import resolve_target
 
-    if resolve_target().address or environment.type != "local":
-        return None  # remote servers and SLURM jobs are asked through the orchestrator
+    if resolve_target().address:
+        return None  # a configured server is always asked
     from metalab._bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
@@ -27,11 +64,36 @@ def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
         bundle = read_bundle(path, environment.project, environment.name)
     except BundleError:
         return None  # the orchestrator reports it properly
-    if bundle is None or bundle.get("state") != "ready":
-        return None
-    from metalab_orchestrator.backends.local import probe_bundle, runtime_switch
+    return None if bundle is None else (bundle, path.parent)
+
+
+def _healthy_probes(
+    environment: Environment, bundle: dict[str, Any], services_dir: Path
+) -> list[Probe] | None:
+    """The probes of ``bundle`` when every service answers, as the local backend's ``probe``
+    would give them; None otherwise (a bundle of another runtime than the configured one is
+    not healthy there: the orchestrator replaces it)."""
+    from metalab_orchestrator.local.health import check_bundle, runtime_switch
 
     if runtime_switch(str(environment.settings.get("runtime", "auto")), bundle):
-        return None  # the orchestrator replaces it under the configured runtime
-    probes = asyncio.run(probe_bundle(bundle, path.parent))
-    return bundle if probes and all(p.healthy for p in probes) else None
+        return None
+    probes = check_bundle(bundle, services_dir)
+    return probes if probes and all(p.healthy for p in probes) else None
+
+
+def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
+    """The ready bundle when every service in it answers its probe; None otherwise."""
+    found = _local_bundle(environment)
+    if found is None or found[0].get("state") != "ready":
+        return None
+    return found[0] if _healthy_probes(environment, *found) is not None else None
+
+
+def healthy_status(environment: Environment) -> StatusView | None:
+    """`services status` of a ready bundle whose services all answer; None otherwise (a
+    ``provisioning`` bundle is never healthy: the orchestrator says why)."""
+    found = _local_bundle(environment)
+    if found is None or found[0].get("state") != "ready" or found[0].get("job_state"):
+        return None
+    probes = _healthy_probes(environment, *found)
+    return None if probes is None else StatusView(True, probes, found[0])

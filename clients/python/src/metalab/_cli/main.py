@@ -26,6 +26,22 @@ COMMANDS = {
     "completion": ("metalab._cli.completion", "completion"),
 }
 
+# The first paragraph of each command's help, for `metalab --help` without importing every
+# command's module (tests/unit/test_cli_fast.py keeps them equal to the commands' own help).
+SUMMARIES = {
+    "completion": "Print the completion script for SHELL.",
+    "discover": "Print the store locator of the nearest running service bundle.",
+    "env": "Inspect environment profiles.",
+    "monitor": "Stream the status of a remote workspace's services, printing changes.",
+    "orphans": "List run directories no experiment refers to; archived runs count as recoverable.",
+    "runs": "Inspect and manage run directories.",
+    "server": "Run metalab's gRPC services until SIGTERM/SIGINT (graceful shutdown).",
+    "services": "Provision, inspect and stop the services of an environment.",
+    "settings": "The user settings file ($METALAB_SETTINGS or ~/.config/metalab/settings.yaml).",
+    "store": "Run stores (FileStore, PostgresStore).",
+    "tunnel": "Forward the environment's remote services to localhost (Ctrl+C closes).",
+}
+
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use (keeps `metalab env list` fast)."""
@@ -40,6 +56,11 @@ class LazyGroup(click.Group):
         module_name, attr = target
         command: click.Command = getattr(import_module(module_name), attr)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's own listing, of stand-ins carrying each command's summary."""
+        stand_ins = {name: click.Command(name, help=SUMMARIES[name]) for name in COMMANDS}
+        click.Group.format_commands(click.Group(commands=stand_ins), ctx, formatter)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

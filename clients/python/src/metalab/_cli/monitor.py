@@ -7,7 +7,6 @@ host (the same SSH command line as `metalab --workspace ID ...`) and prints what
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from typing import Any
 
@@ -92,6 +91,8 @@ def monitor(
 
     With --json, one JSON object per poll: time, workspace, status and what changed.
     """
+    import subprocess
+
     from metalab._cli.remote import remote_workspace, ssh_argv
 
     workspace = remote_workspace(workspace_id)

@@ -7,7 +7,6 @@ option only sets the default workspace of the subcommand.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -107,6 +106,8 @@ def forward_if_remote(ctx: click.Context, args: Sequence[str]) -> None:
 
     Returns (doing nothing) when the workspace is local.
     """
+    import subprocess
+
     from metalab._settings import load_settings, settings_path
 
     workspace_id = ctx.params.get("workspace")

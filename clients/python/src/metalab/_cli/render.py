@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
-from metalab._locator import redact_locator
+if TYPE_CHECKING:
+    from metalab._bundle.discover import Discovered
+    from metalab._config.resolve import Project, Selection
 
 SERVICE_ORDER = ("postgres", "atlas")
 
@@ -37,7 +38,11 @@ def atlas_login_url(url: str, handle: dict[str, Any]) -> str:
     """
     ref = handle.get("secret_ref")
     token = _read_private_line(Path(str(ref))) if ref else None
-    return f"{url.rstrip('/')}/?token={quote(token, safe='')}" if token else url
+    if not token:
+        return url
+    from urllib.parse import quote
+
+    return f"{url.rstrip('/')}/?token={quote(token, safe='')}"
 
 
 def _read_private_line(path: Path) -> str | None:
@@ -62,6 +67,8 @@ def _read_private_line(path: Path) -> str | None:
 
 
 def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dict[str, Any]:
+    from metalab._locator import redact_locator
+
     locator = bundle.get("store_locator", "")
     return {
         "reused": reused,
@@ -75,6 +82,18 @@ def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dic
         "expires_at": bundle.get("expires_at") or None,
         "job_id": bundle.get("job_id") or None,
     }
+
+
+def up_lines(
+    bundle: dict[str, Any], reused: bool, env_name: str, as_json: bool, show_secrets: bool
+) -> list[str]:
+    """What `services up` prints once it has a bundle."""
+    import json
+
+    if as_json:
+        return [json.dumps(bundle_json(bundle, reused, show_secrets))]
+    verb = "reused" if reused else "started"
+    return [f"Services {verb} ({env_name}):", *service_lines(bundle)]
 
 
 def _rank(name: str) -> tuple[int, str]:
@@ -101,6 +120,28 @@ def is_healthy(response: Any) -> bool:
         and response.services
         and all(s.healthy for s in response.services)
     )
+
+
+def tunnel_lines(tunnels: list[dict[str, Any]]) -> list[str]:
+    """`services status` lines for detached tunnels."""
+    return [
+        f"  ↔ tunnel {t['id']} ({t['state']}): "
+        + ", ".join(f"{f['service']} → 127.0.0.1:{f['local_port']}" for f in t["forwards"])
+        for t in tunnels
+    ]
+
+
+def status_output(
+    response: Any, tunnels: list[dict[str, Any]], project: str, env_name: str, as_json: bool
+) -> list[str]:
+    """What `services status` prints for ``response`` (a StatusResponse or a `StatusView`)."""
+    import json
+
+    if as_json:
+        return [json.dumps({**status_json(response), "tunnels": tunnels})]
+    if not response.found:
+        return [f"No services running for {project} ({env_name})."]
+    return [*status_lines(response), *tunnel_lines(tunnels)]
 
 
 def status_json(response: Any) -> dict[str, Any]:
@@ -130,3 +171,51 @@ def _status_url(service: Any, handles: Any) -> str:
     if service.name != "atlas" or not url or service.name not in handles:
         return url
     return atlas_login_url(url, {"secret_ref": handles[service.name].secret_ref})
+
+
+def env_list_lines(project: Project, selection: Selection, as_json: bool) -> list[str]:
+    """What `env list` prints: one row per profile, `*` marking the default."""
+    import json
+
+    from metalab._config.resolve import IMPLICIT_ENV
+
+    names = project.environments
+    rows = (
+        [(name, str(doc.get("type", "?"))) for name, doc in names.items()]
+        if names
+        else [(IMPLICIT_ENV, "local")]
+    )
+    if as_json:
+        data = [{"name": n, "type": t, "default": n == selection.name} for n, t in rows]
+        return [json.dumps({"environments": data, "default_source": selection.source})]
+    lines = [
+        f"  {name:<20} {env_type}{' *' if name == selection.name else ''}"
+        for name, env_type in rows
+    ]
+    return [*lines, "", f"  * = default ({_default_note(selection.source)})"]
+
+
+def _default_note(source: str) -> str:
+    return {
+        "default_env": "set via [project] default_env",
+        "METALAB_ENV": "set via METALAB_ENV",
+        "implicit": "no default_env set: the implicit local environment",
+    }.get(source, source)
+
+
+def discover_lines(found: Discovered, as_json: bool, show_secrets: bool) -> list[str]:
+    """What `discover` prints: the store locator (redacted unless asked), or JSON."""
+    import json
+
+    from metalab._locator import redact_locator
+
+    locator = found.store_locator if show_secrets else redact_locator(found.store_locator)
+    if not as_json:
+        return [locator]
+    payload = {
+        "store_locator": locator,
+        "bundle_path": str(found.path),
+        "project": found.bundle.get("project"),
+        "environment": found.bundle.get("environment"),
+    }
+    return [json.dumps(payload)]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from metalab._cli.options import json_option
-from metalab._client.target import server_token
 from metalab._client.token_file import default_socket
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @click.group(invoke_without_command=True)
@@ -32,6 +33,10 @@ def server(ctx: click.Context, services: str, listen: str) -> None:
     """Run metalab's gRPC services until SIGTERM/SIGINT (graceful shutdown)."""
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
+    from metalab._client.target import server_token
+
     names = [name.strip() for name in services.split(",") if name.strip()]
     asyncio.run(_serve(names, listen, server_token()))
 

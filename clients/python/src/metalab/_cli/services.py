@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +10,7 @@ import click
 from metalab._cli.context import resolve, to_spec
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
 from metalab._cli.progress import Progress
-from metalab._cli.render import bundle_json, is_healthy, service_lines, status_json, status_lines
+from metalab._cli.render import is_healthy, status_output, up_lines
 
 if TYPE_CHECKING:
     from metalab._client.client import MetalabClient
@@ -56,6 +54,8 @@ def up(
     dry_run: bool,
 ) -> None:
     """Start the declared services (or reuse healthy ones) and save the bundle."""
+    import asyncio
+
     if tunnel_port is not None and not tunnel:
         raise click.UsageError("--tunnel-port needs --tunnel")
     environment = resolve(env_name, overrides, need_project=True)
@@ -71,13 +71,8 @@ def up(
         reused = bundle is not None
     if bundle is None:
         bundle, reused = asyncio.run(_up(environment, force, progress))
-    if as_json:
-        click.echo(json.dumps(bundle_json(bundle, reused, show_secrets)))
-    else:
-        verb = "reused" if reused else "started"
-        click.echo(f"Services {verb} ({environment.name}):")
-        for line in service_lines(bundle):
-            click.echo(line)
+    for line in up_lines(bundle, reused, environment.name, as_json, show_secrets):
+        click.echo(line)
     if tunnel:
         from metalab._cli.tunnel import open_tunnel_for
 
@@ -85,6 +80,8 @@ def up(
 
 
 async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[str, Any], bool]:
+    import asyncio
+
     from metalab._client.client import connect
     from metalab.v1 import orchestrator_pb2
     from metalab_registry.convert import to_dict
@@ -144,22 +141,22 @@ def _interrupted(what: str) -> Exception:
 @json_option
 def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Probe every service of the bundle; exit 0 when all are healthy, 1 otherwise."""
+    import asyncio
+
+    from metalab._cli.fastpath import healthy_status
+
     environment = resolve(env_name, overrides, need_project=True)
-    response = asyncio.run(_with_client(lambda c: c.status(to_spec(environment))))
+    response: Any = healthy_status(environment)
+    if response is None:
+        response = asyncio.run(_with_client(lambda c: c.status(to_spec(environment))))
     tunnels: list[dict[str, Any]] = []
     if environment.type != "local":
         from metalab._cli.tunnel import detached_tunnels
 
         tunnels = detached_tunnels(environment.project, environment.name)
-    if as_json:
-        click.echo(json.dumps({**status_json(response), "tunnels": tunnels}))
-    elif not response.found:
-        click.echo(f"No services running for {environment.project} ({environment.name}).")
-    else:
-        from metalab._cli.tunnel import tunnel_lines
-
-        for line in [*status_lines(response), *tunnel_lines(tunnels)]:
-            click.echo(line)
+    lines = status_output(response, tunnels, environment.project, environment.name, as_json)
+    for line in lines:
+        click.echo(line)
     sys.exit(0 if is_healthy(response) else 1)
 
 
@@ -176,6 +173,8 @@ async def _with_client(call: Any) -> Any:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def down(env_name: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
     """Stop the services (reverse dependency order) and remove the bundle."""
+    import asyncio
+
     environment = resolve(env_name, overrides, need_project=True)
     progress = Progress(quiet)
     message = asyncio.run(_down(environment, progress))
@@ -218,6 +217,8 @@ def logs(
     service: str, env_name: str | None, overrides: tuple[str, ...], lines: int, follow: bool
 ) -> None:
     """Show the logs of the services (or of SERVICE)."""
+    import asyncio
+
     environment = resolve(env_name, overrides, need_project=True)
     try:
         asyncio.run(_logs(environment, service, lines or ALL_LINES, follow))

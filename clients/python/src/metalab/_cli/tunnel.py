@@ -8,9 +8,7 @@ socket, started on demand) that `tunnel list` and `tunnel close` manage.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,11 +18,11 @@ import click
 
 from metalab._cli.context import resolve
 from metalab._cli.options import env_option, json_option, set_option
-from metalab._config.resolve import Environment
 from metalab.errors import BundleNotFound, ConfigError, TunnelError
 
 if TYPE_CHECKING:
     from metalab._client.target import ServerTarget
+    from metalab._config.resolve import Environment
     from metalab.v1 import tunnel_pb2
 
 ATLAS_LOCAL_PORT = 8000
@@ -49,6 +47,8 @@ def tunnel(
     """Forward the environment's remote services to localhost (Ctrl+C closes)."""
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
     environment = resolve(env_name, overrides)
     bundle = _read_bundle(environment)
     spec = tunnel_spec(environment, bundle, port, detach, accept_new_host_key)
@@ -161,6 +161,8 @@ def _url(forward: Any, atlas: dict[str, Any] | None) -> str:
 
 
 def _run_foreground(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | None) -> None:
+    import asyncio
+
     if asyncio.run(_foreground(spec, atlas)):
         click.echo("Tunnel closed.", err=True)
 
@@ -171,6 +173,7 @@ async def _foreground(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | None)
     The signal only ends the stream: leaving ``connect()`` then stops the embedded tunnel
     service, which closes the tunnel completely (listeners, SSH, any ssh child) before we exit.
     """
+    import asyncio
     import signal
 
     from metalab._client.client import connect
@@ -214,6 +217,8 @@ def daemon_address() -> str:
 
 
 def _daemon_target(start: bool) -> ServerTarget | None:
+    import subprocess
+
     from metalab._client.target import ServerTarget
 
     address = daemon_address()
@@ -280,6 +285,8 @@ async def _open_detached(spec: tunnel_pb2.TunnelSpec, atlas: dict[str, Any] | No
 @json_option
 def list_(as_json: bool) -> None:
     """List detached tunnels."""
+    import asyncio
+
     tunnels = asyncio.run(_list())
     if as_json:
         import json
@@ -299,19 +306,12 @@ def list_(as_json: bool) -> None:
 
 def detached_tunnels(project: str, environment: str) -> list[dict[str, Any]]:
     """The detached tunnels of one environment (none when no tunnel daemon runs)."""
+    import asyncio
+
     return [
         t
         for t in asyncio.run(_list())
         if t["project"] == project and t["environment"] == environment
-    ]
-
-
-def tunnel_lines(tunnels: list[dict[str, Any]]) -> list[str]:
-    """`services status` lines for detached tunnels."""
-    return [
-        f"  ↔ tunnel {t['id']} ({t['state']}): "
-        + ", ".join(f"{f['service']} → 127.0.0.1:{f['local_port']}" for f in t["forwards"])
-        for t in tunnels
     ]
 
 
@@ -340,6 +340,8 @@ async def _list() -> list[dict[str, Any]]:
 @click.option("--all", "all_", is_flag=True, help="Close every detached tunnel.")
 def close(tunnel_id: str, all_: bool) -> None:
     """Close a detached tunnel (or all of them)."""
+    import asyncio
+
     if not tunnel_id and not all_:
         raise click.UsageError("give a TUNNEL_ID or --all")
     closed = asyncio.run(_close(tunnel_id, all_))

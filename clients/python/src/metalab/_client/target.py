@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metalab._settings import settings_path
+from metalab._settings_path import settings_path
 from metalab.errors import ConfigError
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,23 +46,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    from metalab._config.limits import check_document, check_size
+    from metalab._config.parsed import parse_toml
 
-    check_size(raw, str(path))
-    try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError("not valid UTF-8", file=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {_one_line(str(exc))}", file=str(path)) from exc
-    except RecursionError:
-        raise ConfigError("invalid TOML: nested too deeply", file=str(path)) from None
-    check_document(document, str(path))
-    return document, raw
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return parse_toml(raw, path), raw
 
 
 def load_files(start: Path | None = None) -> ConfigFiles:

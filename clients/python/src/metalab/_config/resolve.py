@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,14 +187,28 @@ def parse_override(text: str, source: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"expected KEY=VALUE, got {text!r}", file=source)
-    try:
-        value: Any = tomllib.loads(f"v = {raw}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError):
-        value = raw
+    value = _toml_value(raw)
     from metalab._config.limits import check_document
 
     check_document({key: value}, source)
     return key, value
+
+
+def _toml_value(raw: str) -> Any:
+    """``raw`` read as a TOML value, else kept as a string. The common cases are answered
+    without `tomllib` (a word that is no TOML value stays a string, a plain decimal is an int),
+    exactly as `tomllib` would answer them."""
+    if raw.isascii() and (raw[:1].isalpha() or raw[:1] == "_"):
+        if raw not in ("true", "false", "inf", "nan") and raw.replace("-", "_").isidentifier():
+            return raw
+    elif raw.isascii() and raw.isdigit() and len(raw) < 19 and (raw == "0" or raw[0] != "0"):
+        return int(raw)
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return raw
 
 
 def env_var_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -9,7 +9,6 @@ schema, changes the key.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -94,6 +93,8 @@ def _to_config_error(
     dotted = ".".join(str(part) for part in loc)
     kind = error["type"]
     if kind == "extra_forbidden":
+        import difflib
+
         problem = "unknown key"
         close = difflib.get_close_matches(
             str(loc[-1]), _known_keys(_wrap(prefix, document), prefix + loc), n=1

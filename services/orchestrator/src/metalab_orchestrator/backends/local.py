@@ -20,11 +20,18 @@ from signal import SIGINT
 from typing import TYPE_CHECKING, Any
 
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.local.health import check_bundle, engine_of, record_of, runtime_switch
 from metalab_orchestrator.local.network import LocalNetwork, local_network
+from metalab_orchestrator.local.paths import (
+    atlas_dir,
+    atlas_owner,
+    data_dir_of,
+    log_paths_of,
+    run_dir_of,
+)
 from metalab_orchestrator.local.ports import ensure_port_free
 from metalab_orchestrator.local.process import (
     NotOurProcess,
-    Ownership,
     ProcessRecord,
     is_alive,
     is_ours,
@@ -33,12 +40,13 @@ from metalab_orchestrator.local.process import (
     terminate_group,
 )
 from metalab_orchestrator.local.readiness import wait_ready
-from metalab_orchestrator.probes import probe_http, probe_postgres
+from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
     from metalab_orchestrator.local.containers import Owner
     from metalab_orchestrator.local.pg_handle import PostgresHandle
+    from metalab_orchestrator.local.process import Ownership
     from metalab_orchestrator.local.runtime_choice import RuntimeChoice
     from metalab_orchestrator.spec import Spec
 
@@ -48,45 +56,6 @@ STOP_GRACE = 5.0
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _record(handle: dict[str, Any]) -> ProcessRecord:
-    """The process a bundle's service entry records, typed by `ServiceRecord`."""
-    from metalab._bundle.model import ServiceRecord
-
-    entry = ServiceRecord.from_dict(handle)
-    return ProcessRecord(entry.pid, entry.start_time, entry.pgid or entry.pid)
-
-
-# Where each service's files are, derived from the environment's services directory alone: a
-# bundle (which another process may have written) never supplies a path this backend opens.
-def atlas_dir(services_dir: Path) -> Path:
-    return services_dir / "atlas"
-
-
-def run_dir_of(services_dir: Path) -> Path:
-    return services_dir / "run"
-
-
-def data_dir_of(services_dir: Path) -> Path:
-    return services_dir / "postgres" / "data"
-
-
-def log_paths_of(services_dir: Path) -> dict[str, Path]:
-    return {
-        "postgres": run_dir_of(services_dir) / "postgres.log",
-        "atlas": atlas_dir(services_dir) / "atlas.log",
-    }
-
-
-def atlas_owner() -> Ownership:
-    """An Atlas this account started: a Python running ``-m metalab.atlas``."""
-    interpreter = os.path.basename(os.path.realpath(sys.executable))
-    return Ownership(
-        frozenset({os.geteuid()}),
-        executables=(interpreter, "python3", "python"),
-        cmdline=("metalab.atlas",),
-    )
 
 
 def atlas_pid_file(services_dir: Path) -> Path:
@@ -112,14 +81,6 @@ def stop_unrecorded_atlas(services_dir: Path) -> bool:
         running = False
     atlas_pid_file(services_dir).unlink(missing_ok=True)
     return running
-
-
-def service_owner(name: str, services_dir: Path) -> Ownership:
-    from metalab_orchestrator.local.pg_layout import server_owner
-
-    if name == "postgres":
-        return server_owner(data_dir_of(services_dir))
-    return atlas_owner()
 
 
 class LocalBackend:
@@ -400,7 +361,7 @@ class LocalBackend:
                 await emit("INFO", name, f"not signalled: {exc}")
                 continue
             await emit("STOPPED", name)
-        if _engine_of(bundle):
+        if engine_of(bundle):
             await asyncio.to_thread(remove_unrecorded_containers, spec)
 
     def describe(self, spec: Spec, nonce: str) -> str:
@@ -418,76 +379,9 @@ class LocalBackend:
         return {name: known[name] for name in bundle.get("services", {}) if name in known}
 
 
-def runtime_switch(configured: str, bundle: Bundle) -> str:
-    """Why a bundle must not be reused: it runs under another runtime than the one configured
-    ("" when it may; ``auto`` keeps whatever runs)."""
-    recorded = str(bundle.get("runtime", "native"))
-    if configured in ("auto", recorded):
-        return ""
-    return f"runs on runtime {recorded}, but runtime = {configured!r} is configured"
-
-
 async def probe_bundle(bundle: Bundle, services_dir: Path) -> list[Probe]:
-    """Real checks of every service a local bundle records (needs no spec: cheap to import).
-
-    Only the bundle's processes, containers, hosts and ports are used; files (passfile, token)
-    come from ``services_dir``, and a process or container is alive only when it is provably
-    this environment's own (a container by its labels and mounts under ``services_dir``).
-    """
-    services = bundle.get("services", {})
-    return list(
-        await asyncio.gather(*(_probe_one(bundle, n, services[n], services_dir) for n in services))
-    )
-
-
-async def _alive(bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path) -> bool:
-    if handle.get("runtime") != "container":
-        return name in ("postgres", "atlas") and is_ours(
-            _record(handle), service_owner(name, services_dir)
-        )
-    from metalab_orchestrator.local.containers import Owner, running
-
-    url = _engine_of(bundle)
-    if not url or handle.get("engine") != url:
-        return False  # recorded on an engine this machine does not address for that runtime
-    owner = Owner(
-        str(bundle.get("project", "")), str(bundle.get("environment", "")), services_dir.resolve()
-    )
-    return await asyncio.to_thread(running, url, handle, owner, name)
-
-
-async def _probe_one(
-    bundle: Bundle, name: str, handle: dict[str, Any], services_dir: Path
-) -> Probe:
-    host, port = str(handle.get("host", "")), int(handle.get("port", 0))
-    if not await _alive(bundle, name, handle, services_dir):
-        gone = "container is gone" if handle.get("runtime") == "container" else "process is gone"
-        return Probe(name, host, port, False, "unreachable", gone, handle.get("url", ""))
-    if name == "postgres":
-        from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
-
-        ok, detail = await probe_postgres(
-            host,
-            port,
-            str(handle.get("user")),
-            str(handle.get("database")),
-            str(run_dir_of(services_dir) / PASSFILE_NAME),
-        )
-    else:
-        ok, detail = await probe_http(host, port, token=_atlas_token(handle, services_dir))
-    state = "running" if ok else "unreachable"
-    return Probe(name, host, port, ok, state, detail, str(handle.get("url", "")))
-
-
-def _atlas_token(handle: dict[str, Any], services_dir: Path) -> str | None:
-    """The token of this environment's Atlas (its 0600 token file; none for an Atlas started
-    before tokens were required on loopback)."""
-    if not handle.get("secret_ref"):
-        return None
-    try:  # not through secret_files: the warm `services up` must not import it
-        return (atlas_dir(services_dir) / "atlas.token").read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
-        return None
+    """Real checks of every service a local bundle records (`check_bundle`, in a thread)."""
+    return await asyncio.to_thread(check_bundle, bundle, services_dir)
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
@@ -618,17 +512,6 @@ def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
     return targets
 
 
-def _engine_of(bundle: Bundle) -> str:
-    """The engine a container bundle's runtime means on this machine ("" for native). The
-    address recorded in the bundle is never used to connect: a bundle is a file, not a proof."""
-    runtime = str(bundle.get("runtime", ""))
-    if runtime not in ("docker", "podman"):
-        return ""
-    from metalab_orchestrator.local.engines import engine_url
-
-    return engine_url(runtime)
-
-
 def _owner(spec: Spec) -> Owner:
     from metalab_orchestrator.local.containers import Owner
 
@@ -686,7 +569,7 @@ async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, A
         from metalab_orchestrator.local.containers import remove
 
         ref = str(handle.get("container_id", ""))
-        url = _engine_of(bundle)
+        url = engine_of(bundle)
         if not url:
             return
         await asyncio.to_thread(remove, url, ref, _owner(spec), name, STOP_GRACE)
@@ -697,4 +580,4 @@ async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, A
             stop_postgres, _postgres_handle(spec.services_dir, handle), STOP_GRACE
         )
     else:
-        await asyncio.to_thread(terminate_group, _record(handle), STOP_GRACE, owner=atlas_owner())
+        await asyncio.to_thread(terminate_group, record_of(handle), STOP_GRACE, owner=atlas_owner())

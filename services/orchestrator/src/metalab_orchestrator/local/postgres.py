@@ -29,9 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING
 
 from metalab.errors import ProvisioningFailed
 
@@ -53,6 +51,9 @@ from .process import (
     wait_for,
 )
 from .secret_files import pgpass_line, read_secret, write_secret
+
+if TYPE_CHECKING:  # psycopg is imported where a connection is made: stopping needs none
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def _record(handle: PostgresHandle) -> ProcessRecord:
 
 
 def _connect_tcp(handle: PostgresHandle, timeout: int) -> psycopg.Connection[tuple[object, ...]]:
+    import psycopg
+
     return psycopg.connect(
         host=handle.host,
         port=handle.port,
@@ -93,6 +96,8 @@ def _connect_tcp(handle: PostgresHandle, timeout: int) -> psycopg.Connection[tup
 
 def probe_postgres(handle: PostgresHandle, *, connect_timeout: int = 2) -> Probe:
     """Authenticated ``SELECT 1`` over TCP (libpq's shortest connect timeout is 2 s)."""
+    import psycopg
+
     if not is_ours(_record(handle), server_owner(handle.data_dir)):
         return Probe(False, f"postmaster pid {handle.pid} is not running")
     started = time.monotonic()
@@ -260,6 +265,9 @@ def _bootstrap(
     settings: PostgresSettings, socket_dir: Path, port: int, password: str, timeout: float
 ) -> None:
     """Over the peer-authenticated socket: set the password (verifier only), create the DB."""
+    import psycopg
+    from psycopg import sql
+
     with psycopg.connect(
         host=str(socket_dir),
         port=port,
@@ -358,6 +366,8 @@ def _spawn_ready(
 
 def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path) -> PostgresHandle:
     """Start (or restart) the server for ``data_dir``; return once it answers ``SELECT 1``."""
+    import psycopg
+
     deadline = time.monotonic() + settings.start_timeout
     account = resolve_service_account(
         settings.run_as, service="PostgreSQL", key="services.postgres.run_as"

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
 import stat as stat_mod
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess  # imported where a process is spawned: health checks need none
 
 from metalab.errors import MetalabError
 
@@ -182,7 +186,7 @@ def spawn_detached(
     either no process (the gate reads end-of-file and exits) or a recorded one.
     """
     if record_path is None:
-        return _spawn(argv, log_path, env, cwd, user, umask, subprocess.DEVNULL)
+        return _spawn(argv, log_path, env, cwd, user, umask, None)
     if not os.access(argv[0], os.X_OK):  # the gate's shell would only log this
         raise PermissionError(13, "not an executable program", argv[0])
     read_end, write_end = os.pipe()
@@ -238,8 +242,9 @@ def _spawn(
     cwd: Path,
     user: str | None,
     umask: int,
-    stdin: int,
+    stdin: int | None,
 ) -> ProcessRecord:
+    """Start ``argv`` detached; ``stdin`` is a descriptor to read, or None for /dev/null."""
     reap_children()
     uid: int | None = None
     gid: int | None = None
@@ -248,11 +253,13 @@ def _spawn(
         entry = pwd.getpwnam(user)
         if entry.pw_uid != os.geteuid():  # switching to ourselves would need CAP_SETGID
             uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+    import subprocess
+
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         handle = subprocess.Popen(
             list(argv),
-            stdin=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             stdout=fd,
             stderr=subprocess.STDOUT,
             env=dict(env),
@@ -344,6 +351,7 @@ def terminate_group(
     if _group_gone(record):
         return
     leader = is_same_live_process(record, read_proc_stat(record.pid))
+    deadline = time.monotonic() + grace
     if leader_only:
         if leader:
             try:
@@ -352,7 +360,8 @@ def terminate_group(
                 pass
     else:
         _signal_group(record.pgid, first_signal, owner, leader)
-    if wait_for(lambda: _group_gone(record), grace):
+    _await_exit(record, grace)
+    if wait_for(lambda: _group_gone(record), max(0.0, deadline - time.monotonic())):
         return
     leader = is_same_live_process(record, read_proc_stat(record.pid))
     if leader and refusal(record, owner) is not None:  # pragma: no cover - pid reused in grace
@@ -360,6 +369,21 @@ def terminate_group(
     _signal_group(record.pgid, signal.SIGKILL, owner, leader)
     if not wait_for(lambda: _group_gone(record), 10.0):
         raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
+
+
+def _await_exit(record: ProcessRecord, timeout: float) -> None:
+    """Return once the recorded leader has exited, or after ``timeout``: woken by a pidfd, so
+    `down` learns of the exit when it happens, not at the next poll. Returns at once where
+    pidfds are not available (polling then does all the waiting)."""
+    try:
+        fd = os.pidfd_open(record.pid)
+    except OSError:
+        return
+    try:
+        if is_same_live_process(record, read_proc_stat(record.pid)):  # the fd is the recorded one
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def wait_for(

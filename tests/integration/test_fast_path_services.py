@@ -1,0 +1,206 @@
+"""Warm `services up` and healthy `services status` answered without click, gRPC or asyncio.
+
+The fast path (`metalab._cli.entry`) must print exactly what the click CLI prints for the same
+state, and the same stdout and exit code as the orchestrator's answer over gRPC (a reuse over
+gRPC also reports progress on stderr; the in-process answer never did); and it must step aside
+(the orchestrator answers) whenever the state is not a healthy local bundle.
+`METALAB_SHARED_ROOT=/` is a legitimate way to force the gRPC path: the shared-root check
+belongs to the orchestrator, so the fast path leaves such calls to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_local_services import alive, as_root_env, bundle_of, make_project, pids
+
+pytestmark = pytest.mark.postgres
+
+# First-party modules a warm `up` / healthy `status` may import; growing past them fails.
+SERVICES_MODULES = {
+    "metalab",
+    "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
+    "metalab.errors",
+    "metalab._bundle",
+    "metalab._bundle.files",
+    "metalab._bundle.model",  # main's validated bundle model (trust)
+    "metalab._cli",
+    "metalab._cli.context",
+    "metalab._cli.entry",
+    "metalab._cli.fast",
+    "metalab._cli.fastpath",
+    "metalab._cli.render",
+    "metalab._client",
+    "metalab._client.target",
+    "metalab._config",
+    "metalab._config.layers",
+    "metalab._config.layout",  # main's profile layouts, imported to build an environment
+    "metalab._config.parsed",
+    "metalab._config.trace",  # main's upstream-layout tracing (cfg-cli)
+    "metalab._config.resolve",
+    "metalab._config.validate",
+    "metalab._fs",
+    "metalab._locator",
+    "metalab._settings_path",
+    "metalab_orchestrator",
+    "metalab_orchestrator.backends",
+    "metalab_orchestrator.backends.base",
+    "metalab_orchestrator.local",
+    "metalab_orchestrator.local.health",
+    "metalab_orchestrator.local.paths",  # after merging main: the services' paths and owners
+    "metalab_orchestrator.local.pg_layout",  # main's PostgreSQL file names and owner (trust)
+    "metalab_orchestrator.local.process",
+    "metalab_orchestrator.pgwire",
+    "metalab_orchestrator.probes",
+}
+FORBIDDEN = (
+    "click",
+    "asyncio",
+    "grpc",
+    "pydantic",
+    "psycopg",
+    "yaml",
+    "subprocess",
+    "ssl",
+    "tomllib",
+)
+
+RUN = (
+    "import json, sys\n"
+    "from metalab._cli.{module} import main\n"
+    "code = 0\n"
+    "try:\n"
+    "    main({args!r})\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code if isinstance(exc.code, int) else 1\n"
+    "sys.stdout.flush()\n"
+    "print('MODULES ' + json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def invoke(
+    project: Path, module: str, args: list[str], env: dict[str, str] | None = None
+) -> tuple[int, str, str, set[str]]:
+    """(exit code, stdout, stderr without the module list, modules imported)."""
+    result = subprocess.run(
+        [sys.executable, "-c", RUN.format(module=module, args=args)],
+        cwd=project,
+        env={**os.environ, **as_root_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err, _, modules = result.stderr.rpartition("MODULES ")
+    return result.returncode, result.stdout, err, set(json.loads(modules))
+
+
+def fast(project: Path, *args: str) -> tuple[int, str, str, set[str]]:
+    return invoke(project, "entry", list(args))
+
+
+def grpc_path(project: Path, *args: str) -> tuple[int, str, str, set[str]]:
+    return invoke(project, "main", list(args), {"METALAB_SHARED_ROOT": "/"})
+
+
+@pytest.fixture(scope="module")
+def project() -> Iterator[Path]:
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="metalab-fast-", dir="/tmp"))
+    root.chmod(0o755)
+    path = make_project(root)
+    code, _, err, _ = invoke(path, "main", ["services", "up", "-q"])
+    assert code == 0, err
+    yield path
+    invoke(path, "main", ["services", "down", "-q"])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["services", "up"],
+        ["services", "up", "-q"],
+        ["services", "up", "--json"],
+        ["services", "up", "--json", "--show-secrets", "--env", "local"],
+        ["services", "up", "--set", "services.atlas.start_timeout=30"],
+        ["services", "status"],
+        ["services", "status", "--json"],
+        ["services", "status", "--env=local"],
+        ["discover"],
+    ],
+)
+def test_fast_answer_equals_the_orchestrators(project: Path, args: list[str]) -> None:
+    before = pids(bundle_of(project))
+    slow = grpc_path(project, *args)  # first: a --set document validates (pydantic) and caches
+    code, out, err, modules = fast(project, *args)
+    assert (code, out, err) == invoke(project, "main", args)[:3]  # click, same process checks
+    assert code == slow[0] == 0 and out
+    if "--json" in args:  # the same document; gRPC's conversion orders a service's keys its way
+        assert json.loads(out) == json.loads(slow[1])
+    else:
+        assert out == slow[1]
+    assert err == (slow[2] if args[1:2] == ["status"] else "")
+    if args[0] == "services":  # the comparison really went through the orchestrator
+        assert "grpc" in {m.split(".")[0] for m in slow[3]}
+    mine = {m for m in modules if m.split(".")[0] in ("metalab", "metalab_orchestrator")}
+    allowed = SERVICES_MODULES | ({"metalab._bundle.discover"} if args[0] == "discover" else set())
+    assert mine <= allowed, mine - allowed
+    assert not [m for m in modules if m.split(".")[0] in FORBIDDEN]
+    assert pids(bundle_of(project)) == before
+
+
+def test_config_errors_are_clicks(project: Path) -> None:
+    for args in (["services", "up", "--env", "nope"], ["services", "status", "--set", "x"]):
+        code, out, err, modules = fast(project, *args)
+        assert (code, out, err) == grpc_path(project, *args)[:3]
+        assert code == 2 and err.startswith("metalab: error: ") and "click" in modules
+
+
+def test_another_configured_runtime_is_the_orchestrators(project: Path) -> None:
+    """A native bundle is not reused once another runtime is configured: the fast path steps
+    aside and the orchestrator says why (`status` starts nothing)."""
+    before = pids(bundle_of(project))
+    args = ["services", "status", "--set", "runtime=docker"]
+    code, out, err, modules = fast(project, *args)
+    assert (code, out, err) == grpc_path(project, *args)[:3]
+    assert code == 1 and "runs on runtime native, but runtime = 'docker' is configured" in out
+    assert "grpc" in {m.split(".")[0] for m in modules}
+    assert pids(bundle_of(project)) == before
+
+
+def test_unhealthy_status_is_the_orchestrators(open_tmp: Path) -> None:
+    path = make_project(open_tmp)
+    try:
+        code, _, err, _ = invoke(path, "main", ["services", "up", "-q"])
+        assert code == 0, err
+        atlas = pids(bundle_of(path))["atlas"]
+        os.killpg(atlas, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(atlas) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for args in (["services", "status"], ["services", "status", "--json"]):
+            code, out, err, modules = fast(path, *args)
+            assert (code, out, err) == grpc_path(path, *args)[:3]
+            assert code == 1 and "grpc" in {m.split(".")[0] for m in modules}
+        assert "✗ atlas" in fast(path, "services", "status")[1]
+    finally:
+        invoke(path, "main", ["services", "down", "-q"])
+
+
+def test_no_bundle_is_the_orchestrators(open_tmp: Path) -> None:
+    path = make_project(open_tmp)
+    code, out, err, _ = fast(path, "services", "status")
+    assert (code, out, err) == grpc_path(path, "services", "status")[:3]
+    assert code == 1 and out.startswith("No services running for")
