@@ -44,6 +44,7 @@ SERVICES_MODULES = {
     "metalab._config",
     "metalab._config.layers",
     "metalab._config.layout",  # main's profile layouts, imported to build an environment
+    "metalab._config.limits",  # main's config input bounds, checked on cached documents too
     "metalab._config.parsed",
     "metalab._config.trace",  # main's upstream-layout tracing (cfg-cli)
     "metalab._config.resolve",
@@ -204,3 +205,31 @@ def test_no_bundle_is_the_orchestrators(open_tmp: Path) -> None:
     code, out, err, _ = fast(path, "services", "status")
     assert (code, out, err) == grpc_path(path, "services", "status")[:3]
     assert code == 1 and out.startswith("No services running for")
+
+
+def test_atlas_url_carries_its_token_on_both_paths(project: Path) -> None:
+    """`up` prints Atlas's URL with its login token, `status --json` carries it, `status`
+    keeps ``host:port (running)``: the same from the fast path as from click and gRPC."""
+    up = fast(project, "services", "up")[1]
+    assert "?token=" in up and up == grpc_path(project, "services", "up")[1]
+    status = json.loads(fast(project, "services", "status", "--json")[1])
+    (atlas,) = [s for s in status["services"] if s["name"] == "atlas"]
+    assert "?token=" in atlas["url"]
+    assert "?token=" not in fast(project, "services", "status")[1]
+
+
+def test_provisioning_bundle_is_never_healthy_on_the_fast_path(project: Path) -> None:
+    """Services that answer do not make a ``provisioning`` bundle healthy: the fast path
+    steps aside and the orchestrator reports it (exit 1, ``healthy`` false)."""
+    path = project / "runs/services/bundle.json"
+    ready = path.read_bytes()
+    path.write_text(json.dumps({**json.loads(ready), "state": "provisioning"}))
+    try:
+        for args in (["services", "status"], ["services", "status", "--json"]):
+            code, out, err, modules = fast(project, *args)
+            assert (code, out, err) == grpc_path(project, *args)[:3]
+            assert code == 1 and "grpc" in {m.split(".")[0] for m in modules}
+        code, out, _, _ = fast(project, "services", "status", "--json")
+        assert json.loads(out)["healthy"] is False
+    finally:
+        path.write_bytes(ready)
