@@ -23,7 +23,11 @@ TEMPLATE=/opt/metalab-pg-template INITIALISING=$RUN/.postgres-initialising
 if [[ ! -f $DATA/PG_VERSION ]]; then
     touch "$INITIALISING"
     if [[ $METALAB_PG_USER == metalab && -f $TEMPLATE/PG_VERSION ]]; then
-        cp -a "$TEMPLATE/." "$DATA/" && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
+        # The template's entries, not the template directory itself: `cp -a TEMPLATE/.` would
+        # give $DATA the template's owner until the chown, and a kill between the two would
+        # leave the user's data directory owned by another account.
+        find "$TEMPLATE" -mindepth 1 -maxdepth 1 -exec cp -a -t "$DATA" {} + \
+            && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
     else
         as_owner initdb --no-sync -D "$DATA" -U "$METALAB_PG_USER" -E UTF8 --locale=C \
             --auth-local=peer --auth-host=reject >/dev/null
