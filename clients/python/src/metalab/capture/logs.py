@@ -27,6 +27,17 @@ def level_number(level: str) -> int:
     return number if isinstance(number, int) else logging.INFO
 
 
+def _debug_level(logger: logging.Logger) -> None:
+    """Set a run's own logger to DEBUG. `Logger.setLevel` empties the level cache of every
+    logger in the process, which grows quadratic over a sweep that makes one logger per run;
+    only this logger's cache is emptied here (run loggers set their own level, so no other
+    logger's answer depends on it)."""
+    logger.level = logging.DEBUG
+    cache = getattr(logger, "_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 class RunLog:
     """The file handler of one run, attached to its logger and to any subscribed loggers."""
 
@@ -43,7 +54,7 @@ class RunLog:
         self.handler.setLevel(logging.DEBUG)
         self.handler.setFormatter(logging.Formatter(fmt, datefmt=datefmt))
         self.logger = logging.getLogger(name)
-        self.logger.setLevel(logging.DEBUG)
+        _debug_level(self.logger)
         self.logger.propagate = False
         self.logger.addHandler(self.handler)
         self._subscribed: dict[str, logging.Logger] = {}

@@ -6,6 +6,7 @@ pickle only on request: ``allow_pickle=True`` or an explicit ``kind="pickle"`` u
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib.util import find_spec
 from pathlib import Path
@@ -45,6 +46,17 @@ class Serializer(Protocol):
         ...
 
 
+@functools.cache
+def _numpy_serializer() -> Serializer | None:
+    """The (stateless) numpy serializer when numpy is installed; looked up once, since
+    every run's capture builds a registry."""
+    if find_spec("numpy") is None:
+        return None
+    from metalab.capture.serializers.numpy_ import NumpySerializer
+
+    return NumpySerializer()
+
+
 def _pickle_serializer() -> Serializer:
     from metalab.capture.serializers.pickle_ import PickleSerializer
 
@@ -63,10 +75,9 @@ class SerializerRegistry:
         from metalab.capture.serializers.json_ import JSONSerializer
 
         self.register(JSONSerializer())
-        if find_spec("numpy") is not None:
-            from metalab.capture.serializers.numpy_ import NumpySerializer
-
-            self.register(NumpySerializer())
+        numpy_serializer = _numpy_serializer()
+        if numpy_serializer is not None:
+            self.register(numpy_serializer)
         if self._allow_pickle:
             self.register(_pickle_serializer())
 
