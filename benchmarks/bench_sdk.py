@@ -74,25 +74,36 @@ def sweep_seconds(python: str, script: Path, runs: int, store: str, mode: str) -
         cwd=script.parent,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{python} {mode} {store}: {result.stderr.strip()[-2000:]}")
+        from metalab._locator import redact_locator
+
+        shown = redact_locator(store)  # the upstream locator carries a password
+        raise RuntimeError(f"{python} {mode} {shown}: failed (exit {result.returncode})")
     return float(result.stdout.strip().splitlines()[-1])
 
 
 @contextmanager
-def store_factory(kind: str, base: Path) -> Iterator[Callable[[], str]]:
-    """Yields a callable giving a fresh store locator per sample."""
+def store_factory(kind: str, base: Path) -> Iterator[Callable[[str], str]]:
+    """Yields a callable giving a fresh store locator per sample, for "ours" or "upstream".
+
+    Upstream's locators drop libpq parameters such as ``passfile=``, so its PostgreSQL
+    locator carries the throwaway server's password (never printed); ours uses the passfile.
+    """
     if kind == "file":
         files = iter(range(10**6))
-        yield lambda: str(base / f"store-{next(files)}")
+        yield lambda side: str(base / f"store-{next(files)}")
         return
     from tests.integration.sdk.pgserver import throwaway_postgres
 
     with throwaway_postgres() as server:
         counter = iter(range(10**6))
 
-        def fresh() -> str:
-            dsn = server.dsn(server.create_database())
-            return f"{dsn}{'&' if '?' in dsn else '?'}file_root={base / f'pg-{next(counter)}'}"
+        def fresh(side: str) -> str:
+            database = server.create_database()
+            file_root = base / f"pg-{next(counter)}"
+            if side == "upstream":
+                where = f"metalab:{server.password}@127.0.0.1:{server.port}/{database}"
+                return f"postgresql://{where}?file_root={file_root}"
+            return f"{server.dsn(database)}&file_root={file_root}"
 
         yield fresh
 
@@ -116,7 +127,7 @@ def main() -> None:
                     medians: dict[str, float] = {}
                     for side in ("upstream", "ours", "upstream", "ours"):
                         samples = [
-                            sweep_seconds(pythons[side], script, args.runs, fresh(), mode)
+                            sweep_seconds(pythons[side], script, args.runs, fresh(side), mode)
                             for _ in range(args.n)
                         ]
                         medians.setdefault(side, statistics.median(samples))

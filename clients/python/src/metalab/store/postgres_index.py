@@ -244,6 +244,7 @@ class PostgresIndex:
         self._schema = schema
         self._auto_migrate = auto_migrate
         self._schema_ensured = False
+        self._experiments_added: set[str] = set()
         self._file_root = file_root
         options: dict[str, Any] = {}
         if schema != "public":
@@ -301,7 +302,9 @@ class PostgresIndex:
     # Run records
 
     def _add_experiments(self, cur: Any, experiment_ids: Iterable[str]) -> None:
-        for experiment_id in sorted(set(experiment_ids)):
+        """Give each experiment a row if it has none (once per experiment and index: the
+        insert does nothing when the row exists, and it cost as much as the run's own)."""
+        for experiment_id in sorted(set(experiment_ids) - self._experiments_added):
             root = None
             if self._file_root is not None:
                 root = str(Path(self._file_root) / safe_experiment_id(experiment_id))
@@ -316,9 +319,11 @@ class PostgresIndex:
         """Add or replace many records in one transaction."""
         if not records:
             return
+        experiment_ids = {r.experiment_id for r in records}
         with self._conn() as conn, conn.cursor() as cur:
-            self._add_experiments(cur, (r.experiment_id for r in records))
+            self._add_experiments(cur, experiment_ids)
             cur.executemany(UPSERT_RUN, [_run_row(r) for r in records])
+        self._experiments_added |= experiment_ids  # committed
 
     def get_record(self, run_id: str) -> RunRecord | None:
         with self._conn() as conn:
