@@ -322,7 +322,11 @@ class PostgresIndex:
         experiment_ids = {r.experiment_id for r in records}
         with self._conn() as conn, conn.cursor() as cur:
             self._add_experiments(cur, experiment_ids)
-            cur.executemany(UPSERT_RUN, [_run_row(r) for r in records])
+            rows = [_run_row(r) for r in records]
+            if len(rows) == 1:  # one round trip; executemany's pipeline costs two more
+                cur.execute(UPSERT_RUN, rows[0])
+            else:
+                cur.executemany(UPSERT_RUN, rows)
         self._experiments_added |= experiment_ids  # committed
 
     def get_record(self, run_id: str) -> RunRecord | None:
