@@ -206,7 +206,7 @@ class JumpTopology:
             topo.node.run("addr", "add", f"{topo.node_addr}/30", "dev", node_end)
             topo.node.run("link", "set", node_end, "up")
             # From here the node's subnet is unreachable (never routed out of this machine).
-            subprocess.run([*sh, "route", "add", "unreachable", cls.node_subnet], check=True)
+            subprocess.run([*sh, "route", "replace", "unreachable", cls.node_subnet], check=True)
         except subprocess.CalledProcessError:
             topo.delete()
             raise
