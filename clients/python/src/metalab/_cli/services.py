@@ -70,7 +70,12 @@ def up(
         bundle = healthy_bundle(environment)
         reused = bundle is not None
     if bundle is None:
-        bundle, reused = asyncio.run(_up(environment, force, progress))
+        from metalab._cli.interrupt import run_interruptible
+
+        bundle, reused = run_interruptible(
+            _up(environment, force, progress),
+            "Interrupted again: leaving the clean-up to the next `services up` or `down`.",
+        )
     for line in up_lines(bundle, reused, environment.name, as_json, show_secrets):
         click.echo(line)
     if tunnel:
@@ -173,11 +178,14 @@ async def _with_client(call: Any) -> Any:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def down(env_name: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
     """Stop the services (reverse dependency order) and remove the bundle."""
-    import asyncio
+    from metalab._cli.interrupt import run_interruptible
 
     environment = resolve(env_name, overrides, need_project=True)
     progress = Progress(quiet)
-    message = asyncio.run(_down(environment, progress))
+    message = run_interruptible(
+        _down(environment, progress),
+        "Interrupted again: run `metalab services down` to finish stopping.",
+    )
     if message == "stopped":
         click.echo(f"Services stopped ({environment.name}).")
     else:

@@ -25,6 +25,7 @@ from metalab.v1 import (
 
 UNARY_DEADLINE = 30.0
 UP_DEADLINE = 24 * 3600.0  # the Up stream enforces its own per-phase budgets
+EMBEDDED_DIRS: set[str] = set()  # private socket dirs of embedded servers, for a hard exit
 
 
 class MetalabClient:
@@ -161,10 +162,14 @@ async def connect(target: ServerTarget | None = None) -> AsyncIterator[MetalabCl
 
     with tempfile.TemporaryDirectory(prefix="metalab-") as private:
         os.chmod(private, 0o700)
-        running = await start_server(ALL_SERVICES, f"unix:{private}/metalab.sock")
-        client = MetalabClient(_channel(running.address))
+        EMBEDDED_DIRS.add(private)
         try:
-            yield client
+            running = await start_server(ALL_SERVICES, f"unix:{private}/metalab.sock")
+            client = MetalabClient(_channel(running.address))
+            try:
+                yield client
+            finally:
+                await client.close()
+                await running.stop(grace=0.5)
         finally:
-            await client.close()
-            await running.stop(grace=0.5)
+            EMBEDDED_DIRS.discard(private)
