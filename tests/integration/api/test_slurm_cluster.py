@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,21 @@ def test_an_unguarded_script_runs_and_never_sweeps_again_from_a_task(
     assert "results [('success', 3), ('success', 6), ('success', 9)]" in done.stdout
     root = Path(done.stdout.split("locator ")[1].strip())
     assert len(list((root / "slurm").iterdir())) == 1  # one submission: no sweep from a task
+
+
+def test_a_refused_submission_leaves_no_plan_folder(tmp_path: Path, slurm_partition: str) -> None:
+    script = write(tmp_path, guarded=True)
+    store = tmp_path / "store"
+    failed = subprocess.run(
+        [sys.executable, str(script), str(store), "no-such-partition", "no"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("METALAB")},
+    )
+    assert failed.returncode != 0
+    assert "partition" in failed.stderr.lower()
+    assert not list(store.rglob("slurm")), sorted(str(p) for p in store.rglob("*"))
+    done = run_script(script, str(store), slurm_partition, "no")  # the next one still submits
+    assert len(list(Path(done.stdout.split("locator ")[1].strip()).glob("slurm/*"))) == 1

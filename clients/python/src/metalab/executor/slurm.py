@@ -24,6 +24,7 @@ import logging
 import pickle
 import re
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -313,9 +314,12 @@ class SlurmExecutor:
                 last = min(len(payloads), (part.start + part.count) * chunk_size)
                 shards.append({"start_idx": first, "end_idx": last, "job_id": job_id})
         except BaseException:
+            cancelled = not job_ids
             if job_ids:
                 logger.warning("submission failed; cancelling arrays %s", ", ".join(job_ids))
-                _scancel(self._runner, job_ids)
+                cancelled = _scancel(self._runner, job_ids)
+            if cancelled:
+                _remove_plan(batch_dir)
             raise
         logger.info(
             "Submitted %d run(s) as %d SLURM array(s): %s",
@@ -335,11 +339,23 @@ class SlurmExecutor:
         self.shutdown(wait=True)
 
 
-def _scancel(runner: SchedulerRunner, job_ids: list[str]) -> None:
+def _scancel(runner: SchedulerRunner, job_ids: list[str]) -> bool:
+    """Cancel *job_ids*; False (and a warning) when ``scancel`` failed."""
     try:
         runner.run(["scancel", *job_ids])
     except SchedulerError as exc:
         logger.warning("scancel %s failed: %s", " ".join(job_ids), exc)
+        return False
+    return True
+
+
+def _remove_plan(batch_dir: Path) -> None:
+    """Remove a submission's folder that no job will read (and ``slurm/`` if now empty)."""
+    shutil.rmtree(batch_dir, ignore_errors=True)
+    try:
+        batch_dir.parent.rmdir()
+    except OSError:
+        pass
 
 
 class SlurmRunHandle:
