@@ -184,7 +184,7 @@ class Jump:
 def jump(ssh_dir: Path, client_key: KeyPair, http_root: Path) -> Iterator[Jump]:
     """gateway sshd in one netns, node sshd + HTTP server in another only the gateway reaches."""
     _require(os.geteuid() == 0 and shutil.which("ip") is not None, "needs root and iproute2")
-    topology = JumpTopology.create(str(os.getpid() % 100000))
+    topology = JumpTopology.create(str(os.getpid()))
     started: list[Sshd] = []
     http = None
     try:

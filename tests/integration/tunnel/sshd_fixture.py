@@ -7,7 +7,9 @@ killed (with its forked per-connection children) by ``stop()``; namespaces are d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -182,6 +184,8 @@ class JumpTopology:
 
     @classmethod
     def create(cls, tag: str) -> JumpTopology:
+        """A fresh topology named after *tag* (this run's pid); leftovers of dead runs go first."""
+        sweep_stale_topologies()
         topo = cls(Netns(f"mlt{tag}gw"), Netns(f"mlt{tag}nd"))
         root_end, gw_end, gw_node_end, node_end = (f"mlt{tag}{s}" for s in ("r", "g", "h", "n"))
         sh = ["ip"]
@@ -218,3 +222,25 @@ class JumpTopology:
         self.gateway.delete()
         subprocess.run(["ip", "route", "del", "unreachable", self.node_subnet], check=False,
                        capture_output=True)  # fmt: skip
+
+
+STALE_NETNS = re.compile(r"^mlt(\d+)(gw|nd)$")
+
+
+def sweep_stale_topologies() -> None:
+    """Remove the namespaces (and what runs in them) of test runs that were killed.
+
+    A run killed mid-test leaves its gateway's sshd and veth holding the gateway address, so
+    later runs would reach that old gateway ("host key CHANGED").
+    """
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        match = STALE_NETNS.match(line.split(" ")[0])
+        if match is None or Path(f"/proc/{match.group(1)}").exists():
+            continue
+        name = match.group(0)
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+        for pid in pids.stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        Netns(name).delete()
