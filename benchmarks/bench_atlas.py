@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench_atlas [--runs 100000] [-n 30]
 
 Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, without metrics),
-indexes the same files in a throwaway PostgreSQL (tests/integration/sdk/pgserver.py), starts
+indexes the same files in a throwaway PostgreSQL (tests/support/postgres.py), starts
 ``python -m metalab.atlas`` on each and times, over real HTTP, the first page of the runs
 table, a filtered + sorted page, a deep page, run detail and plot data (median and p95).
 The HTTP figures are for an unchanged experiment (both sources cache answers per version of
@@ -35,7 +35,7 @@ from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
 from tests.integration.atlas.server import running_atlas
-from tests.integration.sdk.pgserver import throwaway_postgres
+from tests.support.postgres import throwaway_postgres
 
 EXPERIMENT = "big"
 LRS = (0.0001, 0.001, 0.01, 0.1, 1.0)

@@ -92,7 +92,7 @@ def store_factory(kind: str, base: Path) -> Iterator[Callable[[str], str]]:
         files = iter(range(10**6))
         yield lambda side: str(base / f"store-{next(files)}")
         return
-    from tests.integration.sdk.pgserver import throwaway_postgres
+    from tests.support.postgres import throwaway_postgres
 
     with throwaway_postgres() as server:
         counter = iter(range(10**6))

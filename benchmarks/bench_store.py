@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_store.py [--records 5000] [--dsn URI]
 
-Without ``--dsn`` a throwaway PostgreSQL is started (see tests/integration/sdk/pgserver.py).
+Without ``--dsn`` a throwaway PostgreSQL is started (see tests/support/postgres.py).
 Prints figures and ratios; asserts nothing (timings here are noisy).
 """
 
@@ -60,7 +60,7 @@ def main() -> None:
 
         dsn = args.dsn
         if dsn is None:
-            from tests.integration.sdk.pgserver import throwaway_postgres
+            from tests.support.postgres import throwaway_postgres
 
             server = stack.enter_context(throwaway_postgres())
             dsn = server.dsn(server.create_database())

@@ -59,12 +59,21 @@ def clean_environ(
 ) -> None:
     """No METALAB_* leaks in; caches and ~/.metalab are per test."""
     for name in list(os.environ):
-        if name.startswith("METALAB_") and name != "METALAB_CI":
+        if name.startswith("METALAB_") and name not in ("METALAB_CI", "METALAB_UPDATE_GOLDEN"):
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("METALAB_HOME", str(home / ".metalab"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+
+
+@pytest.fixture
+def work_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty current directory for the test (what `./experiments` defaults resolve in)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
 
 
 @pytest.fixture

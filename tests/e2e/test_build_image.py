@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.sandbox import chown_tree, normal_account, repository_copy
 from tests.e2e.stack import docker_problem
-from tests.integration.components import require
+from tests.support.components import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.e2e.stack import CONTAINER_UID, Stack, build_image, docker_problem
 from tests.helpers import run_cli
-from tests.integration.components import require
+from tests.support.components import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 

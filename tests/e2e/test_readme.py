@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.stack import REPO
-from tests.integration.components import postgres_missing, require, slurm_missing
+from tests.support.components import postgres_missing, require, slurm_missing
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
@@ -151,12 +151,6 @@ def command_lines() -> list[str]:
         if command:
             lines.append(command)
     return lines
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -28,7 +28,7 @@ import pytest
 
 from tests.e2e.sandbox import VENV, Account, chown_tree, normal_account, repository_copy
 from tests.e2e.stack import REPO, build_network, docker_problem, free_port_block
-from tests.integration.components import require
+from tests.support.components import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.components import (
+from tests.support.components import (
     PG_BIN,
     PG_USER,
     postgres_missing,
     require,
     slurm_missing,
 )
-from tests.integration.sshd import SshServer, free_port, keygen, sshd_missing
+from tests.support.ports import free_port
+from tests.support.sshd import SshServer, keygen, sshd_missing
 
 
 def run(argv: list[str], timeout: float = 60) -> str:

@@ -23,7 +23,7 @@ from metalab.atlas.runfiles import RunFiles
 from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
 from tests.integration.atlas.dataset import populate, populate_locator, run_id
 from tests.integration.atlas.server import running_atlas
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "TOPSECRET-postgres-password"

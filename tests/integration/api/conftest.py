@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.sdk.pgserver import PostgresServer, postgres_missing, throwaway_postgres
+from tests.support.postgres import PostgresServer, postgres_missing, throwaway_postgres
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from metalab.operation import operation
 from metalab.params import grid
 from metalab.runner import run
 from metalab.seeds import seeds
-from tests.integration.sdk.pgserver import PostgresServer, postgres_missing, throwaway_postgres
+from tests.support.postgres import PostgresServer, postgres_missing, throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 

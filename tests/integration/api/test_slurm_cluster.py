@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api.user_scripts import run_script, slurm_missing
+from tests.integration.api.user_scripts import run_script
+from tests.support.components import slurm_missing
 
 pytestmark = pytest.mark.slurm
 

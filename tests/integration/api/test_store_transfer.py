@@ -25,7 +25,7 @@ from metalab.store import (
 )
 from metalab.types import RunRecord
 from tests.helpers import run_cli
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 

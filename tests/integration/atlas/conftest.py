@@ -10,8 +10,8 @@ import pytest
 from metalab._runstore.file import FileStore
 from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
-from tests.integration.components import postgres_missing, require
-from tests.integration.sdk.pgserver import PostgresServer, throwaway_postgres
+from tests.support.components import postgres_missing, require
+from tests.support.postgres import PostgresServer, throwaway_postgres
 
 
 @pytest.fixture(scope="session")

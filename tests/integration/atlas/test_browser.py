@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.atlas.server import Atlas
-from tests.integration.components import CHROMEDRIVER, CHROMIUM, chromium_missing, require
+from tests.support.components import CHROMEDRIVER, CHROMIUM, chromium_missing, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 SHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "atlas"

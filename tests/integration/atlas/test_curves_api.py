@@ -17,7 +17,7 @@ import pytest
 from tests.integration.atlas.curves_data import DEPTHS, FAIL_AT, LRS, REPLICATES, STEPS
 from tests.integration.atlas.dataset import records
 from tests.integration.atlas.server import running_atlas
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(180)
 CURVES = "/api/experiments/sweep/curves"

@@ -13,7 +13,7 @@ from metalab._runstore.base import RunRecord, Store
 from metalab._runstore.file import FileStore
 from metalab._runstore.locator import parse_locator
 from tests.integration.atlas.server import running_atlas
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(120)
 PATIENCE = 30.0  # an upper bound for the index refresher, not a performance assertion

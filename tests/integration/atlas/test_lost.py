@@ -17,7 +17,7 @@ import pytest
 from metalab.atlas.liveness import Liveness
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import RunSource, open_source
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(180)
 

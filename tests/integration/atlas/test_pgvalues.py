@@ -19,7 +19,7 @@ from metalab._runstore.postgres import PostgresStore
 from metalab.atlas.pgsource import PostgresSource
 from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -21,7 +21,7 @@ from metalab.atlas.query import parse_query
 from metalab.atlas.source import FileSource, VersionedCache
 from tests.integration.atlas.dataset import populate_locator
 from tests.integration.atlas.test_stores_agree import rounded
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 XS: list[Any] = [2, 2.5, "a", True, None, "missing"]
 GROUPS: list[Any] = ["u", 3, None, "missing"]

@@ -10,8 +10,8 @@ import pytest
 
 from metalab._runstore.locator import parse_locator
 from tests.integration.atlas.dataset import populate
-from tests.integration.components import postgres_missing, require
 from tests.integration.test_local_services import bundle_of, cli, make_project
+from tests.support.components import postgres_missing, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 

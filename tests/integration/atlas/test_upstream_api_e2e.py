@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.atlas.server import running_atlas
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -20,7 +20,7 @@ from metalab.atlas.upstream import normalize
 from tests.integration.atlas.dataset import populate
 from tests.integration.atlas.server import running_atlas
 from tests.integration.atlas.upstream_data import record, write_derived, write_run
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(120)
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "upstream_layout"

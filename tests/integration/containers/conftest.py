@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stack import build_network, docker_problem
-from tests.integration.components import require
+from tests.support.components import require
 
 ROOT = Path(__file__).resolve().parents[3]
 IMAGES = {

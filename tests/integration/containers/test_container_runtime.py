@@ -22,9 +22,9 @@ import pytest
 from metalab._runstore.locator import parse_locator
 from tests.helpers import METALAB
 from tests.integration.atlas.dataset import populate
-from tests.integration.components import postgres_missing, require
 from tests.integration.test_fast_path_services import fast, grpc_path, invoke
 from tests.integration.test_local_services import as_root_env, bundle_of, cli
+from tests.support.components import postgres_missing, require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 

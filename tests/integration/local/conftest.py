@@ -16,7 +16,7 @@ from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.local.pg_binaries import find_pg_binaries
 from metalab_orchestrator.local.pg_handle import PostgresHandle
 from metalab_orchestrator.local.postgres import stop_postgres
-from tests.integration.components import require
+from tests.support.components import require
 
 RUN_AS = "metalab"
 

@@ -13,7 +13,7 @@ import pytest
 
 from metalab_orchestrator.pgwire import passfile_password, saslprep
 from metalab_orchestrator.probes import check_postgres
-from tests.integration.sdk.pgserver import PostgresServer, throwaway_postgres
+from tests.support.postgres import PostgresServer, throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.components import postgres_missing, require
 from tests.integration.slurm.conftest import CLI, Project
+from tests.support.components import postgres_missing, require
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "infra" / "multinode-slurm.sh"
 MN_DIR = Path(os.environ.get("METALAB_MN_DIR", "/var/lib/metalab-mnslurm"))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.components import require
 from tests.integration.multinode.conftest import (
     LOGIN_ADDRESS,
     Cluster,
@@ -23,7 +22,8 @@ from tests.integration.multinode.conftest import (
     configure,
     in_laptop,
 )
-from tests.integration.slurm.sshd import SshServer, sshd_missing
+from tests.support.components import require
+from tests.support.sshd import SshServer, sshd_missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.sshd]
 

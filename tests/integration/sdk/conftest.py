@@ -15,29 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.sdk.pgserver import PostgresServer, postgres_missing, throwaway_postgres
-
-
-def require(problem: str | None) -> None:
-    if problem is None:
-        return
-    if os.environ.get("METALAB_CI") == "1":
-        pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
-    pytest.skip(problem)
+from tests.support.components import require
+from tests.support.postgres import PostgresServer, postgres_missing, throwaway_postgres
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("METALAB") and name != "METALAB_CI":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user settings file
-    monkeypatch.setenv("METALAB_HOME", str(tmp_path / "metalab-home"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+def in_work_dir(work_dir: Path) -> Path:
+    """Every test here runs in an empty directory."""
+    return work_dir
 
 
 @pytest.fixture(scope="session")

@@ -30,10 +30,10 @@ def statuses(results: metalab.Results) -> Counter[str]:
     return Counter(run.status.value for run in results)
 
 
-def test_default_store_layout(clean_environ: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_default_store_layout(work_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "metalab")
     results = metalab.run(experiment()).result()
-    root = clean_environ / "experiments" / "sweep_1"
+    root = work_dir / "experiments" / "sweep_1"
     assert json.loads((root / "_meta.json").read_text())["experiment_id"] == "sweep:1"
     (manifest,) = (root / "experiments").glob("sweep_1_*.json")
     assert json.loads(manifest.read_text())["total_runs"] == 8

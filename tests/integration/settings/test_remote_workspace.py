@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.sshd import SshServer, sshd_missing
+from tests.support.sshd import SshServer, sshd_missing
 
 METALAB = str(Path(sys.executable).parent / "metalab")
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from metalab_orchestrator.backends.slurm.poller import ACTIVE
-from tests.integration.slurm.components import postgres_missing, require, slurm_missing
+from tests.support.components import postgres_missing, require, slurm_missing
 
 CLI = str(Path(sys.executable).parent / "metalab")
 
@@ -110,7 +110,7 @@ class Project:
     def jobs(self) -> dict[str, str]:
         """Job id -> state of this project's jobs (still known to slurmctld)."""
         out = subprocess.run(
-            ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
+            ["squeue", "-h", "-t", "all", "-o", "%i|%T|%j"],  # a name may hold "|"
             capture_output=True,
             text=True,
             check=True,
@@ -120,7 +120,7 @@ class Project:
         prefix = f"metalab-{self.name}-"
         return {
             i: s
-            for i, n, s in (line.split("|") for line in out.splitlines())
+            for i, s, n in (line.split("|", 2) for line in out.splitlines())
             if n.startswith(prefix)
         }
 

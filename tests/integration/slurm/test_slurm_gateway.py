@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.slurm.components import require
 from tests.integration.slurm.conftest import Project
-from tests.integration.slurm.sshd import SshServer, sshd_missing
+from tests.support.components import require
+from tests.support.sshd import SshServer, sshd_missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.sshd]
 

@@ -16,15 +16,15 @@ from typing import cast
 import pytest
 
 from metalab_tunnel.ssh_options import DataPath
-from tests.integration.components import require
 from tests.integration.tunnel.sshd_fixture import (
     JumpTopology,
     KeyPair,
     Sshd,
-    free_port,
     make_key,
     sshd_available,
 )
+from tests.support.components import require
+from tests.support.ports import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "metalab"

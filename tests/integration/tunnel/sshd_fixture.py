@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -21,13 +20,9 @@ from pathlib import Path
 
 import asyncssh
 
+from tests.support.ports import free_port
+
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def sshd_available() -> bool:

@@ -11,9 +11,9 @@ from metalab.errors import StoreError
 BASE = Path("/base")
 
 
-def test_none_is_a_filestore_under_experiments(clean_environ):
+def test_none_is_a_filestore_under_experiments(work_dir):
     config = resolve_store(None)
-    assert config == FileStoreConfig(str(clean_environ / "experiments"))
+    assert config == FileStoreConfig(str(work_dir / "experiments"))
 
 
 @pytest.mark.parametrize(
@@ -99,18 +99,18 @@ def test_discover_without_a_bundle_is_a_store_error():
         resolve_store("discover")
 
 
-def test_discover_reads_the_nearest_bundle(clean_environ):
+def test_discover_reads_the_nearest_bundle(work_dir):
     from metalab._bundle.files import write_bundle
 
     write_bundle(
-        clean_environ / "services" / "bundle.json",
+        work_dir / "services" / "bundle.json",
         {
             "project": "p",
             "environment": "local",
             "store_locator": "postgresql://u:pw@h:5/db?file_root=/fr",
         },
     )
-    sub = clean_environ / "a" / "b"
+    sub = work_dir / "a" / "b"
     sub.mkdir(parents=True)
     config = resolve_store("discover", sub)
     assert config == PostgresStoreConfig("postgresql://u:pw@h:5/db", "/fr")

@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_USER = "metalab"
+from tests.support.components import PG_BIN, PG_USER, postgres_missing
+from tests.support.ports import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def postgres_missing() -> str | None:
-    for name in ("initdb", "pg_ctl", "postgres"):
-        if not (PG_BIN / name).exists():
-            return f"PostgreSQL missing: no {PG_BIN / name} (apt-get install -y postgresql)"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(PG_USER)
-        except KeyError:
-            return f"no user {PG_USER!r} to run PostgreSQL as (useradd --system {PG_USER})"
-    return None
+__all__ = ["PostgresServer", "postgres_missing", "throwaway_postgres"]
 
 
 def _as_pg_user(argv: list[str]) -> list[str]:
@@ -74,7 +56,7 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
         shutil.chown(sock, PG_USER)
         shutil.chown(pwfile, PG_USER)
     pwfile.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_pg_user(
             [

@@ -19,16 +19,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.ports import LOOPBACK, free_port
+
 SSHD = Path("/usr/sbin/sshd")  # sshd re-execs itself, so it must be started by absolute path
-LOOPBACK = "127.0.0.1"
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A port that was free a moment ago (the caller retries if it loses the race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def keygen(path: Path, comment: str) -> None:

@@ -1,4 +1,4 @@
-"""Which real components this machine has (a copy of branch infra's integration/components.py).
+"""Which real components this machine has (SLURM, PostgreSQL), and how tests ask for them.
 
 A missing component skips the test with the reason and the script that provides it; with
 ``METALAB_CI=1`` it fails instead, so CI can never go green by skipping.
@@ -12,8 +12,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "metalab"  # made by scripts/infra/ensure-user.sh; PostgreSQL refuses to run as root
 
@@ -24,6 +22,8 @@ def in_ci() -> bool:
 
 def require(problem: str | None) -> None:
     """Skip (or, under METALAB_CI=1, fail) when ``problem`` names what is missing."""
+    import pytest
+
     if problem is None:
         return
     if in_ci():
@@ -54,4 +54,19 @@ def postgres_missing() -> str | None:
             pwd.getpwnam(PG_USER)
         except KeyError:
             return f"no user {PG_USER} to run PostgreSQL as (scripts/infra/ensure-user.sh)"
+    return None
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def chromium_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.exists():
+            return f"Chromium missing: no {path} (scripts/infra/ci-setup.sh --browser)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium missing (scripts/bootstrap.sh --dev)"
     return None

@@ -1,0 +1,1 @@
+"""The test kit: real components (sshd, SLURM, PostgreSQL, Chromium) and free ports."""
