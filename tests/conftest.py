@@ -84,3 +84,12 @@ def open_tmp() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slurm_partition() -> str:
+    """The test cluster's default partition; skips (fails under METALAB_CI=1) without SLURM."""
+    from tests.support.components import default_partition, require, slurm_missing
+
+    require(slurm_missing())
+    return default_partition()

@@ -32,7 +32,7 @@ def require(problem: str | None) -> None:
 
 
 def slurm_missing() -> str | None:
-    for tool in ("sbatch", "squeue", "scancel", "scontrol"):
+    for tool in ("sbatch", "squeue", "scancel", "scontrol", "sinfo"):
         if shutil.which(tool) is None:
             return f"SLURM missing: no {tool} (scripts/infra/install-packages.sh)"
     try:
@@ -43,6 +43,15 @@ def slurm_missing() -> str | None:
         where = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
         return f"SLURM not running at {where} (scripts/infra/start-slurm.sh)"
     return None
+
+
+def default_partition() -> str:
+    """The cluster's default partition (else its first), for tests that must name one."""
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    default = [p.rstrip("*") for p in out if p.endswith("*")]
+    return default[0] if default else out[0]
 
 
 def postgres_missing() -> str | None:

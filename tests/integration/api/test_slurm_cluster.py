@@ -11,23 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.api.user_scripts import run_script
-from tests.support.components import slurm_missing
 
 pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture(scope="module")
-def slurm_partition() -> str:
-    problem = slurm_missing()
-    if problem is not None:
-        if os.environ.get("METALAB_CI") == "1":
-            pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
-        pytest.skip(problem)
-    out = subprocess.run(
-        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    default = [p.rstrip("*") for p in out if p.endswith("*")]
-    return default[0] if default else out[0]
 
 
 SCRIPT = """

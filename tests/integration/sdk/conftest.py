@@ -5,9 +5,7 @@ A missing component skips with the reason; with METALAB_CI=1 it fails instead.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -38,30 +36,6 @@ def pg_locator(postgres_server: PostgresServer, tmp_path: Path) -> str:
     """A fresh database; the locator carries passfile= (no password) and a file_root."""
     database = postgres_server.create_database()
     return f"{postgres_server.dsn(database)}&file_root={tmp_path / 'files'}"
-
-
-def _slurm_missing() -> str | None:
-    for tool in ("sbatch", "squeue", "scancel", "scontrol", "sinfo"):
-        if shutil.which(tool) is None:
-            return f"SLURM missing: no {tool} (scripts/infra/start-slurm.sh)"
-    try:
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "SLURM not answering: scontrol ping timed out"
-    if ping.returncode != 0 or "UP" not in ping.stdout:
-        where = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
-        return f"SLURM not running at {where} (scripts/infra/start-slurm.sh)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def slurm_partition() -> str:
-    require(_slurm_missing())
-    out = subprocess.run(
-        ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    default = [p.rstrip("*") for p in out if p.endswith("*")]
-    return default[0] if default else out[0]
 
 
 @pytest.fixture
