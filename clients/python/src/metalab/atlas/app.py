@@ -101,7 +101,8 @@ def create_app(
     _errors(app)
     _api(app, source, store, bundle)
     _static(app, assets)
-    app.add_middleware(WatchDisconnect)
+    if source.kind == "postgres":  # a FileStore's answers are in-process: nothing to cancel
+        app.add_middleware(WatchDisconnect, prefix="/api/experiments/")
     if token:
         app.add_middleware(TokenGuard, token=token)
     app.add_middleware(QueryStringCap)
