@@ -29,6 +29,7 @@ from tests.integration.sdk.pgserver import PostgresServer
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 POLL_LIMIT = 30.0  # generous: longer than statement_timeout, so never a speed assertion
 ROUTES = {
+    "experiments": "/api/experiments",
     "runs filtered": "/api/experiments/sweep/runs?where=params.lr:gt:0&where=seed:gt:-1",
     "search": "/api/experiments/sweep/runs?q=sweep&sort=params.lr",
     "plot": "/api/experiments/sweep/plot?x=params.lr&y=metrics.loss&group=params.depth",

@@ -102,7 +102,7 @@ def create_app(
     _api(app, source, store, bundle)
     _static(app, assets)
     if source.kind == "postgres":  # a FileStore's answers are in-process: nothing to cancel
-        app.add_middleware(WatchDisconnect, prefix="/api/experiments/")
+        app.add_middleware(WatchDisconnect, prefix="/api/experiments")
     if token:
         app.add_middleware(TokenGuard, token=token)
     app.add_middleware(QueryStringCap)
