@@ -1,11 +1,12 @@
-"""A request whose HTTP client disconnects has its PostgreSQL query cancelled at once.
+"""A request whose HTTP client disconnects has its PostgreSQL queries cancelled at once.
 
-A real Atlas over a real PostgreSQL. The query runs long for a real reason: another session
+A real Atlas over a real PostgreSQL. The queries run long for real reasons: another session
 holds an ACCESS EXCLUSIVE lock on ``runs`` (as a ``VACUUM FULL`` or a schema migration
-would), so Atlas's statement waits inside PostgreSQL — up to ``statement_timeout`` if nothing
-cancels it. The client drops its connection; PostgreSQL's own log must then say that the
-backend's statement was cancelled "due to user request" (a cancel request), not by the
-statement timeout, and the pool must serve the next requests.
+would), so Atlas's statement waits inside PostgreSQL; or the request's 20 filters must each
+read every failed run's megabyte-long error message, so PostgreSQL computes for seconds on
+two connections at once (the count and the page). The client drops its connection;
+PostgreSQL's own log must then say that each backend's statement was cancelled "due to user
+request" (a cancel request), not by ``statement_timeout``, and the pool must serve on.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import httpx
 import psycopg
 import pytest
 
+from metalab._runstore.base import RunRecord, Store
 from metalab.atlas.pgpool import POOL_SIZE
+from metalab.atlas.query import MAX_FILTERS
 from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
-from tests.integration.atlas.dataset import populate_locator
+from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
 from tests.integration.sdk.pgserver import PostgresServer
 
@@ -74,6 +77,10 @@ def start_request(atlas: Atlas, path: str) -> socket.socket:
     sock = socket.create_connection((host, int(port)), timeout=30)
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
     return sock
+
+
+def active_backends(admin: psycopg.Connection[Any], database: str) -> list[tuple[Any, ...]]:
+    return [b for b in atlas_backends(admin, database) if b[1] == "active"]
 
 
 def drop_while_waiting(
@@ -133,3 +140,56 @@ def _read_from(path: Path, offset: int) -> str:
         handle.seek(offset)
         text = handle.read()
     return text if "ERROR:" in text and text.endswith("\n") else ""
+
+
+TAIL = "shape mismatch: see the tensors above"
+HEAVY = "/api/experiments/sweep/runs?" + "&".join(
+    f"where=error:contains:{TAIL[i:].replace(' ', '+')}" for i in range(MAX_FILTERS)
+)
+
+
+def with_long_errors(store: Store) -> None:
+    """The dataset, plus 40 failed runs whose error message dumps a megabyte of tensor."""
+    populate(store)
+    message = "ValueError: " + "tensor([0.1250, -0.5000, 0.7500]) " * 30_000 + TAIL
+    failed = [
+        RunRecord("sweep", f"{i:020x}", {"lr": 1.0, "depth": i}, 5000 + i, "failed", error=message)
+        for i in range(1000, 1040)
+    ]
+    for record in failed:
+        store.begin_run(record)
+    store.write_runs(failed)
+
+
+def test_a_disconnected_clients_busy_queries_are_all_cancelled(
+    pg_server: PostgresServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    name = pg_server.create_database()
+    locator = f"{pg_server.dsn(name)}&file_root={tmp_path / 'files'}"
+    populate_locator(locator, with_long_errors)
+    with (
+        running_atlas(locator, tmp_path / "atlas.log") as atlas,
+        psycopg.connect(pg_server.dsn(name), autocommit=True) as admin,
+    ):
+        with httpx.Client(base_url=atlas.url, timeout=30) as client:
+            assert client.get("/api/experiments/sweep/runs").status_code == 200
+        pg_log = pg_server.base / "log"
+        log_start = pg_log.stat().st_size
+        sock = start_request(atlas, HEAVY)
+        busy = poll(  # the count and the page's ids, side by side
+            "Atlas computes on two connections",
+            lambda: len(b := active_backends(admin, name)) == 2 and b,
+        )
+        sock.close()
+        poll("no Atlas backend computes", lambda: not active_backends(admin, name))
+        log = poll(
+            "PostgreSQL logs both cancellations",
+            lambda: (t := _read_from(pg_log, log_start)).count("ERROR:") >= 2 and t,
+        )
+        for pid, *_ in busy:
+            assert f"[{pid}] ERROR:  canceling statement due to user request" in log, log
+        assert "statement timeout" not in log, log
+        with httpx.Client(base_url=atlas.url, timeout=30) as client:
+            assert client.get("/api/experiments/sweep/runs").status_code == 200
+        assert all(b[1] == "idle" for b in atlas_backends(admin, name))
