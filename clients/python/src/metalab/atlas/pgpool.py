@@ -28,7 +28,10 @@ def cancel_of(conn: psycopg.Connection[tuple[Any, ...]]) -> Callable[[], None]:
 
     def cancel() -> None:
         try:
-            conn.cancel_safe(timeout=CANCEL_TIMEOUT)
+            if hasattr(conn, "cancel_safe"):  # psycopg >= 3.2: bounded, no libpq blocking call
+                conn.cancel_safe(timeout=CANCEL_TIMEOUT)
+            else:
+                conn.cancel()
         except psycopg.Error:
             pass
 
