@@ -21,7 +21,7 @@ MAX_HEADER_BYTES = 16 * 1024  # Node's --max-http-header-size
 # largest headers it accepts, with room to answer 431 rather than uvicorn's bare 400.
 MAX_HEAD_BYTES = 64 * 1024
 UVICORN_SETTINGS: dict[str, Any] = {
-    "http": "h11",  # httptools, when installed, would bound no header size at all
+    "http": "h11",  # uvicorn sets httptools (picked when installed) no header bound
     "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
 }
 
