@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from metalab.atlas.app import create_app
+    from metalab.atlas.headercap import UVICORN_SETTINGS
 
     app = create_app(
         args.store,
@@ -48,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        **UVICORN_SETTINGS,
+    )
     return 0
 
 

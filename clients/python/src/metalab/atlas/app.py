@@ -22,6 +22,8 @@ from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
 from metalab.atlas.bundleview import bundle_view
+from metalab.atlas.clientgone import WatchDisconnect
+from metalab.atlas.headercap import HeaderCap
 from metalab.atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
@@ -99,9 +101,12 @@ def create_app(
     _errors(app)
     _api(app, source, store, bundle)
     _static(app, assets)
+    if source.kind == "postgres":  # a FileStore's answers are in-process: nothing to cancel
+        app.add_middleware(WatchDisconnect, prefix="/api/experiments")
     if token:
         app.add_middleware(TokenGuard, token=token)
     app.add_middleware(QueryStringCap)
+    app.add_middleware(HeaderCap)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,8 +14,28 @@ from metalab.errors import StoreError
 POOL_SIZE = 3
 WORK_MEM = "64MB"  # sorts of 100k+ narrow rows stay in memory
 # Every Atlas query ends within this: a hostile or unlucky request cannot hold a backend (and
-# a pool slot) for long, even after its HTTP client has gone. Queries of 100k+ runs take < 1 s.
+# a pool slot) for long; a request whose HTTP client has gone is cancelled at once
+# (`metalab.atlas.clientgone`). Queries of 100k+ runs take < 1 s.
 STATEMENT_TIMEOUT = "10s"
+
+
+CANCEL_TIMEOUT = 3.0
+
+
+def cancel_of(conn: psycopg.Connection[tuple[Any, ...]]) -> Callable[[], None]:
+    """Cancel whatever ``conn``'s backend runs now (PostgreSQL's cancel request, sent on a
+    connection of its own); a failure to reach the server is left to ``statement_timeout``."""
+
+    def cancel() -> None:
+        try:
+            if hasattr(conn, "cancel_safe"):  # psycopg >= 3.2: bounded, no libpq blocking call
+                conn.cancel_safe(timeout=CANCEL_TIMEOUT)
+            else:
+                conn.cancel()
+        except psycopg.Error:
+            pass
+
+    return cancel
 
 
 def first_line(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
+from contextvars import copy_context
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,10 +19,11 @@ from psycopg import sql
 
 from metalab._runstore.pgconfig import PostgresStoreConfig
 from metalab._runstore.pgschema import ensure_schema
-from metalab.atlas import pgplot, pgsql
+from metalab.atlas import clientgone, pgplot, pgsql
+from metalab.atlas.clientgone import ClientGone
 from metalab.atlas.evaluate import point, rank_key, text_of
 from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.pgpool import POOL_SIZE, STATEMENT_TIMEOUT, Pool, first_line
+from metalab.atlas.pgpool import POOL_SIZE, STATEMENT_TIMEOUT, Pool, cancel_of, first_line
 from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
 from metalab.atlas.source import VersionedCache, public, summary
 from metalab.atlas.storefiles import StoreFiles
@@ -113,17 +115,24 @@ class PostgresSource:
         settings: Sequence[tuple[str, str]] = (),
     ) -> list[tuple[Any, ...]]:
         try:
-            if not self._schema_ready:
-                self._upgrade(conn)
-            if not settings:
-                return conn.execute(cast(sql.Composed, statement.text), statement.args).fetchall()
-            with conn.transaction():
-                for name, value in settings:
-                    conn.execute("SELECT set_config(%s, %s, true)", [name, value])
-                return conn.execute(cast(sql.Composed, statement.text), statement.args).fetchall()
+            with clientgone.statement(cancel_of(conn)):
+                if not self._schema_ready:
+                    self._upgrade(conn)
+                if not settings:
+                    return conn.execute(
+                        cast(sql.Composed, statement.text), statement.args
+                    ).fetchall()
+                with conn.transaction():
+                    for name, value in settings:
+                        conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+                    return conn.execute(
+                        cast(sql.Composed, statement.text), statement.args
+                    ).fetchall()
         except psycopg.errors.UndefinedTable:
             raise NotFound("the store has no tables yet") from None
         except psycopg.errors.QueryCanceled:
+            if clientgone.client_gone():
+                raise ClientGone("the client disconnected: query cancelled") from None
             raise StoreError(
                 f"query cancelled after statement_timeout={STATEMENT_TIMEOUT}"
             ) from None
@@ -142,7 +151,9 @@ class PostgresSource:
                 spare = spares.enter_context(self.pool.spare())
                 if spare is None:
                     break
-                helped[i] = self._helpers.submit(self._run, spare, statements[i], settings)
+                helped[i] = self._helpers.submit(
+                    copy_context().run, self._run, spare, statements[i], settings
+                )
             try:
                 mine = {
                     i: self._run(own, statement, settings)
@@ -288,7 +299,10 @@ class PostgresSource:
             return total, self._page(experiment_id, ids, lost)
         order = pgsql.order_by(query.sort, query.descending, lost)
         count = self._background.submit(
-            self._all, sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text), cond.args
+            copy_context().run,
+            self._all,
+            sql.SQL("SELECT count(*) FROM runs r WHERE {}").format(cond.text),
+            cond.args,
         )
         ids = [
             row[0]
