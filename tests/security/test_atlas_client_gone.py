@@ -27,7 +27,7 @@ from metalab.atlas.query import MAX_FILTERS
 from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
 from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
-from tests.integration.sdk.pgserver import PostgresServer
+from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 POLL_LIMIT = 30.0  # generous: longer than statement_timeout, so never a speed assertion
