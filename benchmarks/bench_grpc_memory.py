@@ -29,13 +29,21 @@ from benchmarks._timing import METALAB
 from metalab.v1 import registry_pb2, types_pb2
 
 MIB = 1 << 20
-BURSTS = [  # (label, message size, count, all at once)
-    ("20 x 15 MiB, one by one", 15 * MIB, 20, False),
-    ("20 x 15 MiB, at once", 15 * MIB, 20, True),
-    ("5 x 64 MiB, one by one", 64 * MIB, 5, False),
-    ("20 x 1.9 MiB (under the limit), at once", int(1.9 * MIB), 20, True),
-]
 PUT = "/metalab.v1.Registry/PutBundle"
+CHECK = "/grpc.health.v1.Health/Check"  # callable without a token
+UNKNOWN = "/metalab.v1.Nothing/Here"
+BURSTS = [  # (label, method, message size, count, all at once)
+    ("20 x 15 MiB, one by one", PUT, 15 * MIB, 20, False),
+    ("20 x 15 MiB, at once", PUT, 15 * MIB, 20, True),
+    ("5 x 64 MiB, one by one", PUT, 64 * MIB, 5, False),
+    ("20 x 1.9 MiB (under the limit), at once", PUT, int(1.9 * MIB), 20, True),
+    ("100 x 1.9 MiB (the concurrency cap), at once", PUT, int(1.9 * MIB), 100, True),
+    ("100 x 1.9 MiB again", PUT, int(1.9 * MIB), 100, True),
+    ("100 x 1.9 MiB to Health/Check (no token needed)", CHECK, int(1.9 * MIB), 100, True),
+    ("100 x 1.9 MiB to Health/Check again", CHECK, int(1.9 * MIB), 100, True),
+    ("100 x 1.9 MiB to Health/Check, one by one", CHECK, int(1.9 * MIB), 100, False),
+    ("100 x 1.9 MiB to an unknown method", UNKNOWN, int(1.9 * MIB), 100, True),
+]
 
 
 def rss_mib(pid: int) -> float:
@@ -66,18 +74,20 @@ def start(home: str) -> tuple[subprocess.Popen[str], str]:
     return server, address
 
 
-def request(size: int) -> bytes:
+def request(method: str, size: int) -> bytes:
+    if method == CHECK:
+        return health_pb2.HealthCheckRequest(service="y" * size).SerializeToString()
     bundle = types_pb2.Bundle(project="p", environment="e", file_root="/nonexistent")
     bundle.services["atlas"].CopyFrom(types_pb2.ServiceHandle(log_path="y" * size))
     return registry_pb2.PutBundleRequest(bundle=bundle).SerializeToString()
 
 
-async def burst(address: str, size: int, count: int, at_once: bool) -> dict[str, int]:
+async def burst(address: str, method: str, size: int, count: int, at_once: bool) -> dict[str, int]:
     """Send ``count`` requests of ``size`` bytes without a token; the status codes seen."""
-    payload = request(size)
+    payload = request(method, size)
     codes: dict[str, int] = {}
     async with grpc.aio.insecure_channel(address) as channel:
-        put = channel.unary_unary(PUT)
+        put = channel.unary_unary(method)
 
         async def one() -> None:
             try:
@@ -115,20 +125,22 @@ def main() -> None:
         attacked, address = start(home)
         try:
             base0, att0 = rss_mib(baseline.pid), rss_mib(attacked.pid)
-            print(f"{'phase':45} {'baseline':>10} {'attacked':>10} {'growth over baseline':>22}")
-            print(f"{'started':45} {base0:8.1f}MB {att0:8.1f}MB {'':>22}")
+            print(f"{'phase':50} {'baseline':>10} {'attacked':>10} {'growth over baseline':>22}")
+            print(f"{'started':50} {base0:8.1f}MB {att0:8.1f}MB {'':>22}")
             peak = 0.0
-            for label, size, count, at_once in BURSTS:
+            for label, method, size, count, at_once in BURSTS:
                 asyncio.run(health(base_address))
-                codes = asyncio.run(burst(address, size, count, at_once))
+                codes = asyncio.run(burst(address, method, size, count, at_once))
                 base, att = rss_mib(baseline.pid), rss_mib(attacked.pid)
                 growth = (att - att0) - (base - base0)
                 peak = max(peak, att)
-                print(f"{label:45} {base:8.1f}MB {att:8.1f}MB {growth:+20.1f}MB  {codes}")
+                print(f"{label:50} {base:8.1f}MB {att:8.1f}MB {growth:+20.1f}MB  {codes}")
             time.sleep(args.pause)
             base, att = rss_mib(baseline.pid), rss_mib(attacked.pid)
             growth = (att - att0) - (base - base0)
-            print(f"{f'after {args.pause:g} s idle':45} {base:8.1f}MB {att:8.1f}MB {growth:+20.1f}MB")
+            print(
+                f"{f'after {args.pause:g} s idle':50} {base:8.1f}MB {att:8.1f}MB {growth:+20.1f}MB"
+            )
             print(f"attacked peak {peak:.1f} MB; ratio to baseline at the end {att / base:.2f}x")
         finally:
             for server in (baseline, attacked):
