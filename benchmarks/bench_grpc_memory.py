@@ -76,7 +76,8 @@ def start(home: str) -> tuple[subprocess.Popen[str], str]:
 
 def request(method: str, size: int) -> bytes:
     if method == CHECK:
-        return health_pb2.HealthCheckRequest(service="y" * size).SerializeToString()
+        check: bytes = health_pb2.HealthCheckRequest(service="y" * size).SerializeToString()
+        return check
     bundle = types_pb2.Bundle(project="p", environment="e", file_root="/nonexistent")
     bundle.services["atlas"].CopyFrom(types_pb2.ServiceHandle(log_path="y" * size))
     return registry_pb2.PutBundleRequest(bundle=bundle).SerializeToString()
