@@ -3,30 +3,32 @@
 glibc serves an allocation of at least ``M_MMAP_THRESHOLD`` bytes with its own ``mmap`` and
 unmaps it on ``free``, but raises that threshold (up to 32 MiB) each time such a block is
 freed: after the first 2 MiB request, later ones come from the heap's arenas, which keep them.
-A server whose callers send 2 MiB messages — a refused caller included, as gRPC reads a whole
-message before any handler sees it — then stays hundreds of MB larger for good. Setting the
-threshold explicitly turns the adjustment off, and ``malloc_trim`` returns what small buffers
-left free at the top of the heaps. `Reclaimer` runs the cycle collector and ``malloc_trim``
-shortly after calls of callers without a token, at most once a second.
+A server whose callers send 2 MiB messages (gRPC receives a whole message before a unary
+handler sees it) then stays larger for good. Setting the threshold explicitly turns the
+adjustment off, and ``malloc_trim`` gives back the free pages the smaller buffers left in the
+heaps. `Reclaimer` runs the cycle collector and ``malloc_trim`` shortly after the calls of
+callers without a token (`auth`), once per burst.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 from functools import cache
+from typing import Any
 
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 << 10  # every buffer of 256 KiB or more is mapped and unmapped on its own
 
 
 @cache
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
+def _libc() -> Any:
+    """glibc's ``libc.so.6`` (ctypes is imported only here: a server started without callers
+    to guard pays nothing), or None on another C library."""
+    import ctypes
+
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")
         libc.mallopt  # noqa: B018 - glibc only (musl has no mallopt)
         libc.malloc_trim  # noqa: B018
     except (OSError, AttributeError):
