@@ -45,7 +45,10 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
     import secrets
 
     from metalab_server.address import check_listen
+    from metalab_server.memory import map_large_buffers
     from metalab_server.server import serve_until_signalled, start_server
+
+    map_large_buffers()  # messages of any caller, refused or not, leave no lasting growth
 
     tcp = not listen.startswith("unix:")
     generate = tcp and not token

@@ -38,6 +38,7 @@ from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
 from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner, server_pid_file
 from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
+from .pidfd import signal_verified
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
@@ -200,11 +201,12 @@ def _clear_stale_server(data_dir: Path) -> None:
     def leftovers() -> list[int]:
         return [p for p in group_members(pid) if in_data_dir(p) and _uid_of(p) in uids]
 
+    def leftover(p: int) -> bool:
+        member = read_proc_stat(p)
+        return member is not None and member.pgid == pid and in_data_dir(p) and _uid_of(p) in uids
+
     for p in leftovers():
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_verified(p, signal.SIGKILL, leftover)  # checked again once its pidfd is open
     if not wait_for(lambda: not leftovers(), 10.0):
         raise ProvisioningFailed(f"processes of a dead PostgreSQL server still use {data_dir}")
     # A killed postmaster may linger as a zombie until its new parent reaps it, and PostgreSQL

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 from metalab.errors import MetalabError
 
+from .pidfd import Pin, open_pidfd, signal_verified
+
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
 
@@ -299,21 +301,41 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _signal_group(pgid: int, sig: signal.Signals, owner: Ownership, leader: bool) -> None:
-    """Signal the group (its leader vouched for); without a leader, each member of an
-    allowed account alone (a pgid whose leader died may be anybody's group by now)."""
-    if leader:
+def _member_verifier(record: ProcessRecord, owner: Ownership) -> Callable[[int], bool]:
+    """Whether a pid is a running member of the recorded group, of an allowed account, while
+    the group's id is not some newer process's pid (the old group would be gone then)."""
+
+    def verify(pid: int) -> bool:
+        stat = read_proc_stat(pid)
+        if stat is None or stat.pgid != record.pgid or stat.state in _DEAD_STATES:
+            return False
+        holder = read_proc_stat(record.pgid)
+        if holder is not None and holder.start_time != record.start_time:
+            return False
+        return _real_uid(pid) in owner.uids
+
+    return verify
+
+
+def _signal_group(
+    record: ProcessRecord, sig: signal.Signals, owner: Ownership, leader: Pin | None
+) -> None:
+    """Signal the group while its pinned leader (vouched for) still exists — a process group's
+    id is never reused while its leader lives, zombie included; without a leader, each member
+    of an allowed account alone, each pinned and checked (a pgid whose leader died may be
+    anybody's group by now)."""
+    if leader is not None and leader.send(0):
+        # killpg has no pidfd form: the leader's pidfd said it exists microseconds ago, so
+        # ``pgid`` is still its group unless, in between, the leader and every member exited
+        # and the kernel handed the number to a new process that made a group of it.
         try:
-            os.killpg(pgid, sig)
+            os.killpg(record.pgid, sig)
         except ProcessLookupError:
             pass
         return
-    for pid in group_members(pgid):
-        if _real_uid(pid) in owner.uids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+    verify = _member_verifier(record, owner)
+    for pid in group_members(record.pgid):
+        signal_verified(pid, sig, verify)
 
 
 def _group_gone(record: ProcessRecord) -> bool:
@@ -328,6 +350,24 @@ def _group_gone(record: ProcessRecord) -> bool:
     return not group_members(record.pgid)
 
 
+def _pin_leader(record: ProcessRecord, owner: Ownership) -> Pin | None:
+    """The recorded leader held by a pidfd opened *before* its identity is checked again (see
+    `pidfd`); None when it has exited. `NotOurProcess` when the check now refuses it."""
+    try:
+        fd = open_pidfd(record.pid)
+    except ProcessLookupError:
+        return None
+    held = Pin(record.pid, fd)
+    reason = refusal(record, owner)
+    if reason is not None:
+        held.close()
+        raise NotOurProcess(reason)
+    if not is_same_live_process(record, read_proc_stat(record.pid)):
+        held.close()
+        return None
+    return held
+
+
 def terminate_group(
     record: ProcessRecord,
     grace: float = 5.0,
@@ -340,9 +380,10 @@ def terminate_group(
     ``grace`` seconds, and return once the leader and every group member are gone.
 
     Nothing is signalled unless the leader is the recorded process (same start time) and
-    ``owner`` (default: this account) vouches for it; `NotOurProcess` says why not. Members
-    left behind by a leader that already died are killed too when they run as an account of
-    ``owner``. Idempotent.
+    ``owner`` (default: this account) vouches for it; `NotOurProcess` says why not. The leader
+    is signalled through a pidfd opened before that check (`pidfd.pin`), so a pid recycled in
+    between is never hit. Members left behind by a leader that already died are killed too
+    when they run as an account of ``owner``, each through its own checked pidfd. Idempotent.
     """
     owner = owner or Ownership.mine()
     reason = refusal(record, owner)
@@ -350,40 +391,31 @@ def terminate_group(
         raise NotOurProcess(reason)
     if _group_gone(record):
         return
-    leader = is_same_live_process(record, read_proc_stat(record.pid))
-    deadline = time.monotonic() + grace
-    if leader_only:
-        if leader:
-            try:
-                os.kill(record.pid, first_signal)
-            except ProcessLookupError:
-                pass
-    else:
-        _signal_group(record.pgid, first_signal, owner, leader)
-    _await_exit(record, grace)
-    if wait_for(lambda: _group_gone(record), max(0.0, deadline - time.monotonic())):
-        return
-    leader = is_same_live_process(record, read_proc_stat(record.pid))
-    if leader and refusal(record, owner) is not None:  # pragma: no cover - pid reused in grace
-        return
-    _signal_group(record.pgid, signal.SIGKILL, owner, leader)
-    if not wait_for(lambda: _group_gone(record), 10.0):
-        raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
-
-
-def _await_exit(record: ProcessRecord, timeout: float) -> None:
-    """Return once the recorded leader has exited, or after ``timeout``: woken by a pidfd, so
-    `down` learns of the exit when it happens, not at the next poll. Returns at once where
-    pidfds are not available (polling then does all the waiting)."""
+    leader = _pin_leader(record, owner)
     try:
-        fd = os.pidfd_open(record.pid)
-    except OSError:
-        return
-    try:
-        if is_same_live_process(record, read_proc_stat(record.pid)):  # the fd is the recorded one
-            select.select([fd], [], [], timeout)
+        deadline = time.monotonic() + grace
+        if leader_only:
+            if leader is not None:
+                leader.send(first_signal)
+        else:
+            _signal_group(record, first_signal, owner, leader)
+        _await_exit(leader, grace)
+        if wait_for(lambda: _group_gone(record), max(0.0, deadline - time.monotonic())):
+            return
+        _signal_group(record, signal.SIGKILL, owner, leader)
+        if not wait_for(lambda: _group_gone(record), 10.0):
+            raise TimeoutError(f"process group {record.pgid} survived SIGKILL")
     finally:
-        os.close(fd)
+        if leader is not None:
+            leader.close()
+
+
+def _await_exit(leader: Pin | None, timeout: float) -> None:
+    """Return once the pinned leader has exited, or after ``timeout``: woken by its pidfd, so
+    `down` learns of the exit when it happens, not at the next poll. Returns at once without
+    a pidfd (polling then does all the waiting)."""
+    if leader is not None and leader.fd is not None:
+        select.select([leader.fd], [], [], timeout)
 
 
 def wait_for(

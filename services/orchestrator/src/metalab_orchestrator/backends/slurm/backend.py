@@ -34,6 +34,7 @@ from .endpoint import (
 )
 from .health import probe_service
 from .nodes import node_note
+from .orphans import find_environment_jobs, name_prefix
 from .poller import POLLER, UNKNOWN_JOB, JobInfo, JobPoller
 from .runner import CommandRunner, open_runner, runs_locally
 from .script import SlurmPlan, render_sbatch, slurm_filename
@@ -54,7 +55,7 @@ def slurm_env(spec: Spec) -> SlurmEnvironment:
 
 
 def job_name(spec: Spec, nonce: str) -> str:
-    return f"metalab-{spec.project}-{spec.name}-{nonce}"
+    return name_prefix(spec) + nonce
 
 
 def output_path(services_dir: str, job_id: str) -> str:
@@ -162,6 +163,10 @@ class SlurmBackend:
         plan, job, spec_file = plan_job(spec, nonce)
         script = render_sbatch(plan)
         async with self._open(env) as runner:
+            unrecorded = await find_environment_jobs(runner, spec)
+            if unrecorded:  # the bundle that named it was deleted: never a second job
+                await emit("INFO", message=f"job {', '.join(unrecorded)} has no bundle")
+                await self._cancel(runner, unrecorded, emit)
             await runner.put_file(spec_file, job.to_json())
             if job.postgres is not None and job.postgres.password_file:
                 assert spec.postgres is not None and spec.postgres.password is not None
@@ -383,14 +388,17 @@ class SlurmBackend:
                 name = job_name(spec, str(bundle.get("nonce", "")))
                 found = await runner.run(["squeue", "-h", "--name", name, "-o", "%i"])
                 ids = found.stdout.split()
-            for one in ids:
-                await emit("STOPPING", message=f"cancelling job {one}")
-                done = await runner.run(["scancel", one], check=False)
-                if done.returncode != 0 and UNKNOWN_JOB not in done.stderr:
-                    raise SchedulerError(list(done.argv), done.returncode, done.stderr)
-                final = await self._wait_gone(runner, one)
-                await emit("INFO", message=f"job {one} ended ({final})")
-                self._poller.forget(runner, [one])
+            await self._cancel(runner, ids, emit)
+
+    async def _cancel(self, runner: CommandRunner, ids: list[str], emit: Emit) -> None:
+        for one in ids:
+            await emit("STOPPING", message=f"cancelling job {one}")
+            done = await runner.run(["scancel", one], check=False)
+            if done.returncode != 0 and UNKNOWN_JOB not in done.stderr:
+                raise SchedulerError(list(done.argv), done.returncode, done.stderr)
+            final = await self._wait_gone(runner, one)
+            await emit("INFO", message=f"job {one} ended ({final})")
+            self._poller.forget(runner, [one])
 
     async def _wait_gone(self, runner: CommandRunner, job_id: str) -> str:
         loop = asyncio.get_running_loop()
@@ -408,9 +416,15 @@ class SlurmBackend:
         )
 
     async def recover(self, spec: Spec, emit: Emit) -> bool:
-        """Nothing to recover from files: a job without its bundle is found only by the
-        nonce the bundle held (see `stop`)."""
-        return False
+        """Cancel this environment's services jobs that no bundle names (deleted, corrupt or
+        truncated): found among the caller's own jobs by name and working directory
+        (`orphans`)."""
+        async with self._open(slurm_env(spec)) as runner:
+            unrecorded = await find_environment_jobs(runner, spec)
+            if unrecorded:
+                await emit("INFO", message=f"job {', '.join(unrecorded)} has no bundle")
+            await self._cancel(runner, unrecorded, emit)
+        return bool(unrecorded)
 
     def log_paths(self, spec: Spec, bundle: Bundle) -> dict[str, Path]:
         """Where the job writes each service's log: derived from the services directory,
