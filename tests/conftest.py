@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# As in the servers (metalab_server/__init__.py): gRPC's fork handlers can crash a child this
+# process forks while gRPC threads run; set before any test module imports grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 IN_CI = os.environ.get("METALAB_CI") == "1"
 
 # The suite's private SLURM cluster (scripts/infra/start-slurm.sh; paths in slurm-env.sh). Set

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.helpers import METALAB, run_cli
+from tests.security.conftest import account_argv
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,8 +65,7 @@ except OSError as exc:
 def as_account(user: str, script: str, *args: str) -> str:
     """Run ``script`` with this venv's Python as ``user``; its output, stripped."""
     result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        user=user,
+        account_argv(user, [sys.executable, "-c", script, *args]),
         env={"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": "/", "PATH": "/usr/bin"},
         cwd="/",
         capture_output=True,

@@ -20,7 +20,7 @@ from metalab_orchestrator.local.process import (
     terminate_group,
 )
 from tests.helpers import METALAB
-from tests.security.conftest import start_time_of
+from tests.security.conftest import account_argv, start_time_of, wait_exec
 
 FILE_ONLY = """
 [project]
@@ -109,11 +109,14 @@ def test_down_never_signals_another_accounts_process(
     project = make_project(open_tmp)
     # Looks like an Atlas in every way /proc shows, but runs as the other account.
     theirs = spawn(
-        ["/usr/bin/python3", "-c", "import time; time.sleep(300)", "-m", "metalab.atlas"],
+        account_argv(
+            intruder,
+            ["/usr/bin/python3", "-c", "import time; time.sleep(300)", "-m", "metalab.atlas"],
+        ),
         victims,
-        user=intruder,
         cwd="/",
     )
+    wait_exec(theirs, "python3")
     plant(project, {"atlas": handle(theirs, start_time_of(theirs))})
     result = cli(project, "services", "down")
     assert result.returncode == 0, result.stderr
@@ -160,7 +163,8 @@ def test_terminate_group_refuses_before_any_signal(record: ProcessRecord, why: s
 def test_terminate_group_refuses_another_accounts_group(
     intruder: str, victims: list[subprocess.Popen[bytes]]
 ) -> None:
-    theirs = spawn(["sleep", "300"], victims, user=intruder, cwd="/")
+    theirs = spawn(account_argv(intruder, ["sleep", "300"]), victims, cwd="/")
+    wait_exec(theirs, "sleep")
     with pytest.raises(NotOurProcess, match="belongs to uid"):
         terminate_group(ProcessRecord(theirs, start_time_of(theirs), theirs), 0.1)
     assert victims[0].poll() is None

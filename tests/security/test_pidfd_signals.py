@@ -18,15 +18,16 @@ import pytest
 
 from metalab_orchestrator.local import pidfd
 from metalab_orchestrator.local.process import ProcessRecord, terminate_group, wait_for
-from tests.security.conftest import start_time_of
+from tests.security.conftest import account_argv, start_time_of, wait_exec
 
 LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
 
 
-def sleeper(**kw: object) -> subprocess.Popen[bytes]:
-    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-        ["sleep", "300"], start_new_session=True, **kw
-    )
+def sleeper(user: str | None = None) -> subprocess.Popen[bytes]:
+    argv = ["sleep", "300"] if user is None else account_argv(user, ["sleep", "300"])
+    process = subprocess.Popen(argv, start_new_session=True, cwd="/")
+    if user is not None:
+        wait_exec(process.pid, "sleep")
     return process
 
 
@@ -37,7 +38,7 @@ def take_pid(pid: int, user: str) -> subprocess.Popen[bytes]:
         pytest.skip("recycling a chosen pid needs root (ns_last_pid)")
     for _ in range(200):
         LAST_PID.write_text(str(pid - 1))
-        process = sleeper(user=user, cwd="/")
+        process = sleeper(user)
         if process.pid == pid:
             return process
         process.kill()
