@@ -319,6 +319,11 @@ async def run(spec: JobSpec) -> int:
             return 0
         write_atomic(Path(spec.endpoint), endpoint.to_json())
         log.info("ready: job %s on %s (%s)", job_id, node, host)
+        catching_up = None
+        if spec.postgres is not None and spec.file_root:
+            catching_up = asyncio.create_task(
+                _catch_up(endpoint.store_locator, spec.file_root), name="index-catch-up"
+            )
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), SUPERVISE_EVERY)
@@ -327,6 +332,8 @@ async def run(spec: JobSpec) -> int:
                 if dead is not None:
                     log.error("%s stopped answering; ending the job", dead)
                     return 1
+        if catching_up is not None and not catching_up.done():
+            catching_up.cancel()
         return 0
     except (MetalabError, OSError, ValueError) as exc:
         log_tail = getattr(exc, "log_tail", "")
@@ -350,6 +357,19 @@ async def run(spec: JobSpec) -> int:
         if lease is not None:
             os.close(lease)
         log.info("job done")
+
+
+async def _catch_up(locator: str, file_root: str) -> None:
+    """The index redoes, from the files, what a sweep could not write while it was away."""
+    from metalab_orchestrator.index_catch_up import catch_up
+
+    try:
+        redone = await asyncio.to_thread(catch_up, locator, file_root)
+    except Exception as exc:  # noqa: BLE001 - the files keep the runs; the next start retries
+        log.warning("index catch-up failed: %s", exc)
+        return
+    if redone is not None:
+        log.info("index caught up: %d write(s) redone from the files", redone)
 
 
 def main(argv: list[str] | None = None) -> int:
