@@ -294,7 +294,15 @@ class JobServices:
 async def run(spec: JobSpec) -> int:
     job_id = os.environ.get("SLURM_JOB_ID", "")
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
-    advertised = await asyncio.to_thread(advertised_address, os.environ)
+    try:
+        advertised = await asyncio.to_thread(advertised_address, os.environ, spec.advertise)
+    except ValueError as exc:
+        log.error("failed: %s", exc)
+        failed = Endpoint(
+            spec.nonce, job_id, node, "failed", error=str(exc), written_at=_now(), node=node
+        )
+        write_atomic(Path(spec.endpoint), failed.to_json())
+        return 1
     host = advertised.host
     log.info("node %s: advertising %s (%s)", node, host, advertised.reason)
     stopping = asyncio.Event()

@@ -90,6 +90,7 @@ def plan_job(spec: Spec, nonce: str) -> tuple[SlurmPlan, JobSpec, str]:
         bundle_path=str(spec.key.path),
         postgres=postgres,
         atlas=AtlasJobSpec(atlas.port, atlas.start_timeout) if atlas is not None else None,
+        advertise=env.advertise,
     )
     python = env.python or ("python" if env.conda_env else sys.executable)
     plan = SlurmPlan(

@@ -59,6 +59,7 @@ class JobSpec:
     bundle_path: str
     postgres: PostgresJobSpec | None = None
     atlas: AtlasJobSpec | None = None
+    advertise: str | None = None  # the interface or network whose address to advertise
 
     @property
     def endpoint(self) -> str:
