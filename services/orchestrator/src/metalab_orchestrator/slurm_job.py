@@ -276,8 +276,10 @@ class JobServices:
                 return name
         return None
 
-    def stop_all(self) -> None:
-        """Reverse dependency order: the dashboard before the database it reads."""
+    def stop_all(self) -> bool:
+        """Reverse dependency order: the dashboard before the database it reads; True when
+        every service stopped cleanly."""
+        clean = True
         for name in STOP_ORDER:
             stop = self.stops.pop(name, None)
             if stop is None:
@@ -287,8 +289,24 @@ class JobServices:
                 stop()
             except OSError as exc:
                 log.warning("stopping %s failed: %s", name, exc)
+                clean = False
             else:
                 log.info("%s stopped", name)
+        return clean
+
+
+STOP_CAUSES = {
+    "SIGUSR1": "its walltime was near (SIGUSR1)",
+    "SIGTERM": "it was cancelled, preempted or requeued (SIGTERM)",
+    "SIGINT": "it was interrupted (SIGINT)",
+}
+
+
+def stop_note(signame: str, clean: bool) -> str:
+    """What `status` says of a job that stopped on ``signame``."""
+    cause = STOP_CAUSES.get(signame, signame)
+    how = "its services shut down cleanly" if clean else "a service did not stop cleanly"
+    return f"stopped because {cause}; {how}; `services up` starts them again"
 
 
 async def run(spec: JobSpec) -> int:
@@ -319,6 +337,7 @@ async def run(spec: JobSpec) -> int:
 
     services = JobServices(spec, job_id, host, node, advertised.addresses)
     lease: int | None = None
+    ready = False
     try:
         if spec.postgres is not None:
             lease = take_lease(spec.lease, f"job {job_id} on {node} (pid {os.getpid()})")
@@ -326,6 +345,7 @@ async def run(spec: JobSpec) -> int:
         if stopping.is_set():
             return 0
         write_atomic(Path(spec.endpoint), endpoint.to_json())
+        ready = True
         log.info("ready: job %s on %s (%s)", job_id, node, host)
         catching_up = None
         if spec.postgres is not None and spec.file_root:
@@ -361,9 +381,20 @@ async def run(spec: JobSpec) -> int:
         write_atomic(Path(spec.endpoint), failed.to_json())
         return 1
     finally:
-        await asyncio.to_thread(services.stop_all)
+        clean = await asyncio.to_thread(services.stop_all)
         if lease is not None:
             os.close(lease)
+        if why and ready:
+            stopped = Endpoint(
+                spec.nonce,
+                job_id,
+                host,
+                "stopped",
+                error=stop_note(why[0], clean),
+                written_at=_now(),
+                node=node,
+            )
+            write_atomic(Path(spec.endpoint), stopped.to_json())
         log.info("job done")
 
 
