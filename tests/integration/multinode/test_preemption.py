@@ -1,0 +1,87 @@
+"""Preemption in requeue mode, by ``scontrol requeue`` (what a preempting job does to it).
+
+The services job gets SIGTERM, shuts PostgreSQL down cleanly, and is queued again; while it
+waits `status` says why, and once it runs again (~10 s on this cluster) `status` follows it
+with the same data. A sweep task requeued mid-run runs its run again: each run ends once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import metalab
+from tests.integration.multinode.conftest import PARTITION, Cluster, configure
+from tests.integration.multinode.ops import sweep
+from tests.integration.multinode.test_node_failure import outputs, psql
+from tests.integration.slurm.conftest import Project
+
+pytestmark = pytest.mark.slurm
+
+
+def test_requeued_services_job_stops_cleanly_and_is_followed(
+    cluster: Cluster, project: Project
+) -> None:
+    configure(project, postgres={"database": "metalab"})
+    assert project.cli("services", "up", "--env", "slurm").returncode == 0
+    bundle = project.bundle()
+    assert bundle is not None
+    job, pg = str(bundle["job_id"]), bundle["services"]["postgres"]
+    psql(project, pg, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before')")
+    log = project.services_dir / "run" / "postgres.log"
+
+    cluster.slurm("scontrol", "requeue", job)
+    started = time.monotonic()
+    while "database system is shut down" not in log.read_text():
+        assert time.monotonic() - started < 60, outputs(project)
+        time.sleep(0.2)
+    offset = log.stat().st_size
+    waiting = project.cli("services", "status", "--env", "slurm")
+    assert waiting.returncode == 1
+    assert "cancelled, preempted or requeued (SIGTERM)" in waiting.stdout, waiting.stdout
+    while (status := project.cli("services", "status", "--env", "slurm")).returncode != 0:
+        assert time.monotonic() - started < 120, status.stdout + outputs(project)
+        time.sleep(1)
+    elapsed = time.monotonic() - started
+    back = project.bundle()
+    assert back is not None and str(back["job_id"]) == job
+    assert psql(project, back["services"]["postgres"], "SELECT v FROM kept") == "before"
+    restart = log.read_text()[offset:]
+    assert "database system was shut down at" in restart and "automatic recovery" not in restart
+    assert list(project.active_jobs()) == [job]
+    print(f"\nservices job requeued -> running and followed again: {elapsed:.1f}s")
+
+
+def test_requeued_sweep_task_runs_again_without_duplicates(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Path(tempfile.mkdtemp(prefix="metalab-mn-", dir="/tmp"))
+    marks = store / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("SLURM_CONF", str(cluster.conf))
+    config = metalab.SlurmConfig(partition=PARTITION, time="0:10:00", memory="100M")
+    handle = metalab.run(
+        sweep("preempted", 3, sleep=4.0, marks=str(marks)),
+        store=str(store / "runs"),
+        executor=metalab.SlurmExecutor(config),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("1@") for p in marks.iterdir()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        requeued_at = time.time()
+        cluster.slurm("scontrol", "requeue", f"{handle.job_id}_1")
+        results = handle.result(timeout=180)
+    finally:
+        handle.cancel()
+        shutil.rmtree(store, ignore_errors=True)
+    assert Counter(r.status.value for r in results) == {"success": 3}
+    assert sorted(r.metrics["i"] for r in results) == [0, 1, 2]
+    again = next(r for r in results if r.metrics["i"] == 1)
+    assert float(again.metrics["t0"]) > requeued_at  # its record is the second attempt's
