@@ -1,12 +1,15 @@
-"""Preemption in requeue mode, by ``scontrol requeue`` (what a preempting job does to it).
+"""Preemption in requeue mode: by a job of the higher-tier partition ``urgent``, and by
+``scontrol requeue`` (what the controller does to a preempted job).
 
 The services job gets SIGTERM, shuts PostgreSQL down cleanly, and is queued again; while it
-waits `status` says why, and once it runs again (~10 s on this cluster) `status` follows it
-with the same data. A sweep task requeued mid-run runs its run again: each run ends once.
+waits `status` says why, and once it runs again (~10 s on this cluster; on the other node when
+the preemptor holds its own) `status` follows it with the same data. A sweep task requeued
+mid-run runs its run again: each run ends once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -55,6 +58,45 @@ def test_requeued_services_job_stops_cleanly_and_is_followed(
     assert "database system was shut down at" in restart and "automatic recovery" not in restart
     assert list(project.active_jobs()) == [job]
     print(f"\nservices job requeued -> running and followed again: {elapsed:.1f}s")
+
+
+def test_services_job_preempted_by_an_urgent_job_comes_back_on_the_other_node(
+    cluster: Cluster, project: Project
+) -> None:
+    configure(project, postgres={"database": "metalab"}, atlas={})
+    assert project.cli("services", "up", "--env", "slurm").returncode == 0
+    bundle = project.bundle()
+    assert bundle is not None
+    job, pg = str(bundle["job_id"]), bundle["services"]["postgres"]
+    taken = str(pg["node"])
+    psql(project, pg, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before')")
+    whole_node = str(len(os.sched_getaffinity(0)))  # every node has the host's CPUs
+    urgent = cluster.slurm(
+        "sbatch", "--parsable", "-p", "urgent", "-w", taken, "-c", whole_node,
+        "-o", "/dev/null", "--wrap", "sleep 120",
+    ).strip()  # fmt: skip
+    output = project.services_dir / "slurm" / f"job-{job}.out"
+    try:
+        started = time.monotonic()
+        while "received SIGTERM" not in output.read_text():  # preempted
+            assert time.monotonic() - started < 60, outputs(project)
+            time.sleep(0.2)
+        while (status := project.cli("services", "status", "--env", "slurm")).returncode != 0:
+            assert time.monotonic() - started < 120, status.stdout + outputs(project)
+            time.sleep(1)
+        elapsed = time.monotonic() - started
+        assert cluster.slurm("squeue", "-h", "-j", urgent, "-o", "%T").strip() == "RUNNING"
+    finally:
+        cluster.slurm("scancel", urgent, check=False)
+    back = project.bundle()
+    assert back is not None and str(back["job_id"]) == job
+    pg2 = back["services"]["postgres"]
+    assert pg2["node"] != taken and pg2["host"] == cluster.address(pg2["node"])
+    assert back["services"]["atlas"]["node"] == pg2["node"]
+    assert psql(project, pg2, "SELECT v FROM kept") == "before"
+    log = (project.services_dir / "run" / "postgres.log").read_text()
+    assert "automatic recovery" not in log  # stopped cleanly on SIGTERM, not killed
+    print(f"\nservices job preempted -> followed on {pg2['node']}: {elapsed:.1f}s")
 
 
 def test_requeued_sweep_task_runs_again_without_duplicates(
