@@ -25,6 +25,7 @@ PENDING_DIR = ".index-pending"
 DOWN_FILE = ".down"
 QUIET = 20.0
 STALE_CLAIM = 300.0
+PENDING_TTL = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class IndexBacklog:
         self._scope = scope
         self._root = store_dir
         self._nested = nested  # unscoped: every experiment directory's backlog too
+        self._checked: tuple[float, bool] | None = None  # (when, pending) of the last look
 
     def _dirs(self) -> list[Path]:
         dirs = [self._dir]
@@ -56,6 +58,7 @@ class IndexBacklog:
 
     def add(self, kind: str, key: str, experiment_id: str = "") -> None:
         """Remember that ``kind`` ``key`` is not in the index (idempotent)."""
+        self._checked = None
         self._dir.mkdir(exist_ok=True)
         path = self._dir / f"{kind}-{key}"
         tmp = self._dir / f".{kind}-{key}.{uuid.uuid4().hex[:8]}.tmp"
@@ -78,15 +81,22 @@ class IndexBacklog:
         (self._dir / DOWN_FILE).unlink(missing_ok=True)
 
     def pending(self) -> bool:
-        """Whether any marker (or claim) waits, here or under this directory."""
+        """Whether any marker (or claim) waits, here or under this directory (unscoped: the
+        answer is kept ``PENDING_TTL`` seconds, as every read asks)."""
+        now = time.monotonic()
+        if self._nested and self._checked is not None and now - self._checked[0] < PENDING_TTL:
+            return self._checked[1]
+        found = False
         for directory in self._dirs():
             try:
                 with os.scandir(directory) as entries:
                     if any(not e.name.startswith(".") or ".claim-" in e.name for e in entries):
-                        return True
+                        found = True
+                        break
             except OSError:
                 continue
-        return False
+        self._checked = (now, found)
+        return found
 
     def count(self) -> int:
         """Markers waiting (claims in progress not counted)."""
@@ -101,6 +111,7 @@ class IndexBacklog:
     def take(self) -> Iterator[Pending]:
         """Claim each marker in turn; a claim older than ``STALE_CLAIM`` (its catch-up died)
         is taken over."""
+        self._checked = None
         for directory in self._dirs():
             try:
                 names = sorted(os.listdir(directory))

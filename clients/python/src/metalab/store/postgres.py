@@ -198,9 +198,13 @@ class PostgresStore:
         if not now and self._backlog.recently_down():
             return False
         done = 0
+        scoped: dict[str | None, FileStore] = {self._config.experiment_id: self._files}
         for item in self._backlog.take():
             try:
-                self._replay(item)
+                if item.scope not in scoped:
+                    config = FileStoreConfig(root=self._config.file_root, experiment_id=item.scope)
+                    scoped[item.scope] = config.connect()
+                self._replay(item, scoped[item.scope])
             except Exception as exc:  # noqa: BLE001 - the index is away again: later
                 IndexBacklog.release(item)
                 self._backlog.mark_down()
@@ -214,13 +218,9 @@ class PostgresStore:
             logger.info("Postgres index caught up: %d write(s) redone from the files", done)
         return True
 
-    def _replay(self, item: Pending) -> None:
-        """Write ``item`` to the index from the files, until the file stays the same across
+    def _replay(self, item: Pending, files: FileStore) -> None:
+        """Write ``item`` to the index from ``files``, until the file stays the same across
         the write (a writer that indexed a newer version meanwhile is not overwritten)."""
-        files = self._files
-        if item.scope != self._config.experiment_id:
-            scoped = FileStoreConfig(root=self._config.file_root, experiment_id=item.scope)
-            files = scoped.connect()
         if item.kind == "manifest":
             manifest = files.layout.experiment_manifest_path(item.experiment_id, item.key)
             if manifest.exists():
