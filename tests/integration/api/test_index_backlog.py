@@ -10,6 +10,7 @@ files: every run once, deletions included. The multi-node suite kills a real ser
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def test_writes_while_away_are_redone_from_the_files(pg_dsn: str, tmp_path: Path
         away.delete_run("run-9")
         away.put_experiment_manifest(EXP, {"experiment_id": EXP, "total_runs": 3}, "20261205_1")
         assert away.backlog_size() == 6
+        down = tmp_path / "backlog_1" / PENDING_DIR / ".down"
+        os.utime(down, (0, 0))  # QUIET is over: a catch-up asks the server first
+        assert not away.catch_up() and down.stat().st_mtime > 0 and away.backlog_size() == 6
         assert sorted(r.run_id for r in away.list_run_records()) == [
             "run-0",
             "run-1",

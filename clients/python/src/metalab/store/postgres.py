@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+PROBE_TIMEOUT = 1.0  # how long a catch-up nobody asked for waits for the server
 T = TypeVar("T")
 
 
@@ -192,11 +193,18 @@ class PostgresStore:
     def catch_up(self, *, now: bool = False) -> bool:
         """Redo every write the backlog holds from the files; True once it is empty.
 
-        Within ``QUIET`` seconds of a failed write it does not try (False) unless ``now`` (the
-        caller knows the server is back). Stops at the first failure, giving that claim back.
+        Within ``QUIET`` seconds of a failed write it does not try (False), and after them it
+        first waits at most ``PROBE_TIMEOUT`` for the server, unless ``now`` (the caller knows
+        the server is back). Stops at the first failure, giving that claim back.
         """
-        if not now and self._backlog.recently_down():
-            return False
+        if not now:
+            if self._backlog.recently_down():
+                return False
+            try:
+                self._index.ping(PROBE_TIMEOUT)
+            except Exception:  # noqa: BLE001 - still away: the files answer
+                self._backlog.mark_down()
+                return False
         done = 0
         scoped: dict[str | None, FileStore] = {self._config.experiment_id: self._files}
         for item in self._backlog.take():

@@ -284,6 +284,11 @@ class PostgresIndex:
                 self._create_schema(conn)
             yield conn
 
+    def ping(self, timeout: float) -> None:
+        """A round trip to the server, waiting at most ``timeout`` s for a connection."""
+        with self._pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+
     def _ensure_schema(self) -> None:
         with self._pool.connection() as conn:
             self._create_schema(conn)
