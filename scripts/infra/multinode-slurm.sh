@@ -17,6 +17,9 @@
 # it has no route to the nodes, so a client in it reaches the cluster only through the login
 # side (an sshd the tests start on 10.233.0.1), as a user's laptop would.
 #
+# Partitions: "mn" (the default) and "urgent" on the same nodes, a higher tier whose jobs
+# preempt mn's in requeue mode (SIGTERM, 10 s grace, then the job is queued again).
+#
 # Usage: multinode-slurm.sh up|down|status|env|fail N|restore N
 #   up         build the cluster and wait until every node is idle (reuses a healthy one)
 #   down       stop every daemon and job of the cluster and remove its namespaces
@@ -73,6 +76,9 @@ MailProg=/bin/true
 SchedulerType=sched/builtin
 # sched_interval: the periodic pass that starts a requeued job once its BeginTime is over.
 SchedulerParameters=batch_sched_delay=0,sched_interval=2
+# Jobs of the higher-tier partition "urgent" preempt those of "mn" by requeueing them.
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 AccountingStorageType=accounting_storage/none
@@ -100,14 +106,19 @@ CONF
         # Node names do not resolve: the controller reaches each node by its NodeAddr.
         echo "NodeName=node$i NodeAddr=$(node_addr "$i") CPUs=$(nproc) RealMemory=1000 State=UNKNOWN"
     done
-    echo "PartitionName=mn Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP"
+    # GraceTime: a preempted job has SIGTERM and 10 s to stop before it is killed.
+    echo "PartitionName=mn Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP" \
+        "PriorityTier=1 GraceTime=10"
+    echo "PartitionName=urgent Nodes=node[1-$NODES] Default=NO MaxTime=INFINITE State=UP" \
+        "PriorityTier=2 PreemptMode=OFF"
 }
 
-idle_nodes() { sinfo -h -N -o '%T' 2>/dev/null | grep -c '^idle$' || true; }
+# Every node is in both partitions: ask about one, or each node is counted twice.
+idle_nodes() { sinfo -h -N -p mn -o '%T' 2>/dev/null | grep -c '^idle$' || true; }
 # responding: every configured node has registered and is not DOWN/not responding.
 responding() {
     local states
-    states=$(sinfo -h -N -o '%T' 2>/dev/null) || return 1
+    states=$(sinfo -h -N -p mn -o '%T' 2>/dev/null) || return 1
     [[ $(grep -c . <<<"$states") == "$NODES" ]] && ! grep -qE '\*|down|unknown|fail' <<<"$states"
 }
 
@@ -126,12 +137,16 @@ up() {
         command -v "$bin" >/dev/null || die "$bin not found: run install-packages.sh first"
     done
     if ns_exists "$SWITCH"; then
-        if responding; then
+        if ! responding; then
+            log "a broken cluster is in the way: taking it down first"
+            down
+        elif ! render_conf | cmp -s - "$SLURM_CONF"; then
+            log "the cluster runs an older configuration: rebuilding it"
+            down
+        else
             log "already up: $NODES nodes ($SLURM_CONF)"
             return 0
         fi
-        log "a broken cluster is in the way: taking it down first"
-        down
     fi
     local t0 i
     t0=$(now_ms)
@@ -264,11 +279,11 @@ restore() {
     start_slurmd "$i"
     scontrol update nodename="node$i" state=resume 2>/dev/null || true
     local deadline=$((SECONDS + 30))
-    until [[ $(sinfo -h -n "node$i" -o %T) =~ ^(idle|mixed|allocated)$ ]]; do
-        ((SECONDS < deadline)) || die "node$i not back after 30 s ($(sinfo -h -n "node$i" -o %T))"
+    until [[ $(sinfo -h -p mn -n "node$i" -o %T) =~ ^(idle|mixed|allocated)$ ]]; do
+        ((SECONDS < deadline)) || die "node$i not back after 30 s ($(sinfo -h -p mn -n "node$i" -o %T))"
         sleep 0.1
     done
-    log "node$i is back ($(sinfo -h -n "node$i" -o %T))"
+    log "node$i is back ($(sinfo -h -p mn -n "node$i" -o %T))"
 }
 
 case ${1:-} in

@@ -66,7 +66,7 @@ class Cluster:
         return done.stdout
 
     def node_state(self, node: str) -> str:
-        return self.slurm("sinfo", "-h", "-n", node, "-o", "%T").strip()
+        return self.slurm("sinfo", "-h", "-p", PARTITION, "-n", node, "-o", "%T").strip()
 
     def script(self, *args: str) -> None:
         done = subprocess.run(

@@ -16,11 +16,17 @@ def hold(params: dict[str, Any], capture: Capture) -> None:
     """Hold a CPU slot for ``params["sleep"]`` seconds, recording when and where.
 
     With ``params["marks"]`` (a directory every node sees) it also leaves a file named
-    ``{i}@{host}`` there as it starts, so a test can tell where a run is running.
+    ``{i}@{host}`` there as it starts, so a test can tell where a run is running. With
+    ``params["gate"]`` (a path), runs from ``params["gated_from"]`` on wait until it exists
+    (at most two minutes) before they hold.
     """
     host = socket.gethostname()
     if params.get("marks"):
         (Path(params["marks"]) / f"{params['i']}@{host}").touch()
+    if params.get("gate") and params["i"] >= params.get("gated_from", 0):
+        deadline = time.monotonic() + 120
+        while not Path(params["gate"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
     started = time.time()
     time.sleep(float(params.get("sleep", 1.0)))
     capture.metric("i", params["i"])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from metalab_orchestrator.backends.slurm.address import (
     Advertised,
     choose,
+    chosen,
     controller_hosts,
     interface_addresses,
     route_source,
@@ -103,3 +106,14 @@ def test_real_probes_on_this_machine() -> None:
 
 def test_ipv6_hosts_are_bracketed_in_urls() -> None:
     assert url_host("fd00::2") == "[fd00::2]" and url_host("10.0.0.1") == "10.0.0.1"
+
+
+def test_advertise_by_interface_or_network_and_refusal() -> None:
+    present = [("lo", "127.0.0.1"), ("eth0", "10.0.0.5"), ("ib0", "192.168.7.5")]
+    assert chosen("ib0", "n1", lambda: present).host == "192.168.7.5"
+    by_net = chosen("192.168.0.0/16", "n1", lambda: present)
+    assert by_net.host == "192.168.7.5" and by_net.addresses == ("192.168.7.5", "10.0.0.5")
+    with pytest.raises(ValueError, match=r"node n1 has no address on interface ib1 \(its "):
+        chosen("ib1", "n1", lambda: present)
+    with pytest.raises(ValueError, match="network 172.16.0.0/12"):
+        chosen("172.16.0.0/12", "n1", lambda: present)

@@ -276,8 +276,10 @@ class JobServices:
                 return name
         return None
 
-    def stop_all(self) -> None:
-        """Reverse dependency order: the dashboard before the database it reads."""
+    def stop_all(self) -> bool:
+        """Reverse dependency order: the dashboard before the database it reads; True when
+        every service stopped cleanly."""
+        clean = True
         for name in STOP_ORDER:
             stop = self.stops.pop(name, None)
             if stop is None:
@@ -287,14 +289,38 @@ class JobServices:
                 stop()
             except OSError as exc:
                 log.warning("stopping %s failed: %s", name, exc)
+                clean = False
             else:
                 log.info("%s stopped", name)
+        return clean
+
+
+STOP_CAUSES = {
+    "SIGUSR1": "its walltime was near (SIGUSR1)",
+    "SIGTERM": "it was cancelled, preempted or requeued (SIGTERM)",
+    "SIGINT": "it was interrupted (SIGINT)",
+}
+
+
+def stop_note(signame: str, clean: bool) -> str:
+    """What `status` says of a job that stopped on ``signame``."""
+    cause = STOP_CAUSES.get(signame, signame)
+    how = "its services shut down cleanly" if clean else "a service did not stop cleanly"
+    return f"stopped because {cause}; {how}; `services up` starts them again"
 
 
 async def run(spec: JobSpec) -> int:
     job_id = os.environ.get("SLURM_JOB_ID", "")
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
-    advertised = await asyncio.to_thread(advertised_address, os.environ)
+    try:
+        advertised = await asyncio.to_thread(advertised_address, os.environ, spec.advertise)
+    except ValueError as exc:
+        log.error("failed: %s", exc)
+        failed = Endpoint(
+            spec.nonce, job_id, node, "failed", error=str(exc), written_at=_now(), node=node
+        )
+        write_atomic(Path(spec.endpoint), failed.to_json())
+        return 1
     host = advertised.host
     log.info("node %s: advertising %s (%s)", node, host, advertised.reason)
     stopping = asyncio.Event()
@@ -311,6 +337,7 @@ async def run(spec: JobSpec) -> int:
 
     services = JobServices(spec, job_id, host, node, advertised.addresses)
     lease: int | None = None
+    ready = False
     try:
         if spec.postgres is not None:
             lease = take_lease(spec.lease, f"job {job_id} on {node} (pid {os.getpid()})")
@@ -318,7 +345,13 @@ async def run(spec: JobSpec) -> int:
         if stopping.is_set():
             return 0
         write_atomic(Path(spec.endpoint), endpoint.to_json())
+        ready = True
         log.info("ready: job %s on %s (%s)", job_id, node, host)
+        catching_up = None
+        if spec.postgres is not None and spec.file_root:
+            catching_up = asyncio.create_task(
+                _catch_up(endpoint.store_locator, spec.file_root), name="index-catch-up"
+            )
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), SUPERVISE_EVERY)
@@ -327,6 +360,8 @@ async def run(spec: JobSpec) -> int:
                 if dead is not None:
                     log.error("%s stopped answering; ending the job", dead)
                     return 1
+        if catching_up is not None and not catching_up.done():
+            catching_up.cancel()
         return 0
     except (MetalabError, OSError, ValueError) as exc:
         log_tail = getattr(exc, "log_tail", "")
@@ -346,10 +381,34 @@ async def run(spec: JobSpec) -> int:
         write_atomic(Path(spec.endpoint), failed.to_json())
         return 1
     finally:
-        await asyncio.to_thread(services.stop_all)
+        clean = await asyncio.to_thread(services.stop_all)
         if lease is not None:
             os.close(lease)
+        if why and ready:
+            stopped = Endpoint(
+                spec.nonce,
+                job_id,
+                host,
+                "stopped",
+                error=stop_note(why[0], clean),
+                written_at=_now(),
+                node=node,
+            )
+            write_atomic(Path(spec.endpoint), stopped.to_json())
         log.info("job done")
+
+
+async def _catch_up(locator: str, file_root: str) -> None:
+    """The index redoes, from the files, what a sweep could not write while it was away."""
+    from metalab_orchestrator.index_catch_up import catch_up
+
+    try:
+        redone = await asyncio.to_thread(catch_up, locator, file_root)
+    except Exception as exc:  # noqa: BLE001 - the files keep the runs; the next start retries
+        log.warning("index catch-up failed: %s", exc)
+        return
+    if redone is not None:
+        log.info("index caught up: %d write(s) redone from the files", redone)
 
 
 def main(argv: list[str] | None = None) -> int:

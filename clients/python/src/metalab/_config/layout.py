@@ -41,6 +41,7 @@ SERVICE_JOB_KEYS = frozenset(
         "modules",
         "setup",
         "conda_env",
+        "advertise",
     }
 )
 # Flat keys that are also executor defaults, and those only executors use.

@@ -6,6 +6,8 @@ document has not been validated before (see `metalab._config.validate`).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
@@ -17,6 +19,27 @@ Seconds = Annotated[float, Field(gt=0)]
 def _one_item_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
+
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+
+
+def _advertise(value: Any) -> Any:
+    """An interface name (``ib0``) or a network (``10.1.0.0/16``; an address is a /32)."""
+    if not isinstance(value, str):
+        return value  # strict str: refused with the usual message
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        if not _INTERFACE.match(value):
+            raise ValueError(
+                f"{value!r} is neither an interface name (e.g. ib0) nor a network "
+                "(e.g. 10.1.0.0/16)"
+            ) from None
+    return value
+
+
+# Which of a compute node's addresses the services job advertises (backends/slurm/address.py).
+Advertise = Annotated[str, BeforeValidator(_advertise)]
 
 # `modules = "cuda/12"` means `modules = ["cuda/12"]` (upstream accepts both).
 StrList = Annotated[list[str], BeforeValidator(_one_item_list)]
@@ -91,6 +114,7 @@ class _SlurmServicesJob(_Strict):
     modules: StrList = Field(default_factory=list)
     setup: StrList = Field(default_factory=list)
     conda_env: str | None = None
+    advertise: Advertise | None = None
 
 
 class _SlurmExecutorOnly(_Strict):

@@ -1,21 +1,26 @@
 """PostgresStore: a FileStore (the truth) plus a PostgreSQL index (fast queries, Atlas).
 
-Records, derived metrics and manifests go to files first, then to the index; a failed index
-write is logged, never lost (``rebuild_index()`` restores the index from the files). Reads try
-the index first and fall back to the files. Logs, artifacts and results are files only.
+Records, derived metrics and manifests go to files first, then to the index. A failed index
+write is logged and left in the store's `IndexBacklog`: the index catches up from the files
+(``catch_up()``) on the next index write that succeeds in this process, on a read, or when the
+services start again; ``rebuild_index()`` restores the whole index. Reads try the index first,
+unless it is behind, and fall back to the files. Logs, artifacts and results are files only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 from metalab.store.config import StoreConfig
 from metalab.store.file import FileStore, FileStoreConfig, experiments_under
+from metalab.store.index_backlog import IndexBacklog, Pending
 from metalab.store.postgres_index import (
     METALAB_PARAMS,
     PostgresIndex,
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+PROBE_TIMEOUT = 1.0  # how long a catch-up nobody asked for waits for the server
 T = TypeVar("T")
 
 
@@ -100,6 +106,10 @@ class PostgresStore:
         self._config = config
         files = FileStoreConfig(root=config.file_root, experiment_id=config.experiment_id)
         self._files = files.connect()
+        self._backlog = IndexBacklog(
+            self._files.root, config.experiment_id, nested=not config.experiment_id
+        )
+        self._behind = False  # this process left something in the backlog
         self._index = PostgresIndex(
             config.connection_string,
             schema=config.schema,
@@ -108,6 +118,7 @@ class PostgresStore:
             pool_max_size=config.pool_max_size,
             connect_timeout=config.connect_timeout,
             file_root=config.file_root,
+            eager_schema=not self._backlog.recently_down(),
         )
         logger.info(
             "PostgresStore: index at %s, files at %s",
@@ -143,25 +154,114 @@ class PostgresStore:
     def get_working_directory(self) -> Path:
         return self._files.get_working_directory()
 
-    def _indexed(self, what: str, write: Callable[[], None]) -> None:
+    def _indexed(
+        self, kind: str, key: str, write: Callable[[], None], *, experiment_id: str = ""
+    ) -> None:
+        """``write`` to the index, or leave ``kind`` ``key`` in the backlog (the files hold it)."""
+        if self._backlog.recently_down():
+            self._backlog.add(kind, key, experiment_id)
+            self._behind = True
+            return
         try:
             write()
-        except Exception as exc:  # noqa: BLE001 - the files hold it; rebuild_index() repairs
-            logger.warning("Failed to index %s in Postgres: %s", what, exc)
+        except Exception as exc:  # noqa: BLE001 - the files hold it; the backlog redoes it
+            logger.warning(
+                "Failed to index %s %s in Postgres (kept for catch-up): %s", kind, key, exc
+            )
+            self._backlog.add(kind, key, experiment_id)
+            self._backlog.mark_down()
+            self._behind = True
+            return
+        if self._behind:
+            self.catch_up()
 
     def _from_index(self, read: Callable[[], T]) -> T | None:
-        """What ``read`` finds in the index; None when the index fails (read the files)."""
+        """What ``read`` finds in the index; None when the index fails or is behind (the
+        backlog cannot be caught up now): read the files."""
+        if self._backlog.pending() and not self.catch_up():
+            return None
         try:
             return read()
         except Exception as exc:  # noqa: BLE001 - the files answer instead
             logger.debug("Postgres index unavailable, reading files: %s", exc)
             return None
 
+    def backlog_size(self) -> int:
+        """Index writes waiting to be redone from the files."""
+        return self._backlog.count()
+
+    def catch_up(self, *, now: bool = False) -> bool:
+        """Redo every write the backlog holds from the files; True once it is empty.
+
+        Within ``QUIET`` seconds of a failed write it does not try (False), and after them it
+        first waits at most ``PROBE_TIMEOUT`` for the server, unless ``now`` (the caller knows
+        the server is back). Stops at the first failure, giving that claim back.
+        """
+        if not now:
+            if self._backlog.recently_down():
+                return False
+            try:
+                self._index.ping(PROBE_TIMEOUT)
+            except Exception:  # noqa: BLE001 - still away: the files answer
+                self._backlog.mark_down()
+                return False
+        done = 0
+        scoped: dict[str | None, FileStore] = {self._config.experiment_id: self._files}
+        for item in self._backlog.take():
+            try:
+                if item.scope not in scoped:
+                    config = FileStoreConfig(root=self._config.file_root, experiment_id=item.scope)
+                    scoped[item.scope] = config.connect()
+                self._replay(item, scoped[item.scope])
+            except Exception as exc:  # noqa: BLE001 - the index is away again: later
+                IndexBacklog.release(item)
+                self._backlog.mark_down()
+                logger.info("Postgres index catch-up stopped after %d write(s): %s", done, exc)
+                return False
+            IndexBacklog.done(item)
+            done += 1
+        self._backlog.clear_down()
+        self._behind = False
+        if done:
+            logger.info("Postgres index caught up: %d write(s) redone from the files", done)
+        return True
+
+    def _replay(self, item: Pending, files: FileStore) -> None:
+        """Write ``item`` to the index from ``files``, until the file stays the same across
+        the write (a writer that indexed a newer version meanwhile is not overwritten)."""
+        if item.kind == "manifest":
+            manifest = files.layout.experiment_manifest_path(item.experiment_id, item.key)
+            if manifest.exists():
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                self._index.index_manifest(item.experiment_id, data, item.key)
+            return
+        path = (
+            files.layout.run_path(item.key)
+            if item.kind == "record"
+            else files.layout.derived_path(item.key)
+        )
+        for _ in range(3):
+            before = _read_bytes(path)
+            if item.kind == "record":
+                record = files.get_run_record(item.key)
+                if record is None:
+                    self._index.delete_record(item.key)
+                else:
+                    self._index.index_record(record)
+            else:
+                derived = files.get_derived(item.key)
+                if derived is None:
+                    self._index.delete_derived(item.key)
+                else:
+                    self._index.index_derived(item.key, dict(derived))
+            if _read_bytes(path) == before:
+                return
+
     # Run records
 
     def put_run_record(self, record: RunRecord) -> None:
         self._files.put_run_record(record)
-        self._indexed("record", lambda: self._index.index_record(record))
+        self._indexed("record", record.run_id, lambda: self._index.index_record(record))
 
     def get_run_record(self, run_id: str) -> RunRecord | None:
         found = self._from_index(lambda: self._index.get_record(run_id))
@@ -224,7 +324,7 @@ class PostgresStore:
 
     def put_derived(self, run_id: str, derived: dict[str, Metric]) -> None:
         self._files.put_derived(run_id, derived)
-        self._indexed("derived metrics", lambda: self._index.index_derived(run_id, dict(derived)))
+        self._indexed("derived", run_id, lambda: self._index.index_derived(run_id, dict(derived)))
 
     def get_derived(self, run_id: str) -> dict[str, Metric] | None:
         found = self._from_index(lambda: self._index.get_derived(run_id))
@@ -242,9 +342,13 @@ class PostgresStore:
         manifest: dict[str, Any],
         timestamp: str | None = None,
     ) -> None:
-        self._files.put_experiment_manifest(experiment_id, manifest, timestamp)
+        stamp = timestamp or datetime.now().strftime("%Y%m%d_%H%M%S")
+        self._files.put_experiment_manifest(experiment_id, manifest, stamp)
         self._indexed(
-            "manifest", lambda: self._index.index_manifest(experiment_id, manifest, timestamp)
+            "manifest",
+            stamp,
+            lambda: self._index.index_manifest(experiment_id, manifest, stamp),
+            experiment_id=experiment_id,
         )
 
     def get_experiment_manifest(self, experiment_id: str) -> dict[str, Any] | None:
@@ -353,7 +457,7 @@ class PostgresStore:
             self._index.delete_record(run_id)
             self._index.delete_derived(run_id)
 
-        self._indexed("deletion", forget)
+        self._indexed("record", run_id, forget)
 
     def close(self) -> None:
         self._index.close()
@@ -363,6 +467,13 @@ class PostgresStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 __all__ = ["METALAB_PARAMS", "PostgresStore", "PostgresStoreConfig"]

@@ -219,7 +219,8 @@ class PostgresIndex:
     """Run records, derived metrics and manifests in PostgreSQL; not a store of its own.
 
     Connections come from a ``psycopg_pool.ConnectionPool``. If the server is unreachable at
-    construction, creating the schema waits for the first connection that succeeds.
+    construction, creating the schema waits for the first connection that succeeds; with
+    ``eager_schema=False`` it is not even tried then (the server is known to be away).
     """
 
     def __init__(
@@ -232,6 +233,7 @@ class PostgresIndex:
         pool_max_size: int = 10,
         connect_timeout: float = 10.0,
         file_root: str | None = None,
+        eager_schema: bool = True,
     ) -> None:
         try:
             from psycopg_pool import ConnectionPool
@@ -258,7 +260,7 @@ class PostgresIndex:
             open=True,
         )
         weakref.finalize(self, _close_pool_elsewhere, self._pool)
-        if auto_migrate:
+        if auto_migrate and eager_schema:
             try:
                 self._ensure_schema()
             except Exception as exc:  # noqa: BLE001 - retried on the first connection
@@ -281,6 +283,11 @@ class PostgresIndex:
             if self._auto_migrate and not self._schema_ensured:
                 self._create_schema(conn)
             yield conn
+
+    def ping(self, timeout: float) -> None:
+        """A round trip to the server, waiting at most ``timeout`` s for a connection."""
+        with self._pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1")
 
     def _ensure_schema(self) -> None:
         with self._pool.connection() as conn:

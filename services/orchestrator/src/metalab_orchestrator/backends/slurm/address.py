@@ -7,6 +7,10 @@ network the host on the other end reaches the node at exactly that address. When
 is loopback (the submit host *is* this node: a single-host cluster), the node's name is kept
 if it resolves, else ``127.0.0.1``. With no route at all, the first non-loopback address of
 the node's interfaces is used.
+
+A node with several networks (Ethernet for SSH, InfiniBand for data) may route to the submit
+host over one the clients should not use: ``advertise`` (an interface name, or a network in
+CIDR form) picks the address instead, and a node without it fails the job with a clear error.
 """
 
 from __future__ import annotations
@@ -70,9 +74,9 @@ def route_source(target: str) -> str | None:
         return None
 
 
-def interface_addresses() -> list[str]:
-    """The IPv4 addresses of this node's interfaces, loopback excluded."""
-    found: list[str] = []
+def named_interfaces() -> list[tuple[str, str]]:
+    """(name, IPv4 address) of this node's interfaces that have one, loopback included."""
+    found: list[tuple[str, str]] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _, name in socket.if_nameindex():
             request = struct.pack("256s", name.encode()[:15])
@@ -80,10 +84,44 @@ def interface_addresses() -> list[str]:
                 answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
             except OSError:  # no IPv4 address on this interface
                 continue
-            address = socket.inet_ntoa(answer[20:24])
-            if not is_loopback(address):
-                found.append(address)
+            found.append((name, socket.inet_ntoa(answer[20:24])))
     return found
+
+
+def interface_addresses() -> list[str]:
+    """The IPv4 addresses of this node's interfaces, loopback excluded."""
+    return [address for _, address in named_interfaces() if not is_loopback(address)]
+
+
+def chosen(
+    advertise: str, node: str, interfaces: Callable[[], list[tuple[str, str]]] = named_interfaces
+) -> Advertised:
+    """The address ``advertise`` (an interface name or a network) selects on this node.
+
+    Raises:
+        ValueError: the node has no such interface, or no address in that network.
+    """
+    present = interfaces()
+    try:
+        network = ipaddress.ip_network(advertise, strict=False)
+    except ValueError:
+        network = None
+    if network is None:
+        matches = [address for name, address in present if name == advertise]
+        what = f"interface {advertise}"
+    else:
+        matches = [a for _, a in present if ipaddress.ip_address(a) in network]
+        what = f"network {network}"
+    if not matches:
+        shown = ", ".join(f"{name} {address}" for name, address in present) or "none"
+        raise ValueError(
+            f"advertise = {advertise!r}: node {node or '?'} has no address on {what} "
+            f"(its interfaces: {shown})"
+        )
+    others = [a for _, a in present if not is_loopback(a)]
+    return Advertised(
+        matches[0], f"advertise = {advertise!r}", tuple(dict.fromkeys(matches + others))
+    )
 
 
 def controller_hosts(run: Callable[[list[str]], str] | None = None) -> list[str]:
@@ -142,9 +180,15 @@ def _all(first: str, interfaces: Callable[[], list[str]]) -> tuple[str, ...]:
     return (first,)
 
 
-def advertised_address(environ: Mapping[str, str]) -> Advertised:
-    """The address a services job on this node advertises (see the module docstring)."""
+def advertised_address(environ: Mapping[str, str], advertise: str | None = None) -> Advertised:
+    """The address a services job on this node advertises (see the module docstring).
+
+    Raises:
+        ValueError: ``advertise`` selects no address of this node.
+    """
     node = environ.get("SLURMD_NODENAME") or socket.gethostname()
+    if advertise:
+        return chosen(advertise, node)
 
     def targets() -> Iterable[tuple[str, str]]:
         submit = environ.get("SLURM_SUBMIT_HOST", "")

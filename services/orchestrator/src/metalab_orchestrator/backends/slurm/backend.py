@@ -91,6 +91,7 @@ def plan_job(spec: Spec, nonce: str) -> tuple[SlurmPlan, JobSpec, str]:
         bundle_path=str(spec.key.path),
         postgres=postgres,
         atlas=AtlasJobSpec(atlas.port, atlas.start_timeout) if atlas is not None else None,
+        advertise=env.advertise,
     )
     python = env.python or ("python" if env.conda_env else sys.executable)
     plan = SlurmPlan(
@@ -276,7 +277,7 @@ class SlurmBackend:
         save: SaveBundle,
     ) -> Bundle:
         job_id = str(bundle["job_id"])
-        if endpoint.state == "failed":
+        if endpoint.state in ("failed", "stopped"):
             tail = endpoint.log_tail or await self._output_tail(runner, services_dir, job_id)
             raise ProvisioningFailed(f"job {job_id} on {endpoint.host}: {endpoint.error}", tail)
         if endpoint.job_id and endpoint.job_id != job_id:
@@ -327,6 +328,9 @@ class SlurmBackend:
                 note = await node_note(runner, node) if node else None
                 if note:
                     bundle["job_state"] += f"; {note}"
+                stopped = await self._stop_note(runner, spec, bundle)
+                if stopped:
+                    bundle["job_state"] += f"; {stopped}"
                 state = "unknown" if info is None else "unreachable"
                 detail = f"job {job_id} is {bundle['job_state']}"
                 return [
@@ -358,6 +362,14 @@ class SlurmBackend:
                         p if p.healthy else replace(p, detail=f"{p.detail}; {note}") for p in probes
                     ]
             return probes
+
+    async def _stop_note(self, runner: CommandRunner, spec: Spec, bundle: Bundle) -> str:
+        """How the job's last run ended, when it stopped on a signal (walltime, preemption,
+        scancel): its endpoint says so once its services have shut down."""
+        endpoint = await read_endpoint(runner, str(spec.services_dir), str(bundle.get("nonce")))
+        if endpoint is None or endpoint.state != "stopped":
+            return ""
+        return endpoint.error
 
     async def _follow(
         self, runner: CommandRunner, spec: Spec, bundle: Bundle, info: JobInfo

@@ -59,6 +59,7 @@ class JobSpec:
     bundle_path: str
     postgres: PostgresJobSpec | None = None
     atlas: AtlasJobSpec | None = None
+    advertise: str | None = None  # the interface or network whose address to advertise
 
     @property
     def endpoint(self) -> str:
@@ -99,7 +100,7 @@ class Endpoint:
     nonce: str
     job_id: str
     host: str
-    state: str  # ready | failed
+    state: str  # ready | failed | stopped (by a signal, after its services shut down)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     store_locator: str = ""
     error: str = ""
@@ -120,7 +121,7 @@ def parse_endpoint(data: bytes, nonce: str) -> Endpoint | None:
     except (ValueError, TypeError) as exc:
         log.warning("ignoring an unreadable endpoint file: %s", exc)
         return None
-    if endpoint.nonce != nonce or endpoint.state not in ("ready", "failed"):
+    if endpoint.nonce != nonce or endpoint.state not in ("ready", "failed", "stopped"):
         return None
     return endpoint
 
