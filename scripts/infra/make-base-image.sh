@@ -61,6 +61,9 @@ rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 log "debootstrap: $(secs_since "$t0") s, $(du -sh "$ROOTFS" | cut -f1)"
 
 t1=$(now_ms)
+# mktemp made the root 0700: as the image's "/" that locks out every non-root account under
+# rootless Podman's --userns=keep-id (Docker's runtime happens to open it, Podman's does not).
+chmod 0755 "$ROOTFS"
 tar -C "$ROOTFS" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
