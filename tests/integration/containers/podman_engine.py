@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE = Path("/var/tmp/metalab-podman-tests")
+STATE = Path("/var/tmp/metalab-podman")  # short: rootless Podman takes a runroot of ≤ 50 chars
 ROOTLESS_USER = "metalab-podman"
 IMAGES = ("metalab-postgres:latest", "metalab:latest")
 
@@ -56,22 +56,26 @@ class Engine:
         return {
             "HOME": str(self.home),
             "XDG_RUNTIME_DIR": str(self.home / "run"),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "METALAB_HOME": str(self.home / ".metalab"),
             "CONTAINER_HOST": self.url,
         }
 
     def argv(self, *args: str) -> list[str]:
         """``podman`` on this engine's storage, as its account."""
         podman = ["podman", *_oci_runtime(), "--root", str(self.home / "storage")]
-        podman += ["--runroot", str(self.home / "run" / "storage"), *args]
+        podman += ["--runroot", str(self.home / "run" / "s"), *args]
         env = {k: v for k, v in self.env().items() if k != "CONTAINER_HOST"}  # local, not remote
         return as_user(self.user, env, podman)
 
 
 def as_user(user: str, env: dict[str, str], argv: list[str]) -> list[str]:
-    """``argv`` run as ``user`` (directly when that is us) with ``env`` set, CONTAINER_HOST
-    only when ``env`` has it."""
+    """``argv`` run as ``user`` (directly when that is us) in a clean environment: PATH and
+    ``env`` only (nothing of the caller's HOME, caches or CONTAINER_HOST)."""
     prefix = ["runuser", "-u", user, "--"] if user != pwd.getpwuid(os.geteuid()).pw_name else []
-    return [*prefix, "env", "-u", "CONTAINER_HOST", *(f"{k}={v}" for k, v in env.items()), *argv]
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    return [*prefix, "env", "-i", *(f"{k}={v}" for k, v in (base | env).items()), *argv]
 
 
 def ensure_rootless_user() -> str:

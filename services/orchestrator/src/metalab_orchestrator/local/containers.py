@@ -264,6 +264,7 @@ def run_postgres(
         image,
         name=owner.name("postgres"),
         labels=owner.labels("postgres"),
+        user="0:0",  # the entrypoint's root (keep-id would start it as the account)
         environment={
             "METALAB_UID": str(account.uid),
             "METALAB_GID": str(account.gid),
