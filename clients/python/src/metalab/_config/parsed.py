@@ -13,8 +13,8 @@ and every document, parsed or read back, is checked by `check_document` before i
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
