@@ -64,7 +64,9 @@ class Engine:
 
     def argv(self, *args: str) -> list[str]:
         """``podman`` on this engine's storage, as its account."""
-        podman = ["podman", *_oci_runtime(), "--root", str(self.home / "storage")]
+        podman = ["podman", *_oci_runtime(), "--storage-driver", "overlay"]
+        podman += ["--root", str(self.home / "overlay")]  # vfs (a rootless fallback) copies
+        # the whole image for every container: a rootless cold `up` took 10 s on it
         podman += ["--runroot", str(self.home / "run" / "s"), *args]
         env = {k: v for k, v in self.env().items() if k != "CONTAINER_HOST"}  # local, not remote
         return as_user(self.user, env, podman)
