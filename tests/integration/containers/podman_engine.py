@@ -124,6 +124,25 @@ def start(user: str) -> Engine:
     return engine
 
 
+def keep_id_problem(engine: Engine) -> str | None:
+    """Why the images cannot run as the account under ``--userns=keep-id`` (None when they can):
+    a base image imported with a 0700 ``/`` locks every non-root uid out."""
+    uid = pwd.getpwnam(engine.user).pw_uid
+    for image in IMAGES:
+        argv = ["run", "--rm", "--userns=keep-id", "--user", str(uid), "--network", "none"]
+        tried = subprocess.run(
+            engine.argv(*argv, "--entrypoint", "/bin/true", image), capture_output=True, text=True
+        )
+        if tried.returncode != 0:
+            why = tried.stderr.strip()[-160:]
+            return (
+                f"{image} cannot run as uid {uid} under rootless Podman ({why}): "
+                "its base image has a 0700 /; make it again with scripts/infra/make-base-image.sh "
+                "(ci-setup.sh --docker does) and rebuild"
+            )
+    return None
+
+
 def _image_id(argv: list[str]) -> str:
     found = subprocess.run(argv, capture_output=True, text=True)
     return found.stdout.strip().removeprefix("sha256:") if found.returncode == 0 else ""

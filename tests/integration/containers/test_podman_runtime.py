@@ -36,7 +36,12 @@ def podman(images: None) -> Iterator[pe.Engine]:
 def rootless(images: None) -> Iterator[pe.Engine]:
     """A rootless account's private engine."""
     require(pe.podman_missing())
-    yield from pe.running(pe.ensure_rootless_user())
+    engine = pe.start(pe.ensure_rootless_user())
+    try:
+        require(pe.keep_id_problem(engine))
+        yield engine
+    finally:
+        pe.stop(engine)
 
 
 def ours(engine: pe.Engine, project: Path) -> list[Any]:
