@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install and start the real components (PostgreSQL
 # binaries, single-node SLURM, sshd, Docker + Compose, Podman, Chromium), set up the venv with
-# the dev toolchain, then lint, type-check and run pytest. Extra arguments go to pytest. The multi-node
-# SLURM cluster (scripts/infra/multinode-slurm.sh, ~0.2 s) is started by its tests' fixture.
+# the dev toolchain, then lint, type-check and run pytest. Extra arguments go to pytest. The
+# multi-node SLURM cluster (scripts/infra/multinode-slurm.sh, ~0.2 s) is started by its tests'
+# fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
