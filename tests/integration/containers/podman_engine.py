@@ -7,9 +7,11 @@ the engine's copy differs (same image ids), so both engines run the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -163,9 +165,23 @@ def _copy_image(engine: Engine, image: str) -> None:
 def stop(engine: Engine) -> None:
     """Remove the engine's containers and stop it."""
     subprocess.run(engine.argv("rm", "-af", "-t", "2"), capture_output=True)
-    if engine.process is not None:
-        engine.process.terminate()
+    if engine.process is not None:  # its whole session: rootless Podman re-executes itself
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(engine.process.pid, signal.SIGTERM)
         engine.process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until nothing of that session is left
+            try:
+                os.killpg(engine.process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    pause = engine.home / "run" / "libpod" / "tmp" / "pause.pid"  # rootless: holds the userns
+    try:
+        os.kill(int(pause.read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    pause.unlink(missing_ok=True)
 
 
 def running(user: str) -> Iterator[Engine]:
