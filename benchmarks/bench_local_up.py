@@ -1,5 +1,5 @@
 """Whole-process `metalab services up/status/down` on the local backend (PostgreSQL + Atlas),
-for each runtime side by side: native processes and Docker containers.
+for each runtime side by side: native processes, Docker containers and Podman containers.
 
 Prints medians for: cold up (no data directory yet; template cache and images present), warm up
 (reuse), status, and down. Baseline: `python -c pass` in the same run. Targets (native, issue):
@@ -7,9 +7,11 @@ cold ≤ 1.0 s, warm ≤ 0.2 s, down ≤ 0.8 s; the tool replaced: cold 3.8–4.
 down 3.8–4.3 s. A runtime this machine lacks (no binaries, no engine, no image) is reported and
 skipped.
 
-Usage: python -m benchmarks.bench_local_up [-n N] [--runtime native --runtime docker]
-(as root, Postgres runs as `metalab`; the docker runtime needs metalab-postgres:latest and
-metalab:latest: scripts/build-postgres-image.sh, scripts/build-image.sh)
+Usage: python -m benchmarks.bench_local_up [-n N] [--runtime native --runtime docker
+--runtime podman] (as root, Postgres runs as `metalab`; the container runtimes need
+metalab-postgres:latest and metalab:latest on their engine: scripts/build-postgres-image.sh,
+scripts/build-image.sh; `docker save IMAGE | podman load` copies them to Podman, whose API is
+found at CONTAINER_HOST, e.g. one `podman system service --time=0 unix:///tmp/p.sock` serves)
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install and start the real components (PostgreSQL
-# binaries, single-node SLURM, sshd, Docker + Compose, Chromium), set up the venv with the dev
-# toolchain, then lint, type-check and run pytest. Extra arguments go to pytest. The multi-node
-# SLURM cluster (scripts/infra/multinode-slurm.sh, ~0.2 s) is started by its tests' fixture.
+# binaries, single-node SLURM, sshd, Docker + Compose, Podman, Chromium), set up the venv with
+# the dev toolchain, then lint, type-check and run pytest. Extra arguments go to pytest. The
+# multi-node SLURM cluster (scripts/infra/multinode-slurm.sh, ~0.2 s) is started by its tests'
+# fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-bash scripts/infra/ci-setup.sh --docker --browser
+bash scripts/infra/ci-setup.sh --docker --browser --podman
 # SLURM commands go to the suite's private test cluster, never to a system one (/etc/slurm).
 source scripts/infra/slurm-env.sh
 scripts/bootstrap.sh --dev

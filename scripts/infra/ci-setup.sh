@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root) for metalab's integration tests: packages, the
 # unprivileged PostgreSQL user, the suite's private single-node SLURM (slurm-env.sh); with
-# --docker also the Docker engine, Compose v2 and the base image ($METALAB_BASE_IMAGE).
-# Idempotent; a system SLURM, PostgreSQL or Docker is left as it is.
-# Usage: ci-setup.sh [--docker] [--browser]
+# --docker also the Docker engine, Compose v2 and the base image ($METALAB_BASE_IMAGE); with
+# --podman Podman and rootless Podman's helpers (prepare-podman.sh).
+# Idempotent; a system SLURM, PostgreSQL, Docker or Podman is left as it is.
+# Usage: ci-setup.sh [--docker] [--browser] [--podman]
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
 source "$HERE/lib.sh"
 require_root
 
-docker=false
+docker=false podman=false
 for arg in "$@"; do
     case $arg in
         --docker) docker=true ;;
+        --podman) podman=true ;;
         --browser) ;;
-        *) die "usage: $0 [--docker] [--browser]" ;;
+        *) die "usage: $0 [--docker] [--browser] [--podman]" ;;
     esac
 done
 
@@ -31,5 +33,8 @@ step "$HERE/start-slurm.sh"
 if $docker; then
     step "$HERE/start-docker.sh"
     step "$HERE/make-base-image.sh" "${METALAB_BASE_IMAGE:-metalab-base:bookworm}"
+fi
+if $podman; then
+    step "$HERE/prepare-podman.sh"
 fi
 log "total: $(secs_since "$t_total") s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages metalab's integration tests need. Only missing packages are
 # installed; `apt-get update` runs only when something is missing and the lists are > 1 h old.
-# Usage: install-packages.sh [--docker] [--browser]
+# Usage: install-packages.sh [--docker] [--browser] [--podman]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
@@ -11,7 +11,8 @@ for arg in "$@"; do
     case $arg in
         --docker) groups+=(docker) ;;
         --browser) groups+=(browser) ;;
-        *) die "usage: $0 [--docker] [--browser]" ;;
+        --podman) groups+=(podman) ;;
+        *) die "usage: $0 [--docker] [--browser] [--podman]" ;;
     esac
 done
 
@@ -19,6 +20,9 @@ declare -A packages=(
     [base]="postgresql slurm-wlm munge openssh-server openssh-client iproute2 procps psmisc"
     [docker]="docker.io debootstrap python3-venv"
     [browser]="chromium chromium-driver"
+    # Podman and what rootless Podman needs (subuid maps, user networking, overlay as a user,
+    # an init); runc too: crun refuses hybrid cgroup v1/v2 hosts.
+    [podman]="podman uidmap slirp4netns passt fuse-overlayfs catatonit crun runc"
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a Debian bookworm base image (python3, python3-venv, ca-certificates) with debootstrap
 # and `docker import` it as IMAGE; no image registry is reachable, so nothing can be pulled.
-# Skips the build when IMAGE exists. Usage: make-base-image.sh IMAGE
+# Skips the build when IMAGE exists (unless this script made it before its "/" was 0755). Usage: make-base-image.sh IMAGE
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
@@ -11,9 +11,15 @@ IMAGE=$1
 SUITE=bookworm
 INCLUDE=python3,python3-venv,ca-certificates
 
+ROOT_LABEL=io.metalab.base-root
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    log "$IMAGE exists: skipping build"
-    exit 0
+    made=$(docker image inspect --format "{{.Comment}}|{{index .Config.Labels \"$ROOT_LABEL\"}}" "$IMAGE")
+    # One this script imported before its "/" was made 0755 is made again (rootless Podman).
+    if [[ $made != "Imported from -|" ]]; then
+        log "$IMAGE exists: skipping build"
+        exit 0
+    fi
+    log "$IMAGE was made with a 0700 \"/\" (unusable by rootless Podman): making it again"
 fi
 command -v debootstrap >/dev/null || die "debootstrap not found: run scripts/infra/install-packages.sh --docker"
 
@@ -61,10 +67,14 @@ rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 log "debootstrap: $(secs_since "$t0") s, $(du -sh "$ROOTFS" | cut -f1)"
 
 t1=$(now_ms)
+# mktemp made the root 0700: as the image's "/" that locks out every non-root account under
+# rootless Podman's --userns=keep-id (Docker's runtime happens to open it, Podman's does not).
+chmod 0755 "$ROOTFS"
 tar -C "$ROOTFS" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["/bin/bash"]' \
+    --change "LABEL $ROOT_LABEL=0755" \
     - "$IMAGE" >/dev/null
 log "docker import: $(secs_since "$t1") s"
 docker run --rm --network none "$IMAGE" python3 -c 'import ssl, venv' || die "$IMAGE: python3 check failed"

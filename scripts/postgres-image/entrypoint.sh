@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs PostgreSQL as the host account that owns the data (METALAB_UID/METALAB_GID), never root.
+# Runs PostgreSQL as the host account that owns the data (METALAB_UID/METALAB_GID), never root;
+# everything written in the mounts is written as that account.
 # Mounts: /var/lib/metalab/data (the cluster), /run/metalab (the run directory: the password
 # file `postgres.password`, read here and never passed in argv or the environment, and
 # `postgres.log`). Non-secret settings: METALAB_PG_USER, METALAB_PG_DATABASE, METALAB_PG_AUTH.
@@ -21,13 +22,11 @@ TEMPLATE=/opt/metalab-pg-template INITIALISING=$RUN/.postgres-initialising
 # A first start killed half-way (kill -9, docker kill) leaves the marker: start that one again.
 [[ -f $INITIALISING ]] && find "$DATA" -mindepth 1 -delete
 if [[ ! -f $DATA/PG_VERSION ]]; then
-    touch "$INITIALISING"
+    as_owner touch "$INITIALISING"
     if [[ $METALAB_PG_USER == metalab && -f $TEMPLATE/PG_VERSION ]]; then
-        # The template's entries, not the template directory itself: `cp -a TEMPLATE/.` would
-        # give $DATA the template's owner until the chown, and a kill between the two would
-        # leave the user's data directory owned by another account.
-        find "$TEMPLATE" -mindepth 1 -maxdepth 1 -exec cp -a -t "$DATA" {} + \
-            && chown -R "$METALAB_UID:$METALAB_GID" "$DATA"
+        # Root reads the template, the owner writes the copy: no file in the mount is ever
+        # another uid's (under rootless Podman that would be a subuid the user cannot delete).
+        tar -C "$TEMPLATE" -cf - . | (umask 077 && as_owner tar -C "$DATA" -xf - --no-same-owner)
     else
         as_owner initdb --no-sync -D "$DATA" -U "$METALAB_PG_USER" -E UTF8 --locale=C \
             --auth-local=peer --auth-host=reject >/dev/null
@@ -36,13 +35,13 @@ if [[ ! -f $DATA/PG_VERSION ]]; then
     rm -f "$INITIALISING"
 fi
 # The socket directory is private to the server's account (and root) inside the container.
-cat >"$DATA/pg_hba.conf" <<HBA
+rm -f "$DATA/pg_hba.conf"
+(umask 077 && as_owner tee "$DATA/pg_hba.conf" >/dev/null) <<HBA
 # Written by metalab at every start; edits are overwritten.
 local all all trust
 host  all all 0.0.0.0/0 $AUTH
 host  all all ::/0 $AUTH
 HBA
-chown "$METALAB_UID:$METALAB_GID" "$DATA/pg_hba.conf" && chmod 0600 "$DATA/pg_hba.conf"
 rm -f "$DATA/postmaster.pid"  # this container's own server is the only one on this data
 # setpriv itself in the background (not the function: a subshell would ignore SIGINT), so that
 # $! is the postmaster and a stop signal reaches it as a fast shutdown.

@@ -74,6 +74,9 @@ def test_an_unavailable_engine_is_a_one_line_error(runtime: str) -> None:
     message = str(caught.value)
     assert message.startswith(f'runtime = "{runtime}" is unavailable: no {runtime} engine')
     assert "\n" not in message
+    assert ("podman.socket, or podman system service --time=0 &" in message) == (
+        runtime == "podman"
+    )
 
 
 def test_native_asked_for_but_missing(tmp_path: Path) -> None:

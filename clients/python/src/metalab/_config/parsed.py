@@ -13,6 +13,7 @@ and every document, parsed or read back, is checked by `check_document` before i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -81,5 +82,6 @@ def _remember(entry: Path, document: dict[str, Any]) -> None:
         entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp.write_text(json.dumps(document))
         os.replace(tmp, entry)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache only costs speed, never correctness
+    except OSError:  # a read-only or foreign cache only costs speed, never correctness
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

@@ -532,15 +532,15 @@ def _choose(spec: Spec) -> RuntimeChoice:
 
 def remove_unrecorded_containers(spec: Spec) -> bool:
     """Remove this environment's containers (checked by labels and mounts) on every engine that
-    may hold some: the configured one, both under ``auto``, and under ``native`` Docker's only
-    when a server may still hold the data directory. True when any were removed."""
+    may hold some: the configured one, both under ``auto``, and under ``native`` both only when
+    a server may still hold the data directory. True when any were removed."""
     from metalab_orchestrator.local import containers, engines
 
     runtime = getattr(spec.environment, "runtime", "auto")
     names = [runtime] if runtime in ("docker", "podman") else ["docker", "podman"]
     if runtime == "native":
         pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
-        names = ["docker"] if pid_file.exists() else []
+        names = ["docker", "podman"] if pid_file.exists() else []
     removed = 0
     for name in names:
         url = engines.engine_url(name)
@@ -551,16 +551,19 @@ def remove_unrecorded_containers(spec: Spec) -> bool:
 
 def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
     """Remove containers a crashed ``up`` left on this environment. Under the native runtime
-    this runs only when a server may still hold the data directory and Docker is there."""
+    this runs only when a server may still hold the data directory, on each engine there (a
+    container's server would not see a native one's ``postmaster.pid``, nor it the container's)."""
     from metalab_orchestrator.local import containers, engines
 
-    url = choice.engine_url
-    if not choice.in_containers:
-        pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
-        url = engines.engine_url("docker")
-        if not pid_file.exists() or engines.probe_engine(url):
-            return
-    containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
+    if choice.in_containers:
+        containers.remove_leftovers(choice.engine_url, _owner(spec), STOP_GRACE)
+        return
+    if not (spec.services_dir / "postgres" / "data" / "postmaster.pid").exists():
+        return
+    for name in ("docker", "podman"):
+        url = engines.engine_url(name)
+        if not engines.probe_engine(url):
+            containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
 
 
 async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, Any]) -> None:

@@ -11,12 +11,21 @@ the server runs as, as with native binaries), so switching runtime keeps it. Sec
 is a 0600 file in the run directory, mounted into the container and read there (see
 ``scripts/postgres-image/entrypoint.sh``); it is never in the container's environment or argv.
 Ports are published on 127.0.0.1 only; Atlas uses the host's network and binds 127.0.0.1.
+
+Rootless Podman maps container uids onto the user's subordinate uids: there the containers run
+with ``--userns=keep-id`` (the user's uid is the same inside), so whatever the server writes in
+the bind mounts is the user's on the host, never a subuid's. On Podman every container gets
+the caller's open-files and process limits, at most 32768 (rootful Podman would otherwise ask
+for more than a root without CAP_SYS_RESOURCE may grant).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
+import resource
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.engines import client
+from metalab_orchestrator.local.engines import client, is_podman
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -41,6 +50,7 @@ _BUILD_HINT = {
     "postgres": "scripts/build-postgres-image.sh",
     "atlas": "scripts/build-image.sh",
 }
+ULIMIT_CAP = 32768  # open files and processes: plenty for PostgreSQL or Atlas
 _PORT_CLASH = ("port is already allocated", "address already in use")
 
 
@@ -165,6 +175,70 @@ def _user(account: Account) -> str:
     return f"{account.uid}:{account.gid}"
 
 
+@functools.lru_cache(maxsize=4)
+def rootless(url: str) -> bool:
+    """Whether the engine at ``url`` runs rootless (its containers' uids are subordinate ones).
+
+    Podman's socket is its account's (a rootless one is never root's); over TCP its own
+    ``libpod/info`` says (0.3 s). Docker says so in its security options.
+    """
+    api = client(url).api
+    if is_podman(url) and url.startswith("unix://"):
+        return os.stat(url.removeprefix("unix://")).st_uid != 0
+    if is_podman(url):
+        info = api._result(api._get(api._url("/libpod/info")), json=True)
+        return bool(info.get("host", {}).get("security", {}).get("rootless"))
+    options = api.info().get("SecurityOptions") or []
+    return any("name=rootless" in str(option) for option in options)
+
+
+def _isolation(url: str) -> dict[str, Any]:
+    """The user-namespace and limits options every container of ours gets on ``url``."""
+    if not is_podman(url):
+        if rootless(url):
+            raise ProvisioningFailed(
+                f"the engine at {url} is rootless Docker: its containers would write the data "
+                "directory as a subordinate uid; use rootful Docker or rootless Podman"
+            )
+        return {}
+    options: dict[str, Any] = {"ulimits": _podman_ulimits()}
+    if rootless(url):
+        options["userns_mode"] = "keep-id"
+    return options
+
+
+def _create(url: str, image: str, **kwargs: Any) -> Container:
+    """``containers.create`` with `_isolation`'s options; the SDK refuses every user namespace
+    but ``host``, so ``keep-id`` is set on the host config it builds."""
+    from docker.models.containers import _create_container_args
+
+    engine = client(url)
+    options = _isolation(url)
+    userns = options.pop("userns_mode", None)
+    args = _create_container_args(
+        {"image": image, "version": engine.api._version, **kwargs, **options}
+    )
+    if userns:
+        args["host_config"]["UsernsMode"] = userns
+    created = engine.api.create_container(**args)
+    return engine.containers.get(created["Id"])
+
+
+def _podman_ulimits() -> list[Any]:
+    """Limits no larger than ours (capped at `ULIMIT_CAP`): rootful Podman asks for 1048576
+    files and 4194304 processes, which a root without CAP_SYS_RESOURCE cannot grant."""
+    import docker
+
+    limits = []
+    for name, which in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        soft, hard = (
+            ULIMIT_CAP if v == resource.RLIM_INFINITY else min(v, ULIMIT_CAP)
+            for v in resource.getrlimit(which)
+        )
+        limits.append(docker.types.Ulimit(name=name, soft=min(soft, hard), hard=hard))
+    return limits
+
+
 def run_postgres(
     url: str,
     owner: Owner,
@@ -185,10 +259,12 @@ def run_postgres(
     """
     import docker
 
-    container = client(url).containers.create(
+    container = _create(
+        url,
         image,
         name=owner.name("postgres"),
         labels=owner.labels("postgres"),
+        user="0:0",  # the entrypoint's root (keep-id would start it as the account)
         environment={
             "METALAB_UID": str(account.uid),
             "METALAB_GID": str(account.gid),
@@ -242,7 +318,8 @@ def run_atlas(
     """
     volumes = {str(p.resolve()): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
     volumes[str(log_path.parent)] = {"bind": str(log_path.parent), "mode": "rw"}
-    container = client(url).containers.create(
+    container = _create(
+        url,
         image,
         entrypoint=["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log_path)],
         command=["python", "-m", "metalab.atlas", *argv],

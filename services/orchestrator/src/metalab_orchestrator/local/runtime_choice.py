@@ -41,6 +41,17 @@ def _native(environ: Mapping[str, str]) -> tuple[str | None, str]:
         return None, str(exc)
 
 
+def _start_hint(engine: str) -> str:
+    """How to start Podman's API service (it is socket-activated, not a daemon)."""
+    if engine != "podman":
+        return ""
+    user = " --user" if os.geteuid() != 0 else ""
+    return (
+        f"; start its API: systemctl{user} enable --now podman.socket, or "
+        "podman system service --time=0 &"
+    )
+
+
 def choose_runtime(requested: str, environ: Mapping[str, str] | None = None) -> RuntimeChoice:
     """Resolve ``requested`` (one of `RUNTIMES`) on this machine, or raise `ProvisioningFailed`."""
     from metalab_orchestrator.local.engines import engine_url, probe_engine
@@ -59,7 +70,7 @@ def choose_runtime(requested: str, environ: Mapping[str, str] | None = None) -> 
         if problem:
             raise ProvisioningFailed(
                 f'runtime = "{requested}" is unavailable: no {requested} engine answers at '
-                f"{url} ({problem})"
+                f"{url} ({problem}){_start_hint(requested)}"
             )
         return RuntimeChoice(requested, f"configured; {requested} engine at {url}", url)
     bindir, why = _native(env)
