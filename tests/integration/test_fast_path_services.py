@@ -233,3 +233,83 @@ def test_provisioning_bundle_is_never_healthy_on_the_fast_path(project: Path) ->
         assert json.loads(out)["healthy"] is False
     finally:
         path.write_bytes(ready)
+
+
+# What the fast `down` adds to the warm path's modules (the teardown code and the registry's store).
+DOWN_MODULES = SERVICES_MODULES | {
+    "metalab._bundle.discover",
+    "metalab._cli.fastdown",
+    "metalab_orchestrator.local.containers",  # an engine that answers is searched (as root)
+    "metalab_orchestrator.local.engines",
+    "metalab_orchestrator.local.teardown",
+    "metalab_registry",
+    "metalab_registry.locking",
+    "metalab_registry.store",
+    "metalab_registry.writer",
+}
+
+
+def _progress(err: str) -> list[str]:
+    """Progress lines without their elapsed time (``[ 0.1s] stopping atlas``)."""
+    return [line.split("] ", 1)[1] for line in err.splitlines() if line.startswith("[")]
+
+
+def test_down_fast_path_stops_what_the_orchestrator_stops(open_tmp: Path) -> None:
+    """A ready native bundle is stopped without click, gRPC or asyncio: the same output as the
+    orchestrator's `down`, every process gone, the bundle removed."""
+    path = make_project(open_tmp)
+    try:
+        outputs = []
+        for runner in (grpc_path, fast):
+            code, _, err, _ = invoke(path, "main", ["services", "up", "-q"])
+            assert code == 0, err
+            before = pids(bundle_of(path))
+            code, out, err, modules = runner(path, "services", "down")
+            assert code == 0, err
+            assert not any(alive(pid) for pid in before.values())
+            assert not (path / "runs/services/bundle.json").exists()
+            outputs.append((out, _progress(err), modules))
+        (slow_out, slow_progress, slow_modules), (out, progress, modules) = outputs
+        assert out == slow_out == "Services stopped (local).\n"
+        assert progress == slow_progress
+        assert progress == [
+            "stopping atlas",
+            "stopped atlas",
+            "stopping postgres",
+            "stopped postgres",
+        ]
+        assert "grpc" in {m.split(".")[0] for m in slow_modules}
+        mine = {m for m in modules if m.split(".")[0].startswith("metalab")}
+        assert mine <= DOWN_MODULES, mine - DOWN_MODULES
+        searched = "metalab_orchestrator.local.containers" in modules  # the Docker SDK's own
+        forbidden = set(FORBIDDEN) - ({"ssl", "subprocess"} if searched else set())
+        assert not [m for m in modules if m.split(".")[0] in forbidden]
+        assert fast(path, "services", "down")[:2] == (0, "Nothing was running (local).\n")
+    finally:
+        invoke(path, "main", ["services", "down", "-q"])
+
+
+def test_down_of_a_record_the_checks_refuse_is_the_orchestrators(open_tmp: Path) -> None:
+    """A bundle naming a process that is not Atlas (same account, own session, right start
+    time) is not signalled by the fast path: it steps aside before printing or stopping
+    anything, and the orchestrator reports the record it refuses."""
+    path = make_project(open_tmp)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        code, _, err, _ = invoke(path, "main", ["services", "up", "-q"])
+        assert code == 0, err
+        bundle_file = path / "runs/services/bundle.json"
+        bundle = json.loads(bundle_file.read_text())
+        start = int(Path(f"/proc/{stranger.pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
+        atlas = {**bundle["services"]["atlas"], "pid": stranger.pid, "pgid": stranger.pid}
+        bundle["services"]["atlas"] = {**atlas, "start_time": start}
+        bundle_file.write_text(json.dumps(bundle))
+        code, out, err, modules = fast(path, "services", "down")
+        assert "grpc" in {m.split(".")[0] for m in modules}
+        assert "info atlas: not signalled: pid" in err
+        assert alive(stranger.pid)
+        assert code == 0 and out == "Services stopped (local).\n"
+    finally:
+        stranger.kill()
+        stranger.wait()
+        invoke(path, "main", ["services", "down", "-q"])

@@ -8,14 +8,17 @@ work runs in a worker thread, so the event loop keeps serving reads meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metalab._bundle.files import Bundle, delete_bundle, read_bundle, write_bundle
 from metalab.errors import MetalabError
 from metalab_registry.locking import locked
+
+if TYPE_CHECKING:  # asyncio is imported by the group writer only: `commit` alone needs none
+    import asyncio
 
 
 class NonceMismatch(MetalabError):
@@ -33,9 +36,13 @@ class Operation:
 @dataclass
 class _Queued:
     operation: Operation
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
+    return asyncio.get_running_loop()
 
 
 def commit(path: Path, operations: list[Operation]) -> list[bool | NonceMismatch]:
@@ -86,7 +93,7 @@ class GroupWriter:
         queue = self._queues.get(path)
         if queue is None:
             self._queues[path] = [queued]
-            asyncio.get_running_loop().create_task(self._drain(path))
+            _loop().create_task(self._drain(path))
         else:
             queue.append(queued)
         return await queued.done
@@ -101,6 +108,8 @@ class GroupWriter:
 
     @staticmethod
     async def _commit(path: Path, batch: list[_Queued]) -> None:
+        import asyncio
+
         try:
             outcomes = await asyncio.to_thread(commit, path, [q.operation for q in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets it

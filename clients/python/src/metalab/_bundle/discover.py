@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from metalab._bundle.files import BUNDLE_NAME, Bundle, bundle_path, read_bundle
 from metalab.errors import BundleNotFound, BundleRefused
 
 
-@dataclass(frozen=True)
-class Discovered:
+class Discovered(NamedTuple):
     store_locator: str
     path: Path
     bundle: Bundle

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
-from metalab._cli.render import env_list_lines
 
 if TYPE_CHECKING:
     from metalab._config.resolve import Environment
@@ -23,6 +22,7 @@ def env() -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """List environment profiles; `*` marks the default."""
+    from metalab._cli.render import env_list_lines
     from metalab._config.resolve import load_project, select_environment
 
     project = load_project()

@@ -1,5 +1,5 @@
 """The hottest commands without click: `services up` (reuse), `services status` (healthy),
-`env list` and `discover`.
+`services down` (a local bundle of native processes), `env list` and `discover`.
 
 `dispatch` answers only the plain forms of these commands — the options listed in `COMMANDS`,
 nothing else, no global option before the command — and only when it has the whole answer in
@@ -51,6 +51,18 @@ def _services_status(options: Options) -> list[str] | None:
     return status_output(view, [], project, name, options.get("as_json", False))
 
 
+def _services_down(options: Options) -> list[str] | None:
+    from metalab._cli.context import resolve
+    from metalab._cli.fastdown import stop_services
+
+    environment = resolve(options.get("env_name"), options.get("overrides", ()), need_project=True)
+    try:
+        stopped = stop_services(environment, options.get("quiet", False))
+    except TimeoutError:
+        return None  # a process group survived SIGKILL: the orchestrator reports it
+    return [f"Services stopped ({environment.name})."] if stopped else None
+
+
 def _env_list(options: Options) -> list[str] | None:
     from metalab._cli.render import env_list_lines
     from metalab._config.resolve import load_project, select_environment
@@ -74,6 +86,7 @@ Handler = Callable[[Options], "list[str] | None"]
 COMMANDS: dict[tuple[str, ...], tuple[dict[str, str], dict[str, str], Handler]] = {
     ("services", "up"): ({**JSON, **SECRETS, **QUIET}, {**ENV, **SET}, _services_up),
     ("services", "status"): (JSON, {**ENV, **SET}, _services_status),
+    ("services", "down"): (QUIET, {**ENV, **SET}, _services_down),
     ("env", "list"): (JSON, {}, _env_list),
     ("discover",): ({**JSON, **SECRETS}, ENV, _discover),
 }

@@ -10,7 +10,6 @@ import click
 from metalab._cli.context import resolve, to_spec
 from metalab._cli.options import env_option, json_option, set_option, show_secrets_option
 from metalab._cli.progress import Progress
-from metalab._cli.render import is_healthy, status_output, up_lines
 
 if TYPE_CHECKING:
     from metalab._client.client import MetalabClient
@@ -76,6 +75,8 @@ def up(
             _up(environment, force, progress),
             "Interrupted again: leaving the clean-up to the next `services up` or `down`.",
         )
+    from metalab._cli.render import up_lines  # not at import: `--help` needs no rendering
+
     for line in up_lines(bundle, reused, environment.name, as_json, show_secrets):
         click.echo(line)
     if tunnel:
@@ -159,6 +160,8 @@ def status(env_name: str | None, overrides: tuple[str, ...], as_json: bool) -> N
         from metalab._cli.tunnel import detached_tunnels
 
         tunnels = detached_tunnels(environment.project, environment.name)
+    from metalab._cli.render import is_healthy, status_output
+
     lines = status_output(response, tunnels, environment.project, environment.name, as_json)
     for line in lines:
         click.echo(line)

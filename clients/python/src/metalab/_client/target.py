@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from metalab._settings_path import settings_path
 from metalab.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class ServerTarget:
+class ServerTarget(NamedTuple):
     """A remote server address and its token; ``address`` None means embedded."""
 
     address: str | None

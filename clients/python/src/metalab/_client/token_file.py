@@ -11,7 +11,6 @@ atomically 0600 and read with ``O_NOFOLLOW`` only when it is the caller's, 0600 
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -54,6 +53,8 @@ def token_path(address: str) -> Path:
 
 def write_token(address: str, token: str) -> Path:
     """Write the generated ``token`` of ``address`` atomically into a file 0600 from birth."""
+    import secrets  # not at import: `metalab server --help` reads only `default_socket`
+
     runtime_dir(create=True)
     path = token_path(address)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from metalab.errors import ConfigError
 
@@ -15,14 +14,13 @@ LOCAL_CONFIG_NAME = ".metalab.local.toml"
 Origins = dict[str, str]
 
 
-@dataclass(frozen=True)
-class ConfigFiles:
+class ConfigFiles(NamedTuple):
     """The base config file, its optional local override, and their raw parsed documents."""
 
     base_path: Path | None
     local_path: Path | None
-    base: dict[str, Any] = field(default_factory=dict)
-    local: dict[str, Any] = field(default_factory=dict)
+    base: dict[str, Any]
+    local: dict[str, Any]
     base_bytes: bytes = b""
     local_bytes: bytes = b""
 
@@ -56,7 +54,7 @@ def load_files(start: Path | None = None) -> ConfigFiles:
     explicit = os.environ.get("METALAB_CONFIG")
     base_path = Path(explicit) if explicit else find_config(start or Path.cwd())
     if base_path is None:
-        return ConfigFiles(None, None)
+        return ConfigFiles(None, None, {}, {})
     base, base_bytes = _read_toml(base_path)
     local_path = base_path.parent / LOCAL_CONFIG_NAME
     if not local_path.is_file():

@@ -22,8 +22,7 @@ Pure dict work, no pydantic: it runs on the CLI's fast path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from metalab._config.layers import Origins, deep_merge, nest
 
@@ -60,15 +59,14 @@ LIST_KEYS = ("modules", "setup")
 _FLAT, _TABLE = 1, 2  # a sub-table beats the flat key it overrides
 
 
-@dataclass(frozen=True)
-class Split:
+class Split(NamedTuple):
     """An environment document in canonical form, with where each leaf came from."""
 
     settings: dict[str, Any]
     services: dict[str, dict[str, Any]]
     executor: dict[str, Any]
-    origins: Origins = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)  # canonical key → raw key, if moved
+    origins: Origins
+    sources: dict[str, str]  # canonical key → raw key, if moved
 
     @property
     def services_resources(self) -> dict[str, Any]:

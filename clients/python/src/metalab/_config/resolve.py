@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from metalab._config import trace
 from metalab._config.layers import (
@@ -25,8 +24,7 @@ IMPLICIT_ENV = "local"
 SECRET_KEYS = frozenset({"password", "token", "secret"})
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """The merged, validated project document (base + local) and where its values came from."""
 
     files: ConfigFiles
@@ -60,14 +58,12 @@ class Project:
         return str(path) if path else None
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     name: str
     source: str  # "--env" | "METALAB_ENV" | "default_env" | "implicit"
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """One environment with every layer applied: what `services up` provisions.
 
     Either layout of a profile (the seed's flat keys, upstream's ``services``/``executor``
@@ -81,9 +77,9 @@ class Environment:
     file_root: str | None
     settings: dict[str, Any]
     services: dict[str, dict[str, Any]]
-    origins: Origins = field(default_factory=dict)
-    executor: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
+    origins: Origins
+    executor: dict[str, Any]
+    sources: dict[str, str]
 
     def as_document(self) -> dict[str, Any]:
         """The environment as one dict: its settings plus `type`, `file_root` and `services`.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from metalab_orchestrator.spec import Spec
@@ -22,8 +21,7 @@ class Emit(Protocol):
 SaveBundle = Callable[[Bundle], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """The health of one service of a bundle, from a real check."""
 
     name: str

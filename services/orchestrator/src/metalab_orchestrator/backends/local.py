@@ -16,71 +16,44 @@ import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from signal import SIGINT
 from typing import TYPE_CHECKING, Any
 
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
-from metalab_orchestrator.local.health import check_bundle, engine_of, record_of, runtime_switch
+from metalab_orchestrator.local import teardown
+from metalab_orchestrator.local.health import check_bundle, engine_of, runtime_switch
 from metalab_orchestrator.local.network import LocalNetwork, local_network
 from metalab_orchestrator.local.paths import (
     atlas_dir,
-    atlas_owner,
     data_dir_of,
     log_paths_of,
-    run_dir_of,
 )
 from metalab_orchestrator.local.ports import ensure_port_free
 from metalab_orchestrator.local.process import (
     NotOurProcess,
-    ProcessRecord,
     is_alive,
-    is_ours,
-    read_record,
     spawn_detached,
-    terminate_group,
 )
 from metalab_orchestrator.local.readiness import wait_ready
+from metalab_orchestrator.local.teardown import (
+    STOP_GRACE,
+    atlas_pid_file,
+    stop_unrecorded_atlas,
+    stop_unrecorded_server,
+)
 from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
     from metalab_orchestrator.local.containers import Owner
     from metalab_orchestrator.local.pg_handle import PostgresHandle
-    from metalab_orchestrator.local.process import Ownership
     from metalab_orchestrator.local.runtime_choice import RuntimeChoice
     from metalab_orchestrator.spec import Spec
 
 LOOPBACK = "127.0.0.1"
-STOP_GRACE = 5.0
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def atlas_pid_file(services_dir: Path) -> Path:
-    """Atlas's own record (pid and start time), written before Atlas runs (a gated spawn)."""
-    return atlas_dir(services_dir) / "atlas.pid"
-
-
-def read_atlas_pid(services_dir: Path) -> ProcessRecord | None:
-    """The recorded Atlas, when the pid file is a regular 0600 file of ours that parses."""
-    return read_record(atlas_pid_file(services_dir))
-
-
-def stop_unrecorded_atlas(services_dir: Path) -> bool:
-    """Stop the Atlas the pid file names when it is ours and still runs; True when stopped."""
-    record = read_atlas_pid(services_dir)
-    if record is None:
-        return False
-    owner = atlas_owner()
-    running = is_ours(record, owner)
-    try:
-        terminate_group(record, STOP_GRACE, owner=owner)
-    except NotOurProcess:
-        running = False
-    atlas_pid_file(services_dir).unlink(missing_ok=True)
-    return running
 
 
 class LocalBackend:
@@ -398,53 +371,6 @@ def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Pa
     )
 
 
-def stop_unrecorded_server(data_dir: Path) -> bool:
-    """Stop a server left on this environment's data dir by a crashed `up` (no bundle
-    recorded it): the one our pid file names, then the one of ``postmaster.pid``. The data
-    dir belongs to this project and environment alone. True when one was stopped."""
-    from metalab_orchestrator.local.pg_layout import server_owner, server_pid_file
-
-    owner = server_owner(data_dir)
-    stopped = False
-    spawned = read_record(server_pid_file(data_dir))
-    if spawned is not None and is_ours(spawned, owner):
-        try:
-            terminate_group(spawned, STOP_GRACE, first_signal=SIGINT, owner=owner)
-            stopped = True
-        except NotOurProcess:
-            pass
-    return _stop_postmaster(data_dir, owner) or stopped
-
-
-def _stop_postmaster(data_dir: Path, owner: Ownership) -> bool:
-    from metalab_orchestrator.local.process import read_proc_stat
-
-    try:
-        first_line = (data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
-        pid = int(first_line)
-    except (OSError, ValueError):
-        return False
-    if pid <= 1:
-        return False
-    found = read_proc_stat(pid)
-    try:
-        cwd_matches = Path(f"/proc/{pid}/cwd").resolve() == data_dir.resolve()
-    except OSError:
-        cwd_matches = False
-    if found is None or found.state in ("Z", "X") or not cwd_matches:
-        return False
-    try:
-        terminate_group(
-            ProcessRecord(pid, found.start_time, pid),
-            STOP_GRACE,
-            first_signal=SIGINT,
-            owner=owner,
-        )
-    except NotOurProcess:
-        return False  # not this data directory's server: nothing of ours to stop
-    return True
-
-
 def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
     data = handle.to_dict()
     return {
@@ -474,30 +400,6 @@ def _entry_locator(spec: Spec, entry: dict[str, Any]) -> str:
         database=str(entry["database"]),
         passfile=Path(str(entry["passfile"])),
         file_root=spec.file_root,
-    )
-
-
-def _postgres_handle(services_dir: Path, entry: dict[str, Any]) -> PostgresHandle:
-    """The recorded server (typed by `ServiceRecord`), with every path derived from
-    ``services_dir``, not taken from the bundle."""
-    from metalab._bundle.model import ServiceRecord
-    from metalab_orchestrator.local.pg_handle import PostgresHandle
-    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME, PASSWORD_NAME
-
-    record = ServiceRecord.from_dict(entry, "services.postgres.")
-    run_dir = run_dir_of(services_dir)
-    return PostgresHandle(
-        host=record.host,
-        port=record.port,
-        pid=record.pid,
-        start_time=record.start_time,
-        data_dir=data_dir_of(services_dir),
-        socket_dir=run_dir,
-        password_file=run_dir / PASSWORD_NAME,
-        passfile=run_dir / PASSFILE_NAME,
-        log_path=log_paths_of(services_dir)["postgres"],
-        database=record.database,
-        user=record.user,
     )
 
 
@@ -531,22 +433,11 @@ def _choose(spec: Spec) -> RuntimeChoice:
 
 
 def remove_unrecorded_containers(spec: Spec) -> bool:
-    """Remove this environment's containers (checked by labels and mounts) on every engine that
-    may hold some: the configured one, both under ``auto``, and under ``native`` both only when
-    a server may still hold the data directory. True when any were removed."""
-    from metalab_orchestrator.local import containers, engines
-
+    """`teardown.remove_unrecorded_containers` for ``spec``'s environment."""
     runtime = getattr(spec.environment, "runtime", "auto")
-    names = [runtime] if runtime in ("docker", "podman") else ["docker", "podman"]
-    if runtime == "native":
-        pid_file = spec.services_dir / "postgres" / "data" / "postmaster.pid"
-        names = ["docker", "podman"] if pid_file.exists() else []
-    removed = 0
-    for name in names:
-        url = engines.engine_url(name)
-        if not engines.probe_engine(url):
-            removed += containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
-    return removed > 0
+    return teardown.remove_unrecorded_containers(
+        runtime, spec.project, spec.name, spec.services_dir
+    )
 
 
 def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
@@ -562,7 +453,7 @@ def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
         return
     for name in ("docker", "podman"):
         url = engines.engine_url(name)
-        if not engines.probe_engine(url):
+        if engines.may_answer(url) and not engines.probe_engine(url):
             containers.remove_leftovers(url, _owner(spec), STOP_GRACE)
 
 
@@ -576,11 +467,5 @@ async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, A
         if not url:
             return
         await asyncio.to_thread(remove, url, ref, _owner(spec), name, STOP_GRACE)
-    elif name == "postgres":
-        from metalab_orchestrator.local.postgres import stop_postgres
-
-        await asyncio.to_thread(
-            stop_postgres, _postgres_handle(spec.services_dir, handle), STOP_GRACE
-        )
     else:
-        await asyncio.to_thread(terminate_group, record_of(handle), STOP_GRACE, owner=atlas_owner())
+        await asyncio.to_thread(teardown.stop_native, name, handle, spec.services_dir)

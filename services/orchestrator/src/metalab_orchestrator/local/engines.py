@@ -35,6 +35,27 @@ def engine_url(name: str, environ: Mapping[str, str] | None = None) -> str:
     return "unix:///run/podman/podman.sock"
 
 
+def may_answer(url: str) -> bool:
+    """False when the engine at ``url`` certainly does not answer: a Unix socket that is missing,
+    refuses, or that this account may not connect to. `probe_engine` would find that out too,
+    after importing the Docker SDK (~0.2 s), which a `services down` under ``auto`` then skips."""
+    if not url.startswith("unix://"):
+        return True
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(PING_TIMEOUT)
+        sock.connect(url.removeprefix("unix://"))
+    except (FileNotFoundError, PermissionError, ConnectionRefusedError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # e.g. a slow engine: the SDK's ping decides
+    finally:
+        sock.close()
+    return True
+
+
 def probe_engine(url: str) -> str:
     """ "" when the engine at ``url`` answers a ping, else why not (one line)."""
     if url.startswith("unix://") and not os.path.exists(url.removeprefix("unix://")):

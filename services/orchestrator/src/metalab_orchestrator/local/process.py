@@ -20,9 +20,8 @@ import stat as stat_mod
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import subprocess  # imported where a process is spawned: health checks need none
@@ -37,8 +36,7 @@ _children_lock = threading.Lock()
 _DEAD_STATES = frozenset({"Z", "X", "x"})
 
 
-@dataclass(frozen=True)
-class ProcessRecord:
+class ProcessRecord(NamedTuple):
     """Identity of a detached process: pid plus kernel start time (clock ticks since boot)."""
 
     pid: int
@@ -46,8 +44,7 @@ class ProcessRecord:
     pgid: int
 
 
-@dataclass(frozen=True)
-class ProcStat:
+class ProcStat(NamedTuple):
     """The fields of ``/proc/PID/stat`` we use."""
 
     state: str
@@ -86,8 +83,7 @@ class NotOurProcess(MetalabError):
     program, pid 0 or 1, a recycled pid)."""
 
 
-@dataclass(frozen=True)
-class Ownership:
+class Ownership(NamedTuple):
     """What a recorded process must be before it is signalled: run by one of ``uids`` (real
     uid) and, when ``executables`` is set, running a program of one of these basenames
     (``python3`` also matches ``python3.12``); ``cmdline`` words it must carry, if any."""

@@ -13,7 +13,6 @@ import asyncio
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -359,7 +358,7 @@ class SlurmBackend:
                 if note:  # running by SLURM's last word, but its node has gone quiet
                     bundle["job_state"] += f"; {note}"
                     probes = [
-                        p if p.healthy else replace(p, detail=f"{p.detail}; {note}") for p in probes
+                        p if p.healthy else p._replace(detail=f"{p.detail}; {note}") for p in probes
                     ]
             return probes
 
