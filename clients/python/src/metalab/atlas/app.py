@@ -17,11 +17,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import curves, export
+from metalab.atlas import curves, export, histogram
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
 from metalab.atlas.bundleview import bundle_view
+from metalab.atlas.floats import marked
 from metalab.atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
@@ -144,6 +145,10 @@ def _errors(app: FastAPI) -> None:
 
 
 def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
+    def ref(experiment_id: str) -> str:
+        """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
+        return source.resolve(check_experiment_id(experiment_id))
+
     @app.get("/api/health", tags=["service"])
     def health() -> dict[str, Any]:
         """Which store Atlas serves (redacted) and whether it can read it."""
@@ -176,7 +181,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
     def experiment(experiment_id: str) -> dict[str, Any]:
         """One experiment: its spec, counts and the fields its runs have."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         found = source.experiment(experiment_id)
         return {**found, "fields": source.fields(experiment_id).to_json()}
 
@@ -192,7 +197,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         limit: int = 50,
     ) -> dict[str, Any]:
         """A page of runs: filtered (``where``, ``status``, ``q``), sorted, paginated."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_request_text(where, status, q, sort)
         fields = source.fields(experiment_id, [sort, *_names(where)])
         query = parse_query(
@@ -206,7 +211,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             limit=limit,
         )
         total, rows = source.runs(experiment_id, query)
-        return {"total": total, "offset": offset, "limit": limit, "runs": rows}
+        return {"total": total, "offset": offset, "limit": limit, "runs": [marked(r) for r in rows]}
 
     @app.get("/api/experiments/{experiment_id}/plot", tags=["runs"])
     def plot(
@@ -219,13 +224,44 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         q: str = "",
     ) -> dict[str, Any]:
         """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_request_text(where, status, q, x, y, group)
         fields = source.fields(experiment_id, [x, y, group, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         xf, yf = fields.resolve(x), fields.resolve(y)
         gf = fields.resolve(group) if group else None
         return {"series": source.plot(experiment_id, query, xf, yf, gf)}
+
+    @app.get("/api/experiments/{experiment_id}/histogram", tags=["runs"])
+    def distribution(
+        experiment_id: str,
+        field: str,
+        group: str = "",
+        bins: int = histogram.DEFAULT_BINS,
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+    ) -> dict[str, Any]:
+        """A histogram of the numeric ``field`` over the matching runs (``bins`` equal-width
+        bins, at most 200, shared by every group) and each group's distribution: n, mean,
+        sample std, min, quartiles, median, max. ``group``: at most 12 values."""
+        experiment_id = ref(experiment_id)
+        check_request_text(where, status, q, field, group)
+        curves.bounded(bins, 1, histogram.MAX_BINS, "bins")
+        fields = source.fields(experiment_id, [field, group, *_names(where)])
+        query = parse_query(fields, where=where, status=status, q=q)
+        f = histogram.check_field(fields.resolve(field))
+        gf = fields.resolve(group) if group else None
+        matched, pairs = source.values(experiment_id, query, f, gf)
+        body = histogram.build(pairs, bins)
+        return {
+            "field": f.name,
+            "group": gf.name if gf else None,
+            "bins": bins,
+            "matched": matched,
+            "missing": matched - body["total"],
+            **body,
+        }
 
     @app.get("/api/experiments/{experiment_id}/curves", tags=["runs"])
     def learning_curves(
@@ -243,7 +279,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         and, per value of ``group``, the mean, standard deviation, min, max and count of
         its runs at each step. ``metric`` defaults to the first stepped metric found (one
         named like a loss first)."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         curves.bounded(runs, 1, curves.MAX_RUNS, "runs")
         curves.bounded(points, 2, curves.MAX_POINTS, "points")
         if metric:
@@ -285,7 +321,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         """The runs table (filtered and sorted as ``/runs``) as CSV, JSON or Parquet (when
         pyarrow is installed); at most ``limit`` rows (up to 100,000);
         ``X-Export-Truncated: true`` when more matched."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         fmt = export.check_format(format)
         curves.bounded(limit, 1, export.MAX_ROWS, "limit")
         fields = source.fields(experiment_id, [sort, *_names(where)])
@@ -306,19 +342,20 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         run: Annotated[list[str], Query()] = [],  # noqa: B006
     ) -> dict[str, Any]:
         """Runs side by side, with the keys whose values differ."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         if not 1 <= len(run) <= MAX_COMPARE:
             raise QueryError(f"compare 1 to {MAX_COMPARE} runs")
-        records = [source.run(experiment_id, check_run_id(r)) for r in run]
+        records = [marked(source.run(experiment_id, check_run_id(r))) for r in run]
         return {"runs": records, "differs": _differences(records)}
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
         """A run's record (with traceback), its artifacts and the sizes of its logs
         (stdout and stderr, or the named logs of an upstream-layout run)."""
-        record = source.run(check_experiment_id(experiment_id), check_run_id(run_id))
+        experiment_id = ref(experiment_id)
+        record = source.run(experiment_id, check_run_id(run_id))
         return {
-            "run": record,
+            "run": marked(record),
             "artifacts": source.files.artifacts(experiment_id, run_id),
             "log_sizes": source.files.logs(experiment_id, run_id),
         }
@@ -326,7 +363,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", tags=["runs"])
     def steps(experiment_id: str, run_id: str) -> dict[str, Any]:
         """Step-wise metrics: ``{name: [[step, value], …]}``."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_run_id(run_id)
         return {"steps": source.steps(experiment_id, run_id)}
 
@@ -337,6 +374,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     )
     def log(experiment_id: str, run_id: str, stream: str) -> Response:
         """The tail of a run's stdout or stderr (an upstream-layout run: a named log)."""
+        experiment_id = ref(experiment_id)
         text, size = source.files.log(experiment_id, run_id, stream)
         return PlainTextResponse(text, headers={"X-Log-Size": str(size)})
 
@@ -347,6 +385,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     )
     def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
         """An artifact file; ``download=true`` asks the browser to save it."""
+        experiment_id = ref(experiment_id)
         fd = source.files.open_artifact(experiment_id, run_id, path)
         name = path.rsplit("/", 1)[-1]
         kind = content_type(name)

@@ -163,6 +163,10 @@ class PostgresSource:
             return False, first_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
         return True, ""
 
+    def resolve(self, experiment_id: str) -> str:
+        """Ids are stored as written (``name:version`` included)."""
+        return experiment_id
+
     def experiments(self) -> list[dict[str, Any]]:
         try:
             specs = self._all(sql.SQL("SELECT experiment_id, spec, total_runs FROM experiments"))
@@ -482,6 +486,49 @@ class PostgresSource:
         )
         args = [*g_text.args, *x_json.args, *xv.args, *gv.args, *y_num.args, *join.args]
         return _series(r for r in self._all(statement, [*args, *cond.args]) if r[1] != "null")
+
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        """(matching runs, (group text, value) of those with a finite number in ``f``),
+        cached until the experiment's runs change; params and metrics from ``run_values``."""
+        stamp = self._stamp(experiment_id)
+        key = ("values", experiment_id, query, f, group)
+        return self.cache.get(
+            key, stamp, lambda: self._values(experiment_id, query, f, group, stamp[1])
+        )
+
+    def _values(
+        self,
+        experiment_id: str,
+        query: RunQuery,
+        f: Field,
+        group: Field | None,
+        lost: frozenset[str],
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        cond = pgsql.where(experiment_id, query, lost)
+        gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
+        if f.kind in ("params", "metrics"):
+            y_num = pgsql.Expr(sql.SQL("yv.num"))
+            join = pgsql.Expr(
+                sql.SQL(
+                    "LEFT JOIN run_values yv ON yv.experiment_id = r.experiment_id "
+                    "AND yv.field = %s AND yv.run_id = r.run_id "
+                ),
+                [f.name],
+            )
+        else:
+            yv = pgsql.value_expr(f, lost)
+            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+            join = pgsql.Expr(sql.SQL(""))
+        g_text = _as_text(group, pgsql.Expr(sql.SQL("t.gr")))
+        statement = sql.SQL(
+            "SELECT {g}, y FROM (SELECT {gv} AS gr, {y} AS y FROM runs r {join}WHERE {w}) t"
+        ).format(g=g_text.text, gv=gv.text, y=y_num.text, join=join.text, w=cond.text)
+        args = [*g_text.args, *gv.args, *y_num.args, *join.args, *cond.args]
+        rows = self._all(statement, args)
+        pairs = [(g, float(y)) for g, y in rows if y is not None and math.isfinite(y)]
+        return len(rows), pairs
 
 
 def _series(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from metalab.atlas import evaluate
-from metalab.atlas.evaluate import Ordering, Row
+from metalab.atlas.evaluate import Ordering, Row, text_of
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.histogram import is_number
 from metalab.atlas.liveness import LOST
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.storefiles import StoreFiles
-from metalab.atlas.upstream import operation_ref
+from metalab.atlas.upstream import operation_ref, safe_experiment_id
 
 FINISHED = ("completed", "success", "failed", "cancelled")  # success: upstream's completed
 T = TypeVar("T")
@@ -35,6 +36,7 @@ class RunSource(Protocol):
     def start(self) -> None: ...
     def close(self) -> None: ...
     def check(self) -> tuple[bool, str]: ...
+    def resolve(self, experiment_id: str) -> str: ...
     def experiments(self) -> list[dict[str, Any]]: ...
     def experiment(self, experiment_id: str) -> dict[str, Any]: ...
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields: ...
@@ -48,6 +50,9 @@ class RunSource(Protocol):
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]: ...
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]: ...
 
 
 def iso(seconds: float | None) -> str | None:
@@ -108,6 +113,14 @@ class FileSource:
     def _wait(self) -> None:
         if not self.index.ready.is_set():
             self.index.refresh()
+
+    def resolve(self, experiment_id: str) -> str:
+        """The id the index knows: an upstream ``name:version`` names its directory
+        ``name_version`` (as upstream's own store and Atlas do)."""
+        self._wait()
+        if ":" in experiment_id and self.index.experiment(experiment_id) is None:
+            return safe_experiment_id(experiment_id)
+        return experiment_id
 
     def _get(self, experiment_id: str) -> ExperimentIndex:
         self._wait()
@@ -278,6 +291,26 @@ class FileSource:
         def compute() -> list[dict[str, Any]]:
             _, rows, values = self._masked(experiment_id, query)
             return evaluate.aggregate(rows, x, y, group, values)
+
+        return self.cache.get(key, version, compute)
+
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        """(matching runs, (group text, value) of those with a finite number in ``f``)."""
+        self._get(experiment_id)
+        version = self.index.rows(experiment_id)[0]
+        key = ("values", experiment_id, query.filters, query.statuses, query.search, f, group)
+
+        def compute() -> tuple[int, list[tuple[str | None, float]]]:
+            _, rows, columns = self._masked(experiment_id, query)
+            groups = columns(group) if group is not None else [None] * len(rows)
+            pairs = [
+                (text_of(g), float(v))
+                for g, v in zip(groups, columns(f), strict=True)
+                if is_number(v)
+            ]
+            return len(rows), pairs
 
         return self.cache.get(key, version, compute)
 

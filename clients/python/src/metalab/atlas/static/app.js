@@ -30,9 +30,14 @@ async function api(path, params) {
   return body;
 }
 
-function fmt(value) {
+// `float`: the store recorded a float (the API lists such fields in a run's `floats`), which
+// JSON parsing turns into an integer: shown as 1.0, not 1.
+function fmt(value, float) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(5).replace(/\.?0+(e|$)/, "$1");
+  if (typeof value === "number") {
+    if (!Number.isInteger(value)) return value.toPrecision(5).replace(/\.?0+(e|$)/, "$1");
+    return float && Math.abs(value) < 1e16 ? value.toFixed(1) : String(value);
+  }
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -205,12 +210,13 @@ async function renderRuns(id, state, body, allFields) {
   const rows = data.runs.map((run) => {
     const box = el("input", { type: "checkbox", "data-run": run.run_id });
     box.checked = state.selected.has(run.run_id);
+    const floats = new Set(run.floats || []);
     box.addEventListener("change", () => box.checked ? state.selected.add(run.run_id) : state.selected.delete(run.run_id));
     return el("tr", { "data-run": run.run_id }, el("td", {}, box), cols.map((c) => {
       const v = value(run, c);
       if (c === "run_id") return el("td", {}, el("a", { href: `#/e/${enc(id)}/r/${run.run_id}` }, v));
       if (c === "status") return el("td", {}, statusBadge(v));
-      return el("td", { class: typeof v === "number" ? "num" : "", "data-field": c }, fmt(v));
+      return el("td", { class: typeof v === "number" ? "num" : "", "data-field": c }, fmt(v, floats.has(c)));
     }));
   });
   const last = Math.min(data.total, state.offset + state.limit);
@@ -229,8 +235,9 @@ async function runPage(id, runId) {
     api(`/api/experiments/${enc(id)}/runs/${runId}`),
     api(`/api/experiments/${enc(id)}/runs/${runId}/steps`)]);
   const run = detail.run;
+  const floats = new Set(run.floats || []);
   const kv = (obj, idName) => el("table", { id: idName }, Object.entries(obj || {}).sort().map(([k, v]) =>
-    el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v)))));
+    el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v, floats.has(`${idName}.${k}`))))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))));
   const curves = Object.entries(steps.steps).map(([name]) =>
@@ -519,7 +526,7 @@ async function comparePage(id, search) {
     rows.push(el("tr", {}, el("th", { colspan: ids.length + 1 }, name)));
     for (const key of keys) {
       rows.push(el("tr", { class: differs.includes(key) ? "diff" : "" }, el("td", {}, key),
-        data.runs.map((r) => el("td", {}, fmt(getter(r)[key])))));
+        data.runs.map((r) => el("td", {}, fmt(getter(r)[key], (r.floats || []).includes(`${name}.${key}`))))));
     }
   };
   const keys = (s) => [...new Set(data.runs.flatMap((r) => Object.keys(r[s] || {})))].sort();
