@@ -108,7 +108,8 @@ function queryParams(state) {
 function experimentTabs(id, active) {
   const tab = (name, href) => el("a", { href, class: active === name ? "active" : "", id: `tab-${name}` }, name);
   return el("p", { class: "tabs" }, tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
-    tab("curves", `#/e/${enc(id)}/curves`), tab("compare", `#/e/${enc(id)}/compare`));
+    tab("curves", `#/e/${enc(id)}/curves`), tab("histogram", `#/e/${enc(id)}/histogram`),
+    tab("compare", `#/e/${enc(id)}/compare`));
 }
 
 async function experimentPage(id) {
@@ -512,6 +513,77 @@ function curvesChart(host, data, mode, weight, logY) {
   host.dataset.lines = String(mode === "runs" ? series.length : entries.length);
 }
 
+// ---- histogram and distributions ----
+async function histogramPage(id, search) {
+  const exp = await api(`/api/experiments/${enc(id)}`);
+  const state = tableState(id, exp.fields);
+  const params = exp.fields.params.map((p) => `params.${p}`);
+  const numeric = [...exp.fields.metrics.map((m) => `metrics.${m}`), ...params, "duration_s"];
+  const pick = (name, options, chosen, blank) => el("select", { id: `histogram-${name}` },
+    blank ? el("option", { value: "" }, "(none)") : null,
+    options.map((o) => el("option", { value: o, selected: o === chosen ? "selected" : null }, o)));
+  const field = pick("field", numeric, search.get("field") || numeric[0]);
+  const group = pick("group", params, search.get("group") || "", true);
+  const bins = el("input", { type: "number", id: "histogram-bins", min: "1", max: "200", size: 4, value: search.get("bins") || "20" });
+  const share = el("input", { type: "checkbox", id: "histogram-share" });
+  const info = el("p", { class: "muted", id: "histogram-info" });
+  const chart = el("div", { id: "histogram" });
+  const stats = el("div", { id: "histogram-cards" });
+  let data = null;
+  const load = async () => {
+    const query = [...queryParams(state), ["field", field.value], ["bins", bins.value || "20"]];
+    if (group.value) query.push(["group", group.value]);
+    data = await api(`/api/experiments/${enc(id)}/histogram`, query);
+    info.textContent = `${data.total} of ${data.matched} matching runs have a number in ${data.field}` +
+      (data.missing ? ` (${data.missing} without)` : "");
+    draw();
+  };
+  const draw = () => {
+    if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
+    histogramChart(chart, data, share.checked);
+    stats.replaceChildren(distributionTable(data));
+  };
+  for (const control of [field, group, bins]) control.addEventListener("change", () => load().catch(fail));
+  share.addEventListener("change", draw);
+  show(el("h1", {}, exp.name), experimentTabs(id, "histogram"),
+    el("div", { class: "controls" }, "field", field, "group by", group, el("label", {}, "bins ", bins),
+      el("label", {}, share, "share of each group"),
+      state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
+    info, chart, el("h2", {}, "Distributions"), stats);
+  await load();
+}
+
+// One stepped outline per group over shared bins, lightly filled so that overlaps show.
+function histogramChart(host, data, share) {
+  const short = (data.group || "").replace(/^(params|metrics)\./, "");
+  const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
+  const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
+  const series = data.series.map((g, i) => {
+    const ys = height(g);
+    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
+  });
+  Charts.chart(host, {
+    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs" }, height: 360,
+    series,
+    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
+    valueOf: (entry, idx) => {
+      if (idx >= data.edges.length - 1) return "";
+      const g = data.series[entry.seriesIdx[0] - 1];
+      return `[${fmt(data.edges[idx])}, ${fmt(data.edges[idx + 1])}): ${g.counts[idx]}`;
+    },
+  });
+  host.dataset.series = String(data.series.length);
+}
+
+function distributionTable(data) {
+  const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
+  return el("table", { id: "distributions" },
+    el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
+    data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
+      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),
+      columns.map((c) => el("td", { class: "num", "data-stat": c }, fmt(g[c]))))));
+}
+
 // ---- compare ----
 async function comparePage(id, search) {
   const ids = (search.get("runs") || "").split(",").filter(Boolean);
@@ -565,6 +637,7 @@ async function route() {
     else if (parts[0] === "e" && parts[2] === "plot") await plotPage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "curves") await curvesPage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "compare") await comparePage(parts[1], search);
+    else if (parts[0] === "e" && parts[2] === "histogram") await histogramPage(parts[1], search);
     else if (parts[0] === "e") await experimentPage(parts[1]);
     else await overview();
   } catch (error) {
