@@ -268,9 +268,7 @@ def test_histogram_of_a_metric_per_param(sweep_atlas: tuple[httpx.Client, str]) 
         assert sum(series["counts"]) == series["n"] == len(mine)
         assert series["min"] == mine[0] and series["max"] == mine[-1]
         assert series["mean"] == pytest.approx(sum(mine) / len(mine))
-    filtered = http.get(
-        f"{base}/histogram", params={**params, "where": "params.depth:eq:2"}
-    ).json()
+    filtered = http.get(f"{base}/histogram", params={**params, "where": "params.depth:eq:2"}).json()
     assert filtered["total"] == len(LRS) * REPLICATES and filtered["missing"] == 0
     plain = http.get(f"{base}/histogram", params={"field": "params.lr", "bins": 2}).json()
     assert plain["group"] is None and plain["total"] == len(rows)
