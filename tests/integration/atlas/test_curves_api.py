@@ -250,7 +250,7 @@ def test_histogram_of_a_metric_per_param(sweep_atlas: tuple[httpx.Client, str]) 
     """Counts and summaries agree with the runs table's own values; failed runs (no
     ``final_loss``) are counted as missing."""
     http, base = sweep_atlas
-    params = {"field": "metrics.final_loss", "group": "params.lr", "bins": 5}
+    params: dict[str, Any] = {"field": "metrics.final_loss", "group": "params.lr", "bins": 5}
     body = http.get(f"{base}/histogram", params=params).json()
     rows = http.get(f"{base}/runs", params={"limit": 500}).json()["runs"]
     values = {
