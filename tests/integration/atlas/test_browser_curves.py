@@ -286,3 +286,44 @@ def test_histogram_page(browser: Any, sweep: Atlas) -> None:
     wait.until(lambda d: legend(d, "#histogram") == [f"params.lr (n={len(LRS) * per_group})"])
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_compare_with_a_baseline_and_only_differences(browser: Any, sweep: Atlas) -> None:
+    """Three runs of ``curves:1`` side by side: differing rows highlighted, each number's
+    difference from the baseline, the baseline moved by a click, equal rows hidden."""
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    base = f"{sweep.url}/api/experiments/curves:1"
+    rows = httpx.get(f"{base}/runs", params={"status": "success", "sort": "params.lr"}).json()
+    first, second, last = (rows["runs"][i] for i in (0, 1, -1))
+    ids = [first["run_id"], second["run_id"], last["run_id"]]
+    browser.get(f"{sweep.url}/?k=1#/e/curves:1/compare?runs={','.join(ids)}")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#compare tr.diff"))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#compare th a")]
+    assert headers == ids
+    assert browser.find_element(By.ID, "baseline").text == "baseline"
+
+    def row(key: str) -> list[str]:
+        css = f'#compare tr[data-key="{key}"] td'
+        return [c.text for c in browser.find_elements(By.CSS_SELECTOR, css)][1:]
+
+    lr = row("params.lr")
+    assert lr[0] == "0.01" and lr[2].startswith("1.0 (+0.99")
+    loss = [r["metrics"]["final_loss"] for r in (first, second, last)]
+    sign = "+" if loss[2] > loss[0] else "−"
+    assert row("metrics.final_loss")[2].endswith(f"({sign}{abs(loss[2] - loss[0]):.5g})")
+    diff = browser.find_element(By.CSS_SELECTOR, '#compare tr[data-key="params.lr"]')
+    assert "diff" in diff.get_attribute("class")
+    assert row("run.status") == ["success"] * 3
+
+    browser.find_element(By.CSS_SELECTOR, f'button.rebase[data-run="{ids[2]}"]').click()
+    wait.until(lambda d: row("params.lr")[0].startswith("0.01 (−0.99"))
+    assert "baseline=" in browser.current_url
+    browser.find_element(By.ID, "compare-only").click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '#compare tr[data-key="run.status"]'))
+    assert browser.find_elements(By.CSS_SELECTOR, '#compare tr[data-key="params.lr"]')
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "compare-baseline.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import curves, export, histogram
+from metalab.atlas import compare, curves, export, histogram
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -337,16 +337,26 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         return Response(export.render(rows, fmt), media_type=export.FORMATS[fmt], headers=headers)
 
     @app.get("/api/experiments/{experiment_id}/compare", tags=["runs"])
-    def compare(
+    def compare_runs(
         experiment_id: str,
         run: Annotated[list[str], Query()] = [],  # noqa: B006
+        baseline: str = "",
     ) -> dict[str, Any]:
-        """Runs side by side, with the keys whose values differ."""
+        """Runs side by side: the keys whose values differ and, for numbers, each run's
+        difference from the ``baseline`` run (one of ``run``; default the first)."""
         experiment_id = ref(experiment_id)
         if not 1 <= len(run) <= MAX_COMPARE:
             raise QueryError(f"compare 1 to {MAX_COMPARE} runs")
+        if baseline and baseline not in run:
+            raise QueryError("the baseline must be one of the compared runs")
         records = [marked(source.run(experiment_id, check_run_id(r))) for r in run]
-        return {"runs": records, "differs": _differences(records)}
+        base = run.index(baseline) if baseline else 0
+        return {
+            "runs": records,
+            "baseline": records[base]["run_id"],
+            "differs": compare.differences(records),
+            "deltas": compare.deltas(records, base),
+        }
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
@@ -434,18 +444,6 @@ def _gather(
 
 def _names(where: list[str]) -> list[str]:
     return [w.partition(":")[0] for w in where]
-
-
-def _differences(records: list[dict[str, Any]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for section in ("params", "metrics"):
-        keys = sorted({k for r in records for k in (r.get(section) or {})})
-        out[section] = [
-            k for k in keys if len({json.dumps((r.get(section) or {}).get(k)) for r in records}) > 1
-        ]
-    core = ("status", "attempt", "seed", "host", "duration_s", "error")
-    out["core"] = [k for k in core if len({json.dumps(r.get(k)) for r in records}) > 1]
-    return out
 
 
 def _static(app: FastAPI, assets: Assets) -> None:

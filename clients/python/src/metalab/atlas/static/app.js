@@ -585,6 +585,9 @@ function distributionTable(data) {
 }
 
 // ---- compare ----
+// Runs side by side; rows whose values differ are highlighted, numbers show their difference
+// from the baseline run (click a run's "baseline" button to change it); "only differences"
+// hides the rows where every run agrees.
 async function comparePage(id, search) {
   const ids = (search.get("runs") || "").split(",").filter(Boolean);
   const head = [el("h1", {}, id), experimentTabs(id, "compare")];
@@ -592,22 +595,49 @@ async function comparePage(id, search) {
     show(...head, el("p", { class: "muted" }, "Select two or more runs in the runs table, then press “Compare selected”."));
     return;
   }
-  const data = await api(`/api/experiments/${enc(id)}/compare`, ids.map((r) => ["run", r]));
-  const rows = [];
-  const section = (name, getter, keys, differs) => {
-    rows.push(el("tr", {}, el("th", { colspan: ids.length + 1 }, name)));
-    for (const key of keys) {
-      rows.push(el("tr", { class: differs.includes(key) ? "diff" : "" }, el("td", {}, key),
-        data.runs.map((r) => el("td", {}, fmt(getter(r)[key], (r.floats || []).includes(`${name}.${key}`))))));
-    }
+  const query = ids.map((r) => ["run", r]);
+  if (search.get("baseline")) query.push(["baseline", search.get("baseline")]);
+  const data = await api(`/api/experiments/${enc(id)}/compare`, query);
+  const only = el("input", { type: "checkbox", id: "compare-only" });
+  only.checked = search.get("only") === "1";
+  const table = el("table", { id: "compare" });
+  const rebase = (runId) => {
+    const next = new URLSearchParams(search);
+    next.set("baseline", runId);
+    location.hash = `#/e/${enc(id)}/compare?${next}`;
   };
-  const keys = (s) => [...new Set(data.runs.flatMap((r) => Object.keys(r[s] || {})))].sort();
-  section("run", (r) => r, ["status", "attempt", "seed", "host", "duration_s", "error"], data.differs.core);
-  section("params", (r) => r.params || {}, keys("params"), data.differs.params);
-  section("metrics", (r) => r.metrics || {}, keys("metrics"), data.differs.metrics);
-  show(...head, el("table", { id: "compare" },
-    el("tr", {}, el("th", {}, ""), data.runs.map((r) => el("th", {}, el("a", { href: `#/e/${enc(id)}/r/${r.run_id}` }, r.run_id)))),
-    rows));
+  const render = () => {
+    const rows = [];
+    const section = (name, getter, keys, differs, deltas) => {
+      const shown = only.checked ? keys.filter((k) => differs.includes(k)) : keys;
+      if (!shown.length) return;
+      rows.push(el("tr", { class: "section" }, el("th", { colspan: ids.length + 1 }, name)));
+      for (const key of shown) {
+        const change = deltas[key] || [];
+        rows.push(el("tr", { class: differs.includes(key) ? "diff" : "", "data-key": `${name}.${key}` }, el("td", {}, key),
+          data.runs.map((r, i) => {
+            const d = change[i];
+            return el("td", { class: typeof getter(r)[key] === "number" ? "num" : "" },
+              fmt(getter(r)[key], (r.floats || []).includes(`${name}.${key}`)),
+              d ? el("span", { class: `delta ${d > 0 ? "up" : "down"}` }, ` (${d > 0 ? "+" : "−"}${fmt(Math.abs(d))})`) : null);
+          })));
+      }
+    };
+    const keys = (s) => [...new Set(data.runs.flatMap((r) => Object.keys(r[s] || {})))].sort();
+    section("run", (r) => r, ["status", "attempt", "seed", "host", "duration_s", "error"], data.differs.core, data.deltas.core);
+    section("params", (r) => r.params || {}, keys("params"), data.differs.params, data.deltas.params);
+    section("metrics", (r) => r.metrics || {}, keys("metrics"), data.differs.metrics, data.deltas.metrics);
+    table.replaceChildren(
+      el("tr", {}, el("th", {}, ""), data.runs.map((r) => el("th", { class: r.run_id === data.baseline ? "baseline" : "" },
+        el("a", { href: `#/e/${enc(id)}/r/${r.run_id}` }, r.run_id), " ",
+        r.run_id === data.baseline ? el("span", { class: "muted", id: "baseline" }, "baseline")
+          : el("button", { class: "rebase", "data-run": r.run_id, on: { click: () => rebase(r.run_id) } }, "baseline")))),
+      ...rows);
+  };
+  only.addEventListener("change", render);
+  render();
+  show(...head, el("div", { class: "controls" }, el("label", {}, only, "only differences"),
+    el("span", { class: "muted" }, `${data.runs.length} runs; differences from ${data.baseline}`)), table);
 }
 
 // ---- services ----
