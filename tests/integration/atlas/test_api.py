@@ -220,7 +220,7 @@ def test_compare_marks_differences(client: httpx.Client) -> None:
 def test_compare_gives_differences_from_a_baseline(client: httpx.Client) -> None:
     """Run 0 and run 1 differ in the optimiser, the seed, the loss and the duration; run 2
     (depth 4) failed: no metrics, so its metric differences are null."""
-    runs = [("run", run_id(0)), ("run", run_id(1)), ("run", run_id(2))]
+    runs: list[tuple[str, Any]] = [("run", run_id(0)), ("run", run_id(1)), ("run", run_id(2))]
     body = client.get("/api/experiments/sweep/compare", params=runs).json()
     assert body["baseline"] == run_id(0)
     assert body["deltas"]["metrics"]["loss"] == [0.0, pytest.approx(0.5), None]
