@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import compare, curves, export, histogram
+from metalab.atlas import compare, curves, export, histogram, slurm
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -145,6 +145,8 @@ def _errors(app: FastAPI) -> None:
 
 
 def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
+    queue = slurm.Queue()
+
     def ref(experiment_id: str) -> str:
         """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
         return source.resolve(check_experiment_id(experiment_id))
@@ -358,13 +360,37 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             "deltas": compare.deltas(records, base),
         }
 
+    def submission(experiment_id: str) -> dict[str, Any] | None:
+        if not source.files.is_upstream(experiment_id):
+            return None
+        return slurm.manifest(source.files.upstream.base(experiment_id))
+
+    @app.get("/api/experiments/{experiment_id}/slurm", tags=["experiments"])
+    def slurm_status(experiment_id: str) -> dict[str, Any]:
+        """The SLURM jobs that ran the experiment (as its runs or its SLURM submission
+        manifest record them) and how many of their array tasks ``squeue`` lists in each
+        state; ``slurm: false`` when none is recorded."""
+        experiment_id = ref(experiment_id)
+        jobs, recorded, extra = source.slurm_jobs(experiment_id), "records", {}
+        if not jobs and (found := submission(experiment_id)) is not None:
+            jobs, recorded = found["job_ids"], "manifest"
+            extra = {"submitted_at": found.get("submitted_at"), "runs": found.get("total_runs")}
+        states = queue.states() if jobs else None
+        return slurm.experiment_status(jobs, recorded, states, extra)
+
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
-        """A run's record (with traceback), its artifacts and the sizes of its logs
-        (stdout and stderr, or the named logs of an upstream-layout run)."""
+        """A run's record (with traceback), its artifacts, the sizes of its logs (stdout
+        and stderr, or the named logs of an upstream-layout run) and, for a run recorded on
+        SLURM, its job (array task) and the state ``squeue`` gives it."""
         experiment_id = ref(experiment_id)
         record = source.run(experiment_id, check_run_id(run_id))
+        executor = record.get("executor")
+        job = executor.get("slurm_job") if isinstance(executor, dict) else None
+        if not job and (found := submission(experiment_id)) is not None:
+            job = slurm.manifest_task(found, run_id)
         return {
+            "slurm": slurm.run_status(job, queue.states()) if job else None,
             "run": marked(record),
             "artifacts": source.files.artifacts(experiment_id, run_id),
             "log_sizes": source.files.logs(experiment_id, run_id),

@@ -530,6 +530,20 @@ class PostgresSource:
         pairs = [(g, float(y)) for g, y in rows if y is not None and math.isfinite(y)]
         return len(rows), pairs
 
+    def slurm_jobs(self, experiment_id: str) -> list[str]:
+        """The SLURM jobs (``executor.slurm_job``) the experiment's runs record, distinct;
+        cached until its runs change."""
+        stamp = self._stamp(experiment_id)
+        statement = sql.SQL(
+            "SELECT DISTINCT executor->>'slurm_job' FROM runs WHERE experiment_id = %s "
+            "AND executor->>'slurm_job' <> ''"
+        )
+        return self.cache.get(
+            ("slurm", experiment_id),
+            stamp,
+            lambda: sorted(str(r[0]) for r in self._all(statement, [experiment_id])),
+        )
+
 
 def _series(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Plot series from (group text, x as JSON text, mean, std, n) rows."""

@@ -53,6 +53,7 @@ class RunSource(Protocol):
     def values(
         self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
     ) -> tuple[int, list[tuple[str | None, float]]]: ...
+    def slurm_jobs(self, experiment_id: str) -> list[str]: ...
 
 
 def iso(seconds: float | None) -> str | None:
@@ -313,6 +314,21 @@ class FileSource:
             return len(rows), pairs
 
         return self.cache.get(key, version, compute)
+
+    def slurm_jobs(self, experiment_id: str) -> list[str]:
+        """The SLURM jobs (``executor.slurm_job``) the experiment's runs record, distinct."""
+        self._get(experiment_id)
+        version, rows = self.index.rows(experiment_id)
+
+        def compute() -> list[str]:
+            jobs = {
+                e["slurm_job"]
+                for e in (r["_executor"] for r in rows)
+                if isinstance(e, dict) and isinstance(e.get("slurm_job"), str) and e["slurm_job"]
+            }
+            return sorted(jobs)
+
+        return self.cache.get(("slurm", experiment_id), version, compute)
 
 
 class VersionedCache:

@@ -166,18 +166,35 @@ async function experimentPage(id) {
     return link;
   };
   const exports = el("span", { id: "export" }, "Export:", exportLink("csv"), exportLink("json"), exportLink("parquet"));
-  show(el("h1", {}, exp.name, " ", el("span", { class: "muted" }, exp.operation)), experimentTabs(id, "runs"),
+  const badge = el("span", { id: "slurm-badge", class: "hidden" });
+  const loadBadge = () => slurmBadge(id, badge).catch(() => {});
+  show(el("h1", {}, exp.name, " ", el("span", { class: "muted" }, exp.operation), " ", badge), experimentTabs(id, "runs"),
     el("div", { class: "controls" }, search, statuses, columns, compare, exports),
     el("div", { class: "controls" }, "Filter:", field, op, value, el("button", { id: "filter-add", on: { click: addFilter } }, "Add"), chipBox),
     body);
   await render();
+  loadBadge();
   // While runs are in flight, refresh the table only (the controls keep focus and input).
   const tick = async () => {
     await render();
+    loadBadge();
     const now = await api(`/api/experiments/${enc(id)}`);
     if ((now.counts.running || 0) > 0) schedule(5000, tick);
   };
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
+}
+
+// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state.
+async function slurmBadge(id, badge) {
+  const data = await api(`/api/experiments/${enc(id)}/slurm`);
+  if (!data.slurm) { badge.classList.add("hidden"); return; }
+  const jobs = data.jobs.length > 3 ? `${data.jobs.slice(0, 3).join(", ")} +${data.jobs.length - 3}` : data.jobs.join(", ");
+  const states = Object.entries(data.states).map(([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`));
+  const idle = !data.squeue ? "squeue unavailable" : data.queued ? null : "not queued";
+  badge.replaceChildren(el("span", { class: "slurm-label" }, "SLURM"), `job ${jobs}`, ...states,
+    ...(idle ? [el("span", { class: "muted" }, idle)] : []));
+  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}`;
+  badge.classList.remove("hidden");
 }
 
 function exportUrl(id, state, format) {
@@ -240,7 +257,10 @@ async function runPage(id, runId) {
   const kv = (obj, idName) => el("table", { id: idName }, Object.entries(obj || {}).sort().map(([k, v]) =>
     el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v, floats.has(`${idName}.${k}`))))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
-    .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))));
+    .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))),
+    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), el("td", { id: "run-slurm" }, el("span", { class: "slurm-label" }, "job"), ` ${detail.slurm.job} `,
+      detail.slurm.state ? el("span", { class: `slurm-state ${detail.slurm.state.toLowerCase()}` }, detail.slurm.state.toLowerCase())
+        : el("span", { class: "muted" }, detail.slurm.squeue ? "not queued" : "squeue unavailable"))) : null);
   const curves = Object.entries(steps.steps).map(([name]) =>
     el("div", { class: "card" }, el("h2", {}, name), el("div", { class: "curve", "data-metric": name })));
   const logs = Object.keys(detail.log_sizes).map((stream) => {
