@@ -1,6 +1,7 @@
 """Atlas with 100,000 runs: request latency on both stores, FileStore index build and update.
 
     .venv/bin/python -m benchmarks.bench_atlas [--runs 100000] [-n 30]
+    .venv/bin/python -m benchmarks.bench_atlas --clients 50 [--runs 20000] [--store postgres]
 
 Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, without metrics),
 indexes the same files in a throwaway PostgreSQL (tests/integration/sdk/pgserver.py), starts
@@ -9,6 +10,10 @@ table, a filtered + sorted page, a deep page, run detail and plot data (median a
 The HTTP figures are for an unchanged experiment (both sources cache answers per version of
 the data); the cost of the first request after a change is measured in-process.
 Targets (issue 7): p95 ≤ 100 ms on PostgreSQL, ≤ 300 ms on the file index.
+
+``--clients N`` measures concurrent readers instead (`benchmarks.atlas_load`): 1, 10 and N
+clients over real HTTP on one Atlas process (``--runs`` defaults to 20,000 then). Target
+(issue 19): 50 clients at p95 ≤ 300 ms and 0 errors.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import httpx
 
 from benchmarks._timing import summary
+from benchmarks.atlas_load import concurrent_readers
 from metalab._runstore.base import RunRecord
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
@@ -285,11 +291,42 @@ def after_changes_figures(root: Path, n: int, n_runs: int) -> None:
         print("  " + summary(name, values))
 
 
+def clients_figures(n_runs: int, clients: int, store: str, per_client: int) -> None:
+    """Concurrent readers (`benchmarks.atlas_load`) on each store asked for."""
+    base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
+    base.chmod(0o755)
+    levels = sorted({1, 10, clients})
+    try:
+        records = make_records(n_runs)
+        root = base / "files"
+        write_files(root, records)
+        if store in ("file", "both"):
+            with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
+                print(f"FileStore, {n_runs} runs: concurrent readers (closed loop, real HTTP)")
+                concurrent_readers(atlas.url, EXPERIMENT, n_runs, levels, per_client)
+        if store in ("postgres", "both"):
+            with throwaway_postgres() as server:
+                locator = f"{server.dsn(server.create_database())}&file_root={root}"
+                index_in_postgres(locator, records)
+                with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
+                    print(f"PostgreSQL, {n_runs} runs: concurrent readers (closed loop, real HTTP)")
+                    concurrent_readers(atlas.url, EXPERIMENT, n_runs, levels, per_client)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=0, help="100,000 (20,000 with --clients)")
     parser.add_argument("-n", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=0, help="concurrent readers instead")
+    parser.add_argument("--store", choices=("file", "postgres", "both"), default="postgres")
+    parser.add_argument("--per-client", type=int, default=40, help="requests per client")
     args = parser.parse_args()
+    if args.clients:
+        clients_figures(args.runs or 20_000, args.clients, args.store, args.per_client)
+        return
+    args.runs = args.runs or 100_000
     base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
     base.chmod(0o755)
     try:

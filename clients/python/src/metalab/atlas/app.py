@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -39,6 +40,7 @@ from metalab.atlas.source import RunSource, open_source
 from metalab.errors import StoreError
 
 MAX_COMPARE = 20
+HANDLER_THREADS = 6  # request handlers running at once (docs/atlas.md, "Concurrent readers")
 ARTIFACT_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 INLINE_TYPES = ("text/plain", "application/json", "image/png", "image/jpeg", "image/gif")
 
@@ -82,6 +84,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Handlers run in worker threads; past a few at once they only contend for the GIL
+        # (and the store's connections): the others wait their turn in the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = HANDLER_THREADS
         source.start()
         yield
         source.close()

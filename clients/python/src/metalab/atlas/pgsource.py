@@ -27,6 +27,8 @@ from metalab.atlas.source import VersionedCache, public, summary
 from metalab.atlas.storefiles import StoreFiles
 from metalab.errors import StoreError
 
+# answers kept per version of an experiment: many readers browsing pages, filters, plots
+CACHE_SIZE = 512
 FIELDS_TTL = 10.0
 COLUMNS = (
     "run_id",
@@ -69,7 +71,9 @@ class PostgresSource:
         self.dsn = config.dsn
         self.files = StoreFiles(Path(config.file_root))
         self.pool = Pool(self.dsn)
-        self.cache = VersionedCache(64)
+        self.cache = VersionedCache(CACHE_SIZE)
+        self._stamps: dict[str, Future[tuple[Hashable, frozenset[str]]]] = {}
+        self._stamp_lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
         # runs statements on the pool's spare connections: never more than it has, no queue
         self._helpers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="atlas-pq")
@@ -255,22 +259,43 @@ class PostgresSource:
 
     def _lost(self, experiment_id: str) -> frozenset[str]:
         """The experiment's running runs whose executor is gone (few rows, by index)."""
-        running = self._all(
-            sql.SQL(
-                "SELECT run_id, executor FROM runs WHERE experiment_id = %s AND status = 'running'"
-            ),
-            [experiment_id],
-        )
-        return self.liveness.lost((run_id, executor) for run_id, executor in running)
+        return self._stamp(experiment_id)[1]
 
     def _stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
         """A version of the experiment's runs: the counter every write of its runs bumps in
-        the writer's transaction (``run_versions``), with the lost runs."""
-        lost = self._lost(experiment_id)
+        the writer's transaction (``run_versions``), with the lost runs. Requests that
+        arrive while one is being read share that answer (one statement for many readers)."""
+        with self._stamp_lock:
+            flight = self._stamps.get(experiment_id)
+            leader = flight is None
+            if flight is None:
+                flight = self._stamps[experiment_id] = Future()
+        if not leader:
+            return flight.result()
+        try:
+            found = self._read_stamp(experiment_id)
+            flight.set_result(found)
+            return found
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        finally:
+            with self._stamp_lock:
+                del self._stamps[experiment_id]
+
+    def _read_stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
+        """`_stamp` in one statement: the version, and the running runs' executors."""
         rows = self._all(
-            sql.SQL("SELECT version FROM run_versions WHERE experiment_id = %s"), [experiment_id]
+            sql.SQL(
+                "SELECT (SELECT version FROM run_versions WHERE experiment_id = %s), "
+                "r.run_id, r.executor FROM (SELECT 1) one LEFT JOIN runs r "
+                "ON r.experiment_id = %s AND r.status = 'running'"
+            ),
+            [experiment_id, experiment_id],
         )
-        return (int(rows[0][0]) if rows else 0), lost
+        version = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        running = [(run_id, executor) for _, run_id, executor in rows if run_id is not None]
+        return version, self.liveness.lost(running)
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """A page, cached until the experiment's runs change (see `_stamp`)."""
