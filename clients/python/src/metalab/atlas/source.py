@@ -25,6 +25,8 @@ from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.storefiles import StoreFiles
 from metalab.atlas.upstream import operation_ref, safe_experiment_id
 
+# answers kept per index version; orderings of every run are among them (8 bytes a run)
+FILE_CACHE_SIZE = 128
 FINISHED = ("completed", "success", "failed", "cancelled")  # success: upstream's completed
 T = TypeVar("T")
 
@@ -96,7 +98,7 @@ class FileSource:
         self.files = StoreFiles(root)
         self.index = FileIndex(root)
         self.refresher = IndexRefresher(self.index, refresh_interval, freeze_gc)
-        self.cache = VersionedCache()
+        self.cache = VersionedCache(FILE_CACHE_SIZE)
 
     def start(self) -> None:
         self.refresher.start()
