@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_atlas [--runs 100000] [-n 30]
     .venv/bin/python -m benchmarks.bench_atlas --clients 50 [--runs 20000] [--store postgres]
+    .venv/bin/python -m benchmarks.bench_atlas --curves [--runs 100000]
 
 Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, without metrics),
 indexes the same files in a throwaway PostgreSQL (tests/integration/sdk/pgserver.py), starts
@@ -10,6 +11,10 @@ table, a filtered + sorted page, a deep page, run detail and plot data (median a
 The HTTP figures are for an unchanged experiment (both sources cache answers per version of
 the data); the cost of the first request after a change is measured in-process.
 Targets (issue 7): p95 ≤ 100 ms on PostgreSQL, ≤ 300 ms on the file index.
+
+Learning curves (`benchmarks.atlas_curves`): 1,000 of the runs carry 200 steps of ``loss``;
+the curves request for them is timed over HTTP and the curves page in headless Chromium
+(target, issue 19: the chart within 2 s of navigation); ``--curves`` measures only those.
 
 ``--clients N`` measures concurrent readers instead (`benchmarks.atlas_load`): 1, 10 and N
 clients over real HTTP on one Atlas process (``--runs`` defaults to 20,000 then). Target
@@ -31,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import atlas_curves
 from benchmarks._timing import summary
 from benchmarks.atlas_load import concurrent_readers
 from metalab._runstore.base import RunRecord
@@ -315,6 +321,27 @@ def clients_figures(n_runs: int, clients: int, store: str, per_client: int) -> N
         shutil.rmtree(base, ignore_errors=True)
 
 
+def curves_only(n_runs: int, n: int) -> None:
+    """`benchmarks.atlas_curves` on both stores, at ``n_runs`` runs."""
+    base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        records = make_records(n_runs)
+        root = base / "files"
+        write_files(root, records)
+        atlas_curves.write_step_files(root, EXPERIMENT)
+        with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
+            atlas_curves.figures(atlas.url, EXPERIMENT, f"FileStore, {n_runs} runs", n)
+        with throwaway_postgres() as server:
+            locator = f"{server.dsn(server.create_database())}&file_root={root}"
+            index_in_postgres(locator, records)
+            atlas_curves.index_steps(locator, EXPERIMENT)
+            with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
+                atlas_curves.figures(atlas.url, EXPERIMENT, f"PostgreSQL, {n_runs} runs", n)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=0, help="100,000 (20,000 with --clients)")
@@ -322,11 +349,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=0, help="concurrent readers instead")
     parser.add_argument("--store", choices=("file", "postgres", "both"), default="postgres")
     parser.add_argument("--per-client", type=int, default=40, help="requests per client")
+    parser.add_argument("--curves", action="store_true", help="learning-curve figures only")
     args = parser.parse_args()
     if args.clients:
         clients_figures(args.runs or 20_000, args.clients, args.store, args.per_client)
         return
     args.runs = args.runs or 100_000
+    if args.curves:
+        curves_only(args.runs, min(args.n, 10))
+        return
     base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
     base.chmod(0o755)
     try:
@@ -334,6 +365,7 @@ def main() -> None:
         root = base / "files"
         started = time.perf_counter()
         write_files(root, records)
+        atlas_curves.write_step_files(root, EXPERIMENT)
         print(f"wrote {args.runs} run files in {time.perf_counter() - started:.1f} s")
         index_figures(root, args.runs)
         files = FileSource(root)
@@ -343,10 +375,12 @@ def main() -> None:
         after_changes_figures(root, min(args.n, 20), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)
+            atlas_curves.figures(atlas.url, EXPERIMENT, "FileStore", min(args.n, 10))
         with throwaway_postgres() as server:
             locator = f"{server.dsn(server.create_database())}&file_root={root}"
             started = time.perf_counter()
             index_in_postgres(locator, records)
+            atlas_curves.index_steps(locator, EXPERIMENT)
             print(
                 f"indexed {args.runs} runs in PostgreSQL in {time.perf_counter() - started:.1f} s"
             )
@@ -357,6 +391,7 @@ def main() -> None:
                 postgres.close()
             with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
                 measure(atlas.url, "PostgresStore (indexed SQL)", args.n, args.runs)
+                atlas_curves.figures(atlas.url, EXPERIMENT, "PostgresStore", min(args.n, 10))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
