@@ -583,7 +583,7 @@ function histogramChart(host, data, share) {
     return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
   });
   Charts.chart(host, {
-    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs" }, height: 360,
+    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: 360,
     series,
     entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
     valueOf: (entry, idx) => {

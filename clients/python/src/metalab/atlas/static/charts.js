@@ -138,6 +138,7 @@
           values: opts.x.values || ((_u, splits) => splits.map(tick)), splits: opts.x.splits,
           grid: { stroke: "#e3e7ec" } },
         { label: opts.y.label, font: FONT, labelFont: FONT, size: axisSize, labelSize: 22, space: 32, gap: 6,
+          incrs: opts.y.integer ? INTEGER_STEPS : undefined,
           values: (_u, splits) => splits.map((v) => (yLog && !decadeMultiple(v) ? "" : tick(v))),
           grid: { stroke: "#e3e7ec" } },
       ],
