@@ -73,8 +73,12 @@ class Queue:
 
 
 def manifest(experiment_dir: str) -> dict[str, Any] | None:
-    """The SLURM submission manifest of an upstream-layout experiment directory, if any."""
-    data = load_json(os.path.join(experiment_dir, MANIFEST))
+    """The SLURM submission manifest of an upstream-layout experiment directory, if any: the
+    directory's own file (a symlink to anywhere else reads as absent)."""
+    path = os.path.join(experiment_dir, MANIFEST)
+    if os.path.realpath(path) != os.path.join(os.path.realpath(experiment_dir), MANIFEST):
+        return None
+    data = load_json(path)
     if not isinstance(data, dict) or data.get("executor_type") != "slurm":
         return None
     jobs = data.get("job_ids")
