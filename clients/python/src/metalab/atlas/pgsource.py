@@ -271,7 +271,10 @@ class PostgresSource:
             if flight is None:
                 flight = self._stamps[experiment_id] = Future()
         if not leader:
-            return flight.result()
+            try:
+                return flight.result()
+            except Exception:  # noqa: BLE001 - the leader's failure may be its own (its client gone)
+                return self._read_stamp(experiment_id)
         try:
             found = self._read_stamp(experiment_id)
             flight.set_result(found)
