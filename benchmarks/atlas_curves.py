@@ -19,7 +19,6 @@ import httpx
 
 from benchmarks._timing import summary
 from metalab._runstore.base import MetricStep
-from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
 from tests.integration.components import CHROMEDRIVER, CHROMIUM, chromium_missing
 
@@ -42,15 +41,10 @@ def write_step_files(root: Path, experiment: str, runs: int = RUNS) -> None:
         path.write_text("\n".join(lines) + "\n")
 
 
-def index_steps(locator: str, experiment: str, runs: int = RUNS) -> None:
-    store = parse_locator(locator).open()
-    assert isinstance(store, PostgresStore)
-    try:
-        for i in range(runs):
-            steps = [MetricStep("loss", s, v, "") for s, v in enumerate(curve(i))]
-            store.index_steps(experiment, f"{i:020x}", steps)
-    finally:
-        store.close()
+def index_steps(store: PostgresStore, experiment: str, runs: int = RUNS) -> None:
+    for i in range(runs):
+        steps = [MetricStep("loss", s, v, "") for s, v in enumerate(curve(i))]
+        store.index_steps(experiment, f"{i:020x}", steps)
 
 
 def http_figures(url: str, experiment: str, n: int) -> None:
