@@ -1,6 +1,8 @@
 """Atlas with 100,000 runs: request latency on both stores, FileStore index build and update.
 
     .venv/bin/python -m benchmarks.bench_atlas [--runs 100000] [-n 30]
+    .venv/bin/python -m benchmarks.bench_atlas --clients 50 [--runs 20000] [--store postgres]
+    .venv/bin/python -m benchmarks.bench_atlas --curves [--runs 100000]
 
 Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, without metrics),
 indexes the same files in a throwaway PostgreSQL (tests/support/postgres.py), starts
@@ -9,6 +11,14 @@ table, a filtered + sorted page, a deep page, run detail and plot data (median a
 The HTTP figures are for an unchanged experiment (both sources cache answers per version of
 the data); the cost of the first request after a change is measured in-process.
 Targets (issue 7): p95 ≤ 100 ms on PostgreSQL, ≤ 300 ms on the file index.
+
+Learning curves (`benchmarks.atlas_curves`): 1,000 of the runs carry 200 steps of ``loss``;
+the curves request for them is timed over HTTP and the curves page in headless Chromium
+(target, issue 19: the chart within 2 s of navigation); ``--curves`` measures only those.
+
+``--clients N`` measures concurrent readers instead (`benchmarks.atlas_load`): 1, 10 and N
+clients over real HTTP on one Atlas process (``--runs`` defaults to 20,000 then). Target
+(issue 19): 50 clients at p95 ≤ 300 ms and 0 errors.
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ from typing import Any
 
 import httpx
 
+from benchmarks import atlas_curves
 from benchmarks._timing import summary
+from benchmarks.atlas_load import concurrent_readers
 from metalab._runstore.base import RunRecord
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
@@ -94,8 +106,10 @@ def index_in_postgres(locator: str, records: list[RunRecord]) -> None:
         )
         for start in range(0, len(records), 5000):
             store.index_runs(records[start : start + 5000])
-        # what autovacuum does after a bulk load (index-only scans need the visibility map)
-        store.conn.execute("VACUUM ANALYZE runs, run_values")
+        atlas_curves.index_steps(store, EXPERIMENT)
+        # what autovacuum does after a bulk load (index-only scans need the visibility map);
+        # done here, it does not run during the measurements
+        store.conn.execute("VACUUM ANALYZE runs, run_values, metric_steps")
     finally:
         store.close()
 
@@ -285,11 +299,66 @@ def after_changes_figures(root: Path, n: int, n_runs: int) -> None:
         print("  " + summary(name, values))
 
 
+def clients_figures(n_runs: int, clients: int, store: str, per_client: int) -> None:
+    """Concurrent readers (`benchmarks.atlas_load`) on each store asked for."""
+    base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
+    base.chmod(0o755)
+    levels = sorted({1, 10, clients})
+    try:
+        records = make_records(n_runs)
+        root = base / "files"
+        write_files(root, records)
+        if store in ("file", "both"):
+            with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
+                print(f"FileStore, {n_runs} runs: concurrent readers (closed loop, real HTTP)")
+                concurrent_readers(atlas.url, EXPERIMENT, n_runs, levels, per_client)
+        if store in ("postgres", "both"):
+            with throwaway_postgres() as server:
+                locator = f"{server.dsn(server.create_database())}&file_root={root}"
+                index_in_postgres(locator, records)
+                with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
+                    print(f"PostgreSQL, {n_runs} runs: concurrent readers (closed loop, real HTTP)")
+                    concurrent_readers(atlas.url, EXPERIMENT, n_runs, levels, per_client)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def curves_only(n_runs: int, n: int) -> None:
+    """`benchmarks.atlas_curves` on both stores, at ``n_runs`` runs."""
+    base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        records = make_records(n_runs)
+        root = base / "files"
+        write_files(root, records)
+        atlas_curves.write_step_files(root, EXPERIMENT)
+        with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
+            atlas_curves.figures(atlas.url, EXPERIMENT, f"FileStore, {n_runs} runs", n)
+        with throwaway_postgres() as server:
+            locator = f"{server.dsn(server.create_database())}&file_root={root}"
+            index_in_postgres(locator, records)
+            with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
+                atlas_curves.figures(atlas.url, EXPERIMENT, f"PostgreSQL, {n_runs} runs", n)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=0, help="100,000 (20,000 with --clients)")
     parser.add_argument("-n", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=0, help="concurrent readers instead")
+    parser.add_argument("--store", choices=("file", "postgres", "both"), default="postgres")
+    parser.add_argument("--per-client", type=int, default=40, help="requests per client")
+    parser.add_argument("--curves", action="store_true", help="learning-curve figures only")
     args = parser.parse_args()
+    if args.clients:
+        clients_figures(args.runs or 20_000, args.clients, args.store, args.per_client)
+        return
+    args.runs = args.runs or 100_000
+    if args.curves:
+        curves_only(args.runs, min(args.n, 10))
+        return
     base = Path(tempfile.mkdtemp(prefix="metalab-bench-atlas-", dir="/tmp"))
     base.chmod(0o755)
     try:
@@ -297,6 +366,7 @@ def main() -> None:
         root = base / "files"
         started = time.perf_counter()
         write_files(root, records)
+        atlas_curves.write_step_files(root, EXPERIMENT)
         print(f"wrote {args.runs} run files in {time.perf_counter() - started:.1f} s")
         index_figures(root, args.runs)
         files = FileSource(root)
@@ -306,6 +376,7 @@ def main() -> None:
         after_changes_figures(root, min(args.n, 20), args.runs)
         with running_atlas(str(root), base / "atlas-file.log", extra=()) as atlas:
             measure(atlas.url, "FileStore (in-memory incremental index)", args.n, args.runs)
+            atlas_curves.figures(atlas.url, EXPERIMENT, "FileStore", min(args.n, 10))
         with throwaway_postgres() as server:
             locator = f"{server.dsn(server.create_database())}&file_root={root}"
             started = time.perf_counter()
@@ -320,6 +391,7 @@ def main() -> None:
                 postgres.close()
             with running_atlas(locator, base / "atlas-pg.log", extra=()) as atlas:
                 measure(atlas.url, "PostgresStore (indexed SQL)", args.n, args.runs)
+                atlas_curves.figures(atlas.url, EXPERIMENT, "PostgresStore", min(args.n, 10))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -95,6 +97,24 @@ def main() -> None:
                     "#plot .legend-item",
                     out / "atlas-plot.png",
                     "document.getElementById('plot-logx').click();",
+                )
+                visit(
+                    driver,
+                    f"{base}/histogram?field=metrics.final_loss&group=params.depth&bins=12",
+                    "#histogram .legend-item",
+                    out / "atlas-histogram.png",
+                )
+                rows = httpx.get(
+                    f"{atlas.url}/api/experiments/curves_1/runs",
+                    params={"sort": "params.lr", "limit": 500},
+                ).json()["runs"]
+                failed = next(r["run_id"] for r in rows if r["status"] == "failed")
+                chosen = [rows[0]["run_id"], rows[1]["run_id"], failed]
+                visit(
+                    driver,
+                    f"{atlas.url}/#/e/curves:1/compare?runs={','.join(chosen)}",
+                    "#compare tr.diff",
+                    out / "atlas-compare.png",
                 )
                 visit(
                     driver,

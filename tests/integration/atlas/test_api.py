@@ -217,6 +217,26 @@ def test_compare_marks_differences(client: httpx.Client) -> None:
     assert "loss" in body["differs"]["metrics"] and "seed" in body["differs"]["core"]
 
 
+def test_compare_gives_differences_from_a_baseline(client: httpx.Client) -> None:
+    """Run 0 and run 1 differ in the optimiser, the seed, the loss and the duration; run 2
+    (depth 4) failed: no metrics, so its metric differences are null."""
+    runs: list[tuple[str, Any]] = [("run", run_id(0)), ("run", run_id(1)), ("run", run_id(2))]
+    body = client.get("/api/experiments/sweep/compare", params=runs).json()
+    assert body["baseline"] == run_id(0)
+    assert body["deltas"]["metrics"]["loss"] == [0.0, pytest.approx(0.5), None]
+    assert body["deltas"]["metrics"]["acc"] == [0.0, pytest.approx(-0.05), None]
+    assert body["deltas"]["core"] == {"duration_s": [0.0, 1.0, 2.0]}
+    # depth 2, 2, 4; the optimiser is text (no difference); lr is equal everywhere
+    assert body["deltas"]["params"] == {"depth": [0, 0, 2], "opt": [None, None, None]}
+    rebased = client.get(
+        "/api/experiments/sweep/compare", params=[*runs, ("baseline", run_id(1))]
+    ).json()
+    assert rebased["baseline"] == run_id(1)
+    assert rebased["deltas"]["metrics"]["loss"] == [pytest.approx(-0.5), 0.0, None]
+    outside = client.get("/api/experiments/sweep/compare", params=[*runs, ("baseline", run_id(5))])
+    assert outside.status_code == 400 and "baseline" in outside.json()["error"]
+
+
 def test_openapi_documents_the_api(client: httpx.Client) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
     assert "/api/experiments/{experiment_id}/runs" in paths

@@ -217,3 +217,113 @@ def test_header_and_export_links(browser: Any, kind: str, request: pytest.Fixtur
         assert "/api/experiments/sweep/export?format=csv" in href
         text = httpx.get(href, timeout=30).text
         assert text.splitlines()[0].startswith("run_id,status,") and len(text.splitlines()) == 25
+
+
+def test_name_version_routes_and_floats_in_the_runs_table(browser: Any, sweep: Atlas) -> None:
+    """Upstream's ``curves:1`` in the page's address works like the directory's name, and
+    the float learning rate 1.0 reads ``1.0`` in the table and on the run page."""
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    browser.get(f"{sweep.url}/?f=1#/e/curves%3A1")
+    css = '#runs td[data-field="params.lr"]'
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, css)) == 12)
+    shown = [c.text for c in browser.find_elements(By.CSS_SELECTOR, css)]
+    assert set(shown) == {"0.01", "0.1", "1.0"}
+    row = next(
+        r
+        for r in browser.find_elements(By.CSS_SELECTOR, "#runs tr[data-run]")
+        if r.find_element(By.CSS_SELECTOR, css).text == "1.0"
+    )
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#params td"))
+    lr = browser.find_element(By.XPATH, "//table[@id='params']//tr[th='lr']/td")
+    assert lr.text == "1.0"
+    assert "curves%3A1/r/" in browser.current_url or "curves:1/r/" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, "#curves .curve")  # its stepped metrics
+
+
+def test_histogram_page(browser: Any, sweep: Atlas) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    query = {"field": "metrics.final_loss", "group": "params.lr", "bins": "5"}
+    api = httpx.get(f"{sweep.url}/api/experiments/curves:1/histogram", params=query).json()
+    browser.get(
+        f"{sweep.url}/?h=2#/e/curves:1/histogram?field=metrics.final_loss&group=params.lr&bins=5"
+    )
+    wait.until(lambda d: len(legend(d, "#histogram")) == len(LRS))
+    per_group = len(DEPTHS) * REPLICATES
+    sizes = [per_group, per_group, per_group - REPLICATES]  # lr 1.0, depth 4 failed
+    assert legend(browser, "#histogram") == [
+        f"lr = {lr} (n={n})" for lr, n in zip(LRS, sizes, strict=True)
+    ]
+    drawn = chart(browser, "#histogram")
+    assert drawn["data"][0] == pytest.approx(api["edges"])
+    for i, series in enumerate(api["series"]):
+        assert drawn["data"][1 + i][:-1] == series["counts"]
+    info = browser.find_element(By.ID, "histogram-info").text
+    assert (
+        info == f"{sum(sizes)} of {len(LRS) * per_group} matching runs have a number in "
+        f"metrics.final_loss ({len(LRS) * per_group - sum(sizes)} without)"
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "#distributions tr[data-group]")
+    assert [r.get_attribute("data-group") for r in rows] == [str(lr) for lr in LRS]
+    ns = [r.find_element(By.CSS_SELECTOR, 'td[data-stat="n"]').text for r in rows]
+    assert ns == [str(n) for n in sizes]
+
+    browser.find_element(By.ID, "histogram-share").click()
+    wait.until(
+        lambda d: (
+            chart(d, "#histogram")["labels"]
+            and sum(chart(d, "#histogram")["data"][3][:-1]) == pytest.approx(1.0)
+        )
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "histogram.png"))
+    set_control(browser, "histogram-field", "params.lr")
+    set_control(browser, "histogram-group", "")
+    wait.until(lambda d: legend(d, "#histogram") == [f"params.lr (n={len(LRS) * per_group})"])
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_compare_with_a_baseline_and_only_differences(browser: Any, sweep: Atlas) -> None:
+    """Three runs of ``curves:1`` side by side: differing rows highlighted, each number's
+    difference from the baseline, the baseline moved by a click, equal rows hidden."""
+    from selenium.webdriver.common.by import By
+
+    wait = waiter(browser)
+    base = f"{sweep.url}/api/experiments/curves:1"
+    rows = httpx.get(f"{base}/runs", params={"status": "success", "sort": "params.lr"}).json()
+    first, second, last = (rows["runs"][i] for i in (0, 1, -1))
+    ids = [first["run_id"], second["run_id"], last["run_id"]]
+    browser.get(f"{sweep.url}/?k=1#/e/curves:1/compare?runs={','.join(ids)}")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#compare tr.diff"))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#compare th a")]
+    assert headers == ids
+    assert browser.find_element(By.ID, "baseline").text == "baseline"
+
+    def row(key: str) -> list[str]:
+        css = f'#compare tr[data-key="{key}"] td'
+        return [c.text for c in browser.find_elements(By.CSS_SELECTOR, css)][1:]
+
+    lr = row("params.lr")
+    assert lr[0] == "0.01" and lr[2].startswith("1.0 (+0.99")
+    loss = [r["metrics"]["final_loss"] for r in (first, second, last)]
+    sign = "+" if loss[2] > loss[0] else "−"
+    assert row("metrics.final_loss")[2].endswith(f"({sign}{abs(loss[2] - loss[0]):.5g})")
+    diff = browser.find_element(By.CSS_SELECTOR, '#compare tr[data-key="params.lr"]')
+    assert "diff" in diff.get_attribute("class")
+    assert row("run.status") == ["success"] * 3
+
+    browser.find_element(By.CSS_SELECTOR, f'button.rebase[data-run="{ids[2]}"]').click()
+    wait.until(lambda d: row("params.lr")[0].startswith("0.01 (−0.99"))
+    assert "baseline=" in browser.current_url
+    browser.find_element(By.ID, "compare-only").click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '#compare tr[data-key="run.status"]'))
+    assert browser.find_elements(By.CSS_SELECTOR, '#compare tr[data-key="params.lr"]')
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "compare-baseline.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

@@ -191,3 +191,96 @@ def test_curves_of_a_metalab_run_sweep(sweep_atlas: tuple[httpx.Client, str]) ->
     assert {r["error"] for r in exported["rows"] if r["status"] == "failed"} == {
         "RuntimeError: loss diverged"
     }
+
+
+def test_every_route_takes_upstreams_name_version_id(
+    sweep_atlas: tuple[httpx.Client, str],
+) -> None:
+    """``curves:1`` (upstream's id) and the store's own id (``curves_1``, the directory, in a
+    FileStore) answer alike on every experiment route."""
+    http, base = sweep_atlas
+    upstream = "/api/experiments/curves:1"
+    runs = http.get(f"{upstream}/runs", params={"sort": "params.lr", "order": "desc"}).json()
+    assert runs["total"] == len(LRS) * len(DEPTHS) * REPLICATES
+    done = next(r["run_id"] for r in runs["runs"] if r["status"] == "success")
+    other = runs["runs"][-1]["run_id"]
+    detail = http.get(f"{upstream}/runs/{done}").json()
+    log = next(iter(detail["log_sizes"]))
+    routes: list[tuple[str, Any]] = [
+        ("", None),
+        ("/runs", {"where": "params.depth:eq:2"}),
+        (f"/runs/{done}", None),
+        (f"/runs/{done}/steps", None),
+        (f"/runs/{done}/logs/{log}", None),
+        ("/plot", {"x": "params.lr", "y": "metrics.final_loss", "group": "params.depth"}),
+        ("/curves", {"group": "params.lr"}),
+        ("/histogram", {"field": "metrics.final_loss", "group": "params.lr"}),
+        ("/export", {"format": "json"}),
+        ("/compare", [("run", done), ("run", other)]),
+    ]
+    for suffix, params in routes:
+        for prefix in (upstream, "/api/experiments/curves%3A1"):
+            answer = http.get(f"{prefix}{suffix}", params=params)
+            assert answer.status_code == 200, (prefix, suffix, answer.text[:200])
+            assert answer.content == http.get(f"{base}{suffix}", params=params).content
+    artifacts = detail["artifacts"]
+    for artifact in artifacts:
+        got = http.get(f"{upstream}/runs/{done}/artifacts/{artifact['path']}")
+        assert got.status_code == 200
+    assert http.get("/api/experiments/nosuch:1/runs").status_code == 404
+
+
+def test_floats_with_integral_values_are_listed(sweep_atlas: tuple[httpx.Client, str]) -> None:
+    """A browser's JSON parser turns ``1.0`` into ``1``; each run lists such fields."""
+    http, base = sweep_atlas
+    top = http.get(f"{base}/runs", params={"sort": "params.lr", "order": "desc", "limit": 1})
+    assert b'"lr":1.0' in top.content
+    run = top.json()["runs"][0]
+    assert run["params"]["lr"] == 1.0 and run["floats"] == ["params.lr"]
+    low = http.get(f"{base}/runs", params={"sort": "params.lr", "limit": 1}).json()["runs"][0]
+    assert low["params"]["lr"] == 0.01 and low["floats"] == []
+    detail = http.get(f"{base}/runs/{run['run_id']}").json()["run"]
+    assert detail["floats"] == ["params.lr"]
+    both = [("run", run["run_id"]), ("run", low["run_id"])]
+    compared = http.get(f"{base}/compare", params=both).json()["runs"]
+    assert [r["floats"] for r in compared] == [["params.lr"], []]
+
+
+def test_histogram_of_a_metric_per_param(sweep_atlas: tuple[httpx.Client, str]) -> None:
+    """Counts and summaries agree with the runs table's own values; failed runs (no
+    ``final_loss``) are counted as missing."""
+    http, base = sweep_atlas
+    params: dict[str, Any] = {"field": "metrics.final_loss", "group": "params.lr", "bins": 5}
+    body = http.get(f"{base}/histogram", params=params).json()
+    rows = http.get(f"{base}/runs", params={"limit": 500}).json()["runs"]
+    values = {
+        r["run_id"]: (r["params"]["lr"], r["metrics"]["final_loss"])
+        for r in rows
+        if "final_loss" in r["metrics"]
+    }
+    assert body["matched"] == len(rows) and body["missing"] == len(rows) - len(values)
+    assert body["total"] == len(values) and len(body["edges"]) == 6
+    everything = [v for _, v in values.values()]
+    assert body["edges"][0] == min(everything) and body["edges"][-1] == max(everything)
+    assert [s["group"] for s in body["series"]] == [str(lr) for lr in LRS]
+    for series, lr in zip(body["series"], LRS, strict=True):
+        mine = sorted(v for g, v in values.values() if g == lr)
+        assert sum(series["counts"]) == series["n"] == len(mine)
+        assert series["min"] == mine[0] and series["max"] == mine[-1]
+        assert series["mean"] == pytest.approx(sum(mine) / len(mine))
+    filtered = http.get(f"{base}/histogram", params={**params, "where": "params.depth:eq:2"}).json()
+    assert filtered["total"] == len(LRS) * REPLICATES and filtered["missing"] == 0
+    plain = http.get(f"{base}/histogram", params={"field": "params.lr", "bins": 2}).json()
+    assert plain["group"] is None and plain["total"] == len(rows)
+    per_lr = len(DEPTHS) * REPLICATES
+    assert plain["series"][0]["counts"] == [2 * per_lr, per_lr]  # 0.01 and 0.1 | 1.0
+
+    for bad in (
+        {"field": "metrics.final_loss", "bins": "0"},
+        {"field": "metrics.final_loss", "bins": "201"},
+        {"field": "status"},
+        {"field": "metrics.nosuch"},
+        {"field": "metrics.final_loss", "group": "params.nosuch"},
+    ):
+        answer = http.get(f"{base}/histogram", params=bad)
+        assert answer.status_code == 400 and answer.json()["error"], bad

@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import curves, export
+from metalab.atlas import compare, curves, export, histogram, slurm
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
 from metalab.atlas.bundleview import bundle_view
 from metalab.atlas.clientgone import WatchDisconnect
+from metalab.atlas.floats import marked
 from metalab.atlas.headercap import HeaderCap
 from metalab.atlas.query import (
     MAX_LIMIT,
@@ -40,6 +42,7 @@ from metalab.atlas.source import RunSource, open_source
 from metalab.errors import StoreError
 
 MAX_COMPARE = 20
+HANDLER_THREADS = 6  # request handlers running at once (docs/atlas.md, "Concurrent readers")
 ARTIFACT_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 INLINE_TYPES = ("text/plain", "application/json", "image/png", "image/jpeg", "image/gif")
 
@@ -83,6 +86,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Handlers run in worker threads; past a few at once they only contend for the GIL
+        # (and the store's connections): the others wait their turn in the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = HANDLER_THREADS
         source.start()
         yield
         source.close()
@@ -149,6 +155,12 @@ def _errors(app: FastAPI) -> None:
 
 
 def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
+    queue = slurm.Queue()
+
+    def ref(experiment_id: str) -> str:
+        """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
+        return source.resolve(check_experiment_id(experiment_id))
+
     @app.get("/api/health", tags=["service"])
     def health() -> dict[str, Any]:
         """Which store Atlas serves (redacted) and whether it can read it."""
@@ -181,7 +193,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
     def experiment(experiment_id: str) -> dict[str, Any]:
         """One experiment: its spec, counts and the fields its runs have."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         found = source.experiment(experiment_id)
         return {**found, "fields": source.fields(experiment_id).to_json()}
 
@@ -197,7 +209,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         limit: int = 50,
     ) -> dict[str, Any]:
         """A page of runs: filtered (``where``, ``status``, ``q``), sorted, paginated."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_request_text(where, status, q, sort)
         fields = source.fields(experiment_id, [sort, *_names(where)])
         query = parse_query(
@@ -211,7 +223,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             limit=limit,
         )
         total, rows = source.runs(experiment_id, query)
-        return {"total": total, "offset": offset, "limit": limit, "runs": rows}
+        return {"total": total, "offset": offset, "limit": limit, "runs": [marked(r) for r in rows]}
 
     @app.get("/api/experiments/{experiment_id}/plot", tags=["runs"])
     def plot(
@@ -224,13 +236,44 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         q: str = "",
     ) -> dict[str, Any]:
         """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_request_text(where, status, q, x, y, group)
         fields = source.fields(experiment_id, [x, y, group, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         xf, yf = fields.resolve(x), fields.resolve(y)
         gf = fields.resolve(group) if group else None
         return {"series": source.plot(experiment_id, query, xf, yf, gf)}
+
+    @app.get("/api/experiments/{experiment_id}/histogram", tags=["runs"])
+    def distribution(
+        experiment_id: str,
+        field: str,
+        group: str = "",
+        bins: int = histogram.DEFAULT_BINS,
+        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        status: str = "",
+        q: str = "",
+    ) -> dict[str, Any]:
+        """A histogram of the numeric ``field`` over the matching runs (``bins`` equal-width
+        bins, at most 200, shared by every group) and each group's distribution: n, mean,
+        sample std, min, quartiles, median, max. ``group``: at most 12 values."""
+        experiment_id = ref(experiment_id)
+        check_request_text(where, status, q, field, group)
+        curves.bounded(bins, 1, histogram.MAX_BINS, "bins")
+        fields = source.fields(experiment_id, [field, group, *_names(where)])
+        query = parse_query(fields, where=where, status=status, q=q)
+        f = histogram.check_field(fields.resolve(field))
+        gf = fields.resolve(group) if group else None
+        matched, pairs = source.values(experiment_id, query, f, gf)
+        body = histogram.build(pairs, bins)
+        return {
+            "field": f.name,
+            "group": gf.name if gf else None,
+            "bins": bins,
+            "matched": matched,
+            "missing": matched - body["total"],
+            **body,
+        }
 
     @app.get("/api/experiments/{experiment_id}/curves", tags=["runs"])
     def learning_curves(
@@ -248,7 +291,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         and, per value of ``group``, the mean, standard deviation, min, max and count of
         its runs at each step. ``metric`` defaults to the first stepped metric found (one
         named like a loss first)."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         curves.bounded(runs, 1, curves.MAX_RUNS, "runs")
         curves.bounded(points, 2, curves.MAX_POINTS, "points")
         if metric:
@@ -290,7 +333,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         """The runs table (filtered and sorted as ``/runs``) as CSV, JSON or Parquet (when
         pyarrow is installed); at most ``limit`` rows (up to 100,000);
         ``X-Export-Truncated: true`` when more matched."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         fmt = export.check_format(format)
         curves.bounded(limit, 1, export.MAX_ROWS, "limit")
         fields = source.fields(experiment_id, [sort, *_names(where)])
@@ -306,24 +349,59 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         return Response(export.render(rows, fmt), media_type=export.FORMATS[fmt], headers=headers)
 
     @app.get("/api/experiments/{experiment_id}/compare", tags=["runs"])
-    def compare(
+    def compare_runs(
         experiment_id: str,
         run: Annotated[list[str], Query()] = [],  # noqa: B006
+        baseline: str = "",
     ) -> dict[str, Any]:
-        """Runs side by side, with the keys whose values differ."""
-        check_experiment_id(experiment_id)
+        """Runs side by side: the keys whose values differ and, for numbers, each run's
+        difference from the ``baseline`` run (one of ``run``; default the first)."""
+        experiment_id = ref(experiment_id)
         if not 1 <= len(run) <= MAX_COMPARE:
             raise QueryError(f"compare 1 to {MAX_COMPARE} runs")
-        records = [source.run(experiment_id, check_run_id(r)) for r in run]
-        return {"runs": records, "differs": _differences(records)}
+        if baseline and baseline not in run:
+            raise QueryError("the baseline must be one of the compared runs")
+        records = [marked(source.run(experiment_id, check_run_id(r))) for r in run]
+        base = run.index(baseline) if baseline else 0
+        return {
+            "runs": records,
+            "baseline": records[base]["run_id"],
+            "differs": compare.differences(records),
+            "deltas": compare.deltas(records, base),
+        }
+
+    def submission(experiment_id: str) -> dict[str, Any] | None:
+        if not source.files.is_upstream(experiment_id):
+            return None
+        return slurm.manifest(source.files.upstream.base(experiment_id))
+
+    @app.get("/api/experiments/{experiment_id}/slurm", tags=["experiments"])
+    def slurm_status(experiment_id: str) -> dict[str, Any]:
+        """The SLURM jobs that ran the experiment (as its runs or its SLURM submission
+        manifest record them) and how many of their array tasks ``squeue`` lists in each
+        state; ``slurm: false`` when none is recorded."""
+        experiment_id = ref(experiment_id)
+        jobs, recorded, extra = source.slurm_jobs(experiment_id), "records", {}
+        if not jobs and (found := submission(experiment_id)) is not None:
+            jobs, recorded = found["job_ids"], "manifest"
+            extra = {"submitted_at": found.get("submitted_at"), "runs": found.get("total_runs")}
+        states = queue.states() if jobs else None
+        return slurm.experiment_status(jobs, recorded, states, extra)
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
-        """A run's record (with traceback), its artifacts and the sizes of its logs
-        (stdout and stderr, or the named logs of an upstream-layout run)."""
-        record = source.run(check_experiment_id(experiment_id), check_run_id(run_id))
+        """A run's record (with traceback), its artifacts, the sizes of its logs (stdout
+        and stderr, or the named logs of an upstream-layout run) and, for a run recorded on
+        SLURM, its job (array task) and the state ``squeue`` gives it."""
+        experiment_id = ref(experiment_id)
+        record = source.run(experiment_id, check_run_id(run_id))
+        executor = record.get("executor")
+        job = executor.get("slurm_job") if isinstance(executor, dict) else None
+        if not job and (found := submission(experiment_id)) is not None:
+            job = slurm.manifest_task(found, run_id)
         return {
-            "run": record,
+            "slurm": slurm.run_status(job, queue.states()) if job else None,
+            "run": marked(record),
             "artifacts": source.files.artifacts(experiment_id, run_id),
             "log_sizes": source.files.logs(experiment_id, run_id),
         }
@@ -331,7 +409,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", tags=["runs"])
     def steps(experiment_id: str, run_id: str) -> dict[str, Any]:
         """Step-wise metrics: ``{name: [[step, value], …]}``."""
-        check_experiment_id(experiment_id)
+        experiment_id = ref(experiment_id)
         check_run_id(run_id)
         return {"steps": source.steps(experiment_id, run_id)}
 
@@ -342,6 +420,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     )
     def log(experiment_id: str, run_id: str, stream: str) -> Response:
         """The tail of a run's stdout or stderr (an upstream-layout run: a named log)."""
+        experiment_id = ref(experiment_id)
         text, size = source.files.log(experiment_id, run_id, stream)
         return PlainTextResponse(text, headers={"X-Log-Size": str(size)})
 
@@ -352,6 +431,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     )
     def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
         """An artifact file; ``download=true`` asks the browser to save it."""
+        experiment_id = ref(experiment_id)
         fd = source.files.open_artifact(experiment_id, run_id, path)
         name = path.rsplit("/", 1)[-1]
         kind = content_type(name)
@@ -400,18 +480,6 @@ def _gather(
 
 def _names(where: list[str]) -> list[str]:
     return [w.partition(":")[0] for w in where]
-
-
-def _differences(records: list[dict[str, Any]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for section in ("params", "metrics"):
-        keys = sorted({k for r in records for k in (r.get(section) or {})})
-        out[section] = [
-            k for k in keys if len({json.dumps((r.get(section) or {}).get(k)) for r in records}) > 1
-        ]
-    core = ("status", "attempt", "seed", "host", "duration_s", "error")
-    out["core"] = [k for k in core if len({json.dumps(r.get(k)) for r in records}) > 1]
-    return out
 
 
 def _static(app: FastAPI, assets: Assets) -> None:

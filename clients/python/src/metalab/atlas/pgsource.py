@@ -29,6 +29,8 @@ from metalab.atlas.source import VersionedCache, public, summary
 from metalab.atlas.storefiles import StoreFiles
 from metalab.errors import StoreError
 
+# answers kept per version of an experiment: many readers browsing pages, filters, plots
+CACHE_SIZE = 512
 FIELDS_TTL = 10.0
 COLUMNS = (
     "run_id",
@@ -71,7 +73,9 @@ class PostgresSource:
         self.dsn = config.dsn
         self.files = StoreFiles(Path(config.file_root))
         self.pool = Pool(self.dsn)
-        self.cache = VersionedCache(64)
+        self.cache = VersionedCache(CACHE_SIZE)
+        self._stamps: dict[str, Future[tuple[Hashable, frozenset[str]]]] = {}
+        self._stamp_lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="atlas-pg")
         # runs statements on the pool's spare connections: never more than it has, no queue
         self._helpers = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="atlas-pq")
@@ -174,6 +178,10 @@ class PostgresSource:
             return False, first_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
         return True, ""
 
+    def resolve(self, experiment_id: str) -> str:
+        """Ids are stored as written (``name:version`` included)."""
+        return experiment_id
+
     def experiments(self) -> list[dict[str, Any]]:
         try:
             specs = self._all(sql.SQL("SELECT experiment_id, spec, total_runs FROM experiments"))
@@ -262,22 +270,46 @@ class PostgresSource:
 
     def _lost(self, experiment_id: str) -> frozenset[str]:
         """The experiment's running runs whose executor is gone (few rows, by index)."""
-        running = self._all(
-            sql.SQL(
-                "SELECT run_id, executor FROM runs WHERE experiment_id = %s AND status = 'running'"
-            ),
-            [experiment_id],
-        )
-        return self.liveness.lost((run_id, executor) for run_id, executor in running)
+        return self._stamp(experiment_id)[1]
 
     def _stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
         """A version of the experiment's runs: the counter every write of its runs bumps in
-        the writer's transaction (``run_versions``), with the lost runs."""
-        lost = self._lost(experiment_id)
+        the writer's transaction (``run_versions``), with the lost runs. Requests that
+        arrive while one is being read share that answer (one statement for many readers)."""
+        with self._stamp_lock:
+            flight = self._stamps.get(experiment_id)
+            leader = flight is None
+            if flight is None:
+                flight = self._stamps[experiment_id] = Future()
+        if not leader:
+            try:
+                return flight.result()
+            except Exception:  # noqa: BLE001 - the leader's failure may be its own (its client gone)
+                return self._read_stamp(experiment_id)
+        try:
+            found = self._read_stamp(experiment_id)
+            flight.set_result(found)
+            return found
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        finally:
+            with self._stamp_lock:
+                del self._stamps[experiment_id]
+
+    def _read_stamp(self, experiment_id: str) -> tuple[Hashable, frozenset[str]]:
+        """`_stamp` in one statement: the version, and the running runs' executors."""
         rows = self._all(
-            sql.SQL("SELECT version FROM run_versions WHERE experiment_id = %s"), [experiment_id]
+            sql.SQL(
+                "SELECT (SELECT version FROM run_versions WHERE experiment_id = %s), "
+                "r.run_id, r.executor FROM (SELECT 1) one LEFT JOIN runs r "
+                "ON r.experiment_id = %s AND r.status = 'running'"
+            ),
+            [experiment_id, experiment_id],
         )
-        return (int(rows[0][0]) if rows else 0), lost
+        version = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        running = [(run_id, executor) for _, run_id, executor in rows if run_id is not None]
+        return version, self.liveness.lost(running)
 
     def runs(self, experiment_id: str, query: RunQuery) -> tuple[int, list[dict[str, Any]]]:
         """A page, cached until the experiment's runs change (see `_stamp`)."""
@@ -496,6 +528,63 @@ class PostgresSource:
         )
         args = [*g_text.args, *x_json.args, *xv.args, *gv.args, *y_num.args, *join.args]
         return _series(r for r in self._all(statement, [*args, *cond.args]) if r[1] != "null")
+
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        """(matching runs, (group text, value) of those with a finite number in ``f``),
+        cached until the experiment's runs change; params and metrics from ``run_values``."""
+        stamp = self._stamp(experiment_id)
+        key = ("values", experiment_id, query, f, group)
+        return self.cache.get(
+            key, stamp, lambda: self._values(experiment_id, query, f, group, stamp[1])
+        )
+
+    def _values(
+        self,
+        experiment_id: str,
+        query: RunQuery,
+        f: Field,
+        group: Field | None,
+        lost: frozenset[str],
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        cond = pgsql.where(experiment_id, query, lost)
+        gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
+        if f.kind in ("params", "metrics"):
+            y_num = pgsql.Expr(sql.SQL("yv.num"))
+            join = pgsql.Expr(
+                sql.SQL(
+                    "LEFT JOIN run_values yv ON yv.experiment_id = r.experiment_id "
+                    "AND yv.field = %s AND yv.run_id = r.run_id "
+                ),
+                [f.name],
+            )
+        else:
+            yv = pgsql.value_expr(f, lost)
+            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
+            join = pgsql.Expr(sql.SQL(""))
+        g_text = _as_text(group, pgsql.Expr(sql.SQL("t.gr")))
+        statement = sql.SQL(
+            "SELECT {g}, y FROM (SELECT {gv} AS gr, {y} AS y FROM runs r {join}WHERE {w}) t"
+        ).format(g=g_text.text, gv=gv.text, y=y_num.text, join=join.text, w=cond.text)
+        args = [*g_text.args, *gv.args, *y_num.args, *join.args, *cond.args]
+        rows = self._all(statement, args)
+        pairs = [(g, float(y)) for g, y in rows if y is not None and math.isfinite(y)]
+        return len(rows), pairs
+
+    def slurm_jobs(self, experiment_id: str) -> list[str]:
+        """The SLURM jobs (``executor.slurm_job``) the experiment's runs record, distinct;
+        cached until its runs change."""
+        stamp = self._stamp(experiment_id)
+        statement = sql.SQL(
+            "SELECT DISTINCT executor->>'slurm_job' FROM runs WHERE experiment_id = %s "
+            "AND executor->>'slurm_job' <> ''"
+        )
+        return self.cache.get(
+            ("slurm", experiment_id),
+            stamp,
+            lambda: sorted(str(r[0]) for r in self._all(statement, [experiment_id])),
+        )
 
 
 def _series(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:

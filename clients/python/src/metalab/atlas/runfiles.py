@@ -106,10 +106,15 @@ class RunFiles:
         if raw is None:
             return {}
         lines = raw.splitlines()
+        try:  # one parse for the whole file; line by line only when a line is torn or odd
+            entries = json.loads(b"[" + b",".join(line for line in lines if line.strip()) + b"]")
+        except ValueError:
+            entries = None
         found: dict[str, dict[int, Any]] = {}
-        for line in lines:
+        items: list[Any] = entries if entries is not None else lines
+        for item in items:
             try:
-                d = json.loads(line)
+                d: Any = item if entries is not None else json.loads(item)
                 found.setdefault(str(d["name"]), {})[int(d["step"])] = d["value"]
             except (ValueError, KeyError, TypeError):
                 continue

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from metalab.atlas import evaluate
-from metalab.atlas.evaluate import Ordering, Row
+from metalab.atlas.evaluate import Ordering, Row, text_of
 from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab.atlas.histogram import is_number
 from metalab.atlas.liveness import LOST
 from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
 from metalab.atlas.storefiles import StoreFiles
-from metalab.atlas.upstream import operation_ref
+from metalab.atlas.upstream import operation_ref, safe_experiment_id
 
+# answers kept per index version; orderings of every run are among them (8 bytes a run)
+FILE_CACHE_SIZE = 128
 FINISHED = ("completed", "success", "failed", "cancelled")  # success: upstream's completed
 T = TypeVar("T")
 
@@ -35,6 +38,7 @@ class RunSource(Protocol):
     def start(self) -> None: ...
     def close(self) -> None: ...
     def check(self) -> tuple[bool, str]: ...
+    def resolve(self, experiment_id: str) -> str: ...
     def experiments(self) -> list[dict[str, Any]]: ...
     def experiment(self, experiment_id: str) -> dict[str, Any]: ...
     def fields(self, experiment_id: str, wanted: Sequence[str] = ()) -> KnownFields: ...
@@ -48,6 +52,10 @@ class RunSource(Protocol):
     def plot(
         self, experiment_id: str, query: RunQuery, x: Field, y: Field, group: Field | None
     ) -> list[dict[str, Any]]: ...
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]: ...
+    def slurm_jobs(self, experiment_id: str) -> list[str]: ...
 
 
 def iso(seconds: float | None) -> str | None:
@@ -90,7 +98,7 @@ class FileSource:
         self.files = StoreFiles(root)
         self.index = FileIndex(root)
         self.refresher = IndexRefresher(self.index, refresh_interval, freeze_gc)
-        self.cache = VersionedCache()
+        self.cache = VersionedCache(FILE_CACHE_SIZE)
 
     def start(self) -> None:
         self.refresher.start()
@@ -108,6 +116,14 @@ class FileSource:
     def _wait(self) -> None:
         if not self.index.ready.is_set():
             self.index.refresh()
+
+    def resolve(self, experiment_id: str) -> str:
+        """The id the index knows: an upstream ``name:version`` names its directory
+        ``name_version`` (as upstream's own store and Atlas do)."""
+        self._wait()
+        if ":" in experiment_id and self.index.experiment(experiment_id) is None:
+            return safe_experiment_id(experiment_id)
+        return experiment_id
 
     def _get(self, experiment_id: str) -> ExperimentIndex:
         self._wait()
@@ -280,6 +296,41 @@ class FileSource:
             return evaluate.aggregate(rows, x, y, group, values)
 
         return self.cache.get(key, version, compute)
+
+    def values(
+        self, experiment_id: str, query: RunQuery, f: Field, group: Field | None
+    ) -> tuple[int, list[tuple[str | None, float]]]:
+        """(matching runs, (group text, value) of those with a finite number in ``f``)."""
+        self._get(experiment_id)
+        version = self.index.rows(experiment_id)[0]
+        key = ("values", experiment_id, query.filters, query.statuses, query.search, f, group)
+
+        def compute() -> tuple[int, list[tuple[str | None, float]]]:
+            _, rows, columns = self._masked(experiment_id, query)
+            groups = columns(group) if group is not None else [None] * len(rows)
+            pairs = [
+                (text_of(g), float(v))
+                for g, v in zip(groups, columns(f), strict=True)
+                if is_number(v)
+            ]
+            return len(rows), pairs
+
+        return self.cache.get(key, version, compute)
+
+    def slurm_jobs(self, experiment_id: str) -> list[str]:
+        """The SLURM jobs (``executor.slurm_job``) the experiment's runs record, distinct."""
+        self._get(experiment_id)
+        version, rows = self.index.rows(experiment_id)
+
+        def compute() -> list[str]:
+            jobs = {
+                e["slurm_job"]
+                for e in (r["_executor"] for r in rows)
+                if isinstance(e, dict) and isinstance(e.get("slurm_job"), str) and e["slurm_job"]
+            }
+            return sorted(jobs)
+
+        return self.cache.get(("slurm", experiment_id), version, compute)
 
 
 class VersionedCache:

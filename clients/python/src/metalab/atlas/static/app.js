@@ -30,9 +30,14 @@ async function api(path, params) {
   return body;
 }
 
-function fmt(value) {
+// `float`: the store recorded a float (the API lists such fields in a run's `floats`), which
+// JSON parsing turns into an integer: shown as 1.0, not 1.
+function fmt(value, float) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(5).replace(/\.?0+(e|$)/, "$1");
+  if (typeof value === "number") {
+    if (!Number.isInteger(value)) return value.toPrecision(5).replace(/\.?0+(e|$)/, "$1");
+    return float && Math.abs(value) < 1e16 ? value.toFixed(1) : String(value);
+  }
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -103,7 +108,8 @@ function queryParams(state) {
 function experimentTabs(id, active) {
   const tab = (name, href) => el("a", { href, class: active === name ? "active" : "", id: `tab-${name}` }, name);
   return el("p", { class: "tabs" }, tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
-    tab("curves", `#/e/${enc(id)}/curves`), tab("compare", `#/e/${enc(id)}/compare`));
+    tab("curves", `#/e/${enc(id)}/curves`), tab("histogram", `#/e/${enc(id)}/histogram`),
+    tab("compare", `#/e/${enc(id)}/compare`));
 }
 
 async function experimentPage(id) {
@@ -160,18 +166,35 @@ async function experimentPage(id) {
     return link;
   };
   const exports = el("span", { id: "export" }, "Export:", exportLink("csv"), exportLink("json"), exportLink("parquet"));
-  show(el("h1", {}, exp.name, " ", el("span", { class: "muted" }, exp.operation)), experimentTabs(id, "runs"),
+  const badge = el("span", { id: "slurm-badge", class: "hidden" });
+  const loadBadge = () => slurmBadge(id, badge).catch(() => {});
+  show(el("h1", {}, exp.name, " ", el("span", { class: "muted" }, exp.operation), " ", badge), experimentTabs(id, "runs"),
     el("div", { class: "controls" }, search, statuses, columns, compare, exports),
     el("div", { class: "controls" }, "Filter:", field, op, value, el("button", { id: "filter-add", on: { click: addFilter } }, "Add"), chipBox),
     body);
   await render();
+  loadBadge();
   // While runs are in flight, refresh the table only (the controls keep focus and input).
   const tick = async () => {
     await render();
+    loadBadge();
     const now = await api(`/api/experiments/${enc(id)}`);
     if ((now.counts.running || 0) > 0) schedule(5000, tick);
   };
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
+}
+
+// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state.
+async function slurmBadge(id, badge) {
+  const data = await api(`/api/experiments/${enc(id)}/slurm`);
+  if (!data.slurm) { badge.classList.add("hidden"); return; }
+  const jobs = data.jobs.length > 3 ? `${data.jobs.slice(0, 3).join(", ")} +${data.jobs.length - 3}` : data.jobs.join(", ");
+  const states = Object.entries(data.states).map(([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`));
+  const idle = !data.squeue ? "squeue unavailable" : data.queued ? null : "not queued";
+  badge.replaceChildren(el("span", { class: "slurm-label" }, "SLURM"), `job ${jobs}`, ...states,
+    ...(idle ? [el("span", { class: "muted" }, idle)] : []));
+  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}`;
+  badge.classList.remove("hidden");
 }
 
 function exportUrl(id, state, format) {
@@ -205,12 +228,13 @@ async function renderRuns(id, state, body, allFields) {
   const rows = data.runs.map((run) => {
     const box = el("input", { type: "checkbox", "data-run": run.run_id });
     box.checked = state.selected.has(run.run_id);
+    const floats = new Set(run.floats || []);
     box.addEventListener("change", () => box.checked ? state.selected.add(run.run_id) : state.selected.delete(run.run_id));
     return el("tr", { "data-run": run.run_id }, el("td", {}, box), cols.map((c) => {
       const v = value(run, c);
       if (c === "run_id") return el("td", {}, el("a", { href: `#/e/${enc(id)}/r/${run.run_id}` }, v));
       if (c === "status") return el("td", {}, statusBadge(v));
-      return el("td", { class: typeof v === "number" ? "num" : "", "data-field": c }, fmt(v));
+      return el("td", { class: typeof v === "number" ? "num" : "", "data-field": c }, fmt(v, floats.has(c)));
     }));
   });
   const last = Math.min(data.total, state.offset + state.limit);
@@ -229,10 +253,14 @@ async function runPage(id, runId) {
     api(`/api/experiments/${enc(id)}/runs/${runId}`),
     api(`/api/experiments/${enc(id)}/runs/${runId}/steps`)]);
   const run = detail.run;
+  const floats = new Set(run.floats || []);
   const kv = (obj, idName) => el("table", { id: idName }, Object.entries(obj || {}).sort().map(([k, v]) =>
-    el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v)))));
+    el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v, floats.has(`${idName}.${k}`))))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
-    .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))));
+    .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))),
+    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), el("td", { id: "run-slurm" }, el("span", { class: "slurm-label" }, "job"), ` ${detail.slurm.job} `,
+      detail.slurm.state ? el("span", { class: `slurm-state ${detail.slurm.state.toLowerCase()}` }, detail.slurm.state.toLowerCase())
+        : el("span", { class: "muted" }, detail.slurm.squeue ? "not queued" : "squeue unavailable"))) : null);
   const curves = Object.entries(steps.steps).map(([name]) =>
     el("div", { class: "card" }, el("h2", {}, name), el("div", { class: "curve", "data-metric": name })));
   const logs = Object.keys(detail.log_sizes).map((stream) => {
@@ -505,7 +533,81 @@ function curvesChart(host, data, mode, weight, logY) {
   host.dataset.lines = String(mode === "runs" ? series.length : entries.length);
 }
 
+// ---- histogram and distributions ----
+async function histogramPage(id, search) {
+  const exp = await api(`/api/experiments/${enc(id)}`);
+  const state = tableState(id, exp.fields);
+  const params = exp.fields.params.map((p) => `params.${p}`);
+  const numeric = [...exp.fields.metrics.map((m) => `metrics.${m}`), ...params, "duration_s"];
+  const pick = (name, options, chosen, blank) => el("select", { id: `histogram-${name}` },
+    blank ? el("option", { value: "" }, "(none)") : null,
+    options.map((o) => el("option", { value: o, selected: o === chosen ? "selected" : null }, o)));
+  const field = pick("field", numeric, search.get("field") || numeric[0]);
+  const group = pick("group", params, search.get("group") || "", true);
+  const bins = el("input", { type: "number", id: "histogram-bins", min: "1", max: "200", size: 4, value: search.get("bins") || "20" });
+  const share = el("input", { type: "checkbox", id: "histogram-share" });
+  const info = el("p", { class: "muted", id: "histogram-info" });
+  const chart = el("div", { id: "histogram" });
+  const stats = el("div", { id: "histogram-cards" });
+  let data = null;
+  const load = async () => {
+    const query = [...queryParams(state), ["field", field.value], ["bins", bins.value || "20"]];
+    if (group.value) query.push(["group", group.value]);
+    data = await api(`/api/experiments/${enc(id)}/histogram`, query);
+    info.textContent = `${data.total} of ${data.matched} matching runs have a number in ${data.field}` +
+      (data.missing ? ` (${data.missing} without)` : "");
+    draw();
+  };
+  const draw = () => {
+    if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
+    histogramChart(chart, data, share.checked);
+    stats.replaceChildren(distributionTable(data));
+  };
+  for (const control of [field, group, bins]) control.addEventListener("change", () => load().catch(fail));
+  share.addEventListener("change", draw);
+  show(el("h1", {}, exp.name), experimentTabs(id, "histogram"),
+    el("div", { class: "controls" }, "field", field, "group by", group, el("label", {}, "bins ", bins),
+      el("label", {}, share, "share of each group"),
+      state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
+    info, chart, el("h2", {}, "Distributions"), stats);
+  await load();
+}
+
+// One stepped outline per group over shared bins, lightly filled so that overlaps show.
+function histogramChart(host, data, share) {
+  const short = (data.group || "").replace(/^(params|metrics)\./, "");
+  const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
+  const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
+  const series = data.series.map((g, i) => {
+    const ys = height(g);
+    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
+  });
+  Charts.chart(host, {
+    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: 360,
+    series,
+    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
+    valueOf: (entry, idx) => {
+      if (idx >= data.edges.length - 1) return "";
+      const g = data.series[entry.seriesIdx[0] - 1];
+      return `[${fmt(data.edges[idx])}, ${fmt(data.edges[idx + 1])}): ${g.counts[idx]}`;
+    },
+  });
+  host.dataset.series = String(data.series.length);
+}
+
+function distributionTable(data) {
+  const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
+  return el("table", { id: "distributions" },
+    el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
+    data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
+      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),
+      columns.map((c) => el("td", { class: "num", "data-stat": c }, fmt(g[c]))))));
+}
+
 // ---- compare ----
+// Runs side by side; rows whose values differ are highlighted, numbers show their difference
+// from the baseline run (click a run's "baseline" button to change it); "only differences"
+// hides the rows where every run agrees.
 async function comparePage(id, search) {
   const ids = (search.get("runs") || "").split(",").filter(Boolean);
   const head = [el("h1", {}, id), experimentTabs(id, "compare")];
@@ -513,22 +615,49 @@ async function comparePage(id, search) {
     show(...head, el("p", { class: "muted" }, "Select two or more runs in the runs table, then press “Compare selected”."));
     return;
   }
-  const data = await api(`/api/experiments/${enc(id)}/compare`, ids.map((r) => ["run", r]));
-  const rows = [];
-  const section = (name, getter, keys, differs) => {
-    rows.push(el("tr", {}, el("th", { colspan: ids.length + 1 }, name)));
-    for (const key of keys) {
-      rows.push(el("tr", { class: differs.includes(key) ? "diff" : "" }, el("td", {}, key),
-        data.runs.map((r) => el("td", {}, fmt(getter(r)[key])))));
-    }
+  const query = ids.map((r) => ["run", r]);
+  if (search.get("baseline")) query.push(["baseline", search.get("baseline")]);
+  const data = await api(`/api/experiments/${enc(id)}/compare`, query);
+  const only = el("input", { type: "checkbox", id: "compare-only" });
+  only.checked = search.get("only") === "1";
+  const table = el("table", { id: "compare" });
+  const rebase = (runId) => {
+    const next = new URLSearchParams(search);
+    next.set("baseline", runId);
+    location.hash = `#/e/${enc(id)}/compare?${next}`;
   };
-  const keys = (s) => [...new Set(data.runs.flatMap((r) => Object.keys(r[s] || {})))].sort();
-  section("run", (r) => r, ["status", "attempt", "seed", "host", "duration_s", "error"], data.differs.core);
-  section("params", (r) => r.params || {}, keys("params"), data.differs.params);
-  section("metrics", (r) => r.metrics || {}, keys("metrics"), data.differs.metrics);
-  show(...head, el("table", { id: "compare" },
-    el("tr", {}, el("th", {}, ""), data.runs.map((r) => el("th", {}, el("a", { href: `#/e/${enc(id)}/r/${r.run_id}` }, r.run_id)))),
-    rows));
+  const render = () => {
+    const rows = [];
+    const section = (name, getter, keys, differs, deltas) => {
+      const shown = only.checked ? keys.filter((k) => differs.includes(k)) : keys;
+      if (!shown.length) return;
+      rows.push(el("tr", { class: "section" }, el("th", { colspan: ids.length + 1 }, name)));
+      for (const key of shown) {
+        const change = deltas[key] || [];
+        rows.push(el("tr", { class: differs.includes(key) ? "diff" : "", "data-key": `${name}.${key}` }, el("td", {}, key),
+          data.runs.map((r, i) => {
+            const d = change[i];
+            return el("td", { class: typeof getter(r)[key] === "number" ? "num" : "" },
+              fmt(getter(r)[key], (r.floats || []).includes(`${name}.${key}`)),
+              d ? el("span", { class: `delta ${d > 0 ? "up" : "down"}` }, ` (${d > 0 ? "+" : "−"}${fmt(Math.abs(d))})`) : null);
+          })));
+      }
+    };
+    const keys = (s) => [...new Set(data.runs.flatMap((r) => Object.keys(r[s] || {})))].sort();
+    section("run", (r) => r, ["status", "attempt", "seed", "host", "duration_s", "error"], data.differs.core, data.deltas.core);
+    section("params", (r) => r.params || {}, keys("params"), data.differs.params, data.deltas.params);
+    section("metrics", (r) => r.metrics || {}, keys("metrics"), data.differs.metrics, data.deltas.metrics);
+    table.replaceChildren(
+      el("tr", {}, el("th", {}, ""), data.runs.map((r) => el("th", { class: r.run_id === data.baseline ? "baseline" : "" },
+        el("a", { href: `#/e/${enc(id)}/r/${r.run_id}` }, r.run_id), " ",
+        r.run_id === data.baseline ? el("span", { class: "muted", id: "baseline" }, "baseline")
+          : el("button", { class: "rebase", "data-run": r.run_id, on: { click: () => rebase(r.run_id) } }, "baseline")))),
+      ...rows);
+  };
+  only.addEventListener("change", render);
+  render();
+  show(...head, el("div", { class: "controls" }, el("label", {}, only, "only differences"),
+    el("span", { class: "muted" }, `${data.runs.length} runs; differences from ${data.baseline}`)), table);
 }
 
 // ---- services ----
@@ -558,6 +687,7 @@ async function route() {
     else if (parts[0] === "e" && parts[2] === "plot") await plotPage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "curves") await curvesPage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "compare") await comparePage(parts[1], search);
+    else if (parts[0] === "e" && parts[2] === "histogram") await histogramPage(parts[1], search);
     else if (parts[0] === "e") await experimentPage(parts[1]);
     else await overview();
   } catch (error) {

@@ -95,7 +95,8 @@
   }
 
   // Makes a chart in `host` (a div): opts.x {label, values?, splits?, log?, range?},
-  // opts.y {label, log}, opts.series [{label, data, colorIdx, width, alpha, points, band}],
+  // opts.y {label, log}, opts.series [{label, data, colorIdx, width, alpha, points, band,
+  // fill (an opacity), steps (a histogram's outline: each value held to the next x)}],
   // opts.entries for the legend, opts.valueOf, opts.hooks (extra uPlot hooks), opts.height.
   function chart(host, opts) {
     const width = Math.max(320, host.clientWidth || 720);
@@ -111,7 +112,8 @@
         dash: s.dash === false ? undefined : dash(s.colorIdx),
         spanGaps: true,
         points: s.points ? { show: true, size: 7, fill: color(s.colorIdx), stroke: color(s.colorIdx) } : { show: false },
-        fill: undefined,
+        fill: s.fill ? fade(color(s.colorIdx), s.fill) : undefined,
+        paths: s.steps ? uPlot.paths.stepped({ align: 1 }) : undefined,
       });
       data.push(s.data);
       if (s.bandWith !== undefined) bands.push({ series: [idx, s.bandWith], fill: fade(color(s.colorIdx), 0.18) });
@@ -136,6 +138,7 @@
           values: opts.x.values || ((_u, splits) => splits.map(tick)), splits: opts.x.splits,
           grid: { stroke: "#e3e7ec" } },
         { label: opts.y.label, font: FONT, labelFont: FONT, size: axisSize, labelSize: 22, space: 32, gap: 6,
+          incrs: opts.y.integer ? INTEGER_STEPS : undefined,
           values: (_u, splits) => splits.map((v) => (yLog && !decadeMultiple(v) ? "" : tick(v))),
           grid: { stroke: "#e3e7ec" } },
       ],

@@ -1,0 +1,143 @@
+"""SLURM status of an experiment and its runs, where the store records it.
+
+Two records say which SLURM jobs ran an experiment: a run's ``executor.slurm_job`` (the
+project's layout and PostgreSQL rows, docs/store-format.md) and the ``manifest.json`` that
+``metalab.run`` with a ``SlurmExecutor`` writes in an upstream-layout experiment directory
+(its ``job_ids`` and ``shards``: which array task ran which run). States come from
+``squeue -h -r -o "%i %T"``, asked at most every `TTL` seconds; a job no longer queued has
+finished (its runs' records say how).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from metalab.atlas.liveness import SQUEUE_TIMEOUT, TTL
+from metalab.atlas.upstream import load_json
+
+MANIFEST = "manifest.json"
+MAX_JOBS = 100
+
+
+def squeue_states() -> dict[str, str] | None:
+    """``{job or array task id: state}`` of everything queued; None when SLURM cannot say."""
+    squeue = shutil.which("squeue")
+    if squeue is None:
+        return None
+    try:
+        done = subprocess.run(
+            [squeue, "-h", "-r", "-o", "%i %T"],
+            capture_output=True,
+            text=True,
+            timeout=SQUEUE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    states: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        job, _, state = line.strip().partition(" ")
+        if job:
+            states[job] = state.strip() or "UNKNOWN"
+    return states
+
+
+class Queue:
+    """The cluster's queue, asked at most every ``ttl`` seconds (thread-safe)."""
+
+    def __init__(
+        self, states: Callable[[], dict[str, str] | None] = squeue_states, ttl: float = TTL
+    ) -> None:
+        self._states = states
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, str] | None] = (-float("inf"), None)
+
+    def states(self) -> dict[str, str] | None:
+        with self._lock:
+            at, found = self._last
+            if time.monotonic() - at < self.ttl:
+                return found
+        found = self._states()
+        with self._lock:
+            self._last = (time.monotonic(), found)
+        return found
+
+
+def manifest(experiment_dir: str) -> dict[str, Any] | None:
+    """The SLURM submission manifest of an upstream-layout experiment directory, if any: the
+    directory's own file (a symlink to anywhere else reads as absent)."""
+    path = os.path.join(experiment_dir, MANIFEST)
+    if os.path.realpath(path) != os.path.join(os.path.realpath(experiment_dir), MANIFEST):
+        return None
+    data = load_json(path)
+    if not isinstance(data, dict) or data.get("executor_type") != "slurm":
+        return None
+    jobs = data.get("job_ids")
+    if not isinstance(jobs, list) or not all(isinstance(j, str) for j in jobs):
+        return None
+    return data
+
+
+def manifest_task(found: dict[str, Any], run_id: str) -> str | None:
+    """``JOB_TASK``: the array task that ran ``run_id`` under the manifest, if it says."""
+    run_ids, skipped = found.get("run_ids"), found.get("skipped_run_ids") or []
+    chunk = found.get("chunk_size")
+    if not isinstance(run_ids, list) or not isinstance(chunk, int) or chunk < 1:
+        return None
+    left_out = set(skipped) if isinstance(skipped, list) else set()
+    submitted = [r for r in run_ids if r not in left_out]
+    try:
+        index = submitted.index(run_id)
+    except ValueError:
+        return None
+    for shard in found.get("shards") or []:
+        if not isinstance(shard, dict):
+            continue
+        start, end, job = shard.get("start_idx"), shard.get("end_idx"), shard.get("job_id")
+        if isinstance(start, int) and isinstance(end, int) and start <= index < end:
+            return f"{job}_{(index - start) // chunk}"
+    return None
+
+
+def base_job(job: str) -> str:
+    """``123`` of ``123``, ``123_4`` or ``123_[4-9]``."""
+    return job.partition("_")[0]
+
+
+def experiment_status(
+    jobs: Iterable[str], recorded: str, queue: dict[str, str] | None, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The badge of an experiment: its jobs and how many of their tasks are in each state."""
+    ids = sorted({base_job(j) for j in jobs})[:MAX_JOBS]
+    states: dict[str, int] = {}
+    if queue is not None and ids:
+        wanted = set(ids)
+        for job, state in queue.items():
+            if base_job(job) in wanted:
+                states[state] = states.get(state, 0) + 1
+    return {
+        "slurm": bool(ids),
+        "source": recorded if ids else None,
+        "jobs": ids,
+        "states": dict(sorted(states.items())),
+        "queued": sum(states.values()),
+        "squeue": queue is not None,
+        **extra,
+    }
+
+
+def run_status(job: str | None, queue: dict[str, str] | None) -> dict[str, Any] | None:
+    """``{job, state}`` of a run's array task (state None once it left the queue)."""
+    if not job:
+        return None
+    state = queue.get(job) if queue is not None else None
+    return {"job": job, "state": state, "squeue": queue is not None}
