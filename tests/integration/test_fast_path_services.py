@@ -55,6 +55,7 @@ SERVICES_MODULES = {
     "metalab_orchestrator",
     "metalab_orchestrator.backends",
     "metalab_orchestrator.backends.base",
+    "metalab_orchestrator.index_catch_up",  # a warm `up`/`status` counts pending index writes
     "metalab_orchestrator.local",
     "metalab_orchestrator.local.health",
     "metalab_orchestrator.local.paths",  # after merging main: the services' paths and owners

@@ -115,8 +115,18 @@ class Lifecycle:
         return self._backend or backend_for(spec.type)
 
     async def up(self, spec: Spec, emit: Emit, force: bool = False) -> tuple[Bundle, bool]:
-        """Provision, or reuse a healthy bundle; returns (bundle, reused)."""
+        """Provision, or reuse a healthy bundle; returns (bundle, reused). A backend with
+        ``ready`` is told once the bundle is ready (the local one catches the index up)."""
         backend = self.backend(spec)
+        bundle, reused = await self._up(spec, backend, emit, force)
+        ready = getattr(backend, "ready", None)
+        if ready is not None:
+            await ready(spec, bundle, emit)
+        return bundle, reused
+
+    async def _up(
+        self, spec: Spec, backend: Backend, emit: Emit, force: bool
+    ) -> tuple[Bundle, bool]:
         async with provisioning_lock(spec, emit) as lock:
             existing = await self._existing(spec, backend, emit)
 

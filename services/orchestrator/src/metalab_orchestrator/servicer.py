@@ -97,10 +97,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             bundle, probes = await self._lifecycle.status(spec)
         except errors.MetalabError as exc:
             await context.abort(status_code(exc), summarize(str(exc)))
+        pending = await asyncio.to_thread(_index_pending, spec)
         if bundle is None:
-            return orchestrator_pb2.StatusResponse(found=False)
+            return orchestrator_pb2.StatusResponse(found=False, index_pending=pending)
         return orchestrator_pb2.StatusResponse(
             found=True,
+            index_pending=pending,
             bundle=to_message(bundle),
             services=[
                 orchestrator_pb2.ServiceStatus(
@@ -132,6 +134,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 yield orchestrator_pb2.LogChunk(service=service, line=line)
         except errors.MetalabError as exc:
             await context.abort(status_code(exc), summarize(str(exc)))
+
+
+def _index_pending(spec: Spec) -> int:
+    """Index writes waiting under a local environment's ``file_root`` (files this server
+    sees; a SLURM job's catch-up reports in its own output)."""
+    from metalab_orchestrator.index_catch_up import pending_writes
+
+    return pending_writes(spec.file_root or "") if spec.type == "local" else 0
 
 
 async def _stream(

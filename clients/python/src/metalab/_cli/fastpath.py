@@ -45,6 +45,14 @@ class StatusView:
         self.found = found
         self.services = services
         self.bundle = BundleView(bundle)
+        self.index_pending = _index_pending(bundle)
+
+
+def _index_pending(bundle: dict[str, Any]) -> int:
+    """Index writes waiting under the bundle's ``file_root`` (`index_catch_up`)."""
+    from metalab_orchestrator.index_catch_up import pending_writes
+
+    return pending_writes(str(bundle.get("file_root", "")))
 
 
 def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | None:
@@ -82,9 +90,12 @@ def _healthy_probes(
 
 
 def healthy_bundle(environment: Environment) -> dict[str, Any] | None:
-    """The ready bundle when every service in it answers its probe; None otherwise."""
+    """The ready bundle when every service in it answers its probe; None otherwise, and
+    when index writes wait for PostgreSQL (the orchestrator's `up` starts their catch-up)."""
     found = _local_bundle(environment)
     if found is None or found[0].get("state") != "ready":
+        return None
+    if "postgres" in found[0].get("services", {}) and _index_pending(found[0]):
         return None
     return found[0] if _healthy_probes(environment, *found) is not None else None
 

@@ -109,6 +109,8 @@ def status_lines(response: Any) -> list[str]:
         lines.append(f"  {mark} {service.name}: {service.host}:{service.port} ({state}){detail}")
     if response.job_state:
         lines.append(f"  job {response.bundle.job_id}: {response.job_state}")
+    if response.index_pending:
+        lines.append(f"  index: {response.index_pending} write(s) pending catch-up")
     return lines
 
 
@@ -140,7 +142,10 @@ def status_output(
     if as_json:
         return [json.dumps({**status_json(response), "tunnels": tunnels})]
     if not response.found:
-        return [f"No services running for {project} ({env_name})."]
+        lines = [f"No services running for {project} ({env_name})."]
+        if response.index_pending:
+            lines.append(f"  index: {response.index_pending} write(s) pending catch-up")
+        return lines
     return [*status_lines(response), *tunnel_lines(tunnels)]
 
 
@@ -151,6 +156,7 @@ def status_json(response: Any) -> dict[str, Any]:
         "found": response.found,
         "healthy": is_healthy(response),
         "job_state": response.job_state or None,
+        "index_pending": response.index_pending,
         "services": [
             {
                 "name": s.name,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from metalab.v1 import types_pb2 as metalab_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmetalab/v1/orchestrator.proto\x12\nmetalab.v1\x1a\x16metalab/v1/types.proto\"V\n\tUpRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"\xaa\x02\n\x07UpEvent\x12(\n\x05phase\x18\x01 \x01(\x0e\x32\x19.metalab.v1.UpEvent.Phase\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\"\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x12.metalab.v1.Bundle\x12\x10\n\x08log_tail\x18\x05 \x01(\t\"\x9c\x01\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x08\n\x04INFO\x10\x01\x12\r\n\tSUBMITTED\x10\x02\x12\n\n\x06QUEUED\x10\x03\x12\x0c\n\x08STARTING\x10\x04\x12\t\n\x05READY\x10\x05\x12\n\n\x06REUSED\x10\x06\x12\x0c\n\x08STOPPING\x10\x07\x12\x0b\n\x07STOPPED\x10\x08\x12\n\n\x06\x46\x41ILED\x10\t\x12\x0b\n\x07WAITING\x10\n\":\n\rStatusRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\"v\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0f\n\x07healthy\x18\x04 \x01(\x08\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x0b\n\x03url\x18\x07 \x01(\t\"\x83\x01\n\x0eStatusResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x06\x62undle\x18\x02 \x01(\x0b\x32\x12.metalab.v1.Bundle\x12+\n\x08services\x18\x03 \x03(\x0b\x32\x19.metalab.v1.ServiceStatus\x12\x11\n\tjob_state\x18\x04 \x01(\t\"8\n\x0b\x44ownRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\"h\n\x0bLogsRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\r\n\x05lines\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\")\n\x08LogChunk\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\t2\xf4\x01\n\x0cOrchestrator\x12\x32\n\x02Up\x12\x15.metalab.v1.UpRequest\x1a\x13.metalab.v1.UpEvent0\x01\x12?\n\x06Status\x12\x19.metalab.v1.StatusRequest\x1a\x1a.metalab.v1.StatusResponse\x12\x36\n\x04\x44own\x12\x17.metalab.v1.DownRequest\x1a\x13.metalab.v1.UpEvent0\x01\x12\x37\n\x04Logs\x12\x17.metalab.v1.LogsRequest\x1a\x14.metalab.v1.LogChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmetalab/v1/orchestrator.proto\x12\nmetalab.v1\x1a\x16metalab/v1/types.proto\"V\n\tUpRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\"\xaa\x02\n\x07UpEvent\x12(\n\x05phase\x18\x01 \x01(\x0e\x32\x19.metalab.v1.UpEvent.Phase\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\"\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x12.metalab.v1.Bundle\x12\x10\n\x08log_tail\x18\x05 \x01(\t\"\x9c\x01\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x08\n\x04INFO\x10\x01\x12\r\n\tSUBMITTED\x10\x02\x12\n\n\x06QUEUED\x10\x03\x12\x0c\n\x08STARTING\x10\x04\x12\t\n\x05READY\x10\x05\x12\n\n\x06REUSED\x10\x06\x12\x0c\n\x08STOPPING\x10\x07\x12\x0b\n\x07STOPPED\x10\x08\x12\n\n\x06\x46\x41ILED\x10\t\x12\x0b\n\x07WAITING\x10\n\":\n\rStatusRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\"v\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0f\n\x07healthy\x18\x04 \x01(\x08\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x0b\n\x03url\x18\x07 \x01(\t\"\x9a\x01\n\x0eStatusResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x06\x62undle\x18\x02 \x01(\x0b\x32\x12.metalab.v1.Bundle\x12+\n\x08services\x18\x03 \x03(\x0b\x32\x19.metalab.v1.ServiceStatus\x12\x11\n\tjob_state\x18\x04 \x01(\t\x12\x15\n\rindex_pending\x18\x05 \x01(\x05\"8\n\x0b\x44ownRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\"h\n\x0bLogsRequest\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.metalab.v1.EnvironmentSpec\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\r\n\x05lines\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\")\n\x08LogChunk\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\t2\xf4\x01\n\x0cOrchestrator\x12\x32\n\x02Up\x12\x15.metalab.v1.UpRequest\x1a\x13.metalab.v1.UpEvent0\x01\x12?\n\x06Status\x12\x19.metalab.v1.StatusRequest\x1a\x1a.metalab.v1.StatusResponse\x12\x36\n\x04\x44own\x12\x17.metalab.v1.DownRequest\x1a\x13.metalab.v1.UpEvent0\x01\x12\x37\n\x04Logs\x12\x17.metalab.v1.LogsRequest\x1a\x14.metalab.v1.LogChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,13 +43,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVICESTATUS']._serialized_start=518
   _globals['_SERVICESTATUS']._serialized_end=636
   _globals['_STATUSRESPONSE']._serialized_start=639
-  _globals['_STATUSRESPONSE']._serialized_end=770
-  _globals['_DOWNREQUEST']._serialized_start=772
-  _globals['_DOWNREQUEST']._serialized_end=828
-  _globals['_LOGSREQUEST']._serialized_start=830
-  _globals['_LOGSREQUEST']._serialized_end=934
-  _globals['_LOGCHUNK']._serialized_start=936
-  _globals['_LOGCHUNK']._serialized_end=977
-  _globals['_ORCHESTRATOR']._serialized_start=980
-  _globals['_ORCHESTRATOR']._serialized_end=1224
+  _globals['_STATUSRESPONSE']._serialized_end=793
+  _globals['_DOWNREQUEST']._serialized_start=795
+  _globals['_DOWNREQUEST']._serialized_end=851
+  _globals['_LOGSREQUEST']._serialized_start=853
+  _globals['_LOGSREQUEST']._serialized_end=957
+  _globals['_LOGCHUNK']._serialized_start=959
+  _globals['_LOGCHUNK']._serialized_end=1000
+  _globals['_ORCHESTRATOR']._serialized_start=1003
+  _globals['_ORCHESTRATOR']._serialized_end=1247
 # @@protoc_insertion_point(module_scope)

@@ -179,8 +179,11 @@ class StatusResponse(_message.Message):
     BUNDLE_FIELD_NUMBER: _builtins.int
     SERVICES_FIELD_NUMBER: _builtins.int
     JOB_STATE_FIELD_NUMBER: _builtins.int
+    INDEX_PENDING_FIELD_NUMBER: _builtins.int
     found: _builtins.bool
     job_state: _builtins.str
+    index_pending: _builtins.int
+    """index writes waiting for catch-up under file_root (local)"""
     @_builtins.property
     def bundle(self) -> _types_pb2.Bundle: ...
     @_builtins.property
@@ -192,10 +195,11 @@ class StatusResponse(_message.Message):
         bundle: _types_pb2.Bundle | None = ...,
         services: _abc.Iterable[Global___ServiceStatus] | None = ...,
         job_state: _builtins.str = ...,
+        index_pending: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "found", b"found", "job_state", b"job_state", "services", b"services"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "found", b"found", "index_pending", b"index_pending", "job_state", b"job_state", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -292,6 +292,20 @@ class LocalBackend:
             record=record,
         )
 
+    async def ready(self, spec: Spec, bundle: Bundle, emit: Emit) -> None:
+        """PostgreSQL is ready: redo, in the background, the index writes a sweep could not
+        make while it was away (`index_catch_up`); `up` does not wait for them."""
+        from metalab_orchestrator.index_catch_up import start_local
+
+        if "postgres" not in bundle.get("services", {}) or not spec.file_root:
+            return
+        locator = str(bundle.get("store_locator", ""))
+        started = await asyncio.to_thread(start_local, locator, spec.file_root, spec.services_dir)
+        if started is not None:
+            waiting, log_path = started
+            message = f"{waiting} write(s) pending; redone in the background (log: {log_path})"
+            await emit("INFO", "postgres", f"index catch-up: {message}")
+
     async def adopt(
         self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle
     ) -> Bundle | None:
