@@ -31,10 +31,14 @@ def podman_missing() -> str | None:
     return None
 
 
+def hybrid_cgroups() -> bool:
+    """Whether this host mounts cgroup v1 controllers beside a v2 hierarchy (hybrid mode)."""
+    return Path("/sys/fs/cgroup/unified").is_dir()
+
+
 def _oci_runtime() -> list[str]:
     """runc on hybrid cgroup v1/v2 hosts, which crun (Podman's default) refuses."""
-    hybrid = Path("/sys/fs/cgroup/unified").is_dir() and shutil.which("runc")
-    return ["--runtime", "runc"] if hybrid else []
+    return ["--runtime", "runc"] if hybrid_cgroups() and shutil.which("runc") else []
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Engine:
     user: str
     home: Path
     process: subprocess.Popen[bytes] | None = None
+    driver: str = "overlay"
+    oci_runtime: str | None = None  # None: runc on hybrid cgroup hosts, else Podman's default
+    store: Path | None = None  # another engine's storage (its images), else its own
 
     @property
     def socket(self) -> Path:
@@ -66,10 +73,12 @@ class Engine:
 
     def argv(self, *args: str) -> list[str]:
         """``podman`` on this engine's storage, as its account."""
-        podman = ["podman", *_oci_runtime(), "--storage-driver", "overlay"]
-        podman += ["--root", str(self.home / "overlay")]  # vfs (a rootless fallback) copies
+        runtime = ["--runtime", self.oci_runtime] if self.oci_runtime else _oci_runtime()
+        podman = ["podman", *runtime, "--storage-driver", self.driver]
+        store = self.store or self.home
+        podman += ["--root", str(store / self.driver)]  # vfs (a rootless fallback) copies
         # the whole image for every container: a rootless cold `up` took 10 s on it
-        podman += ["--runroot", str(self.home / "run" / "s"), *args]
+        podman += ["--runroot", str(store / "run" / "s"), *args]
         env = {k: v for k, v in self.env().items() if k != "CONTAINER_HOST"}  # local, not remote
         return as_user(self.user, env, podman)
 
@@ -98,15 +107,24 @@ def ensure_rootless_user() -> str:
     return ROOTLESS_USER
 
 
-def start(user: str) -> Engine:
-    """Start the private engine of ``user`` and copy the images into it."""
+def start(
+    user: str,
+    *,
+    name: str | None = None,
+    driver: str = "overlay",
+    oci_runtime: str | None = None,
+    store: Path | None = None,
+    images: tuple[str, ...] = IMAGES,
+) -> Engine:
+    """Start the private engine of ``user`` (under ``STATE/name``, default the user's name)
+    and copy ``images`` into it."""
     account = pwd.getpwnam(user)
-    home = STATE / user
+    home = STATE / (name or user)
     for path in (STATE, home, home / "run"):
         path.mkdir(mode=0o755 if path == STATE else 0o700, exist_ok=True)
         if path != STATE:
             os.chown(path, account.pw_uid, account.pw_gid)
-    engine = Engine(user, home)
+    engine = Engine(user, home, driver=driver, oci_runtime=oci_runtime, store=store)
     engine.socket.unlink(missing_ok=True)
     log = open(home / "service.log", "ab")  # noqa: SIM115 - the engine's output, kept open
     engine.process = subprocess.Popen(
@@ -121,7 +139,7 @@ def start(user: str) -> Engine:
         if engine.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"podman system service did not start: see {home}/service.log")
         time.sleep(0.05)
-    for image in IMAGES:
+    for image in images:
         _copy_image(engine, image)
     return engine
 
@@ -163,8 +181,9 @@ def _copy_image(engine: Engine, image: str) -> None:
 
 
 def stop(engine: Engine) -> None:
-    """Remove the engine's containers and stop it."""
-    subprocess.run(engine.argv("rm", "-af", "-t", "2"), capture_output=True)
+    """Remove the engine's containers (on its own storage) and stop it."""
+    if engine.store is None:
+        subprocess.run(engine.argv("rm", "-af", "-t", "2"), capture_output=True)
     if engine.process is not None:  # its whole session: rootless Podman re-executes itself
         with contextlib.suppress(ProcessLookupError):
             os.killpg(engine.process.pid, signal.SIGTERM)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -69,6 +70,7 @@ def test_podman_lifecycle(project: Path, podman: pe.Engine) -> None:
     up = pcli(podman, project, "services", "up")
     assert up.returncode == 0, up.stderr
     assert "runtime podman (configured; podman engine at" in up.stderr
+    assert "vfs" not in up.stderr  # the test engine stores with overlay
     assert bundle_of(project)["runtime"] == "podman"
     containers = {c.labels[f"{LABEL}.service"]: c for c in ours(podman, project)}
     assert set(containers) == {"postgres", "atlas"}
@@ -166,3 +168,45 @@ def test_rootless_podman_keeps_every_file_the_users(open_tmp: Path, rootless: pe
         run("services", "down", "-q")
     removed = subprocess.run(pe.as_user(rootless.user, {}, ["rm", "-rf", str(project)]))
     assert removed.returncode == 0 and not project.exists()  # the user can delete it all
+
+
+def test_vfs_storage_is_one_warning(open_tmp: Path, podman: pe.Engine) -> None:
+    """An engine on `vfs` (here an empty store: the `up` then fails on the missing image, after
+    the warning) gets one line saying so."""
+    engine = pe.start(pwd.getpwuid(os.geteuid()).pw_name, name="vfs", driver="vfs", images=())
+    project = make(open_tmp, "vfsed", runtime="podman")
+    try:
+        up = pcli(engine, project, "services", "up")
+        assert up.returncode != 0 and "not found on the engine" in up.stderr
+        warnings = [line for line in up.stderr.splitlines() if "vfs storage driver" in line]
+        assert len(warnings) == 1, up.stderr
+        assert engine.url in warnings[0] and "overlay" in warnings[0]
+        assert "Traceback" not in up.stderr
+    finally:
+        pcli(engine, project, "services", "down", "-q")
+        pe.stop(engine)
+
+
+def test_crun_on_a_hybrid_cgroup_host_is_one_line(open_tmp: Path, podman: pe.Engine) -> None:
+    """Podman's default OCI runtime, crun, refuses hosts with hybrid cgroup v1/v2: an engine
+    configured with it (on the module engine's storage and images) fails the start in one
+    line saying to use runc, and leaves no container."""
+    if not pe.hybrid_cgroups() or shutil.which("crun") is None:
+        pytest.skip("crun runs on this host (cgroup v2 only, or no crun)")
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    engine = pe.start(me, name="crun", oci_runtime="crun", store=podman.home, images=())
+    project = make(open_tmp, "crunned", runtime="podman")
+    try:
+        up = pcli(engine, project, "services", "up")
+        assert up.returncode != 0
+        assert "Traceback" not in up.stderr
+        error = [line for line in up.stderr.splitlines() if line.startswith("metalab: error:")]
+        assert len(error) == 1 and 'set runtime = "runc"' in error[0], up.stderr
+        assert "(crun: cgroups in hybrid mode not supported" in error[0]
+        assert "containers.conf" in error[0] and engine.url in error[0]
+        assert ours(engine, project) == []
+    finally:
+        pcli(engine, project, "services", "down", "-q")
+        for container in ours(engine, project):
+            container.remove(force=True)
+        pe.stop(engine)

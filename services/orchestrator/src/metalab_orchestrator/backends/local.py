@@ -69,13 +69,30 @@ class LocalBackend:
         self._choice = await asyncio.to_thread(_choose, spec)
 
     async def start(self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle) -> Bundle:
+        """Start the services; on Podman, warn (once) when its storage driver is ``vfs``."""
+        choice = self._choice
+        if choice is None:
+            choice = await asyncio.to_thread(_choose, spec)
+        if choice.runtime != "podman":
+            return await self._start(spec, bundle, emit, save, choice)
+        from metalab_orchestrator.local.engines import storage_warning
+
+        warning = asyncio.create_task(asyncio.to_thread(storage_warning, choice.engine_url))
+        try:
+            return await self._start(spec, bundle, emit, save, choice)
+        finally:
+            if not warning.done():
+                await asyncio.wait([warning])
+            if not warning.cancelled() and warning.exception() is None and warning.result():
+                await emit("INFO", message=warning.result())
+
+    async def _start(
+        self, spec: Spec, bundle: Bundle, emit: Emit, save: SaveBundle, choice: RuntimeChoice
+    ) -> Bundle:
         """Postgres and Atlas start concurrently: Atlas gets the store locator up front (the
         Postgres port is chosen first) and reports the store unreadable until Postgres is up."""
         run_dir = spec.services_dir / "run"
         pg_config, atlas = spec.postgres, spec.atlas
-        choice = self._choice
-        if choice is None:
-            choice = await asyncio.to_thread(_choose, spec)
         bundle["runtime"] = choice.runtime
         if choice.in_containers:
             bundle["engine"] = choice.engine_url

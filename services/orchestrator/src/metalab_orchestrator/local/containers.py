@@ -282,13 +282,47 @@ def run_postgres(
         init=False,
     )
     try:
-        container.start()
+        _start(url, container, "PostgreSQL")
     except docker.errors.APIError as exc:
-        container.remove(force=True)
         if any(marker in str(exc) for marker in _PORT_CLASH):
             raise PortTaken(port) from exc
         raise ProvisioningFailed(f"cannot start the PostgreSQL container: {exc}") from exc
     return container
+
+
+def _start(url: str, container: Container, what: str) -> None:
+    """Start ``container``; removed again when it cannot start, and a failure of the engine's
+    OCI runtime (crun on a hybrid cgroup host) is one line saying what to do."""
+    import docker
+
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        container.remove(force=True)
+        problem = oci_runtime_problem(url, str(exc))
+        if problem:
+            raise ProvisioningFailed(f"cannot start the {what} container: {problem}") from None
+        raise
+
+
+def oci_runtime_problem(url: str, error: str) -> str:
+    """What to do when ``error`` (an engine's answer to a start) is its OCI runtime's failure
+    rather than the container's; "" otherwise. Podman's crun refuses hybrid cgroup v1/v2 hosts
+    ("crun: cgroups in hybrid mode not supported"): runc runs there."""
+    found = re.search(r"(?:OCI runtime[^:]*: )?((?:crun|runc): [^\n\"]+)", error)
+    if found is None and "OCI runtime" not in error:
+        return ""
+    why = (found.group(1) if found else error.splitlines()[0]).strip().rstrip(".")
+    why = re.sub(r": OCI [a-z ]+$", "", why)  # Podman's classification, said in the line
+    engine = "podman" if is_podman(url) else "docker"
+    if engine == "podman" and why.startswith("crun:") and "cgroup" in why:
+        return (
+            f"the OCI runtime crun of the podman engine at {url} fails on this host ({why}): "
+            'set runtime = "runc" in the [engine] section of containers.conf '
+            "(/etc/containers/containers.conf; rootless: ~/.config/containers/containers.conf)"
+            " and restart the Podman service"
+        )
+    return f"the OCI runtime of the {engine} engine at {url} fails on this host ({why})"
 
 
 class PortTaken(Exception):
@@ -331,7 +365,7 @@ def run_atlas(
         network_mode="host",
         detach=True,
     )
-    container.start()
+    _start(url, container, "Atlas")
     return container
 
 
