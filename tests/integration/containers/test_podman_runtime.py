@@ -114,6 +114,48 @@ def test_kill_9_of_up_converges(project: Path, podman: pe.Engine) -> None:
     assert pcli(podman, project, "services", "status").returncode == 0
 
 
+@pytest.mark.parametrize("serving", [False, True], ids=["container-created", "server-running"])
+def test_native_up_after_a_killed_podman_up_converges(
+    project: Path, podman: pe.Engine, serving: bool
+) -> None:
+    """kill -9 of a Podman `up` as soon as its first container exists, or once its PostgreSQL
+    runs on the data, then a native `up`: the leftover containers are removed, one PostgreSQL
+    (native) serves the same data."""
+    require(postgres_missing())
+    assert pcli(podman, project, "services", "up").returncode == 0
+    query(project, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (1)")
+    assert pcli(podman, project, "services", "down").returncode == 0
+    process = subprocess.Popen(
+        [METALAB, "services", "up"],
+        cwd=project,
+        env={**os.environ, **as_root_env(), "CONTAINER_HOST": podman.url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pid_file = project / "runs/services/postgres/data/postmaster.pid"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # killed once its server holds the data directory
+        found = ours(podman, project)
+        if found and not serving:
+            break
+        if any(c.status == "running" for c in found) and pid_file.exists():
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert ours(podman, project)
+
+    set_runtime(project, "native")
+    up = pcli(podman, project, "services", "up")
+    assert up.returncode == 0, up.stderr
+    bundle = bundle_of(project)
+    assert bundle["runtime"] == "native" and ours(podman, project) == []
+    postgres = bundle["services"]["postgres"]  # type: ignore[index]
+    assert int(pid_file.read_text().split()[0]) == postgres["pid"]  # the native server's
+    assert query(project, "SELECT x FROM kept") == [(1,)]
+    assert pcli(podman, project, "services", "status").returncode == 0
+
+
 def test_switching_runtime_keeps_the_data(project: Path, podman: pe.Engine) -> None:
     require(postgres_missing())
     assert pcli(podman, project, "services", "up").returncode == 0
