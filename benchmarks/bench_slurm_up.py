@@ -10,6 +10,8 @@ absolute numbers):
 - the queue's own latency: `sbatch --wrap 'touch FILE'` until FILE exists (a trivial job);
 - `Lifecycle.up` until ready (Postgres + Atlas in one job, in-process: no CLI start-up),
   and its overhead over the trivial job (target: at most 3 s);
+- `status` (one squeue and the real probes, through the other namespace on the multi-node
+  cluster) and `down` (scancel until squeue no longer lists the job), timed;
 - squeue calls per `status` and per warm `up` (reuse), counted by wrapping the runner
   (target: 1).
 Needs PostgreSQL binaries and (as root) the account `metalab`; the multi-node cluster needs root.
@@ -122,14 +124,16 @@ async def measure(rounds: int, root: Path) -> dict[str, Any]:
     backend = SlurmBackend(poller=JobPoller(), opener=opener)
     lifecycle = Lifecycle(LocalRegistry(), backend)
     spec = make_spec(root, f"bench{uuid.uuid4().hex[:6]}")
-    ups, status_calls, reuse_calls = [], [], []
+    ups, statuses, downs, status_calls, reuse_calls = [], [], [], [], []
     for _ in range(rounds):
         started = time.monotonic()
         await lifecycle.up(spec, quiet)
         ups.append(time.monotonic() - started)
         await asyncio.sleep(0.3)  # past the poller's rate limit: status must query afresh
         runner.counts.clear()
+        started = time.monotonic()
         _bundle, probes = await lifecycle.status(spec)
+        statuses.append(time.monotonic() - started)
         assert probes and all(p.healthy for p in probes), probes
         status_calls.append(runner.counts.get("squeue", 0))
         await asyncio.sleep(0.3)
@@ -137,8 +141,16 @@ async def measure(rounds: int, root: Path) -> dict[str, Any]:
         _bundle, reused = await lifecycle.up(spec, quiet)
         assert reused
         reuse_calls.append(runner.counts.get("squeue", 0))
+        started = time.monotonic()
         await lifecycle.down(spec, quiet)
-    return {"up": ups, "squeue_per_status": status_calls, "squeue_per_reuse": reuse_calls}
+        downs.append(time.monotonic() - started)
+    return {
+        "up": ups,
+        "status": statuses,
+        "down": downs,
+        "squeue_per_status": status_calls,
+        "squeue_per_reuse": reuse_calls,
+    }
 
 
 def bench_cluster(conf: Path, rounds: int) -> dict[str, Any]:
@@ -160,6 +172,8 @@ def bench_cluster(conf: Path, rounds: int) -> dict[str, Any]:
         "median_up_s": round(up, 3),
         "median_overhead_s": round(up - base, 3),
         "overhead_target_met": up - base <= 3.0,
+        "median_status_s": round(statistics.median(results["status"]), 3),
+        "median_down_s": round(statistics.median(results["down"]), 3),
         "squeue_per_status": results["squeue_per_status"],
         "squeue_per_warm_up": results["squeue_per_reuse"],
     }

@@ -3,14 +3,16 @@
 Real PostgreSQL through the CLI: runs written to the environment's store while its server is
 stopped leave `.index-pending` markers (the files hold the runs); `status` counts them; the next
 `up` (fresh, then reusing a healthy bundle) redoes them in the background, and the index holds
-every run once.
+every run once. The container runtimes run `catches_up` too (tests/integration/containers/).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -86,8 +88,11 @@ def wait_indexed(locator: str, root: Path, expected: set[str]) -> dict[str, int]
         time.sleep(0.2)
 
 
-def status(project: Path) -> dict[str, object]:
-    result = cli(project, "services", "status", "--json")
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def status(run: Cli, project: Path) -> dict[str, object]:
+    result = run(project, "services", "status", "--json")
     data: dict[str, object] = json.loads(result.stdout)
     return data
 
@@ -95,44 +100,50 @@ def status(project: Path) -> dict[str, object]:
 def test_up_catches_the_index_up_after_postgres_was_down(open_tmp: Path) -> None:
     project = make_project(open_tmp, PG_ONLY)
     try:
-        up = cli(project, "services", "up")
-        assert up.returncode == 0, up.stderr
-        locator = str(bundle_of(project)["store_locator"])
-        with store(locator) as live:
-            live.put_run_record(record(0))
-        assert cli(project, "services", "down", "-q").returncode == 0
-
-        with store(locator) as away:  # PostgreSQL is down: the files take the runs
-            for i in range(1, 6):
-                away.put_run_record(record(i))
-            assert away.backlog_size() == 5
-            assert {r.run_id for r in away.list_run_records()} == {f"run-{i}" for i in range(6)}
-        gone = status(project)
-        assert not gone["found"] and gone["index_pending"] == 5
-        text = cli(project, "services", "status")
-        assert "index: 5 write(s) pending catch-up" in text.stdout
-
-        up = cli(project, "services", "up")
-        assert up.returncode == 0, up.stderr
-        assert "index catch-up: 5 write(s) pending" in up.stderr
-        locator = str(bundle_of(project)["store_locator"])
-        counts = wait_indexed(locator, project / "runs", {f"run-{i}" for i in range(6)})
-        assert counts == {f"run-{i}": 1 for i in range(6)}
-        log = (project / "runs/services/index-catch-up.log").read_text()
-        assert "index caught up: 5 write(s) redone from the files" in log
-
-        # A healthy bundle is reused, and the index still catches up.
-        port = urlsplit(locator).port
-        assert port is not None
-        with store(locator.replace(f":{port}/", ":1/")) as away:
-            for i in (6, 7):
-                away.put_run_record(record(i))
-        assert status(project)["index_pending"] == 2
-        again = cli(project, "services", "up")
-        assert again.returncode == 0 and again.stdout.startswith("Services reused"), again.stderr
-        counts = wait_indexed(locator, project / "runs", {f"run-{i}" for i in range(8)})
-        assert counts == {f"run-{i}": 1 for i in range(8)}
-        after = status(project)
-        assert after["healthy"] and after["index_pending"] == 0
+        catches_up(cli, project)
     finally:
         cli(project, "services", "down", "-q")
+
+
+def catches_up(run: Cli, project: Path) -> None:
+    """Runs written while the environment's PostgreSQL is down, then while its port is wrong,
+    reach the index after the next `up` (fresh, then reused), each once; `status` counts them."""
+    up = run(project, "services", "up")
+    assert up.returncode == 0, up.stderr
+    locator = str(bundle_of(project)["store_locator"])
+    with store(locator) as live:
+        live.put_run_record(record(0))
+    assert run(project, "services", "down", "-q").returncode == 0
+
+    with store(locator) as away:  # PostgreSQL is down: the files take the runs
+        for i in range(1, 6):
+            away.put_run_record(record(i))
+        assert away.backlog_size() == 5
+        assert {r.run_id for r in away.list_run_records()} == {f"run-{i}" for i in range(6)}
+    gone = status(run, project)
+    assert not gone["found"] and gone["index_pending"] == 5
+    text = run(project, "services", "status")
+    assert "index: 5 write(s) pending catch-up" in text.stdout
+
+    up = run(project, "services", "up")
+    assert up.returncode == 0, up.stderr
+    assert "index catch-up: 5 write(s) pending" in up.stderr
+    locator = str(bundle_of(project)["store_locator"])
+    counts = wait_indexed(locator, project / "runs", {f"run-{i}" for i in range(6)})
+    assert counts == {f"run-{i}": 1 for i in range(6)}
+    log = (project / "runs/services/index-catch-up.log").read_text()
+    assert "index caught up: 5 write(s) redone from the files" in log
+
+    # A healthy bundle is reused, and the index still catches up.
+    port = urlsplit(locator).port
+    assert port is not None
+    with store(locator.replace(f":{port}/", ":1/")) as away:
+        for i in (6, 7):
+            away.put_run_record(record(i))
+    assert status(run, project)["index_pending"] == 2
+    again = run(project, "services", "up")
+    assert again.returncode == 0 and again.stdout.startswith("Services reused"), again.stderr
+    counts = wait_indexed(locator, project / "runs", {f"run-{i}" for i in range(8)})
+    assert counts == {f"run-{i}": 1 for i in range(8)}
+    after = status(run, project)
+    assert after["healthy"] and after["index_pending"] == 0

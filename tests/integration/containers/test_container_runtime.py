@@ -23,6 +23,7 @@ from metalab._runstore.locator import parse_locator
 from tests.helpers import METALAB
 from tests.integration.atlas.dataset import populate
 from tests.integration.test_fast_path_services import fast, grpc_path, invoke
+from tests.integration.test_local_index_catch_up import catches_up
 from tests.integration.test_local_services import as_root_env, bundle_of, cli
 from tests.support.components import postgres_missing, require
 
@@ -311,3 +312,8 @@ def test_a_tampered_bundle_engine_is_not_trusted(project: Path) -> None:
     down = cli(project, "services", "down")
     assert down.returncode == 0, down.stderr
     assert ours(project) == []  # found on this machine's engine by labels and mounts
+
+
+def test_up_catches_the_index_up(project: Path) -> None:
+    """Runs written while the container's PostgreSQL was down reach the index after `up`."""
+    catches_up(cli, project)

@@ -4,6 +4,7 @@ storage and socket) as root and as a rootless account: up, status, a query, down
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
@@ -20,6 +21,7 @@ import pytest
 from tests.helpers import METALAB
 from tests.integration.containers import podman_engine as pe
 from tests.integration.containers.test_container_runtime import LABEL, make, query, set_runtime
+from tests.integration.test_local_index_catch_up import catches_up
 from tests.integration.test_local_services import as_root_env, bundle_of, cli
 from tests.support.components import postgres_missing, require
 
@@ -154,6 +156,11 @@ def test_native_up_after_a_killed_podman_up_converges(
     assert int(pid_file.read_text().split()[0]) == postgres["pid"]  # the native server's
     assert query(project, "SELECT x FROM kept") == [(1,)]
     assert pcli(podman, project, "services", "status").returncode == 0
+
+
+def test_up_catches_the_index_up(project: Path, podman: pe.Engine) -> None:
+    """Runs written while Podman's PostgreSQL was down reach the index after `up`."""
+    catches_up(functools.partial(pcli, podman), project)
 
 
 def test_switching_runtime_keeps_the_data(project: Path, podman: pe.Engine) -> None:
