@@ -155,7 +155,7 @@ def _errors(app: FastAPI) -> None:
 
 
 def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
-    queue = slurm.Queue()
+    queue, accounting = slurm.Queue(), slurm.Accounting()
 
     def ref(experiment_id: str) -> str:
         """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
@@ -386,7 +386,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             jobs, recorded = found["job_ids"], "manifest"
             extra = {"submitted_at": found.get("submitted_at"), "runs": found.get("total_runs")}
         states = queue.states() if jobs else None
-        return slurm.experiment_status(jobs, recorded, states, extra)
+        return slurm.experiment_status(jobs, recorded, states, extra, accounting)
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
@@ -400,7 +400,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         if not job and (found := submission(experiment_id)) is not None:
             job = slurm.manifest_task(found, run_id)
         return {
-            "slurm": slurm.run_status(job, queue.states()) if job else None,
+            "slurm": slurm.run_status(job, queue.states(), accounting) if job else None,
             "run": marked(record),
             "artifacts": source.files.artifacts(experiment_id, run_id),
             "log_sizes": source.files.logs(experiment_id, run_id),

@@ -63,21 +63,28 @@ function fail(error) {
 }
 
 // ---- overview ----
+const OVERVIEW_BADGES = 50; // SLURM badges asked for on the overview (the first experiments)
+
 async function overview() {
   const data = await api("/api/experiments");
-  const rows = data.experiments.map((e) =>
-    el("tr", { "data-experiment": e.experiment_id },
-      el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name)),
+  const badges = [];
+  const rows = data.experiments.map((e, i) => {
+    const badge = el("span", { class: "slurm-badge hidden", "data-badge": e.experiment_id });
+    if (i < OVERVIEW_BADGES) badges.push(() => slurmBadge(e.experiment_id, badge).catch(() => {}));
+    return el("tr", { "data-experiment": e.experiment_id },
+      el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name), " ", badge),
       el("td", {}, Object.entries(e.counts).sort().map(([s, n]) => [statusBadge(`${s}`), ` ${n} `])),
       el("td", {}, el("span", { class: "bar", title: e.progress === null ? "" : `${Math.round(e.progress * 100)}%` },
         el("span", { style: `width:${Math.round((e.progress || 0) * 100)}%` })),
         ` ${e.runs}/${e.total_runs}`),
       el("td", { class: "muted" }, e.operation),
-      el("td", { title: e.last_activity || "" }, when(e.last_activity))));
+      el("td", { title: e.last_activity || "" }, when(e.last_activity)));
+  });
   show(el("h1", {}, "Experiments"),
     rows.length ? el("table", { id: "experiments" },
       el("tr", {}, ["Experiment", "Runs by status", "Progress", "Operation", "Last activity"].map((h) => el("th", {}, h))),
       rows) : el("p", { class: "muted" }, "No experiments in this store yet."));
+  badges.forEach((load) => load());
   const active = data.experiments.some((e) => (e.counts.running || 0) > 0);
   schedule(active ? 3000 : 15000, overview);
 }
@@ -184,17 +191,28 @@ async function experimentPage(id) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state.
+// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state; once
+// none is queued, their final states from sacct (or "finished" where accounting is off).
 async function slurmBadge(id, badge) {
   const data = await api(`/api/experiments/${enc(id)}/slurm`);
   if (!data.slurm) { badge.classList.add("hidden"); return; }
   const jobs = data.jobs.length > 3 ? `${data.jobs.slice(0, 3).join(", ")} +${data.jobs.length - 3}` : data.jobs.join(", ");
-  const states = Object.entries(data.states).map(([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`));
-  const idle = !data.squeue ? "squeue unavailable" : data.queued ? null : "not queued";
+  const stateSpan = ([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`);
+  const states = Object.entries(data.queued ? data.states : data.finished || {}).map(stateSpan);
+  const idle = !data.squeue ? "squeue unavailable" : data.queued || states.length ? null : "finished";
   badge.replaceChildren(el("span", { class: "slurm-label" }, "SLURM"), `job ${jobs}`, ...states,
-    ...(idle ? [el("span", { class: "muted" }, idle)] : []));
-  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}`;
+    ...(idle ? [el("span", { class: "muted slurm-idle" }, idle)] : []));
+  const ended = data.queued ? "" : data.sacct === false ? "; final states unknown (sacct unavailable: no accounting storage)" : "; final states from sacct";
+  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}${ended}`;
   badge.classList.remove("hidden");
+}
+
+function runSlurm(s) {
+  const state = s.state || s.final;
+  const label = s.state ? state.toLowerCase() : s.final ? `finished: ${s.final.toLowerCase()}` : s.squeue ? "finished" : "squeue unavailable";
+  return el("td", { id: "run-slurm", title: s.state || !s.squeue ? "" : s.sacct ? "final state from sacct" : "sacct unavailable: no accounting storage" },
+    el("span", { class: "slurm-label" }, "job"), ` ${s.job} `,
+    state ? el("span", { class: `slurm-state ${state.toLowerCase()}`, "data-state": state }, label) : el("span", { class: "muted" }, label));
 }
 
 function exportUrl(id, state, format) {
@@ -258,9 +276,7 @@ async function runPage(id, runId) {
     el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v, floats.has(`${idName}.${k}`))))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))),
-    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), el("td", { id: "run-slurm" }, el("span", { class: "slurm-label" }, "job"), ` ${detail.slurm.job} `,
-      detail.slurm.state ? el("span", { class: `slurm-state ${detail.slurm.state.toLowerCase()}` }, detail.slurm.state.toLowerCase())
-        : el("span", { class: "muted" }, detail.slurm.squeue ? "not queued" : "squeue unavailable"))) : null);
+    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), runSlurm(detail.slurm)) : null);
   const curves = Object.entries(steps.steps).map(([name]) =>
     el("div", { class: "card" }, el("h2", {}, name), el("div", { class: "curve", "data-metric": name })));
   const logs = Object.keys(detail.log_sizes).map((stream) => {
