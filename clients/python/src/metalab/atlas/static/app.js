@@ -344,18 +344,22 @@ async function plotPage(id, search) {
   const x = pick("x", params, search.get("x") || params[0]);
   const y = pick("y", numeric, search.get("y") || numeric[0]);
   const group = pick("group", params, search.get("group") || params[1] || "", true);
+  const facet = pick("facet", params, search.get("facet") || "", true);
   const chart = el("div", { id: "plot" });
   const draw = async () => {
     const query = [...queryParams(state), ["x", x.value], ["y", y.value]];
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     const data = await api(`/api/experiments/${enc(id)}/plot`, query);
-    groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked);
+    if (!data.facet) { groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked); return; }
+    const scope = data.facets.flatMap((f) => f.series.flatMap((g) => g.points));
+    facetGrid(chart, data, (host, f) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope));
   };
   const logX = el("input", { type: "checkbox", id: "plot-logx" });
   const logY = el("input", { type: "checkbox", id: "plot-logy" });
-  for (const s of [x, y, group, logX, logY]) s.addEventListener("change", () => draw().catch(fail));
+  for (const s of [x, y, group, facet, logX, logY]) s.addEventListener("change", () => draw().catch(fail));
   show(el("h1", {}, exp.name), experimentTabs(id, "plot"),
-    el("div", { class: "controls" }, "x", x, "y", y, "group by", group,
+    el("div", { class: "controls" }, "x", x, "y", y, "group by", group, "facet by", facet,
       el("label", {}, logX, "log x"), el("label", {}, logY, "log y"),
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
     chart);
@@ -363,16 +367,18 @@ async function plotPage(id, search) {
 }
 
 // One line per group with error bars (mean ± sample std). Groups are nudged apart along x
-// (a few pixels' worth) so that overlapping points and bars stay visible.
-function groupedChart(host, series, xName, yName, groupName, logX, logY) {
+// (a few pixels' worth) so that overlapping points and bars stay visible. `scope`: the points
+// of every facet, when this is one of several charts on shared axes.
+function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) {
   const short = groupName.replace(/^(params|metrics)\./, "");
   const name = (g) => (g.group === null ? yName : `${short} = ${fmt(g.group)}`);
   const all = series.flatMap((g) => g.points);
   if (!all.length) { host.replaceChildren(el("p", { class: "muted", id: "plot-empty" }, "no numeric values")); return; }
-  const numericX = all.every((p) => typeof p.x === "number") && !(logX && all.some((p) => p.x <= 0));
-  const labels = numericX ? [] : [...new Set(all.map((p) => fmt(p.x)))];
+  const every = scope || all;
+  const numericX = every.every((p) => typeof p.x === "number") && !(logX && every.some((p) => p.x <= 0));
+  const labels = numericX ? [] : [...new Set(every.map((p) => fmt(p.x)))];
   const base = (p) => numericX ? p.x : labels.indexOf(fmt(p.x));
-  const values = [...new Set(all.map(base))].sort((a, b) => a - b);
+  const values = [...new Set(every.map(base))].sort((a, b) => a - b);
   const span = values.length > 1 ? values[values.length - 1] - values[0] : 1;
   const n = series.length;
   const nudge = (v, i) => {
@@ -406,8 +412,8 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY) {
       ctx.restore();
     }],
   };
-  const lows = all.map((p) => p.mean - p.std), highs = all.map((p) => p.mean + p.std);
-  const yMin = logY ? Math.min(...all.map((p) => p.mean).filter((v) => v > 0)) : Math.min(...lows);
+  const lows = every.map((p) => p.mean - p.std), highs = every.map((p) => p.mean + p.std);
+  const yMin = logY ? Math.min(...every.map((p) => p.mean).filter((v) => v > 0)) : Math.min(...lows);
   const yMax = Math.max(...highs);
   const pad = (yMax - yMin) * 0.06 || 1;
   const u = Charts.chart(host, {
@@ -426,8 +432,43 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY) {
     },
     hooks: bars,
   });
-  if (!logY) u.setScale("y", { min: yMin - pad, max: yMax + pad });
+  if (!logY && !host.sharedRanges) u.setScale("y", { min: yMin - pad, max: yMax + pad });
   host.dataset.series = String(series.length);
+}
+
+// ---- facets: small multiples, one chart per value of a param, on shared axes ----
+function facetGrid(host, data, drawOne) {
+  const short = data.facet.replace(/^(params|metrics)\./, "");
+  const cards = data.facets.map((f) => {
+    const chartHost = el("div", { class: "facet-chart" });
+    return { f, chartHost, card: el("div", { class: "facet card", "data-facet": f.facet }, el("h3", {}, `${short} = ${f.facet}`), chartHost) };
+  });
+  delete host.dataset.shared;
+  host.replaceChildren(...[el("div", { class: "facets", "data-facets": String(cards.length) }, cards.map((c) => c.card)),
+    data.facets_total > cards.length ? el("p", { class: "muted", id: "facets-more" }, `the first ${cards.length} of ${data.facets_total} values of ${short}`) : null,
+    cards.length ? null : el("p", { class: "muted", id: "facets-empty" }, `no run has a value of ${short}`)].filter(Boolean));
+  cards.forEach((c) => drawOne(c.chartHost, c.f));
+  // uPlot sets its scales once its first draw is committed (a microtask later): then each
+  // chart is drawn again on the union of their ranges.
+  setTimeout(() => {
+    const ranges = unionRanges(cards.map((c) => c.chartHost.uplot).filter(Boolean));
+    if (!ranges || !cards.every((c) => c.chartHost.isConnected)) return;
+    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f); });
+    host.dataset.shared = "true";
+  }, 0);
+}
+
+// One x and one y range covering what every chart drew on its own (null: nothing to share).
+function unionRanges(charts) {
+  if (charts.length < 2) return null;
+  const ranges = {};
+  for (const key of ["x", "y"]) {
+    const lows = charts.map((u) => u.scales[key].min).filter(Number.isFinite);
+    const highs = charts.map((u) => u.scales[key].max).filter(Number.isFinite);
+    if (!lows.length || !highs.length) return null;
+    ranges[key] = [Math.min(...lows), Math.max(...highs)];
+  }
+  return ranges;
 }
 
 // ---- learning curves ----
@@ -450,6 +491,9 @@ async function curvesPage(id, search) {
   const group = el("select", { id: "curves-group" }, el("option", { value: "" }, "(none)"),
     params.map((p) => el("option", { value: p }, p)));
   group.value = search.get("group") || params[0] || "";
+  const facet = el("select", { id: "curves-facet" }, el("option", { value: "" }, "(none)"),
+    params.map((p) => el("option", { value: p }, p)));
+  facet.value = search.get("facet") || "";
   const mode = el("select", { id: "curves-mode" }, el("option", { value: "mean" }, "mean ± std"),
     el("option", { value: "range" }, "mean, min–max"), el("option", { value: "runs" }, "every run"));
   const smooth = el("input", { type: "range", id: "curves-smooth", min: "0", max: "0.99", step: "0.01", value: search.get("smooth") || "0" });
@@ -465,12 +509,16 @@ async function curvesPage(id, search) {
     if (metric.value) query.push(["metric", metric.value]);
     else if (search.get("metric")) query.push(["metric", search.get("metric")]);
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     data = await api(`/api/experiments/${enc(id)}/curves`, query);
+    const runCount = data.facet ? data.facets.reduce((n, f) => n + f.runs.length, 0) : data.runs.length;
+    const groupCount = new Set((data.facet ? data.facets.flatMap((f) => f.groups) : data.groups).map((g) => g.group)).size;
     metric.replaceChildren(...data.metrics.map((m) => el("option", { value: m }, m)));
     if (data.metric && !data.metrics.includes(data.metric)) metric.append(el("option", { value: data.metric }, data.metric));
     metric.value = data.metric || "";
     info.textContent = data.metric
-      ? `${data.runs.length} runs with ${data.metric} · ${data.groups.length} group${data.groups.length === 1 ? "" : "s"} · ` +
+      ? `${runCount} runs with ${data.metric} · ${groupCount} group${groupCount === 1 ? "" : "s"}` +
+        (data.facet ? ` · ${data.facets.length} facet${data.facets.length === 1 ? "" : "s"}` : "") + " · " +
         `${data.selected} of ${data.matched} matching runs read${data.truncated ? ` (first ${data.selected}; at most ${data.limits.runs})` : ""}` +
         " · drag to zoom, double-click to reset"
       : "No stepped metrics in these runs.";
@@ -479,14 +527,15 @@ async function curvesPage(id, search) {
   const draw = () => {
     smoothText.textContent = Number(smooth.value).toFixed(2);
     if (!data || !data.metric) { chart.replaceChildren(); return; }
-    curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked);
+    if (!data.facet) { curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked); return; }
+    facetGrid(chart, data, (host, f) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300));
   };
-  for (const control of [metric, group, runsCap]) control.addEventListener("change", () => load().catch(fail));
+  for (const control of [metric, group, facet, runsCap]) control.addEventListener("change", () => load().catch(fail));
   for (const control of [mode, logY]) control.addEventListener("change", draw);
   smooth.addEventListener("input", draw);
   reset.addEventListener("click", draw);
   show(el("h1", {}, exp.name), experimentTabs(id, "curves"),
-    el("div", { class: "controls" }, "metric", metric, "colour by", group, "show", mode,
+    el("div", { class: "controls" }, "metric", metric, "colour by", group, "facet by", facet, "show", mode,
       el("label", {}, "smoothing ", smooth, " ", smoothText), el("label", {}, logY, "log y"),
       el("label", {}, "runs ", runsCap), reset,
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
@@ -499,7 +548,7 @@ async function curvesPage(id, search) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-function curvesChart(host, data, mode, weight, logY) {
+function curvesChart(host, data, mode, weight, logY, height) {
   const positive = (v) => (logY && v !== null && v <= 0 ? null : v);
   const groupIndex = new Map(data.groups.map((g, i) => [g.group, i]));
   const label = (g) => (g === null ? data.metric : `${data.group.replace(/^params\./, "")} = ${g}`);
@@ -544,7 +593,7 @@ function curvesChart(host, data, mode, weight, logY) {
       return `step ${xs[idx]}: ${fmt(mean)} [${fmt(lo)}, ${fmt(hi)}]`;
     });
   }
-  Charts.chart(host, { xs, x: { label: "step", integer: true }, y: { label: data.metric, log: logY }, series, entries, valueOf: valueAt[0], height: 420 });
+  Charts.chart(host, { xs, x: { label: "step", integer: true }, y: { label: data.metric, log: logY }, series, entries, valueOf: valueAt[0], height: height || 420 });
   host.dataset.series = String(entries.length);
   host.dataset.lines = String(mode === "runs" ? series.length : entries.length);
 }
@@ -560,6 +609,7 @@ async function histogramPage(id, search) {
     options.map((o) => el("option", { value: o, selected: o === chosen ? "selected" : null }, o)));
   const field = pick("field", numeric, search.get("field") || numeric[0]);
   const group = pick("group", params, search.get("group") || "", true);
+  const facet = pick("facet", params, search.get("facet") || "", true);
   const bins = el("input", { type: "number", id: "histogram-bins", min: "1", max: "200", size: 4, value: search.get("bins") || "20" });
   const share = el("input", { type: "checkbox", id: "histogram-share" });
   const info = el("p", { class: "muted", id: "histogram-info" });
@@ -569,20 +619,29 @@ async function histogramPage(id, search) {
   const load = async () => {
     const query = [...queryParams(state), ["field", field.value], ["bins", bins.value || "20"]];
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     data = await api(`/api/experiments/${enc(id)}/histogram`, query);
-    info.textContent = `${data.total} of ${data.matched} matching runs have a number in ${data.field}` +
-      (data.missing ? ` (${data.missing} without)` : "");
+    const total = data.facet ? data.facets.reduce((n, f) => n + f.total, 0) : data.total;
+    const missing = data.matched - total;
+    info.textContent = `${total} of ${data.matched} matching runs have a number in ${data.field}` +
+      (data.facet ? ` and a value of ${data.facet}` : "") + (missing ? ` (${missing} without)` : "");
     draw();
   };
   const draw = () => {
+    if (data && data.facet) {
+      const label = (f) => `${data.facet.replace(/^(params|metrics)\./, "")} = ${f.facet}`;
+      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260) : null);
+      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`)]));
+      return;
+    }
     if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
     histogramChart(chart, data, share.checked);
     stats.replaceChildren(distributionTable(data));
   };
-  for (const control of [field, group, bins]) control.addEventListener("change", () => load().catch(fail));
+  for (const control of [field, group, facet, bins]) control.addEventListener("change", () => load().catch(fail));
   share.addEventListener("change", draw);
   show(el("h1", {}, exp.name), experimentTabs(id, "histogram"),
-    el("div", { class: "controls" }, "field", field, "group by", group, el("label", {}, "bins ", bins),
+    el("div", { class: "controls" }, "field", field, "group by", group, "facet by", facet, el("label", {}, "bins ", bins),
       el("label", {}, share, "share of each group"),
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
     info, chart, el("h2", {}, "Distributions"), stats);
@@ -590,7 +649,7 @@ async function histogramPage(id, search) {
 }
 
 // One stepped outline per group over shared bins, lightly filled so that overlaps show.
-function histogramChart(host, data, share) {
+function histogramChart(host, data, share, chartHeight) {
   const short = (data.group || "").replace(/^(params|metrics)\./, "");
   const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
   const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
@@ -599,7 +658,7 @@ function histogramChart(host, data, share) {
     return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
   });
   Charts.chart(host, {
-    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: 360,
+    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: chartHeight || 360,
     series,
     entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
     valueOf: (entry, idx) => {
@@ -611,9 +670,9 @@ function histogramChart(host, data, share) {
   host.dataset.series = String(data.series.length);
 }
 
-function distributionTable(data) {
+function distributionTable(data, tableId) {
   const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
-  return el("table", { id: "distributions" },
+  return el("table", { id: tableId || "distributions", class: "distributions" },
     el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
     data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
       el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),
