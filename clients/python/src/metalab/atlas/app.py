@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import compare, curves, export, facets, histogram, slurm
+from metalab.atlas import arrays, compare, curves, export, facets, histogram, slurm
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -457,6 +457,29 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         experiment_id = ref(experiment_id)
         check_run_id(run_id)
         return {"steps": source.steps(experiment_id, run_id)}
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/arrays", tags=["runs"])
+    def run_arrays(experiment_id: str, run_id: str) -> dict[str, Any]:
+        """The run's arrays: ``capture.data`` entries holding 1-D or 2-D numbers and NumPy
+        artifacts (``.npy``; ``.npz``, one entry per key), with shape and dtype."""
+        experiment_id = ref(experiment_id)
+        source.run(experiment_id, check_run_id(run_id))
+        return {"arrays": arrays.listing(source.files, experiment_id, run_id)}
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/array", tags=["runs"])
+    def run_array(
+        experiment_id: str, run_id: str, result: str = "", artifact: str = "", key: str = ""
+    ) -> dict[str, Any]:
+        """One array to draw: 1-D as ``kind: line`` (``index``, ``values``; at most 2000
+        block means), 2-D as ``kind: heatmap`` (``rows``, ``cols``, ``values``; at most
+        200 × 200 block means); ``shape`` is the array's own, ``downsampled`` says whether
+        it was reduced. ``result=NAME`` or ``artifact=PATH[&key=K]``."""
+        experiment_id = ref(experiment_id)
+        check_request_text([], result, artifact, key)
+        source.run(experiment_id, check_run_id(run_id))
+        return arrays.read(
+            source.files, experiment_id, run_id, result=result, artifact=artifact, key=key
+        )
 
     @app.get(
         "/api/experiments/{experiment_id}/runs/{run_id}/logs/{stream}",

@@ -288,6 +288,7 @@ async function runPage(id, runId) {
     return el("div", {}, el("h2", {}, stream), pre);
   });
   const preview = el("div", { id: "preview" });
+  const arraysBox = el("div", { id: "arrays" });
   const artifacts = detail.artifacts.map((a) => {
     const url = `/api/experiments/${enc(id)}/runs/${runId}/artifacts/${a.path.split("/").map(enc).join("/")}`;
     return el("tr", {}, el("td", {}, el("a", { href: "#", on: { click: (e) => { e.preventDefault(); previewArtifact(a, url, preview); } } }, a.path)),
@@ -303,7 +304,8 @@ async function runPage(id, runId) {
     curves.length ? el("div", {}, el("h2", {}, "Step metrics"), el("div", { class: "grid", id: "curves" }, curves)) : null,
     el("h2", {}, "Artifacts"),
     artifacts.length ? el("table", { id: "artifacts" }, artifacts) : el("p", { class: "muted" }, "none"),
-    preview, logs);
+    preview, arraysBox, logs);
+  loadArrays(id, runId, arraysBox).catch((e) => arraysBox.replaceChildren(el("p", { class: "error" }, e.message)));
   for (const card of curves) {
     const host = card.querySelector(".curve");
     const points = steps.steps[host.dataset.metric].filter((p) => typeof p[1] === "number");
@@ -313,6 +315,80 @@ async function runPage(id, runId) {
       valueOf: (_e, i) => `step ${points[i][0]}: ${fmt(points[i][1])}` });
   }
   if (run.status === "running") schedule(5000, () => runPage(id, runId));
+}
+
+// ---- arrays: a run's captured arrays, 1-D as a line, 2-D as a heatmap (server-reduced) ----
+const ARRAYS_DRAWN = 4; // drawn on load; the others on "show"
+
+async function loadArrays(id, runId, box) {
+  const listed = (await api(`/api/experiments/${enc(id)}/runs/${runId}/arrays`)).arrays;
+  if (!listed.length) { box.replaceChildren(); return; }
+  const cards = listed.map((a, i) => {
+    const host = el("div", { class: "array-chart" });
+    const params = a.source === "result" ? [["result", a.name]] : [["artifact", a.path], ...(a.key ? [["key", a.key]] : [])];
+    const load = () => api(`/api/experiments/${enc(id)}/runs/${runId}/array`, params)
+      .then((data) => drawArray(host, data))
+      .catch((e) => host.replaceChildren(el("p", { class: "error" }, e.message)));
+    const button = el("button", { type: "button", on: { click: () => { button.remove(); load(); } } }, "show");
+    const shape = a.shape ? a.shape.join(" × ") : "size unknown";
+    const card = el("div", { class: "card array", "data-array": a.name },
+      el("h3", {}, a.name, " ", el("span", { class: "muted" }, `${shape}${a.dtype ? ` ${a.dtype}` : ""} · ${a.source === "result" ? "capture.data" : "artifact"}`)),
+      i < ARRAYS_DRAWN ? null : button, host);
+    return { card, load, i };
+  });
+  box.replaceChildren(el("h2", {}, "Arrays"), el("div", { class: "grid arrays" }, cards.map((c) => c.card)));
+  cards.filter((c) => c.i < ARRAYS_DRAWN).forEach((c) => c.load());
+}
+
+function drawArray(host, data) {
+  const note = data.downsampled ? el("p", { class: "muted array-note" }, `shape ${data.shape.join(" × ")}, drawn as block means`) : null;
+  host.dataset.kind = data.kind;
+  if (data.kind === "line") {
+    const chartHost = el("div", { class: "array-line" });
+    host.replaceChildren(...[chartHost, note].filter(Boolean));
+    Charts.chart(chartHost, { height: 220, xs: data.index, x: { label: "index" }, y: { label: data.name },
+      series: [{ label: data.name, data: data.values, colorIdx: 0 }],
+      entries: [{ label: data.name, seriesIdx: [1], colorIdx: 0 }],
+      valueOf: (_e, i) => `[${fmt(data.index[i])}]: ${fmt(data.values[i])}` });
+    return;
+  }
+  host.replaceChildren(...[heatmap(data), note].filter(Boolean));
+}
+
+// Viridis (perceptually uniform, colour-blind safe), 9 stops interpolated.
+const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
+  .map((h) => [1, 3, 5].map((k) => parseInt(h.slice(k, k + 2), 16)));
+function viridis(t) {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  return VIRIDIS[i].map((c, k) => Math.round(c + (VIRIDIS[i + 1][k] - c) * f));
+}
+
+function heatmap(data) {
+  const rows = data.values.length, cols = data.values[0].length;
+  const cells = data.values.flat().filter((v) => v !== null);
+  const low = Math.min(...cells), high = Math.max(...cells);
+  const canvas = el("canvas", { width: cols, height: rows, class: "heatmap", "data-rows": rows, "data-cols": cols });
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(cols, rows);
+  data.values.forEach((row, r) => row.forEach((v, c) => {
+    const [red, green, blue] = v === null ? [255, 255, 255] : viridis(high > low ? (v - low) / (high - low) : 0.5);
+    image.data.set([red, green, blue, 255], (r * cols + c) * 4);
+  }));
+  ctx.putImageData(image, 0, 0);
+  const scale = Math.min(420 / cols, 320 / rows); // fits 420 × 320 px; cells stay square
+  canvas.style.width = `${cols * scale}px`;
+  canvas.style.height = `${rows * scale}px`;
+  const readout = el("span", { class: "muted heatmap-value" }, "");
+  canvas.addEventListener("mousemove", (e) => {
+    const box = canvas.getBoundingClientRect();
+    const c = Math.min(cols - 1, Math.floor((e.clientX - box.left) / box.width * cols));
+    const r = Math.min(rows - 1, Math.floor((e.clientY - box.top) / box.height * rows));
+    readout.textContent = `[${data.rows[r]}, ${data.cols[c]}]: ${fmt(data.values[r][c])}`;
+  });
+  const bar = el("span", { class: "colorbar", style: `background: linear-gradient(to right, ${VIRIDIS.map((c) => `rgb(${c.join(",")})`).join(", ")})` });
+  return el("div", {}, canvas,
+    el("p", { class: "heatmap-scale" }, el("span", { class: "heatmap-min" }, fmt(low)), bar, el("span", { class: "heatmap-max" }, fmt(high)), " ", readout));
 }
 
 async function previewArtifact(artifact, url, box) {
