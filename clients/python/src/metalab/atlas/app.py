@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import arrays, compare, curves, export, facets, histogram, slurm
+from metalab.atlas import arrays, compare, curves, export, facets, histogram, search, slurm
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -189,6 +189,14 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def experiments() -> dict[str, Any]:
         """Every experiment with run counts by status, progress and last activity."""
         return {"experiments": source.experiments()}
+
+    @app.get("/api/search", tags=["experiments"])
+    def search_store(q: str = "", limit: int = search.DEFAULT_RESULTS) -> dict[str, Any]:
+        """Experiments whose id, name, operation or tags contain ``q`` (any case), and runs
+        whose id, status, host, error or params contain it, in the 50 most recently active
+        experiments; at most ``limit`` (≤ 50) of each."""
+        check_request_text([], q)
+        return search.search(source, q, limit)
 
     @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
     def experiment(experiment_id: str) -> dict[str, Any]:
