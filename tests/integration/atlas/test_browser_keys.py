@@ -60,8 +60,7 @@ def test_search_modal_and_shortcuts(browser: Any, atlas: Atlas) -> None:
     press(browser, "/")
     wait.until(lambda d: focused(d) == "search-input in dialog")
     press(browser, "adam")
-    status = lambda d: d.find_element(By.ID, "search-status").text  # noqa: E731
-    wait.until(lambda d: status(d) == "0 experiments, 12 runs")
+    wait.until(lambda d: d.find_element(By.ID, "search-status").text == "0 experiments, 12 runs")
     results = browser.find_elements(By.CSS_SELECTOR, "#search-results a")
     adam = [r for r in records() if r.params["opt"] == "adam"]
     assert len(results) == len(adam)

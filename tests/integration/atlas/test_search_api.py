@@ -40,7 +40,13 @@ def test_runs_by_id_and_error(client: httpx.Client) -> None:
 def test_search_is_bounded_and_checked(client: httpx.Client) -> None:
     few = client.get("/api/search", params={"q": "adam", "limit": 3}).json()
     assert len(few["runs"]) == 3 and few["truncated"]
-    for params in ({"q": ""}, {"q": "   "}, {"q": "x" * 201}, {"q": "a", "limit": 0}):
+    bad: list[dict[str, str]] = [
+        {"q": ""},
+        {"q": "   "},
+        {"q": "x" * 201},
+        {"q": "a", "limit": "0"},
+    ]
+    for params in bad:
         answer = client.get("/api/search", params=params)
         assert answer.status_code == 400 and answer.json()["error"], params
     assert client.get("/api/search", params={"q": "a", "limit": 51}).status_code == 400
