@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metalab.atlas.floats import integral_floats
 from metalab.atlas.query import QueryError, RunQuery
 from metalab.atlas.source import RunSource
 
@@ -58,6 +59,7 @@ def search(source: RunSource, text: str, limit: int) -> dict[str, Any]:
                 "run_id": r["run_id"],
                 "status": r.get("status"),
                 "params": r.get("params") or {},
+                "floats": [f for f in integral_floats(r) if f.startswith("params.")],
             }
             for r in rows
         )

@@ -67,7 +67,8 @@
     box.querySelector(".dialog-close").focus();
   }
 
-  const paramsText = (params) => Object.entries(params || {}).slice(0, 6).map(([k, v]) => `${k}=${fmt(v)}`).join(" ");
+  const paramsText = (run) => Object.entries(run.params || {}).slice(0, 6)
+    .map(([k, v]) => `${k}=${fmt(v, (run.floats || []).includes(`params.${k}`))}`).join(" ");
 
   function showSearch() {
     const input = el("input", { id: "search-input", type: "search", placeholder: "experiment, run id, param value…", "aria-label": "search",
@@ -110,7 +111,7 @@
           el("span", { class: "search-kind" }, "experiment"), " ", e.name, " ", el("span", { class: "muted" }, `${e.runs} runs · ${e.operation || ""}`))),
         ...data.runs.map((r) => option(`#/e/${enc(r.experiment_id)}/r/${r.run_id}`, "run",
           el("span", { class: "search-kind" }, "run"), " ", el("code", {}, r.run_id), " ",
-          el("span", { class: `status ${r.status}` }, r.status), " ", el("span", { class: "muted" }, `${r.experiment_name} · ${paramsText(r.params)}`))));
+          el("span", { class: `status ${r.status}` }, r.status), " ", el("span", { class: "muted" }, `${r.experiment_name} · ${paramsText(r)}`))));
       const count = data.experiments.length + data.runs.length;
       status.textContent = count
         ? `${data.experiments.length} experiment${data.experiments.length === 1 ? "" : "s"}, ${data.runs.length} run${data.runs.length === 1 ? "" : "s"}${data.truncated ? " (the first ones)" : ""}`
