@@ -3,8 +3,9 @@
     python scripts/atlas_screenshots.py [--out docs/img]
 
 Writes a sweep with learning curves through ``metalab.run`` (3 learning rates × 2 depths ×
-2 seeds, two failing runs; tests/integration/atlas/curves_data.py) and a copy of the
-upstream-written fixture (tests/fixtures/upstream_layout) into a temporary FileStore, serves
+2 seeds, two failing runs; tests/integration/atlas/curves_data.py), two runs that capture
+arrays (tests/integration/atlas/arrays_data.py; needs numpy) and a copy of the upstream-written
+fixture (tests/fixtures/upstream_layout) into a temporary FileStore, serves
 it with ``python -m metalab.atlas`` and photographs each page in headless Chromium
 (/usr/bin/chromium and chromedriver, selenium).
 """
@@ -24,6 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.integration.atlas.arrays_data import write_arrays  # noqa: E402
 from tests.integration.atlas.curves_data import write_sweep  # noqa: E402
 from tests.integration.atlas.server import running_atlas  # noqa: E402
 
@@ -65,6 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "store"
         write_sweep(str(root))
+        write_arrays(str(root))
         shutil.copytree(FIXTURE / "sweep_0.1", root / "sweep_0.1")
         with running_atlas(str(root), Path(scratch) / "atlas.log") as atlas:
             driver = browser()
@@ -115,6 +118,35 @@ def main() -> None:
                     f"{atlas.url}/#/e/curves:1/compare?runs={','.join(chosen)}",
                     "#compare tr.diff",
                     out / "atlas-compare.png",
+                )
+                visit(
+                    driver,
+                    f"{base}/curves?group=params.lr&facet=params.depth",
+                    "#curves-chart .facets[data-facets='2']",
+                    out / "atlas-curves-facets.png",
+                )
+                visit(
+                    driver,
+                    f"{base}/histogram?field=metrics.final_loss&facet=params.depth&bins=12",
+                    "#histogram .facets[data-facets='2']",
+                    out / "atlas-histogram-facets.png",
+                )
+                arrays = httpx.get(f"{atlas.url}/api/experiments/arrays:1/runs").json()["runs"]
+                visit(
+                    driver,
+                    f"{atlas.url}/#/e/arrays:1/r/{arrays[0]['run_id']}",
+                    ".array canvas.heatmap",
+                    out / "atlas-run-arrays.png",
+                    "document.getElementById('arrays').scrollIntoView();",
+                )
+                visit(
+                    driver,
+                    f"{atlas.url}/#/",
+                    "#experiments",
+                    out / "atlas-search.png",
+                    "document.getElementById('search-button').click();"
+                    "const i = document.getElementById('search-input'); i.value = '1.0';"
+                    "i.dispatchEvent(new Event('input'));",
                 )
                 visit(
                     driver,

@@ -47,4 +47,49 @@ def test_states_count_only_the_experiments_jobs() -> None:
     assert status["queued"] == 2 and status["squeue"]
     unknown = slurm.experiment_status(["101"], "manifest", None, {})
     assert unknown["states"] == {} and not unknown["squeue"] and unknown["slurm"]
-    assert slurm.run_status("101_1", queue) == {"job": "101_1", "state": "PENDING", "squeue": True}
+    assert slurm.run_status("101_1", queue) == {
+        "job": "101_1",
+        "state": "PENDING",
+        "squeue": True,
+        "final": None,
+        "sacct": None,
+    }
+
+
+def test_final_states_once_the_jobs_left_the_queue() -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def sacct(jobs: tuple[str, ...]) -> dict[str, str] | None:
+        asked.append(jobs)
+        return {"101_0": "COMPLETED", "101_1": "FAILED", "9_0": "COMPLETED"}
+
+    accounting = slurm.Accounting(sacct, ttl=3600)
+    status = slurm.experiment_status(["101_0", "101_1"], "records", {}, {}, accounting)
+    assert status["finished"] == {"COMPLETED": 1, "FAILED": 1} and status["sacct"] is True
+    assert slurm.run_status("101_1", {}, accounting) == {
+        "job": "101_1",
+        "state": None,
+        "squeue": True,
+        "final": "FAILED",
+        "sacct": True,
+    }
+    queued = slurm.experiment_status(["101_0"], "records", {"101_2": "RUNNING"}, {}, accounting)
+    assert queued["finished"] == {} and queued["sacct"] is None
+    assert asked == [("101",)]  # one ask, cached: every state final
+
+
+def test_accounting_off_reads_finished_without_a_state() -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def disabled(jobs: tuple[str, ...]) -> dict[str, str] | None:
+        asked.append(jobs)
+        return None
+
+    accounting = slurm.Accounting(disabled, ttl=3600)
+    status = slurm.experiment_status(["5", "5_1"], "records", {}, {}, accounting)
+    assert status["finished"] == {} and status["sacct"] is False
+    run = slurm.run_status("5_1", {}, accounting)
+    assert run is not None and run["final"] is None and run["sacct"] is False
+    assert asked == [("5",)]
+    assert slurm.Accounting(disabled).states(["x; rm -rf /", "../1"]) is None
+    assert asked == [("5",)]  # nothing but numeric job ids reaches sacct

@@ -244,6 +244,8 @@ def test_floats_with_integral_values_are_listed(sweep_atlas: tuple[httpx.Client,
     both = [("run", run["run_id"]), ("run", low["run_id"])]
     compared = http.get(f"{base}/compare", params=both).json()["runs"]
     assert [r["floats"] for r in compared] == [["params.lr"], []]
+    found = http.get("/api/search", params={"q": '"lr": 1.0'}).json()["runs"]
+    assert found and all(r["floats"] == ["params.lr"] for r in found)
 
 
 def test_histogram_of_a_metric_per_param(sweep_atlas: tuple[httpx.Client, str]) -> None:

@@ -111,6 +111,17 @@ def test_sweep_on_slurm_shows_its_job_and_task_states(
             ]
             assert states and set(states) <= {"RUNNING", "PENDING", "COMPLETING", "CONFIGURING"}
 
+            browser.get(f"{atlas.url}/#/")
+            listed = wait.until(
+                lambda d: (
+                    d.find_element(
+                        By.CSS_SELECTOR, "tr[data-experiment] .slurm-badge"
+                    ).is_displayed()
+                    and d.find_element(By.CSS_SELECTOR, "tr[data-experiment] .slurm-badge")
+                )
+            )
+            assert " ".join(listed.text.split()).startswith(f"SLURM job {job}")
+
             results = handle.result(timeout=PATIENCE)
             assert sorted(r.status.value for r in results) == ["success"] * 3
             done = eventually(
@@ -120,11 +131,35 @@ def test_sweep_on_slurm_shows_its_job_and_task_states(
             assert done["slurm"] and done["states"] == {} and done["jobs"] == [job]
             finished = http.get(f"{base}/runs/{detail['run']['run_id']}").json()["slurm"]
             assert finished["job"] == detail["slurm"]["job"] and finished["state"] is None
+            if accounting():
+                assert done["sacct"] is True and list(done["finished"]) == ["COMPLETED"]
+                assert finished["final"] == "COMPLETED"
+                shown_state, badge_end = "finished: completed", "completed"
+            else:  # this test cluster keeps no accounting: no final state is made up
+                assert done["sacct"] is False and done["finished"] == {}
+                assert finished["sacct"] is False and finished["final"] is None
+                shown_state, badge_end = "finished", "finished"
             browser.get(f"{atlas.url}/#/e/onslurm:1/r/{detail['run']['run_id']}")
             cell = wait.until(lambda d: d.find_element(By.ID, "run-slurm"))
-            assert " ".join(cell.text.split()) == f"job {finished['job']} not queued"
+            assert " ".join(cell.text.split()) == f"job {finished['job']} {shown_state}"
+            browser.get(f"{atlas.url}/#/")
+            ended = wait.until(
+                lambda d: (
+                    (
+                        b := d.find_element(By.CSS_SELECTOR, "tr[data-experiment] .slurm-badge")
+                    ).text.endswith(badge_end)
+                    and b
+                )
+            )
+            assert " ".join(ended.text.split()).startswith(f"SLURM job {job} ")
     finally:
         handle.cancel()
+
+
+def accounting() -> bool:
+    """Whether the cluster keeps job accounting (``sacct`` answers)."""
+    done = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def records_with_jobs(store: Store, job: str) -> None:
@@ -168,9 +203,16 @@ def test_runs_recording_a_slurm_job(
             assert badge["jobs"] == sorted(["1", job]) and badge["source"] == "records"
             assert badge["states"] == {"PENDING": 1} and badge["queued"] == 1
             queued = http.get(f"/api/experiments/jobs/runs/{1:020x}").json()["slurm"]
-            assert queued == {"job": job, "state": "PENDING", "squeue": True}
+            assert queued == {
+                "job": job,
+                "state": "PENDING",
+                "squeue": True,
+                "final": None,
+                "sacct": None,
+            }
             gone = http.get(f"/api/experiments/jobs/runs/{2:020x}").json()["slurm"]
-            assert gone == {"job": "1_0", "state": None, "squeue": True}
+            assert gone["job"] == "1_0" and gone["state"] is None and gone["final"] is None
+            assert gone["sacct"] is accounting()
             assert http.get(f"/api/experiments/jobs/runs/{3:020x}").json()["slurm"] is None
             other = http.get("/api/experiments").json()["experiments"]
             assert [e["experiment_id"] for e in other] == ["jobs"]

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import compare, curves, export, histogram, slurm
+from metalab.atlas import arrays, compare, curves, export, facets, histogram, search, slurm
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -155,7 +155,7 @@ def _errors(app: FastAPI) -> None:
 
 
 def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
-    queue = slurm.Queue()
+    queue, accounting = slurm.Queue(), slurm.Accounting()
 
     def ref(experiment_id: str) -> str:
         """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
@@ -189,6 +189,14 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def experiments() -> dict[str, Any]:
         """Every experiment with run counts by status, progress and last activity."""
         return {"experiments": source.experiments()}
+
+    @app.get("/api/search", tags=["experiments"])
+    def search_store(q: str = "", limit: int = search.DEFAULT_RESULTS) -> dict[str, Any]:
+        """Experiments whose id, name, operation or tags contain ``q`` (any case), and runs
+        whose id, status, host, error or params contain it, in the 50 most recently active
+        experiments; at most ``limit`` (≤ 50) of each."""
+        check_request_text([], q)
+        return search.search(source, q, limit)
 
     @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
     def experiment(experiment_id: str) -> dict[str, Any]:
@@ -231,24 +239,38 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         x: str,
         y: str,
         group: str = "",
+        facet: str = "",
         where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
         status: str = "",
         q: str = "",
     ) -> dict[str, Any]:
-        """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``)."""
+        """Mean, standard deviation and count of metric ``y`` per ``x`` (and ``group``);
+        with ``facet``, the same per value of that field (at most 12) in ``facets``."""
         experiment_id = ref(experiment_id)
-        check_request_text(where, status, q, x, y, group)
-        fields = source.fields(experiment_id, [x, y, group, *_names(where)])
+        check_request_text(where, status, q, x, y, group, facet)
+        fields = source.fields(experiment_id, [x, y, group, facet, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         xf, yf = fields.resolve(x), fields.resolve(y)
         gf = fields.resolve(group) if group else None
-        return {"series": source.plot(experiment_id, query, xf, yf, gf)}
+        if not facet:
+            return {"series": source.plot(experiment_id, query, xf, yf, gf), "facet": None}
+        ff = fields.resolve(facet)
+        shown, total = facets.chosen(g for g, _ in source.values(experiment_id, query, yf, ff)[1])
+        panels = [
+            {
+                "facet": t,
+                "series": source.plot(experiment_id, facets.narrowed(query, ff, t), xf, yf, gf),
+            }
+            for t in shown
+        ]
+        return {"series": [], "facet": ff.name, "facets": panels, "facets_total": total}
 
     @app.get("/api/experiments/{experiment_id}/histogram", tags=["runs"])
     def distribution(
         experiment_id: str,
         field: str,
         group: str = "",
+        facet: str = "",
         bins: int = histogram.DEFAULT_BINS,
         where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
         status: str = "",
@@ -256,23 +278,38 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     ) -> dict[str, Any]:
         """A histogram of the numeric ``field`` over the matching runs (``bins`` equal-width
         bins, at most 200, shared by every group) and each group's distribution: n, mean,
-        sample std, min, quartiles, median, max. ``group``: at most 12 values."""
+        sample std, min, quartiles, median, max. ``group``: at most 12 values. With
+        ``facet``, one such answer per value of that field (at most 12) in ``facets``, all
+        over the same bins."""
         experiment_id = ref(experiment_id)
-        check_request_text(where, status, q, field, group)
+        check_request_text(where, status, q, field, group, facet)
         curves.bounded(bins, 1, histogram.MAX_BINS, "bins")
-        fields = source.fields(experiment_id, [field, group, *_names(where)])
+        fields = source.fields(experiment_id, [field, group, facet, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         f = histogram.check_field(fields.resolve(field))
         gf = fields.resolve(group) if group else None
-        matched, pairs = source.values(experiment_id, query, f, gf)
-        body = histogram.build(pairs, bins)
+        head = {"field": f.name, "group": gf.name if gf else None, "bins": bins}
+
+        def answer(query: RunQuery, span: tuple[float, float] | None) -> dict[str, Any]:
+            matched, pairs = source.values(experiment_id, query, f, gf)
+            body = histogram.build(pairs, bins, span)
+            return {"matched": matched, "missing": matched - body["total"], **body}
+
+        if not facet:
+            return {**head, "facet": None, **answer(query, None)}
+        ff = fields.resolve(facet)
+        matched, pairs = source.values(experiment_id, query, f, ff)
+        shown, total = facets.chosen(g for g, _ in pairs)
+        kept = [v for g, v in pairs if g in set(shown)]
+        span = (min(kept), max(kept)) if kept else None
+        panels = [{"facet": t, **answer(facets.narrowed(query, ff, t), span)} for t in shown]
         return {
-            "field": f.name,
-            "group": gf.name if gf else None,
-            "bins": bins,
+            **head,
+            "facet": ff.name,
             "matched": matched,
-            "missing": matched - body["total"],
-            **body,
+            "edges": histogram.edges(*span, bins) if span else [],
+            "facets": panels,
+            "facets_total": total,
         }
 
     @app.get("/api/experiments/{experiment_id}/curves", tags=["runs"])
@@ -280,6 +317,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         experiment_id: str,
         metric: str = "",
         group: str = "",
+        facet: str = "",
         where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
         status: str = "",
         q: str = "",
@@ -290,24 +328,39 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         1000, in run_id order): each run's curve (at most ``points`` points, at most 2000)
         and, per value of ``group``, the mean, standard deviation, min, max and count of
         its runs at each step. ``metric`` defaults to the first stepped metric found (one
-        named like a loss first)."""
+        named like a loss first). With ``facet``, the selected runs split by that field's
+        value (at most 12 values), one such answer each in ``facets``."""
         experiment_id = ref(experiment_id)
         curves.bounded(runs, 1, curves.MAX_RUNS, "runs")
         curves.bounded(points, 2, curves.MAX_POINTS, "points")
         if metric:
             curves.check_metric(metric)
-        fields = source.fields(experiment_id, [group, *_names(where)])
+        check_request_text(where, status, q, group, facet)
+        fields = source.fields(experiment_id, [group, facet, *_names(where)])
         query = parse_query(fields, where=where, status=status, q=q)
         gf = fields.resolve(group) if group else None
+        ff = fields.resolve(facet) if facet else None
         total, rows = _gather(source, experiment_id, query, runs)
         sample = [r["run_id"] for r in rows[: curves.NAME_SAMPLE]]
         names = source.step_names(experiment_id, sample) if sample else []
         chosen = metric or curves.default_metric(names)
-        body: dict[str, Any] = {"runs": [], "groups": []}
-        if chosen:
-            body = curves.build(
+
+        def answer(rows: list[dict[str, Any]]) -> dict[str, Any]:
+            if not chosen:
+                return {"runs": [], "groups": []}
+            return curves.build(
                 rows, gf, lambda ids: source.step_curves(experiment_id, ids, chosen), points
             )
+
+        body: dict[str, Any] = {"facet": None}
+        if ff is None:
+            body.update(answer(rows))
+        else:
+            shown, count = facets.chosen(facets.row_text(r, ff) for r in rows)
+            split = {t: [r for r in rows if facets.row_text(r, ff) == t] for t in shown}
+            panels = [{"facet": t, **answer(split[t])} for t in shown]
+            body = {"facet": ff.name, "runs": [], "groups": [], "facets": panels}
+            body["facets_total"] = count
         return {
             "metric": chosen or None,
             "metrics": names,
@@ -386,7 +439,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             jobs, recorded = found["job_ids"], "manifest"
             extra = {"submitted_at": found.get("submitted_at"), "runs": found.get("total_runs")}
         states = queue.states() if jobs else None
-        return slurm.experiment_status(jobs, recorded, states, extra)
+        return slurm.experiment_status(jobs, recorded, states, extra, accounting)
 
     @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
@@ -400,7 +453,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         if not job and (found := submission(experiment_id)) is not None:
             job = slurm.manifest_task(found, run_id)
         return {
-            "slurm": slurm.run_status(job, queue.states()) if job else None,
+            "slurm": slurm.run_status(job, queue.states(), accounting) if job else None,
             "run": marked(record),
             "artifacts": source.files.artifacts(experiment_id, run_id),
             "log_sizes": source.files.logs(experiment_id, run_id),
@@ -412,6 +465,29 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         experiment_id = ref(experiment_id)
         check_run_id(run_id)
         return {"steps": source.steps(experiment_id, run_id)}
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/arrays", tags=["runs"])
+    def run_arrays(experiment_id: str, run_id: str) -> dict[str, Any]:
+        """The run's arrays: ``capture.data`` entries holding 1-D or 2-D numbers and NumPy
+        artifacts (``.npy``; ``.npz``, one entry per key), with shape and dtype."""
+        experiment_id = ref(experiment_id)
+        source.run(experiment_id, check_run_id(run_id))
+        return {"arrays": arrays.listing(source.files, experiment_id, run_id)}
+
+    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/array", tags=["runs"])
+    def run_array(
+        experiment_id: str, run_id: str, result: str = "", artifact: str = "", key: str = ""
+    ) -> dict[str, Any]:
+        """One array to draw: 1-D as ``kind: line`` (``index``, ``values``; at most 2000
+        block means), 2-D as ``kind: heatmap`` (``rows``, ``cols``, ``values``; at most
+        200 × 200 block means); ``shape`` is the array's own, ``downsampled`` says whether
+        it was reduced. ``result=NAME`` or ``artifact=PATH[&key=K]``."""
+        experiment_id = ref(experiment_id)
+        check_request_text([], result, artifact, key)
+        source.run(experiment_id, check_run_id(run_id))
+        return arrays.read(
+            source.files, experiment_id, run_id, result=result, artifact=artifact, key=key
+        )
 
     @app.get(
         "/api/experiments/{experiment_id}/runs/{run_id}/logs/{stream}",

@@ -71,9 +71,14 @@ def counts(values: list[float], bounds: list[float]) -> list[int]:
     return out
 
 
-def build(pairs: Iterable[tuple[str | None, float]], bins: int) -> dict[str, Any]:
+def build(
+    pairs: Iterable[tuple[str | None, float]],
+    bins: int,
+    span: tuple[float, float] | None = None,
+) -> dict[str, Any]:
     """``{edges, total, series: [{group, counts, n, mean, std, min, q1, median, q3, max}]}``
-    from (group text, value) pairs; groups in the plot's order (numbers first)."""
+    from (group text, value) pairs; groups in the plot's order (numbers first). ``span``:
+    the range the bins cover (facets share one), else the values' own."""
     groups: dict[str | None, list[float]] = {}
     for group, value in pairs:
         groups.setdefault(group, []).append(value)
@@ -82,7 +87,8 @@ def build(pairs: Iterable[tuple[str | None, float]], bins: int) -> dict[str, Any
     everything = [v for values in groups.values() for v in values]
     if not everything:
         return {"edges": [], "total": 0, "series": []}
-    bounds = edges(min(everything), max(everything), bins)
+    low, high = span if span is not None else (min(everything), max(everything))
+    bounds = edges(low, high, bins)
     series = [
         {"group": group, "counts": counts(values, bounds), **summary(values)}
         for group, values in sorted(groups.items(), key=lambda kv: _order(kv[0]))

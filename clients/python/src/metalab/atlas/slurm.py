@@ -4,17 +4,21 @@ Two records say which SLURM jobs ran an experiment: a run's ``executor.slurm_job
 project's layout and PostgreSQL rows, docs/store-format.md) and the ``manifest.json`` that
 ``metalab.run`` with a ``SlurmExecutor`` writes in an upstream-layout experiment directory
 (its ``job_ids`` and ``shards``: which array task ran which run). States come from
-``squeue -h -r -o "%i %T"``, asked at most every `TTL` seconds; a job no longer queued has
-finished (its runs' records say how).
+``squeue -h -r -o "%i %T"``, asked at most every `TTL` seconds. A job no longer queued has
+finished; its tasks' final states come from ``sacct`` when SLURM keeps accounting (asked with
+the recorded job ids only, validated as numbers; the answer cached), and read "finished"
+without a state where it does not.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +27,10 @@ from metalab.atlas.upstream import load_json
 
 MANIFEST = "manifest.json"
 MAX_JOBS = 100
+JOB_ID = re.compile(r"[0-9]{1,12}")
+ACTIVE = frozenset(
+    {"PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
+)
 
 
 def squeue_states() -> dict[str, str] | None:
@@ -48,6 +56,72 @@ def squeue_states() -> dict[str, str] | None:
         if job:
             states[job] = state.strip() or "UNKNOWN"
     return states
+
+
+def sacct_states(jobs: tuple[str, ...]) -> dict[str, str] | None:
+    """``{array task or job id: state}`` that SLURM accounting records for ``jobs`` (numeric
+    job ids, at most `MAX_JOBS`); None when ``sacct`` is missing or fails (accounting storage
+    not configured, for one)."""
+    sacct = shutil.which("sacct")
+    wanted = [j for j in jobs if JOB_ID.fullmatch(j)][:MAX_JOBS]
+    if sacct is None or not wanted:
+        return None
+    try:
+        done = subprocess.run(
+            [sacct, "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(wanted)],
+            capture_output=True,
+            text=True,
+            timeout=SQUEUE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    states: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        job, _, state = line.strip().partition("|")
+        if job:
+            states[job] = (state.split() or ["UNKNOWN"])[0]
+    return states
+
+
+class Accounting:
+    """``sacct``'s final states per set of jobs: an answer where every task has finished is
+    kept (final states do not change; at most ``size`` sets), any other for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        states: Callable[[tuple[str, ...]], dict[str, str] | None] = sacct_states,
+        ttl: float = TTL,
+        size: int = 256,
+    ) -> None:
+        self._states = states
+        self.ttl = ttl
+        self.size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple[str, ...], tuple[float, dict[str, str] | None]] = (
+            OrderedDict()
+        )
+
+    def states(self, jobs: Iterable[str]) -> dict[str, str] | None:
+        key = tuple(sorted({base_job(j) for j in jobs if JOB_ID.fullmatch(base_job(j))}))
+        if not key:
+            return None
+        with self._lock:
+            if key in self._answers:
+                at, found = self._answers[key]
+                self._answers.move_to_end(key)
+                final = bool(found) and not set((found or {}).values()) & ACTIVE
+                if final or time.monotonic() - at < self.ttl:
+                    return found
+        found = self._states(key[:MAX_JOBS])
+        with self._lock:
+            self._answers[key] = (time.monotonic(), found)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return found
 
 
 class Queue:
@@ -113,17 +187,31 @@ def base_job(job: str) -> str:
     return job.partition("_")[0]
 
 
-def experiment_status(
-    jobs: Iterable[str], recorded: str, queue: dict[str, str] | None, extra: dict[str, Any]
-) -> dict[str, Any]:
-    """The badge of an experiment: its jobs and how many of their tasks are in each state."""
-    ids = sorted({base_job(j) for j in jobs})[:MAX_JOBS]
+def _counts(found: dict[str, str], ids: Iterable[str]) -> dict[str, int]:
+    wanted = set(ids)
     states: dict[str, int] = {}
-    if queue is not None and ids:
-        wanted = set(ids)
-        for job, state in queue.items():
-            if base_job(job) in wanted:
-                states[state] = states.get(state, 0) + 1
+    for job, state in found.items():
+        if base_job(job) in wanted:
+            states[state] = states.get(state, 0) + 1
+    return dict(sorted(states.items()))
+
+
+def experiment_status(
+    jobs: Iterable[str],
+    recorded: str,
+    queue: dict[str, str] | None,
+    extra: dict[str, Any],
+    accounting: Accounting | None = None,
+) -> dict[str, Any]:
+    """The badge of an experiment: its jobs and how many of their tasks are in each state;
+    once none is queued, how many ended in each final state (``finished``) when ``sacct``
+    can say (``sacct: false`` when it cannot)."""
+    ids = sorted({base_job(j) for j in jobs})[:MAX_JOBS]
+    states = _counts(queue, ids) if queue is not None and ids else {}
+    ended: dict[str, Any] = {"finished": {}, "sacct": None}
+    if ids and queue is not None and not states and accounting is not None:
+        found = accounting.states(ids)
+        ended = {"finished": _counts(found, ids) if found else {}, "sacct": found is not None}
     return {
         "slurm": bool(ids),
         "source": recorded if ids else None,
@@ -131,13 +219,21 @@ def experiment_status(
         "states": dict(sorted(states.items())),
         "queued": sum(states.values()),
         "squeue": queue is not None,
+        **ended,
         **extra,
     }
 
 
-def run_status(job: str | None, queue: dict[str, str] | None) -> dict[str, Any] | None:
-    """``{job, state}`` of a run's array task (state None once it left the queue)."""
+def run_status(
+    job: str | None, queue: dict[str, str] | None, accounting: Accounting | None = None
+) -> dict[str, Any] | None:
+    """``{job, state}`` of a run's array task (state None once it left the queue) and, once
+    it has, the ``final`` state ``sacct`` recorded (``sacct: false`` when it cannot say)."""
     if not job:
         return None
     state = queue.get(job) if queue is not None else None
-    return {"job": job, "state": state, "squeue": queue is not None}
+    ended: dict[str, Any] = {"final": None, "sacct": None}
+    if state is None and queue is not None and accounting is not None:
+        found = accounting.states([job])
+        ended = {"final": found.get(job) if found else None, "sacct": found is not None}
+    return {"job": job, "state": state, "squeue": queue is not None, **ended}

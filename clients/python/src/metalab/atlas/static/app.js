@@ -63,21 +63,28 @@ function fail(error) {
 }
 
 // ---- overview ----
+const OVERVIEW_BADGES = 50; // SLURM badges asked for on the overview (the first experiments)
+
 async function overview() {
   const data = await api("/api/experiments");
-  const rows = data.experiments.map((e) =>
-    el("tr", { "data-experiment": e.experiment_id },
-      el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name)),
+  const badges = [];
+  const rows = data.experiments.map((e, i) => {
+    const badge = el("span", { class: "slurm-badge hidden", "data-badge": e.experiment_id });
+    if (i < OVERVIEW_BADGES) badges.push(() => slurmBadge(e.experiment_id, badge).catch(() => {}));
+    return el("tr", { "data-experiment": e.experiment_id },
+      el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name), " ", badge),
       el("td", {}, Object.entries(e.counts).sort().map(([s, n]) => [statusBadge(`${s}`), ` ${n} `])),
       el("td", {}, el("span", { class: "bar", title: e.progress === null ? "" : `${Math.round(e.progress * 100)}%` },
         el("span", { style: `width:${Math.round((e.progress || 0) * 100)}%` })),
         ` ${e.runs}/${e.total_runs}`),
       el("td", { class: "muted" }, e.operation),
-      el("td", { title: e.last_activity || "" }, when(e.last_activity))));
+      el("td", { title: e.last_activity || "" }, when(e.last_activity)));
+  });
   show(el("h1", {}, "Experiments"),
     rows.length ? el("table", { id: "experiments" },
       el("tr", {}, ["Experiment", "Runs by status", "Progress", "Operation", "Last activity"].map((h) => el("th", {}, h))),
       rows) : el("p", { class: "muted" }, "No experiments in this store yet."));
+  badges.forEach((load) => load());
   const active = data.experiments.some((e) => (e.counts.running || 0) > 0);
   schedule(active ? 3000 : 15000, overview);
 }
@@ -184,17 +191,28 @@ async function experimentPage(id) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state.
+// SLURM: the experiment's jobs and how many of their tasks squeue lists in each state; once
+// none is queued, their final states from sacct (or "finished" where accounting is off).
 async function slurmBadge(id, badge) {
   const data = await api(`/api/experiments/${enc(id)}/slurm`);
   if (!data.slurm) { badge.classList.add("hidden"); return; }
   const jobs = data.jobs.length > 3 ? `${data.jobs.slice(0, 3).join(", ")} +${data.jobs.length - 3}` : data.jobs.join(", ");
-  const states = Object.entries(data.states).map(([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`));
-  const idle = !data.squeue ? "squeue unavailable" : data.queued ? null : "not queued";
+  const stateSpan = ([s, n]) => el("span", { class: `slurm-state ${s.toLowerCase()}`, "data-state": s }, `${n} ${s.toLowerCase()}`);
+  const states = Object.entries(data.queued ? data.states : data.finished || {}).map(stateSpan);
+  const idle = !data.squeue ? "squeue unavailable" : data.queued || states.length ? null : "finished";
   badge.replaceChildren(el("span", { class: "slurm-label" }, "SLURM"), `job ${jobs}`, ...states,
-    ...(idle ? [el("span", { class: "muted" }, idle)] : []));
-  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}`;
+    ...(idle ? [el("span", { class: "muted slurm-idle" }, idle)] : []));
+  const ended = data.queued ? "" : data.sacct === false ? "; final states unknown (sacct unavailable: no accounting storage)" : "; final states from sacct";
+  badge.title = `${data.jobs.length} job(s), recorded in the ${data.source === "manifest" ? "submission manifest" : "run records"}${ended}`;
   badge.classList.remove("hidden");
+}
+
+function runSlurm(s) {
+  const state = s.state || s.final;
+  const label = s.state ? state.toLowerCase() : s.final ? `finished: ${s.final.toLowerCase()}` : s.squeue ? "finished" : "squeue unavailable";
+  return el("td", { id: "run-slurm", title: s.state || !s.squeue ? "" : s.sacct ? "final state from sacct" : "sacct unavailable: no accounting storage" },
+    el("span", { class: "slurm-label" }, "job"), ` ${s.job} `,
+    state ? el("span", { class: `slurm-state ${state.toLowerCase()}`, "data-state": state }, label) : el("span", { class: "muted" }, label));
 }
 
 function exportUrl(id, state, format) {
@@ -258,9 +276,7 @@ async function runPage(id, runId) {
     el("tr", {}, el("th", {}, k), el("td", { class: typeof v === "number" ? "num" : "" }, fmt(v, floats.has(`${idName}.${k}`))))));
   const facts = el("table", { id: "facts" }, ["status", "attempt", "seed", "host", "created_at", "started_at", "finished_at", "duration_s"]
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, k === "status" ? statusBadge(run.status) : fmt(run[k])))),
-    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), el("td", { id: "run-slurm" }, el("span", { class: "slurm-label" }, "job"), ` ${detail.slurm.job} `,
-      detail.slurm.state ? el("span", { class: `slurm-state ${detail.slurm.state.toLowerCase()}` }, detail.slurm.state.toLowerCase())
-        : el("span", { class: "muted" }, detail.slurm.squeue ? "not queued" : "squeue unavailable"))) : null);
+    detail.slurm ? el("tr", {}, el("th", {}, "SLURM"), runSlurm(detail.slurm)) : null);
   const curves = Object.entries(steps.steps).map(([name]) =>
     el("div", { class: "card" }, el("h2", {}, name), el("div", { class: "curve", "data-metric": name })));
   const logs = Object.keys(detail.log_sizes).map((stream) => {
@@ -272,6 +288,7 @@ async function runPage(id, runId) {
     return el("div", {}, el("h2", {}, stream), pre);
   });
   const preview = el("div", { id: "preview" });
+  const arraysBox = el("div", { id: "arrays" });
   const artifacts = detail.artifacts.map((a) => {
     const url = `/api/experiments/${enc(id)}/runs/${runId}/artifacts/${a.path.split("/").map(enc).join("/")}`;
     return el("tr", {}, el("td", {}, el("a", { href: "#", on: { click: (e) => { e.preventDefault(); previewArtifact(a, url, preview); } } }, a.path)),
@@ -287,7 +304,8 @@ async function runPage(id, runId) {
     curves.length ? el("div", {}, el("h2", {}, "Step metrics"), el("div", { class: "grid", id: "curves" }, curves)) : null,
     el("h2", {}, "Artifacts"),
     artifacts.length ? el("table", { id: "artifacts" }, artifacts) : el("p", { class: "muted" }, "none"),
-    preview, logs);
+    preview, arraysBox, logs);
+  loadArrays(id, runId, arraysBox).catch((e) => arraysBox.replaceChildren(el("p", { class: "error" }, e.message)));
   for (const card of curves) {
     const host = card.querySelector(".curve");
     const points = steps.steps[host.dataset.metric].filter((p) => typeof p[1] === "number");
@@ -297,6 +315,80 @@ async function runPage(id, runId) {
       valueOf: (_e, i) => `step ${points[i][0]}: ${fmt(points[i][1])}` });
   }
   if (run.status === "running") schedule(5000, () => runPage(id, runId));
+}
+
+// ---- arrays: a run's captured arrays, 1-D as a line, 2-D as a heatmap (server-reduced) ----
+const ARRAYS_DRAWN = 4; // drawn on load; the others on "show"
+
+async function loadArrays(id, runId, box) {
+  const listed = (await api(`/api/experiments/${enc(id)}/runs/${runId}/arrays`)).arrays;
+  if (!listed.length) { box.replaceChildren(); return; }
+  const cards = listed.map((a, i) => {
+    const host = el("div", { class: "array-chart" });
+    const params = a.source === "result" ? [["result", a.name]] : [["artifact", a.path], ...(a.key ? [["key", a.key]] : [])];
+    const load = () => api(`/api/experiments/${enc(id)}/runs/${runId}/array`, params)
+      .then((data) => drawArray(host, data))
+      .catch((e) => host.replaceChildren(el("p", { class: "error" }, e.message)));
+    const button = el("button", { type: "button", on: { click: () => { button.remove(); load(); } } }, "show");
+    const shape = a.shape ? a.shape.join(" × ") : "size unknown";
+    const card = el("div", { class: "card array", "data-array": a.name },
+      el("h3", {}, a.name, " ", el("span", { class: "muted" }, `${shape}${a.dtype ? ` ${a.dtype}` : ""} · ${a.source === "result" ? "capture.data" : "artifact"}`)),
+      i < ARRAYS_DRAWN ? null : button, host);
+    return { card, load, i };
+  });
+  box.replaceChildren(el("h2", {}, "Arrays"), el("div", { class: "grid arrays" }, cards.map((c) => c.card)));
+  cards.filter((c) => c.i < ARRAYS_DRAWN).forEach((c) => c.load());
+}
+
+function drawArray(host, data) {
+  const note = data.downsampled ? el("p", { class: "muted array-note" }, `shape ${data.shape.join(" × ")}, drawn as block means`) : null;
+  host.dataset.kind = data.kind;
+  if (data.kind === "line") {
+    const chartHost = el("div", { class: "array-line" });
+    host.replaceChildren(...[chartHost, note].filter(Boolean));
+    Charts.chart(chartHost, { height: 220, xs: data.index, x: { label: "index" }, y: { label: data.name },
+      series: [{ label: data.name, data: data.values, colorIdx: 0 }],
+      entries: [{ label: data.name, seriesIdx: [1], colorIdx: 0 }],
+      valueOf: (_e, i) => `[${fmt(data.index[i])}]: ${fmt(data.values[i])}` });
+    return;
+  }
+  host.replaceChildren(...[heatmap(data), note].filter(Boolean));
+}
+
+// Viridis (perceptually uniform, colour-blind safe), 9 stops interpolated.
+const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
+  .map((h) => [1, 3, 5].map((k) => parseInt(h.slice(k, k + 2), 16)));
+function viridis(t) {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  return VIRIDIS[i].map((c, k) => Math.round(c + (VIRIDIS[i + 1][k] - c) * f));
+}
+
+function heatmap(data) {
+  const rows = data.values.length, cols = data.values[0].length;
+  const cells = data.values.flat().filter((v) => v !== null);
+  const low = Math.min(...cells), high = Math.max(...cells);
+  const canvas = el("canvas", { width: cols, height: rows, class: "heatmap", "data-rows": rows, "data-cols": cols });
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(cols, rows);
+  data.values.forEach((row, r) => row.forEach((v, c) => {
+    const [red, green, blue] = v === null ? [255, 255, 255] : viridis(high > low ? (v - low) / (high - low) : 0.5);
+    image.data.set([red, green, blue, 255], (r * cols + c) * 4);
+  }));
+  ctx.putImageData(image, 0, 0);
+  const scale = Math.min(420 / cols, 320 / rows); // fits 420 × 320 px; cells stay square
+  canvas.style.width = `${cols * scale}px`;
+  canvas.style.height = `${rows * scale}px`;
+  const readout = el("span", { class: "muted heatmap-value" }, "");
+  canvas.addEventListener("mousemove", (e) => {
+    const box = canvas.getBoundingClientRect();
+    const c = Math.min(cols - 1, Math.floor((e.clientX - box.left) / box.width * cols));
+    const r = Math.min(rows - 1, Math.floor((e.clientY - box.top) / box.height * rows));
+    readout.textContent = `[${data.rows[r]}, ${data.cols[c]}]: ${fmt(data.values[r][c])}`;
+  });
+  const bar = el("span", { class: "colorbar", style: `background: linear-gradient(to right, ${VIRIDIS.map((c) => `rgb(${c.join(",")})`).join(", ")})` });
+  return el("div", {}, canvas,
+    el("p", { class: "heatmap-scale" }, el("span", { class: "heatmap-min" }, fmt(low)), bar, el("span", { class: "heatmap-max" }, fmt(high)), " ", readout));
 }
 
 async function previewArtifact(artifact, url, box) {
@@ -328,18 +420,22 @@ async function plotPage(id, search) {
   const x = pick("x", params, search.get("x") || params[0]);
   const y = pick("y", numeric, search.get("y") || numeric[0]);
   const group = pick("group", params, search.get("group") || params[1] || "", true);
+  const facet = pick("facet", params, search.get("facet") || "", true);
   const chart = el("div", { id: "plot" });
   const draw = async () => {
     const query = [...queryParams(state), ["x", x.value], ["y", y.value]];
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     const data = await api(`/api/experiments/${enc(id)}/plot`, query);
-    groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked);
+    if (!data.facet) { groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked); return; }
+    const scope = data.facets.flatMap((f) => f.series.flatMap((g) => g.points));
+    facetGrid(chart, data, (host, f) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope));
   };
   const logX = el("input", { type: "checkbox", id: "plot-logx" });
   const logY = el("input", { type: "checkbox", id: "plot-logy" });
-  for (const s of [x, y, group, logX, logY]) s.addEventListener("change", () => draw().catch(fail));
+  for (const s of [x, y, group, facet, logX, logY]) s.addEventListener("change", () => draw().catch(fail));
   show(el("h1", {}, exp.name), experimentTabs(id, "plot"),
-    el("div", { class: "controls" }, "x", x, "y", y, "group by", group,
+    el("div", { class: "controls" }, "x", x, "y", y, "group by", group, "facet by", facet,
       el("label", {}, logX, "log x"), el("label", {}, logY, "log y"),
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
     chart);
@@ -347,16 +443,18 @@ async function plotPage(id, search) {
 }
 
 // One line per group with error bars (mean ± sample std). Groups are nudged apart along x
-// (a few pixels' worth) so that overlapping points and bars stay visible.
-function groupedChart(host, series, xName, yName, groupName, logX, logY) {
+// (a few pixels' worth) so that overlapping points and bars stay visible. `scope`: the points
+// of every facet, when this is one of several charts on shared axes.
+function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) {
   const short = groupName.replace(/^(params|metrics)\./, "");
   const name = (g) => (g.group === null ? yName : `${short} = ${fmt(g.group)}`);
   const all = series.flatMap((g) => g.points);
   if (!all.length) { host.replaceChildren(el("p", { class: "muted", id: "plot-empty" }, "no numeric values")); return; }
-  const numericX = all.every((p) => typeof p.x === "number") && !(logX && all.some((p) => p.x <= 0));
-  const labels = numericX ? [] : [...new Set(all.map((p) => fmt(p.x)))];
+  const every = scope || all;
+  const numericX = every.every((p) => typeof p.x === "number") && !(logX && every.some((p) => p.x <= 0));
+  const labels = numericX ? [] : [...new Set(every.map((p) => fmt(p.x)))];
   const base = (p) => numericX ? p.x : labels.indexOf(fmt(p.x));
-  const values = [...new Set(all.map(base))].sort((a, b) => a - b);
+  const values = [...new Set(every.map(base))].sort((a, b) => a - b);
   const span = values.length > 1 ? values[values.length - 1] - values[0] : 1;
   const n = series.length;
   const nudge = (v, i) => {
@@ -390,8 +488,8 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY) {
       ctx.restore();
     }],
   };
-  const lows = all.map((p) => p.mean - p.std), highs = all.map((p) => p.mean + p.std);
-  const yMin = logY ? Math.min(...all.map((p) => p.mean).filter((v) => v > 0)) : Math.min(...lows);
+  const lows = every.map((p) => p.mean - p.std), highs = every.map((p) => p.mean + p.std);
+  const yMin = logY ? Math.min(...every.map((p) => p.mean).filter((v) => v > 0)) : Math.min(...lows);
   const yMax = Math.max(...highs);
   const pad = (yMax - yMin) * 0.06 || 1;
   const u = Charts.chart(host, {
@@ -410,8 +508,43 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY) {
     },
     hooks: bars,
   });
-  if (!logY) u.setScale("y", { min: yMin - pad, max: yMax + pad });
+  if (!logY && !host.sharedRanges) u.setScale("y", { min: yMin - pad, max: yMax + pad });
   host.dataset.series = String(series.length);
+}
+
+// ---- facets: small multiples, one chart per value of a param, on shared axes ----
+function facetGrid(host, data, drawOne) {
+  const short = data.facet.replace(/^(params|metrics)\./, "");
+  const cards = data.facets.map((f) => {
+    const chartHost = el("div", { class: "facet-chart" });
+    return { f, chartHost, card: el("div", { class: "facet card", "data-facet": f.facet }, el("h3", {}, `${short} = ${f.facet}`), chartHost) };
+  });
+  delete host.dataset.shared;
+  host.replaceChildren(...[el("div", { class: "facets", "data-facets": String(cards.length) }, cards.map((c) => c.card)),
+    data.facets_total > cards.length ? el("p", { class: "muted", id: "facets-more" }, `the first ${cards.length} of ${data.facets_total} values of ${short}`) : null,
+    cards.length ? null : el("p", { class: "muted", id: "facets-empty" }, `no run has a value of ${short}`)].filter(Boolean));
+  cards.forEach((c) => drawOne(c.chartHost, c.f));
+  // uPlot sets its scales once its first draw is committed (a microtask later): then each
+  // chart is drawn again on the union of their ranges.
+  setTimeout(() => {
+    const ranges = unionRanges(cards.map((c) => c.chartHost.uplot).filter(Boolean));
+    if (!ranges || !cards.every((c) => c.chartHost.isConnected)) return;
+    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f); });
+    host.dataset.shared = "true";
+  }, 0);
+}
+
+// One x and one y range covering what every chart drew on its own (null: nothing to share).
+function unionRanges(charts) {
+  if (charts.length < 2) return null;
+  const ranges = {};
+  for (const key of ["x", "y"]) {
+    const lows = charts.map((u) => u.scales[key].min).filter(Number.isFinite);
+    const highs = charts.map((u) => u.scales[key].max).filter(Number.isFinite);
+    if (!lows.length || !highs.length) return null;
+    ranges[key] = [Math.min(...lows), Math.max(...highs)];
+  }
+  return ranges;
 }
 
 // ---- learning curves ----
@@ -434,6 +567,9 @@ async function curvesPage(id, search) {
   const group = el("select", { id: "curves-group" }, el("option", { value: "" }, "(none)"),
     params.map((p) => el("option", { value: p }, p)));
   group.value = search.get("group") || params[0] || "";
+  const facet = el("select", { id: "curves-facet" }, el("option", { value: "" }, "(none)"),
+    params.map((p) => el("option", { value: p }, p)));
+  facet.value = search.get("facet") || "";
   const mode = el("select", { id: "curves-mode" }, el("option", { value: "mean" }, "mean ± std"),
     el("option", { value: "range" }, "mean, min–max"), el("option", { value: "runs" }, "every run"));
   const smooth = el("input", { type: "range", id: "curves-smooth", min: "0", max: "0.99", step: "0.01", value: search.get("smooth") || "0" });
@@ -449,12 +585,16 @@ async function curvesPage(id, search) {
     if (metric.value) query.push(["metric", metric.value]);
     else if (search.get("metric")) query.push(["metric", search.get("metric")]);
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     data = await api(`/api/experiments/${enc(id)}/curves`, query);
+    const runCount = data.facet ? data.facets.reduce((n, f) => n + f.runs.length, 0) : data.runs.length;
+    const groupCount = new Set((data.facet ? data.facets.flatMap((f) => f.groups) : data.groups).map((g) => g.group)).size;
     metric.replaceChildren(...data.metrics.map((m) => el("option", { value: m }, m)));
     if (data.metric && !data.metrics.includes(data.metric)) metric.append(el("option", { value: data.metric }, data.metric));
     metric.value = data.metric || "";
     info.textContent = data.metric
-      ? `${data.runs.length} runs with ${data.metric} · ${data.groups.length} group${data.groups.length === 1 ? "" : "s"} · ` +
+      ? `${runCount} runs with ${data.metric} · ${groupCount} group${groupCount === 1 ? "" : "s"}` +
+        (data.facet ? ` · ${data.facets.length} facet${data.facets.length === 1 ? "" : "s"}` : "") + " · " +
         `${data.selected} of ${data.matched} matching runs read${data.truncated ? ` (first ${data.selected}; at most ${data.limits.runs})` : ""}` +
         " · drag to zoom, double-click to reset"
       : "No stepped metrics in these runs.";
@@ -463,14 +603,15 @@ async function curvesPage(id, search) {
   const draw = () => {
     smoothText.textContent = Number(smooth.value).toFixed(2);
     if (!data || !data.metric) { chart.replaceChildren(); return; }
-    curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked);
+    if (!data.facet) { curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked); return; }
+    facetGrid(chart, data, (host, f) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300));
   };
-  for (const control of [metric, group, runsCap]) control.addEventListener("change", () => load().catch(fail));
+  for (const control of [metric, group, facet, runsCap]) control.addEventListener("change", () => load().catch(fail));
   for (const control of [mode, logY]) control.addEventListener("change", draw);
   smooth.addEventListener("input", draw);
   reset.addEventListener("click", draw);
   show(el("h1", {}, exp.name), experimentTabs(id, "curves"),
-    el("div", { class: "controls" }, "metric", metric, "colour by", group, "show", mode,
+    el("div", { class: "controls" }, "metric", metric, "colour by", group, "facet by", facet, "show", mode,
       el("label", {}, "smoothing ", smooth, " ", smoothText), el("label", {}, logY, "log y"),
       el("label", {}, "runs ", runsCap), reset,
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
@@ -483,7 +624,7 @@ async function curvesPage(id, search) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-function curvesChart(host, data, mode, weight, logY) {
+function curvesChart(host, data, mode, weight, logY, height) {
   const positive = (v) => (logY && v !== null && v <= 0 ? null : v);
   const groupIndex = new Map(data.groups.map((g, i) => [g.group, i]));
   const label = (g) => (g === null ? data.metric : `${data.group.replace(/^params\./, "")} = ${g}`);
@@ -528,7 +669,7 @@ function curvesChart(host, data, mode, weight, logY) {
       return `step ${xs[idx]}: ${fmt(mean)} [${fmt(lo)}, ${fmt(hi)}]`;
     });
   }
-  Charts.chart(host, { xs, x: { label: "step", integer: true }, y: { label: data.metric, log: logY }, series, entries, valueOf: valueAt[0], height: 420 });
+  Charts.chart(host, { xs, x: { label: "step", integer: true }, y: { label: data.metric, log: logY }, series, entries, valueOf: valueAt[0], height: height || 420 });
   host.dataset.series = String(entries.length);
   host.dataset.lines = String(mode === "runs" ? series.length : entries.length);
 }
@@ -544,6 +685,7 @@ async function histogramPage(id, search) {
     options.map((o) => el("option", { value: o, selected: o === chosen ? "selected" : null }, o)));
   const field = pick("field", numeric, search.get("field") || numeric[0]);
   const group = pick("group", params, search.get("group") || "", true);
+  const facet = pick("facet", params, search.get("facet") || "", true);
   const bins = el("input", { type: "number", id: "histogram-bins", min: "1", max: "200", size: 4, value: search.get("bins") || "20" });
   const share = el("input", { type: "checkbox", id: "histogram-share" });
   const info = el("p", { class: "muted", id: "histogram-info" });
@@ -553,20 +695,29 @@ async function histogramPage(id, search) {
   const load = async () => {
     const query = [...queryParams(state), ["field", field.value], ["bins", bins.value || "20"]];
     if (group.value) query.push(["group", group.value]);
+    if (facet.value) query.push(["facet", facet.value]);
     data = await api(`/api/experiments/${enc(id)}/histogram`, query);
-    info.textContent = `${data.total} of ${data.matched} matching runs have a number in ${data.field}` +
-      (data.missing ? ` (${data.missing} without)` : "");
+    const total = data.facet ? data.facets.reduce((n, f) => n + f.total, 0) : data.total;
+    const missing = data.matched - total;
+    info.textContent = `${total} of ${data.matched} matching runs have a number in ${data.field}` +
+      (data.facet ? ` and a value of ${data.facet}` : "") + (missing ? ` (${missing} without)` : "");
     draw();
   };
   const draw = () => {
+    if (data && data.facet) {
+      const label = (f) => `${data.facet.replace(/^(params|metrics)\./, "")} = ${f.facet}`;
+      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260) : null);
+      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`)]));
+      return;
+    }
     if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
     histogramChart(chart, data, share.checked);
     stats.replaceChildren(distributionTable(data));
   };
-  for (const control of [field, group, bins]) control.addEventListener("change", () => load().catch(fail));
+  for (const control of [field, group, facet, bins]) control.addEventListener("change", () => load().catch(fail));
   share.addEventListener("change", draw);
   show(el("h1", {}, exp.name), experimentTabs(id, "histogram"),
-    el("div", { class: "controls" }, "field", field, "group by", group, el("label", {}, "bins ", bins),
+    el("div", { class: "controls" }, "field", field, "group by", group, "facet by", facet, el("label", {}, "bins ", bins),
       el("label", {}, share, "share of each group"),
       state.where.length || state.status.length || state.q ? el("span", { class: "muted" }, "(runs-table filters apply)") : null),
     info, chart, el("h2", {}, "Distributions"), stats);
@@ -574,7 +725,7 @@ async function histogramPage(id, search) {
 }
 
 // One stepped outline per group over shared bins, lightly filled so that overlaps show.
-function histogramChart(host, data, share) {
+function histogramChart(host, data, share, chartHeight) {
   const short = (data.group || "").replace(/^(params|metrics)\./, "");
   const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
   const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
@@ -583,7 +734,7 @@ function histogramChart(host, data, share) {
     return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
   });
   Charts.chart(host, {
-    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: 360,
+    xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: chartHeight || 360,
     series,
     entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
     valueOf: (entry, idx) => {
@@ -595,9 +746,9 @@ function histogramChart(host, data, share) {
   host.dataset.series = String(data.series.length);
 }
 
-function distributionTable(data) {
+function distributionTable(data, tableId) {
   const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
-  return el("table", { id: "distributions" },
+  return el("table", { id: tableId || "distributions", class: "distributions" },
     el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
     data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
       el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),

@@ -98,8 +98,11 @@
   // opts.y {label, log}, opts.series [{label, data, colorIdx, width, alpha, points, band,
   // fill (an opacity), steps (a histogram's outline: each value held to the next x)}],
   // opts.entries for the legend, opts.valueOf, opts.hooks (extra uPlot hooks), opts.height.
+  // host.sharedRanges {x: [min, max], y: [min, max]}: fixed axes shared with other charts
+  // (small multiples).
   function chart(host, opts) {
     const width = Math.max(320, host.clientWidth || 720);
+    const fixed = host.sharedRanges || null;
     const series = [{ label: opts.x.label }];
     const bands = [];
     const data = [opts.xs];
@@ -128,9 +131,10 @@
       cursor: { drag: { x: true, y: true, uni: 40 }, focus: { prox: 24 }, points: { size: 7 } },
       focus: { alpha: 0.2 },
       scales: {
-        x: { time: false, distr: opts.x.log ? 3 : 1, range: opts.x.range },
+        x: { time: false, distr: opts.x.log ? 3 : 1, range: fixed ? fixed.x : opts.x.range },
         // log: the data's own range (uPlot would widen it to whole decades)
-        y: yLog ? { distr: 3, range: (_u, min, max) => [min / 1.15, max * 1.15] } : { distr: 1 },
+        y: yLog ? { distr: 3, range: fixed ? fixed.y : (_u, min, max) => [min / 1.15, max * 1.15] }
+          : { distr: 1, range: fixed ? fixed.y : undefined },
       },
       axes: [
         { label: opts.x.label, font: FONT, labelFont: FONT, size: axisSize, labelSize: 22, space: 60, gap: 6,
