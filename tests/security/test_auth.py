@@ -2,9 +2,9 @@
 
 The owner's `metalab server` on a Unix socket admits the owner's account without a token and
 every other account (that can reach the socket) only with the token, by the peer's uid; on
-loopback TCP it requires a token it generates into a 0600 file the owner's CLI finds by itself; the Atlas
-that `services up` starts requires its token on loopback too, and the browser's ``?token=``
-becomes a cookie.
+loopback TCP it requires a token it generates into a 0600 file the owner's CLI finds by
+itself; the Atlas that `services up` starts requires its token on loopback too, and the
+browser's ``?token=`` becomes a cookie.
 """
 
 from __future__ import annotations
