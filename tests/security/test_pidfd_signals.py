@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from metalab_orchestrator.local import pidfd
 from metalab_orchestrator.local.process import ProcessRecord, terminate_group, wait_for
+from metalab_server import pidfd
 from tests.security.conftest import account_argv, start_time_of, wait_exec
 
 LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
