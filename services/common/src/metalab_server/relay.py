@@ -115,6 +115,7 @@ class PeerRelay:
             pumps = [
                 asyncio.ensure_future(_pump(reader, inner_writer, clock)),
                 asyncio.ensure_future(_pump(inner_reader, writer, clock)),
+                asyncio.ensure_future(_watch(clock)),
             ]
             try:
                 await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -138,22 +139,19 @@ class _Clock:
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, clock: _Clock) -> None:
-    """Copy until end of file, an error, or both directions idle for the clock's timeout."""
+    """Copy until end of file or an error; each chunk is written out before the next read."""
     with contextlib.suppress(OSError):
-        while True:
-            left = clock.remaining()
-            if left <= 0:
-                return
-            try:
-                async with asyncio.timeout(left):
-                    data = await reader.read(CHUNK)
-            except TimeoutError:
-                continue  # the other direction may have moved the clock on
-            if not data:
-                return
+        while data := await reader.read(CHUNK):
             clock.last = time.monotonic()
             writer.write(data)
             await writer.drain()
+
+
+async def _watch(clock: _Clock) -> None:
+    """Return once the connection has carried no byte either way for the clock's timeout
+    (one timer per connection, not one per read)."""
+    while (left := clock.remaining()) > 0:
+        await asyncio.sleep(left)
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
