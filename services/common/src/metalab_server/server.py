@@ -216,6 +216,8 @@ async def start_relayed_server(
     of this account need no token, every other account needs ``token`` (without one, other
     accounts reach only ``Health/Check``). The socket is 0666; where the owner places it
     decides which accounts can reach it at all (the default directory is 0700)."""
+    if not address.startswith("unix:"):
+        raise ValueError(f"the peer-credential relay needs a unix: address, not {address!r}")
     path = address.removeprefix("unix:")
     lock = lock_unix_path(address)
     private = tempfile.mkdtemp(prefix="metalab-server-")  # 0700: this account's only
