@@ -60,10 +60,11 @@ SERVICES_MODULES = {
     "metalab_orchestrator.local.health",
     "metalab_orchestrator.local.paths",  # after merging main: the services' paths and owners
     "metalab_orchestrator.local.pg_layout",  # main's PostgreSQL file names and owner (trust)
-    "metalab_orchestrator.local.pidfd",  # signals go through a pidfd (no ctypes until needed)
     "metalab_orchestrator.local.process",
     "metalab_orchestrator.pgwire",
     "metalab_orchestrator.probes",
+    "metalab_server",  # the server kit's package: `os` only (gRPC stays unimported)
+    "metalab_server.pidfd",  # signals go through a pidfd, shared with the tunnel daemon
 }
 FORBIDDEN = (
     "click",

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from metalab.v1 import registry_pb2_grpc, types_pb2
 from tests.helpers import METALAB
+from tests.support.ports import free_port
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -47,9 +48,16 @@ def socket_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def token_server(socket_path: str) -> Iterator[str]:
-    process = start_server(socket_path, TOKEN)
-    yield socket_path
+def tcp_address() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def token_server(tcp_address: str) -> Iterator[str]:
+    """On loopback TCP, where every caller needs the token (on a Unix socket this account
+    needs none: tests/security/test_auth.py)."""
+    process = start_server(tcp_address, TOKEN)
+    yield tcp_address
     process.terminate()
     process.wait(10)
 
@@ -205,13 +213,13 @@ def test_health_command_needs_no_token(token_server: str, tmp_path: Path) -> Non
     assert nobody.stderr.startswith("metalab: error:") and nobody.stderr.count("\n") == 1
 
 
-def test_token_file_serves_server_and_client(tmp_path: Path, socket_path: str) -> None:
+def test_token_file_serves_server_and_client(tmp_path: Path, tcp_address: str) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
     process = subprocess.Popen(
-        [METALAB, "server", "--services", "registry", "--listen", socket_path],
+        [METALAB, "server", "--services", "registry", "--listen", tcp_address],
         env={**env, "METALAB_TOKEN_FILE": str(token_file)},
         stderr=subprocess.PIPE,
         text=True,
@@ -220,8 +228,8 @@ def test_token_file_serves_server_and_client(tmp_path: Path, socket_path: str) -
         assert process.stderr is not None
         assert "(token required)" in process.stderr.readline()
         bearer = (("authorization", f"Bearer {TOKEN}"),)
-        assert asyncio.run(_get_bundle(socket_path, bearer)) == grpc.StatusCode.NOT_FOUND
-        assert asyncio.run(_get_bundle(socket_path, ())) == grpc.StatusCode.UNAUTHENTICATED
+        assert asyncio.run(_get_bundle(tcp_address, bearer)) == grpc.StatusCode.NOT_FOUND
+        assert asyncio.run(_get_bundle(tcp_address, ())) == grpc.StatusCode.UNAUTHENTICATED
     finally:
         process.terminate()
         process.wait(10)

@@ -1,15 +1,17 @@
 """Authenticated by default on every transport, against a real second local account.
 
-The owner's `metalab server` on a Unix socket admits only the owner's account; on loopback TCP
-it requires a token it generates into a 0600 file the owner's CLI finds by itself; the Atlas
-that `services up` starts requires its token on loopback too, and the browser's ``?token=``
-becomes a cookie.
+The owner's `metalab server` on a Unix socket admits the owner's account without a token and
+every other account (that can reach the socket) only with the token, by the peer's uid; on
+loopback TCP it requires a token it generates into a 0600 file the owner's CLI finds by
+itself; the Atlas that `services up` starts requires its token on loopback too, and the
+browser's ``?token=`` becomes a cookie.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -36,6 +38,21 @@ with grpc.insecure_channel(sys.argv[1], options=[("grpc.enable_http_proxy", 0)])
     stub = registry_pb2_grpc.RegistryStub(channel)
     try:
         stub.GetBundle(types_pb2.BundleKey(project="p", environment="e"), timeout=5)
+        print("OK")
+    except grpc.RpcError as exc:
+        print(exc.code().name, exc.details())
+"""
+
+# The same call with the token read from the file named by argv[2] (never the token on argv).
+TOKEN_CALL = """
+import sys, grpc
+from metalab.v1 import registry_pb2_grpc, types_pb2
+token = open(sys.argv[2]).read().strip()
+with grpc.insecure_channel(sys.argv[1], options=[("grpc.enable_http_proxy", 0)]) as channel:
+    stub = registry_pb2_grpc.RegistryStub(channel)
+    try:
+        stub.GetBundle(types_pb2.BundleKey(project="p", environment="e"), timeout=5,
+                       metadata=(("authorization", f"Bearer {token}"),))
         print("OK")
     except grpc.RpcError as exc:
         print(exc.code().name, exc.details())
@@ -79,9 +96,9 @@ def as_account(user: str, script: str, *args: str) -> str:
 class Server:
     """A real `metalab server` of the owner (this account), with its own ``METALAB_HOME``."""
 
-    def __init__(self, home: Path, *listen: str) -> None:
+    def __init__(self, home: Path, *listen: str, env: dict[str, str] | None = None) -> None:
         self.home = home
-        self.env = {**_clean_env(), "METALAB_HOME": str(home)}
+        self.env = {**_clean_env(), "METALAB_HOME": str(home), **(env or {})}
         self.process = subprocess.Popen(
             [METALAB, "server", "--services", "registry,orchestrator,tunnel", *listen],
             env=self.env,
@@ -162,7 +179,8 @@ def test_unix_socket_admits_only_the_owner(home: Path, open_tmp: Path, intruder:
     try:
         path = Path(server.address.removeprefix("unix:"))
         assert path == home / "run" / "server.sock"
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        # The relay checks the peer; the default directory keeps other accounts out anyway.
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert "this account only" in server.banner
         # The owner's CLI needs no token on the socket.
@@ -176,23 +194,109 @@ def test_unix_socket_admits_only_the_owner(home: Path, open_tmp: Path, intruder:
         assert as_account(intruder, CALL, server.address).startswith("UNAVAILABLE")
     finally:
         server.stop()
+    assert not path.exists()
 
-    # A socket the owner places in a directory everyone may enter is still the owner's alone.
+    # A socket the owner places where everyone may enter, and no token configured: the
+    # other account connects, and gets UNAUTHENTICATED (there is no token it could give).
     shared = open_tmp / "shared"
     shared.mkdir(mode=0o777)
     shared.chmod(0o1777)
     server = Server(home, "--listen", f"unix:{shared}/metalab.sock")
     try:
-        assert stat.S_IMODE((shared / "metalab.sock").stat().st_mode) == 0o600
-        assert as_account(intruder, CALL, server.address).startswith("UNAVAILABLE")
-        connect = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
-        connect += "try:\n    s.connect(sys.argv[1]); print('connected')\n"
-        connect += "except OSError as exc:\n    print(type(exc).__name__)\n"
-        assert as_account(intruder, connect, str(shared / "metalab.sock")) == "PermissionError"
+        assert stat.S_IMODE((shared / "metalab.sock").stat().st_mode) == 0o666
+        assert as_account(intruder, CALL, server.address).startswith("UNAUTHENTICATED")
         with socket.socket(socket.AF_UNIX) as mine:
             mine.connect(str(shared / "metalab.sock"))  # the owner connects
     finally:
         server.stop()
+
+
+def test_unix_socket_admits_another_account_with_the_token(
+    home: Path, open_tmp: Path, intruder: str
+) -> None:
+    """SO_PEERCRED: the owner without a token, another account only with the token."""
+    secret = home / "server.token"
+    secret.write_text("relay-test-token-0123456789abcdef\n")
+    secret.chmod(0o600)
+    shared = open_tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    given = shared / "given.token"  # what the owner hands the other account: its file only
+    given.write_text(secret.read_text())
+    pw = pwd.getpwnam(intruder)
+    os.chown(given, pw.pw_uid, pw.pw_gid)
+    given.chmod(0o600)
+    wrong = shared / "wrong.token"
+    wrong.write_text("not-the-token\n")
+    os.chown(wrong, pw.pw_uid, pw.pw_gid)
+
+    server = Server(
+        home, "--listen", f"unix:{shared}/metalab.sock", env={"METALAB_TOKEN_FILE": str(secret)}
+    )
+    try:
+        assert "other accounts with the token" in server.banner
+        # The other account: no token, a wrong one, the right one.
+        assert as_account(intruder, CALL, server.address).startswith(
+            "UNAUTHENTICATED missing bearer token"
+        )
+        assert as_account(intruder, TOKEN_CALL, server.address, str(wrong)).startswith(
+            "UNAUTHENTICATED invalid bearer token"
+        )
+        assert as_account(intruder, TOKEN_CALL, server.address, str(given)).startswith(
+            "NOT_FOUND"  # through: the registry answers, it has no such bundle
+        )
+        # The owner's CLI with no token configured at all.
+        project = open_tmp / "proj"
+        project.mkdir()
+        (project / ".metalab.toml").write_text(FILE_ONLY)
+        env = {**_clean_env(), "METALAB_HOME": str(home), "METALAB_SERVER": server.address}
+        status = run_cli("services", "status", cwd=project, env=env)
+        assert "No services running for auth (local)." in status.stdout, status.stderr
+        token = secret.read_text().strip()
+        assert token not in server.banner
+        assert token.encode() not in Path(f"/proc/{server.process.pid}/cmdline").read_bytes()
+    finally:
+        rest = server.stop()
+    assert secret.read_text().strip() not in rest
+
+
+def test_root_peer_needs_the_token_of_a_server_that_is_not_root(
+    open_tmp: Path, intruder: str
+) -> None:
+    """uid 0 counts as the owner only for a server run by root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root as the calling peer")
+    pw = pwd.getpwnam(intruder)
+    theirs = open_tmp / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, pw.pw_uid, pw.pw_gid)
+    theirs.chmod(0o711)  # the socket is reachable; its directory not listable
+    (theirs / "home").mkdir(mode=0o700)
+    os.chown(theirs / "home", pw.pw_uid, pw.pw_gid)
+    address = f"unix:{theirs}/metalab.sock"
+    process = subprocess.Popen(
+        account_argv(intruder, [METALAB, "server", "--services", "registry", "--listen", address]),
+        env={
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(theirs / "home"),
+            "METALAB_HOME": str(theirs / "home"),
+        },
+        cwd="/",
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        banner = process.stderr.readline()
+        assert "metalab server:" in banner, banner + process.stderr.read()
+        result = subprocess.run(
+            [sys.executable, "-c", CALL, address], capture_output=True, text=True, timeout=60
+        )
+        assert result.stdout.startswith("UNAUTHENTICATED"), result.stdout + result.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
 
 
 def test_tcp_without_a_token_is_refused_by_the_server_kit() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from metalab_orchestrator.local import pidfd
 from metalab_orchestrator.local.process import ProcessRecord, terminate_group, wait_for
+from metalab_server import pidfd
 from tests.security.conftest import account_argv, start_time_of, wait_exec
 
 LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
@@ -31,7 +31,7 @@ def sleeper(user: str | None = None) -> subprocess.Popen[bytes]:
     return process
 
 
-def take_pid(pid: int, user: str) -> subprocess.Popen[bytes]:
+def take_pid(pid: int, user: str | None) -> subprocess.Popen[bytes]:
     """A process of ``user`` whose pid is ``pid`` (free by now): retried while other processes
     on the machine take it first."""
     if os.geteuid() != 0 or not os.access(LAST_PID, os.W_OK):
@@ -144,3 +144,43 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return text[text.rindex(")") + 2] not in "ZXx"
+
+
+def test_a_tunnel_masters_group_is_signalled_only_while_it_is_ours(
+    intruder: str, intruders: list[subprocess.Popen[bytes]]
+) -> None:
+    """The tunnel daemon's ssh master (`openssh.Leader`): once the leader is reaped, only the
+    members left in its group that are this account's are signalled, and a new process given
+    the group's number is not (before, ``killpg`` hit both)."""
+    import signal
+
+    from metalab_tunnel.openssh import Leader
+
+    master = subprocess.Popen(["sleep", "300"], process_group=0, cwd="/")  # its own group
+    intruders.append(master)
+    held = Leader.of_child(master.pid)
+    assert held.pin is not None and held.pin.fd is not None
+    # Members of its group (children of this test, so that they are reaped here): one of this
+    # account, one of the second account.
+    mine = subprocess.Popen(["sleep", "300"], process_group=master.pid, cwd="/")
+    other = subprocess.Popen(
+        account_argv(intruder, ["sleep", "300"]), process_group=master.pid, cwd="/"
+    )
+    intruders.extend([mine, other])
+    wait_exec(other.pid, "sleep")
+
+    os.kill(master.pid, signal.SIGKILL)
+    master.wait()  # reaped: the group lives on in its members
+    held.signal_group(signal.SIGKILL)
+    assert mine.wait(10) == -signal.SIGKILL
+    assert other.poll() is None  # the second account's process is left alone
+    other.kill()
+    other.wait()
+
+    # The number is free now: a new process of this very account gets it, in a group of its own.
+    newcomer = take_pid(master.pid, None)
+    intruders.append(newcomer)
+    held.signal_group(signal.SIGKILL)
+    time.sleep(0.2)
+    assert newcomer.poll() is None
+    held.close()

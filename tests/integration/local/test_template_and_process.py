@@ -17,12 +17,12 @@ from metalab_orchestrator.local.pg_handle import PostgresSettings
 from metalab_orchestrator.local.pg_template import ensure_template
 from metalab_orchestrator.local.postgres import probe_postgres, start_postgres
 from metalab_orchestrator.local.process import (
-    group_members,
     is_alive,
     spawn_detached,
     terminate_group,
     wait_for,
 )
+from metalab_server.pidfd import group_members
 
 CREATE_TEMPLATE = """
 import sys

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
+import shutil
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import IO
+from typing import IO, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,6 +29,7 @@ from metalab_server.address import (
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
 from metalab_server.details import SummarizeErrors
+from metalab_server.relay import PeerRelay
 
 # name → "module:function"; the function registers the servicer and returns its full names.
 SERVICE_PLUGINS = {
@@ -46,6 +52,13 @@ SERVER_OPTIONS = [
     ("grpc.http2.bdp_probe", 0),
     ("grpc.max_metadata_size", 16 << 10),
 ]
+# Behind the relay: ping the client of an open call every minute, so a call that waits long
+# (a Watch) is never taken for an idle connection, and a peer that stopped answering is dropped.
+RELAYED_OPTIONS = [
+    *SERVER_OPTIONS,
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,11 @@ AddToServer = Callable[[grpc.aio.Server], "Sequence[str] | Registration"]
 
 @dataclass
 class RunningServer:
-    """A started server, its bound address and what must be released on stop."""
+    """A started server, its bound address and what must be released on stop.
+
+    Behind a `PeerRelay` there are two gRPC servers sharing the servicers (``server`` for the
+    owner's connections, ``others`` with the token check) in a private directory.
+    """
 
     server: grpc.aio.Server
     address: str
@@ -69,15 +86,49 @@ class RunningServer:
     service_names: list[str]
     _lock: IO[bytes] | None = field(default=None, repr=False)
     _on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+    others: grpc.aio.Server | None = None
+    relay: PeerRelay | None = None
+    _private: str | None = field(default=None, repr=False)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Report NOT_SERVING, let in-flight calls finish for ``grace`` seconds, then stop."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        if self.relay is not None:
+            await self.relay.stop_accepting()
+        stops = [self.server.stop(grace)]
+        if self.others is not None:
+            stops.append(self.others.stop(grace))
+        await asyncio.gather(*stops)
+        if self.relay is not None:
+            await self.relay.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.relay.public)
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
         for hook in self._on_stop:
             await hook()
         if self._lock is not None:
             self._lock.close()
+
+
+class _Both:
+    """Registers every handler on several servers, so that they share one servicer each.
+
+    The service plugins and grpc's generated ``add_*_to_server`` functions only call these
+    two methods of the server they are given."""
+
+    def __init__(self, *servers: grpc.aio.Server) -> None:
+        self._servers = servers
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        for server in self._servers:
+            server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        for server in self._servers:
+            server.add_registered_method_handlers(service, handlers)
 
 
 def load_plugin(name: str) -> AddToServer:
@@ -89,6 +140,51 @@ def load_plugin(name: str) -> AddToServer:
     module_name, _, attr = target.partition(":")
     function: AddToServer = getattr(import_module(module_name), attr)
     return function
+
+
+def _grpc_server(token: str | None, options: list[tuple[str, int]]) -> grpc.aio.Server:
+    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
+    if token:
+        interceptors.insert(0, TokenAuthInterceptor(token))
+    return grpc.aio.server(
+        interceptors=interceptors, options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS
+    )
+
+
+class _Services:
+    """The services registered on one or more servers: names, stop hooks, health."""
+
+    def __init__(self, services: Sequence[str], *servers: grpc.aio.Server) -> None:
+        registrar = servers[0] if len(servers) == 1 else cast("grpc.aio.Server", _Both(*servers))
+        self.names: list[str] = []
+        self.hooks: list[Callable[[], Awaitable[None]]] = []
+        for name in services:
+            registered = load_plugin(name)(registrar)
+            if isinstance(registered, Registration):
+                self.names.extend(registered.names)
+                if registered.on_stop is not None:
+                    self.hooks.append(registered.on_stop)
+            else:
+                self.names.extend(registered)
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
+        full = [*self.names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        for server in servers:
+            reflection.enable_server_reflection(full, server)
+
+    async def serving(self) -> None:
+        for full_name in [*self.names, ""]:
+            await self.health.set(full_name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def _bind(server: grpc.aio.Server, address: str, lock: IO[bytes] | None) -> int:
+    try:
+        with private_bind(address):
+            return int(server.add_insecure_port(address))
+    except RuntimeError as exc:
+        if lock is not None:
+            lock.close()
+        raise ConfigError(f"cannot listen on {address}: {exc}", key="--listen") from exc
 
 
 async def start_server(
@@ -104,40 +200,51 @@ async def start_server(
     check_listen(address, token)
     require_token_for_tcp(address, token)
     lock = lock_unix_path(address)
-    interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
-    if token:
-        interceptors.insert(0, TokenAuthInterceptor(token))
-    server = grpc.aio.server(
-        interceptors=interceptors,
-        options=SERVER_OPTIONS,
-        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-    )
-    names: list[str] = []
-    hooks: list[Callable[[], Awaitable[None]]] = []
-    for name in services:
-        registered = load_plugin(name)(server)
-        if isinstance(registered, Registration):
-            names.extend(registered.names)
-            if registered.on_stop is not None:
-                hooks.append(registered.on_stop)
-        else:
-            names.extend(registered)
-    health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    service_names = [*names, health.SERVICE_NAME, reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(service_names, server)
-    try:
-        with private_bind(address):
-            port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        if lock is not None:
-            lock.close()
-        raise ConfigError(f"cannot listen on {address}: {exc}", key="--listen") from exc
+    server = _grpc_server(token, SERVER_OPTIONS)
+    hosted = _Services(services, server)
+    port = _bind(server, address, lock)
     bound = address if address.startswith("unix:") else _with_port(address, port)
     await server.start()
-    for full_name in [*names, ""]:
-        await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, bound, health_servicer, names, lock, hooks)
+    await hosted.serving()
+    return RunningServer(server, bound, hosted.health, hosted.names, lock, hosted.hooks)
+
+
+async def start_relayed_server(
+    services: Sequence[str], address: str, token: str | None = None
+) -> RunningServer:
+    """Serve ``services`` on the ``unix:`` socket ``address`` through a `PeerRelay`: callers
+    of this account need no token, every other account needs ``token`` (without one, other
+    accounts reach only ``Health/Check``). The socket is 0666; where the owner places it
+    decides which accounts can reach it at all (the default directory is 0700)."""
+    if not address.startswith("unix:"):
+        raise ValueError(f"the peer-credential relay needs a unix: address, not {address!r}")
+    path = address.removeprefix("unix:")
+    lock = lock_unix_path(address)
+    private = tempfile.mkdtemp(prefix="metalab-server-")  # 0700: this account's only
+    owner = _grpc_server(None, RELAYED_OPTIONS)
+    others = _grpc_server(token or secrets.token_urlsafe(32), RELAYED_OPTIONS)
+    try:
+        hosted = _Services(services, owner, others)
+        inner = (f"{private}/owner.sock", f"{private}/others.sock")
+        _bind(owner, f"unix:{inner[0]}", None)
+        _bind(others, f"unix:{inner[1]}", None)
+        await owner.start()
+        await others.start()
+        relay = PeerRelay(path, *inner)
+        try:
+            await relay.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {address}: {exc}", key="--listen") from exc
+    except BaseException:
+        await asyncio.gather(owner.stop(0), others.stop(0))
+        shutil.rmtree(private, ignore_errors=True)
+        if lock is not None:
+            lock.close()
+        raise
+    await hosted.serving()
+    return RunningServer(
+        owner, address, hosted.health, hosted.names, lock, hosted.hooks, others, relay, private
+    )
 
 
 def _with_port(address: str, port: int) -> str:

@@ -22,6 +22,7 @@ import signal
 import socket
 from pathlib import Path
 
+from metalab_server.pidfd import Pin, open_pidfd, signal_group
 from metalab_tunnel import mux
 from metalab_tunnel.connector import gateway_label
 from metalab_tunnel.failures import HopFailure
@@ -44,20 +45,74 @@ STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SPARE_CONTROLS = 2  # control connections opened ahead, so a new connection waits for less
 
 
-# Masters (process groups) and control-socket directories still in use: ended and removed at
-# interpreter exit too, for a process that ends before its tunnels are closed (Ctrl+C racing the
-# close) on a system without setpriv. ssh removes its control socket itself.
-_GROUPS: set[int] = set()
+# Masters (process groups, each with its leader's pin and start time) and control-socket
+# directories still in use: ended and removed at interpreter exit too, for a process that ends
+# before its tunnels are closed (Ctrl+C racing the close) on a system without setpriv. ssh
+# removes its control socket itself.
+_GROUPS: dict[int, Leader] = {}
 _WORKDIRS: set[str] = set()
 
 
 @atexit.register
 def _clean_up_at_exit() -> None:
-    for group in list(_GROUPS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGTERM)
+    for leader in list(_GROUPS.values()):
+        leader.signal_group(signal.SIGTERM)
     for workdir in list(_WORKDIRS):
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` from its third field on (state, ppid, pgrp, ...); None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+@dataclasses.dataclass
+class Leader:
+    """An ``ssh`` master we started, leader of its own process group: its pid (= the group's
+    id), a pidfd opened before it could be reaped, and its start time."""
+
+    pid: int
+    pin: Pin | None
+    start_time: int | None
+
+    @classmethod
+    def of_child(cls, pid: int) -> Leader:
+        """Pin our child ``pid``; it cannot be reaped (and its pid reused) before we wait."""
+        fields = _stat_fields(pid)
+        try:
+            pin: Pin | None = Pin(pid, open_pidfd(pid))
+        except ProcessLookupError:
+            pin = None
+        return cls(pid, pin, int(fields[19]) if fields else None)
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the group through `pidfd.signal_group`: ``killpg`` while the pinned leader
+        lives; else (reaped, or no pidfds here) each member alone, through its own pidfd, when
+        it is this account's and the group's number is not some newer process's pid."""
+        uid = os.getuid()
+
+        def member(pid: int) -> bool:
+            fields = _stat_fields(pid)
+            try:
+                owner = os.stat(f"/proc/{pid}").st_uid
+            except OSError:
+                return False
+            if fields is None or int(fields[2]) != self.pid or owner != uid:
+                return False
+            holder = _stat_fields(self.pid)
+            return holder is None or int(holder[19]) == self.start_time
+
+        pinned = self.pin if self.pin is not None and self.pin.fd is not None else None
+        with contextlib.suppress(PermissionError):
+            signal_group(self.pid, sig, pinned, member)
+
+    def close(self) -> None:
+        if self.pin is not None:
+            self.pin.close()
 
 
 def _workdir() -> str:
@@ -117,6 +172,7 @@ class SshMaster:
         self.control_path = control_path
         self._argv = argv
         self._process: asyncio.subprocess.Process | None = None
+        self._leader: Leader | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._drain: asyncio.Task[None] | None = None
         self._spares: collections.deque[socket.socket] = collections.deque()
@@ -135,7 +191,8 @@ class SshMaster:
             start_new_session=True,
             env={**os.environ, "SHELL": "/bin/sh"},  # runs our LocalCommand / ProxyCommand
         )
-        _GROUPS.add(self._process.pid)
+        self._leader = Leader.of_child(self._process.pid)
+        _GROUPS[self._process.pid] = self._leader
         self._drain = asyncio.get_running_loop().create_task(self._drain_stderr())
         try:
             ready = await asyncio.wait_for(self._ready(), timeout)
@@ -227,7 +284,10 @@ class SshMaster:
                 self._signal(signal.SIGKILL)
                 await process.wait()
         self._signal(signal.SIGKILL)  # a ProxyCommand left behind in the group
-        _GROUPS.discard(process.pid)
+        _GROUPS.pop(process.pid, None)
+        if self._leader is not None:
+            self._leader.close()
+            self._leader = None
         while self._spares:
             self._spares.popleft().close()
         if self._drain is not None:
@@ -235,9 +295,8 @@ class SshMaster:
             await asyncio.gather(self._drain, return_exceptions=True)
 
     def _signal(self, sig: signal.Signals) -> None:
-        assert self._process is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, sig)
+        if self._leader is not None:
+            self._leader.signal_group(sig)
 
 
 class MasterRoute:

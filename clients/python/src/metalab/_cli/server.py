@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     default=default_socket,
     show_default="unix:~/.metalab/run/server.sock",
     metavar="ADDR",
-    help="unix:PATH (this account only) or HOST:PORT (a token is required: on loopback one "
-    "is generated into ~/.metalab/run, where this account's CLI finds it).",
+    help="unix:PATH (this account without a token, other accounts that can reach PATH with "
+    "the configured token) or HOST:PORT (a token is required: on loopback one is generated "
+    "into ~/.metalab/run, where this account's CLI finds it).",
 )
 @click.pass_context
 def server(ctx: click.Context, services: str, listen: str) -> None:
@@ -46,7 +47,7 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
 
     from metalab_server.address import check_listen
     from metalab_server.memory import map_large_buffers
-    from metalab_server.server import serve_until_signalled, start_server
+    from metalab_server.server import serve_until_signalled, start_relayed_server, start_server
 
     map_large_buffers()  # messages of any caller, refused or not, leave no lasting growth
 
@@ -58,8 +59,12 @@ async def _serve(names: list[str], listen: str, token: str | None) -> None:
         check_listen(listen, token)  # beyond loopback the token must be configured
         runtime_dir(create=True)  # refused before binding when it is not private
         token = secrets.token_urlsafe(32)
-    running = await start_server(names, listen, token)
-    auth = "token required" if token else "this account only"
+    if tcp:
+        running = await start_server(names, listen, token)
+        auth = "token required"
+    else:
+        running = await start_relayed_server(names, listen, token)
+        auth = "this account; other accounts with the token" if token else "this account only"
     token_file: Path | None = None
     if generate and token:
         from metalab._client.token_file import write_token

@@ -32,17 +32,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metalab.errors import ProvisioningFailed
+from metalab_server.pidfd import group_members, signal_verified
 
 from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
 from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner, server_pid_file
 from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
-from .pidfd import signal_verified
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
-    group_members,
     is_alive,
     is_ours,
     read_proc_stat,

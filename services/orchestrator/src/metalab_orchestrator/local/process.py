@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     import subprocess  # imported where a process is spawned: health checks need none
 
 from metalab.errors import MetalabError
-
-from .pidfd import Pin, open_pidfd, signal_verified
+from metalab_server.pidfd import Pin, group_members, open_pidfd, signal_group
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
@@ -285,18 +284,6 @@ def is_alive(record: ProcessRecord) -> bool:
     return is_same_live_process(record, read_proc_stat(record.pid))
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids of the running (non-zombie) processes in process group ``pgid``."""
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        stat = read_proc_stat(int(entry.name))
-        if stat is not None and stat.pgid == pgid and stat.state not in _DEAD_STATES:
-            members.append(int(entry.name))
-    return members
-
-
 def _member_verifier(record: ProcessRecord, owner: Ownership) -> Callable[[int], bool]:
     """Whether a pid is a running member of the recorded group, of an allowed account, while
     the group's id is not some newer process's pid (the old group would be gone then)."""
@@ -316,22 +303,9 @@ def _member_verifier(record: ProcessRecord, owner: Ownership) -> Callable[[int],
 def _signal_group(
     record: ProcessRecord, sig: signal.Signals, owner: Ownership, leader: Pin | None
 ) -> None:
-    """Signal the group while its pinned leader (vouched for) still exists — a process group's
-    id is never reused while its leader lives, zombie included; without a leader, each member
-    of an allowed account alone, each pinned and checked (a pgid whose leader died may be
-    anybody's group by now)."""
-    if leader is not None and leader.send(0):
-        # killpg has no pidfd form: the leader's pidfd said it exists microseconds ago, so
-        # ``pgid`` is still its group unless, in between, the leader and every member exited
-        # and the kernel handed the number to a new process that made a group of it.
-        try:
-            os.killpg(record.pgid, sig)
-        except ProcessLookupError:
-            pass
-        return
-    verify = _member_verifier(record, owner)
-    for pid in group_members(record.pgid):
-        signal_verified(pid, sig, verify)
+    """Signal the group while its pinned leader (vouched for) still exists; without a leader,
+    each member of an allowed account alone, each pinned and checked (`pidfd.signal_group`)."""
+    signal_group(record.pgid, sig, leader, _member_verifier(record, owner))
 
 
 def _group_gone(record: ProcessRecord) -> bool:

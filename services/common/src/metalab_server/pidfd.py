@@ -10,6 +10,10 @@ answers ``ESRCH`` once the pinned process has exited, whoever holds its pid numb
 Where pidfds are unavailable (``ENOSYS``: a kernel before 5.3; ``EPERM``: a seccomp filter that
 refuses unknown system calls), a pin falls back to the pid: the check still runs right before
 the signal, and the window between the two is a few microseconds.
+
+Shared by the orchestrator (recorded services) and the tunnel daemon (its own ``ssh``
+children): `signal_group` is how either signals a process group, which ``killpg`` cannot do
+through a pidfd.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import errno
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 _UNAVAILABLE = frozenset({errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP})
+_DEAD_STATES = frozenset({"Z", "X", "x"})
 
 
 class Pin:
@@ -93,3 +99,42 @@ def signal_verified(pid: int, sig: int, verify: Callable[[int], bool]) -> bool:
         return False
     with held:
         return held.send(sig)
+
+
+def _group_and_state(pid: int) -> tuple[int, str] | None:
+    """``(pgid, state)`` from ``/proc/PID/stat``; None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold ") "
+    return int(fields[2]), fields[0]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the running (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            found = _group_and_state(int(entry.name))
+            if found is not None and found[0] == pgid and found[1] not in _DEAD_STATES:
+                members.append(int(entry.name))
+    return members
+
+
+def signal_group(pgid: int, sig: int, leader: Pin | None, member: Callable[[int], bool]) -> None:
+    """Signal process group ``pgid`` whose leader ``leader`` pins.
+
+    While the pinned leader exists (a zombie included) the group's id cannot be reused, so
+    ``killpg`` is safe — it has no pidfd form. Without a leader, each member that ``member``
+    vouches for is signalled alone through its own pidfd, checked after it is opened (a group
+    whose leader is gone may be anybody's by now).
+    """
+    if leader is not None and leader.send(0):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        return
+    for pid in group_members(pgid):
+        signal_verified(pid, sig, member)
