@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from metalab._settings_path import settings_path
+from metalab._settings_path import settings_file_exists, settings_path
 from metalab.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -180,7 +180,7 @@ def _bounded_loader(yaml: Any) -> Any:
 def current_settings() -> Settings | None:
     """The settings at `settings_path`, or None when there is no such file."""
     path = settings_path()
-    if not path.exists():
+    if not settings_file_exists(path):
         return None
     return load_settings(path)
 

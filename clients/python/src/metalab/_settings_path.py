@@ -13,3 +13,13 @@ def settings_path() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "metalab" / "settings.yaml"
+
+
+def settings_file_exists(path: Path) -> bool:
+    """Whether ``path`` is a file; a path this account may not look at is a `ConfigError`."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        from metalab.errors import ConfigError
+
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None

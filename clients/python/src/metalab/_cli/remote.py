@@ -82,10 +82,11 @@ def overrides_from(params: dict[str, Any]) -> RemoteOverrides:
 def remote_workspace(workspace_id: str) -> Workspace:
     """The workspace ``workspace_id``; `UsageError` unless it is remote."""
     from metalab._settings import load_settings, settings_path
+    from metalab._settings_path import settings_file_exists
     from metalab.errors import UsageError
 
     path = settings_path()
-    if not path.exists():
+    if not settings_file_exists(path):
         raise UsageError(f"--workspace {workspace_id!r}: no settings file at {path}")
     workspace = load_settings(path).workspace(workspace_id)
     if workspace.ssh is None:
@@ -109,10 +110,11 @@ def forward_if_remote(ctx: click.Context, args: Sequence[str]) -> None:
     import subprocess
 
     from metalab._settings import load_settings, settings_path
+    from metalab._settings_path import settings_file_exists
 
     workspace_id = ctx.params.get("workspace")
     path = settings_path()
-    if not workspace_id or not path.exists():
+    if not workspace_id or not settings_file_exists(path):
         return  # an unknown id is reported by the subcommand's own selection
     workspace = load_settings(path).workspace(workspace_id)
     if workspace.ssh is None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from metalab._settings_path import settings_path
+from metalab._settings_path import settings_file_exists, settings_path
 from metalab.errors import ConfigError
 
 
@@ -19,7 +19,7 @@ class ServerTarget(NamedTuple):
 
 def _server_settings() -> dict[str, Any]:
     path = settings_path()
-    if not path.is_file():
+    if not settings_file_exists(path):
         return {}
     from metalab._settings import load_settings
 
