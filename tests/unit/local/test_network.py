@@ -60,6 +60,17 @@ def test_free_port_stays_in_the_range_and_skips_taken_ones() -> None:
             network.free_port(exclude={low, low + 2})
 
 
+def test_any_port_honours_the_excluded_ones() -> None:
+    """Without a range the kernel picks (bind 0); a port it hands out again is refused."""
+    network = LocalNetwork()
+    planned = network.free_port()
+    assert planned not in {network.free_port(exclude={planned}) for _ in range(50)}
+    with pytest.raises(
+        ProvisioningFailed, match="no free port on 127.0.0.1 besides the 65535 already planned"
+    ):
+        network.free_port(exclude=range(1, 65536))
+
+
 def test_configured_port_outside_the_range_is_a_config_error() -> None:
     network = LocalNetwork(port_range=(31500, 31509))
     network.check_port(31505, "services.atlas.port")

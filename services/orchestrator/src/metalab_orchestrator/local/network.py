@@ -20,6 +20,7 @@ LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
 BIND_KEY = "METALAB_BIND_HOST"
 RANGE_KEY = "METALAB_PORT_RANGE"
+ANY_PORT_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,15 @@ class LocalNetwork:
     def free_port(self, exclude: Collection[int] = ()) -> int:
         """A port that was free a moment ago: any (bind 0), or one of the range."""
         if self.port_range is None:
-            return _bindable(self.bind_host, 0)
+            # The kernel may hand out a port again as soon as its probe socket is closed, e.g.
+            # the one just planned for PostgreSQL, which binds it only later.
+            for _ in range(ANY_PORT_ATTEMPTS):
+                port = _bindable(self.bind_host, 0)
+                if port and port not in exclude:
+                    return port
+            raise ProvisioningFailed(
+                f"no free port on {self.bind_host} besides the {len(exclude)} already planned"
+            )
         low, high = self.port_range
         ports = list(range(low, high + 1))
         start = random.randrange(len(ports))  # noqa: S311 - spreads concurrent picks, not secret
