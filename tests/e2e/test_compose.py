@@ -124,7 +124,9 @@ def experiment_counts(project: Path) -> dict[str, int]:
 
 def service_up(stack: Stack, project: Path) -> dict[str, object]:
     up = cli(stack, project, "services", "up", "--json")
-    assert up.returncode == 0, up.stderr
+    log = project / "runs/services/run/postgres.log"
+    tail = log.read_text(errors="replace")[-3000:] if up.returncode and log.exists() else ""
+    assert up.returncode == 0, up.stderr + tail
     data: dict[str, object] = json.loads(up.stdout)
     status = cli(stack, project, "services", "status")
     assert status.returncode == 0, status.stdout + status.stderr

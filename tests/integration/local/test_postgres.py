@@ -74,6 +74,30 @@ def test_kill_9_of_the_postmaster_makes_probe_unhealthy(work, servers, run_as):
     assert probe_postgres(again).healthy
 
 
+def test_a_socket_lock_naming_a_recycled_pid_does_not_stop_the_next_start(work, servers, run_as):
+    """As after a container restart: the dead server's socket lock names a pid that now is
+    some other live process; the same port planned again still starts."""
+    handle = start(PostgresSettings(run_as=run_as), work, servers)
+    port = handle.port
+    os.kill(handle.pid, signal.SIGKILL)
+    record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
+    assert wait_for(lambda: not is_alive(record), 5.0)
+    lock = work / "run" / f".s.PGSQL.{port}.lock"
+    sleep = ["sleep", "60"]  # a live process of the server's account that is no PostgreSQL
+    if run_as:
+        sleep = ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--init-groups", *sleep]
+    other = subprocess.Popen(sleep)
+    try:
+        text = lock.read_text().split("\n", 1)
+        lock.write_text(f"{other.pid}\n{text[1]}")
+        again = start(PostgresSettings(run_as=run_as, port=port), work, servers)
+        assert again.port == port and probe_postgres(again).healthy
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_busy_configured_port_fails_at_once(work, servers, run_as):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

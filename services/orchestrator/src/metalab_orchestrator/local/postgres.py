@@ -213,6 +213,27 @@ def _clear_stale_server(data_dir: Path) -> None:
     (data_dir / "postmaster.pid").unlink(missing_ok=True)
 
 
+def _clear_stale_socket_locks(run_dir: Path, data_dir: Path) -> None:
+    """Remove ``.s.PGSQL.PORT.lock`` files no server of ``data_dir`` holds.
+
+    PostgreSQL refuses a socket lock whose pid is alive, whatever that process is: after a
+    container restart (same run directory, a fresh pid namespace) the dead server's pid is
+    soon some other process's, and the same port planned again would fail at start-up.
+    """
+    for lock in run_dir.glob(".s.PGSQL.*.lock"):
+        try:
+            pid = int(lock.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            pid = 0
+        try:
+            held = pid > 0 and Path(f"/proc/{pid}/cwd").resolve() == data_dir.resolve()
+        except OSError:
+            held = False
+        if not held:
+            lock.unlink(missing_ok=True)
+            Path(str(lock).removesuffix(".lock")).unlink(missing_ok=True)
+
+
 def _uid_of(pid: int) -> int | None:
     try:
         return os.stat(f"/proc/{pid}").st_uid
@@ -391,6 +412,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
     else:
         require_owner(data_dir, account or Account.current())
         _clear_stale_server(data_dir)
+    _clear_stale_socket_locks(run_dir, data_dir)
 
     os_users = [Account.current().name] + ([account.name] if account else [])
     _write_owned(data_dir / "pg_hba.conf", _hba(settings.auth_method, settings.listen), account)
