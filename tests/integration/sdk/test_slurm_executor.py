@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import logging
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -131,11 +131,17 @@ def test_ctrl_c_while_waiting_with_progress_cancels(slurm_partition, shared_dir)
         executor=slurm(slurm_partition),
         progress=True,
     )
-    timer = threading.Timer(2.0, _thread.interrupt_main)
+    # Python's own Ctrl+C handler, whatever an earlier test's event loop left installed (a
+    # loop's no-op handler swallows `interrupt_main`: the wait then ran into its timeout).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        handle.result(timeout=60)
-    timer.cancel()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            handle.result(timeout=60)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     jobs = job_ids(handle._handle)  # type: ignore[attr-defined]
     wait_for(lambda: in_queue(jobs) == [], 30, "the cancelled array to leave the queue")
 
