@@ -6,7 +6,7 @@
 
 Writes one experiment of ``--runs`` runs in the FileStore format (10% failed, without metrics),
 indexes the same files in a throwaway PostgreSQL (tests/support/postgres.py), starts
-``python -m metalab.atlas`` on each and times, over real HTTP, the first page of the runs
+``python -m metalab_atlas`` on each and times, over real HTTP, the first page of the runs
 table, a filtered + sorted page, a deep page, run detail and plot data (median and p95).
 The HTTP figures are for an unchanged experiment (both sources cache answers per version of
 the data); the cost of the first request after a change is measured in-process.
@@ -42,10 +42,10 @@ from benchmarks.atlas_load import concurrent_readers
 from metalab._runstore.base import RunRecord
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
-from metalab.atlas.fileindex import FileIndex
-from metalab.atlas.pgsource import PostgresSource
-from metalab.atlas.query import parse_query
-from metalab.atlas.source import FileSource, VersionedCache
+from metalab_atlas.fileindex import FileIndex
+from metalab_atlas.pgsource import PostgresSource
+from metalab_atlas.query import parse_query
+from metalab_atlas.source import FileSource, VersionedCache
 from tests.integration.atlas.server import running_atlas
 from tests.support.postgres import throwaway_postgres
 

@@ -7,7 +7,7 @@ Writes ``--runs`` runs (bench_atlas's records: 10% failed) once per layout — t
 ``runs/{run_id}/run.json`` and upstream's ``runs/{run_id}.json`` (pretty-printed, with
 provenance and fingerprints, as upstream writes them) plus ``derived/{run_id}.json`` for every
 tenth run — then times the index (build, full and light refresh with nothing changed and with
-100 runs changed) and, over real HTTP from ``python -m metalab.atlas``, the runs-table pages,
+100 runs changed) and, over real HTTP from ``python -m metalab_atlas``, the runs-table pages,
 run detail and plot data (median and p95).
 """
 
@@ -26,7 +26,7 @@ import httpx
 from benchmarks._timing import summary
 from benchmarks.bench_atlas import EXPERIMENT, LRS, make_records, write_files
 from metalab._runstore.base import RunRecord
-from metalab.atlas.fileindex import SETTLE_NS, FileIndex
+from metalab_atlas.fileindex import SETTLE_NS, FileIndex
 from tests.integration.atlas.server import running_atlas
 from tests.integration.atlas.upstream_data import (
     record,

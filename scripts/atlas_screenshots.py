@@ -6,7 +6,7 @@ Writes a sweep with learning curves through ``metalab.run`` (3 learning rates ×
 2 seeds, two failing runs; tests/integration/atlas/curves_data.py), two runs that capture
 arrays (tests/integration/atlas/arrays_data.py; needs numpy) and a copy of the upstream-written
 fixture (tests/fixtures/upstream_layout) into a temporary FileStore, serves
-it with ``python -m metalab.atlas`` and photographs each page in headless Chromium
+it with ``python -m metalab_atlas`` and photographs each page in headless Chromium
 (/usr/bin/chromium and chromedriver, selenium).
 """
 

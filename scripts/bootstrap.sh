@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (from Debian's /usr/bin/python3, so unprivileged accounts can execute it) and
-# install the workspace: the client package, the shared server kit and the three services.
+# install the workspace: the client package, the shared server kit, the three gRPC services and
+# Atlas (services/atlas).
 # Usage: scripts/bootstrap.sh [--dev]     (idempotent; --dev adds the test/lint toolchain)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
 fi
-packages=(-e clients/python -e services/common -e services/registry -e services/orchestrator -e services/tunnel)
+packages=(-e clients/python -e services/common -e services/registry -e services/orchestrator -e services/tunnel
+  -e services/atlas)
 extra=()
 [ "${1:-}" = "--dev" ] && extra=(-r requirements-dev.txt)
 echo "bootstrap: installing the workspace${extra:+ and the dev toolchain}"

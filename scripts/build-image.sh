@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build metalab's service image. Step 1 (needs the package index, or a pip cache): `pip wheel`
-# metalab's five packages and their dependencies into build/wheelhouse/ on this machine, pinned
+# metalab's six packages and their dependencies into build/wheelhouse/ on this machine, pinned
 # to the versions installed in .venv (dependencies are resolved again only when those change).
 # Step 2 (needs no image registry and no Python package index): the base image, used when it
 # exists, else pulled, else (no registry reachable) made with debootstrap as root; then
@@ -18,7 +18,8 @@ PULLED=python:3.11-slim  # the default base, when a registry is reachable
 MADE=metalab-base:bookworm  # the default base otherwise (scripts/infra/make-base-image.sh)
 PYTHON=.venv/bin/python
 WHEELS=build/wheelhouse
-PACKAGES=(clients/python services/common services/registry services/orchestrator services/tunnel)
+PACKAGES=(clients/python services/common services/registry services/orchestrator services/tunnel
+    services/atlas)
 log() { printf '[build-image.sh] %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
 
@@ -66,7 +67,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$WHEELS"
 quiet() { "$@" --disable-pip-version-check 2>&1 | { grep -v "WARNING: Location" || true; } >&2; }
-# Our wheels, built with a cached hatchling (one build environment instead of five).
+# Our wheels, built with a cached hatchling (one build environment instead of six).
 TOOLS=build/wheel-tools
 if [[ ! -x $TOOLS/bin/hatchling ]]; then
     "$PYTHON" -m venv "$TOOLS"

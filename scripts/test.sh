@@ -18,7 +18,7 @@ echo "test: ruff"
 .venv/bin/ruff format --check .
 echo "test: mypy"
 .venv/bin/mypy clients/python/src services/common/src services/registry/src \
-  services/orchestrator/src services/tunnel/src tests
+  services/orchestrator/src services/tunnel/src services/atlas/src tests
 echo "test: pytest"
 .venv/bin/python -m pytest "$@"
 echo "test: done in $(( $(date +%s) - started ))s"

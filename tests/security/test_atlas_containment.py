@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from metalab._runstore.file import FileStore
-from metalab.atlas import pgpool
-from metalab.atlas.query import MAX_FILTERS, MAX_QUERY_STRING
-from metalab.atlas.runfiles import RunFiles
+from metalab_atlas import pgpool
+from metalab_atlas.query import MAX_FILTERS, MAX_QUERY_STRING
+from metalab_atlas.runfiles import RunFiles
 from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
 from tests.integration.atlas.dataset import populate, populate_locator, run_id
 from tests.integration.atlas.server import running_atlas
@@ -139,7 +139,7 @@ def test_a_file_swapped_for_a_symlink_after_the_check_is_not_followed(
     shutil.rmtree(sub)
     sub.symlink_to(secret.parent, target_is_directory=True)
     (secret.parent / "config.json").write_text(SECRET)
-    from metalab.atlas.runfiles import open_inside
+    from metalab_atlas.runfiles import open_inside
 
     with pytest.raises(Exception, match="no such file"):
         os.close(open_inside(str(run_dir(root).resolve()), "artifacts/sub/config.json"))

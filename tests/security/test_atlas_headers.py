@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from metalab._runstore.file import FileStore
-from metalab.atlas.headercap import MAX_HEAD_BYTES, MAX_HEADER_BYTES, MAX_HEADERS
+from metalab_atlas.headercap import MAX_HEAD_BYTES, MAX_HEADER_BYTES, MAX_HEADERS
 from tests.integration.atlas.dataset import populate
 from tests.integration.atlas.server import Atlas, running_atlas
 

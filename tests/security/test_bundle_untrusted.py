@@ -77,7 +77,7 @@ def plant(path: Path, project: str, services: dict[str, dict[str, object]]) -> N
 def atlas_lookalike(victims: list[subprocess.Popen[bytes]]) -> dict[str, object]:
     """A process of ours that passes every ownership check (it claims to be Atlas): only the
     bundle checks stand between a planted record and a SIGTERM to it."""
-    pid = spawn([sys.executable, "-c", "import time; time.sleep(300)", "metalab.atlas"], victims)
+    pid = spawn([sys.executable, "-c", "import time; time.sleep(300)", "metalab_atlas"], victims)
     return handle(pid, start_time_of(pid))
 
 

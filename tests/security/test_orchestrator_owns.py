@@ -111,7 +111,7 @@ def test_down_never_signals_another_accounts_process(
     theirs = spawn(
         account_argv(
             intruder,
-            ["/usr/bin/python3", "-c", "import time; time.sleep(300)", "-m", "metalab.atlas"],
+            ["/usr/bin/python3", "-c", "import time; time.sleep(300)", "-m", "metalab_atlas"],
         ),
         victims,
         cwd="/",
@@ -127,7 +127,7 @@ def test_a_recycled_pid_is_not_signalled(
     open_tmp: Path, victims: list[subprocess.Popen[bytes]]
 ) -> None:
     project = make_project(open_tmp)
-    mine = spawn([sys.executable, "-c", "import time; time.sleep(300)", "metalab.atlas"], victims)
+    mine = spawn([sys.executable, "-c", "import time; time.sleep(300)", "metalab_atlas"], victims)
     plant(project, {"atlas": handle(mine, start_time_of(mine) - 1)})  # an older process's record
     assert cli(project, "services", "down").returncode == 0
     assert victims[0].poll() is None

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from metalab.atlas import arrays
-from metalab.atlas.query import QueryError
+from metalab_atlas import arrays
+from metalab_atlas.query import QueryError
 
 
 def npy(array: Any) -> io.BytesIO:

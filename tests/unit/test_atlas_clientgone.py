@@ -8,8 +8,8 @@ from contextvars import copy_context
 
 import pytest
 
-from metalab.atlas import clientgone
-from metalab.atlas.clientgone import ClientGone, Watch
+from metalab_atlas import clientgone
+from metalab_atlas.clientgone import ClientGone, Watch
 
 
 def test_only_running_statements_are_cancelled_and_none_starts_after() -> None:

@@ -1,5 +1,5 @@
-"""Learning-curve data (metalab.atlas.curves), export (metalab.atlas.export), the header's
-redaction (metalab.atlas.about) and the vendored chart library: pure logic, no server."""
+"""Learning-curve data (metalab_atlas.curves), export (metalab_atlas.export), the header's
+redaction (metalab_atlas.about) and the vendored chart library: pure logic, no server."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from metalab.atlas import curves, export
-from metalab.atlas.about import about, shown_locator
-from metalab.atlas.assets import Assets
-from metalab.atlas.query import Field, QueryError
+from metalab_atlas import curves, export
+from metalab_atlas.about import about, shown_locator
+from metalab_atlas.assets import Assets
+from metalab_atlas.query import Field, QueryError
 
 
 def test_thin_keeps_first_last_and_spacing() -> None:

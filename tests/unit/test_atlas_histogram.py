@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from metalab.atlas import histogram
-from metalab.atlas.query import Field, QueryError
+from metalab_atlas import histogram
+from metalab_atlas.query import Field, QueryError
 
 
 def test_bins_share_edges_and_count_every_value() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from metalab.atlas import slurm
+from metalab_atlas import slurm
 
 MANIFEST = {
     "executor_type": "slurm",

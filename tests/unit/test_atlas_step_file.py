@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metalab.atlas.runfiles import RunFiles
+from metalab_atlas.runfiles import RunFiles
 
 RUN = "0" * 20
 

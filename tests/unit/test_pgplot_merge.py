@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metalab.atlas.pgplot import merge_cells, split_point
+from metalab_atlas.pgplot import merge_cells, split_point
 
 RUN = st.text(alphabet="0123456789abcdef", min_size=1, max_size=6)
 VALUE = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)

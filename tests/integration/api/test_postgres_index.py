@@ -13,11 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from metalab.atlas.pgsource import PostgresSource
-from metalab.atlas.query import parse_query
 from metalab.schema import dump_run_record
 from metalab.store import FileStoreConfig, PostgresStore, PostgresStoreConfig, parse_to_config
 from metalab.types import Provenance, RunRecord
+from metalab_atlas.pgsource import PostgresSource
+from metalab_atlas.query import parse_query
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from metalab.atlas.pgsource import PostgresSource
 from metalab.capture import Capture
 from metalab.result import Results
 from metalab.schema import dump_artifact_descriptor, dump_run_record
@@ -24,6 +23,7 @@ from metalab.store import (
     parse_to_config,
 )
 from metalab.types import RunRecord
+from metalab_atlas.pgsource import PostgresSource
 from tests.helpers import run_cli
 from tests.support.postgres import PostgresServer
 

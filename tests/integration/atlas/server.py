@@ -1,4 +1,4 @@
-"""Start ``python -m metalab.atlas`` as a real process on a free port and wait for health."""
+"""Start ``python -m metalab_atlas`` as a real process on a free port and wait for health."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def running_atlas(
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
     if token:
         env["METALAB_ATLAS_TOKEN"] = token
-    argv = [sys.executable, "-m", "metalab.atlas", "--store", store, "--host", host]
+    argv = [sys.executable, "-m", "metalab_atlas", "--store", store, "--host", host]
     argv += ["--port", str(port), *extra]
     if bundle is not None:
         argv += ["--bundle", str(bundle)]

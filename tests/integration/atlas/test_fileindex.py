@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from metalab._runstore.file import FileStore
-from metalab.atlas.fileindex import FileIndex
+from metalab_atlas.fileindex import FileIndex
 from tests.integration.atlas.dataset import populate, records, run_id
 
 
@@ -118,9 +118,9 @@ def test_orderings_follow_changes_without_a_full_sort(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from metalab._runstore.base import RunRecord
-    from metalab.atlas.evaluate import Ordering
-    from metalab.atlas.query import parse_query
-    from metalab.atlas.source import FileSource
+    from metalab_atlas.evaluate import Ordering
+    from metalab_atlas.query import parse_query
+    from metalab_atlas.source import FileSource
 
     store = FileStore(tmp_path)
     all_records = populate(store)
@@ -169,9 +169,9 @@ def test_filtered_selections_follow_changes_without_a_full_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from metalab._runstore.base import RunRecord
-    from metalab.atlas import evaluate
-    from metalab.atlas.query import parse_query
-    from metalab.atlas.source import FileSource
+    from metalab_atlas import evaluate
+    from metalab_atlas.query import parse_query
+    from metalab_atlas.source import FileSource
 
     store = FileStore(tmp_path)
     all_records = populate(store)
@@ -232,8 +232,8 @@ def test_filtered_selections_follow_changes_without_a_full_pass(
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_an_ordering_sorted_on_the_fast_path_updates_like_a_full_sort(descending: bool) -> None:
-    from metalab.atlas.evaluate import Ordering, Row
-    from metalab.atlas.query import Field
+    from metalab_atlas.evaluate import Ordering, Row
+    from metalab_atlas.query import Field
 
     def row(i: int, value: object) -> Row:
         return {"run_id": f"{i:020x}", "params": {}, "metrics": {"m": value}}

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from metalab.atlas.liveness import Liveness
-from metalab.atlas.query import parse_query
-from metalab.atlas.source import RunSource, open_source
+from metalab_atlas.liveness import Liveness
+from metalab_atlas.query import parse_query
+from metalab_atlas.source import RunSource, open_source
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(180)

@@ -16,9 +16,9 @@ from metalab._runstore.file import FileStore
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.pgschema import ensure_schema
 from metalab._runstore.postgres import PostgresStore
-from metalab.atlas.pgsource import PostgresSource
-from metalab.atlas.query import parse_query
-from metalab.atlas.source import FileSource
+from metalab_atlas.pgsource import PostgresSource
+from metalab_atlas.query import parse_query
+from metalab_atlas.source import FileSource
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(300)

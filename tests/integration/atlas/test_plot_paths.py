@@ -14,11 +14,11 @@ from metalab._runstore.base import RunRecord, Store
 from metalab._runstore.file import FileStore
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
-from metalab.atlas import pgplot
-from metalab.atlas.pgpool import POOL_SIZE
-from metalab.atlas.pgsource import PostgresSource
-from metalab.atlas.query import parse_query
-from metalab.atlas.source import FileSource, VersionedCache
+from metalab_atlas import pgplot
+from metalab_atlas.pgpool import POOL_SIZE
+from metalab_atlas.pgsource import PostgresSource
+from metalab_atlas.query import parse_query
+from metalab_atlas.source import FileSource, VersionedCache
 from tests.integration.atlas.dataset import populate_locator
 from tests.integration.atlas.test_stores_agree import rounded
 from tests.support.postgres import PostgresServer

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metalab.atlas.query import NotFound, QueryError
-from metalab.atlas.runfiles import RunFiles
+from metalab_atlas.query import NotFound, QueryError
+from metalab_atlas.runfiles import RunFiles
 from tests.integration.atlas.dataset import run_id
 from tests.integration.atlas.server import Atlas, running_atlas
 
@@ -150,7 +150,7 @@ def test_refuses_a_public_address_without_a_token(file_locator: str) -> None:
         [
             sys.executable,
             "-m",
-            "metalab.atlas",
+            "metalab_atlas",
             "--store",
             file_locator,
             "--host",

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from metalab._runstore.file import FileStore
-from metalab.atlas.fileindex import FileIndex
+from metalab_atlas.fileindex import FileIndex
 from tests.integration.atlas.dataset import populate
 from tests.integration.atlas.upstream_data import (
     record,

@@ -16,7 +16,7 @@ from metalab._runstore.base import RunRecord
 from metalab._runstore.file import FileStore
 from metalab._runstore.locator import parse_locator
 from metalab._runstore.postgres import PostgresStore
-from metalab.atlas.upstream import normalize
+from metalab_atlas.upstream import normalize
 from tests.integration.atlas.dataset import populate
 from tests.integration.atlas.server import running_atlas
 from tests.integration.atlas.upstream_data import record, write_derived, write_run

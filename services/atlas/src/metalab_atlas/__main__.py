@@ -1,4 +1,4 @@
-"""``python -m metalab.atlas --store LOCATOR --host H --port P``: serve the dashboard."""
+"""``python -m metalab_atlas --store LOCATOR --host H --port P``: serve the dashboard."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m metalab.atlas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m metalab_atlas", description=__doc__)
     parser.add_argument("--store", required=True, help="Store locator (path or postgresql://…).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    from metalab.atlas.app import create_app
-    from metalab.atlas.headercap import UVICORN_SETTINGS
+    from metalab_atlas.app import create_app
+    from metalab_atlas.headercap import UVICORN_SETTINGS
 
     app = create_app(
         args.store,

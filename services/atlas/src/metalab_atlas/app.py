@@ -18,15 +18,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import arrays, compare, curves, export, facets, histogram, search, slurm
-from metalab.atlas.about import about, shown_locator
-from metalab.atlas.assets import Assets
-from metalab.atlas.auth import TokenGuard
-from metalab.atlas.bundleview import bundle_view
-from metalab.atlas.clientgone import WatchDisconnect
-from metalab.atlas.floats import marked
-from metalab.atlas.headercap import HeaderCap
-from metalab.atlas.query import (
+from metalab.errors import StoreError
+from metalab_atlas import arrays, compare, curves, export, facets, histogram, search, slurm
+from metalab_atlas.about import about, shown_locator
+from metalab_atlas.assets import Assets
+from metalab_atlas.auth import TokenGuard
+from metalab_atlas.bundleview import bundle_view
+from metalab_atlas.clientgone import WatchDisconnect
+from metalab_atlas.floats import marked
+from metalab_atlas.headercap import HeaderCap
+from metalab_atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
     NotFound,
@@ -37,9 +38,8 @@ from metalab.atlas.query import (
     check_run_id,
     parse_query,
 )
-from metalab.atlas.runfiles import content_type
-from metalab.atlas.source import RunSource, open_source
-from metalab.errors import StoreError
+from metalab_atlas.runfiles import content_type
+from metalab_atlas.source import RunSource, open_source
 
 MAX_COMPARE = 20
 HANDLER_THREADS = 6  # request handlers running at once (docs/atlas.md, "Concurrent readers")
@@ -79,7 +79,7 @@ def create_app(
     freeze_gc: bool = False,
 ) -> FastAPI:
     """Atlas for ``store``; every route requires ``token`` when one is given; ``freeze_gc``
-    when Atlas is the process (see `metalab.atlas.fileindex.IndexRefresher`)."""
+    when Atlas is the process (see `metalab_atlas.fileindex.IndexRefresher`)."""
     source = open_source(store, refresh_interval, freeze_gc)
     assets = Assets()
     bundle = Path(bundle_path) if bundle_path else None

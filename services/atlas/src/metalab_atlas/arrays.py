@@ -22,9 +22,9 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from metalab.atlas.query import NotFound, QueryError
-from metalab.atlas.storefiles import StoreFiles
-from metalab.atlas.upstream import LOG_NAME, STEPPED, _inside
+from metalab_atlas.query import NotFound, QueryError
+from metalab_atlas.storefiles import StoreFiles
+from metalab_atlas.upstream import LOG_NAME, STEPPED, _inside
 
 MAX_POINTS = 2000
 MAX_CELLS = 200

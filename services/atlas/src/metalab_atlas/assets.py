@@ -26,7 +26,7 @@ class Assets:
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}
-        static = resources.files("metalab.atlas") / "static"
+        static = resources.files("metalab_atlas") / "static"
         self._load(static, "")
         vendor = static / "vendor"
         if vendor.is_dir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from metalab.atlas.histogram import is_number
+from metalab_atlas.histogram import is_number
 
 SECTIONS = ("params", "metrics")
 CORE = ("status", "attempt", "seed", "host", "duration_s", "error")

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from metalab.atlas.evaluate import rank_key, text_of
-from metalab.atlas.query import Field, QueryError
+from metalab_atlas.evaluate import rank_key, text_of
+from metalab_atlas.query import Field, QueryError
 
 MAX_RUNS = 1000
 DEFAULT_RUNS = 200

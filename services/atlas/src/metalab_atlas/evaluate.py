@@ -1,6 +1,6 @@
 """`RunQuery` and plot aggregation over in-memory run rows (the FileStore index).
 
-The semantics mirror `metalab.atlas.pgsource` exactly; `tests/integration/atlas` runs the same
+The semantics mirror `metalab_atlas.pgsource` exactly; `tests/integration/atlas` runs the same
 queries against both stores and compares the answers.
 """
 
@@ -14,7 +14,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from metalab.atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
+from metalab_atlas.query import NON_FINITE, Field, Filter, RunQuery, as_number
 
 Row = dict[str, Any]
 MISSING = 2

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from metalab.atlas.query import QueryError
+from metalab_atlas.query import QueryError
 
 MAX_ROWS = 100_000
 DEFAULT_ROWS = 10_000

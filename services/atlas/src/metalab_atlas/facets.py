@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from metalab.atlas.evaluate import rank_key, text_of
-from metalab.atlas.query import Field, Filter, RunQuery, as_number
+from metalab_atlas.evaluate import rank_key, text_of
+from metalab_atlas.query import Field, Filter, RunQuery, as_number
 
 MAX_FACETS = 12
 

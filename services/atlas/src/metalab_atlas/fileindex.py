@@ -3,7 +3,7 @@
 Per experiment it keeps ``run_id → (mtime_ns, size)`` of ``runs/{run_id}/run.json``; a refresh
 lists ``runs/`` and stats each ``run.json``, parsing only new or changed files, and re-reads
 ``experiment.json`` when its mtime changes. Experiment directories in upstream metalab's layout
-(`metalab.atlas.upstream`) are indexed the same way from ``runs/{run_id}.json`` and
+(`metalab_atlas.upstream`) are indexed the same way from ``runs/{run_id}.json`` and
 ``derived/{run_id}.json``, their overview from the newest manifest in ``experiments/``.
 Requests read the index and never touch run files; a background thread keeps refreshing it
 (`IndexRefresher`).
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.evaluate import Row, column, search_text, value_of
-from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
-from metalab.atlas.upstream import META, essentials, latest_manifest
+from metalab_atlas.evaluate import Row, column, search_text, value_of
+from metalab_atlas.liveness import LOST, Liveness
+from metalab_atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
+from metalab_atlas.upstream import META, essentials, latest_manifest
 
 MAX_ERROR = 500
 FULL_EVERY = 15

@@ -11,8 +11,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from metalab.atlas.evaluate import rank_key
-from metalab.atlas.query import Field, QueryError, as_number
+from metalab_atlas.evaluate import rank_key
+from metalab_atlas.query import Field, QueryError, as_number
 
 DEFAULT_BINS = 20
 MAX_BINS = 200

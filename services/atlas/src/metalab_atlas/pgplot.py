@@ -20,8 +20,8 @@ from typing import Any
 
 from psycopg import sql
 
-from metalab.atlas.pgsql import Expr
-from metalab.atlas.query import NON_FINITE, Field
+from metalab_atlas.pgsql import Expr
+from metalab_atlas.query import NON_FINITE, Field
 
 # Per statement (SET LOCAL): merging the three run_id-ordered index scans beats hashing
 # 100,000 text keys twice (measured 97 vs 134 ms), and compiling the plan (JIT, which its

@@ -15,7 +15,7 @@ POOL_SIZE = 3
 WORK_MEM = "64MB"  # sorts of 100k+ narrow rows stay in memory
 # Every Atlas query ends within this: a hostile or unlucky request cannot hold a backend (and
 # a pool slot) for long; a request whose HTTP client has gone is cancelled at once
-# (`metalab.atlas.clientgone`). Queries of 100k+ runs take < 1 s.
+# (`metalab_atlas.clientgone`). Queries of 100k+ runs take < 1 s.
 STATEMENT_TIMEOUT = "10s"
 
 

@@ -19,15 +19,15 @@ from psycopg import sql
 
 from metalab._runstore.pgconfig import PostgresStoreConfig
 from metalab._runstore.pgschema import ensure_schema
-from metalab.atlas import clientgone, pgplot, pgsql
-from metalab.atlas.clientgone import ClientGone
-from metalab.atlas.evaluate import point, rank_key, text_of
-from metalab.atlas.liveness import LOST, Liveness
-from metalab.atlas.pgpool import POOL_SIZE, STATEMENT_TIMEOUT, Pool, cancel_of, first_line
-from metalab.atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
-from metalab.atlas.source import VersionedCache, public, summary
-from metalab.atlas.storefiles import StoreFiles
 from metalab.errors import StoreError
+from metalab_atlas import clientgone, pgplot, pgsql
+from metalab_atlas.clientgone import ClientGone
+from metalab_atlas.evaluate import point, rank_key, text_of
+from metalab_atlas.liveness import LOST, Liveness
+from metalab_atlas.pgpool import POOL_SIZE, STATEMENT_TIMEOUT, Pool, cancel_of, first_line
+from metalab_atlas.query import Field, KnownFields, NotFound, QueryError, RunQuery
+from metalab_atlas.source import VersionedCache, public, summary
+from metalab_atlas.storefiles import StoreFiles
 
 # answers kept per version of an experiment: many readers browsing pages, filters, plots
 CACHE_SIZE = 512

@@ -1,7 +1,7 @@
 """SQL for the runs table, composed with `psycopg.sql`: field names are bound parameters
 (JSON keys) or identifiers from a fixed allow-list, never text from the client.
 
-Semantics match `metalab.atlas.evaluate` (numbers, then text in byte order, then missing).
+Semantics match `metalab_atlas.evaluate` (numbers, then text in byte order, then missing).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from metalab.atlas.query import NON_FINITE, Field, RunQuery
+from metalab_atlas.query import NON_FINITE, Field, RunQuery
 
 TIMESTAMPS = ("created_at", "started_at", "finished_at")
 NOT_NULL = ("status", "seed", "attempt")

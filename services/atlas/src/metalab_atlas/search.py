@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from metalab.atlas.floats import integral_floats
-from metalab.atlas.query import QueryError, RunQuery
-from metalab.atlas.source import RunSource
+from metalab_atlas.floats import integral_floats
+from metalab_atlas.query import QueryError, RunQuery
+from metalab_atlas.source import RunSource
 
 MAX_SEARCHED = 50
 MAX_RESULTS = 50

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from metalab.atlas.liveness import SQUEUE_TIMEOUT, TTL
-from metalab.atlas.upstream import load_json
+from metalab_atlas.liveness import SQUEUE_TIMEOUT, TTL
+from metalab_atlas.upstream import load_json
 
 MANIFEST = "manifest.json"
 MAX_JOBS = 100

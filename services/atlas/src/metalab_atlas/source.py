@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from metalab.atlas import evaluate
-from metalab.atlas.evaluate import Ordering, Row, text_of
-from metalab.atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
-from metalab.atlas.histogram import is_number
-from metalab.atlas.liveness import LOST
-from metalab.atlas.query import Field, KnownFields, NotFound, RunQuery
-from metalab.atlas.storefiles import StoreFiles
-from metalab.atlas.upstream import operation_ref, safe_experiment_id
+from metalab_atlas import evaluate
+from metalab_atlas.evaluate import Ordering, Row, text_of
+from metalab_atlas.fileindex import ExperimentIndex, FileIndex, IndexRefresher
+from metalab_atlas.histogram import is_number
+from metalab_atlas.liveness import LOST
+from metalab_atlas.query import Field, KnownFields, NotFound, RunQuery
+from metalab_atlas.storefiles import StoreFiles
+from metalab_atlas.upstream import operation_ref, safe_experiment_id
 
 # answers kept per index version; orderings of every run are among them (8 bytes a run)
 FILE_CACHE_SIZE = 128
@@ -365,7 +365,7 @@ def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = Fal
     """The source for a store locator (a path, ``file://…`` or ``postgresql://…``);
     ``freeze_gc`` is for a process of its own (see `IndexRefresher`)."""
     if store.startswith(("postgresql://", "postgres://")):
-        from metalab.atlas.pgsource import PostgresSource
+        from metalab_atlas.pgsource import PostgresSource
 
         return PostgresSource(store)
     from metalab._runstore.locator import parse_locator

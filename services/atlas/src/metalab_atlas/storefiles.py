@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.query import NotFound, check_experiment_id
-from metalab.atlas.runfiles import LOG_STREAMS, RunFiles
-from metalab.atlas.upstream import UpstreamFiles, is_upstream
+from metalab_atlas.query import NotFound, check_experiment_id
+from metalab_atlas.runfiles import LOG_STREAMS, RunFiles
+from metalab_atlas.upstream import UpstreamFiles, is_upstream
 
 
 class StoreFiles:

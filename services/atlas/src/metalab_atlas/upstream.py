@@ -24,8 +24,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from metalab.atlas.query import NotFound, QueryError, check_run_id
-from metalab.atlas.runfiles import content_type
+from metalab_atlas.query import NotFound, QueryError, check_run_id
+from metalab_atlas.runfiles import content_type
 
 META = "_meta.json"
 MANIFEST = "_manifest.json"

@@ -224,7 +224,7 @@ class JobServices:
             argv = [
                 sys.executable,
                 "-m",
-                "metalab.atlas",
+                "metalab_atlas",
                 "--store",
                 locator,
                 "--host",

@@ -151,7 +151,7 @@ REBUILD_VALUES = [
          FROM runs r, metalab_values(r.params, r.metrics) v WHERE r.experiment_id = %s""",
 ]
 
-# Atlas's search text (metalab.atlas.pgsql.SEARCHED), indexed by trigrams when pg_trgm exists.
+# Atlas's search text (metalab_atlas.pgsql.SEARCHED), indexed by trigrams when pg_trgm exists.
 SEARCH_INDEX = (
     "CREATE INDEX IF NOT EXISTS runs_search ON runs USING gin (("
     "run_id || ' ' || status || ' ' || coalesce(host, '') || ' ' || "

@@ -234,7 +234,7 @@ class LocalBackend:
         argv = [
             sys.executable,
             "-m",
-            "metalab.atlas",
+            "metalab_atlas",
             "--store",
             locator,
             "--host",

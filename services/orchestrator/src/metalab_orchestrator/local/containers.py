@@ -356,7 +356,7 @@ def run_atlas(
         url,
         image,
         entrypoint=["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log_path)],
-        command=["python", "-m", "metalab.atlas", *argv],
+        command=["python", "-m", "metalab_atlas", *argv],
         name=owner.name("atlas"),
         labels=owner.labels("atlas"),
         user=_user(account),

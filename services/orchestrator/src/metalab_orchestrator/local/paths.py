@@ -34,12 +34,12 @@ def log_paths_of(services_dir: Path) -> dict[str, Path]:
 
 
 def atlas_owner() -> Ownership:
-    """An Atlas this account started: a Python running ``-m metalab.atlas``."""
+    """An Atlas this account started: a Python running ``-m metalab_atlas``."""
     interpreter = os.path.basename(os.path.realpath(sys.executable))
     return Ownership(
         frozenset({os.geteuid()}),
         executables=(interpreter, "python3", "python"),
-        cmdline=("metalab.atlas",),
+        cmdline=("metalab_atlas",),
     )
 
 
