@@ -1,7 +1,7 @@
 """The local backend: services as detached process groups on this machine, or as containers.
 
-The environment's ``runtime`` (`local.runtime_choice`) says which: native binaries, or a
-Docker-compatible engine (`local.container_services`). Either way Postgres starts first (the
+The environment's ``runtime`` (`runtime.runtime_choice`) says which: native binaries, or a
+Docker-compatible engine (`runtime.container_services`). Either way Postgres starts first (the
 store), then Atlas reading it; teardown is the reverse. Each process or container is recorded in
 the bundle as soon as it exists, so a crash anywhere leaves a record the next call uses to stop
 it (containers are also found by their labels, checked against this environment).
@@ -19,22 +19,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
-from metalab_orchestrator.local import teardown
-from metalab_orchestrator.local.health import check_bundle, engine_of, runtime_switch
-from metalab_orchestrator.local.network import LocalNetwork, local_network
-from metalab_orchestrator.local.paths import (
+from metalab_orchestrator.runtime import teardown
+from metalab_orchestrator.runtime.health import check_bundle, engine_of, runtime_switch
+from metalab_orchestrator.runtime.network import LocalNetwork, local_network
+from metalab_orchestrator.runtime.paths import (
     atlas_dir,
     data_dir_of,
     log_paths_of,
 )
-from metalab_orchestrator.local.ports import ensure_port_free
-from metalab_orchestrator.local.process import (
+from metalab_orchestrator.runtime.ports import ensure_port_free
+from metalab_orchestrator.runtime.process import (
     NotOurProcess,
     is_alive,
     spawn_detached,
 )
-from metalab_orchestrator.local.readiness import wait_ready
-from metalab_orchestrator.local.teardown import (
+from metalab_orchestrator.runtime.readiness import wait_ready
+from metalab_orchestrator.runtime.teardown import (
     STOP_GRACE,
     atlas_pid_file,
     stop_unrecorded_atlas,
@@ -44,9 +44,9 @@ from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
-    from metalab_orchestrator.local.containers import Owner
-    from metalab_orchestrator.local.pg_handle import PostgresHandle
-    from metalab_orchestrator.local.runtime_choice import RuntimeChoice
+    from metalab_orchestrator.runtime.containers import Owner
+    from metalab_orchestrator.runtime.pg_handle import PostgresHandle
+    from metalab_orchestrator.runtime.runtime_choice import RuntimeChoice
     from metalab_orchestrator.spec import Spec
 
 LOOPBACK = "127.0.0.1"
@@ -75,7 +75,7 @@ class LocalBackend:
             choice = await asyncio.to_thread(_choose, spec)
         if choice.runtime != "podman":
             return await self._start(spec, bundle, emit, save, choice)
-        from metalab_orchestrator.local.engines import storage_warning
+        from metalab_orchestrator.runtime.engines import storage_warning
 
         warning = asyncio.create_task(asyncio.to_thread(storage_warning, choice.engine_url))
         try:
@@ -169,8 +169,8 @@ class LocalBackend:
         bundle: Bundle,
         save: SaveBundle,
     ) -> dict[str, Any]:
-        from metalab_orchestrator.local import postgres as pg
-        from metalab_orchestrator.local.pg_handle import PostgresSettings
+        from metalab_orchestrator.runtime import postgres as pg
+        from metalab_orchestrator.runtime.pg_handle import PostgresSettings
 
         data_dir = data_dir_of(spec.services_dir)
         settings = PostgresSettings(
@@ -189,7 +189,7 @@ class LocalBackend:
                 pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
             )
             return _postgres_entry(handle)
-        from metalab_orchestrator.local import container_services as cs
+        from metalab_orchestrator.runtime import container_services as cs
 
         async def record(entry: dict[str, Any]) -> None:
             bundle["services"]["postgres"] = entry
@@ -226,7 +226,7 @@ class LocalBackend:
         log_path = log_paths_of(spec.services_dir)["atlas"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
         # A token even on loopback, as Jupyter's: every local account can reach a loopback port.
-        from metalab_orchestrator.local.secret_files import write_secret
+        from metalab_orchestrator.runtime.secret_files import write_secret
 
         token_file = directory / "atlas.token"
         env["METALAB_ATLAS_TOKEN"] = secrets.token_urlsafe(32)
@@ -288,7 +288,7 @@ class LocalBackend:
         save: SaveBundle,
         port: int,
     ) -> dict[str, Any]:
-        from metalab_orchestrator.local import container_services as cs
+        from metalab_orchestrator.runtime import container_services as cs
 
         async def record(entry: dict[str, Any]) -> None:
             bundle["services"]["atlas"] = entry
@@ -389,8 +389,8 @@ async def probe_bundle(bundle: Bundle, services_dir: Path) -> list[Probe]:
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
-    from metalab_orchestrator.local.pg_handle import build_locator
-    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
+    from metalab_orchestrator.runtime.pg_handle import build_locator
+    from metalab_orchestrator.runtime.pg_layout import PASSFILE_NAME
 
     return build_locator(
         user=config.user,
@@ -422,7 +422,7 @@ def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
 
 
 def _entry_locator(spec: Spec, entry: dict[str, Any]) -> str:
-    from metalab_orchestrator.local.pg_handle import build_locator
+    from metalab_orchestrator.runtime.pg_handle import build_locator
 
     return build_locator(
         user=str(entry["user"]),
@@ -446,19 +446,19 @@ def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
 
 
 def _owner(spec: Spec) -> Owner:
-    from metalab_orchestrator.local.containers import Owner
+    from metalab_orchestrator.runtime.containers import Owner
 
     return Owner(spec.project, spec.name, spec.services_dir.resolve())  # as the engine reports
 
 
 def _default_image(service: str) -> str:
-    from metalab_orchestrator.local import containers
+    from metalab_orchestrator.runtime import containers
 
     return containers.POSTGRES_IMAGE if service == "postgres" else containers.ATLAS_IMAGE
 
 
 def _choose(spec: Spec) -> RuntimeChoice:
-    from metalab_orchestrator.local.runtime_choice import choose_runtime
+    from metalab_orchestrator.runtime.runtime_choice import choose_runtime
 
     return choose_runtime(getattr(spec.environment, "runtime", "auto"))
 
@@ -475,7 +475,7 @@ def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
     """Remove containers a crashed ``up`` left on this environment. Under the native runtime
     this runs only when a server may still hold the data directory, on each engine there (a
     container's server would not see a native one's ``postmaster.pid``, nor it the container's)."""
-    from metalab_orchestrator.local import containers, engines
+    from metalab_orchestrator.runtime import containers, engines
 
     if choice.in_containers:
         containers.remove_leftovers(choice.engine_url, _owner(spec), STOP_GRACE)
@@ -491,7 +491,7 @@ def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
 async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, Any]) -> None:
     """Stop one recorded service: its container, PostgreSQL's server, or a process group."""
     if handle.get("runtime") == "container":
-        from metalab_orchestrator.local.containers import remove
+        from metalab_orchestrator.runtime.containers import remove
 
         ref = str(handle.get("container_id", ""))
         url = engine_of(bundle)

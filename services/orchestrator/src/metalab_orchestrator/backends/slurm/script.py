@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from metalab.errors import ConfigError
 
-JOB_MODULE = "metalab_orchestrator.slurm_job"
+JOB_MODULE = "metalab_orchestrator.backends.slurm.job"
 SIGNAL_LEAD_MIN, SIGNAL_LEAD_MAX = 30, 300
 _WALLTIME = re.compile(
     r"^(?:(?P<d>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?"

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.engines import client, is_podman
+from metalab_orchestrator.runtime.engines import client, is_podman
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-    from metalab_orchestrator.local.accounts import Account
+    from metalab_orchestrator.runtime.accounts import Account
 
 LOOPBACK = "127.0.0.1"
 LABEL = "io.metalab"

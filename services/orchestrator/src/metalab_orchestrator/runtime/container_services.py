@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from metalab.errors import ConfigError, ProvisioningFailed
-from metalab_orchestrator.local import containers as ct
-from metalab_orchestrator.local.accounts import Account, resolve_service_account
-from metalab_orchestrator.local.pg_handle import PostgresSettings
-from metalab_orchestrator.local.readiness import wait_ready
-from metalab_orchestrator.local.secret_files import write_secret
+from metalab_orchestrator.runtime import containers as ct
+from metalab_orchestrator.runtime.accounts import Account, resolve_service_account
+from metalab_orchestrator.runtime.pg_handle import PostgresSettings
+from metalab_orchestrator.runtime.readiness import wait_ready
+from metalab_orchestrator.runtime.secret_files import write_secret
 from metalab_orchestrator.probes import probe_http, probe_postgres
 
 PORT_ATTEMPTS = 3
@@ -34,8 +34,8 @@ def service_account(run_as: str | None) -> Account:
 
 def _prepare_dirs(data_dir: Path, run_dir: Path, account: Account) -> None:
     """The data and run directories, 0700 and the account's (as native PostgreSQL has them)."""
-    from metalab_orchestrator.local.pg_template import make_dirs
-    from metalab_orchestrator.local.postgres import prepare_run_dir, require_owner
+    from metalab_orchestrator.runtime.pg_template import make_dirs
+    from metalab_orchestrator.runtime.postgres import prepare_run_dir, require_owner
 
     make_dirs(data_dir.parent)
     try:
@@ -70,9 +70,9 @@ async def start_postgres(
 
     ``record`` is awaited with the entry as soon as the container exists (crash safety).
     """
-    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME, PASSWORD_NAME
-    from metalab_orchestrator.local.postgres import server_password
-    from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
+    from metalab_orchestrator.runtime.pg_layout import PASSFILE_NAME, PASSWORD_NAME
+    from metalab_orchestrator.runtime.postgres import server_password
+    from metalab_orchestrator.runtime.secret_files import pgpass_line, write_secret
 
     if settings.auth_method == "trust":  # the engine's bridge reaches the server, not only we
         raise ConfigError(

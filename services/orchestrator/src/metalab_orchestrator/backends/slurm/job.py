@@ -1,4 +1,4 @@
-"""The batch job's own program: ``python -m metalab_orchestrator.slurm_job --spec FILE --nonce N``.
+"""The batch job's own program: ``python -m metalab_orchestrator.backends.slurm.job --spec FILE --nonce N``.
 
 Takes the lease on the Postgres data directory, starts PostgreSQL (the local runtime, listening
 beyond loopback) and Atlas (token-protected, the token in a 0600 file), checks they answer, then
@@ -88,8 +88,8 @@ class JobServices:
             if atlas is not None:
                 entries["atlas"] = await self._start_atlas(atlas, locator)
             return self._endpoint(entries, locator)
-        from metalab_orchestrator.local.pg_handle import build_locator
-        from metalab_orchestrator.local.ports import free_port
+        from metalab_orchestrator.runtime.pg_handle import build_locator
+        from metalab_orchestrator.runtime.ports import free_port
 
         for attempt in range(1, PORT_ATTEMPTS + 1):
             port = pg.port or free_port(ANY)
@@ -134,10 +134,10 @@ class JobServices:
         )
 
     async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
-        from metalab_orchestrator.local import postgres as pg
-        from metalab_orchestrator.local.pg_handle import PostgresSettings, build_locator
-        from metalab_orchestrator.local.process import ProcessRecord, is_alive
-        from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
+        from metalab_orchestrator.runtime import postgres as pg
+        from metalab_orchestrator.runtime.pg_handle import PostgresSettings, build_locator
+        from metalab_orchestrator.runtime.process import ProcessRecord, is_alive
+        from metalab_orchestrator.runtime.secret_files import pgpass_line, write_secret
 
         config = self.spec.postgres
         assert config is not None
@@ -199,14 +199,14 @@ class JobServices:
         return entry, client_locator
 
     async def _start_atlas(self, config: AtlasJobSpec, locator: str) -> dict[str, Any]:
-        from metalab_orchestrator.local.ports import free_port
-        from metalab_orchestrator.local.process import (
+        from metalab_orchestrator.runtime.ports import free_port
+        from metalab_orchestrator.runtime.process import (
             is_alive,
             spawn_detached,
             tail,
             terminate_group,
         )
-        from metalab_orchestrator.local.secret_files import write_secret
+        from metalab_orchestrator.runtime.secret_files import write_secret
 
         run_dir = self.spec.run_dir
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -413,7 +413,7 @@ async def _catch_up(locator: str, file_root: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; exit status 0 after a requested stop, 1 on failure, 2 on bad arguments."""
-    parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.slurm_job")
+    parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.backends.slurm.job")
     parser.add_argument("--spec", required=True, help="The job spec file the client wrote.")
     parser.add_argument("--nonce", required=True, help="The submission this job belongs to.")
     args = parser.parse_args(argv)
