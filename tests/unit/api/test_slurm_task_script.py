@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from metalab.executor.slurm import SlurmConfig, render_task_script
-from metalab.executor.slurm_script import (
+from metalab.core.slurm.commands import (
     array_spec,
     chunks,
     job_name,

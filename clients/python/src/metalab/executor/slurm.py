@@ -4,7 +4,7 @@ A batch's payloads are written once under the store's working directory
 (``slurm/<stamp>-<token>/``) and submitted as one ``sbatch`` array per
 ``max_array_size`` tasks (each task runs ``chunk_size`` payloads with
 ``python -m metalab.executor.slurm_task``). Scheduler commands go through the SLURM
-helpers of :mod:`metalab.executor.slurm_script` (quoting, argv builders) and
+helpers of :mod:`metalab.core.slurm.commands` (quoting, argv builders) and
 :mod:`metalab.executor.scheduler` (``LocalRunner``).
 
 Workers import the operation. An operation defined in the script being run is
@@ -37,7 +37,7 @@ from metalab._fs import write_atomic
 from metalab._placement import exported_env
 from metalab.errors import SchedulerError
 from metalab.executor.scheduler import LocalRunner, SchedulerRunner
-from metalab.executor.slurm_script import (
+from metalab.core.slurm.commands import (
     array_spec,
     chunks,
     job_name,
