@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from metalab.executor.slurm import SlurmConfig, render_task_script
 from metalab.core.slurm.commands import (
     array_spec,
     chunks,
@@ -26,6 +25,7 @@ from metalab.core.slurm.commands import (
     sbatch_argv,
     squeue_argv,
 )
+from metalab.executor.slurm import SlurmConfig, render_task_script
 
 GOLDEN = Path(__file__).parent / "golden" / "task_script.sh"
 

@@ -14,6 +14,7 @@ import pytest
 
 from metalab.errors import ConfigError
 from metalab_orchestrator.backends.slurm.script import (
+    JOB_MODULE,
     SlurmPlan,
     render_sbatch,
     signal_lead,
@@ -81,7 +82,7 @@ def test_weird_values_reach_the_job_verbatim(tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
     script.write_text(render_sbatch(plan))
     subprocess.run(["bash", str(script)], cwd=tmp_path, check=True, timeout=30)
-    assert json.loads(record.read_text()) == ["-m", "metalab_orchestrator.backends.slurm.job", *args]
+    assert json.loads(record.read_text()) == ["-m", JOB_MODULE, *args]
     assert not (tmp_path / "pwned").exists()
 
 

@@ -35,8 +35,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from metalab._fs import write_atomic
 from metalab._placement import exported_env
-from metalab.errors import SchedulerError
-from metalab.executor.scheduler import LocalRunner, SchedulerRunner
 from metalab.core.slurm.commands import (
     array_spec,
     chunks,
@@ -47,6 +45,8 @@ from metalab.core.slurm.commands import (
     sbatch_argv,
     squeue_argv,
 )
+from metalab.errors import SchedulerError
+from metalab.executor.scheduler import LocalRunner, SchedulerRunner
 
 if TYPE_CHECKING:
     from metalab.events import Event, EventCallback

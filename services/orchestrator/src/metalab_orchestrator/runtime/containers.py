@@ -350,13 +350,15 @@ def run_atlas(
     symlinks resolved on the host side); the log directory is writable. Output is appended to
     ``log_path``.
     """
+    from metalab_orchestrator.plugins.atlas import atlas_command
+
     volumes = {str(p.resolve()): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
     volumes[str(log_path.parent)] = {"bind": str(log_path.parent), "mode": "rw"}
     container = _create(
         url,
         image,
         entrypoint=["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log_path)],
-        command=["python", "-m", "metalab.atlas", *argv],
+        command=atlas_command("python", argv),
         name=owner.name("atlas"),
         labels=owner.labels("atlas"),
         user=_user(account),

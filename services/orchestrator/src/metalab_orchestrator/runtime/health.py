@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from metalab_orchestrator.backends.base import Bundle, Probe
+from metalab_orchestrator.probes import check_http, check_postgres
 from metalab_orchestrator.runtime.paths import atlas_dir, run_dir_of, service_owner
 from metalab_orchestrator.runtime.process import ProcessRecord, is_ours
-from metalab_orchestrator.probes import check_http, check_postgres
 
 
 def record_of(handle: dict[str, Any]) -> ProcessRecord:

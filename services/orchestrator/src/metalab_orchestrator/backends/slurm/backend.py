@@ -20,6 +20,7 @@ from metalab._config.schema import SlurmEnvironment
 from metalab._fs import write_atomic
 from metalab.errors import ConfigError, ProvisioningFailed, SchedulerError
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.plugins import tunnel_targets
 from metalab_orchestrator.spec import Spec
 
 from .endpoint import (
@@ -132,20 +133,6 @@ async def _mirror_atlas_token(runner: CommandRunner, handle: dict[str, Any] | No
     token = await runner.read_file(ref)
     if token:
         write_atomic(Path(ref), token.strip())
-
-
-def _tunnel_targets(services: dict[str, Any]) -> list[dict[str, Any]]:
-    schemes = {"atlas": "http", "postgres": "postgresql"}
-    return [
-        {
-            "service": n,
-            "host": services[n]["host"],
-            "port": services[n]["port"],
-            "scheme": schemes[n],
-        }
-        for n in ("atlas", "postgres")
-        if n in services
-    ]
 
 
 class SlurmBackend:
@@ -289,7 +276,7 @@ class SlurmBackend:
             bundle["expires_at"] = info.end_time
         bundle["services"] = endpoint.services
         bundle["store_locator"] = endpoint.store_locator
-        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        bundle["tunnel_targets"] = tunnel_targets(endpoint.services)
         await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
         await save(bundle)
         for name in SERVICE_ORDER:
@@ -382,7 +369,7 @@ class SlurmBackend:
             return False  # the last run's report, or nothing new
         bundle["services"] = endpoint.services
         bundle["store_locator"] = endpoint.store_locator
-        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        bundle["tunnel_targets"] = tunnel_targets(endpoint.services)
         if info.end_time:
             bundle["expires_at"] = info.end_time
         await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
