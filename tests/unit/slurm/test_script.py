@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from metalab.core.slurm.commands import slurm_filename
 from metalab.errors import ConfigError
 from metalab_orchestrator.backends.slurm.script import (
     JOB_MODULE,
     SlurmPlan,
     render_sbatch,
     signal_lead,
-    slurm_filename,
     walltime_seconds,
 )
 
