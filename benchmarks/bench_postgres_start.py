@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from metalab_orchestrator.local.accounts import Account
-from metalab_orchestrator.local.pg_binaries import PgBinaries, find_pg_binaries
-from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
-from metalab_orchestrator.local.pg_template import ensure_template
-from metalab_orchestrator.local.ports import free_port
-from metalab_orchestrator.local.postgres import probe_postgres, start_postgres, stop_postgres
+from metalab_orchestrator.runtime.accounts import Account
+from metalab_orchestrator.runtime.pg_binaries import PgBinaries, find_pg_binaries
+from metalab_orchestrator.runtime.pg_handle import PostgresHandle, PostgresSettings
+from metalab_orchestrator.runtime.pg_template import ensure_template
+from metalab_orchestrator.runtime.ports import free_port
+from metalab_orchestrator.runtime.postgres import probe_postgres, start_postgres, stop_postgres
 
 
 def timed(fn: Callable[[], object]) -> float:

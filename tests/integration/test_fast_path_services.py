@@ -56,11 +56,11 @@ SERVICES_MODULES = {
     "metalab_orchestrator.backends",
     "metalab_orchestrator.backends.base",
     "metalab_orchestrator.index_catch_up",  # a warm `up`/`status` counts pending index writes
-    "metalab_orchestrator.local",
-    "metalab_orchestrator.local.health",
-    "metalab_orchestrator.local.paths",  # after merging main: the services' paths and owners
-    "metalab_orchestrator.local.pg_layout",  # main's PostgreSQL file names and owner (trust)
-    "metalab_orchestrator.local.process",
+    "metalab_orchestrator.runtime",
+    "metalab_orchestrator.runtime.health",
+    "metalab_orchestrator.runtime.paths",  # after merging main: the services' paths and owners
+    "metalab_orchestrator.runtime.pg_layout",  # main's PostgreSQL file names and owner (trust)
+    "metalab_orchestrator.runtime.process",
     "metalab_orchestrator.pgwire",
     "metalab_orchestrator.probes",
     "metalab_server",  # the server kit's package: `os` only (gRPC stays unimported)
@@ -242,9 +242,9 @@ def test_provisioning_bundle_is_never_healthy_on_the_fast_path(project: Path) ->
 DOWN_MODULES = SERVICES_MODULES | {
     "metalab._bundle.discover",
     "metalab._cli.fastdown",
-    "metalab_orchestrator.local.containers",  # an engine that answers is searched (as root)
-    "metalab_orchestrator.local.engines",
-    "metalab_orchestrator.local.teardown",
+    "metalab_orchestrator.runtime.containers",  # an engine that answers is searched (as root)
+    "metalab_orchestrator.runtime.engines",
+    "metalab_orchestrator.runtime.teardown",
     "metalab_registry",
     "metalab_registry.locking",
     "metalab_registry.store",
@@ -284,7 +284,7 @@ def test_down_fast_path_stops_what_the_orchestrator_stops(open_tmp: Path) -> Non
         assert "grpc" in {m.split(".")[0] for m in slow_modules}
         mine = {m for m in modules if m.split(".")[0].startswith("metalab")}
         assert mine <= DOWN_MODULES, mine - DOWN_MODULES
-        searched = "metalab_orchestrator.local.containers" in modules  # the Docker SDK's own
+        searched = "metalab_orchestrator.runtime.containers" in modules  # the Docker SDK's own
         forbidden = set(FORBIDDEN) - ({"ssl", "subprocess"} if searched else set())
         assert not [m for m in modules if m.split(".")[0] in forbidden]
         assert fast(path, "services", "down")[:2] == (0, "Nothing was running (local).\n")

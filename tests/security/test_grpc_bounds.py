@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from metalab_orchestrator.local.process import wait_for
+from metalab_orchestrator.runtime.process import wait_for
 from metalab_server import auth
 from metalab_server.details import MAX_DETAIL, SummarizeErrors, summarize
 from metalab_server.server import MAX_MESSAGE, start_server

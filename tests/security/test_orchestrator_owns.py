@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from metalab._bundle.files import write_bundle
-from metalab_orchestrator.local.process import (
+from metalab_orchestrator.runtime.process import (
     NotOurProcess,
     ProcessRecord,
     terminate_group,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from metalab_orchestrator.local.process import ProcessRecord, terminate_group, wait_for
+from metalab_orchestrator.runtime.process import ProcessRecord, terminate_group, wait_for
 from metalab_server import pidfd
 from tests.security.conftest import account_argv, start_time_of, wait_exec
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.pg_binaries import find_pg_binaries
-from metalab_orchestrator.local.pg_handle import PostgresHandle
-from metalab_orchestrator.local.postgres import stop_postgres
+from metalab_orchestrator.runtime.pg_binaries import find_pg_binaries
+from metalab_orchestrator.runtime.pg_handle import PostgresHandle
+from metalab_orchestrator.runtime.postgres import stop_postgres
 from tests.support.components import require
 
 RUN_AS = "metalab"

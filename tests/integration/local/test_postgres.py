@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings
-from metalab_orchestrator.local.postgres import probe_postgres, start_postgres, stop_postgres
-from metalab_orchestrator.local.process import ProcessRecord, is_alive, wait_for
+from metalab_orchestrator.runtime.pg_handle import PostgresHandle, PostgresSettings
+from metalab_orchestrator.runtime.postgres import probe_postgres, start_postgres, stop_postgres
+from metalab_orchestrator.runtime.process import ProcessRecord, is_alive, wait_for
 
 pytestmark = pytest.mark.postgres
 

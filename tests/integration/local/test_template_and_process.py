@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from metalab_orchestrator.local.accounts import Account
-from metalab_orchestrator.local.pg_binaries import find_pg_binaries
-from metalab_orchestrator.local.pg_handle import PostgresSettings
-from metalab_orchestrator.local.pg_template import ensure_template
-from metalab_orchestrator.local.postgres import probe_postgres, start_postgres
-from metalab_orchestrator.local.process import (
+from metalab_orchestrator.runtime.accounts import Account
+from metalab_orchestrator.runtime.pg_binaries import find_pg_binaries
+from metalab_orchestrator.runtime.pg_handle import PostgresSettings
+from metalab_orchestrator.runtime.pg_template import ensure_template
+from metalab_orchestrator.runtime.postgres import probe_postgres, start_postgres
+from metalab_orchestrator.runtime.process import (
     is_alive,
     spawn_detached,
     terminate_group,
@@ -27,10 +27,10 @@ from metalab_server.pidfd import group_members
 CREATE_TEMPLATE = """
 import sys
 from pathlib import Path
-from metalab_orchestrator.local.accounts import Account
-from metalab_orchestrator.local.accounts import Account
-from metalab_orchestrator.local.pg_binaries import find_pg_binaries
-from metalab_orchestrator.local.pg_template import ensure_template
+from metalab_orchestrator.runtime.accounts import Account
+from metalab_orchestrator.runtime.accounts import Account
+from metalab_orchestrator.runtime.pg_binaries import find_pg_binaries
+from metalab_orchestrator.runtime.pg_template import ensure_template
 account = Account.named(sys.argv[2]) if sys.argv[2] else None
 print(ensure_template(find_pg_binaries(), superuser="metalab", account=account,
                       root=Path(sys.argv[1])))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from metalab_orchestrator.backends.slurm.poller import ACTIVE
+from metalab.core.slurm.squeue import ACTIVE
 from tests.support.components import postgres_missing, require, slurm_missing
 
 CLI = str(Path(sys.executable).parent / "metalab")

@@ -320,7 +320,7 @@ def test_secrets_stay_out_of_scontrol_output_and_process_list(project: Project) 
     output = (project.services_dir / "slurm" / f"job-{job}.out").read_text()
     for text in (shown, script, processes, output, project.cli("services", "status").stdout):
         assert password not in text and token not in text
-    assert "metalab_orchestrator.slurm_job" in script
+    assert "metalab_orchestrator.backends.slurm.job" in script
 
 
 def test_dry_run_prints_the_script_and_submits_nothing(project: Project) -> None:
@@ -328,7 +328,7 @@ def test_dry_run_prints_the_script_and_submits_nothing(project: Project) -> None
     done = project.cli("services", "up", "--env", "slurm", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "#SBATCH --signal=B:USR1@60" in done.stdout
-    assert "metalab_orchestrator.slurm_job" in done.stdout
+    assert "metalab_orchestrator.backends.slurm.job" in done.stdout
     assert "dry-run-secret" not in done.stdout + done.stderr
     assert project.jobs() == {} and project.bundle() is None
 

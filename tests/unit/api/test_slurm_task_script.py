@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from metalab.executor.slurm import SlurmConfig, render_task_script
-from metalab.executor.slurm_script import (
+from metalab.core.slurm.commands import (
     array_spec,
     chunks,
     job_name,
     parse_job_id,
     parse_max_array_size,
-    sbatch_argv,
-    squeue_argv,
 )
+from metalab.executor.slurm import SlurmConfig, render_task_script
 
 GOLDEN = Path(__file__).parent / "golden" / "task_script.sh"
 
@@ -142,14 +140,3 @@ def test_scheduler_output_parsers() -> None:
         parse_job_id("Submitted batch job 5")
     assert parse_max_array_size("MaxJobCount = 10000\nMaxArraySize           = 4001\n") == 4001
     assert parse_max_array_size("nothing here") == 1001
-
-
-def test_argv_builders_use_no_shell() -> None:
-    assert sbatch_argv("/p/job.sh", "/p/logs/%A_%a.out", "afterany:5") == [
-        "sbatch",
-        "--parsable",
-        "--output=/p/logs/%A_%a.out",
-        "--dependency=afterany:5",
-        "/p/job.sh",
-    ]
-    assert squeue_argv(["1", "2"]) == ["squeue", "--noheader", "--format=%i|%T|%r", "--jobs=1,2"]

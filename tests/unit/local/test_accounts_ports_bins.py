@@ -8,9 +8,9 @@ import stat
 import pytest
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.accounts import Account, may_traverse
-from metalab_orchestrator.local.pg_binaries import _debian_bindirs, find_pg_binaries
-from metalab_orchestrator.local.ports import ensure_port_free, free_port
+from metalab_orchestrator.runtime.accounts import Account, may_traverse
+from metalab_orchestrator.runtime.pg_binaries import _debian_bindirs, find_pg_binaries
+from metalab_orchestrator.runtime.ports import ensure_port_free, free_port
 
 ALICE = Account("alice", uid=1000, gid=1000, groups=frozenset({1000, 50}))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metalab_orchestrator.local.postgres import _hba, _ident
+from metalab_orchestrator.runtime.postgres import _hba, _ident
 
 
 def test_hba_allows_peer_on_the_socket_and_the_method_on_loopback_only():

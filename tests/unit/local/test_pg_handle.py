@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from metalab.errors import ConfigError
-from metalab_orchestrator.local.pg_handle import PostgresHandle, PostgresSettings, build_locator
+from metalab_orchestrator.runtime.pg_handle import PostgresHandle, PostgresSettings, build_locator
 
 
 def handle(**overrides: object) -> PostgresHandle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from metalab_orchestrator.local.process import (
+from metalab_orchestrator.runtime.process import (
     ProcessRecord,
     ProcStat,
     is_alive,

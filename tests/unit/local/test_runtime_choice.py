@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.containers import Owner, is_ours
-from metalab_orchestrator.local.engines import engine_url
-from metalab_orchestrator.local.health import runtime_switch
-from metalab_orchestrator.local.runtime_choice import choose_runtime
+from metalab_orchestrator.runtime.containers import Owner, is_ours
+from metalab_orchestrator.runtime.engines import engine_url
+from metalab_orchestrator.runtime.health import runtime_switch
+from metalab_orchestrator.runtime.runtime_choice import choose_runtime
 from tests.unit.test_cli_env import invoke
 
 NO_ENGINES = {

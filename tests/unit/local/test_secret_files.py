@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from metalab_orchestrator.local.secret_files import pgpass_field, pgpass_line, write_secret
+from metalab_orchestrator.runtime.secret_files import pgpass_field, pgpass_line, write_secret
 
 
 def test_pgpass_escapes_backslash_then_colon():

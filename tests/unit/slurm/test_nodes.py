@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from metalab_orchestrator.backends.slurm.nodes import describe_node, sinfo_argv
+from metalab_orchestrator.backends.slurm.nodes import describe_node
 
 
 @pytest.mark.parametrize("line", ["idle|none", "mixed|none", "allocated|(null)", "idle$|none"])
@@ -24,7 +24,3 @@ def test_nodes_that_take_jobs_need_no_note(line: str) -> None:
 )
 def test_nodes_that_are_down_or_silent_are_named(line: str, note: str) -> None:
     assert describe_node("node1", line) == note
-
-
-def test_one_sinfo_line_per_node() -> None:
-    assert sinfo_argv("node2") == ["sinfo", "-h", "-N", "-n", "node2", "-o", "%T|%E"]

@@ -1,4 +1,4 @@
-"""squeue parsing and the batched, rate-limited poller (a fake runner counts calls)."""
+"""The batched, rate-limited poller (a fake runner counts calls)."""
 
 from __future__ import annotations
 
@@ -7,50 +7,18 @@ from collections.abc import Sequence
 
 import pytest
 
+from metalab.core.slurm.squeue import GONE, JobInfo
 from metalab.errors import SchedulerError
-from metalab_orchestrator.backends.slurm.poller import (
-    GONE,
-    JobInfo,
-    JobPoller,
-    parse_squeue,
-    squeue_argv,
-)
+from metalab_orchestrator.backends.slurm.poller import JobPoller
 from metalab_orchestrator.backends.slurm.runner import CommandResult, checked
 
-SAMPLE = """\
-1234|PENDING|Priority||N/A
-1235|RUNNING|None|cn001|2026-11-25T12:00:00
-1236|COMPLETING|None|cn002|2026-11-25T12:00:00
-1237|PREEMPTED|None||Unknown
-1238|CANCELLED|None|cn003|2026-11-25T11:00:00
-garbage line
-1239|REQUEUED|BeginTime||N/A
-"""
-
-
-def test_parse_squeue() -> None:
-    jobs = parse_squeue(SAMPLE)
-    assert set(jobs) == {"1234", "1235", "1236", "1237", "1238", "1239"}
-    assert jobs["1234"] == JobInfo("1234", "PENDING", "Priority", "", "")
-    assert jobs["1234"].waiting and jobs["1234"].active
-    running = jobs["1235"]
-    assert running.running and running.node == "cn001" and running.reason == ""
-    assert running.end_time.endswith("+00:00")
-    assert jobs["1236"].active and not jobs["1236"].waiting
-    assert jobs["1237"].active and jobs["1237"].waiting  # PREEMPTED is not final
-    assert jobs["1239"].active and jobs["1239"].reason == "BeginTime"  # nor REQUEUED
-    assert not jobs["1238"].active
-
-
-def test_squeue_argv_is_one_batched_query() -> None:
-    argv = squeue_argv(["3", "1", "2", "1"])
-    assert argv == ["squeue", "-h", "-t", "all", "-j", "1,2,3", "-o", "%i|%T|%r|%N|%e"]
+QUEUE = "1234|PENDING|Priority||N/A\n1235|RUNNING|None|cn001|2026-11-25T12:00:00\n"
 
 
 class FakeRunner:
     target = "fake"
 
-    def __init__(self, answer: str = SAMPLE, code: int = 0, stderr: str = "") -> None:
+    def __init__(self, answer: str = QUEUE, code: int = 0, stderr: str = "") -> None:
         self.calls: list[list[str]] = []
         self.answer, self.code, self.stderr = answer, code, stderr
 

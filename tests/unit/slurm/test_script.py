@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from metalab.core.slurm.commands import slurm_filename
 from metalab.errors import ConfigError
 from metalab_orchestrator.backends.slurm.script import (
+    JOB_MODULE,
     SlurmPlan,
     render_sbatch,
     signal_lead,
-    slurm_filename,
     walltime_seconds,
 )
 
@@ -62,7 +63,7 @@ def test_minimal_plan_has_no_optional_directives() -> None:
     assert "--partition" not in script and "--mem" not in script and "--gpus" not in script
     assert "#SBATCH --signal=B:USR1@60" in script  # a tenth of 10 minutes
     assert "#SBATCH --export=NONE" in script
-    assert script.rstrip().endswith("exec /py -m metalab_orchestrator.slurm_job")
+    assert script.rstrip().endswith("exec /py -m metalab_orchestrator.backends.slurm.job")
 
 
 def test_weird_values_reach_the_job_verbatim(tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_weird_values_reach_the_job_verbatim(tmp_path: Path) -> None:
     script = tmp_path / "job.sh"
     script.write_text(render_sbatch(plan))
     subprocess.run(["bash", str(script)], cwd=tmp_path, check=True, timeout=30)
-    assert json.loads(record.read_text()) == ["-m", "metalab_orchestrator.slurm_job", *args]
+    assert json.loads(record.read_text()) == ["-m", JOB_MODULE, *args]
     assert not (tmp_path / "pwned").exists()
 
 

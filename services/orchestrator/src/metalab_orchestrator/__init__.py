@@ -14,8 +14,8 @@ def add_to_server(server: grpc.aio.Server) -> Registration:
     """Register the orchestrator servicer; on stop, the server waits for its clean-ups."""
     from metalab.v1 import orchestrator_pb2, orchestrator_pb2_grpc
     from metalab_orchestrator.lifecycle import Lifecycle
-    from metalab_orchestrator.local.network import local_network
     from metalab_orchestrator.registry_port import registry_port
+    from metalab_orchestrator.runtime.network import local_network
     from metalab_orchestrator.servicer import OrchestratorServicer
     from metalab_server.server import Registration
 

@@ -64,7 +64,7 @@ def catch_up(locator: str, file_root: str) -> int | None:
 def start_local(locator: str, file_root: str, services_dir: Path) -> tuple[int, Path] | None:
     """Start the catch-up of a local environment in the background when writes wait; the
     number waiting and the log, or None (nothing waits: no process is started)."""
-    from metalab_orchestrator.local.process import spawn_detached
+    from metalab_orchestrator.runtime.process import spawn_detached
 
     waiting = pending_writes(file_root)
     if not waiting or not locator.startswith("postgresql"):

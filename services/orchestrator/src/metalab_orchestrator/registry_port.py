@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from metalab_orchestrator.backends.base import Bundle
 from metalab_registry.store import BundleKey, BundleStore
-
-Bundle = dict[str, Any]
 
 
 class RegistryPort(Protocol):

@@ -81,7 +81,7 @@ def runtime_choice(environment: Environment) -> tuple[str, str]:
     """The runtime a local environment's services would run on here, and why ("unavailable"
     with the one-line error when none would)."""
     from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.local.runtime_choice import choose_runtime
+    from metalab_orchestrator.runtime.runtime_choice import choose_runtime
 
     try:
         choice = choose_runtime(str(environment.settings.get("runtime", "auto")))

@@ -3,7 +3,7 @@
 In embedded mode only (no server configured, no remote registry, no shared root), and only for a
 ``ready`` bundle of native processes, the steps of the orchestrator's `down` run here, in the same
 order and with the same code: the provisioning lock, the bundle read and identity check, each
-recorded process stopped by `metalab_orchestrator.local.teardown` (the backend's own functions,
+recorded process stopped by `metalab_orchestrator.runtime.teardown` (the backend's own functions,
 with its identity checks: pid, start time, account, executable), the services directory's records
 recovered, every service probed gone, and the bundle deleted through the registry's `BundleStore`.
 
@@ -101,8 +101,8 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
 def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool | None:
     from metalab._bundle.files import read_bundle
     from metalab.errors import MetalabError
-    from metalab_orchestrator.local.process import refusal
-    from metalab_orchestrator.local.teardown import native_target
+    from metalab_orchestrator.runtime.process import refusal
+    from metalab_orchestrator.runtime.teardown import native_target
 
     services_dir = path.parent
     try:
@@ -125,10 +125,10 @@ def _stop(
 ) -> None:
     """`LocalBackend.stop`, `recover` and the final probe of `Lifecycle._stop_and_forget`."""
     from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.local import teardown
-    from metalab_orchestrator.local.health import check_bundle
-    from metalab_orchestrator.local.paths import data_dir_of
-    from metalab_orchestrator.local.process import NotOurProcess
+    from metalab_orchestrator.runtime import teardown
+    from metalab_orchestrator.runtime.health import check_bundle
+    from metalab_orchestrator.runtime.paths import data_dir_of
+    from metalab_orchestrator.runtime.process import NotOurProcess
     from metalab_registry.store import BundleKey, BundleStore
 
     services: dict[str, dict[str, Any]] = bundle["services"]

@@ -81,7 +81,7 @@ def _healthy_probes(
     """The probes of ``bundle`` when every service answers, as the local backend's ``probe``
     would give them; None otherwise (a bundle of another runtime than the configured one is
     not healthy there: the orchestrator replaces it)."""
-    from metalab_orchestrator.local.health import check_bundle, runtime_switch
+    from metalab_orchestrator.runtime.health import check_bundle, runtime_switch
 
     if runtime_switch(str(environment.settings.get("runtime", "auto")), bundle):
         return None

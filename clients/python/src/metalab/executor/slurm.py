@@ -3,8 +3,8 @@
 A batch's payloads are written once under the store's working directory
 (``slurm/<stamp>-<token>/``) and submitted as one ``sbatch`` array per
 ``max_array_size`` tasks (each task runs ``chunk_size`` payloads with
-``python -m metalab.executor.slurm_task``). Scheduler commands go through the SLURM
-helpers of :mod:`metalab.executor.slurm_script` (quoting, argv builders) and
+``python -m metalab.executor.slurm_task``). Scheduler commands are built and read by the
+SLURM command layer :mod:`metalab.core.slurm` (quoting, argv builders, parsers) and run by
 :mod:`metalab.executor.scheduler` (``LocalRunner``).
 
 Workers import the operation. An operation defined in the script being run is
@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from metalab._fs import write_atomic
 from metalab._placement import exported_env
-from metalab.errors import SchedulerError
-from metalab.executor.scheduler import LocalRunner, SchedulerRunner
-from metalab.executor.slurm_script import (
+from metalab.core.slurm.commands import (
+    SCONTROL_CONFIG,
     array_spec,
     chunks,
     job_name,
@@ -45,8 +44,11 @@ from metalab.executor.slurm_script import (
     parse_max_array_size,
     q,
     sbatch_argv,
-    squeue_argv,
+    scancel_argv,
 )
+from metalab.core.slurm.squeue import parse_squeue, squeue_argv, unknown_job
+from metalab.errors import SchedulerError
+from metalab.executor.scheduler import LocalRunner, SchedulerRunner
 
 if TYPE_CHECKING:
     from metalab.events import Event, EventCallback
@@ -211,7 +213,7 @@ class SlurmExecutor:
     def _array_size(self) -> int:
         if self._cluster_max_array_size is None:
             try:
-                shown = self._runner.run(["scontrol", "show", "config"])
+                shown = self._runner.run(SCONTROL_CONFIG)
                 self._cluster_max_array_size = parse_max_array_size(shown)
             except SchedulerError as exc:
                 logger.warning("scontrol show config failed; arrays of at most 1000: %s", exc)
@@ -302,7 +304,9 @@ class SlurmExecutor:
                     f"afterany:{previous}" if previous and self._config.max_concurrent else None
                 )
                 argv = sbatch_argv(
-                    str(script_path), str(batch_dir / "logs" / "%A_%a.out"), dependency
+                    str(script_path),
+                    output_pattern=str(batch_dir / "logs" / "%A_%a.out"),
+                    dependency=dependency,
                 )
                 out = self._runner.run(argv, timeout=_SBATCH_TIMEOUT)
                 try:
@@ -342,7 +346,7 @@ class SlurmExecutor:
 def _scancel(runner: SchedulerRunner, job_ids: list[str]) -> bool:
     """Cancel *job_ids*; False (and a warning) when ``scancel`` failed."""
     try:
-        runner.run(["scancel", *job_ids])
+        runner.run(scancel_argv(job_ids))
     except SchedulerError as exc:
         logger.warning("scancel %s failed: %s", " ".join(job_ids), exc)
         return False
@@ -444,9 +448,9 @@ class SlurmRunHandle:
         else:
             try:
                 out = self._runner.run(squeue_argv(self._job_ids))
-                queued = any(line.strip() for line in out.splitlines())
+                queued = bool(parse_squeue(out))
             except SchedulerError as exc:
-                if "invalid job id" in exc.stderr.lower():
+                if unknown_job(exc.stderr):
                     queued = False
                 else:
                     logger.warning("squeue failed (will retry): %s", exc)

@@ -1,7 +1,7 @@
 """The local backend: services as detached process groups on this machine, or as containers.
 
-The environment's ``runtime`` (`local.runtime_choice`) says which: native binaries, or a
-Docker-compatible engine (`local.container_services`). Either way Postgres starts first (the
+The environment's ``runtime`` (`runtime.runtime_choice`) says which: native binaries, or a
+Docker-compatible engine (`runtime.container_services`). Either way Postgres starts first (the
 store), then Atlas reading it; teardown is the reverse. Each process or container is recorded in
 the bundle as soon as it exists, so a crash anywhere leaves a record the next call uses to stop
 it (containers are also found by their labels, checked against this environment).
@@ -10,50 +10,39 @@ it (containers are also found by their labels, checked against this environment)
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import sys
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
-from metalab_orchestrator.local import teardown
-from metalab_orchestrator.local.health import check_bundle, engine_of, runtime_switch
-from metalab_orchestrator.local.network import LocalNetwork, local_network
-from metalab_orchestrator.local.paths import (
+from metalab_orchestrator.plugins import atlas as atlas_plugin
+from metalab_orchestrator.plugins import postgres as pg_plugin
+from metalab_orchestrator.plugins import tunnel_targets
+from metalab_orchestrator.runtime import teardown
+from metalab_orchestrator.runtime.health import check_bundle, engine_of, runtime_switch
+from metalab_orchestrator.runtime.network import LocalNetwork, local_network
+from metalab_orchestrator.runtime.paths import (
     atlas_dir,
     data_dir_of,
     log_paths_of,
 )
-from metalab_orchestrator.local.ports import ensure_port_free
-from metalab_orchestrator.local.process import (
-    NotOurProcess,
-    is_alive,
-    spawn_detached,
-)
-from metalab_orchestrator.local.readiness import wait_ready
-from metalab_orchestrator.local.teardown import (
+from metalab_orchestrator.runtime.ports import ensure_port_free
+from metalab_orchestrator.runtime.process import NotOurProcess, is_alive
+from metalab_orchestrator.runtime.teardown import (
     STOP_GRACE,
     atlas_pid_file,
     stop_unrecorded_atlas,
     stop_unrecorded_server,
 )
-from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
     from metalab._config.schema import AtlasService, PostgresService
-    from metalab_orchestrator.local.containers import Owner
-    from metalab_orchestrator.local.pg_handle import PostgresHandle
-    from metalab_orchestrator.local.runtime_choice import RuntimeChoice
+    from metalab_orchestrator.runtime.containers import Owner
+    from metalab_orchestrator.runtime.pg_handle import PostgresHandle
+    from metalab_orchestrator.runtime.runtime_choice import RuntimeChoice
     from metalab_orchestrator.spec import Spec
 
 LOOPBACK = "127.0.0.1"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class LocalBackend:
@@ -75,7 +64,7 @@ class LocalBackend:
             choice = await asyncio.to_thread(_choose, spec)
         if choice.runtime != "podman":
             return await self._start(spec, bundle, emit, save, choice)
-        from metalab_orchestrator.local.engines import storage_warning
+        from metalab_orchestrator.runtime.engines import storage_warning
 
         warning = asyncio.create_task(asyncio.to_thread(storage_warning, choice.engine_url))
         try:
@@ -128,7 +117,7 @@ class LocalBackend:
         if pg_config is not None and not isinstance(results[0], BaseException):
             entry = results[0]
             bundle["services"]["postgres"] = entry
-            bundle["store_locator"] = _entry_locator(spec, entry)
+            bundle["store_locator"] = pg_plugin.locator_of(entry, spec.file_root)
             await save(bundle)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -140,7 +129,7 @@ class LocalBackend:
                 await self._restart_atlas(spec, atlas, bundle, save, network)
         if atlas is not None:
             await emit("READY", "atlas", bundle["services"]["atlas"]["url"])
-        bundle["tunnel_targets"] = _tunnel_targets(bundle)
+        bundle["tunnel_targets"] = tunnel_targets(bundle["services"])
         return bundle
 
     async def _restart_atlas(
@@ -169,27 +158,16 @@ class LocalBackend:
         bundle: Bundle,
         save: SaveBundle,
     ) -> dict[str, Any]:
-        from metalab_orchestrator.local import postgres as pg
-        from metalab_orchestrator.local.pg_handle import PostgresSettings
-
         data_dir = data_dir_of(spec.services_dir)
-        settings = PostgresSettings(
-            auth_method=config.auth_method,
-            database=config.database,
-            user=config.user,
-            port=port,
-            password=config.password.get_secret_value() if config.password else None,
-            run_as=config.run_as,
-            start_timeout=config.start_timeout,
-            listen=network.postgres_listen,
+        password = config.password.get_secret_value() if config.password else None
+        settings = pg_plugin.settings(
+            config, port=port, password=password, listen=network.postgres_listen
         )
         await asyncio.to_thread(stop_unrecorded_server, data_dir)
         if not choice.in_containers:
-            handle = await asyncio.to_thread(
-                pg.start_postgres, settings, data_dir=data_dir, run_dir=run_dir
-            )
+            handle = await pg_plugin.start(settings, data_dir, run_dir)
             return _postgres_entry(handle)
-        from metalab_orchestrator.local import container_services as cs
+        from metalab_orchestrator.runtime import container_services as cs
 
         async def record(entry: dict[str, Any]) -> None:
             bundle["services"]["postgres"] = entry
@@ -224,59 +202,36 @@ class LocalBackend:
         directory = atlas_dir(spec.services_dir)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = log_paths_of(spec.services_dir)["atlas"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
         # A token even on loopback, as Jupyter's: every local account can reach a loopback port.
-        from metalab_orchestrator.local.secret_files import write_secret
-
-        token_file = directory / "atlas.token"
-        env["METALAB_ATLAS_TOKEN"] = secrets.token_urlsafe(32)
-        write_secret(token_file, env["METALAB_ATLAS_TOKEN"])
-        argv = [
-            sys.executable,
-            "-m",
-            "metalab_atlas",
-            "--store",
-            locator,
-            "--host",
-            network.bind_host,
-            "--port",
-            str(port),
-            "--bundle",
-            str(spec.key.path),
-        ]
+        token, token_file = atlas_plugin.new_token(directory)
+        args = atlas_plugin.atlas_args(locator, network.bind_host, port, spec.key.path)
         await asyncio.to_thread(stop_unrecorded_atlas, spec.services_dir)
-        record = spawn_detached(
-            argv,
+        record = atlas_plugin.spawn(
+            args,
+            token=token,
+            drop_env="METALAB_TOKEN",
             log_path=log_path,
-            env=env,
             cwd=spec.services_dir,
             record_path=atlas_pid_file(spec.services_dir),
         )
-        entry = {
-            "host": LOOPBACK,
-            "port": port,
-            "url": f"http://{LOOPBACK}:{port}",
-            "pid": record.pid,
-            "start_time": record.start_time,
-            "pgid": record.pgid,
-            "log_path": str(log_path),
-            "started_at": _now(),
-            "secret_ref": str(token_file),
-        }
+        url = f"http://{LOOPBACK}:{port}"
+        entry = atlas_plugin.atlas_entry(
+            LOOPBACK,
+            port,
+            url,
+            token_file,
+            log_path,
+            pid=record.pid,
+            start_time=record.start_time,
+            pgid=record.pgid,
+        )
         bundle["services"]["atlas"] = entry
         await save(bundle)
-        token = env.get("METALAB_ATLAS_TOKEN")
 
         async def alive() -> bool:
             return is_alive(record)
 
-        await wait_ready(
-            "atlas",
-            config.start_timeout,
-            log_path,
-            lambda: probe_http(LOOPBACK, port, token=token),
-            alive,
-        )
+        await atlas_plugin.wait_atlas(port, token, config.start_timeout, log_path, alive)
         return entry
 
     async def _start_atlas_container(
@@ -288,7 +243,7 @@ class LocalBackend:
         save: SaveBundle,
         port: int,
     ) -> dict[str, Any]:
-        from metalab_orchestrator.local import container_services as cs
+        from metalab_orchestrator.runtime import container_services as cs
 
         async def record(entry: dict[str, Any]) -> None:
             bundle["services"]["atlas"] = entry
@@ -389,8 +344,8 @@ async def probe_bundle(bundle: Bundle, services_dir: Path) -> list[Probe]:
 
 
 def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Path) -> str:
-    from metalab_orchestrator.local.pg_handle import build_locator
-    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
+    from metalab_orchestrator.runtime.pg_handle import build_locator
+    from metalab_orchestrator.runtime.pg_layout import PASSFILE_NAME
 
     return build_locator(
         user=config.user,
@@ -403,62 +358,30 @@ def _planned_locator(spec: Spec, config: PostgresService, port: int, run_dir: Pa
 
 
 def _postgres_entry(handle: PostgresHandle) -> dict[str, Any]:
-    data = handle.to_dict()
-    return {
-        "host": handle.host,
-        "port": handle.port,
-        "pid": handle.pid,
-        "start_time": handle.start_time,
-        "pgid": handle.pid,
-        "data_dir": data["data_dir"],
-        "socket_dir": data["socket_dir"],
-        "secret_ref": data["password_file"],
-        "passfile": data["passfile"],
-        "log_path": data["log_path"],
-        "database": handle.database,
-        "user": handle.user,
-        "started_at": _now(),
-    }
-
-
-def _entry_locator(spec: Spec, entry: dict[str, Any]) -> str:
-    from metalab_orchestrator.local.pg_handle import build_locator
-
-    return build_locator(
-        user=str(entry["user"]),
-        host=str(entry["host"]),
-        port=int(entry["port"]),
-        database=str(entry["database"]),
-        passfile=Path(str(entry["passfile"])),
-        file_root=spec.file_root,
+    return pg_plugin.postgres_entry(
+        handle,
+        host=handle.host,
+        passfile=handle.passfile,
+        pid=handle.pid,
+        start_time=handle.start_time,
+        pgid=handle.pid,
     )
 
 
-def _tunnel_targets(bundle: Bundle) -> list[dict[str, Any]]:
-    targets = []
-    for name, scheme in (("atlas", "http"), ("postgres", "postgresql")):
-        handle = bundle["services"].get(name)
-        if handle:
-            targets.append(
-                {"service": name, "host": handle["host"], "port": handle["port"], "scheme": scheme}
-            )
-    return targets
-
-
 def _owner(spec: Spec) -> Owner:
-    from metalab_orchestrator.local.containers import Owner
+    from metalab_orchestrator.runtime.containers import Owner
 
     return Owner(spec.project, spec.name, spec.services_dir.resolve())  # as the engine reports
 
 
 def _default_image(service: str) -> str:
-    from metalab_orchestrator.local import containers
+    from metalab_orchestrator.runtime import containers
 
     return containers.POSTGRES_IMAGE if service == "postgres" else containers.ATLAS_IMAGE
 
 
 def _choose(spec: Spec) -> RuntimeChoice:
-    from metalab_orchestrator.local.runtime_choice import choose_runtime
+    from metalab_orchestrator.runtime.runtime_choice import choose_runtime
 
     return choose_runtime(getattr(spec.environment, "runtime", "auto"))
 
@@ -475,7 +398,7 @@ def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
     """Remove containers a crashed ``up`` left on this environment. Under the native runtime
     this runs only when a server may still hold the data directory, on each engine there (a
     container's server would not see a native one's ``postmaster.pid``, nor it the container's)."""
-    from metalab_orchestrator.local import containers, engines
+    from metalab_orchestrator.runtime import containers, engines
 
     if choice.in_containers:
         containers.remove_leftovers(choice.engine_url, _owner(spec), STOP_GRACE)
@@ -491,7 +414,7 @@ def _remove_leftover_containers(spec: Spec, choice: RuntimeChoice) -> None:
 async def _stop_entry(spec: Spec, bundle: Bundle, name: str, handle: dict[str, Any]) -> None:
     """Stop one recorded service: its container, PostgreSQL's server, or a process group."""
     if handle.get("runtime") == "container":
-        from metalab_orchestrator.local.containers import remove
+        from metalab_orchestrator.runtime.containers import remove
 
         ref = str(handle.get("container_id", ""))
         url = engine_of(bundle)

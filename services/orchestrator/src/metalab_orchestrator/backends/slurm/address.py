@@ -19,18 +19,18 @@ import contextlib
 import fcntl
 import ipaddress
 import logging
-import re
 import socket
 import struct
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from metalab.core.slurm.commands import SCONTROL_CONFIG, parse_controller_hosts
+
 log = logging.getLogger(__name__)
 
 SIOCGIFADDR = 0x8915
 SCONTROL_TIMEOUT = 5.0
-_CTLD_HOST = re.compile(r"^\s*SlurmctldHost\[\d+\]\s*=\s*([^\s(]+)(?:\(([^)]+)\))?", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ def chosen(
 def controller_hosts(run: Callable[[list[str]], str] | None = None) -> list[str]:
     """The controllers' addresses (or names) from ``scontrol show config``; [] when unknown."""
     try:
-        text = (run or _run)(["scontrol", "show", "config"])
+        text = (run or _run)(list(SCONTROL_CONFIG))
     except (OSError, subprocess.SubprocessError) as exc:
         log.info("scontrol show config failed: %s", exc)
         return []
-    return [addr or name for name, addr in _CTLD_HOST.findall(text)]
+    return parse_controller_hosts(text)
 
 
 def _run(argv: list[str]) -> str:

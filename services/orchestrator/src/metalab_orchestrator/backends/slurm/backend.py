@@ -18,8 +18,11 @@ from typing import Any
 
 from metalab._config.schema import SlurmEnvironment
 from metalab._fs import write_atomic
+from metalab.core.slurm.commands import parse_job_id, sbatch_argv, scancel_argv, slurm_filename
+from metalab.core.slurm.squeue import JobInfo, job_ids_named_argv, unknown_job
 from metalab.errors import ConfigError, ProvisioningFailed, SchedulerError
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.plugins import tunnel_targets
 from metalab_orchestrator.spec import Spec
 
 from .endpoint import (
@@ -34,9 +37,9 @@ from .endpoint import (
 from .health import probe_service
 from .nodes import node_note
 from .orphans import find_environment_jobs, name_prefix
-from .poller import POLLER, UNKNOWN_JOB, JobInfo, JobPoller
+from .poller import POLLER, JobPoller
 from .runner import CommandRunner, open_runner, runs_locally
-from .script import SlurmPlan, render_sbatch, slurm_filename
+from .script import SlurmPlan, render_sbatch
 
 RunnerOpener = Callable[[SlurmEnvironment], AbstractAsyncContextManager[CommandRunner]]
 
@@ -134,20 +137,6 @@ async def _mirror_atlas_token(runner: CommandRunner, handle: dict[str, Any] | No
         write_atomic(Path(ref), token.strip())
 
 
-def _tunnel_targets(services: dict[str, Any]) -> list[dict[str, Any]]:
-    schemes = {"atlas": "http", "postgres": "postgresql"}
-    return [
-        {
-            "service": n,
-            "host": services[n]["host"],
-            "port": services[n]["port"],
-            "scheme": schemes[n],
-        }
-        for n in ("atlas", "postgres")
-        if n in services
-    ]
-
-
 class SlurmBackend:
     """Services in one batch job on a compute node, reached directly or through the gateway."""
 
@@ -172,10 +161,12 @@ class SlurmBackend:
                 assert spec.postgres is not None and spec.postgres.password is not None
                 secret = spec.postgres.password.get_secret_value().encode()
                 await runner.put_file(job.postgres.password_file, secret)
-            result = await runner.run(["sbatch", "--parsable"], stdin=script)
-            job_id = result.stdout.strip().split(";", 1)[0]
-            if not job_id.isdigit():
-                raise SchedulerError(["sbatch", "--parsable"], 0, f"unexpected output {job_id!r}")
+            submit = sbatch_argv()
+            result = await runner.run(submit, stdin=script)
+            try:
+                job_id = parse_job_id(result.stdout)
+            except ValueError as exc:
+                raise SchedulerError(submit, 0, str(exc)) from None
             bundle["job_id"] = job_id
             await save(bundle)  # from here on, any failure cancels this job
             via = "" if runner.target == "local" else f" via {runner.target}"
@@ -289,7 +280,7 @@ class SlurmBackend:
             bundle["expires_at"] = info.end_time
         bundle["services"] = endpoint.services
         bundle["store_locator"] = endpoint.store_locator
-        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        bundle["tunnel_targets"] = tunnel_targets(endpoint.services)
         await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
         await save(bundle)
         for name in SERVICE_ORDER:
@@ -382,7 +373,7 @@ class SlurmBackend:
             return False  # the last run's report, or nothing new
         bundle["services"] = endpoint.services
         bundle["store_locator"] = endpoint.store_locator
-        bundle["tunnel_targets"] = _tunnel_targets(endpoint.services)
+        bundle["tunnel_targets"] = tunnel_targets(endpoint.services)
         if info.end_time:
             bundle["expires_at"] = info.end_time
         await _mirror_atlas_token(runner, endpoint.services.get("atlas"))
@@ -397,15 +388,15 @@ class SlurmBackend:
                 ids = [job_id]
             else:  # interrupted between sbatch and recording its answer: find it by name
                 name = job_name(spec, str(bundle.get("nonce", "")))
-                found = await runner.run(["squeue", "-h", "--name", name, "-o", "%i"])
+                found = await runner.run(job_ids_named_argv(name))
                 ids = found.stdout.split()
             await self._cancel(runner, ids, emit)
 
     async def _cancel(self, runner: CommandRunner, ids: list[str], emit: Emit) -> None:
         for one in ids:
             await emit("STOPPING", message=f"cancelling job {one}")
-            done = await runner.run(["scancel", one], check=False)
-            if done.returncode != 0 and UNKNOWN_JOB not in done.stderr:
+            done = await runner.run(scancel_argv([one]), check=False)
+            if done.returncode != 0 and not unknown_job(done.stderr):
                 raise SchedulerError(list(done.argv), done.returncode, done.stderr)
             final = await self._wait_gone(runner, one)
             await emit("INFO", message=f"job {one} ended ({final})")

@@ -6,6 +6,7 @@ answer), so a healthy status costs no extra call. A failed ``sinfo`` says nothin
 
 from __future__ import annotations
 
+from metalab.core.slurm.commands import sinfo_node_argv
 from metalab.errors import SchedulerError
 
 from .runner import CommandRunner
@@ -13,10 +14,6 @@ from .runner import CommandRunner
 SINFO_FORMAT = "%T|%E"
 # Base states (sinfo %T, lower case) of a node that takes and runs jobs.
 UP_STATES = frozenset({"idle", "mixed", "allocated", "completing", "planned", "reserved"})
-
-
-def sinfo_argv(node: str) -> list[str]:
-    return ["sinfo", "-h", "-N", "-n", node, "-o", SINFO_FORMAT]
 
 
 def describe_node(node: str, output: str) -> str | None:
@@ -39,7 +36,7 @@ def describe_node(node: str, output: str) -> str | None:
 async def node_note(runner: CommandRunner, node: str) -> str | None:
     """``describe_node`` for ``node`` from a live ``sinfo``; None when it cannot be asked."""
     try:
-        result = await runner.run(sinfo_argv(node), check=False)
+        result = await runner.run(sinfo_node_argv(node, SINFO_FORMAT), check=False)
     except SchedulerError:
         return None
     if result.returncode != 0:

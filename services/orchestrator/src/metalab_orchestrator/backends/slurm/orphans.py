@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 
+from metalab.core.slurm.squeue import own_job_fields, own_jobs_argv
 from metalab_orchestrator.spec import Spec
 
 from .endpoint import job_dir
-from .poller import ACTIVE
 from .runner import CommandRunner
 
-SQUEUE_FORMAT = "%i|%T|%j|%Z"  # name and directory may hold "|": parsed from both ends
 _NONCE = re.compile(r"[0-9a-f]{16}")
 
 
@@ -28,16 +27,14 @@ def name_prefix(spec: Spec) -> str:
 
 
 def environment_jobs(output: str, prefix: str, workdir: str) -> list[str]:
-    """Ids of the active jobs in ``squeue -o SQUEUE_FORMAT`` output named ``prefix<nonce>``
+    """Ids of the active jobs in ``squeue`` `own_jobs_argv` output named ``prefix<nonce>``
     and running in ``workdir``."""
     found = []
-    suffix = "|" + workdir
     for line in output.splitlines():
-        job_id, _, rest = line.partition("|")
-        state, _, rest = rest.partition("|")
-        if not job_id.isdigit() or state not in ACTIVE or not rest.endswith(suffix):
+        fields = own_job_fields(line, workdir)
+        if fields is None:
             continue
-        name = rest[: -len(suffix)]
+        job_id, _, name = fields
         if name.startswith(prefix) and _NONCE.fullmatch(name[len(prefix) :]):
             found.append(job_id)
     return found
@@ -46,5 +43,5 @@ def environment_jobs(output: str, prefix: str, workdir: str) -> list[str]:
 async def find_environment_jobs(runner: CommandRunner, spec: Spec) -> list[str]:
     """This environment's active services jobs among the caller's own, found by name and
     working directory (no bundle needed)."""
-    listed = await runner.run(["squeue", "--me", "-h", "-o", SQUEUE_FORMAT])
+    listed = await runner.run(own_jobs_argv())
     return environment_jobs(listed.stdout, name_prefix(spec), job_dir(str(spec.services_dir)))

@@ -11,102 +11,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from metalab.core.slurm.squeue import GONE, JobInfo, parse_squeue, squeue_argv, unknown_job
 from metalab.errors import SchedulerError
 
 from .runner import CommandRunner
 
 log = logging.getLogger(__name__)
 
-SQUEUE_FORMAT = "%i|%T|%r|%N|%e"
 MIN_INTERVAL = 0.25  # seconds between two squeue calls for one target
-# Not final: the job holds, or will again hold, our services.
-ACTIVE = frozenset(
-    {
-        "PENDING",
-        "CONFIGURING",
-        "RUNNING",
-        "COMPLETING",
-        "SUSPENDED",
-        "REQUEUED",
-        "REQUEUE_FED",
-        "REQUEUE_HOLD",
-        "RESIZING",
-        "PREEMPTED",
-        "SIGNALING",
-        "STAGE_OUT",
-        "RESV_DEL_HOLD",
-        "STOPPED",
-    }
-)
-WAITING = frozenset(
-    {
-        "PENDING",
-        "CONFIGURING",
-        "REQUEUED",
-        "REQUEUE_FED",
-        "REQUEUE_HOLD",
-        "PREEMPTED",
-        "SUSPENDED",
-        "RESV_DEL_HOLD",
-        "STOPPED",
-    }
-)
-GONE = "GONE"  # the controller no longer knows the job
-UNKNOWN_JOB = "Invalid job id specified"
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    """One line of squeue: the job's state, pending reason, node and expected end."""
-
-    job_id: str
-    state: str
-    reason: str = ""
-    node: str = ""
-    end_time: str = ""  # ISO 8601 in UTC, or ""
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    @property
-    def running(self) -> bool:
-        return self.state == "RUNNING"
-
-    @property
-    def waiting(self) -> bool:
-        return self.state in WAITING
-
-
-def _end_time(value: str) -> str:
-    """squeue prints local time without a zone (or N/A, Unknown)."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return ""
-    return parsed.astimezone().astimezone(UTC).isoformat(timespec="seconds")
-
-
-def parse_squeue(output: str) -> dict[str, JobInfo]:
-    """Lines of ``%i|%T|%r|%N|%e`` to JobInfo by job id; malformed lines are skipped."""
-    jobs: dict[str, JobInfo] = {}
-    for line in output.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) != 5 or not fields[0]:
-            continue
-        job_id, state, reason, node, end = (f.strip() for f in fields)
-        state = state.split()[0].rstrip("+").upper() if state else "UNKNOWN"
-        reason = "" if reason in ("None", "(null)") else reason
-        jobs[job_id] = JobInfo(job_id, state, reason, node, _end_time(end))
-    return jobs
-
-
-def squeue_argv(job_ids: Iterable[str]) -> list[str]:
-    ids = ",".join(sorted(set(job_ids)))
-    return ["squeue", "-h", "-t", "all", "-j", ids, "-o", SQUEUE_FORMAT]
 
 
 class JobPoller:
@@ -163,9 +76,9 @@ class JobPoller:
     async def _query(self, runner: CommandRunner, ids: set[str]) -> dict[str, JobInfo | None]:
         self.calls += 1
         try:
-            result = await runner.run(squeue_argv(ids))
+            result = await runner.run(squeue_argv(ids, all_states=True))
         except SchedulerError as exc:
-            if UNKNOWN_JOB in exc.stderr:
+            if unknown_job(exc.stderr):
                 return {j: JobInfo(j, GONE) for j in ids}
             log.warning("squeue failed, job state unknown: %s", exc)
             return dict.fromkeys(ids)

@@ -9,22 +9,17 @@ User ``setup`` lines are shell on purpose and are copied verbatim, each on its o
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
+from metalab.core.slurm.commands import q
 from metalab.errors import ConfigError
 
-JOB_MODULE = "metalab_orchestrator.slurm_job"
+JOB_MODULE = "metalab_orchestrator.backends.slurm.job"
 SIGNAL_LEAD_MIN, SIGNAL_LEAD_MAX = 30, 300
 _WALLTIME = re.compile(
     r"^(?:(?P<d>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?"
     r"|(?P<a>\d+)(?::(?P<b>\d+)(?::(?P<c>\d+))?)?)$"
 )
-
-
-def q(value: object) -> str:
-    """The one quoting helper: a shell word for ``value``."""
-    return shlex.quote(str(value))
 
 
 def walltime_seconds(value: str) -> int:
@@ -47,11 +42,6 @@ def walltime_seconds(value: str) -> int:
 def signal_lead(walltime: int) -> int:
     """Seconds before the walltime at which the job is told to stop (a tenth, 30 s to 5 min)."""
     return max(SIGNAL_LEAD_MIN, min(SIGNAL_LEAD_MAX, walltime // 10))
-
-
-def slurm_filename(path: str) -> str:
-    """Escape ``%`` so SLURM's filename patterns leave a literal path alone."""
-    return path.replace("%", "%%")
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.engines import client, is_podman
+from metalab_orchestrator.runtime.engines import client, is_podman
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-    from metalab_orchestrator.local.accounts import Account
+    from metalab_orchestrator.runtime.accounts import Account
 
 LOOPBACK = "127.0.0.1"
 LABEL = "io.metalab"
@@ -350,13 +350,15 @@ def run_atlas(
     symlinks resolved on the host side); the log directory is writable. Output is appended to
     ``log_path``.
     """
+    from metalab_orchestrator.plugins.atlas import atlas_command
+
     volumes = {str(p.resolve()): {"bind": str(p), "mode": "ro"} for p in _outermost(readable)}
     volumes[str(log_path.parent)] = {"bind": str(log_path.parent), "mode": "rw"}
     container = _create(
         url,
         image,
         entrypoint=["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log_path)],
-        command=["python", "-m", "metalab_atlas", *argv],
+        command=atlas_command("python", argv),
         name=owner.name("atlas"),
         labels=owner.labels("atlas"),
         user=_user(account),

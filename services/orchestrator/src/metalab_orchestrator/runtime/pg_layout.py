@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metalab_orchestrator.local.process import Ownership
+from metalab_orchestrator.runtime.process import Ownership
 
 PASSWORD_NAME = "postgres.password"
 PASSFILE_NAME = "postgres.pgpass"

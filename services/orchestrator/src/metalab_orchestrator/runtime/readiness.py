@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from metalab.errors import ProvisioningFailed
-from metalab_orchestrator.local.process import tail
+from metalab_orchestrator.runtime.process import tail
 
 READY_POLL = (0.01, 0.1)
 

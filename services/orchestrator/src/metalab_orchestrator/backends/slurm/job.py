@@ -1,4 +1,5 @@
-"""The batch job's own program: ``python -m metalab_orchestrator.slurm_job --spec FILE --nonce N``.
+"""The batch job's own program: ``python -m metalab_orchestrator.backends.slurm.job``
+(``--spec FILE --nonce N``).
 
 Takes the lease on the Postgres data directory, starts PostgreSQL (the local runtime, listening
 beyond loopback) and Atlas (token-protected, the token in a 0600 file), checks they answer, then
@@ -16,21 +17,24 @@ import fcntl
 import functools
 import logging
 import os
-import secrets
 import signal
 import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metalab._fs import write_atomic
 from metalab.errors import MetalabError, ProvisioningFailed
 from metalab_orchestrator.backends.slurm.address import advertised_address, url_host
 from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
-from metalab_orchestrator.probes import probe_http
+from metalab_orchestrator.plugins import atlas as atlas_plugin
+from metalab_orchestrator.plugins import now
+from metalab_orchestrator.plugins import postgres as pg_plugin
+
+if TYPE_CHECKING:
+    from metalab_orchestrator.runtime.process import ProcessRecord
 
 log = logging.getLogger("metalab.slurm_job")
 
@@ -40,10 +44,6 @@ SUPERVISE_EVERY = 1.0
 ATLAS_ATTEMPTS = 3
 PORT_ATTEMPTS = 3
 STOP_ORDER = ("atlas", "postgres")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def take_lease(path: Path, holder: str) -> int:
@@ -88,8 +88,8 @@ class JobServices:
             if atlas is not None:
                 entries["atlas"] = await self._start_atlas(atlas, locator)
             return self._endpoint(entries, locator)
-        from metalab_orchestrator.local.pg_handle import build_locator
-        from metalab_orchestrator.local.ports import free_port
+        from metalab_orchestrator.runtime.pg_handle import build_locator
+        from metalab_orchestrator.runtime.ports import free_port
 
         for attempt in range(1, PORT_ATTEMPTS + 1):
             port = pg.port or free_port(ANY)
@@ -128,16 +128,15 @@ class JobServices:
             state="ready",
             services=entries,
             store_locator=locator,
-            written_at=_now(),
+            written_at=now(),
             node=self.node,
             addresses=list(self.addresses),
         )
 
     async def _start_postgres(self, port: int) -> tuple[dict[str, Any], str]:
-        from metalab_orchestrator.local import postgres as pg
-        from metalab_orchestrator.local.pg_handle import PostgresSettings, build_locator
-        from metalab_orchestrator.local.process import ProcessRecord, is_alive
-        from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
+        from metalab_orchestrator.runtime import postgres as pg
+        from metalab_orchestrator.runtime.process import ProcessRecord, is_alive
+        from metalab_orchestrator.runtime.secret_files import pgpass_line, write_secret
 
         config = self.spec.postgres
         assert config is not None
@@ -149,21 +148,9 @@ class JobServices:
                 log.info("the configured password was taken by an earlier run of this job")
             else:
                 source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
-        password = self.password
-        settings = PostgresSettings(
-            auth_method=config.auth_method,  # type: ignore[arg-type]
-            database=config.database,
-            user=config.user,
-            port=port,
-            password=password,
-            run_as=config.run_as,
-            start_timeout=config.start_timeout,
-            listen="*",
-        )
+        settings = pg_plugin.settings(config, port=port, password=self.password, listen="*")
         log.info("starting postgres on %s", self.host)
-        handle = await asyncio.to_thread(
-            pg.start_postgres, settings, data_dir=self.spec.data_dir, run_dir=self.spec.run_dir
-        )
+        handle = await pg_plugin.start(settings, self.spec.data_dir, self.spec.run_dir)
         self.stops["postgres"] = lambda: pg.stop_postgres(handle, STOP_GRACE)
         record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
         self.alive["postgres"] = lambda: is_alive(record)
@@ -174,100 +161,49 @@ class JobServices:
         client_passfile = self.spec.run_dir / "client.pgpass"
         write_secret(client_passfile, pgpass_line("*", "*", handle.database, handle.user, secret))
         log.info("postgres ready on %s:%d", self.host, handle.port)
-        entry = {
-            "host": self.host,
-            "node": self.node,
-            "port": handle.port,
-            "job_id": self.job_id,
-            "data_dir": str(handle.data_dir),
-            "socket_dir": str(handle.socket_dir),
-            "secret_ref": str(handle.password_file),
-            "passfile": str(client_passfile),
-            "log_path": str(handle.log_path),
-            "database": handle.database,
-            "user": handle.user,
-            "started_at": _now(),
-        }
-        client_locator = build_locator(
-            user=handle.user,
-            host=self.host,
-            port=handle.port,
-            database=handle.database,
-            passfile=client_passfile,
-            file_root=self.spec.file_root,
+        entry = pg_plugin.postgres_entry(
+            handle, host=self.host, passfile=client_passfile, node=self.node, job_id=self.job_id
         )
-        return entry, client_locator
+        return entry, pg_plugin.locator_of(entry, self.spec.file_root)
 
     async def _start_atlas(self, config: AtlasJobSpec, locator: str) -> dict[str, Any]:
-        from metalab_orchestrator.local.ports import free_port
-        from metalab_orchestrator.local.process import (
-            is_alive,
-            spawn_detached,
-            tail,
-            terminate_group,
-        )
-        from metalab_orchestrator.local.secret_files import write_secret
+        """Atlas on all addresses; a port another process took first is chosen afresh."""
+        from metalab_orchestrator.runtime.ports import free_port
+        from metalab_orchestrator.runtime.process import is_alive, terminate_group
 
         run_dir = self.spec.run_dir
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        token = secrets.token_urlsafe(32)
-        token_file = run_dir / "atlas.token"
-        write_secret(token_file, token)
+        token, token_file = atlas_plugin.new_token(run_dir)
         log_path = run_dir / "atlas.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_")}
-        env["METALAB_ATLAS_TOKEN"] = token
-        loop = asyncio.get_running_loop()
         for attempt in range(1, ATLAS_ATTEMPTS + 1):
             port = config.port or free_port(ANY)
             offset = log_path.stat().st_size if log_path.exists() else 0
             log.info("starting atlas on %s:%d", self.host, port)
-            argv = [
-                sys.executable,
-                "-m",
-                "metalab_atlas",
-                "--store",
-                locator,
-                "--host",
-                ANY,
-                "--port",
-                str(port),
-                "--bundle",
-                self.spec.bundle_path,
-            ]
-            record = spawn_detached(argv, log_path=log_path, env=env, cwd=run_dir)
+            args = atlas_plugin.atlas_args(locator, ANY, port, self.spec.bundle_path)
+            record = atlas_plugin.spawn(
+                args, token=token, drop_env="METALAB_", log_path=log_path, cwd=run_dir
+            )
             self.stops["atlas"] = functools.partial(terminate_group, record, STOP_GRACE)
             self.alive["atlas"] = functools.partial(is_alive, record)
             self.logs["atlas"] = log_path
-            deadline = loop.time() + config.start_timeout
-            delay, detail = 0.02, ""
-            while loop.time() < deadline:
-                ok, detail = await probe_http("127.0.0.1", port, token=token)
-                if ok:
-                    log.info("atlas ready on %s:%d", self.host, port)
-                    return {
-                        "host": self.host,
-                        "node": self.node,
-                        "port": port,
-                        "url": f"http://{url_host(self.host)}:{port}",
-                        "job_id": self.job_id,
-                        "secret_ref": str(token_file),
-                        "log_path": str(log_path),
-                        "started_at": _now(),
-                    }
-                if not is_alive(record):
-                    break
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.25)
-            else:
-                raise ProvisioningFailed(
-                    f"atlas not ready after {config.start_timeout:g}s ({detail})", tail(log_path)
-                )
-            with open(log_path, "rb") as f:
-                f.seek(offset)
-                clash = b"address already in use" in f.read().lower()
-            self.stops.pop("atlas")
-            if not clash or config.port or attempt == ATLAS_ATTEMPTS:
-                raise ProvisioningFailed("atlas exited during start-up", tail(log_path))
+
+            async def alive(record: ProcessRecord = record) -> bool:
+                return is_alive(record)
+
+            try:
+                await atlas_plugin.wait_atlas(port, token, config.start_timeout, log_path, alive)
+            except ProvisioningFailed:
+                if is_alive(record):  # not ready in time: `stop_all` stops it
+                    raise
+                self.stops.pop("atlas")
+                if config.port or attempt == ATLAS_ATTEMPTS or not _port_clash(log_path, offset):
+                    raise
+                continue
+            log.info("atlas ready on %s:%d", self.host, port)
+            url = f"http://{url_host(self.host)}:{port}"
+            return atlas_plugin.atlas_entry(
+                self.host, port, url, token_file, log_path, node=self.node, job_id=self.job_id
+            )
         raise AssertionError("unreachable")
 
     def first_dead(self) -> str | None:
@@ -295,6 +231,13 @@ class JobServices:
         return clean
 
 
+def _port_clash(log_path: Path, offset: int) -> bool:
+    """Whether what a service logged from ``offset`` on says its port was taken."""
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        return b"address already in use" in f.read().lower()
+
+
 STOP_CAUSES = {
     "SIGUSR1": "its walltime was near (SIGUSR1)",
     "SIGTERM": "it was cancelled, preempted or requeued (SIGTERM)",
@@ -317,7 +260,7 @@ async def run(spec: JobSpec) -> int:
     except ValueError as exc:
         log.error("failed: %s", exc)
         failed = Endpoint(
-            spec.nonce, job_id, node, "failed", error=str(exc), written_at=_now(), node=node
+            spec.nonce, job_id, node, "failed", error=str(exc), written_at=now(), node=node
         )
         write_atomic(Path(spec.endpoint), failed.to_json())
         return 1
@@ -375,7 +318,7 @@ async def run(spec: JobSpec) -> int:
             "failed",
             error=str(exc),
             log_tail=log_tail,
-            written_at=_now(),
+            written_at=now(),
             node=node,
         )
         write_atomic(Path(spec.endpoint), failed.to_json())
@@ -391,7 +334,7 @@ async def run(spec: JobSpec) -> int:
                 host,
                 "stopped",
                 error=stop_note(why[0], clean),
-                written_at=_now(),
+                written_at=now(),
                 node=node,
             )
             write_atomic(Path(spec.endpoint), stopped.to_json())
@@ -413,7 +356,7 @@ async def _catch_up(locator: str, file_root: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; exit status 0 after a requested stop, 1 on failure, 2 on bad arguments."""
-    parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.slurm_job")
+    parser = argparse.ArgumentParser(prog="python -m metalab_orchestrator.backends.slurm.job")
     parser.add_argument("--spec", required=True, help="The job spec file the client wrote.")
     parser.add_argument("--nonce", required=True, help="The submission this job belongs to.")
     args = parser.parse_args(argv)

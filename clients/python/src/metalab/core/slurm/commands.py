@@ -1,5 +1,6 @@
-"""Pure helpers for SLURM job arrays: quoting, job names, array specs, chunks, argv builders
-and parsers of scheduler output. No I/O, no clock, no environment reads."""
+"""SLURM commands: quoting, job arrays, argv builders for ``sbatch``, ``scancel``,
+``scontrol`` and ``sinfo``, and parsers of their output. No I/O, no clock, no environment
+reads. ``squeue`` has its own module (`metalab.core.slurm.squeue`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_CTLD_HOST = re.compile(r"^\s*SlurmctldHost\[\d+\]\s*=\s*([^\s(]+)(?:\(([^)]+)\))?", re.MULTILINE)
+SCONTROL_CONFIG = ("scontrol", "show", "config")
 
 
 def q(value: object) -> str:
-    """The one quoting helper: every value that reaches the script goes through here."""
+    """The one quoting helper: every value that reaches a batch script goes through here
+    (sbatch reads ``#SBATCH`` lines with shell quoting rules, so directives too)."""
     return shlex.quote(str(value))
+
+
+def slurm_filename(path: str) -> str:
+    """Escape ``%`` so SLURM's filename patterns leave a literal path alone."""
+    return path.replace("%", "%%")
 
 
 def job_name(experiment_id: str) -> str:
@@ -40,13 +49,26 @@ def chunks(total: int, max_array_size: int) -> list[Chunk]:
     return [Chunk(s, min(size, total - s)) for s in range(0, total, size)]
 
 
-def sbatch_argv(script_path: str, output_pattern: str, dependency: str | None = None) -> list[str]:
-    """``sbatch --parsable --output=… [--dependency=…] SCRIPT``: no shell involved."""
-    argv = ["sbatch", "--parsable", f"--output={output_pattern}"]
+def sbatch_argv(
+    script_path: str | None = None,
+    *,
+    output_pattern: str | None = None,
+    dependency: str | None = None,
+) -> list[str]:
+    """``sbatch --parsable [--output=…] [--dependency=…] [SCRIPT]`` (no script: it is read
+    from standard input); no shell involved."""
+    argv = ["sbatch", "--parsable"]
+    if output_pattern is not None:
+        argv.append(f"--output={output_pattern}")
     if dependency:
         argv.append(f"--dependency={dependency}")
-    argv.append(script_path)
+    if script_path is not None:
+        argv.append(script_path)
     return argv
+
+
+def scancel_argv(job_ids: Sequence[str]) -> list[str]:
+    return ["scancel", *job_ids]
 
 
 def parse_job_id(stdout: str) -> str:
@@ -69,5 +91,11 @@ def parse_max_array_size(scontrol_config: str, default: int = 1001) -> int:
     return default
 
 
-def squeue_argv(job_ids: Sequence[str]) -> list[str]:
-    return ["squeue", "--noheader", "--format=%i|%T|%r", f"--jobs={','.join(job_ids)}"]
+def parse_controller_hosts(scontrol_config: str) -> list[str]:
+    """The controllers' addresses (or names) from ``scontrol show config``."""
+    return [addr or name for name, addr in _CTLD_HOST.findall(scontrol_config)]
+
+
+def sinfo_node_argv(node: str, output_format: str) -> list[str]:
+    """``sinfo`` of one node, one line per node in ``output_format``."""
+    return ["sinfo", "-h", "-N", "-n", node, "-o", output_format]

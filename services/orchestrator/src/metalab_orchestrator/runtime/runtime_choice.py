@@ -33,7 +33,7 @@ class RuntimeChoice:
 
 def _native(environ: Mapping[str, str]) -> tuple[str | None, str]:
     """(bindir, "") when native binaries exist, else (None, why not)."""
-    from metalab_orchestrator.local.pg_binaries import find_pg_binaries
+    from metalab_orchestrator.runtime.pg_binaries import find_pg_binaries
 
     try:
         return str(find_pg_binaries(environ).bindir), ""
@@ -54,7 +54,7 @@ def _start_hint(engine: str) -> str:
 
 def choose_runtime(requested: str, environ: Mapping[str, str] | None = None) -> RuntimeChoice:
     """Resolve ``requested`` (one of `RUNTIMES`) on this machine, or raise `ProvisioningFailed`."""
-    from metalab_orchestrator.local.engines import engine_url, probe_engine
+    from metalab_orchestrator.runtime.engines import engine_url, probe_engine
 
     env = os.environ if environ is None else environ
     if requested not in RUNTIMES:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from metalab_orchestrator.backends.base import Bundle, Probe
-from metalab_orchestrator.local.paths import atlas_dir, run_dir_of, service_owner
-from metalab_orchestrator.local.process import ProcessRecord, is_ours
 from metalab_orchestrator.probes import check_http, check_postgres
+from metalab_orchestrator.runtime.paths import atlas_dir, run_dir_of, service_owner
+from metalab_orchestrator.runtime.process import ProcessRecord, is_ours
 
 
 def record_of(handle: dict[str, Any]) -> ProcessRecord:
@@ -42,7 +42,7 @@ def engine_of(bundle: Bundle) -> str:
     runtime = str(bundle.get("runtime", ""))
     if runtime not in ("docker", "podman"):
         return ""
-    from metalab_orchestrator.local.engines import engine_url
+    from metalab_orchestrator.runtime.engines import engine_url
 
     return engine_url(runtime)
 
@@ -85,7 +85,7 @@ def is_running(bundle: Bundle, name: str, services_dir: Path) -> bool:
         return name in ("postgres", "atlas") and is_ours(
             record_of(handle), service_owner(name, services_dir)
         )
-    from metalab_orchestrator.local.containers import Owner, running
+    from metalab_orchestrator.runtime.containers import Owner, running
 
     url = engine_of(bundle)
     if not url or handle.get("engine") != url:
@@ -105,7 +105,7 @@ def check_service(bundle: Bundle, name: str, services_dir: Path) -> Probe:
         gone = "container is gone" if handle.get("runtime") == "container" else "process is gone"
         return Probe(name, host, port, False, "unreachable", gone, url)
     if name == "postgres":
-        from metalab_orchestrator.local.pg_layout import PASSFILE_NAME
+        from metalab_orchestrator.runtime.pg_layout import PASSFILE_NAME
 
         ok, detail = check_postgres(
             host,

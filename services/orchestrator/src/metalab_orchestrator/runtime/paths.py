@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from metalab_orchestrator.local.process import Ownership
+from metalab_orchestrator.runtime.process import Ownership
 
 
 def atlas_dir(services_dir: Path) -> Path:
@@ -44,7 +44,7 @@ def atlas_owner() -> Ownership:
 
 
 def service_owner(name: str, services_dir: Path) -> Ownership:
-    from metalab_orchestrator.local.pg_layout import server_owner
+    from metalab_orchestrator.runtime.pg_layout import server_owner
 
     if name == "postgres":
         return server_owner(data_dir_of(services_dir))

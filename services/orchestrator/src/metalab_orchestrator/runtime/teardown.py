@@ -13,8 +13,8 @@ from pathlib import Path
 from signal import SIGINT
 from typing import Any
 
-from metalab_orchestrator.local.paths import atlas_dir, atlas_owner, data_dir_of
-from metalab_orchestrator.local.process import (
+from metalab_orchestrator.runtime.paths import atlas_dir, atlas_owner, data_dir_of
+from metalab_orchestrator.runtime.process import (
     NotOurProcess,
     Ownership,
     ProcessRecord,
@@ -41,11 +41,11 @@ def native_target(
 ) -> tuple[ProcessRecord, Ownership]:
     """The process a native service entry records (typed by `ServiceRecord`) and who it must be
     before it is signalled: PostgreSQL's postmaster (its own group) or Atlas's process group."""
-    from metalab_orchestrator.local.health import record_of
+    from metalab_orchestrator.runtime.health import record_of
 
     if name == "postgres":
         from metalab._bundle.model import ServiceRecord
-        from metalab_orchestrator.local.pg_layout import server_owner
+        from metalab_orchestrator.runtime.pg_layout import server_owner
 
         entry = ServiceRecord.from_dict(handle, "services.postgres.")
         record = ProcessRecord(entry.pid, entry.start_time, entry.pid)
@@ -83,7 +83,7 @@ def stop_unrecorded_server(data_dir: Path) -> bool:
     """Stop a server left on this environment's data dir by a crashed `up` (no bundle
     recorded it): the one our pid file names, then the one of ``postmaster.pid``. The data
     dir belongs to this project and environment alone. True when one was stopped."""
-    from metalab_orchestrator.local.pg_layout import server_owner, server_pid_file
+    from metalab_orchestrator.runtime.pg_layout import server_owner, server_pid_file
 
     owner = server_owner(data_dir)
     stopped = False
@@ -98,7 +98,7 @@ def stop_unrecorded_server(data_dir: Path) -> bool:
 
 
 def _stop_postmaster(data_dir: Path, owner: Ownership) -> bool:
-    from metalab_orchestrator.local.process import read_proc_stat
+    from metalab_orchestrator.runtime.process import read_proc_stat
 
     try:
         first_line = (data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
@@ -132,7 +132,7 @@ def remove_unrecorded_containers(
     """Remove this environment's containers (checked by labels and mounts) on every engine that
     may hold some: the configured one, both under ``auto``, and under ``native`` both only when
     a server may still hold the data directory. True when any were removed."""
-    from metalab_orchestrator.local import engines
+    from metalab_orchestrator.runtime import engines
 
     names = [runtime] if runtime in ("docker", "podman") else ["docker", "podman"]
     if runtime == "native":
@@ -142,7 +142,7 @@ def remove_unrecorded_containers(
     for name in names:
         url = engines.engine_url(name)
         if engines.may_answer(url) and not engines.probe_engine(url):
-            from metalab_orchestrator.local import containers
+            from metalab_orchestrator.runtime import containers
 
             owner = containers.Owner(project, environment, services_dir.resolve())
             removed += containers.remove_leftovers(url, owner, STOP_GRACE)

@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from metalab.errors import ConfigError, ProvisioningFailed
-from metalab_orchestrator.local import containers as ct
-from metalab_orchestrator.local.accounts import Account, resolve_service_account
-from metalab_orchestrator.local.pg_handle import PostgresSettings
-from metalab_orchestrator.local.readiness import wait_ready
-from metalab_orchestrator.local.secret_files import write_secret
+from metalab_orchestrator.plugins import atlas as atlas_plugin
+from metalab_orchestrator.plugins import now
 from metalab_orchestrator.probes import probe_http, probe_postgres
+from metalab_orchestrator.runtime import containers as ct
+from metalab_orchestrator.runtime.accounts import Account, resolve_service_account
+from metalab_orchestrator.runtime.pg_handle import PostgresSettings
+from metalab_orchestrator.runtime.readiness import wait_ready
+from metalab_orchestrator.runtime.secret_files import write_secret
 
 PORT_ATTEMPTS = 3
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def service_account(run_as: str | None) -> Account:
@@ -34,8 +30,8 @@ def service_account(run_as: str | None) -> Account:
 
 def _prepare_dirs(data_dir: Path, run_dir: Path, account: Account) -> None:
     """The data and run directories, 0700 and the account's (as native PostgreSQL has them)."""
-    from metalab_orchestrator.local.pg_template import make_dirs
-    from metalab_orchestrator.local.postgres import prepare_run_dir, require_owner
+    from metalab_orchestrator.runtime.pg_template import make_dirs
+    from metalab_orchestrator.runtime.postgres import prepare_run_dir, require_owner
 
     make_dirs(data_dir.parent)
     try:
@@ -70,9 +66,9 @@ async def start_postgres(
 
     ``record`` is awaited with the entry as soon as the container exists (crash safety).
     """
-    from metalab_orchestrator.local.pg_layout import PASSFILE_NAME, PASSWORD_NAME
-    from metalab_orchestrator.local.postgres import server_password
-    from metalab_orchestrator.local.secret_files import pgpass_line, write_secret
+    from metalab_orchestrator.runtime.pg_layout import PASSFILE_NAME, PASSWORD_NAME
+    from metalab_orchestrator.runtime.postgres import server_password
+    from metalab_orchestrator.runtime.secret_files import pgpass_line
 
     if settings.auth_method == "trust":  # the engine's bridge reaches the server, not only we
         raise ConfigError(
@@ -131,7 +127,7 @@ async def start_postgres(
         "log_path": str(log_path),
         "database": settings.database,
         "user": settings.user,
-        "started_at": _now(),
+        "started_at": now(),
     }
     await record(entry)
 
@@ -170,44 +166,38 @@ async def start_atlas(
     _touch_log(log_path, account)
     # A token even on loopback; the container reads it from its 0600 file (not from its
     # environment, which `docker inspect` shows).
-    token = secrets.token_urlsafe(32)
-    token_file = atlas_dir / "atlas.token"
-    write_secret(token_file, token, owner=account if os.geteuid() == 0 else None)
-    argv = ["--store", locator, "--host", ct.LOOPBACK, "--port", str(port)]
-    argv += ["--bundle", str(bundle_path)]
+    token, token_file = atlas_plugin.new_token(
+        atlas_dir, owner=account if os.geteuid() == 0 else None
+    )
     container = await asyncio.to_thread(
         ct.run_atlas,
         url,
         owner,
         image=image,
         account=account,
-        argv=argv,
+        argv=atlas_plugin.atlas_args(locator, ct.LOOPBACK, port, bundle_path),
         log_path=log_path,
         readable=[*readable, bundle_path.parent],
         environment={"METALAB_ATLAS_TOKEN_FILE": str(token_file)},
     )
-    entry: dict[str, Any] = {
-        "runtime": "container",
-        "engine": url,
-        "container_id": container.id,
-        "container_name": container.name,
-        "image": image,
-        "host": ct.LOOPBACK,
-        "port": port,
-        "url": f"http://{ct.LOOPBACK}:{port}",
-        "log_path": str(log_path),
-        "started_at": _now(),
-        "secret_ref": str(token_file),
-    }
+    entry = atlas_plugin.atlas_entry(
+        ct.LOOPBACK,
+        port,
+        f"http://{ct.LOOPBACK}:{port}",
+        token_file,
+        log_path,
+        runtime="container",
+        engine=url,
+        container_id=container.id,
+        container_name=container.name,
+        image=image,
+    )
     await record(entry)
 
     async def alive() -> bool:
         return await asyncio.to_thread(ct.running, url, entry, owner, "atlas")
 
-    async def ready() -> tuple[bool, str]:
-        return await probe_http(ct.LOOPBACK, port, token=token)
-
-    await wait_ready("atlas", start_timeout, log_path, ready, alive)
+    await atlas_plugin.wait_atlas(port, token, start_timeout, log_path, alive)
     if (await probe_http(ct.LOOPBACK, port))[0]:  # fail closed with an image that ignores it
         raise ProvisioningFailed(
             f"Atlas in image {image} answers without its token (an image older than "

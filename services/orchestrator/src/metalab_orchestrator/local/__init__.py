@@ -1,1 +1,0 @@
-"""Local runtime: detached processes and PostgreSQL on this machine."""
