@@ -39,7 +39,7 @@ class Scheduler:
             self.queued.add(str(self.next_id))
             return f"{self.next_id}\n"
         if argv[0] == "squeue":
-            return "".join(f"{job}_1|PENDING|None\n" for job in sorted(self.queued))
+            return "".join(f"{job}_1|PENDING|None||N/A\n" for job in sorted(self.queued))
         if argv[0] == "scancel":
             self.queued.clear()
             return ""
