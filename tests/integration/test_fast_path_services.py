@@ -51,7 +51,7 @@ SERVICES_MODULES = {
     "metalab._config.validate",
     "metalab._fs",
     "metalab._locator",
-    "metalab._settings_path",
+    "metalab.workspace.settings_path",
     "metalab_orchestrator",
     "metalab_orchestrator.backends",
     "metalab_orchestrator.backends.base",

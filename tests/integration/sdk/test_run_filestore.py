@@ -90,7 +90,7 @@ def test_importing_metalab_is_cheap() -> None:
     code = (
         "import sys, metalab; "
         "print(sorted(m for m in ('grpc', 'psycopg', 'pydantic', 'yaml', 'numpy', 'pandas', "
-        "'rich', 'metalab._folders', 'metalab._settings') if m in sys.modules))"
+        "'rich', 'metalab.workspace') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
