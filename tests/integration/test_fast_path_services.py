@@ -51,6 +51,7 @@ SERVICES_MODULES = {
     "metalab._config.validate",
     "metalab._fs",
     "metalab._locator",
+    "metalab.workspace",  # the subpackage itself: a docstring, nothing imported
     "metalab.workspace.settings_path",
     "metalab_orchestrator",
     "metalab_orchestrator.backends",
