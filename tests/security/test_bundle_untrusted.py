@@ -21,42 +21,9 @@ import pytest
 from metalab._bundle.files import write_bundle
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_server
+from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project
 from tests.security.conftest import start_time_of
-from tests.security.test_orchestrator_owns import cli, handle, spawn
-
-ATLAS_ONLY = """
-[project]
-name = "{name}"
-
-[services.atlas]
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-"""
-
-PG_ATLAS = """
-[project]
-name = "{name}"
-
-[services.postgres]
-[services.atlas]
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-"""
-
-
-def make_project(root: Path, name: str = "mine", template: str = ATLAS_ONLY) -> Path:
-    project = root / name
-    project.mkdir()
-    (project / ".metalab.toml").write_text(template.format(name=name))
-    return project
-
-
-def bundle_file(project: Path) -> Path:
-    return project / "runs" / "services" / "bundle.json"
+from tests.security.owner_helpers import cli, handle, spawn
 
 
 def plant(path: Path, project: str, services: dict[str, dict[str, object]]) -> None:
