@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The "Full example" and local override of upstream's docs/services.md.
-UPSTREAM = """
+# The project head of upstream's "Full example" (docs/services.md), up to the SLURM user.
+UPSTREAM_HEAD = """
 [project]
 name = "my-project"
 default_env = "slurm"
@@ -25,7 +25,12 @@ file_root = "./runs"
 type = "slurm"
 gateway = "hpc.university.edu"
 user = "researcher"
-file_root = "/shared/experiments"
+"""
+
+# The "Full example" and local override of upstream's docs/services.md.
+UPSTREAM = (
+    UPSTREAM_HEAD
+    + """file_root = "/shared/experiments"
 
 [environments.slurm.services]
 partition = "cpu2019"
@@ -41,6 +46,7 @@ modules = ["cuda/12.0"]
 conda_env = "ml-env"
 max_concurrent = 200
 """
+)
 
 
 UPSTREAM_LOCAL = """

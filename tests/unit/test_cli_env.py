@@ -11,32 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.cli_helpers import _to_toml, invoke
+from tests.unit.config_examples import UPSTREAM_HEAD
 
-SEED = """
-[project]
-name = "my-project"
-default_env = "slurm"
-
-[services.postgres]
-auth_method = "scram-sha-256"
-database = "metalab"
-
-[services.atlas]
-port = 8000
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-
-[environments.slurm]
-type = "slurm"
-gateway = "hpc.university.edu"
-user = "researcher"
-partition = "cpu2019"
+SEED = (
+    UPSTREAM_HEAD
+    + """partition = "cpu2019"
 time = "1-00:00:00"
 memory = "1G"
 file_root = "/shared/experiments"
 """
+)
 
 
 @pytest.fixture
