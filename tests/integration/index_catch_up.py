@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from metalab.store import PostgresStore, PostgresStoreConfig, parse_to_config
-from metalab.types import Provenance, RunRecord
+from metalab.types import RunRecord
 from metalab_orchestrator.index_catch_up import pending_writes
 from tests.integration.local_services import bundle_of
+from tests.support.records import success_record
 
 EXP = "catchup:1"
 
@@ -24,16 +25,7 @@ WAIT = 60.0
 
 
 def record(i: int) -> RunRecord:
-    return RunRecord.success(
-        run_id=f"run-{i}",
-        experiment_id=EXP,
-        context_fingerprint="c",
-        params_fingerprint=f"p{i}",
-        seed_fingerprint="s",
-        metrics={"i": i},
-        params_resolved={"i": i},
-        provenance=Provenance(host="h"),
-    )
+    return success_record(EXP, i)
 
 
 def store(locator: str) -> PostgresStore:

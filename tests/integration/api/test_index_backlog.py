@@ -19,7 +19,8 @@ import pytest
 
 from metalab.store import PostgresStore, PostgresStoreConfig, parse_to_config
 from metalab.store.index_backlog import PENDING_DIR
-from metalab.types import Provenance, RunRecord
+from metalab.types import RunRecord
+from tests.support.records import success_record
 
 pytestmark = pytest.mark.postgres
 
@@ -39,16 +40,7 @@ def store(dsn: str, root: Path, *, timeout: float = 10.0) -> PostgresStore:
 
 
 def record(i: int) -> RunRecord:
-    return RunRecord.success(
-        run_id=f"run-{i}",
-        experiment_id=EXP,
-        context_fingerprint="c",
-        params_fingerprint=f"p{i}",
-        seed_fingerprint="s",
-        metrics={"i": i},
-        params_resolved={"i": i},
-        provenance=Provenance(host="n1"),
-    )
+    return success_record(EXP, i, host="n1")
 
 
 def indexed(dsn: str) -> list[str]:
