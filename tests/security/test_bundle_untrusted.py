@@ -311,13 +311,12 @@ def test_sigterm_is_never_sent_to_the_cli_itself(
     assert result.returncode != -signal.SIGTERM
 
 
+@pytest.mark.root(reason="the rule is about root")
 def test_root_discovers_another_accounts_private_bundle_but_acts_on_none(
     open_tmp: Path, intruder: str, victims: list[subprocess.Popen[bytes]]
 ) -> None:
     """Root (a compose stack's operator) may read the store locator of a bundle the stack's
     account wrote in its own private directory; nothing that acts on a bundle accepts it."""
-    if os.geteuid() != 0:
-        pytest.skip("the rule is about root")
     project = make_project(open_tmp)
     plant(bundle_file(project), "mine", {"atlas": atlas_lookalike(victims)})
     uid = pwd.getpwnam(intruder).pw_uid

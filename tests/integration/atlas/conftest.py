@@ -17,17 +17,9 @@ from tests.support.components import (
     CHROMEDRIVER,
     CHROMIUM,
     chromium_missing,
-    postgres_missing,
     require,
 )
-from tests.support.postgres import PostgresServer, throwaway_postgres
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    require(postgres_missing())
-    with throwaway_postgres() as server:
-        yield server
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
