@@ -17,6 +17,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 IN_CI = os.environ.get("METALAB_CI") == "1"
 
+pytest_plugins = ["tests.support.fixtures"]
+
 # The suite's private SLURM cluster (scripts/infra/start-slurm.sh; paths in slurm-env.sh). Set
 # before any test runs, so every sinfo/sbatch/squeue of the tests and of the product under test
 # (which inherits the environment, as SLURM's own tools read SLURM_CONF) talks to it and never
@@ -43,9 +45,17 @@ COMPONENT_CHECKS: dict[str, Callable[[], bool]] = {
     "browser": lambda: Path("/usr/bin/chromium").exists(),
 }
 
+# Conditions that skip a test wherever they do not hold, CI included (they are not components
+# a machine lacks): marker → (check, default reason). ``@pytest.mark.root(reason=...)`` says why.
+CONDITIONS: dict[str, tuple[Callable[[], bool], str]] = {
+    "root": (lambda: os.geteuid() == 0, "needs root"),
+    "slow": (lambda: os.environ.get("METALAB_SLOW") == "1", "slow: set METALAB_SLOW=1"),
+}
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A missing component skips its tests on a laptop, and fails them under `.ci/run`."""
+    """A missing component skips its tests on a laptop, and fails them under `.ci/run`; an
+    unmet condition (`CONDITIONS`) skips its tests everywhere."""
     available: dict[str, bool] = {}
     for item in items:
         for name, check in COMPONENT_CHECKS.items():
@@ -55,6 +65,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 available[name] = check()
             if not available[name] and not IN_CI:
                 item.add_marker(pytest.mark.skip(reason=f"{name} is not available here"))
+        for name, (holds, default) in CONDITIONS.items():
+            marker = item.get_closest_marker(name)
+            if marker is not None and not holds():
+                item.add_marker(pytest.mark.skip(reason=marker.kwargs.get("reason", default)))
 
 
 @pytest.fixture(autouse=True)

@@ -131,12 +131,12 @@ def tear_down(run: Run) -> None:
     shutil.rmtree(run.home, ignore_errors=True)
 
 
-@pytest.mark.parametrize("who", ["root", "user"])
+@pytest.mark.parametrize(
+    "who", [pytest.param("root", marks=pytest.mark.root(reason="the root run needs root")), "user"]
+)
 def test_readme_container_section_runs_as_written(who: str, scratch: Path) -> None:
     require(docker_problem())
     if who == "root":
-        if os.geteuid() != 0:
-            pytest.skip("the root run needs root")
         account = Account("root", 0, 0)
     else:
         account = normal_account()

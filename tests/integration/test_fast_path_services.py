@@ -14,14 +14,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_local_services import alive, as_root_env, bundle_of, make_project, pids
+from tests.integration.fast_path import fast, grpc_path, invoke
+from tests.integration.local_services import alive, bundle_of, make_project, pids
 
 pytestmark = pytest.mark.postgres
 
@@ -51,7 +51,8 @@ SERVICES_MODULES = {
     "metalab._config.validate",
     "metalab._fs",
     "metalab._locator",
-    "metalab._settings_path",
+    "metalab.workspace",  # the subpackage itself: a docstring, nothing imported
+    "metalab.workspace.settings_path",
     "metalab_orchestrator",
     "metalab_orchestrator.backends",
     "metalab_orchestrator.backends.base",
@@ -77,43 +78,6 @@ FORBIDDEN = (
     "ssl",
     "tomllib",
 )
-
-RUN = (
-    "import json, sys\n"
-    "from metalab._cli.{module} import main\n"
-    "code = 0\n"
-    "try:\n"
-    "    main({args!r})\n"
-    "except SystemExit as exc:\n"
-    "    code = exc.code if isinstance(exc.code, int) else 1\n"
-    "sys.stdout.flush()\n"
-    "print('MODULES ' + json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
-
-
-def invoke(
-    project: Path, module: str, args: list[str], env: dict[str, str] | None = None
-) -> tuple[int, str, str, set[str]]:
-    """(exit code, stdout, stderr without the module list, modules imported)."""
-    result = subprocess.run(
-        [sys.executable, "-c", RUN.format(module=module, args=args)],
-        cwd=project,
-        env={**os.environ, **as_root_env(), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    err, _, modules = result.stderr.rpartition("MODULES ")
-    return result.returncode, result.stdout, err, set(json.loads(modules))
-
-
-def fast(project: Path, *args: str) -> tuple[int, str, str, set[str]]:
-    return invoke(project, "entry", list(args))
-
-
-def grpc_path(project: Path, *args: str) -> tuple[int, str, str, set[str]]:
-    return invoke(project, "main", list(args), {"METALAB_SHARED_ROOT": "/"})
 
 
 @pytest.fixture(scope="module")

@@ -11,30 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
-
-INTRUDER = "metalab-intruder"
-
-
-@pytest.fixture(scope="session")
-def intruder() -> str:
-    """A second local account (created with ``useradd`` when the suite runs as root)."""
-    try:
-        pwd.getpwnam(INTRUDER)
-        return INTRUDER
-    except KeyError:
-        pass
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the security suite needs root to create a second account")
-        pytest.skip("needs root to create a second local account")
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", INTRUDER],
-        check=True,
-        capture_output=True,
-    )
-    return INTRUDER
-
 
 def start_time_of(pid: int) -> int:
     text = Path(f"/proc/{pid}/stat").read_text()

@@ -24,7 +24,6 @@ import pytest
 from metalab._runstore.base import RunRecord, Store
 from metalab_atlas.pgpool import POOL_SIZE
 from metalab_atlas.query import MAX_FILTERS
-from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
 from tests.integration.atlas.dataset import populate, populate_locator
 from tests.integration.atlas.server import Atlas, running_atlas
 from tests.support.postgres import PostgresServer

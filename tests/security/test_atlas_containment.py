@@ -20,7 +20,6 @@ from metalab._runstore.file import FileStore
 from metalab_atlas import pgpool
 from metalab_atlas.query import MAX_FILTERS, MAX_QUERY_STRING
 from metalab_atlas.runfiles import RunFiles
-from tests.integration.atlas.conftest import pg_server  # noqa: F401 - a fixture
 from tests.integration.atlas.dataset import populate, populate_locator, run_id
 from tests.integration.atlas.server import running_atlas
 from tests.support.postgres import PostgresServer

@@ -260,12 +260,11 @@ def test_unix_socket_admits_another_account_with_the_token(
     assert secret.read_text().strip() not in rest
 
 
+@pytest.mark.root(reason="needs root as the calling peer")
 def test_root_peer_needs_the_token_of_a_server_that_is_not_root(
     open_tmp: Path, intruder: str
 ) -> None:
     """uid 0 counts as the owner only for a server run by root."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root as the calling peer")
     pw = pwd.getpwnam(intruder)
     theirs = open_tmp / "theirs"
     theirs.mkdir()

@@ -21,42 +21,9 @@ import pytest
 from metalab._bundle.files import write_bundle
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_server
+from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project
 from tests.security.conftest import start_time_of
-from tests.security.test_orchestrator_owns import cli, handle, spawn
-
-ATLAS_ONLY = """
-[project]
-name = "{name}"
-
-[services.atlas]
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-"""
-
-PG_ATLAS = """
-[project]
-name = "{name}"
-
-[services.postgres]
-[services.atlas]
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-"""
-
-
-def make_project(root: Path, name: str = "mine", template: str = ATLAS_ONLY) -> Path:
-    project = root / name
-    project.mkdir()
-    (project / ".metalab.toml").write_text(template.format(name=name))
-    return project
-
-
-def bundle_file(project: Path) -> Path:
-    return project / "runs" / "services" / "bundle.json"
+from tests.security.owner_helpers import cli, handle, spawn
 
 
 def plant(path: Path, project: str, services: dict[str, dict[str, object]]) -> None:
@@ -344,13 +311,12 @@ def test_sigterm_is_never_sent_to_the_cli_itself(
     assert result.returncode != -signal.SIGTERM
 
 
+@pytest.mark.root(reason="the rule is about root")
 def test_root_discovers_another_accounts_private_bundle_but_acts_on_none(
     open_tmp: Path, intruder: str, victims: list[subprocess.Popen[bytes]]
 ) -> None:
     """Root (a compose stack's operator) may read the store locator of a bundle the stack's
     account wrote in its own private directory; nothing that acts on a bundle accepts it."""
-    if os.geteuid() != 0:
-        pytest.skip("the rule is about root")
     project = make_project(open_tmp)
     plant(bundle_file(project), "mine", {"atlas": atlas_lookalike(victims)})
     uid = pwd.getpwnam(intruder).pw_uid

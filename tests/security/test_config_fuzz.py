@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from metalab._bundle.files import bundle_path
 from metalab._cli.context import to_spec
 from metalab._config.resolve import load_project, resolve_environment
-from metalab._settings import load_settings
 from metalab.errors import ConfigError
+from metalab.workspace.settings import load_settings
 
 EXAMPLES = 2000
 FUZZ = settings(

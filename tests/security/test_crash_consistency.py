@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.test_bundle_untrusted import PG_ATLAS, bundle_file, make_project
+from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project
 
 METALAB = str(Path(sys.executable).parent / "metalab")
 KILLS = 24

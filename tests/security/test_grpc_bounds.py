@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from metalab_server import auth
 from metalab_server.details import MAX_DETAIL, SummarizeErrors, summarize
 from metalab_server.server import MAX_MESSAGE, start_server
 from tests.helpers import METALAB
+from tests.support.ports import free_port
 
 ROOT_CAUSE = "OSError: [Errno 28] No space left on device"
 AUTH = (("authorization", "Bearer s3cret"),)
@@ -84,7 +84,7 @@ def test_refused_messages_leave_no_lasting_growth(tmp_path: Path) -> None:
     calls of 1.9 MiB, all without a token, at once: before the fix it stayed ~280 MB larger
     (`benchmarks/bench_grpc_memory.py`); now it comes back within a few MB."""
     tmp_path.chmod(0o700)
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     server = subprocess.Popen(
         [METALAB, "server", "--services", "registry", "--listen", address],
         stderr=subprocess.PIPE,
@@ -137,12 +137,6 @@ def _rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_summary_keeps_the_start_and_the_root_cause() -> None:

@@ -19,8 +19,8 @@ from metalab_orchestrator.runtime.process import (
     ProcessRecord,
     terminate_group,
 )
-from tests.helpers import METALAB
 from tests.security.conftest import account_argv, start_time_of, wait_exec
+from tests.security.owner_helpers import cli, handle, spawn
 
 FILE_ONLY = """
 [project]
@@ -54,36 +54,6 @@ def plant(project: Path, services: dict[str, dict[str, object]]) -> Path:
         },
     )
     return path
-
-
-def handle(pid: int, start_time: int, **extra: object) -> dict[str, object]:
-    return {
-        "host": "127.0.0.1",
-        "port": 1,
-        "pid": pid,
-        "pgid": pid,
-        "start_time": start_time,
-        **extra,
-    }
-
-
-def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in a session of its own: a killpg(0) it was tricked into hits only itself."""
-    return subprocess.run(
-        [METALAB, *args],
-        cwd=project,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        start_new_session=True,
-    )
-
-
-def spawn(argv: list[str], victims: list[subprocess.Popen[bytes]], **kw: object) -> int:
-    process = subprocess.Popen(argv, start_new_session=True, **kw)  # type: ignore[call-overload]
-    victims.append(process)
-    return int(process.pid)
 
 
 def test_down_never_signals_pid_0_1_or_an_unrelated_program(

@@ -185,3 +185,19 @@ def sshd_missing() -> str | None:
     if not SSHD.exists():
         missing.append(str(SSHD))
     return f"OpenSSH missing: {', '.join(missing)}" if missing else None
+
+
+def ssh_home(server: SshServer, tmp_path: Path) -> Path:
+    """A HOME whose ``~/.ssh/config`` reaches ``server`` as host ``gw`` with the client key."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    (home / ".ssh" / "config").write_text(
+        "Host gw\n"
+        f"  HostName {server.host}\n"
+        f"  Port {server.port}\n"
+        f"  IdentityFile {server.client_key_path}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {server.known_hosts_path}\n"
+        "  StrictHostKeyChecking yes\n"
+    )
+    return home

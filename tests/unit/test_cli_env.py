@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -13,49 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metalab._cli.main import main
+from tests.unit.cli_helpers import _to_toml, invoke
+from tests.unit.config_examples import UPSTREAM_HEAD
 
-SEED = """
-[project]
-name = "my-project"
-default_env = "slurm"
-
-[services.postgres]
-auth_method = "scram-sha-256"
-database = "metalab"
-
-[services.atlas]
-port = 8000
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-
-[environments.slurm]
-type = "slurm"
-gateway = "hpc.university.edu"
-user = "researcher"
-partition = "cpu2019"
+SEED = (
+    UPSTREAM_HEAD
+    + """partition = "cpu2019"
 time = "1-00:00:00"
 memory = "1G"
 file_root = "/shared/experiments"
 """
-
-
-def invoke(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(args)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(previous)
-    return code, out.getvalue(), err.getvalue()
+)
 
 
 @pytest.fixture
@@ -165,17 +130,6 @@ documents = st.recursive(
     lambda children: st.dictionaries(toml_keys, children, max_size=4),
     max_leaves=12,
 )
-
-
-def _to_toml(doc: dict[str, object], prefix: str = "") -> str:
-    scalars = {k: v for k, v in doc.items() if not isinstance(v, dict)}
-    tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
-    lines = [f"[{prefix}]"] if prefix and scalars else []
-    lines += [f"{k} = {json.dumps(v)}" for k, v in scalars.items()]
-    for key, value in tables.items():
-        assert isinstance(value, dict)
-        lines.append(_to_toml(value, f"{prefix}.{key}" if prefix else key))
-    return "\n".join(lines) + "\n"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,13 +8,10 @@ path's import graph must stay within the modules it needs (no timings here).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import click
 import pytest
 
 from metalab._cli import entry, fast, main
+from tests.unit.cli_helpers import run_in as run
 
 CONFIG = """
 [project]
@@ -79,23 +77,6 @@ DISCOVER_MODULES = ENV_LIST_MODULES | {
     "metalab._fs",
     "metalab._locator",
 }
-
-
-def run(function: Callable[[list[str]], Any], args: list[str], cwd: Path) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of ``function(args)`` run in ``cwd``."""
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                function(args)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(previous)
-    return code, out.getvalue(), err.getvalue()
 
 
 def same_as_click(args: list[str], cwd: Path) -> tuple[int, str, str]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from metalab._cli import services as services_cli
-from metalab._cli.main import main
 from metalab._cli.verbosity import ScrubSecrets, scrub
 from tests.helpers import run_cli
+from tests.unit.cli_helpers import invoke
 
 SECRET = "s3cr3t-Value"
 CONFIG = """
@@ -40,25 +37,6 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / ".metalab.toml").write_text(CONFIG)
     (tmp_path / ".metalab.local.toml").write_text(f'[services.postgres]\npassword = "{SECRET}"\n')
     return tmp_path
-
-
-def invoke(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(args)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(previous)
-        logging.getLogger().handlers[:] = [
-            h for h in logging.getLogger().handlers if type(h).__name__ != "_StderrHandler"
-        ]
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_quiet_by_default(project: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from metalab._config.resolve import load_project, parse_override
-from metalab._settings import load_settings
 from metalab.errors import ConfigError
+from metalab.workspace.settings import load_settings
 from tests.helpers import run_cli
 
 LOCAL = '[project]\nname = "p"\n[environments.local]\ntype = "local"\n'

@@ -19,7 +19,7 @@ from metalab.config import (
 )
 from metalab.errors import ConfigError
 from tests.helpers import run_cli
-from tests.unit.test_config_upstream_layout import FLAT, UPSTREAM, UPSTREAM_LOCAL, write
+from tests.unit.config_examples import FLAT, UPSTREAM, UPSTREAM_LOCAL, write
 
 
 def test_load_resolves_like_env_show(tmp_path: Path) -> None:

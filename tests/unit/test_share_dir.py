@@ -67,9 +67,8 @@ def test_encoding_is_the_kernel_layout_sorted_by_tag_then_id() -> None:
     assert users == [7, 1000]
 
 
+@pytest.mark.root(reason="directories owned by root and by another account need root")
 def test_root_owned_dirs_are_shared_and_others_are_not_entered(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("directories owned by root and by another account need root")
     (tmp_path / "project/runs").mkdir(parents=True)
     (tmp_path / "pgdata/base").mkdir(parents=True)
     os.chown(tmp_path / "pgdata", 1000, 1000)

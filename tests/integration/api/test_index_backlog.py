@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from pathlib import Path
 
 import psycopg
@@ -19,17 +18,13 @@ import pytest
 
 from metalab.store import PostgresStore, PostgresStoreConfig, parse_to_config
 from metalab.store.index_backlog import PENDING_DIR
-from metalab.types import Provenance, RunRecord
+from metalab.types import RunRecord
+from tests.support.ports import free_port
+from tests.support.records import success_record
 
 pytestmark = pytest.mark.postgres
 
 EXP = "backlog:1"
-
-
-def dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again: nothing listens there
 
 
 def store(dsn: str, root: Path, *, timeout: float = 10.0) -> PostgresStore:
@@ -39,16 +34,7 @@ def store(dsn: str, root: Path, *, timeout: float = 10.0) -> PostgresStore:
 
 
 def record(i: int) -> RunRecord:
-    return RunRecord.success(
-        run_id=f"run-{i}",
-        experiment_id=EXP,
-        context_fingerprint="c",
-        params_fingerprint=f"p{i}",
-        seed_fingerprint="s",
-        metrics={"i": i},
-        params_resolved={"i": i},
-        provenance=Provenance(host="n1"),
-    )
+    return success_record(EXP, i, host="n1")
 
 
 def indexed(dsn: str) -> list[str]:
@@ -66,7 +52,8 @@ def test_writes_while_away_are_redone_from_the_files(pg_dsn: str, tmp_path: Path
     with store(pg_dsn, tmp_path) as up:
         up.put_run_record(record(0))
         up.put_run_record(record(9))
-    away_dsn = pg_dsn.replace(pg_dsn.split("@")[1].split("/")[0], f"127.0.0.1:{dead_port()}")
+    # a port free a moment ago: nothing listens there
+    away_dsn = pg_dsn.replace(pg_dsn.split("@")[1].split("/")[0], f"127.0.0.1:{free_port()}")
     with store(away_dsn, tmp_path, timeout=1) as away:
         for i in (1, 2, 3):
             away.put_run_record(record(i))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,15 @@ from metalab.operation import operation
 from metalab.params import grid
 from metalab.runner import run
 from metalab.seeds import seeds
-from tests.support.postgres import PostgresServer, postgres_missing, throwaway_postgres
+from tests.support.components import postgres_missing, require
+from tests.support.postgres import PostgresServer, throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    problem = postgres_missing()
-    if problem is not None:
-        if os.environ.get("METALAB_CI") == "1":
-            pytest.fail(f"METALAB_CI=1 and {problem}", pytrace=False)
-        pytest.skip(problem)
+    require(postgres_missing())
     pytest.importorskip("psycopg")
     with throwaway_postgres() as server:
         yield server

@@ -7,42 +7,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.atlas.browser_helpers import SHOTS, WAIT
 from tests.integration.atlas.server import Atlas
-from tests.support.components import CHROMEDRIVER, CHROMIUM, chromium_missing, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-SHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "atlas"
-WAIT = 20.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(chromium_missing())
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def shot(driver: Any, atlas: Atlas, name: str) -> None:

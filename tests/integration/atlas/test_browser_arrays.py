@@ -10,12 +10,10 @@ import httpx
 import pytest
 
 from tests.integration.atlas.arrays_data import GRID, SIGNAL
+from tests.integration.atlas.browser_helpers import SHOTS, waiter
 from tests.integration.atlas.server import Atlas, running_atlas
-from tests.integration.atlas.test_browser import SHOTS, browser
-from tests.integration.atlas.test_browser_curves import waiter
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-__all__ = ["browser"]
 
 
 @pytest.fixture(scope="module")

@@ -8,50 +8,16 @@ Screenshots go to ``test-artifacts/atlas/``.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.atlas.browser_helpers import SHOTS, legend, set_control, waiter
 from tests.integration.atlas.curves_data import DEPTHS, LRS, REPLICATES, STEPS
 from tests.integration.atlas.server import Atlas, running_atlas
-from tests.integration.atlas.test_browser import SHOTS, WAIT, browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "upstream_layout"
-__all__ = ["browser"]  # the module-scoped Chromium fixture, shared
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Atlas]:
-    pytest.importorskip("metalab.runner")
-    from tests.integration.atlas.curves_data import write_sweep
-
-    scratch = tmp_path_factory.mktemp("curves-ui")
-    write_sweep(str(scratch / "store"))
-    shutil.copytree(FIXTURE / "sweep_0.1", scratch / "store" / "sweep_0.1")
-    with running_atlas(str(scratch / "store"), scratch / "atlas.log") as atlas:
-        yield atlas
-
-
-def waiter(driver: Any) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
-
-
-def legend(driver: Any, host: str) -> list[str]:
-    return list(
-        driver.execute_script(
-            "return [...document.querySelectorAll(arguments[0] + ' .legend-label')]"
-            ".map((e) => e.textContent)",
-            host,
-        )
-    )
 
 
 def chart(driver: Any, host: str) -> dict[str, Any]:
@@ -64,16 +30,6 @@ def chart(driver: Any, host: str) -> dict[str, Any]:
         host,
     )
     return found
-
-
-def set_control(driver: Any, element_id: str, value: str, event: str = "change") -> None:
-    driver.execute_script(
-        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
-        "e.dispatchEvent(new Event(arguments[2]));",
-        element_id,
-        value,
-        event,
-    )
 
 
 def test_learning_curves_page(browser: Any, sweep: Atlas) -> None:

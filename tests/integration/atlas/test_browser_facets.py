@@ -9,13 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.atlas.browser_helpers import SHOTS, legend, set_control, waiter
 from tests.integration.atlas.curves_data import DEPTHS, FAILING, LRS, REPLICATES
 from tests.integration.atlas.server import Atlas
-from tests.integration.atlas.test_browser import SHOTS, browser
-from tests.integration.atlas.test_browser_curves import legend, set_control, sweep, waiter
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-__all__ = ["browser", "sweep"]
 
 
 def facets(driver: Any) -> list[dict[str, Any]]:

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration.atlas.browser_helpers import SHOTS, waiter
 from tests.integration.atlas.dataset import records
 from tests.integration.atlas.server import Atlas
-from tests.integration.atlas.test_browser import SHOTS, browser
-from tests.integration.atlas.test_browser_curves import waiter
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-__all__ = ["browser"]
 
 
 def press(driver: Any, *keys: str) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +14,6 @@ import pytest
 
 from tests.integration.atlas.curves_data import DEPTHS, FAIL_AT, LRS, REPLICATES, STEPS
 from tests.integration.atlas.dataset import records
-from tests.integration.atlas.server import running_atlas
-from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.timeout(180)
 CURVES = "/api/experiments/sweep/curves"
@@ -130,29 +126,6 @@ def test_about_names_the_store_without_secrets(client: httpx.Client) -> None:
         assert ".pgpass" not in about["store"] and "passfile" not in about["store"].split("***")[1]
     health = client.get("/api/health").json()
     assert health["store"] == about["store"]
-
-
-@pytest.fixture(scope="module", params=["file", "postgres"])
-def sweep_atlas(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[httpx.Client, str]]:
-    """The ``metalab.run`` sweep in a FileStore or a PostgresStore, served by Atlas."""
-    pytest.importorskip("metalab.runner")
-    from tests.integration.atlas.curves_data import write_sweep
-
-    scratch = tmp_path_factory.mktemp("curves")
-    if request.param == "file":
-        locator, experiment = str(scratch / "store"), "curves_1"
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        locator = f"{server.dsn(server.create_database())}&file_root={scratch / 'files'}"
-        experiment = "curves:1"
-    write_sweep(locator)
-    with (
-        running_atlas(locator, Path(scratch) / "atlas.log") as atlas,
-        httpx.Client(base_url=atlas.url, timeout=30) as http,
-    ):
-        yield http, f"/api/experiments/{experiment}"
 
 
 def test_curves_of_a_metalab_run_sweep(sweep_atlas: tuple[httpx.Client, str]) -> None:

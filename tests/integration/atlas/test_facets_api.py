@@ -11,10 +11,8 @@ import pytest
 
 from tests.integration.atlas.curves_data import DEPTHS, LRS, REPLICATES
 from tests.integration.atlas.dataset import DEPTHS as DATASET_DEPTHS
-from tests.integration.atlas.test_curves_api import sweep_atlas
 
 pytestmark = pytest.mark.timeout(180)
-__all__ = ["sweep_atlas"]
 BASE = "/api/experiments/sweep"
 
 

@@ -20,7 +20,7 @@ from metalab_atlas.pgsource import PostgresSource
 from metalab_atlas.query import parse_query
 from metalab_atlas.source import FileSource, VersionedCache
 from tests.integration.atlas.dataset import populate_locator
-from tests.integration.atlas.test_stores_agree import rounded
+from tests.integration.atlas.rounding import rounded
 from tests.support.postgres import PostgresServer
 
 XS: list[Any] = [2, 2.5, "a", True, None, "missing"]

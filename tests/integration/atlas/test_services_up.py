@@ -10,7 +10,7 @@ import pytest
 
 from metalab._runstore.locator import parse_locator
 from tests.integration.atlas.dataset import populate
-from tests.integration.test_local_services import bundle_of, cli, make_project
+from tests.integration.local_services import bundle_of, cli, make_project
 from tests.support.components import postgres_missing, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]

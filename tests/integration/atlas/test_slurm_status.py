@@ -19,11 +19,9 @@ from metalab._runstore.base import RunRecord, Store
 from metalab._runstore.file import FileStore
 from tests.integration.atlas.dataset import populate_locator
 from tests.integration.atlas.server import running_atlas
-from tests.integration.atlas.test_browser import browser
 from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(300)]
-__all__ = ["browser"]
 PATIENCE = 120.0  # an upper bound for SLURM to start a task, not a performance assertion
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.atlas.rounding import rounded
 from tests.integration.atlas.server import running_atlas
 
 pytestmark = pytest.mark.timeout(300)
@@ -93,14 +93,3 @@ def test_plots_agree(pair: tuple[httpx.Client, httpx.Client]) -> None:
         params = {"x": x, "y": y, "group": group}
         a, b = (http.get("/api/experiments/sweep/plot", params=params).json() for http in pair)
         assert rounded(a) == rounded(b), params
-
-
-def rounded(value: Any) -> Any:
-    """Floats to 9 significant digits: SQL and Python sum in different orders."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rounded(v) for v in value]
-    return value

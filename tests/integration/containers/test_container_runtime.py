@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import signal
 import subprocess
 import time
@@ -16,47 +15,18 @@ from typing import Any
 
 import docker
 import httpx
-import psycopg
 import pytest
 
 from metalab._runstore.locator import parse_locator
 from tests.helpers import METALAB
 from tests.integration.atlas.dataset import populate
-from tests.integration.test_fast_path_services import fast, grpc_path, invoke
-from tests.integration.test_local_index_catch_up import catches_up
-from tests.integration.test_local_services import as_root_env, bundle_of, cli
+from tests.integration.containers.runtime_helpers import LABEL, make, query, set_runtime
+from tests.integration.fast_path import fast, grpc_path, invoke
+from tests.integration.index_catch_up import catches_up
+from tests.integration.local_services import as_root_env, bundle_of, cli
 from tests.support.components import postgres_missing, require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
-
-PROJECT = """
-[project]
-name = "{name}"
-default_env = "local"
-
-[services.postgres]
-{postgres_extra}
-
-[environments.local]
-type = "local"
-file_root = "./runs"
-{runtime}
-"""
-LABEL = "io.metalab"
-
-
-def make(root: Path, name: str, runtime: str = "docker", postgres_extra: str = "") -> Path:
-    project = root / name
-    project.mkdir()
-    line = f'runtime = "{runtime}"' if runtime else ""
-    text = PROJECT.format(name=name, runtime=line, postgres_extra=postgres_extra)
-    (project / ".metalab.toml").write_text(text)
-    return project
-
-
-def set_runtime(project: Path, runtime: str) -> None:
-    path = project / ".metalab.toml"
-    path.write_text(re.sub(r'runtime = "\w+"', f'runtime = "{runtime}"', path.read_text()))
 
 
 def ours(project: Path) -> list[Any]:
@@ -74,20 +44,6 @@ def no_native_env(tmp: Path) -> dict[str, str]:
     empty.mkdir(exist_ok=True)
     venv_bin = str(Path(METALAB).parent)
     return {"PATH": f"{venv_bin}:/usr/bin:/bin", "METALAB_PG_ROOT": str(empty)}
-
-
-def query(project: Path, sql: str) -> list[tuple[Any, ...]]:
-    entry = bundle_of(project)["services"]["postgres"]  # type: ignore[index]
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=entry["port"],
-        user="metalab",
-        dbname="metalab",
-        passfile=str(project / "runs/services/run/postgres.pgpass"),
-        autocommit=True,
-    ) as conn:
-        cursor = conn.execute(sql)
-        return cursor.fetchall() if cursor.description else []
 
 
 @pytest.fixture

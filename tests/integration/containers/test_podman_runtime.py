@@ -20,9 +20,9 @@ import pytest
 
 from tests.helpers import METALAB
 from tests.integration.containers import podman_engine as pe
-from tests.integration.containers.test_container_runtime import LABEL, make, query, set_runtime
-from tests.integration.test_local_index_catch_up import catches_up
-from tests.integration.test_local_services import as_root_env, bundle_of, cli
+from tests.integration.containers.runtime_helpers import LABEL, make, query, set_runtime
+from tests.integration.index_catch_up import catches_up
+from tests.integration.local_services import as_root_env, bundle_of, cli
 from tests.support.components import postgres_missing, require
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]

@@ -125,19 +125,19 @@ def test_missing_binaries_are_a_clear_error(work, servers, run_as, monkeypatch):
         start(PostgresSettings(run_as=run_as), work, servers)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="run_as only applies to root")
+@pytest.mark.root(reason="run_as only applies to root")
 def test_unknown_run_as_user_is_a_clear_error(work, servers):
     with pytest.raises(ProvisioningFailed, match="user 'no-such-user-x' does not exist"):
         start(PostgresSettings(run_as="no-such-user-x"), work, servers)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root needs run_as")
+@pytest.mark.root(reason="only root needs run_as")
 def test_root_without_run_as_is_refused(work, servers):
     with pytest.raises(ProvisioningFailed, match='set services.postgres.run_as = "<user>"'):
         start(PostgresSettings(), work, servers)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs a directory run_as cannot enter")
+@pytest.mark.root(reason="needs a directory run_as cannot enter")
 def test_unreachable_data_dir_names_the_directory(work, servers, run_as):
     private = work / "private"
     private.mkdir(mode=0o700)
@@ -219,7 +219,7 @@ def test_second_start_on_a_running_data_dir_is_refused(work, servers, run_as):
     assert probe_postgres(handle).healthy
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs a data dir owned by another user")
+@pytest.mark.root(reason="needs a data dir owned by another user")
 def test_data_dir_owned_by_someone_else_is_a_clear_error(work, servers, run_as):
     first = start(PostgresSettings(run_as=run_as), work, servers)
     stop_postgres(first)

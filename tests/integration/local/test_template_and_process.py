@@ -72,7 +72,7 @@ def test_concurrent_template_creation_yields_one_sound_template(work, servers, r
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs a cache run_as cannot enter")
+@pytest.mark.root(reason="needs a cache run_as cannot enter")
 def test_template_cache_run_as_cannot_enter_is_built_elsewhere(work, run_as):
     private = work / "private"
     private.mkdir(mode=0o700)

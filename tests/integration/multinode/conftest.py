@@ -13,9 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.slurm.conftest import CLI, Project
+from tests.integration.slurm.conftest import CLI, Project, throwaway_project
 from tests.support.components import postgres_missing, require
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "infra" / "multinode-slurm.sh"
@@ -121,22 +119,8 @@ def cluster(multinode: Cluster) -> Iterator[Cluster]:
 def project(cluster: Cluster, tmp_path: Path) -> Iterator[Project]:
     """A throwaway project whose `slurm` environment is the multi-node cluster."""
     require(postgres_missing())
-    root = Path(tempfile.mkdtemp(prefix="metalab-mn-", dir="/tmp"))
-    root.chmod(0o755)
-    project_dir = tmp_path / "proj"
-    project_dir.mkdir()
-    env = {k: v for k, v in cluster.env.items() if not k.startswith(("METALAB_", "SSH_AUTH"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
-    p = Project(project_dir, root / "exp", f"m{uuid.uuid4().hex[:8]}", env)
-    p.root.mkdir(mode=0o755)
-    try:
+    with throwaway_project(tmp_path, cluster.env, "metalab-mn-", "m") as p:
         yield p
-    finally:
-        if (p.dir / ".metalab.toml").exists():
-            p.cli("services", "down", "--env", "slurm", timeout=180)
-        for job in p.active_jobs():  # never leave a job behind, whatever the test did
-            subprocess.run(["scancel", job], check=False, timeout=30, env=env)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def configure(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import metalab
 from metalab.capture import Capture
+from tests.integration.slurm.conftest import Project
 
 
 @metalab.operation
@@ -45,3 +47,36 @@ def sweep(name: str, runs: int, **params: Any) -> metalab.Experiment:
         params=metalab.manual([{"i": i, **params} for i in range(runs)]),
         seeds=metalab.seeds(base=0),
     )
+
+
+def psql(project: Project, pg: dict[str, Any], sql: str) -> str:
+    done = subprocess.run(
+        ["psql", "-XAtw", "-h", str(pg["host"]), "-p", str(pg["port"]), "-U", str(pg["user"])]
+        + ["-d", str(pg["database"]), "-c", sql],
+        capture_output=True,
+        text=True,
+        env={**project.env, "PGPASSFILE": str(pg["passfile"])},
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def postmasters(data_dir: str) -> int:
+    """Live PostgreSQL servers started on ``data_dir`` (their command line names it)."""
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"postgres") and data_dir.encode() in argv:
+            count += 1
+    return count
+
+
+def outputs(project: Project) -> str:
+    """The jobs' output and the service logs, for a failure message."""
+    files = sorted((project.services_dir / "slurm").glob("job-*.out"))
+    files += sorted((project.services_dir / "run").glob("*.log"))
+    return "\n".join(f"== {f}\n{f.read_text(errors='replace')[-3000:]}" for f in files)

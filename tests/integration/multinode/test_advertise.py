@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.multinode.conftest import Cluster, configure
-from tests.integration.multinode.test_node_failure import psql
+from tests.integration.multinode.ops import psql
 from tests.integration.slurm.conftest import Project
 
 pytestmark = pytest.mark.slurm

@@ -23,7 +23,7 @@ from tests.integration.multinode.conftest import (
     in_laptop,
 )
 from tests.support.components import require
-from tests.support.sshd import SshServer, sshd_missing
+from tests.support.sshd import SshServer, ssh_home, sshd_missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.sshd]
 
@@ -35,21 +35,6 @@ def login(cluster: Cluster, tmp_path: Path) -> Iterator[SshServer]:
     server = SshServer(tmp_path / "sshd", host=LOGIN_ADDRESS, slurm_conf=str(cluster.conf))
     with server:
         yield server
-
-
-def ssh_home(server: SshServer, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True, mode=0o700)
-    (home / ".ssh" / "config").write_text(
-        "Host gw\n"
-        f"  HostName {server.host}\n"
-        f"  Port {server.port}\n"
-        f"  IdentityFile {server.client_key_path}\n"
-        "  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {server.known_hosts_path}\n"
-        "  StrictHostKeyChecking yes\n"
-    )
-    return home
 
 
 def laptop_reaches(host: str, port: int) -> bool:

@@ -21,8 +21,7 @@ import pytest
 
 import metalab
 from tests.integration.multinode.conftest import PARTITION, Cluster, configure
-from tests.integration.multinode.ops import sweep
-from tests.integration.multinode.test_node_failure import outputs, psql
+from tests.integration.multinode.ops import outputs, psql, sweep
 from tests.integration.slurm.conftest import Project
 
 pytestmark = pytest.mark.slurm

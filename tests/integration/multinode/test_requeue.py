@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.integration.multinode.conftest import Cluster, configure
-from tests.integration.multinode.test_node_failure import outputs, postmasters, psql
+from tests.integration.multinode.ops import outputs, postmasters, psql
 from tests.integration.slurm.conftest import Project
 
 pytestmark = pytest.mark.slurm

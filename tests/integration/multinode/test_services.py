@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.multinode.conftest import Cluster, configure
+from tests.integration.multinode.ops import psql
 from tests.integration.slurm.conftest import Project
 
 pytestmark = pytest.mark.slurm
@@ -29,19 +30,6 @@ def up(project: Project, *extra: str) -> subprocess.CompletedProcess[str]:
 
 def node_of(cluster: Cluster, job: str) -> str:
     return cluster.slurm("squeue", "-h", "-j", job, "-o", "%N").strip()
-
-
-def psql(project: Project, pg: dict[str, object], sql: str) -> str:
-    done = subprocess.run(
-        ["psql", "-XAtw", "-h", str(pg["host"]), "-p", str(pg["port"]), "-U", str(pg["user"])]
-        + ["-d", str(pg["database"]), "-c", sql],
-        capture_output=True,
-        text=True,
-        env={**project.env, "PGPASSFILE": str(pg["passfile"])},
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def refused_on_loopback(port: int) -> bool:

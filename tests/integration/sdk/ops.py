@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import metalab
@@ -50,3 +51,20 @@ def sweep(name: str, operation: metalab.OperationWrapper, n: int, **params: Any)
         params=metalab.manual([{"i": i, **params} for i in range(n)]),
         seeds=metalab.seeds(base=0, replicates=1),
     )
+
+
+def train_sweep(name: str, replicates: int = 2) -> metalab.Experiment:
+    """`train` over two learning rates, half of the runs failing, ``replicates`` seeds each."""
+    return metalab.Experiment(
+        name=name,
+        version="1",
+        context={},
+        operation=train,
+        params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]),
+        seeds=metalab.seeds(base=0, replicates=replicates),
+    )
+
+
+def statuses(results: metalab.Results) -> Counter[str]:
+    """How many runs ended in each status."""
+    return Counter(run.status.value for run in results)

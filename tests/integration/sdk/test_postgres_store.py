@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,13 @@ import pytest
 
 import metalab
 from tests.integration.sdk import ops
+from tests.integration.sdk.ops import statuses
 
 pytestmark = pytest.mark.postgres
 
 
 def experiment(replicates: int = 2) -> metalab.Experiment:
-    return metalab.Experiment(
-        name="pgsweep",
-        version="1",
-        context={},
-        operation=ops.train,
-        params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]),
-        seeds=metalab.seeds(base=0, replicates=replicates),
-    )
-
-
-def statuses(results: metalab.Results) -> Counter[str]:
-    return Counter(run.status.value for run in results)
+    return ops.train_sweep("pgsweep", replicates)
 
 
 def query(locator: str, sql: str) -> Any:

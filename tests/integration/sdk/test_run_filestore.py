@@ -6,28 +6,17 @@ import json
 import logging
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import metalab
 from tests.integration.sdk import ops
+from tests.integration.sdk.ops import statuses
 
 
 def experiment(replicates: int = 2) -> metalab.Experiment:
-    return metalab.Experiment(
-        name="sweep",
-        version="1",
-        context={},
-        operation=ops.train,
-        params=metalab.grid(lr=[0.1, 0.2], fail=[False, True]),
-        seeds=metalab.seeds(base=0, replicates=replicates),
-    )
-
-
-def statuses(results: metalab.Results) -> Counter[str]:
-    return Counter(run.status.value for run in results)
+    return ops.train_sweep("sweep", replicates)
 
 
 def test_default_store_layout(work_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -90,7 +79,7 @@ def test_importing_metalab_is_cheap() -> None:
     code = (
         "import sys, metalab; "
         "print(sorted(m for m in ('grpc', 'psycopg', 'pydantic', 'yaml', 'numpy', 'pandas', "
-        "'rich', 'metalab._folders', 'metalab._settings') if m in sys.modules))"
+        "'rich', 'metalab.workspace') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

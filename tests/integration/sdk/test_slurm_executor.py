@@ -72,7 +72,7 @@ def test_sweep_runs_as_one_array_and_lands_in_the_store(slurm_partition, shared_
     assert "Executor: SlurmExecutor" in caplog.text and "'max_concurrent': 2" in caplog.text
 
 
-@pytest.mark.skipif(os.environ.get("METALAB_SLOW") != "1", reason="slow: set METALAB_SLOW=1")
+@pytest.mark.slow
 def test_200_run_sweep_with_max_concurrent_2(slurm_partition, shared_dir):
     run_sweep(200, slurm_partition, shared_dir)
 

@@ -10,7 +10,7 @@ import pytest
 
 import metalab
 from metalab._archive import run_entries
-from metalab._folders import tree_digest
+from metalab.workspace.folders import tree_digest
 from tests.integration.settings import ops
 
 

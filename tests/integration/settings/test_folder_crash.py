@@ -1,6 +1,6 @@
 """Kill the archive worker between every pair of steps: the run is never lost.
 
-A subprocess archives one run (backup + move) with a `_folders.CHECKPOINT` hook that calls
+A subprocess archives one run (backup + move) with a `primitives.CHECKPOINT` hook that calls
 ``os._exit`` at the k-th step, for every k, with and without ``RENAME_EXCHANGE``. After each
 crash the workspace path must hold the complete run (the old directory or the symlink to a
 complete copy); a later `sweep_stale` (the owner is dead) leaves no ``.tmp.*`` behind, and a
@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from metalab._folders import archive_run, restore_if_archived, sweep_stale, tree_digest
-from metalab._settings import Folder, Workspace
+from metalab.workspace.folders import archive_run, restore_if_archived, sweep_stale, tree_digest
+from metalab.workspace.settings import Folder, Workspace
 
 SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-from metalab import _folders
-from metalab._settings import Folder, Workspace
+from metalab.workspace import folders
+from metalab.workspace.folders import primitives
+from metalab.workspace.settings import Folder, Workspace
 
 root, crash_at, exchange, action = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-_folders.EXCHANGE_ENABLED = exchange == "1"
+primitives.EXCHANGE_ENABLED = exchange == "1"
 steps = []
 
 def hook(name):
@@ -36,14 +37,14 @@ def hook(name):
     if len(steps) == crash_at:
         os._exit(17)
 
-_folders.CHECKPOINT = hook
+primitives.CHECKPOINT = hook
 ws = Workspace("w", root / "ws", folders=(Folder(root / "backup", "backup"),
                                          Folder(root / "fast", "move")))
 if action == "archive":
-    results = _folders.archive_run(root / "ws/exp/runs/r1", ws)
+    results = folders.archive_run(root / "ws/exp/runs/r1", ws)
     assert all(r.ok for r in results), results
 else:
-    assert _folders.restore_if_archived("exp/runs/r1", ws)
+    assert folders.restore_if_archived("exp/runs/r1", ws)
 """
 
 REL = Path("exp/runs/r1")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.components import require
 from tests.support.sshd import SshServer, sshd_missing
 
 METALAB = str(Path(sys.executable).parent / "metalab")
@@ -18,9 +19,7 @@ pytestmark = pytest.mark.sshd
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    reason = sshd_missing()
-    if reason:
-        pytest.skip(reason)
+    require(sshd_missing())
     with SshServer(tmp_path_factory.mktemp("sshd")) as running:
         yield running
 

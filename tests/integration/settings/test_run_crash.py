@@ -1,7 +1,7 @@
 """Kill a `metalab.run()` process at every step of its archive worker; the next run converges.
 
 A subprocess runs a one-run experiment in a workspace with a ``backup`` and a ``move`` folder,
-with a `_folders.CHECKPOINT` hook that calls ``os._exit`` at the k-th step, for every k (with and
+with a `primitives.CHECKPOINT` hook that calls ``os._exit`` at the k-th step, for every k (with and
 without ``RENAME_EXCHANGE``). The run itself succeeded before archiving started, so after each
 crash the next `metalab.run()` must not execute it again, must finish the archiving (backup and
 move copies identical to the run, every entry of the run in the workspace a symlink to the move
@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-from metalab import _folders
+from metalab.workspace.folders import primitives
 from tests.integration.settings.helpers import rows_experiment
 
 root, crash_at, exchange = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-_folders.EXCHANGE_ENABLED = exchange
+primitives.EXCHANGE_ENABLED = exchange
 steps = []
 
 def hook(name):
@@ -41,7 +41,7 @@ def hook(name):
     if len(steps) == crash_at:
         os._exit(17)
 
-_folders.CHECKPOINT = hook
+primitives.CHECKPOINT = hook
 rows = [{"i": 0, "ledger": str(root / "ledger")}]
 import metalab
 metalab.run(rows_experiment("crash", rows), verbose=False).result()

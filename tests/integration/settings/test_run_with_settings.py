@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import metalab
-from metalab._folders import FolderError
-from metalab._run_settings import SettingsRunHandle
 from metalab.errors import ConfigError
+from metalab.workspace.folders import FolderError
+from metalab.workspace.run_settings import SettingsRunHandle
 from tests.integration.settings.helpers import (
     experiment,
     records,
@@ -290,7 +290,7 @@ def test_per_run_opt_out(tmp_path, monkeypatch, cwd):
 
 
 def test_use_folders_are_looked_up_never_written(tmp_path, monkeypatch, cwd):
-    from metalab._folders import tree_digest
+    from metalab.workspace.folders import tree_digest
 
     ledger = tmp_path / "ledger"
     exp = experiment("shared", n=2, ledger=str(ledger))

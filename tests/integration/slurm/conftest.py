@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,30 @@ class Project:
             time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def throwaway_project(
+    tmp_path: Path, base_env: Mapping[str, str], prefix: str, name_prefix: str
+) -> Iterator[Project]:
+    """A project in ``tmp_path`` whose runs go to a fresh /tmp root; on exit its services are
+    stopped, its SLURM jobs cancelled and the root removed."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    root.chmod(0o755)
+    project_dir = tmp_path / "proj"
+    project_dir.mkdir()
+    env = {k: v for k, v in base_env.items() if not k.startswith(("METALAB_", "SSH_AUTH"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    p = Project(project_dir, root / "exp", f"{name_prefix}{uuid.uuid4().hex[:8]}", env)
+    p.root.mkdir(mode=0o755)
+    try:
+        yield p
+    finally:
+        if (p.dir / ".metalab.toml").exists():
+            p.cli("services", "down", "--env", "slurm", timeout=180)
+        for job in p.active_jobs():  # never leave a job behind, whatever the test did
+            subprocess.run(["scancel", job], check=False, timeout=30, env=env)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
 def cluster() -> None:
     require(slurm_missing())
@@ -143,19 +168,5 @@ def cluster() -> None:
 
 @pytest.fixture
 def project(cluster: None, tmp_path: Path) -> Iterator[Project]:
-    root = Path(tempfile.mkdtemp(prefix="metalab-slurm-", dir="/tmp"))
-    root.chmod(0o755)
-    project_dir = tmp_path / "proj"
-    project_dir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("METALAB_", "SSH_AUTH"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
-    p = Project(project_dir, root / "exp", f"t{uuid.uuid4().hex[:8]}", env)
-    p.root.mkdir(mode=0o755)
-    try:
+    with throwaway_project(tmp_path, os.environ, "metalab-slurm-", "t") as p:
         yield p
-    finally:
-        if (p.dir / ".metalab.toml").exists():
-            p.cli("services", "down", "--env", "slurm", timeout=180)
-        for job in p.active_jobs():  # never leave a job behind, whatever the test did
-            subprocess.run(["scancel", job], check=False, timeout=30)
-        shutil.rmtree(root, ignore_errors=True)

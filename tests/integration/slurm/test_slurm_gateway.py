@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.slurm.conftest import Project
 from tests.support.components import require
-from tests.support.sshd import SshServer, sshd_missing
+from tests.support.sshd import SshServer, ssh_home, sshd_missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.sshd]
 
@@ -31,7 +31,7 @@ def gateway(cluster: None, tmp_path: Path) -> Iterator[SshServer]:
 def test_up_status_down_through_the_gateway(
     project: Project, gateway: SshServer, tmp_path: Path
 ) -> None:
-    project.env["HOME"] = str(_gateway_home(gateway, tmp_path))
+    project.env["HOME"] = str(ssh_home(gateway, tmp_path))
     project.configure(
         postgres={"database": "metalab"}, atlas={}, slurm={"gateway": "gw", "user": gateway.user}
     )
@@ -67,21 +67,6 @@ def test_unreachable_gateway_is_a_clear_error(project: Project, tmp_path: Path) 
     assert "Traceback" not in done.stderr
 
 
-def _gateway_home(gateway: SshServer, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True, mode=0o700)
-    (home / ".ssh" / "config").write_text(
-        "Host gw\n"
-        f"  HostName {gateway.host}\n"
-        f"  Port {gateway.port}\n"
-        f"  IdentityFile {gateway.client_key_path}\n"
-        "  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {gateway.known_hosts_path}\n"
-        "  StrictHostKeyChecking yes\n"
-    )
-    return home
-
-
 def _tunnel_until_established(process: subprocess.Popen[str]) -> tuple[str, str]:
     """Read `services up --tunnel` output up to the Atlas line; return its URL and the output."""
     assert process.stdout is not None
@@ -98,7 +83,7 @@ def test_up_with_tunnel_opens_it_when_ready_and_on_reuse(
 ) -> None:
     import httpx
 
-    project.env["HOME"] = str(_gateway_home(gateway, tmp_path))
+    project.env["HOME"] = str(ssh_home(gateway, tmp_path))
     project.configure(atlas={}, slurm={"gateway": "gw", "user": gateway.user, "tunnel": "gateway"})
     try:
         for round_ in ("started", "reused"):

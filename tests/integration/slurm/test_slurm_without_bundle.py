@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.integration.slurm.conftest import Project
-from tests.security.conftest import intruder
-
-__all__ = ["intruder"]  # the second account's fixture
 
 pytestmark = pytest.mark.slurm
 

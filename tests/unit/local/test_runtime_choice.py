@@ -13,7 +13,7 @@ from metalab_orchestrator.runtime.containers import Owner, is_ours
 from metalab_orchestrator.runtime.engines import engine_url
 from metalab_orchestrator.runtime.health import runtime_switch
 from metalab_orchestrator.runtime.runtime_choice import choose_runtime
-from tests.unit.test_cli_env import invoke
+from tests.unit.cli_helpers import invoke
 
 NO_ENGINES = {
     "DOCKER_HOST": "unix:///nonexistent/docker.sock",

@@ -9,18 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from metalab import _folders
-from metalab._folders import (
+from metalab.workspace.folders import (
     NO_ARCHIVE_MARKER,
+    ArchiveProgress,
     FolderError,
     FolderWorker,
     archive_run,
+    operations,
+    primitives,
     recover_run,
     restore_if_archived,
     tree_digest,
 )
-from metalab._orphans import ORPHAN, RECOVERABLE, clean, find_orphans
-from metalab._settings import Folder, SshConfig, Workspace
+from metalab.workspace.folders import worker as worker_module
+from metalab.workspace.orphans import ORPHAN, RECOVERABLE, clean, find_orphans
+from metalab.workspace.settings import Folder, SshConfig, Workspace
 
 REL = Path("exp") / "runs" / "r1"
 
@@ -58,7 +61,7 @@ def leftovers(*roots: Path) -> list[Path]:
 
 @pytest.mark.parametrize("exchange", [True, False])
 def test_backup_then_move(ws, tmp_path, monkeypatch, exchange):
-    monkeypatch.setattr(_folders, "EXCHANGE_ENABLED", exchange)
+    monkeypatch.setattr(primitives, "EXCHANGE_ENABLED", exchange)
     run = make_run(ws.path)
     before = tree_digest(run)
     results = archive_run(run, ws)
@@ -94,13 +97,13 @@ def test_unfinished_and_opted_out_runs_are_not_archived(ws, tmp_path):
 
 def test_verification_failure_keeps_the_source(ws, tmp_path, monkeypatch):
     run = make_run(ws.path)
-    original = _folders._copy_tree
+    original = primitives.copy_tree
 
     def corrupt(source, destination):
         original(source, destination)
         (destination / "artifacts" / "model.bin").write_bytes(b"bad")
 
-    monkeypatch.setattr(_folders, "_copy_tree", corrupt)
+    monkeypatch.setattr(operations, "copy_tree", corrupt)
     results = archive_run(run, ws)
     assert all(r.outcome.startswith("failed: copy of") for r in results)
     assert run.is_dir() and not run.is_symlink()
@@ -110,15 +113,15 @@ def test_verification_failure_keeps_the_source(ws, tmp_path, monkeypatch):
 
 def test_worker_never_blocks_and_drains_with_progress(ws, tmp_path, monkeypatch):
     gate = threading.Event()
-    original = _folders.archive_run
+    original = operations.archive_run
 
     def slow(run_dir, workspace):
         gate.wait(10)
         return original(run_dir, workspace)
 
-    monkeypatch.setattr(_folders, "archive_run", slow)
+    monkeypatch.setattr(worker_module, "archive_run", slow)
     runs = [make_run(ws.path, Path(f"exp/runs/r{i}")) for i in range(3)]
-    seen: list[_folders.ArchiveProgress] = []
+    seen: list[ArchiveProgress] = []
     with FolderWorker(ws) as worker:
         for run in runs:
             worker.submit(run)  # returns at once although the worker is stuck

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metalab._remote import RemoteOverrides, apply_overrides, metalab_command, remote_argv
-from metalab._settings import SshConfig
 from metalab.errors import ConfigError
+from metalab.workspace.remote import RemoteOverrides, apply_overrides, metalab_command, remote_argv
+from metalab.workspace.settings import SshConfig
 
 WEIRD = [
     "",

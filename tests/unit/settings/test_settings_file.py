@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metalab._settings import load_settings, settings_path
 from metalab.errors import ConfigError
+from metalab.workspace.settings import load_settings, settings_path
 
 FULL = """
 server: {host: 127.0.0.1, port: 7000, token: "${env:TOKEN}"}

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from metalab._settings import load_settings
-from metalab._workspaces import WORKDIR_ID, default_store_root, run_environment, select_workspace
 from metalab.errors import ConfigError
+from metalab.workspace.selection import (
+    WORKDIR_ID,
+    default_store_root,
+    run_environment,
+    select_workspace,
+)
+from metalab.workspace.settings import load_settings
 
 DOC = """
 env: {GLOBAL: g, SHARED: global}

@@ -4,7 +4,7 @@ A run of the experiment store ``{workspace}/{experiment}`` is a set of entries:
 ``artifacts/{id}/``, ``results/{id}/``, ``logs/{id}/``, ``logs/{id}_*.log``,
 ``derived/{id}.json`` and, last, its record ``runs/{id}.json``. A folder mirrors them at the
 same relative paths. The record is always copied last, so a folder holding a ``success``
-record holds the whole run. Every entry goes through `metalab._folders`' primitives: staged
+record holds the whole run. Every entry goes through `metalab.workspace.folders`' primitives: staged
 copies verified by SHA-256, moves as copy → verify → swap for a symlink, nothing written or
 deleted through a symlink.
 
@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from metalab._folders import (
+from metalab.workspace.folders import (
     ArchiveResult,
     FolderError,
     copy_in,
@@ -38,7 +38,7 @@ from metalab._folders import (
     sweep_stale,
     tmp_path_for,
 )
-from metalab._settings import Folder, Workspace
+from metalab.workspace.settings import Folder, Workspace
 
 log = logging.getLogger("metalab.folders")
 

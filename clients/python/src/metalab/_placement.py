@@ -1,7 +1,7 @@
 """The user settings applied to one `metalab.run` call: workspace, store root, environment.
 
-The workspace comes from `metalab._workspaces.select_workspace`; with ``store=None`` its path
-is the FileStore root (no settings file or no local workspace: upstream's
+The workspace comes from `metalab.workspace.selection.select_workspace`; with ``store=None``
+its path is the FileStore root (no settings file or no local workspace: upstream's
 ``./experiments``). The environment is settings ``env`` < workspace ``env`` < ``run(env=)``.
 The workspace's folders apply only when the store writes its files at the workspace path.
 """
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from metalab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from metalab._settings import Settings, Workspace
     from metalab.store.config import StoreConfig
+    from metalab.workspace.settings import Settings, Workspace
 
 log = logging.getLogger("metalab.runner")
 
@@ -78,8 +78,8 @@ def place(
     run_env: Mapping[str, Any] | None,
 ) -> Placement:
     """Read the settings; select the workspace and environment for ``experiment_id``."""
-    from metalab._settings import current_settings
-    from metalab._workspaces import run_environment, select_workspace
+    from metalab.workspace.selection import run_environment, select_workspace
+    from metalab.workspace.settings import current_settings
 
     env = check_env(run_env)
     settings = current_settings()

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from metalab.executor._worker import refuse_in_worker
 
 if TYPE_CHECKING:
-    from metalab._settings import Workspace
     from metalab.derived import DerivedMetricFn
     from metalab.events import Event, EventCallback
     from metalab.executor.base import Executor
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from metalab.seeds.bundle import SeedBundle
     from metalab.store.base import Store
     from metalab.store.config import StoreConfig
+    from metalab.workspace.settings import Workspace
 
 logger = logging.getLogger(__name__)
 _package_logger = logging.getLogger("metalab")
@@ -446,7 +446,7 @@ def run(
     if verbose:
         _ensure_verbose_logging()
     from metalab._placement import ExportedEnv, describe_env, place, with_store
-    from metalab._run_settings import Archiver, SettingsRunHandle, experiment_root, prepare
+    from metalab.workspace.run_settings import Archiver, SettingsRunHandle, experiment_root, prepare
 
     placement = place(experiment.experiment_id, workspace, workdir, env)
     config = _store_config(store, file_root, placement.workspace)

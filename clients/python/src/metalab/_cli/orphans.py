@@ -20,8 +20,8 @@ def orphans(
 ) -> None:
     """List run directories no experiment refers to; archived runs count as recoverable."""
     from metalab._cli.workspace import selected_workspace
-    from metalab._orphans import ORPHAN, find_orphans
-    from metalab._orphans import clean as clean_entries
+    from metalab.workspace.orphans import ORPHAN, find_orphans
+    from metalab.workspace.orphans import clean as clean_entries
 
     workspace = selected_workspace(workspace_id, workdir)
     entries = find_orphans(workspace, use_folders=not no_folders)

@@ -1,8 +1,8 @@
 """Remote workspaces at the CLI: ``--remote-*`` override flags and forwarding over SSH.
 
 ``metalab --workspace ID COMMAND ...`` runs ``COMMAND ...`` on the workspace's host when the
-workspace has ``ssh:`` settings (see `metalab._remote.remote_argv`); for a local workspace the
-option only sets the default workspace of the subcommand.
+workspace has ``ssh:`` settings (see `metalab.workspace.remote.remote_argv`); for a local
+workspace the option only sets the default workspace of the subcommand.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from metalab._remote import RemoteOverrides
-    from metalab._settings import SshConfig, Workspace
+    from metalab.workspace.remote import RemoteOverrides
+    from metalab.workspace.settings import SshConfig, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +68,7 @@ def remote_options(function: F) -> F:
 
 
 def overrides_from(params: dict[str, Any]) -> RemoteOverrides:
-    from metalab._remote import RemoteOverrides
+    from metalab.workspace.remote import RemoteOverrides
 
     return RemoteOverrides(
         shell_init=params.get("remote_shell_init"),
@@ -81,9 +81,9 @@ def overrides_from(params: dict[str, Any]) -> RemoteOverrides:
 
 def remote_workspace(workspace_id: str) -> Workspace:
     """The workspace ``workspace_id``; `UsageError` unless it is remote."""
-    from metalab._settings import load_settings, settings_path
-    from metalab._settings_path import settings_file_exists
     from metalab.errors import UsageError
+    from metalab.workspace.settings import load_settings, settings_path
+    from metalab.workspace.settings_path import settings_file_exists
 
     path = settings_path()
     if not settings_file_exists(path):
@@ -97,7 +97,7 @@ def remote_workspace(workspace_id: str) -> Workspace:
 def ssh_argv(ssh: SshConfig, params: dict[str, Any], args: Sequence[str]) -> list[str]:
     from importlib.metadata import version
 
-    from metalab._remote import apply_overrides, remote_argv
+    from metalab.workspace.remote import apply_overrides, remote_argv
 
     return remote_argv(apply_overrides(ssh, overrides_from(params)), version("metalab"), args)
 
@@ -109,8 +109,8 @@ def forward_if_remote(ctx: click.Context, args: Sequence[str]) -> None:
     """
     import subprocess
 
-    from metalab._settings import load_settings, settings_path
-    from metalab._settings_path import settings_file_exists
+    from metalab.workspace.settings import load_settings, settings_path
+    from metalab.workspace.settings_path import settings_file_exists
 
     workspace_id = ctx.params.get("workspace")
     path = settings_path()

@@ -10,7 +10,7 @@ import click
 from metalab._cli.workspace import workspace_options
 
 if TYPE_CHECKING:
-    from metalab._settings import Folder, Workspace
+    from metalab.workspace.settings import Folder, Workspace
 
 
 @click.group()
@@ -24,8 +24,8 @@ def runs() -> None:
 def recover(run: str, workspace_id: str | None, workdir: str | None) -> None:
     """Copy run EXP/RUN back from the first folder holding it (exit 1 when none does)."""
     from metalab._cli.workspace import selected_workspace
-    from metalab._orphans import EARLIER, layout_of
     from metalab.errors import UsageError
+    from metalab.workspace.orphans import EARLIER, layout_of
 
     experiment_id, sep, run_id = run.partition("/")
     if not sep or not experiment_id or not run_id or "/" in run_id:
@@ -35,7 +35,7 @@ def recover(run: str, workspace_id: str | None, workdir: str | None) -> None:
     seen = [experiment_dir, *(f.path / experiment_id for f in workspace.folders)]
     known = next((d for d in seen if d.is_dir()), experiment_dir)
     if layout_of(known) == EARLIER:
-        from metalab._folders import recover_run
+        from metalab.workspace.folders import recover_run
 
         rel = f"{experiment_id}/runs/{run_id}"
         folder = recover_run(rel, workspace)
@@ -53,7 +53,7 @@ def _recover(experiment_dir: Path, run_id: str, workspace: Workspace) -> Folder 
     """Copy an upstream-layout run back; None when the workspace has it (FolderError: no
     folder has it)."""
     from metalab._archive import find_archived, record_path, restore_run, settle
-    from metalab._folders import FolderError
+    from metalab.workspace.folders import FolderError
 
     settle(experiment_dir, workspace)
     if record_path(experiment_dir, run_id).exists():

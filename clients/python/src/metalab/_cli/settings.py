@@ -19,7 +19,7 @@ def settings() -> None:
 @show_secrets_option
 def show(as_json: bool, show_secrets: bool) -> None:
     """Print the effective settings: paths resolved, defaults filled, token redacted."""
-    from metalab._settings import current_settings, effective_document
+    from metalab.workspace.settings import current_settings, effective_document
 
     document = effective_document(current_settings(), show_secrets)
     if as_json:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from metalab._settings import Workspace
+    from metalab.workspace.settings import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,8 +36,8 @@ def selected_workspace(
     """The workspace a subcommand acts on; without settings, today's ``./experiments``."""
     from pathlib import Path
 
-    from metalab._settings import current_settings
-    from metalab._workspaces import WORKDIR_ID, Workspace, select_workspace
+    from metalab.workspace.selection import WORKDIR_ID, Workspace, select_workspace
+    from metalab.workspace.settings import current_settings
 
     ctx = click.get_current_context(silent=True)
     if workspace_id is None and workdir is None and ctx is not None:

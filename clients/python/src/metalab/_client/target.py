@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from metalab._settings_path import settings_file_exists, settings_path
 from metalab.errors import ConfigError
+from metalab.workspace.settings_path import settings_file_exists, settings_path
 
 
 class ServerTarget(NamedTuple):
@@ -21,7 +21,7 @@ def _server_settings() -> dict[str, Any]:
     path = settings_path()
     if not settings_file_exists(path):
         return {}
-    from metalab._settings import load_settings
+    from metalab.workspace.settings import load_settings
 
     return load_settings(path).server_dict()
 

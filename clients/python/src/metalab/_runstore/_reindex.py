@@ -94,9 +94,9 @@ class Reindexed:
 
 
 def layouts_under(file_root: Path) -> set[str]:
-    """The layouts (`metalab._orphans.UPSTREAM`/``EARLIER``) of the experiment directories
+    """The layouts (`metalab.workspace.orphans.UPSTREAM`/``EARLIER``) of the experiment directories
     under ``file_root``; a directory that is neither (``services/``, empty) counts as none."""
-    from metalab._orphans import EARLIER, UPSTREAM, layout_of
+    from metalab.workspace.orphans import EARLIER, UPSTREAM, layout_of
 
     try:
         children = [child for child in file_root.iterdir() if child.is_dir()]
@@ -125,7 +125,7 @@ def reindex_layouts(
     PostgresStore writes upstream's layout into ``file_root``. ``on_experiment(id, runs)``
     reports the earlier layout's progress, ``on_phase(phase, done, total)`` upstream's.
     """
-    from metalab._orphans import UPSTREAM
+    from metalab.workspace.orphans import UPSTREAM
 
     upstream = 0
     if UPSTREAM in layouts_under(Path(config.file_root)):

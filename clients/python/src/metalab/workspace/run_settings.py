@@ -24,15 +24,15 @@ from metalab._archive import (
     settle,
     unlink_archived,
 )
-from metalab._folders import ArchiveProgress, DrainReport, FolderWorker
+from metalab.workspace.folders import ArchiveProgress, DrainReport, FolderWorker
 
 if TYPE_CHECKING:
     from metalab._placement import ExportedEnv
-    from metalab._settings import Workspace
     from metalab.events import EventCallback
     from metalab.executor.handle import RunHandle, RunStatus
     from metalab.result import Results
     from metalab.store.base import Store
+    from metalab.workspace.settings import Workspace
 
 log = logging.getLogger("metalab.runner")
 

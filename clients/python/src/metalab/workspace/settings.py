@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from metalab._settings_path import settings_file_exists, settings_path
 from metalab.errors import ConfigError
+from metalab.workspace.settings_path import settings_file_exists, settings_path
 
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -36,7 +36,7 @@ _VALIDATION_KIND = "settings:2"
 
 FolderMode = Literal["use", "backup", "move"]
 
-__all__ = ["settings_path"]  # re-exported: its home is `metalab._settings_path`
+__all__ = ["settings_path"]  # re-exported: its home is `metalab.workspace.settings_path`
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class SshConfig:
-    """How to reach a remote workspace (see `metalab._remote.remote_argv`)."""
+    """How to reach a remote workspace (see `metalab.workspace.remote.remote_argv`)."""
 
     host: str
     shell_init: str | None = None
@@ -189,7 +189,7 @@ def _validate(document: dict[str, Any], path: Path) -> None:
     from metalab._config.validate import validate_document
 
     def validator(doc: Any) -> None:
-        from metalab._settings_schema import SettingsModel
+        from metalab.workspace.settings_schema import SettingsModel
 
         SettingsModel.model_validate(doc)
 
@@ -211,7 +211,7 @@ def _closest_key(dotted: str) -> str | None:
     """The valid key closest to the last part of ``dotted`` at that place in the schema."""
     from typing import get_args
 
-    from metalab._settings_schema import SettingsModel
+    from metalab.workspace.settings_schema import SettingsModel
 
     parts = dotted.split(".")
     model: Any = SettingsModel

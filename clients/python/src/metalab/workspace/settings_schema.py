@@ -1,7 +1,7 @@
 """Pydantic models of the user settings file (imported only when a document must be validated).
 
-Field names here are the YAML keys; `metalab._settings` turns a validated document into plain
-frozen dataclasses so that nothing downstream imports pydantic.
+Field names here are the YAML keys; `metalab.workspace.settings` turns a validated document
+into plain frozen dataclasses so that nothing downstream imports pydantic.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from metalab._settings import SshConfig
 from metalab.errors import ConfigError
+from metalab.workspace.settings import SshConfig
 
 
 @dataclass(frozen=True)

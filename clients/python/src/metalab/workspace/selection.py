@@ -25,8 +25,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from metalab._settings import Settings, Workspace
 from metalab.errors import ConfigError
+from metalab.workspace.settings import Settings, Workspace
 
 __all__ = ["Workspace", "select_workspace", "run_environment", "WORKDIR_ID"]
 

@@ -14,7 +14,7 @@ Kinds:
   the workspace. Never cleaned; `metalab runs recover` brings it back. With ``--no-folders``
   folders are ignored and workspace symlinks into them count as ``orphan``.
 * ``stale-temp``: a ``.tmp.*`` leftover of a crashed archive operation; ``--clean`` finishes or
-  undoes it with `metalab._folders.sweep_stale` (a set-aside copy is put back, never lost).
+  undoes it with `metalab.workspace.folders.sweep_stale` (a set-aside copy is put back, never lost).
 
 ``use`` folders are never scanned.
 """
@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from metalab._folders import TMP_PREFIX, is_tmp_name, sweep_stale
-from metalab._settings import Workspace
+from metalab.workspace.folders import TMP_PREFIX, is_tmp_name, sweep_stale
+from metalab.workspace.settings import Workspace
 
 ORPHAN, RECOVERABLE, STALE = "orphan", "recoverable", "stale-temp"
 UPSTREAM, EARLIER = "upstream", "earlier"

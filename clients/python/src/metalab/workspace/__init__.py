@@ -1,0 +1,1 @@
+"""User settings, workspaces, archive folders, orphaned runs and remote workspaces."""
