@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -83,6 +85,21 @@ def clean_environ(
     monkeypatch.setenv("METALAB_HOME", str(home / ".metalab"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+
+
+@pytest.fixture(autouse=True)
+def sigint_handler_kept() -> Iterator[None]:
+    """A test that leaves another SIGINT handler installed is named (a warning) and undone:
+    a later Ctrl+C test would otherwise wait for a signal that nobody turns into
+    `KeyboardInterrupt`."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        warnings.warn(
+            f"SIGINT handler left installed: {after!r}", pytest.PytestWarning, stacklevel=1
+        )
 
 
 @pytest.fixture
