@@ -72,12 +72,12 @@ ENV_LIST_MODULES = {
 }
 DISCOVER_MODULES = ENV_LIST_MODULES | {
     "metalab._config.layout",  # main's profile layouts, imported to build an environment
-    "metalab._bundle",
-    "metalab._bundle.discover",
-    "metalab._bundle.files",
-    "metalab._bundle.model",  # main's validated bundle model (trust)
-    "metalab._fs",
-    "metalab._locator",
+    "metalab.core.bundle",
+    "metalab.core.bundle.discover",
+    "metalab.core.bundle.files",
+    "metalab.core.bundle.model",  # main's validated bundle model (trust)
+    "metalab.core.fs",
+    "metalab.core.redact",
 }
 
 

@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from metalab._process import pid_alive
 from metalab._settings import Folder, Workspace
+from metalab.core.process import pid_alive
 from metalab.errors import MetalabError
 
 __all__ = [

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from metalab._fs import write_atomic
-from metalab.errors import MetalabError, ProvisioningFailed
+from metalab.core.errors import MetalabError, ProvisioningFailed
+from metalab.core.fs import write_atomic
 from metalab_orchestrator.backends.slurm.address import advertised_address, url_host
 from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
 from metalab_orchestrator.probes import probe_http

@@ -58,7 +58,7 @@ def show(
 
 
 def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict[str, Any]:
-    from metalab._config.resolve import redact
+    from metalab.core.redact import redact
 
     data: dict[str, Any] = {
         "name": environment.name,
@@ -98,7 +98,7 @@ def render(environment: Environment, show_secrets: bool = False, origin: bool = 
     ``origin``, each value is tagged with its layer and, when it moved (from a sub-table, say),
     the key it was written as.
     """
-    from metalab._config.resolve import redact
+    from metalab.core.redact import redact
 
     def tag(key: str) -> str:
         return f"  [{environment.source(key)}]" if origin else ""

@@ -75,7 +75,7 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
     were stopped; None when the orchestrator must do it (nothing was signalled then)."""
     if not _embedded_local(environment):
         return None
-    from metalab._bundle.files import bundle_path, check_services_dir
+    from metalab.core.bundle.files import bundle_path, check_services_dir
     from metalab.errors import MetalabError
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
@@ -99,7 +99,7 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
 
 
 def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool | None:
-    from metalab._bundle.files import read_bundle
+    from metalab.core.bundle.files import read_bundle
     from metalab.errors import MetalabError
     from metalab_orchestrator.local.process import refusal
     from metalab_orchestrator.local.teardown import native_target

@@ -64,7 +64,7 @@ def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | Non
 
     if resolve_target().address:
         return None  # a configured server is always asked
-    from metalab._bundle.files import bundle_path, read_bundle
+    from metalab.core.bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
     path = bundle_path(environment.project, environment.name, environment.file_root)

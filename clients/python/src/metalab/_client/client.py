@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 
-from metalab._client.errors import mapped_errors
 from metalab._client.target import ServerTarget, resolve_target
+from metalab.core.status import mapped_errors
 from metalab.v1 import (
     orchestrator_pb2,
     orchestrator_pb2_grpc,

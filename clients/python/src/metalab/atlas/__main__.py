@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh_interval=args.refresh_interval,
         freeze_gc=True,
     )
-    from metalab._locator import redact_locator
+    from metalab.core.redact import redact_locator
 
     auth = "token required" if token else "no token: loopback only"
     print(

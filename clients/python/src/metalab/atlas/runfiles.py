@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metalab._fs import read_capped
 from metalab.atlas.query import NotFound, QueryError, check_experiment_id, check_run_id
+from metalab.core.fs import read_capped
 
 LOG_STREAMS = ("stdout", "stderr")
 LOG_TAIL = 256 * 1024

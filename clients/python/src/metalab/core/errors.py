@@ -10,6 +10,7 @@ MetalabError                      base; exit code 1 at the CLI edge unless state
 ├── BundleNotFound                no service bundle where one was expected
 ├── BundleError                   a bundle file is corrupt or of a foreign schema version
 │   └── BundleRefused             a bundle metalab will not trust (symlink, owner, mode, identity)
+├── BundleConflict                a bundle changed since it was read (a lost compare-and-set)
 ├── ProvisioningFailed            a service did not start; carries the log tail
 ├── SchedulerError                sbatch/squeue/scancel failed; carries argv, code, stderr
 ├── TunnelError                   an SSH tunnel could not be opened or kept
@@ -80,6 +81,10 @@ class BundleRefused(BundleError):
     been planted, so nothing it records is acted upon."""
 
 
+class BundleConflict(MetalabError):
+    """A bundle write or delete lost a race: the bundle changed since the caller read it."""
+
+
 class ProvisioningFailed(MetalabError):
     """A service failed to start; ``log_tail`` holds the end of its log."""
 
@@ -97,6 +102,13 @@ class SchedulerError(MetalabError):
         self.stderr = stderr
         tail = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
         super().__init__(f"{argv[0] if argv else '?'} exited with {returncode}: {tail}")
+
+    @classmethod
+    def remote(cls, message: str) -> SchedulerError:
+        """The error as a client sees it: the server's one-line message, no argv or stderr."""
+        error = cls([], -1, "")
+        error.args = (message,)
+        return error
 
 
 class TunnelError(MetalabError):

@@ -43,7 +43,7 @@ from metalab_orchestrator.local.teardown import (
 from metalab_orchestrator.probes import probe_http
 
 if TYPE_CHECKING:
-    from metalab._config.schema import AtlasService, PostgresService
+    from metalab.core.schema import AtlasService, PostgresService
     from metalab_orchestrator.local.containers import Owner
     from metalab_orchestrator.local.pg_handle import PostgresHandle
     from metalab_orchestrator.local.runtime_choice import RuntimeChoice

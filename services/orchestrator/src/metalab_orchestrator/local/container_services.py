@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from metalab.errors import ConfigError, ProvisioningFailed
+from metalab.core.errors import ConfigError, ProvisioningFailed
 from metalab_orchestrator.local import containers as ct
 from metalab_orchestrator.local.accounts import Account, resolve_service_account
 from metalab_orchestrator.local.pg_handle import PostgresSettings

@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from metalab._bundle.model import BundleModel, check_name
-from metalab._fs import read_capped, write_atomic
+from metalab.core.bundle.model import BundleModel, check_name
+from metalab.core.fs import read_capped, write_atomic
 from metalab.errors import BundleError, BundleRefused, ConfigError
 
 SCHEMA_VERSION = 1

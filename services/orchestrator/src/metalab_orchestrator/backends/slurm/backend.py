@@ -16,9 +16,9 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from metalab._config.schema import SlurmEnvironment
-from metalab._fs import write_atomic
-from metalab.errors import ConfigError, ProvisioningFailed, SchedulerError
+from metalab.core.errors import ConfigError, ProvisioningFailed, SchedulerError
+from metalab.core.fs import write_atomic
+from metalab.core.schema import SlurmEnvironment
 from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
 from metalab_orchestrator.spec import Spec
 

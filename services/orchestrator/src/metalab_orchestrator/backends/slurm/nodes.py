@@ -6,7 +6,7 @@ answer), so a healthy status costs no extra call. A failed ``sinfo`` says nothin
 
 from __future__ import annotations
 
-from metalab.errors import SchedulerError
+from metalab.core.errors import SchedulerError
 
 from .runner import CommandRunner
 

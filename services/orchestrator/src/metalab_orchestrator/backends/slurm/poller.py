@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from metalab.errors import SchedulerError
+from metalab.core.errors import SchedulerError
 
 from .runner import CommandRunner
 

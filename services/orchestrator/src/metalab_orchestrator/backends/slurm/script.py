@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 JOB_MODULE = "metalab_orchestrator.slurm_job"
 SIGNAL_LEAD_MIN, SIGNAL_LEAD_MAX = 30, 300
