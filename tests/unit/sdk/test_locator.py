@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metalab._runstore import FileStoreConfig, PostgresStoreConfig, parse_locator, resolve_store
-from metalab._runstore.locator import redact_locator
+from metalab.core.redact import redact_locator
 from metalab.errors import StoreError
 
 BASE = Path("/base")

@@ -99,10 +99,9 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
 
 
 def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool | None:
+    from metalab._client import embedded
     from metalab.core.bundle.files import read_bundle
     from metalab.errors import MetalabError
-    from metalab_orchestrator.local.process import refusal
-    from metalab_orchestrator.local.teardown import native_target
 
     services_dir = path.parent
     try:
@@ -111,7 +110,7 @@ def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool
             return None
         services: dict[str, dict[str, Any]] = bundle["services"]
         for name in SERVICES:
-            if name in services and refusal(*native_target(name, services[name], services_dir)):
+            if name in services and embedded.native_refusal(name, services[name], services_dir):
                 return None  # the orchestrator reports what it does not signal
     except MetalabError:
         return None
@@ -124,12 +123,7 @@ def _stop(
     environment: Environment, bundle: dict[str, Any], services_dir: Path, report: Reporter
 ) -> None:
     """`LocalBackend.stop`, `recover` and the final probe of `Lifecycle._stop_and_forget`."""
-    from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.local import teardown
-    from metalab_orchestrator.local.health import check_bundle
-    from metalab_orchestrator.local.paths import data_dir_of
-    from metalab_orchestrator.local.process import NotOurProcess
-    from metalab_registry.store import BundleKey, BundleStore
+    from metalab._client import embedded
 
     services: dict[str, dict[str, Any]] = bundle["services"]
     for name in SERVICES:
@@ -137,28 +131,12 @@ def _stop(
             continue
         _Interruptible.check()
         report(f"stopping {name}")
-        try:
-            teardown.stop_native(name, services[name], services_dir)
-        except NotOurProcess as exc:
-            report(f"info {name}: not signalled: {exc}")
+        refused = embedded.stop_native(name, services[name], services_dir)
+        if refused is not None:
+            report(f"info {name}: not signalled: {refused}")
             continue
         report(f"stopped {name}")
-    _Interruptible.check()
-    if teardown.stop_unrecorded_atlas(services_dir):
-        report("stopped atlas: stopped (recorded in its pid file)")
-    if teardown.stop_unrecorded_server(data_dir_of(services_dir)):
-        report("stopped postgres: stopped (recorded in postmaster.pid)")
-    runtime = str(environment.settings.get("runtime", "auto"))
-    teardown.remove_unrecorded_containers(
-        runtime, environment.project, environment.name, services_dir
-    )
-    still = [p.name for p in check_bundle(bundle, services_dir) if p.state == "running"]
-    key = BundleKey(environment.project, environment.name, environment.file_root or "")
-    if still:
-        raise ProvisioningFailed(
-            f"could not stop {', '.join(still)}; the bundle is kept at {key.path}"
-        )
-    BundleStore().delete(key)
+    embedded.stop_rest(environment, bundle, services_dir, report, _Interruptible.check)
 
 
 class _Interruptible:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from metalab.core.bundle.files import BUNDLE_NAME, Bundle, read_bundle
-from metalab.errors import BundleNotFound, BundleRefused
+from metalab.core.errors import BundleNotFound, BundleRefused
 
 
 class Discovered(NamedTuple):

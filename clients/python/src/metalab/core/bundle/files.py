@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from metalab.core.bundle.model import BundleModel, check_name
+from metalab.core.errors import BundleError, BundleRefused, ConfigError
 from metalab.core.fs import read_capped, write_atomic
-from metalab.errors import BundleError, BundleRefused, ConfigError
 
 SCHEMA_VERSION = 1
 BUNDLE_NAME = "bundle.json"
