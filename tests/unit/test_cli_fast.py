@@ -58,6 +58,8 @@ ENV_LIST_MODULES = {
     "metalab",
     "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
     "metalab.errors",
+    "metalab.core",
+    "metalab.core.errors",  # the exception tree `metalab.errors` re-exports
     "metalab._cli",
     "metalab._cli.entry",
     "metalab._cli.fast",
@@ -72,6 +74,7 @@ ENV_LIST_MODULES = {
 }
 DISCOVER_MODULES = ENV_LIST_MODULES | {
     "metalab._config.layout",  # main's profile layouts, imported to build an environment
+    "metalab._config.discover",
     "metalab.core.bundle",
     "metalab.core.bundle.discover",
     "metalab.core.bundle.files",

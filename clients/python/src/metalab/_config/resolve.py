@@ -17,7 +17,6 @@ from metalab._config.layers import (
     nest,
 )
 from metalab._config.validate import validate_document
-from metalab.core.redact import redact
 from metalab.errors import ConfigError
 
 ENV_VAR_PREFIX = "METALAB__"
@@ -298,6 +297,8 @@ def build_environment(
         sources=canonical.sources,
     )
     if trace.enabled():
+        from metalab.core.redact import redact
+
         trace.debug("resolved %s: %s", name, redact(environment.as_document()))
         trace.debug("executor defaults: %s", redact(environment.executor))
     return environment
