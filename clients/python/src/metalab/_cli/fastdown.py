@@ -51,9 +51,10 @@ def _embedded_local(environment: Environment) -> bool:
         return False
     if os.environ.get("METALAB_SHARED_ROOT") or os.environ.get("METALAB_REGISTRY_ADDRESS"):
         return False
+    from metalab._client import embedded
     from metalab._client.target import resolve_target
 
-    return not resolve_target().address
+    return not resolve_target().address and embedded.available()
 
 
 def _native_ready(bundle: dict[str, Any]) -> bool:

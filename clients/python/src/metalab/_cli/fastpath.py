@@ -64,6 +64,10 @@ def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | Non
 
     if resolve_target().address:
         return None  # a configured server is always asked
+    from metalab._client.embedded import available
+
+    if not available():
+        return None  # the plain wheel: the slow path says what to install
     from metalab.core.bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
