@@ -90,9 +90,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         process.wait(10)
 
 
-def _run(
-    venv_dir: Path, args: list[str], cwd: Path, **env: str
-) -> subprocess.CompletedProcess[str]:
+def _run(where: Path, args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(where / "bin" / args[0]), *args[1:]],
         cwd=cwd,
