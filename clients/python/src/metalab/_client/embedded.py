@@ -34,7 +34,8 @@ def require() -> None:
     if not available():
         raise ConfigError(
             "no metalab server is configured and the server packages are not installed: "
-            "set METALAB_SERVER (or server: in the settings file), or pip install 'metalab[server]'"
+            "set METALAB_SERVER (or server: in the settings file), or pip install "
+            "'metalab[server]' (from a checkout: scripts/bootstrap.sh)"
         )
 
 
