@@ -74,7 +74,7 @@ def sweep_seconds(python: str, script: Path, runs: int, store: str, mode: str) -
         cwd=script.parent,
     )
     if result.returncode != 0:
-        from metalab._locator import redact_locator
+        from metalab.core.redact import redact_locator
 
         shown = redact_locator(store)  # the upstream locator carries a password
         raise RuntimeError(f"{python} {mode} {shown}: failed (exit {result.returncode})")

@@ -35,7 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from metalab._config.schema import SlurmEnvironment
+from metalab.core.schema import SlurmEnvironment
 from metalab_orchestrator.backends.slurm.backend import SlurmBackend
 from metalab_orchestrator.backends.slurm.poller import JobPoller
 from metalab_orchestrator.backends.slurm.runner import CommandResult, CommandRunner, LocalRunner

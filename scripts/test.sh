@@ -16,6 +16,8 @@ export METALAB_SLOW=1  # the 200-run SLURM sweep (~2.5 min) runs in CI too
 echo "test: ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "test: import contracts"
+.venv/bin/lint-imports
 echo "test: mypy"
 .venv/bin/mypy clients/python/src services/common/src services/registry/src \
   services/orchestrator/src services/tunnel/src services/atlas/src tests

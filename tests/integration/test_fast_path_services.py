@@ -30,9 +30,12 @@ SERVICES_MODULES = {
     "metalab",
     "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
     "metalab.errors",
-    "metalab._bundle",
-    "metalab._bundle.files",
-    "metalab._bundle.model",  # main's validated bundle model (trust)
+    "metalab.core",
+    "metalab.core.errors",  # the exception tree `metalab.errors` re-exports
+    "metalab.core.token",  # the token from METALAB_TOKEN[_FILE], shared with the services
+    "metalab.core.bundle",
+    "metalab.core.bundle.files",
+    "metalab.core.bundle.model",  # main's validated bundle model (trust)
     "metalab._cli",
     "metalab._cli.context",
     "metalab._cli.entry",
@@ -40,6 +43,7 @@ SERVICES_MODULES = {
     "metalab._cli.fastpath",
     "metalab._cli.render",
     "metalab._client",
+    "metalab._client.embedded",  # the one client module that reaches the services
     "metalab._client.target",
     "metalab._config",
     "metalab._config.layers",
@@ -49,8 +53,8 @@ SERVICES_MODULES = {
     "metalab._config.trace",  # main's upstream-layout tracing (cfg-cli)
     "metalab._config.resolve",
     "metalab._config.validate",
-    "metalab._fs",
-    "metalab._locator",
+    "metalab.core.fs",
+    "metalab.core.redact",
     "metalab.workspace",  # the subpackage itself: a docstring, nothing imported
     "metalab.workspace.settings_path",
     "metalab_orchestrator",
@@ -123,7 +127,11 @@ def test_fast_answer_equals_the_orchestrators(project: Path, args: list[str]) ->
     if args[0] == "services":  # the comparison really went through the orchestrator
         assert "grpc" in {m.split(".")[0] for m in slow[3]}
     mine = {m for m in modules if m.split(".")[0] in ("metalab", "metalab_orchestrator")}
-    allowed = SERVICES_MODULES | ({"metalab._bundle.discover"} if args[0] == "discover" else set())
+    allowed = SERVICES_MODULES | (
+        {"metalab._config.discover", "metalab.core.bundle.discover"}
+        if args[0] == "discover"
+        else set()
+    )
     assert mine <= allowed, mine - allowed
     assert not [m for m in modules if m.split(".")[0] in FORBIDDEN]
     assert pids(bundle_of(project)) == before
@@ -204,7 +212,7 @@ def test_provisioning_bundle_is_never_healthy_on_the_fast_path(project: Path) ->
 
 # What the fast `down` adds to the warm path's modules (the teardown code and the registry's store).
 DOWN_MODULES = SERVICES_MODULES | {
-    "metalab._bundle.discover",
+    "metalab.core.bundle.discover",
     "metalab._cli.fastdown",
     "metalab_orchestrator.runtime.containers",  # an engine that answers is searched (as root)
     "metalab_orchestrator.runtime.engines",

@@ -12,7 +12,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from metalab._bundle.files import write_bundle
+from metalab.core.bundle.files import write_bundle
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_server
 

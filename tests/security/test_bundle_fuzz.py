@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metalab._bundle.files import parse_bundle
+from metalab.core.bundle.files import parse_bundle
+from metalab.core.convert import to_dict, to_message
 from metalab.errors import BundleError
-from metalab_registry.convert import to_dict, to_message
 
 PATH = Path("/fuzz/services/bundle.json")
 EXAMPLES = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from metalab._bundle.files import write_bundle
+from metalab.core.bundle.files import write_bundle
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_server
 from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metalab._bundle.files import bundle_path
 from metalab._cli.context import to_spec
 from metalab._config.resolve import load_project, resolve_environment
+from metalab.core.bundle.files import bundle_path
 from metalab.errors import ConfigError
 from metalab.workspace.settings import load_settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from metalab._bundle.files import write_bundle
+from metalab.core.bundle.files import write_bundle
 from metalab_orchestrator.runtime.process import (
     NotOurProcess,
     ProcessRecord,

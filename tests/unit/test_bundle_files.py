@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from metalab._bundle.discover import discover
-from metalab._bundle.files import SCHEMA_VERSION, bundle_path, read_bundle, write_bundle
+from metalab.core.bundle.discover import discover
+from metalab.core.bundle.files import SCHEMA_VERSION, bundle_path, read_bundle, write_bundle
 from metalab.errors import BundleError, BundleNotFound
 
 

@@ -56,6 +56,8 @@ ENV_LIST_MODULES = {
     "metalab",
     "metalab._api",  # main's lazy public API behind `import metalab` (api-run)
     "metalab.errors",
+    "metalab.core",
+    "metalab.core.errors",  # the exception tree `metalab.errors` re-exports
     "metalab._cli",
     "metalab._cli.entry",
     "metalab._cli.fast",
@@ -70,12 +72,13 @@ ENV_LIST_MODULES = {
 }
 DISCOVER_MODULES = ENV_LIST_MODULES | {
     "metalab._config.layout",  # main's profile layouts, imported to build an environment
-    "metalab._bundle",
-    "metalab._bundle.discover",
-    "metalab._bundle.files",
-    "metalab._bundle.model",  # main's validated bundle model (trust)
-    "metalab._fs",
-    "metalab._locator",
+    "metalab._config.discover",
+    "metalab.core.bundle",
+    "metalab.core.bundle.discover",
+    "metalab.core.bundle.files",
+    "metalab.core.bundle.model",  # main's validated bundle model (trust)
+    "metalab.core.fs",
+    "metalab.core.redact",
 }
 
 

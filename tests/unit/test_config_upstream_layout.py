@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from metalab._config.layout import SERVICE_JOB_KEYS, SHARED_SLURM_KEYS, split
 from metalab._config.resolve import Environment, load_project, resolve_environment
-from metalab._config.schema import (
+from metalab.core.schema import (
     LocalExecutor,
     SlurmEnvironment,
     SlurmExecutor,

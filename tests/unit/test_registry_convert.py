@@ -1,6 +1,6 @@
 """Bundle dict ↔ message conversion keeps bundle.json's types (64-bit integers stay numbers)."""
 
-from metalab_registry.convert import to_dict, to_message
+from metalab.core.convert import to_dict, to_message
 
 
 def test_round_trip_keeps_integer_fields() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from metalab._client.target import env_token, resolve_target
+from metalab._client.target import resolve_target
+from metalab.core.token import env_token
 from metalab.errors import ConfigError
 
 

@@ -192,7 +192,7 @@ def test_schema_upgrade_is_idempotent(pg_dsn: str, tmp_path: Path) -> None:
 def test_discover_writes_where_atlas_reads(
     pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from metalab._bundle.files import write_bundle
+    from metalab.core.bundle.files import write_bundle
 
     for name in [n for n in os.environ if n.startswith("METALAB")]:
         monkeypatch.delenv(name)

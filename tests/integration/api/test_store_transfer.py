@@ -205,7 +205,7 @@ def test_import_over_its_own_files_indexes_them(pg_dsn: str, tmp_path: Path) -> 
 def test_discover_and_a_password_never_shown(
     postgres_server: PostgresServer, pg_dsn: str, tmp_path: Path
 ) -> None:
-    from metalab._bundle.files import write_bundle
+    from metalab.core.bundle.files import write_bundle
 
     collection = tmp_path / "collection"
     shutil.copytree(FIXTURE, collection / "fixture_1.0")

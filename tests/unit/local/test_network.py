@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metalab._config.schema import LocalEnvironment
+from metalab.core.schema import LocalEnvironment
 from metalab.errors import ConfigError, ProvisioningFailed
 from metalab_orchestrator.runtime.network import LocalNetwork, local_network, parse_port_range
 from metalab_orchestrator.spec import Spec, check_shared

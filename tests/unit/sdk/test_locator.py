@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metalab._runstore import FileStoreConfig, PostgresStoreConfig, parse_locator, resolve_store
-from metalab._runstore.locator import redact_locator
+from metalab.core.redact import redact_locator
 from metalab.errors import StoreError
 
 BASE = Path("/base")
@@ -100,7 +100,7 @@ def test_discover_without_a_bundle_is_a_store_error():
 
 
 def test_discover_reads_the_nearest_bundle(work_dir):
-    from metalab._bundle.files import write_bundle
+    from metalab.core.bundle.files import write_bundle
 
     write_bundle(
         work_dir / "services" / "bundle.json",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metalab._config.schema import SlurmEnvironment
+from metalab.core.schema import SlurmEnvironment
 from metalab_orchestrator.backends.slurm.backend import SlurmBackend, plan_job
 from metalab_orchestrator.backends.slurm.script import render_sbatch
 from metalab_orchestrator.spec import Spec

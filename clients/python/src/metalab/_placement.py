@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metalab.core.redact import redact_env
 from metalab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("metalab.runner")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL", re.IGNORECASE)
 
 _exported: ContextVar[Mapping[str, str] | None] = ContextVar("metalab_run_env", default=None)
 
@@ -108,7 +108,7 @@ def describe_store(config: StoreConfig) -> str:
     """The store for the log: its kind and where it is, never a password."""
     connection = getattr(config, "connection_string", None)
     if isinstance(connection, str):
-        from metalab._locator import redact_locator
+        from metalab.core.redact import redact_locator
 
         return f"PostgresStore {redact_locator(connection)} files {store_root(config)}"
     return f"{type(config).__name__.removesuffix('Config')} {store_root(config)}"
@@ -116,11 +116,7 @@ def describe_store(config: StoreConfig) -> str:
 
 def describe_env(env: Mapping[str, str]) -> str:
     """``NAME=value`` pairs for the log; values of secret-looking names are ``***``."""
-    if not env:
-        return "(none)"
-    return " ".join(
-        f"{name}={'***' if _SECRET_NAME.search(name) else value}" for name, value in env.items()
-    )
+    return redact_env(env)
 
 
 def exported_env() -> Mapping[str, str]:

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         help="Seconds between FileStore index refreshes (at least 5x the last refresh).",
     )
     args = parser.parse_args(argv)
-    from metalab.errors import ConfigError
+    from metalab.core.errors import ConfigError
     from metalab_server.address import check_listen
 
     try:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh_interval=args.refresh_interval,
         freeze_gc=True,
     )
-    from metalab._locator import redact_locator
+    from metalab.core.redact import redact_locator
 
     auth = "token required" if token else "no token: loopback only"
     print(
@@ -66,7 +66,7 @@ def _token() -> str | None:
     path = os.environ.get("METALAB_ATLAS_TOKEN_FILE")
     if token or not path:
         return token or None
-    from metalab.errors import ConfigError
+    from metalab.core.errors import ConfigError
 
     try:
         with open(path, encoding="utf-8") as handle:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from metalab._locator import REDACTED, redact_locator
+from metalab.core.redact import REDACTED, redact_locator
 
 HIDDEN_PARAMS = ("passfile", "sslkey", "sslpassword", "sslcert", "sslrootcert")
 

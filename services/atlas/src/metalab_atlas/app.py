@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.errors import StoreError
+from metalab.core.errors import StoreError
 from metalab_atlas import arrays, compare, curves, export, facets, histogram, search, slurm
 from metalab_atlas.about import about, shown_locator
 from metalab_atlas.assets import Assets

@@ -5,30 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from metalab._locator import REDACTED, redact_locator
-
-SECRET_WORDS = ("password", "token", "secret", "passfile")
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` without secrets: secret-looking keys masked, URLs' passwords too."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if any(w in k.lower() for w in SECRET_WORDS) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        return redact_locator(value)
-    return value
+from metalab.core.redact import redact
 
 
 def bundle_view(path: Path | None) -> dict[str, Any]:
     """The bundle at ``path``, read with the same checks as every bundle reader (no symlink,
     the caller's own 0600 file, a valid shape), secrets redacted."""
-    from metalab._bundle.files import read_bundle
-    from metalab.errors import BundleError, BundleRefused
+    from metalab.core.bundle.files import read_bundle
+    from metalab.core.errors import BundleError, BundleRefused
 
     if path is None:
         return {"found": False, "detail": "Atlas was started without a bundle"}

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from metalab.errors import StoreError
+from metalab.core.errors import StoreError
 
 Cancel = Callable[[], None]
 

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from metalab._process import pid_alive
 from metalab._runstore.whereabouts import pid_namespace, process_start
+from metalab.core.process import pid_alive
 
 TTL = 5.0
 LOST = "lost"

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from metalab.errors import StoreError
+from metalab.core.errors import StoreError
 
 POOL_SIZE = 3
 WORK_MEM = "64MB"  # sorts of 100k+ narrow rows stay in memory

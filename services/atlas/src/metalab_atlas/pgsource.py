@@ -19,7 +19,7 @@ from psycopg import sql
 
 from metalab._runstore.pgconfig import PostgresStoreConfig
 from metalab._runstore.pgschema import ensure_schema
-from metalab.errors import StoreError
+from metalab.core.errors import StoreError
 from metalab_atlas import clientgone, pgplot, pgsql
 from metalab_atlas.clientgone import ClientGone
 from metalab_atlas.evaluate import point, rank_key, text_of

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from metalab.errors import MetalabError
+from metalab.core.errors import MetalabError
 
 NUMERIC_CORE = ("seed", "attempt", "duration_s")
 TEXT_CORE = ("run_id", "status", "host", "error", "created_at", "started_at", "finished_at")

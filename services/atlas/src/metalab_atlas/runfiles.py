@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metalab._fs import read_capped
+from metalab.core.fs import read_capped
 from metalab_atlas.query import NotFound, QueryError, check_experiment_id, check_run_id
 
 LOG_STREAMS = ("stdout", "stderr")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 
 def is_loopback(address: str) -> bool:

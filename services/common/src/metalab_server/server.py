@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 from metalab_server.address import (
     check_listen,
     lock_unix_path,

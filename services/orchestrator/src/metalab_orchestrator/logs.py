@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 FOLLOW_INTERVAL = 0.2
 

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 from metalab_orchestrator.backends.base import Bundle
 from metalab_registry.store import BundleKey, BundleStore
 
+CALL_DEADLINE = 30.0
+
 
 class RegistryPort(Protocol):
     async def get(self, key: BundleKey) -> Bundle | None: ...
@@ -38,45 +40,55 @@ class RemoteRegistry:
         self._address = address
         self._token = token
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        from metalab._client.client import connect
-        from metalab._client.target import ServerTarget
+    async def _call(self, method: str, request: Any) -> Any:
+        import grpc
 
-        async with connect(ServerTarget(self._address, self._token)) as client:
-            return await getattr(client, method)(*args)
+        from metalab.core.status import mapped_errors
+        from metalab.v1 import registry_pb2_grpc
+
+        metadata = (("authorization", f"Bearer {self._token}"),) if self._token else ()
+        options = [("grpc.enable_http_proxy", 0)]
+        async with grpc.aio.insecure_channel(self._address, options=options) as channel:
+            stub = registry_pb2_grpc.RegistryStub(channel)
+            with mapped_errors(method):
+                return await getattr(stub, method)(
+                    request, timeout=CALL_DEADLINE, metadata=metadata
+                )
 
     async def get(self, key: BundleKey) -> Bundle | None:
-        from metalab.errors import BundleNotFound
+        from metalab.core.convert import to_dict
+        from metalab.core.errors import BundleNotFound
         from metalab.v1 import types_pb2
-        from metalab_registry.convert import to_dict
 
         message = types_pb2.BundleKey(
             project=key.project, environment=key.environment, file_root=key.file_root
         )
         try:
-            return to_dict(await self._call("get_bundle", message))
+            return to_dict(await self._call("GetBundle", message))
         except BundleNotFound:
             return None
 
     async def put(self, key: BundleKey, bundle: Bundle) -> None:
-        from metalab_registry.convert import to_message
+        from metalab.core.convert import to_message
+        from metalab.v1 import registry_pb2
 
-        await self._call("put_bundle", to_message(bundle))
+        await self._call("PutBundle", registry_pb2.PutBundleRequest(bundle=to_message(bundle)))
 
     async def delete(self, key: BundleKey) -> bool:
-        from metalab.v1 import types_pb2
+        from metalab.v1 import registry_pb2, types_pb2
 
         message = types_pb2.BundleKey(
             project=key.project, environment=key.environment, file_root=key.file_root
         )
-        return bool(await self._call("delete_bundle", message))
+        request = registry_pb2.DeleteBundleRequest(key=message)
+        return bool((await self._call("DeleteBundle", request)).deleted)
 
 
 def registry_port() -> RegistryPort:
     """``METALAB_REGISTRY_ADDRESS`` set: the remote registry; else the in-process store."""
     address = os.environ.get("METALAB_REGISTRY_ADDRESS")
     if address:
-        from metalab._client.target import server_token
+        from metalab.core.token import env_token
 
-        return RemoteRegistry(address, server_token())
+        return RemoteRegistry(address, env_token())
     return LocalRegistry()

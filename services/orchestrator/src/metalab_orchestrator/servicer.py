@@ -10,33 +10,18 @@ from typing import Any
 
 import grpc
 
-from metalab import errors
+from metalab.core import errors
+from metalab.core.convert import to_message
+from metalab.core.status import abort
 from metalab.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from metalab_orchestrator.lifecycle import Lifecycle
 from metalab_orchestrator.logs import read_logs
 from metalab_orchestrator.registry_port import registry_port
 from metalab_orchestrator.spec import Spec, parse_spec
-from metalab_registry.convert import to_message
 from metalab_server.details import summarize
 
 Phase = orchestrator_pb2.UpEvent.Phase
 UpEvent = orchestrator_pb2.UpEvent
-
-STATUS_CODES: list[tuple[type[errors.MetalabError], grpc.StatusCode]] = [
-    (errors.ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.BundleRefused, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.BundleError, grpc.StatusCode.DATA_LOSS),
-    (errors.BundleNotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.ProvisioningFailed, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.SchedulerError, grpc.StatusCode.UNAVAILABLE),
-]
-
-
-def status_code(exc: errors.MetalabError) -> grpc.StatusCode:
-    for kind, code in STATUS_CODES:
-        if isinstance(exc, kind):
-            return code
-    return grpc.StatusCode.UNKNOWN
 
 
 def permission_denied(exc: PermissionError) -> str:
@@ -96,7 +81,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             spec = parse_spec(request.spec)
             bundle, probes = await self._lifecycle.status(spec)
         except errors.MetalabError as exc:
-            await context.abort(status_code(exc), summarize(str(exc)))
+            await abort(context, exc, summarize(str(exc)))
         pending = await asyncio.to_thread(_index_pending, spec)
         if bundle is None:
             return orchestrator_pb2.StatusResponse(found=False, index_pending=pending)
@@ -133,7 +118,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             ):
                 yield orchestrator_pb2.LogChunk(service=service, line=line)
         except errors.MetalabError as exc:
-            await context.abort(status_code(exc), summarize(str(exc)))
+            await abort(context, exc, summarize(str(exc)))
 
 
 def _index_pending(spec: Spec) -> int:
@@ -164,7 +149,7 @@ async def _stream(
     try:
         spec = parse_spec(spec_message)
     except errors.MetalabError as exc:
-        await context.abort(status_code(exc), summarize(str(exc)))
+        await abort(context, exc, summarize(str(exc)))
 
     async def run() -> UpEvent:
         try:
@@ -181,11 +166,12 @@ async def _stream(
         final = await task
     except errors.ProvisioningFailed as exc:
         yield UpEvent(phase=Phase.FAILED, message=str(exc), log_tail=exc.log_tail)
-        await context.abort(status_code(exc), summarize(str(exc)))
+        await abort(context, exc, summarize(str(exc)))
     except errors.MetalabError as exc:
-        await context.abort(status_code(exc), summarize(str(exc)))
+        await abort(context, exc, summarize(str(exc)))
     except PermissionError as exc:  # e.g. a directory a containerised server may not write
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, summarize(permission_denied(exc)))
+        denied = permission_denied(exc)
+        await abort(context, errors.ConfigError(denied), summarize(denied))
     finally:
         if not task.done():
             task.cancel()

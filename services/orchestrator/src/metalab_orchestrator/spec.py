@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from metalab._config.schema import (
+from metalab.core.errors import ConfigError
+from metalab.core.schema import (
     AtlasService,
     Environment,
     LocalEnvironment,
@@ -17,7 +18,6 @@ from metalab._config.schema import (
     ServicesSection,
     SlurmEnvironment,
 )
-from metalab.errors import ConfigError
 from metalab.v1 import types_pb2
 from metalab_registry.store import BundleKey
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import grpc
 
-from metalab._bundle.files import check_identity, parse_bundle, read_bundle_bytes
-from metalab._bundle.model import BundleModel
-from metalab.errors import BundleError, BundleNotFound, BundleRefused, ConfigError
+from metalab.core.bundle.files import check_identity, parse_bundle, read_bundle_bytes
+from metalab.core.bundle.model import BundleModel
+from metalab.core.convert import to_dict, to_message
+from metalab.core.errors import BundleError, BundleNotFound, ConfigError
+from metalab.core.status import abort
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_registry.cache import StatCache
-from metalab_registry.convert import to_dict, to_message
 from metalab_registry.store import BundleKey, BundleStore
 from metalab_registry.writer import GroupWriter, NonceMismatch, Operation
 from metalab_server.details import summarize
@@ -27,14 +28,6 @@ def _key(message: types_pb2.BundleKey) -> BundleKey:
 
 def _message(path: Path, raw: bytes) -> types_pb2.Bundle:
     return to_message(parse_bundle(path, raw), str(path))
-
-
-def _bundle_status(exc: BundleError) -> grpc.StatusCode:
-    return (
-        grpc.StatusCode.PERMISSION_DENIED
-        if isinstance(exc, BundleRefused)
-        else grpc.StatusCode.DATA_LOSS
-    )
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
@@ -51,19 +44,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         bundle = request.bundle
         key = BundleKey(bundle.project, bundle.environment, bundle.file_root)
         if not key.project or not key.environment:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "bundle needs project and environment"
-            )
+            problem = "bundle needs project and environment"
+            await abort(context, ConfigError(problem), problem)
         try:
             data = to_dict(bundle)
             BundleModel.from_dict(data)  # the same checks a reader applies
             path = key.path  # names are checked before they become path components
-        except (BundleError, ConfigError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
+        except (BundleError, ConfigError) as exc:  # a malformed request, not a corrupt file
+            await abort(context, ConfigError(str(exc)), summarize(str(exc)))
         try:
             await self._writer.apply(path, Operation(data, request.expected_nonce))
         except NonceMismatch as exc:
-            await context.abort(grpc.StatusCode.ABORTED, summarize(str(exc)))
+            await abort(context, exc, summarize(str(exc)))
         result = types_pb2.Bundle()
         result.CopyFrom(bundle)
         result.path = str(key.path)
@@ -79,13 +71,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             if message is not None:  # checked on every call: one file_root, many keys
                 found = {"project": message.project, "environment": message.environment}
                 check_identity(path, found, key.project, key.environment)
-        except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
-        except BundleError as exc:
-            await context.abort(_bundle_status(exc), summarize(str(exc)))
+        except (ConfigError, BundleError) as exc:
+            await abort(context, exc, summarize(str(exc)))
         if message is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle at {path}")
-            raise AssertionError("unreachable: abort raises")
+            await abort(context, BundleNotFound(f"no bundle at {path}"), f"no bundle at {path}")
         return message
 
     async def ListBundles(
@@ -103,10 +92,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             deleted = await self._writer.apply(
                 _key(request.key).path, Operation(None, request.expected_nonce)
             )
-        except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
-        except NonceMismatch as exc:
-            await context.abort(grpc.StatusCode.ABORTED, summarize(str(exc)))
+        except (ConfigError, NonceMismatch) as exc:
+            await abort(context, exc, summarize(str(exc)))
         return registry_pb2.DeleteBundleResponse(deleted=deleted)
 
     async def WatchBundle(
@@ -116,7 +103,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         try:
             key.path  # noqa: B018 - validates the names before any file is touched
         except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
+            await abort(context, exc, summarize(str(exc)))
         last: object = None
         while True:
             try:
@@ -132,7 +119,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                     try:
                         bundle = self._store.get(key)
                     except BundleError as exc:
-                        await context.abort(_bundle_status(exc), summarize(str(exc)))
+                        await abort(context, exc, summarize(str(exc)))
                     if bundle is not None:
                         yield registry_pb2.BundleEvent(
                             kind=registry_pb2.BundleEvent.PUT, bundle=to_message(bundle)
@@ -145,10 +132,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     ) -> registry_pb2.DiscoverResponse:
         try:
             found = self._store.discover(request.start_dir, request.project, request.environment)
-        except BundleNotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, summarize(str(exc)))
-        except BundleError as exc:
-            await context.abort(_bundle_status(exc), summarize(str(exc)))
+        except (BundleNotFound, BundleError) as exc:
+            await abort(context, exc, summarize(str(exc)))
         return registry_pb2.DiscoverResponse(
             store_locator=found.store_locator,
             bundle_path=str(found.path),

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from metalab._bundle.discover import Discovered, discover
-from metalab._bundle.files import (
+from metalab.core.bundle.discover import Discovered, discover
+from metalab.core.bundle.files import (
     BUNDLE_NAME,
     Bundle,
     bundle_path,
     home_services_dir,
     read_bundle,
 )
-from metalab.errors import BundleError
+from metalab.core.errors import BundleError
 from metalab_registry.writer import NonceMismatch, Operation, commit
 
 __all__ = ["BundleKey", "BundleStore", "NonceMismatch"]

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metalab._bundle.files import Bundle, delete_bundle, read_bundle, write_bundle
-from metalab.errors import MetalabError
+from metalab.core.bundle.files import Bundle, delete_bundle, read_bundle, write_bundle
+from metalab.core.errors import BundleConflict
 from metalab_registry.locking import locked
 
 if TYPE_CHECKING:  # asyncio is imported by the group writer only: `commit` alone needs none
     import asyncio
 
 
-class NonceMismatch(MetalabError):
+class NonceMismatch(BundleConflict):
     """A compare-and-swap on a bundle lost: someone else changed it first."""
 
 

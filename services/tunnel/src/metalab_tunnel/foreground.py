@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from metalab.errors import TunnelError
+from metalab.core.errors import TunnelError
 from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventCallback, EventKind, TunnelEvent, TunnelSpec
 
@@ -14,7 +14,7 @@ async def run_foreground(spec: TunnelSpec, on_event: EventCallback) -> None:
 
     Never returns normally: cancellation closes the tunnel cleanly (CLOSED) and propagates;
     a tunnel that fails for good (e.g. host key changed while reconnecting) raises TunnelError.
-    Raises ``metalab.errors.TunnelError`` (one clear line) when it cannot be opened. Events:
+    Raises ``metalab.core.errors.TunnelError`` (one clear line) when it cannot be opened. Events:
     ESTABLISHED (with bound ports), RECONNECTING / RESTORED, then CLOSED or FAILED.
     """
     failed = asyncio.Event()

@@ -19,7 +19,7 @@ import logging
 import socket
 from collections.abc import Iterable
 
-from metalab.errors import TunnelError
+from metalab.core.errors import TunnelError
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
 from metalab_tunnel.handover import HandOver

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from metalab.errors import ConfigError, TunnelError
+from metalab.core.errors import ConfigError, TunnelError
+from metalab.core.status import abort
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc
 from metalab_server.details import summarize
 from metalab_tunnel.convert import event_to_proto, forward_to_proto, spec_from_proto
@@ -52,7 +53,7 @@ class TunnelsServicer(tunnel_pb2_grpc.TunnelsServicer):
         try:
             spec = spec_from_proto(request)
         except (ValueError, ConfigError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
+            await abort(context, ConfigError(str(exc)), summarize(str(exc)))
             return
         tunnel_id = uuid.uuid4().hex[:12]
         holder: list[_Entry] = []
@@ -61,7 +62,7 @@ class TunnelsServicer(tunnel_pb2_grpc.TunnelsServicer):
 
             tunnel = Tunnel(spec, lambda event: holder[0].deliver(event) if holder else None)
         except TunnelError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summarize(str(exc)))
+            await abort(context, exc, summarize(str(exc)))
             return
         entry = _Entry(tunnel_id, spec, tunnel)
         holder.append(entry)

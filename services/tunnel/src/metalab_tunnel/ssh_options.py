@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 TunnelMode = Literal["jump", "gateway"]
 MODES: tuple[TunnelMode, ...] = ("jump", "gateway")

@@ -16,7 +16,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from metalab._process import pid_alive
+from metalab.core.process import pid_alive
 
 PREFIX = "metalab-ssh-"
 _NAME = re.compile(rf"{PREFIX}(\d+)-")

@@ -58,7 +58,7 @@ def show(
 
 
 def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict[str, Any]:
-    from metalab._config.resolve import redact
+    from metalab.core.redact import redact
 
     data: dict[str, Any] = {
         "name": environment.name,
@@ -80,14 +80,9 @@ def _as_json(environment: Environment, show_secrets: bool, origin: bool) -> dict
 def runtime_choice(environment: Environment) -> tuple[str, str]:
     """The runtime a local environment's services would run on here, and why ("unavailable"
     with the one-line error when none would)."""
-    from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.runtime.runtime_choice import choose_runtime
+    from metalab._client.embedded import runtime_choice as choice
 
-    try:
-        choice = choose_runtime(str(environment.settings.get("runtime", "auto")))
-    except ProvisioningFailed as exc:
-        return "unavailable", str(exc)
-    return choice.runtime, choice.reason
+    return choice(str(environment.settings.get("runtime", "auto")))
 
 
 def render(environment: Environment, show_secrets: bool = False, origin: bool = False) -> list[str]:
@@ -98,7 +93,7 @@ def render(environment: Environment, show_secrets: bool = False, origin: bool = 
     ``origin``, each value is tagged with its layer and, when it moved (from a sub-table, say),
     the key it was written as.
     """
-    from metalab._config.resolve import redact
+    from metalab.core.redact import redact
 
     def tag(key: str) -> str:
         return f"  [{environment.source(key)}]" if origin else ""

@@ -73,8 +73,8 @@ def _env_list(options: Options) -> list[str] | None:
 
 
 def _discover(options: Options) -> list[str] | None:
-    from metalab._bundle.discover import discover_for_project
     from metalab._cli.render import discover_lines
+    from metalab._config.discover import discover_for_project
 
     found = discover_for_project(None, options.get("env_name"))
     return discover_lines(found, options.get("as_json", False), options.get("show_secrets", False))

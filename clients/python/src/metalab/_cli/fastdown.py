@@ -51,9 +51,10 @@ def _embedded_local(environment: Environment) -> bool:
         return False
     if os.environ.get("METALAB_SHARED_ROOT") or os.environ.get("METALAB_REGISTRY_ADDRESS"):
         return False
+    from metalab._client import embedded
     from metalab._client.target import resolve_target
 
-    return not resolve_target().address
+    return not resolve_target().address and embedded.available()
 
 
 def _native_ready(bundle: dict[str, Any]) -> bool:
@@ -75,7 +76,7 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
     were stopped; None when the orchestrator must do it (nothing was signalled then)."""
     if not _embedded_local(environment):
         return None
-    from metalab._bundle.files import bundle_path, check_services_dir
+    from metalab.core.bundle.files import bundle_path, check_services_dir
     from metalab.errors import MetalabError
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
@@ -99,10 +100,9 @@ def stop_services(environment: Environment, quiet: bool) -> bool | None:
 
 
 def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool | None:
-    from metalab._bundle.files import read_bundle
+    from metalab._client import embedded
+    from metalab.core.bundle.files import read_bundle
     from metalab.errors import MetalabError
-    from metalab_orchestrator.runtime.process import refusal
-    from metalab_orchestrator.runtime.teardown import native_target
 
     services_dir = path.parent
     try:
@@ -111,7 +111,7 @@ def _stop_locked(environment: Environment, path: Path, report: Reporter) -> bool
             return None
         services: dict[str, dict[str, Any]] = bundle["services"]
         for name in SERVICES:
-            if name in services and refusal(*native_target(name, services[name], services_dir)):
+            if name in services and embedded.native_refusal(name, services[name], services_dir):
                 return None  # the orchestrator reports what it does not signal
     except MetalabError:
         return None
@@ -124,12 +124,7 @@ def _stop(
     environment: Environment, bundle: dict[str, Any], services_dir: Path, report: Reporter
 ) -> None:
     """`LocalBackend.stop`, `recover` and the final probe of `Lifecycle._stop_and_forget`."""
-    from metalab.errors import ProvisioningFailed
-    from metalab_orchestrator.runtime import teardown
-    from metalab_orchestrator.runtime.health import check_bundle
-    from metalab_orchestrator.runtime.paths import data_dir_of
-    from metalab_orchestrator.runtime.process import NotOurProcess
-    from metalab_registry.store import BundleKey, BundleStore
+    from metalab._client import embedded
 
     services: dict[str, dict[str, Any]] = bundle["services"]
     for name in SERVICES:
@@ -137,28 +132,12 @@ def _stop(
             continue
         _Interruptible.check()
         report(f"stopping {name}")
-        try:
-            teardown.stop_native(name, services[name], services_dir)
-        except NotOurProcess as exc:
-            report(f"info {name}: not signalled: {exc}")
+        refused = embedded.stop_native(name, services[name], services_dir)
+        if refused is not None:
+            report(f"info {name}: not signalled: {refused}")
             continue
         report(f"stopped {name}")
-    _Interruptible.check()
-    if teardown.stop_unrecorded_atlas(services_dir):
-        report("stopped atlas: stopped (recorded in its pid file)")
-    if teardown.stop_unrecorded_server(data_dir_of(services_dir)):
-        report("stopped postgres: stopped (recorded in postmaster.pid)")
-    runtime = str(environment.settings.get("runtime", "auto"))
-    teardown.remove_unrecorded_containers(
-        runtime, environment.project, environment.name, services_dir
-    )
-    still = [p.name for p in check_bundle(bundle, services_dir) if p.state == "running"]
-    key = BundleKey(environment.project, environment.name, environment.file_root or "")
-    if still:
-        raise ProvisioningFailed(
-            f"could not stop {', '.join(still)}; the bundle is kept at {key.path}"
-        )
-    BundleStore().delete(key)
+    embedded.stop_rest(environment, bundle, services_dir, report, _Interruptible.check)
 
 
 class _Interruptible:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from metalab._client.embedded import Probe
     from metalab._config.resolve import Environment
-    from metalab_orchestrator.backends.base import Probe
 
 
 class HandleView:
@@ -50,9 +50,9 @@ class StatusView:
 
 def _index_pending(bundle: dict[str, Any]) -> int:
     """Index writes waiting under the bundle's ``file_root`` (`index_catch_up`)."""
-    from metalab_orchestrator.index_catch_up import pending_writes
+    from metalab._client.embedded import index_pending
 
-    return pending_writes(str(bundle.get("file_root", "")))
+    return index_pending(str(bundle.get("file_root", "")))
 
 
 def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | None:
@@ -64,7 +64,11 @@ def _local_bundle(environment: Environment) -> tuple[dict[str, Any], Path] | Non
 
     if resolve_target().address:
         return None  # a configured server is always asked
-    from metalab._bundle.files import bundle_path, read_bundle
+    from metalab._client.embedded import available
+
+    if not available():
+        return None  # the plain wheel: the slow path says what to install
+    from metalab.core.bundle.files import bundle_path, read_bundle
     from metalab.errors import BundleError
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
@@ -81,12 +85,9 @@ def _healthy_probes(
     """The probes of ``bundle`` when every service answers, as the local backend's ``probe``
     would give them; None otherwise (a bundle of another runtime than the configured one is
     not healthy there: the orchestrator replaces it)."""
-    from metalab_orchestrator.runtime.health import check_bundle, runtime_switch
+    from metalab._client.embedded import healthy_probes
 
-    if runtime_switch(str(environment.settings.get("runtime", "auto")), bundle):
-        return None
-    probes = check_bundle(bundle, services_dir)
-    return probes if probes and all(p.healthy for p in probes) else None
+    return healthy_probes(str(environment.settings.get("runtime", "auto")), bundle, services_dir)
 
 
 def healthy_bundle(environment: Environment) -> dict[str, Any] | None:

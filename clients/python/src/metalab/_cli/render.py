@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from metalab._bundle.discover import Discovered
     from metalab._config.resolve import Project, Selection
+    from metalab.core.bundle.discover import Discovered
 
 SERVICE_ORDER = ("postgres", "atlas")
 
@@ -67,7 +67,7 @@ def _read_private_line(path: Path) -> str | None:
 
 
 def bundle_json(bundle: dict[str, Any], reused: bool, show_secrets: bool) -> dict[str, Any]:
-    from metalab._locator import redact_locator
+    from metalab.core.redact import redact_locator
 
     locator = bundle.get("store_locator", "")
     return {
@@ -213,7 +213,7 @@ def discover_lines(found: Discovered, as_json: bool, show_secrets: bool) -> list
     """What `discover` prints: the store locator (redacted unless asked), or JSON."""
     import json
 
-    from metalab._locator import redact_locator
+    from metalab.core.redact import redact_locator
 
     locator = found.store_locator if show_secrets else redact_locator(found.store_locator)
     if not as_json:

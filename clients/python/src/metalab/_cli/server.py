@@ -10,7 +10,7 @@ from metalab._cli.options import json_option
 from metalab._client.token_file import default_socket
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 
 @click.group(invoke_without_command=True)
@@ -36,53 +36,11 @@ def server(ctx: click.Context, services: str, listen: str) -> None:
         return
     import asyncio
 
+    from metalab._client.embedded import serve
     from metalab._client.target import server_token
 
     names = [name.strip() for name in services.split(",") if name.strip()]
-    asyncio.run(_serve(names, listen, server_token()))
-
-
-async def _serve(names: list[str], listen: str, token: str | None) -> None:
-    import secrets
-
-    from metalab_server.address import check_listen
-    from metalab_server.memory import map_large_buffers
-    from metalab_server.server import serve_until_signalled, start_relayed_server, start_server
-
-    map_large_buffers()  # messages of any caller, refused or not, leave no lasting growth
-
-    tcp = not listen.startswith("unix:")
-    generate = tcp and not token
-    if generate:
-        from metalab._client.token_file import runtime_dir
-
-        check_listen(listen, token)  # beyond loopback the token must be configured
-        runtime_dir(create=True)  # refused before binding when it is not private
-        token = secrets.token_urlsafe(32)
-    if tcp:
-        running = await start_server(names, listen, token)
-        auth = "token required"
-    else:
-        running = await start_relayed_server(names, listen, token)
-        auth = "this account; other accounts with the token" if token else "this account only"
-    token_file: Path | None = None
-    if generate and token:
-        from metalab._client.token_file import write_token
-
-        try:
-            token_file = write_token(running.address, token)
-        except BaseException:
-            await running.stop(grace=0)
-            raise
-        auth = f"token required, in {token_file}"
-    banner = f"metalab server: {', '.join(names)} on {running.address} ({auth})"
-    try:
-        await serve_until_signalled(running, on_ready=lambda: click.echo(banner, err=True))
-    finally:
-        if token_file is not None and token:
-            from metalab._client.token_file import remove_token
-
-            remove_token(token_file, token)
+    asyncio.run(serve(names, listen, server_token(), lambda banner: click.echo(banner, err=True)))
 
 
 @server.command()

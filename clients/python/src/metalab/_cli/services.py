@@ -89,8 +89,8 @@ async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[s
     import asyncio
 
     from metalab._client.client import connect
+    from metalab.core.convert import to_dict
     from metalab.v1 import orchestrator_pb2
-    from metalab_registry.convert import to_dict
 
     request = orchestrator_pb2.UpRequest(spec=to_spec(environment), force=force)
     async with connect() as client:

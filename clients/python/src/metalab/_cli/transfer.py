@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import click
 
 from metalab._cli.verbosity import ScrubSecrets, scrub
-from metalab._locator import redact_locator
+from metalab.core.redact import redact_locator
 from metalab.errors import StoreError, UsageError
 
 if TYPE_CHECKING:

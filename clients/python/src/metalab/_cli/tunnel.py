@@ -71,7 +71,7 @@ def open_tunnel_for(
 
 
 def _read_bundle(environment: Environment) -> dict[str, Any]:
-    from metalab._bundle.files import bundle_path, read_bundle
+    from metalab.core.bundle.files import bundle_path, read_bundle
 
     path = bundle_path(environment.project, environment.name, environment.file_root)
     bundle = read_bundle(path, environment.project, environment.name)
@@ -211,7 +211,7 @@ async def _print_events(events: Any, atlas: dict[str, Any] | None) -> None:
 
 
 def daemon_address() -> str:
-    from metalab._bundle.files import home_services_dir
+    from metalab.core.bundle.files import home_services_dir
 
     return f"unix:{home_services_dir().parent / 'run' / 'tunnel.sock'}"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 
-from metalab._client.errors import mapped_errors
 from metalab._client.target import ServerTarget, resolve_target
+from metalab.core.status import mapped_errors
 from metalab.v1 import (
     orchestrator_pb2,
     orchestrator_pb2_grpc,
@@ -158,18 +158,18 @@ async def connect(target: ServerTarget | None = None) -> AsyncIterator[MetalabCl
         finally:
             await client.close()
         return
-    from metalab_server.server import ALL_SERVICES, start_server
+    from metalab._client.embedded import embedded_server, require
 
+    require()
     with tempfile.TemporaryDirectory(prefix="metalab-") as private:
         os.chmod(private, 0o700)
         EMBEDDED_DIRS.add(private)
         try:
-            running = await start_server(ALL_SERVICES, f"unix:{private}/metalab.sock")
-            client = MetalabClient(_channel(running.address))
-            try:
-                yield client
-            finally:
-                await client.close()
-                await running.stop(grace=0.5)
+            async with embedded_server(f"unix:{private}/metalab.sock") as address:
+                client = MetalabClient(_channel(address))
+                try:
+                    yield client
+                finally:
+                    await client.close()
         finally:
             EMBEDDED_DIRS.discard(private)

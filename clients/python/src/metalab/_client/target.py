@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from metalab.core.token import env_token
 from metalab.errors import ConfigError
 from metalab.workspace.settings_path import settings_file_exists, settings_path
 
@@ -24,23 +24,6 @@ def _server_settings() -> dict[str, Any]:
     from metalab.workspace.settings import load_settings
 
     return load_settings(path).server_dict()
-
-
-def env_token() -> str | None:
-    """``METALAB_TOKEN``, else the content of ``METALAB_TOKEN_FILE`` (e.g. a Docker secret)."""
-    token = os.environ.get("METALAB_TOKEN")
-    if token:
-        return token
-    path = os.environ.get("METALAB_TOKEN_FILE")
-    if not path:
-        return None
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", key="METALAB_TOKEN_FILE") from None
-    if not text or any(c in text for c in "\r\n\0"):
-        raise ConfigError(f"{path} must hold one non-empty line", key="METALAB_TOKEN_FILE")
-    return text
 
 
 def resolve_target() -> ServerTarget:

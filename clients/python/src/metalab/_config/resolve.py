@@ -21,7 +21,6 @@ from metalab.errors import ConfigError
 
 ENV_VAR_PREFIX = "METALAB__"
 IMPLICIT_ENV = "local"
-SECRET_KEYS = frozenset({"password", "token", "secret"})
 
 
 class Project(NamedTuple):
@@ -130,7 +129,7 @@ def project_from(files: ConfigFiles, start: Path | None = None) -> Project:
 
 
 def _validate_project(document: Mapping[str, Any]) -> None:
-    from metalab._config.schema import ProjectConfig
+    from metalab.core.schema import ProjectConfig
 
     ProjectConfig.model_validate(document)
 
@@ -138,7 +137,7 @@ def _validate_project(document: Mapping[str, Any]) -> None:
 def _validate_environment(document: Mapping[str, Any]) -> None:
     from pydantic import TypeAdapter
 
-    from metalab._config.schema import Environment
+    from metalab.core.schema import Environment
 
     TypeAdapter(Environment).validate_python(document)
 
@@ -298,17 +297,8 @@ def build_environment(
         sources=canonical.sources,
     )
     if trace.enabled():
+        from metalab.core.redact import redact
+
         trace.debug("resolved %s: %s", name, redact(environment.as_document()))
         trace.debug("executor defaults: %s", redact(environment.executor))
     return environment
-
-
-def redact(value: Any, show_secrets: bool = False) -> Any:
-    """Replace the values of secret keys (password, token, secret) with ``'***'``."""
-    if show_secrets:
-        return value
-    if isinstance(value, dict):
-        return {k: "***" if k in SECRET_KEYS else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value

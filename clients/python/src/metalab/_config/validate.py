@@ -159,7 +159,7 @@ def _known_keys(document: Mapping[str, Any], loc: tuple[Any, ...]) -> list[str]:
     """The keys valid where ``loc`` points, for "did you mean" hints."""
     from typing import get_args
 
-    from metalab._config import schema
+    from metalab.core import schema
 
     model: Any = schema.ProjectConfig
     for depth, part in enumerate(loc[:-1]):

@@ -4,8 +4,9 @@ from collections.abc import Callable
 
 from metalab._runstore.base import RunRecord, Store, StoreConfig
 from metalab._runstore.file import FileStore, FileStoreConfig
-from metalab._runstore.locator import parse_locator, redact_locator, resolve_store
+from metalab._runstore.locator import parse_locator, resolve_store
 from metalab._runstore.pgconfig import PostgresStoreConfig
+from metalab.core.redact import redact_locator
 
 
 def reindex(locator: object, progress: Callable[[str, int], None] | None = None) -> int:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metalab._fs import write_atomic
 from metalab._runstore.base import EXPERIMENT_SCHEMA, MetricStep, RunRecord, RunState, now_iso
+from metalab.core.fs import write_atomic
 from metalab.errors import StoreError
 
 FILE_MODE = 0o644

@@ -22,34 +22,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from metalab._runstore.base import StoreConfig
 from metalab._runstore.file import FileStoreConfig
 from metalab._runstore.pgconfig import PostgresStoreConfig
+from metalab.core.redact import redact_locator
 from metalab.errors import StoreError
 
 log = logging.getLogger("metalab._runstore")
 
 DEFAULT_ROOT = "experiments"
 PG_SCHEMES = ("postgresql", "postgres")
-SECRET_PARAMS = frozenset({"password", "sslpassword"})
-
-
-def redact_locator(locator: str) -> str:
-    """The locator with any password (in the userinfo or the query) replaced by ``***``."""
-    try:
-        parts = urlsplit(locator)
-    except ValueError:
-        return "<unparseable locator>"
-    if not parts.scheme or parts.scheme == "file":
-        return locator
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostport}"
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query = [(k, "***" if k in SECRET_PARAMS else v) for k, v in query]
-    return urlunsplit(
-        (parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), parts.fragment)
-    )
 
 
 def has_password(locator: str) -> bool:
@@ -62,7 +41,7 @@ def has_password(locator: str) -> bool:
         return False
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
     query = parse_qsl(parts.query, keep_blank_values=True)
-    return ":" in userinfo or any(k in SECRET_PARAMS for k, _ in query)
+    return ":" in userinfo or any("password" in k.lower() for k, _ in query)
 
 
 def parse_locator(locator: str, base_dir: Path | None = None) -> StoreConfig:
@@ -166,7 +145,7 @@ def resolve_store(store: Any, base_dir: Path | None = None) -> StoreConfig:
 
 def discover_store(base: Path | None = None, env_name: str | None = None) -> StoreConfig:
     """The store of the nearest service bundle (``env_name``: that environment's bundle)."""
-    from metalab._bundle.discover import discover_for_project
+    from metalab._config.discover import discover_for_project
     from metalab.errors import BundleError, BundleNotFound, ConfigError
 
     try:

@@ -27,7 +27,7 @@ class PostgresStoreConfig:
         return PostgresStore(self)
 
     def describe(self) -> str:
-        from metalab._runstore.locator import redact_locator
+        from metalab.core.redact import redact_locator
 
         return f"PostgresStore {redact_locator(self.dsn)} (file_root={self.file_root})"
 

@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from metalab._fs import write_atomic
 from metalab._placement import exported_env
+from metalab.core.fs import write_atomic
 from metalab.core.slurm.commands import (
     SCONTROL_CONFIG,
     array_spec,

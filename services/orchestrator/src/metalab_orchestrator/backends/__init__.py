@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from metalab_orchestrator.backends.base import Backend

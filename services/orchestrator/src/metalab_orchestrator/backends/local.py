@@ -36,7 +36,7 @@ from metalab_orchestrator.runtime.teardown import (
 )
 
 if TYPE_CHECKING:
-    from metalab._config.schema import AtlasService, PostgresService
+    from metalab.core.schema import AtlasService, PostgresService
     from metalab_orchestrator.runtime.containers import Owner
     from metalab_orchestrator.runtime.pg_handle import PostgresHandle
     from metalab_orchestrator.runtime.runtime_choice import RuntimeChoice

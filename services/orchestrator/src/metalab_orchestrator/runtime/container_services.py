@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from metalab.errors import ConfigError, ProvisioningFailed
+from metalab.core.errors import ConfigError, ProvisioningFailed
 from metalab_orchestrator.plugins import atlas as atlas_plugin
 from metalab_orchestrator.plugins import now
 from metalab_orchestrator.probes import probe_http, probe_postgres

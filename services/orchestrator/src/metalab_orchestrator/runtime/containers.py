@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 from metalab_orchestrator.runtime.engines import client, is_podman
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 
 if TYPE_CHECKING:
     import docker

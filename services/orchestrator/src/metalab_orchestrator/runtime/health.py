@@ -21,7 +21,7 @@ from metalab_orchestrator.runtime.process import ProcessRecord, is_ours
 
 def record_of(handle: dict[str, Any]) -> ProcessRecord:
     """The process a bundle's service entry records, typed by `ServiceRecord`."""
-    from metalab._bundle.model import ServiceRecord
+    from metalab.core.bundle.model import ServiceRecord
 
     entry = ServiceRecord.from_dict(handle)
     return ProcessRecord(entry.pid, entry.start_time, entry.pgid or entry.pid)

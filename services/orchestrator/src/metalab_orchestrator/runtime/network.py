@@ -14,7 +14,7 @@ import socket
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from metalab.errors import ConfigError, ProvisioningFailed
+from metalab.core.errors import ConfigError, ProvisioningFailed
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 
 NAMES = ("initdb", "pg_ctl", "postgres")
 DEBIAN_ROOT = Path("/usr/lib/postgresql")

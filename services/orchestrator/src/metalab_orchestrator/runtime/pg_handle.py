@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from metalab.errors import ConfigError
+from metalab.core.errors import ConfigError
 
 AuthMethod = Literal["scram-sha-256", "md5", "trust", "password"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("scram-sha-256", "md5", "trust", "password")

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 
 from .accounts import Account, first_blocked_dir
 from .pg_binaries import PgBinaries

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 from metalab_server.pidfd import group_members, signal_verified
 
 from .accounts import Account, require_traversable, resolve_service_account

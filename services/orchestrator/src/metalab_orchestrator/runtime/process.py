@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import subprocess  # imported where a process is spawned: health checks need none
 
-from metalab.errors import MetalabError
+from metalab.core.errors import MetalabError
 from metalab_server.pidfd import Pin, group_members, open_pidfd, signal_group
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -206,7 +206,7 @@ def spawn_detached(
 
 def write_record(path: Path, record: ProcessRecord) -> None:
     """Save ``pid start_time`` atomically, 0600: the services directory's own record."""
-    from metalab._fs import write_atomic
+    from metalab.core.fs import write_atomic
 
     write_atomic(path, f"{record.pid} {record.start_time}\n".encode())
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 from metalab_orchestrator.runtime.process import tail
 
 READY_POLL = (0.01, 0.1)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from metalab.errors import ProvisioningFailed
+from metalab.core.errors import ProvisioningFailed
 
 RUNTIMES = ("auto", "native", "docker", "podman")
 ENGINES = ("docker", "podman")

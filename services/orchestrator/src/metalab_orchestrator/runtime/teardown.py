@@ -44,7 +44,7 @@ def native_target(
     from metalab_orchestrator.runtime.health import record_of
 
     if name == "postgres":
-        from metalab._bundle.model import ServiceRecord
+        from metalab.core.bundle.model import ServiceRecord
         from metalab_orchestrator.runtime.pg_layout import server_owner
 
         entry = ServiceRecord.from_dict(handle, "services.postgres.")

@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from metalab._process import pid_alive
+from metalab.core.process import pid_alive
 from metalab.workspace.folders.primitives import fsync_dir, parse_tmp, remove_tree
 
 log = logging.getLogger("metalab.folders")

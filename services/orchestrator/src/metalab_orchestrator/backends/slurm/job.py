@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metalab._fs import write_atomic
-from metalab.errors import MetalabError, ProvisioningFailed
+from metalab.core.errors import MetalabError, ProvisioningFailed
+from metalab.core.fs import write_atomic
 from metalab_orchestrator.backends.slurm.address import advertised_address, url_host
 from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint, JobSpec
 from metalab_orchestrator.plugins import atlas as atlas_plugin

@@ -6,8 +6,8 @@ answer), so a healthy status costs no extra call. A failed ``sinfo`` says nothin
 
 from __future__ import annotations
 
+from metalab.core.errors import SchedulerError
 from metalab.core.slurm.commands import sinfo_node_argv
-from metalab.errors import SchedulerError
 
 from .runner import CommandRunner
 

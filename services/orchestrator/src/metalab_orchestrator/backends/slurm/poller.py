@@ -12,8 +12,8 @@ import logging
 import time
 from collections.abc import Iterable
 
+from metalab.core.errors import SchedulerError
 from metalab.core.slurm.squeue import GONE, JobInfo, parse_squeue, squeue_argv, unknown_job
-from metalab.errors import SchedulerError
 
 from .runner import CommandRunner
 

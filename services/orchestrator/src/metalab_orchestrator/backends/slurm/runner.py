@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from metalab._fs import write_atomic
-from metalab.errors import SchedulerError
+from metalab.core.errors import SchedulerError
+from metalab.core.fs import write_atomic
 
 if TYPE_CHECKING:
     import asyncssh
 
-    from metalab._config.schema import SlurmEnvironment
+    from metalab.core.schema import SlurmEnvironment
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from metalab.core.errors import ConfigError
 from metalab.core.slurm.commands import q
-from metalab.errors import ConfigError
 
 JOB_MODULE = "metalab_orchestrator.backends.slurm.job"
 SIGNAL_LEAD_MIN, SIGNAL_LEAD_MAX = 30, 300

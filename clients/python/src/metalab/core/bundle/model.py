@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from metalab.errors import BundleError, ConfigError
+from metalab.core.errors import BundleError, ConfigError
 
 # Names that become path components (project, environment) or keys of ``services``: 1 to 100
 # characters, none of them "/", "\\", NUL or another control character, not starting with "."

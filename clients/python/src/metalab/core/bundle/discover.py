@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from metalab._bundle.files import BUNDLE_NAME, Bundle, bundle_path, read_bundle
-from metalab.errors import BundleNotFound, BundleRefused
+from metalab.core.bundle.files import BUNDLE_NAME, Bundle, read_bundle
+from metalab.core.errors import BundleNotFound, BundleRefused
 
 
 class Discovered(NamedTuple):
@@ -54,20 +54,4 @@ def discover(
     hint = f"; skipped {', '.join(skipped)}" if skipped else ""
     raise BundleNotFound(
         f"no service bundle found from {start}{hint}; run `metalab services up` first"
-    )
-
-
-def discover_for_project(start_dir: Path | None = None, env_flag: str | None = None) -> Discovered:
-    """Discover using the project config found from ``start_dir`` to filter and to locate."""
-    from metalab._config.resolve import load_project, resolve_environment
-
-    project = load_project(start_dir)
-    if project.files.base_path is None:
-        return discover(start_dir)
-    env = resolve_environment(project, env_flag)
-    return discover(
-        start_dir,
-        project=project.name,
-        environment=env.name,
-        configured_path=bundle_path(env.project, env.name, env.file_root),
     )

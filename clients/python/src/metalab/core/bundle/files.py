@@ -14,9 +14,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from metalab._bundle.model import BundleModel, check_name
-from metalab._fs import read_capped, write_atomic
-from metalab.errors import BundleError, BundleRefused, ConfigError
+from metalab.core.bundle.model import BundleModel, check_name
+from metalab.core.errors import BundleError, BundleRefused, ConfigError
+from metalab.core.fs import read_capped, write_atomic
 
 SCHEMA_VERSION = 1
 BUNDLE_NAME = "bundle.json"

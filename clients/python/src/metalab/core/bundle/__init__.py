@@ -1,6 +1,6 @@
 """The service bundle: a public JSON contract describing how to reach provisioned services."""
 
-from metalab._bundle.files import (
+from metalab.core.bundle.files import (
     SCHEMA_VERSION,
     bundle_path,
     delete_bundle,
