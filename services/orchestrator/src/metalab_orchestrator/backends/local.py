@@ -33,7 +33,7 @@ from metalab_orchestrator.local.process import (
     is_alive,
     spawn_detached,
 )
-from metalab_orchestrator.local.readiness import wait_ready
+from metalab_orchestrator.local.readiness import NATIVE_POLL, wait_ready
 from metalab_orchestrator.local.teardown import (
     STOP_GRACE,
     atlas_pid_file,
@@ -276,6 +276,7 @@ class LocalBackend:
             log_path,
             lambda: probe_http(LOOPBACK, port, token=token),
             alive,
+            NATIVE_POLL,
         )
         return entry
 

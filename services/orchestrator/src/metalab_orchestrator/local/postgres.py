@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
+READY_POLL_MAX = 0.02  # a start-up poll is a file read or one SELECT 1: notice ready within 20 ms
 SOCKET_PATH_MAX = 107  # sun_path minus the terminating NUL
 _PORT_CLASH = (
     "Address already in use",
@@ -359,7 +360,11 @@ def _spawn_ready(
             )
         except OSError as exc:
             raise ProvisioningFailed(f"cannot execute {bins.postgres}: {exc.strerror}") from exc
-        ready = wait_for(_ready_or_dead(record, data_dir), max(0.0, deadline - time.monotonic()))
+        ready = wait_for(
+            _ready_or_dead(record, data_dir),
+            max(0.0, deadline - time.monotonic()),
+            max_interval=READY_POLL_MAX,
+        )
         if ready and is_alive(record):
             return record, port
         new_log = _new_log_text(log_path, offset)
@@ -388,8 +393,6 @@ def _spawn_ready(
 
 def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path) -> PostgresHandle:
     """Start (or restart) the server for ``data_dir``; return once it answers ``SELECT 1``."""
-    import psycopg
-
     deadline = time.monotonic() + settings.start_timeout
     account = resolve_service_account(
         settings.run_as, service="PostgreSQL", key="services.postgres.run_as"
@@ -438,6 +441,10 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         database=settings.database,
         user=settings.user,
     )
+    # Imported only now: while the template is copied and the server starts, the GIL stays
+    # free for the event loop that spawns Atlas beside it (issue 14: cold `up`).
+    import psycopg
+
     ok = False
     try:
         _bootstrap(settings, run_dir, port, password, deadline - time.monotonic())
@@ -453,7 +460,9 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
             last = probe_postgres(handle)
             return last.healthy
 
-        if not wait_for(answered, max(0.0, deadline - time.monotonic())):
+        if not wait_for(
+            answered, max(0.0, deadline - time.monotonic()), max_interval=READY_POLL_MAX
+        ):
             raise ProvisioningFailed(
                 f"PostgreSQL started but is not usable: {last.detail}", log_tail=tail(log_path)
             )
