@@ -93,7 +93,7 @@ async def _up(environment: Any, force: bool, progress: Progress) -> tuple[dict[s
     from metalab.v1 import orchestrator_pb2
 
     request = orchestrator_pb2.UpRequest(spec=to_spec(environment), force=force)
-    async with connect() as client:
+    async with connect(services=("orchestrator",)) as client:
         final = None
         try:
             async for event in client.up(request):

@@ -144,11 +144,14 @@ def _channel(address: str) -> grpc.aio.Channel:
 
 
 @asynccontextmanager
-async def connect(target: ServerTarget | None = None) -> AsyncIterator[MetalabClient]:
+async def connect(
+    target: ServerTarget | None = None, services: tuple[str, ...] | None = None
+) -> AsyncIterator[MetalabClient]:
     """A client for the configured server, or for servicers embedded in this process.
 
-    Embedded: the three servicers are hosted on a private Unix socket in a fresh 0700
-    directory, and the client still speaks gRPC through the generated stubs.
+    Embedded: the servicers (``services``, default all three) are hosted on a private Unix
+    socket in a fresh 0700 directory, and the client still speaks gRPC through the generated
+    stubs. A command that calls one service names it, and the others are not even imported.
     """
     target = target or resolve_target()
     if target.address:
@@ -165,7 +168,7 @@ async def connect(target: ServerTarget | None = None) -> AsyncIterator[MetalabCl
         os.chmod(private, 0o700)
         EMBEDDED_DIRS.add(private)
         try:
-            async with embedded_server(f"unix:{private}/metalab.sock") as address:
+            async with embedded_server(f"unix:{private}/metalab.sock", services) as address:
                 client = MetalabClient(_channel(address))
                 try:
                     yield client

@@ -40,12 +40,15 @@ def require() -> None:
 
 
 @asynccontextmanager
-async def embedded_server(address: str) -> AsyncIterator[str]:
-    """All services hosted in this process on ``address``; yields the bound address."""
+async def embedded_server(
+    address: str, services: tuple[str, ...] | None = None
+) -> AsyncIterator[str]:
+    """``services`` (default all) hosted in this process on ``address``; yields the bound
+    address."""
     require()
     from metalab_server.server import ALL_SERVICES, start_server
 
-    running = await start_server(ALL_SERVICES, address)
+    running = await start_server(ALL_SERVICES if services is None else services, address)
     try:
         yield running.address
     finally:

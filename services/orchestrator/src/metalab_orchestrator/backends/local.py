@@ -28,6 +28,7 @@ from metalab_orchestrator.runtime.paths import (
 )
 from metalab_orchestrator.runtime.ports import ensure_port_free
 from metalab_orchestrator.runtime.process import NotOurProcess, is_alive
+from metalab_orchestrator.runtime.readiness import NATIVE_POLL
 from metalab_orchestrator.runtime.teardown import (
     STOP_GRACE,
     atlas_pid_file,
@@ -231,7 +232,9 @@ class LocalBackend:
         async def alive() -> bool:
             return is_alive(record)
 
-        await atlas_plugin.wait_atlas(port, token, config.start_timeout, log_path, alive)
+        await atlas_plugin.wait_atlas(
+            port, token, config.start_timeout, log_path, alive, NATIVE_POLL
+        )
         return entry
 
     async def _start_atlas_container(

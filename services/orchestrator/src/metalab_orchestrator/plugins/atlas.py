@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from metalab_orchestrator.plugins import now
 from metalab_orchestrator.probes import probe_http
-from metalab_orchestrator.runtime.readiness import Alive, wait_ready
+from metalab_orchestrator.runtime.readiness import READY_POLL, Alive, wait_ready
 
 if TYPE_CHECKING:
     from metalab_orchestrator.runtime.accounts import Account
@@ -67,13 +67,21 @@ def spawn(
     return spawn_detached(argv, log_path=log_path, env=env, cwd=cwd, record_path=record_path)
 
 
-async def wait_atlas(port: int, token: str, budget: float, log_path: Path, alive: Alive) -> None:
-    """Wait until Atlas answers its health check on loopback with its token (`wait_ready`)."""
+async def wait_atlas(
+    port: int,
+    token: str,
+    budget: float,
+    log_path: Path,
+    alive: Alive,
+    poll: tuple[float, float] = READY_POLL,
+) -> None:
+    """Wait until Atlas answers its health check on loopback with its token (`wait_ready`,
+    polling at ``poll``)."""
 
     async def check() -> tuple[bool, str]:
         return await probe_http(LOOPBACK, port, token=token)
 
-    await wait_ready("atlas", budget, log_path, check, alive)
+    await wait_ready("atlas", budget, log_path, check, alive, poll)
 
 
 def atlas_entry(
