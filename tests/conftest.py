@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # As in the servers (metalab_server/__init__.py): gRPC's fork handlers can crash a child this
 # process forks while gRPC threads run; set before any test module imports grpc.
@@ -20,6 +21,11 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 IN_CI = os.environ.get("METALAB_CI") == "1"
 
 pytest_plugins = ["tests.support.fixtures"]
+
+# No per-example deadline: a loaded CI machine is not a failing property (timings go in
+# benchmarks/, never in assertions).
+hypothesis_settings.register_profile("metalab", deadline=None)
+hypothesis_settings.load_profile("metalab")
 
 # The suite's private SLURM cluster (scripts/infra/start-slurm.sh; paths in slurm-env.sh). Set
 # before any test runs, so every sinfo/sbatch/squeue of the tests and of the product under test

@@ -53,3 +53,11 @@ def test_atlas_services_page_masks_with_the_same_list(tmp_path: Path) -> None:
     shown = bundle_view(path)["bundle"]
     assert shown["services"]["postgres"] == {"passfile": REDACTED, "port": 5432}
     assert "pw" not in shown["store_locator"]
+
+
+def test_a_credential_file_path_stays_usable_except_where_others_read() -> None:
+    locator = "postgresql://metalab@h:5432/metalab?passfile=/home/u/.pgpass"
+    assert redact_locator(locator) == locator  # what `discover` prints: a client connects with it
+    assert "/home/u/.pgpass" not in redact_locator(locator, files=True)
+    assert redact({"passfile": "/p"}) == {"passfile": "/p"}
+    assert redact({"passfile": "/p"}, files=True) == {"passfile": REDACTED}

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from metalab.core.redact import redact_locator
 
     auth = "token required" if token else "no token: loopback only"
+    shown = redact_locator(args.store, files=True)
     print(
-        f"atlas: serving {redact_locator(args.store)} on http://{args.host}:{args.port} ({auth})",
+        f"atlas: serving {shown} on http://{args.host}:{args.port} ({auth})",
         file=sys.stderr,
         flush=True,
     )

@@ -6,25 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from metalab.core.redact import REDACTED, redact_locator
-
-HIDDEN_PARAMS = ("passfile", "sslkey", "sslpassword", "sslcert", "sslrootcert")
+from metalab.core.redact import redact_locator
 
 
 def shown_locator(store: str) -> str:
-    """``store`` for display: passwords and secret values masked (`redact_locator`), and the
-    paths of credential files (``passfile``, TLS keys) too."""
-    locator = redact_locator(store)
-    parts = urlsplit(locator)
-    if not parts.scheme or not parts.query:
-        return locator
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(k in HIDDEN_PARAMS for k, _ in pairs):
-        return locator
-    query = urlencode([(k, REDACTED if k in HIDDEN_PARAMS else v) for k, v in pairs], safe="*/")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    """``store`` for display: passwords and secret values masked, and the paths of credential
+    files (``passfile``, TLS keys) too (`redact_locator`)."""
+    return redact_locator(store, files=True)
 
 
 def about(store: str, kind: str, bundle: Path | None) -> dict[str, Any]:

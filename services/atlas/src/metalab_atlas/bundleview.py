@@ -24,4 +24,4 @@ def bundle_view(path: Path | None) -> dict[str, Any]:
         return {"found": False, "detail": "unreadable bundle"}
     if data is None:
         return {"found": False, "detail": "no bundle (services are down)"}
-    return {"found": True, "bundle": redact(data)}
+    return {"found": True, "bundle": redact(data, files=True)}
