@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -97,11 +96,6 @@ def _containers(services_dir: Path) -> list[str]:
     return [line for line in listed.stdout.splitlines() if line.strip()]
 
 
-def _have_images(*images: str) -> bool:
-    inspect = subprocess.run(["docker", "image", "inspect", *images], capture_output=True)
-    return inspect.returncode == 0
-
-
 @pytest.mark.postgres
 def test_kill_9_of_up_at_any_instant_leaves_no_process_after_down(open_tmp: Path) -> None:
     project = make_project(open_tmp, template=PG_ATLAS)
@@ -109,13 +103,12 @@ def test_kill_9_of_up_at_any_instant_leaves_no_process_after_down(open_tmp: Path
     _kill_up_at_spread_instants(project, services_dir, list)
 
 
-ATLAS_IMAGE = "metalab:e2e"  # the image the e2e suite builds; Atlas's code is the same
+ATLAS_IMAGE = "metalab:latest"  # built from this checkout by the `images` fixture
 
 
 @pytest.mark.docker
+@pytest.mark.usefixtures("images")
 def test_kill_9_of_up_in_containers_leaves_no_container_after_down(open_tmp: Path) -> None:
-    if shutil.which("docker") is None or not _have_images("metalab-postgres:latest", ATLAS_IMAGE):
-        pytest.skip("needs Docker with metalab-postgres:latest and " + ATLAS_IMAGE)
     project = make_project(open_tmp, template=PG_ATLAS)
     config = project / ".metalab.toml"
     text = config.read_text().replace(

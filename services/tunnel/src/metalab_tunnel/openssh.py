@@ -293,6 +293,11 @@ class SshMaster:
         if self._drain is not None:
             self._drain.cancel()
             await asyncio.gather(self._drain, return_exceptions=True)
+        # Close the pipes now, on this loop: a transport left to the garbage collector closes
+        # them on whatever loop is current then, or on a closed one ("Event loop is closed").
+        transport = getattr(process, "_transport", None)
+        if isinstance(transport, asyncio.SubprocessTransport):
+            transport.close()
 
     def _signal(self, sig: signal.Signals) -> None:
         if self._leader is not None:
