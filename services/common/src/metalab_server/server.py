@@ -30,6 +30,7 @@ from metalab_server.address import (
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
 from metalab_server.details import SummarizeErrors
+from metalab_server.held import HeldBytesInterceptor
 from metalab_server.relay import IDLE_TIMEOUT, PeerRelay
 
 # name → "module:function"; the function registers the servicer and returns its full names.
@@ -146,8 +147,8 @@ def load_plugin(name: str) -> AddToServer:
 
 def _grpc_server(token: str | None, options: list[tuple[str, int]]) -> grpc.aio.Server:
     interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
-    if token:
-        interceptors.insert(0, TokenAuthInterceptor(token))
+    if token:  # every caller is another account's, or holds the token like one
+        interceptors[:0] = [TokenAuthInterceptor(token), HeldBytesInterceptor()]
     return grpc.aio.server(
         interceptors=interceptors, options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS
     )
