@@ -14,7 +14,7 @@ import pytest
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_owner_server
 
-IDLE = 1.0  # the relay's idle timeout here, seconds
+IDLE = 2.0  # the relay's idle timeout here, seconds (pings come 10 times as often)
 PINGS_MS = 200  # the servers' ping interval on open calls
 NO_PINGS_MS = 2**31 - 1  # grpc's "never"
 
