@@ -142,3 +142,28 @@ def test_a_killed_server_leaves_a_locator_the_client_does_not_follow(
     assert locator_path(public).exists()  # SIGKILL: nothing was cleaned up
     assert Path(server.address.removeprefix("unix:")).exists()
     assert resolve_target() == ServerTarget(public, "t0ken")  # nobody answers there
+
+
+def test_a_lock_symlink_planted_beside_the_shared_socket_is_not_followed(
+    home: Path, open_tmp: Path, intruder: str
+) -> None:
+    shared = open_tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    precious = home / "precious"
+    precious.write_text("the owner's\n")
+    planted = shared / "metalab.sock.lock"
+    planted.symlink_to(precious)
+    pw = pwd.getpwnam(intruder)
+    os.lchown(planted, pw.pw_uid, pw.pw_gid)
+    result = subprocess.run(
+        [METALAB, "server", "--services", "registry", "--shared-socket", f"unix:{planted}"[:-5]],
+        env={**os.environ, "METALAB_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot lock {planted}" in result.stderr
+    assert precious.read_text() == "the owner's\n"
+    assert not (shared / "metalab.sock").exists()

@@ -88,7 +88,12 @@ def lock_unix_path(address: str) -> IO[bytes] | None:
         return None
     path = Path(address[len("unix:") :])
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = open(f"{path}.lock", "ab")  # noqa: SIM115 - held for the server's lifetime
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:  # never through a symlink planted beside a shared socket
+        fd = os.open(f"{path}.lock", flags, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock {path}.lock: {exc.strerror}") from None
+    handle = os.fdopen(fd, "ab")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
