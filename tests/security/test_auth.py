@@ -1,7 +1,8 @@
 """Authenticated by default on every transport, against a real second local account.
 
-The owner's `metalab server` on a Unix socket admits the owner's account without a token and
-every other account (that can reach the socket) only with the token, by the peer's uid; on
+The owner's `metalab server` on a Unix socket admits only the owner's account (no token: the
+socket's 0700 directory keeps every other account out) and, on a shared socket when asked,
+every other account that can reach it only with the token, by the peer's uid; on
 loopback TCP it requires a token it generates into a 0600 file the owner's CLI finds by
 itself; the Atlas that `services up` starts requires its token on loopback too, and the
 browser's ``?token=`` becomes a cookie.
@@ -175,14 +176,14 @@ def test_loopback_tcp_needs_a_token_the_owner_cli_finds_by_itself(
 
 
 def test_unix_socket_admits_only_the_owner(home: Path, open_tmp: Path, intruder: str) -> None:
-    server = Server(home)  # the default: ~/.metalab/run/server.sock
+    server = Server(home)  # the default: ~/.metalab/run/server.sock, direct, no relay
     try:
         path = Path(server.address.removeprefix("unix:"))
         assert path == home / "run" / "server.sock"
-        # The relay checks the peer; the default directory keeps other accounts out anyway.
-        assert stat.S_IMODE(path.stat().st_mode) == 0o666
+        # The kernel keeps other accounts out: a 0600 socket in a 0700 directory of the owner.
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        assert "this account only" in server.banner
+        assert "(this account only)" in server.banner
         # The owner's CLI needs no token on the socket.
         project = open_tmp / "proj"
         project.mkdir()
@@ -196,25 +197,44 @@ def test_unix_socket_admits_only_the_owner(home: Path, open_tmp: Path, intruder:
         server.stop()
     assert not path.exists()
 
-    # A socket the owner places where everyone may enter, and no token configured: the
-    # other account connects, and gets UNAUTHENTICATED (there is no token it could give).
+    # An owner socket where everyone may enter is refused with one line, before any bind.
     shared = open_tmp / "shared"
     shared.mkdir(mode=0o777)
     shared.chmod(0o1777)
-    server = Server(home, "--listen", f"unix:{shared}/metalab.sock")
+    refused = subprocess.run(
+        [METALAB, "server", "--listen", f"unix:{shared}/metalab.sock"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "must be this account's with mode 0700 (is drwxrwxrwt" in refused.stderr
+    assert "--shared-socket" in refused.stderr
+    assert not (shared / "metalab.sock").exists()
+
+    # A shared socket there, and no token configured: the other account connects, and gets
+    # UNAUTHENTICATED (there is no token it could give); the owner connects there too.
+    server = Server(home, "--shared-socket", f"unix:{shared}/metalab.sock")
     try:
         assert stat.S_IMODE((shared / "metalab.sock").stat().st_mode) == 0o666
-        assert as_account(intruder, CALL, server.address).startswith("UNAUTHENTICATED")
+        assert "other accounts: no token set" in server.banner
+        assert as_account(intruder, CALL, f"unix:{shared}/metalab.sock").startswith(
+            "UNAUTHENTICATED"
+        )
+        assert as_account(intruder, CALL, server.address).startswith("UNAVAILABLE")
         with socket.socket(socket.AF_UNIX) as mine:
             mine.connect(str(shared / "metalab.sock"))  # the owner connects
     finally:
         server.stop()
+    assert not (shared / "metalab.sock").exists()
 
 
 def test_unix_socket_admits_another_account_with_the_token(
     home: Path, open_tmp: Path, intruder: str
 ) -> None:
-    """SO_PEERCRED: the owner without a token, another account only with the token."""
+    """SO_PEERCRED on the shared socket: the owner without a token, another account only with
+    the token; the owner's socket beside it stays the owner's alone."""
     secret = home / "server.token"
     secret.write_text("relay-test-token-0123456789abcdef\n")
     secret.chmod(0o600)
@@ -230,26 +250,27 @@ def test_unix_socket_admits_another_account_with_the_token(
     wrong.write_text("not-the-token\n")
     os.chown(wrong, pw.pw_uid, pw.pw_gid)
 
-    server = Server(
-        home, "--listen", f"unix:{shared}/metalab.sock", env={"METALAB_TOKEN_FILE": str(secret)}
-    )
+    public = f"unix:{shared}/metalab.sock"
+    server = Server(home, "--shared-socket", public, env={"METALAB_TOKEN_FILE": str(secret)})
     try:
-        assert "other accounts with the token" in server.banner
+        assert "other accounts with the token on" in server.banner
         # The other account: no token, a wrong one, the right one.
-        assert as_account(intruder, CALL, server.address).startswith(
-            "UNAUTHENTICATED missing bearer token"
-        )
-        assert as_account(intruder, TOKEN_CALL, server.address, str(wrong)).startswith(
+        assert as_account(intruder, CALL, public).startswith("UNAUTHENTICATED missing bearer token")
+        assert as_account(intruder, TOKEN_CALL, public, str(wrong)).startswith(
             "UNAUTHENTICATED invalid bearer token"
         )
-        assert as_account(intruder, TOKEN_CALL, server.address, str(given)).startswith(
+        assert as_account(intruder, TOKEN_CALL, public, str(given)).startswith(
             "NOT_FOUND"  # through: the registry answers, it has no such bundle
         )
-        # The owner's CLI with no token configured at all.
+        # The owner's socket, even with the token: the kernel refuses the other account.
+        assert as_account(intruder, TOKEN_CALL, server.address, str(given)).startswith(
+            "UNAVAILABLE"
+        )
+        # The owner's CLI, pointed at the shared socket with no token configured at all.
         project = open_tmp / "proj"
         project.mkdir()
         (project / ".metalab.toml").write_text(FILE_ONLY)
-        env = {**_clean_env(), "METALAB_HOME": str(home), "METALAB_SERVER": server.address}
+        env = {**_clean_env(), "METALAB_HOME": str(home), "METALAB_SERVER": public}
         status = run_cli("services", "status", cwd=project, env=env)
         assert "No services running for auth (local)." in status.stdout, status.stderr
         token = secret.read_text().strip()
@@ -264,7 +285,9 @@ def test_unix_socket_admits_another_account_with_the_token(
 def test_root_peer_needs_the_token_of_a_server_that_is_not_root(
     open_tmp: Path, intruder: str
 ) -> None:
-    """uid 0 counts as the owner only for a server run by root."""
+    """uid 0 counts as the owner on the shared socket only for a server run by root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root as the calling peer")
     pw = pwd.getpwnam(intruder)
     theirs = open_tmp / "theirs"
     theirs.mkdir()
@@ -273,8 +296,9 @@ def test_root_peer_needs_the_token_of_a_server_that_is_not_root(
     (theirs / "home").mkdir(mode=0o700)
     os.chown(theirs / "home", pw.pw_uid, pw.pw_gid)
     address = f"unix:{theirs}/metalab.sock"
+    argv = [METALAB, "server", "--services", "registry", "--shared-socket", address]
     process = subprocess.Popen(
-        account_argv(intruder, [METALAB, "server", "--services", "registry", "--listen", address]),
+        account_argv(intruder, argv),
         env={
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             "PATH": "/usr/bin:/bin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,7 +88,12 @@ def lock_unix_path(address: str) -> IO[bytes] | None:
         return None
     path = Path(address[len("unix:") :])
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = open(f"{path}.lock", "ab")  # noqa: SIM115 - held for the server's lifetime
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:  # never through a symlink planted beside a shared socket
+        fd = os.open(f"{path}.lock", flags, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock {path}.lock: {exc.strerror}") from None
+    handle = os.fdopen(fd, "ab")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -95,3 +101,41 @@ def lock_unix_path(address: str) -> IO[bytes] | None:
         raise ConfigError(f"another metalab server is already listening on {path}") from None
     os.set_inheritable(handle.fileno(), False)
     return handle
+
+
+def owner_only_dir(address: str) -> tuple[int, str]:
+    """For the owner's socket ``unix:PATH``: an open descriptor of its directory (keep it while
+    the socket is bound: the server unlinks the socket through it when it stops) and the
+    address to bind instead.
+
+    PATH's directory is created 0700 when missing; refused with one line unless it is a
+    directory (not a symlink) of this account that no other account may enter, as PostgreSQL's
+    ``unix_socket_directories`` with mode 0700 and OpenSSH's agent sockets: the kernel then
+    refuses every other account at ``connect()``, so the socket needs no token and no relay.
+    The bind goes through the descriptor of the directory checked (``/proc/self/fd/N/NAME``),
+    so a directory swapped in after the check never receives the socket.
+    """
+    path = Path(address.removeprefix("unix:"))
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(
+            f"refusing the owner socket {path}: its directory {directory} is not a directory "
+            f"of this account ({exc.strerror}); other accounts go through --shared-socket",
+            key="--listen",
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise ConfigError(
+                f"refusing the owner socket {path}: its directory {directory} must be this "
+                f"account's with mode 0700 (is {stat.filemode(info.st_mode)}, uid "
+                f"{info.st_uid}); other accounts go through --shared-socket",
+                key="--listen",
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, f"unix:/proc/self/fd/{fd}/{path.name}"

@@ -1,11 +1,11 @@
-"""The peer-credential relay in front of `metalab server`'s Unix socket.
+"""The peer-credential relay in front of `metalab server`'s shared socket (``--shared-socket``).
 
-gRPC's Python server cannot tell who is calling on a Unix socket (docs/security.md, "Why not a
-literal SO_PEERCRED check"), so `metalab server` accepts on the public socket itself, asks the
-kernel for each connection's peer (``SO_PEERCRED``, fixed at ``connect()``) and copies the
-connection's bytes to one of two internal gRPC listeners in a private 0700 directory: the
-owner's (no token) when the peer runs as the server's uid — root only when the server is root —
-and the token-checking one for every other account.
+gRPC's Python server cannot tell who is calling on a Unix socket (docs/security.md, "Why a
+relay"), so `metalab server` accepts on the shared socket itself, asks the kernel for each
+connection's peer (``SO_PEERCRED``, fixed at ``connect()``) and copies the connection's bytes
+to one of two gRPC listeners: the owner socket (no token) when the peer runs as the server's
+uid — root only when the server is root — and a token-checking one in a private 0700 directory
+for every other account. The owner's own clients go to the owner socket directly.
 
 Bounded: at most `MAX_CONNECTIONS` connections of other accounts and as many of the owner's at
 once (more are closed on accept), a connection silent for `IDLE_TIMEOUT` in both directions is

@@ -23,13 +23,15 @@ from metalab.core.errors import ConfigError
 from metalab_server.address import (
     check_listen,
     lock_unix_path,
+    owner_only_dir,
     private_bind,
     require_token_for_tcp,
 )
 from metalab_server.auth import TokenAuthInterceptor
 from metalab_server.deadline import DeadlineInterceptor
 from metalab_server.details import SummarizeErrors
-from metalab_server.relay import PeerRelay
+from metalab_server.held import HeldBytesInterceptor
+from metalab_server.relay import IDLE_TIMEOUT, PeerRelay
 
 # name → "module:function"; the function registers the servicer and returns its full names.
 SERVICE_PLUGINS = {
@@ -52,13 +54,7 @@ SERVER_OPTIONS = [
     ("grpc.http2.bdp_probe", 0),
     ("grpc.max_metadata_size", 16 << 10),
 ]
-# Behind the relay: ping the client of an open call every minute, so a call that waits long
-# (a Watch) is never taken for an idle connection, and a peer that stopped answering is dropped.
-RELAYED_OPTIONS = [
-    *SERVER_OPTIONS,
-    ("grpc.keepalive_time_ms", 60_000),
-    ("grpc.http2.max_pings_without_data", 0),
-]
+KEEPALIVE_MS = 60_000  # behind the relay: a ping a minute on every open call (`_pings`)
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,9 @@ AddToServer = Callable[[grpc.aio.Server], "Sequence[str] | Registration"]
 class RunningServer:
     """A started server, its bound address and what must be released on stop.
 
-    Behind a `PeerRelay` there are two gRPC servers sharing the servicers (``server`` for the
-    owner's connections, ``others`` with the token check) in a private directory.
+    With a shared socket there are two gRPC servers sharing the servicers: ``server`` on the
+    owner's socket, ``others`` with the token check in a private directory, behind a
+    `PeerRelay` on the shared socket.
     """
 
     server: grpc.aio.Server
@@ -89,6 +86,8 @@ class RunningServer:
     others: grpc.aio.Server | None = None
     relay: PeerRelay | None = None
     _private: str | None = field(default=None, repr=False)
+    _locks: list[IO[bytes]] = field(default_factory=list, repr=False)
+    _directory: int | None = field(default=None, repr=False)  # the owner socket's, pinned
 
     async def stop(self, grace: float = 1.0) -> None:
         """Report NOT_SERVING, let in-flight calls finish for ``grace`` seconds, then stop."""
@@ -99,6 +98,9 @@ class RunningServer:
         if self.others is not None:
             stops.append(self.others.stop(grace))
         await asyncio.gather(*stops)
+        if self._directory is not None:
+            os.close(self._directory)
+            self._directory = None
         if self.relay is not None:
             await self.relay.close()
             with contextlib.suppress(FileNotFoundError):
@@ -107,8 +109,9 @@ class RunningServer:
             shutil.rmtree(self._private, ignore_errors=True)
         for hook in self._on_stop:
             await hook()
-        if self._lock is not None:
-            self._lock.close()
+        for lock in [self._lock, *self._locks]:
+            if lock is not None:
+                lock.close()
 
 
 class _Both:
@@ -144,8 +147,8 @@ def load_plugin(name: str) -> AddToServer:
 
 def _grpc_server(token: str | None, options: list[tuple[str, int]]) -> grpc.aio.Server:
     interceptors: list[grpc.aio.ServerInterceptor] = [DeadlineInterceptor(), SummarizeErrors()]
-    if token:
-        interceptors.insert(0, TokenAuthInterceptor(token))
+    if token:  # every caller is another account's, or holds the token like one
+        interceptors[:0] = [TokenAuthInterceptor(token), HeldBytesInterceptor()]
     return grpc.aio.server(
         interceptors=interceptors, options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS
     )
@@ -209,42 +212,94 @@ async def start_server(
     return RunningServer(server, bound, hosted.health, hosted.names, lock, hosted.hooks)
 
 
-async def start_relayed_server(
-    services: Sequence[str], address: str, token: str | None = None
+async def start_owner_server(
+    services: Sequence[str],
+    address: str,
+    shared: str | None = None,
+    token: str | None = None,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    keepalive_ms: int = KEEPALIVE_MS,
 ) -> RunningServer:
-    """Serve ``services`` on the ``unix:`` socket ``address`` through a `PeerRelay`: callers
-    of this account need no token, every other account needs ``token`` (without one, other
-    accounts reach only ``Health/Check``). The socket is 0666; where the owner places it
-    decides which accounts can reach it at all (the default directory is 0700)."""
-    if not address.startswith("unix:"):
-        raise ValueError(f"the peer-credential relay needs a unix: address, not {address!r}")
-    path = address.removeprefix("unix:")
-    lock = lock_unix_path(address)
-    private = tempfile.mkdtemp(prefix="metalab-server-")  # 0700: this account's only
-    owner = _grpc_server(None, RELAYED_OPTIONS)
-    others = _grpc_server(token or secrets.token_urlsafe(32), RELAYED_OPTIONS)
+    """Serve ``services`` to this account on the ``unix:`` socket ``address``, directly: no
+    token, no relay. Its directory must be this account's and 0700 (`owner_only_dir`), so the
+    kernel refuses every other account at ``connect()``.
+
+    With ``shared`` (another ``unix:`` path), a `PeerRelay` listens there too for the accounts
+    the owner lets reach it: a peer of this uid is relayed to ``address``, any other to a second
+    gRPC server that requires ``token`` (without one, other accounts reach only
+    ``Health/Check``). Both servers share the servicers. ``idle_timeout`` and ``keepalive_ms``
+    are the relay's idle bound and the servers' ping interval for open calls.
+    """
+    for where in (address, shared):
+        if where is not None and not where.startswith("unix:"):
+            raise ConfigError(f"expected unix:PATH, got {where!r}", key="--listen")
+    locks: list[IO[bytes]] = []
+    servers: list[grpc.aio.Server] = []
+    private: str | None = None
+    directory, bind_address = owner_only_dir(address)
     try:
-        hosted = _Services(services, owner, others)
-        inner = (f"{private}/owner.sock", f"{private}/others.sock")
-        _bind(owner, f"unix:{inner[0]}", None)
-        _bind(others, f"unix:{inner[1]}", None)
-        await owner.start()
-        await others.start()
-        relay = PeerRelay(path, *inner)
-        try:
-            await relay.start()
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {address}: {exc}", key="--listen") from exc
+        locks.append(_locked(address))
+        options = [*SERVER_OPTIONS, *_pings(keepalive_ms)] if shared else SERVER_OPTIONS
+        servers.append(_grpc_server(None, options))
+        if shared is not None:
+            locks.append(_locked(shared))
+            servers.append(_grpc_server(token or secrets.token_urlsafe(32), options))
+        hosted = _Services(services, *servers)
+        _bind(servers[0], bind_address, None)
+        relay = None
+        if shared is not None:
+            private = tempfile.mkdtemp(prefix="metalab-server-")  # 0700: this account's only
+            others = f"{private}/others.sock"
+            _bind(servers[1], f"unix:{others}", None)
+        for server in servers:
+            await server.start()
+        if shared is not None:
+            relay = PeerRelay(
+                shared.removeprefix("unix:"),
+                address.removeprefix("unix:"),
+                others,
+                idle_timeout=idle_timeout,
+            )
+            try:
+                await relay.start()
+            except OSError as exc:
+                message = f"cannot listen on {shared}: {exc}"
+                raise ConfigError(message, key="--shared-socket") from exc
     except BaseException:
-        await asyncio.gather(owner.stop(0), others.stop(0))
-        shutil.rmtree(private, ignore_errors=True)
-        if lock is not None:
+        await asyncio.gather(*(server.stop(0) for server in servers))
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+        for lock in locks:
             lock.close()
+        os.close(directory)
         raise
     await hosted.serving()
     return RunningServer(
-        owner, address, hosted.health, hosted.names, lock, hosted.hooks, others, relay, private
+        servers[0],
+        address,
+        hosted.health,
+        hosted.names,
+        locks[0],
+        hosted.hooks,
+        servers[1] if shared else None,
+        relay,
+        private,
+        locks[1:],
+        directory,
     )
+
+
+def _locked(address: str) -> IO[bytes]:
+    lock = lock_unix_path(address)
+    assert lock is not None  # a unix: address
+    return lock
+
+
+def _pings(keepalive_ms: int) -> list[tuple[str, int]]:
+    """Ping the client of an open call every ``keepalive_ms``: a call that waits long (a Watch)
+    never looks idle to the relay, and a peer that stopped answering is dropped."""
+    return [("grpc.keepalive_time_ms", keepalive_ms), ("grpc.http2.max_pings_without_data", 0)]
 
 
 def _with_port(address: str, port: int) -> str:

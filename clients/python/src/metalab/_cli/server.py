@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from metalab._cli.options import json_option
 from metalab._client.token_file import default_socket
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group(invoke_without_command=True)
@@ -25,12 +20,19 @@ if TYPE_CHECKING:
     default=default_socket,
     show_default="unix:~/.metalab/run/server.sock",
     metavar="ADDR",
-    help="unix:PATH (this account without a token, other accounts that can reach PATH with "
-    "the configured token) or HOST:PORT (a token is required: on loopback one is generated "
-    "into ~/.metalab/run, where this account's CLI finds it).",
+    help="unix:PATH (this account only, no token: PATH's directory must be this account's, "
+    "mode 0700) or HOST:PORT (a token is required: on loopback one is generated into "
+    "~/.metalab/run, where this account's CLI finds it).",
+)
+@click.option(
+    "--shared-socket",
+    default=None,
+    metavar="unix:PATH",
+    help="Also serve other accounts that can reach PATH, with the configured token (this "
+    "account's connections there need none). Needs a unix: --listen.",
 )
 @click.pass_context
-def server(ctx: click.Context, services: str, listen: str) -> None:
+def server(ctx: click.Context, services: str, listen: str, shared_socket: str | None) -> None:
     """Run metalab's gRPC services until SIGTERM/SIGINT (graceful shutdown)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -40,7 +42,25 @@ def server(ctx: click.Context, services: str, listen: str) -> None:
     from metalab._client.target import server_token
 
     names = [name.strip() for name in services.split(",") if name.strip()]
-    asyncio.run(serve(names, listen, server_token(), lambda banner: click.echo(banner, err=True)))
+    shared = _absolute(shared_socket) if shared_socket else None
+    asyncio.run(
+        serve(
+            names,
+            _absolute(listen),
+            shared,
+            server_token(),
+            lambda banner: click.echo(banner, err=True),
+        )
+    )
+
+
+def _absolute(address: str) -> str:
+    """``unix:`` addresses made absolute: the locators name them for clients in any directory."""
+    if not address.startswith("unix:"):
+        return address
+    import os
+
+    return f"unix:{os.path.abspath(address.removeprefix('unix:'))}"
 
 
 @server.command()

@@ -56,18 +56,27 @@ async def embedded_server(
 
 
 async def serve(
-    names: list[str], listen: str, token: str | None, on_ready: Callable[[str], None]
+    names: list[str],
+    listen: str,
+    shared: str | None,
+    token: str | None,
+    on_ready: Callable[[str], None],
 ) -> None:
-    """`metalab server`: host ``names`` on ``listen`` until SIGTERM/SIGINT."""
+    """`metalab server`: host ``names`` on ``listen`` (and the relayed ``shared`` socket for
+    other accounts) until SIGTERM/SIGINT."""
     require()
+    from metalab._client.owner_socket import remove_locators, write_locators
     from metalab._client.token_file import remove_token, runtime_dir, write_token
+    from metalab.errors import UsageError
     from metalab_server.address import check_listen
     from metalab_server.memory import map_large_buffers
-    from metalab_server.server import serve_until_signalled, start_relayed_server, start_server
+    from metalab_server.server import serve_until_signalled, start_owner_server, start_server
 
     map_large_buffers()  # messages of any caller, refused or not, leave no lasting growth
 
     tcp = not listen.startswith("unix:")
+    if shared is not None and (tcp or not shared.startswith("unix:")):
+        raise UsageError("--shared-socket needs unix:PATH and a unix: --listen")
     generate = tcp and not token
     if generate:
         check_listen(listen, token)  # beyond loopback the token must be configured
@@ -77,20 +86,28 @@ async def serve(
         running = await start_server(names, listen, token)
         auth = "token required"
     else:
-        running = await start_relayed_server(names, listen, token)
-        auth = "this account; other accounts with the token" if token else "this account only"
+        running = await start_owner_server(names, listen, shared, token)
+        auth = "this account only"
+        if shared is not None:
+            who = "other accounts with the token" if token else "other accounts: no token set"
+            auth += f"; {who} on {shared}"
     token_file: Path | None = None
-    if generate and token:
-        try:
+    locators: list[Path] = []
+    try:
+        if generate and token:
             token_file = write_token(running.address, token)
-        except BaseException:
-            await running.stop(grace=0)
-            raise
-        auth = f"token required, in {token_file}"
+            auth = f"token required, in {token_file}"
+        if not tcp:
+            locators = write_locators(running.address, shared)
+    except BaseException:
+        await running.stop(grace=0)
+        raise
     banner = f"metalab server: {', '.join(names)} on {running.address} ({auth})"
     try:
         await serve_until_signalled(running, on_ready=lambda: on_ready(banner))
     finally:
+        if locators:
+            remove_locators(locators, running.address)
         if token_file is not None and token:
             remove_token(token_file, token)
 

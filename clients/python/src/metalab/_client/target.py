@@ -28,10 +28,19 @@ def _server_settings() -> dict[str, Any]:
 
 def resolve_target() -> ServerTarget:
     """``METALAB_SERVER``/``METALAB_TOKEN[_FILE]`` win over ``server:`` in the settings file;
-    without a configured token, a TCP server's generated token file (``~/.metalab/run``)."""
+    without a configured token, a TCP server's generated token file (``~/.metalab/run``).
+
+    A ``unix:`` address of this account's own `metalab server` (its owner socket, or the
+    shared socket beside it) becomes the owner socket, without a token (`owner_socket`)."""
+    address = os.environ.get("METALAB_SERVER")
+    if address and address.startswith("unix:"):
+        from metalab._client.owner_socket import owner_socket
+
+        owner = owner_socket(address)
+        if owner is not None:
+            return ServerTarget(owner, None)
     server = _server_settings()
     token = env_token() or server.get("token")
-    address = os.environ.get("METALAB_SERVER")
     if not address and server.get("host"):
         if not server.get("port"):
             raise ConfigError(

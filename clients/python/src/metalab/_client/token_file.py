@@ -53,15 +53,19 @@ def token_path(address: str) -> Path:
 
 def write_token(address: str, token: str) -> Path:
     """Write the generated ``token`` of ``address`` atomically into a file 0600 from birth."""
+    return _write_private(token_path(address), token)
+
+
+def _write_private(path: Path, line: str) -> Path:
+    """``line`` into ``path`` atomically, 0600 from birth, in the private runtime directory."""
     import secrets  # not at import: `metalab server --help` reads only `default_socket`
 
     runtime_dir(create=True)
-    path = token_path(address)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, 0o600)
     try:
-        os.write(fd, f"{token}\n".encode())
+        os.write(fd, f"{line}\n".encode())
         os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
@@ -78,28 +82,33 @@ def read_token(address: str) -> str | None:
     A file that is a symlink, not this account's, readable by others or not one line is
     refused with one line: it was not written by `metalab server`.
     """
-    path = token_path(address)
+    return _read_private(token_path(address), "token file")
+
+
+def _read_private(path: Path, what: str) -> str | None:
+    """The one line of ``path``, None when missing; refused unless a 0600 file of this account."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError(f"refusing token file {path}: {exc.strerror}") from None
+        raise ConfigError(f"refusing {what} {path}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise ConfigError(f"refusing token file {path}: not a 0600 file of this account")
+            raise ConfigError(f"refusing {what} {path}: not a 0600 file of this account")
         data = os.read(fd, MAX_TOKEN_BYTES + 1)
     finally:
         os.close(fd)
     text = data.decode("utf-8", "replace").strip()
     if not text or len(data) > MAX_TOKEN_BYTES or any(c in text for c in "\r\n\0"):
-        raise ConfigError(f"refusing token file {path}: not one line")
+        raise ConfigError(f"refusing {what} {path}: not one line")
     return text
 
 
 def remove_token(path: Path, token: str) -> None:
-    """Delete ``path`` if it still holds ``token`` (a newer server's file is left alone)."""
+    """Delete ``path`` if it still holds ``token`` (a newer server's file is left alone; also
+    for owner-socket locators, with the owner address as ``token``)."""
     try:
         if path.read_text(encoding="utf-8").strip() == token:
             path.unlink()
