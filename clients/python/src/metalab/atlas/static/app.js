@@ -429,7 +429,7 @@ async function plotPage(id, search) {
     const data = await api(`/api/experiments/${enc(id)}/plot`, query);
     if (!data.facet) { groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked); return; }
     const scope = data.facets.flatMap((f) => f.series.flatMap((g) => g.points));
-    facetGrid(chart, data, (host, f) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope));
+    facetGrid(chart, data, (host, f, colours) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope, colours));
   };
   const logX = el("input", { type: "checkbox", id: "plot-logx" });
   const logY = el("input", { type: "checkbox", id: "plot-logy" });
@@ -445,7 +445,7 @@ async function plotPage(id, search) {
 // One line per group with error bars (mean ± sample std). Groups are nudged apart along x
 // (a few pixels' worth) so that overlapping points and bars stay visible. `scope`: the points
 // of every facet, when this is one of several charts on shared axes.
-function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) {
+function groupedChart(host, series, xName, yName, groupName, logX, logY, scope, colours) {
   const short = groupName.replace(/^(params|metrics)\./, "");
   const name = (g) => (g.group === null ? yName : `${short} = ${fmt(g.group)}`);
   const all = series.flatMap((g) => g.points);
@@ -477,7 +477,7 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
         const px = u.valToPos(x, "x", true);
         const lo = logY && p.mean - p.std <= 0 ? u.scales.y.min : p.mean - p.std;
         const top = u.valToPos(p.mean + p.std, "y", true), bottom = u.valToPos(lo, "y", true);
-        ctx.strokeStyle = Charts.color(i);
+        ctx.strokeStyle = Charts.color(colourOf(colours, series[i].group, i));
         ctx.globalAlpha = u.series[i + 1].alpha === undefined ? 1 : u.series[i + 1].alpha;
         ctx.beginPath();
         ctx.moveTo(px, top); ctx.lineTo(px, bottom);
@@ -499,8 +499,8 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
       : { label: xName, range: [-0.5, labels.length - 0.5], splits: () => labels.map((_l, i) => i),
         values: (_u, splits) => splits.map((v) => labels[v] === undefined ? "" : labels[v]) },
     y: { label: yName, log: logY },
-    series: series.map((g, i) => ({ label: name(g), data: data[i], colorIdx: i, points: true })),
-    entries: series.map((g, i) => ({ label: name(g), seriesIdx: [i + 1], colorIdx: i })),
+    series: series.map((g, i) => ({ label: name(g), data: data[i], colorIdx: colourOf(colours, g.group, i), points: true })),
+    entries: series.map((g, i) => ({ label: name(g), seriesIdx: [i + 1], colorIdx: colourOf(colours, g.group, i) })),
     valueOf: (entry, idx) => {
       const c = cells.get(xs[idx]);
       if (!c || c[0] !== entry.seriesIdx[0] - 1) return "";
@@ -515,6 +515,7 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
 // ---- facets: small multiples, one chart per value of a param, on shared axes ----
 function facetGrid(host, data, drawOne) {
   const short = data.facet.replace(/^(params|metrics)\./, "");
+  const colours = groupColours(data.facets.flatMap((f) => (f.groups || f.series).map((g) => g.group)));
   const cards = data.facets.map((f) => {
     const chartHost = el("div", { class: "facet-chart" });
     return { f, chartHost, card: el("div", { class: "facet card", "data-facet": f.facet }, el("h3", {}, `${short} = ${f.facet}`), chartHost) };
@@ -523,16 +524,30 @@ function facetGrid(host, data, drawOne) {
   host.replaceChildren(...[el("div", { class: "facets", "data-facets": String(cards.length) }, cards.map((c) => c.card)),
     data.facets_total > cards.length ? el("p", { class: "muted", id: "facets-more" }, `the first ${cards.length} of ${data.facets_total} values of ${short}`) : null,
     cards.length ? null : el("p", { class: "muted", id: "facets-empty" }, `no run has a value of ${short}`)].filter(Boolean));
-  cards.forEach((c) => drawOne(c.chartHost, c.f));
+  cards.forEach((c) => drawOne(c.chartHost, c.f, colours));
   // uPlot sets its scales once its first draw is committed (a microtask later): then each
   // chart is drawn again on the union of their ranges.
   setTimeout(() => {
     const ranges = unionRanges(cards.map((c) => c.chartHost.uplot).filter(Boolean));
     if (!ranges || !cards.every((c) => c.chartHost.isConnected)) return;
-    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f); });
+    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f, colours); });
     host.dataset.shared = "true";
   }, 0);
 }
+
+// Small multiples colour alike: a group (a value of "colour by"/"group by") keeps one colour
+// in every facet, its place among all facets' groups (numbers by value, then text, then
+// none); each facet's legend lists only its own groups.
+const groupKey = (g) => (g === null || g === undefined ? "" : typeof g === "string" ? g : JSON.stringify(g));
+function groupColours(groups) {
+  const rank = (k) => { const n = k === "" ? NaN : Number(k); return Number.isFinite(n) ? [0, n, ""] : [k === "" ? 2 : 1, 0, k]; };
+  const keys = [...new Set(groups.map(groupKey))].sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    return ra[0] - rb[0] || ra[1] - rb[1] || (ra[2] < rb[2] ? -1 : ra[2] > rb[2] ? 1 : 0);
+  });
+  return new Map(keys.map((k, i) => [k, i]));
+}
+const colourOf = (colours, group, i) => (colours ? colours.get(groupKey(group)) : i);
 
 // One x and one y range covering what every chart drew on its own (null: nothing to share).
 function unionRanges(charts) {
@@ -604,7 +619,7 @@ async function curvesPage(id, search) {
     smoothText.textContent = Number(smooth.value).toFixed(2);
     if (!data || !data.metric) { chart.replaceChildren(); return; }
     if (!data.facet) { curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked); return; }
-    facetGrid(chart, data, (host, f) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300));
+    facetGrid(chart, data, (host, f, colours) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300, colours));
   };
   for (const control of [metric, group, facet, runsCap]) control.addEventListener("change", () => load().catch(fail));
   for (const control of [mode, logY]) control.addEventListener("change", draw);
@@ -624,7 +639,7 @@ async function curvesPage(id, search) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-function curvesChart(host, data, mode, weight, logY, height) {
+function curvesChart(host, data, mode, weight, logY, height, colours) {
   const positive = (v) => (logY && v !== null && v <= 0 ? null : v);
   const groupIndex = new Map(data.groups.map((g, i) => [g.group, i]));
   const label = (g) => (g === null ? data.metric : `${data.group.replace(/^params\./, "")} = ${g}`);
@@ -633,13 +648,13 @@ function curvesChart(host, data, mode, weight, logY, height) {
   if (mode === "runs") {
     xs = [...new Set(data.runs.flatMap((r) => r.steps))].sort((a, b) => a - b);
     const at = new Map(xs.map((x, i) => [x, i]));
-    data.groups.forEach((g, i) => entries.push({ label: label(g.group), seriesIdx: [], colorIdx: i, runs: 0 }));
+    data.groups.forEach((g, i) => entries.push({ label: label(g.group), seriesIdx: [], colorIdx: colourOf(colours, g.group, i), runs: 0 }));
     for (const run of data.runs) {
       const i = groupIndex.get(run.group);
       const row = new Array(xs.length).fill(null);
       const smoothed = ema(run.values, weight);
       run.steps.forEach((s, k) => { row[at.get(s)] = positive(smoothed[k]); });
-      series.push({ label: run.run_id, data: row, colorIdx: i, width: 1.25, alpha: 0.75 });
+      series.push({ label: run.run_id, data: row, colorIdx: entries[i].colorIdx, width: 1.25, alpha: 0.75 });
       entries[i].seriesIdx.push(series.length);
       entries[i].runs += 1;
     }
@@ -651,7 +666,8 @@ function curvesChart(host, data, mode, weight, logY, height) {
   } else {
     xs = [...new Set(data.groups.flatMap((g) => g.steps))].sort((a, b) => a - b);
     const at = new Map(xs.map((x, i) => [x, i]));
-    data.groups.forEach((g, i) => {
+    data.groups.forEach((g, n) => {
+      const i = colourOf(colours, g.group, n);
       const place = (values) => { const row = new Array(xs.length).fill(null); g.steps.forEach((s, k) => { row[at.get(s)] = positive(values[k]); }); return row; };
       const mean = ema(g.mean, weight);
       const hi = mode === "range" ? ema(g.max, weight) : mean.map((m, k) => m === null ? null : m + ema(g.std, weight)[k]);
@@ -706,8 +722,9 @@ async function histogramPage(id, search) {
   const draw = () => {
     if (data && data.facet) {
       const label = (f) => `${data.facet.replace(/^(params|metrics)\./, "")} = ${f.facet}`;
-      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260) : null);
-      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`)]));
+      const colours = groupColours(data.facets.flatMap((f) => f.series.map((g) => g.group)));
+      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260, colours) : null);
+      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`, colours)]));
       return;
     }
     if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
@@ -725,18 +742,18 @@ async function histogramPage(id, search) {
 }
 
 // One stepped outline per group over shared bins, lightly filled so that overlaps show.
-function histogramChart(host, data, share, chartHeight) {
+function histogramChart(host, data, share, chartHeight, colours) {
   const short = (data.group || "").replace(/^(params|metrics)\./, "");
   const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
   const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
   const series = data.series.map((g, i) => {
     const ys = height(g);
-    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
+    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: colourOf(colours, g.group, i), steps: true, fill: 0.18, width: 2 };
   });
   Charts.chart(host, {
     xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: chartHeight || 360,
     series,
-    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
+    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: colourOf(colours, g.group, i) })),
     valueOf: (entry, idx) => {
       if (idx >= data.edges.length - 1) return "";
       const g = data.series[entry.seriesIdx[0] - 1];
@@ -746,12 +763,12 @@ function histogramChart(host, data, share, chartHeight) {
   host.dataset.series = String(data.series.length);
 }
 
-function distributionTable(data, tableId) {
+function distributionTable(data, tableId, colours) {
   const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
   return el("table", { id: tableId || "distributions", class: "distributions" },
     el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
     data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
-      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),
+      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(colourOf(colours, g.group, i))}` }), g.group === null ? data.field : g.group),
       columns.map((c) => el("td", { class: "num", "data-stat": c }, fmt(g[c]))))));
 }
 
