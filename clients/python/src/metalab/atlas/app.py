@@ -18,7 +18,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from metalab.atlas import arrays, compare, curves, export, facets, histogram, search, slurm
+from metalab.atlas import (
+    arrays,
+    compare,
+    curves,
+    export,
+    facets,
+    histogram,
+    multistore,
+    search,
+    slurm,
+)
 from metalab.atlas.about import about, shown_locator
 from metalab.atlas.assets import Assets
 from metalab.atlas.auth import TokenGuard
@@ -26,6 +36,7 @@ from metalab.atlas.bundleview import bundle_view
 from metalab.atlas.clientgone import WatchDisconnect
 from metalab.atlas.floats import marked
 from metalab.atlas.headercap import HeaderCap
+from metalab.atlas.multistore import MultiSource
 from metalab.atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
@@ -189,6 +200,17 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def experiments() -> dict[str, Any]:
         """Every experiment with run counts by status, progress and last activity."""
         return {"experiments": source.experiments()}
+
+    @app.get("/api/stores", tags=["experiments"])
+    def stores() -> dict[str, Any]:
+        """The stores served: the root's own and, for a directory of stores, each one nested
+        up to two levels under it (``key`` prefixes its experiment ids as ``KEY::ID``)."""
+        if isinstance(source, MultiSource):
+            return source.listing()
+        found = source.experiments()
+        runs = sum(int(e.get("runs") or 0) for e in found)
+        root = {"key": "", "path": ".", "experiments": len(found), "runs": runs}
+        return {"stores": [root], "truncated": False, "limits": multistore.LIMITS}
 
     @app.get("/api/search", tags=["experiments"])
     def search_store(q: str = "", limit: int = search.DEFAULT_RESULTS) -> dict[str, Any]:
@@ -426,7 +448,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def submission(experiment_id: str) -> dict[str, Any] | None:
         if not source.files.is_upstream(experiment_id):
             return None
-        return slurm.manifest(source.files.upstream.base(experiment_id))
+        return slurm.manifest(source.files.upstream_base(experiment_id))
 
     @app.get("/api/experiments/{experiment_id}/slurm", tags=["experiments"])
     def slurm_status(experiment_id: str) -> dict[str, Any]:

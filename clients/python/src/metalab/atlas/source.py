@@ -369,6 +369,7 @@ def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = Fal
 
         return PostgresSource(store)
     from metalab._runstore.locator import parse_locator
+    from metalab.atlas.multistore import open_directory
 
     config = parse_locator(store)
-    return FileSource(Path(config.to_json()["root"]), refresh_interval, freeze_gc)
+    return open_directory(Path(config.to_json()["root"]), refresh_interval, freeze_gc)

@@ -65,14 +65,33 @@ function fail(error) {
 // ---- overview ----
 const OVERVIEW_BADGES = 50; // SLURM badges asked for on the overview (the first experiments)
 
-async function overview() {
-  const data = await api("/api/experiments");
+// A directory of stores (multi-store): a row per store above the table, each a link that
+// shows only its experiments (`#/?store=KEY`, "." the root's own); "all stores" shows every one.
+function storePicker(stores, chosen) {
+  const link = (key, label, n, runs) => el("a", {
+    href: key === null ? "#/" : `#/?store=${enc(key || ".")}`, class: chosen === key ? "store chosen" : "store",
+    "data-store": key === null ? "*" : key || ".",
+  }, label, el("span", { class: "muted" }, ` ${n} experiment${n === 1 ? "" : "s"}, ${runs} run${runs === 1 ? "" : "s"}`));
+  const total = (k) => stores.stores.reduce((n, st) => n + st[k], 0);
+  return el("p", { id: "stores", class: "stores" }, el("span", { class: "muted" }, `${stores.stores.length} stores:`), " ",
+    link(null, "all stores", total("experiments"), total("runs")),
+    stores.stores.map((st) => [" · ", link(st.key, st.key ? st.path : "(root)", st.experiments, st.runs)]),
+    stores.truncated ? el("span", { class: "muted" }, ` (the first ${stores.limits.stores})`) : null);
+}
+
+async function overview(search) {
+  const [data, stores] = await Promise.all([api("/api/experiments"), api("/api/stores")]);
+  const multi = stores.stores.length > 1;
+  const wanted = search && search.get("store");
+  const chosen = wanted === null || wanted === undefined ? null : wanted === "." ? "" : wanted;
+  const shown = chosen === null ? data.experiments : data.experiments.filter((e) => (e.store || "") === chosen);
   const badges = [];
-  const rows = data.experiments.map((e, i) => {
+  const rows = shown.map((e, i) => {
     const badge = el("span", { class: "slurm-badge hidden", "data-badge": e.experiment_id });
     if (i < OVERVIEW_BADGES) badges.push(() => slurmBadge(e.experiment_id, badge).catch(() => {}));
     return el("tr", { "data-experiment": e.experiment_id },
       el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name), " ", badge),
+      multi ? el("td", { class: "muted", "data-store": e.store || "." }, e.store ? stores.stores.find((st) => st.key === e.store).path : "(root)") : null,
       el("td", {}, Object.entries(e.counts).sort().map(([s, n]) => [statusBadge(`${s}`), ` ${n} `])),
       el("td", {}, el("span", { class: "bar", title: e.progress === null ? "" : `${Math.round(e.progress * 100)}%` },
         el("span", { style: `width:${Math.round((e.progress || 0) * 100)}%` })),
@@ -80,13 +99,14 @@ async function overview() {
       el("td", { class: "muted" }, e.operation),
       el("td", { title: e.last_activity || "" }, when(e.last_activity)));
   });
-  show(el("h1", {}, "Experiments"),
+  const heads = ["Experiment", multi ? "Store" : null, "Runs by status", "Progress", "Operation", "Last activity"];
+  show(el("h1", {}, "Experiments"), multi ? storePicker(stores, chosen) : null,
     rows.length ? el("table", { id: "experiments" },
-      el("tr", {}, ["Experiment", "Runs by status", "Progress", "Operation", "Last activity"].map((h) => el("th", {}, h))),
+      el("tr", {}, heads.filter(Boolean).map((h) => el("th", {}, h))),
       rows) : el("p", { class: "muted" }, "No experiments in this store yet."));
   badges.forEach((load) => load());
   const active = data.experiments.some((e) => (e.counts.running || 0) > 0);
-  schedule(active ? 3000 : 15000, overview);
+  schedule(active ? 3000 : 15000, () => overview(search));
 }
 
 function schedule(ms, fn) {
@@ -857,7 +877,7 @@ async function route() {
     else if (parts[0] === "e" && parts[2] === "compare") await comparePage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "histogram") await histogramPage(parts[1], search);
     else if (parts[0] === "e") await experimentPage(parts[1]);
-    else await overview();
+    else await overview(search);
   } catch (error) {
     fail(error);
   }
