@@ -48,6 +48,7 @@ from metalab.atlas.query import (
     check_run_id,
     parse_query,
 )
+from metalab.atlas.remote import RemoteSource, SshSettings
 from metalab.atlas.runfiles import content_type
 from metalab.atlas.source import RunSource, open_source
 from metalab.errors import StoreError
@@ -88,10 +89,12 @@ def create_app(
     bundle_path: str | None = None,
     refresh_interval: float = 2.0,
     freeze_gc: bool = False,
+    ssh: SshSettings | None = None,
 ) -> FastAPI:
     """Atlas for ``store``; every route requires ``token`` when one is given; ``freeze_gc``
-    when Atlas is the process (see `metalab.atlas.fileindex.IndexRefresher`)."""
-    source = open_source(store, refresh_interval, freeze_gc)
+    when Atlas is the process (see `metalab.atlas.fileindex.IndexRefresher`); ``ssh``: how
+    to reach an ``ssh://`` store (`metalab.atlas.remote`)."""
+    source = open_source(store, refresh_interval, freeze_gc, ssh)
     assets = Assets()
     bundle = Path(bundle_path) if bundle_path else None
 
@@ -205,8 +208,9 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def stores() -> dict[str, Any]:
         """The stores served: the root's own and, for a directory of stores, each one nested
         up to two levels under it (``key`` prefixes its experiment ids as ``KEY::ID``)."""
-        if isinstance(source, MultiSource):
-            return source.listing()
+        listing = source.listing() if isinstance(source, MultiSource | RemoteSource) else None
+        if listing is not None:
+            return listing
         found = source.experiments()
         runs = sum(int(e.get("runs") or 0) for e in found)
         root = {"key": "", "path": ".", "experiments": len(found), "runs": runs}
