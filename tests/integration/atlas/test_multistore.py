@@ -133,6 +133,8 @@ def test_overview_switches_between_stores(stores: Atlas, browser: Any) -> None:
     wait.until(lambda d: len(shown(d)) == 2)
     driver.find_element("css selector", "tr[data-experiment='lab-a::sweep'] a").click()
     wait.until(lambda d: "lab-a%3A%3Asweep" in d.current_url or "lab-a::sweep" in d.current_url)
-    wait.until(
-        lambda d: len(d.find_elements("css selector", "#runs tbody tr, #runs tr[data-run]")) > 0
-    )
+    wait.until(lambda d: len(d.find_elements("css selector", "#runs tr[data-run]")) == ROOT_RUNS)
+    back = driver.find_element("id", "tab-store")
+    assert back.text == "store lab-a"
+    back.click()
+    wait.until(lambda d: sorted(shown(d)) == [("lab-a::other", "lab-a"), ("lab-a::sweep", "lab-a")])

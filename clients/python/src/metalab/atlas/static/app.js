@@ -134,7 +134,10 @@ function queryParams(state) {
 
 function experimentTabs(id, active) {
   const tab = (name, href) => el("a", { href, class: active === name ? "active" : "", id: `tab-${name}` }, name);
-  return el("p", { class: "tabs" }, tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
+  // an experiment of a nested store (multi-store): a way back to that store's experiments
+  const store = id.includes("::") ? id.slice(0, id.lastIndexOf("::")) : null;
+  return el("p", { class: "tabs" }, store === null ? null : el("a", { href: `#/?store=${enc(store)}`, id: "tab-store", class: "muted" }, `store ${store}`),
+    tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
     tab("curves", `#/e/${enc(id)}/curves`), tab("histogram", `#/e/${enc(id)}/histogram`),
     tab("compare", `#/e/${enc(id)}/compare`));
 }
