@@ -240,3 +240,56 @@ def test_bad_locators_and_denied_keys_are_one_line(remote: Remote, tmp_path: Pat
         assert done.returncode == 2, (store, done.stderr)
         assert said in done.stderr and "Traceback" not in done.stderr, (store, done.stderr)
         assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+
+
+def test_the_mirror_copies_changes_and_prunes_what_is_gone(remote: Remote, tmp_path: Path) -> None:
+    """One `Mirror` in this process against the real sshd: a rewrite with the same size in
+    the same second (what SFTP's whole-second mtimes cannot tell apart) is copied once more
+    after `SETTLE_SECONDS`; files and then-empty directories gone on the remote go."""
+    import asyncio
+
+    from metalab.atlas.remote import SETTLE_SECONDS, Mirror, parse_remote
+
+    base = tmp_path / "tree"
+    (base / "exp" / "runs" / "r1").mkdir(parents=True)
+    record = base / "exp" / "runs" / "r1" / "run.json"
+    record.write_text('{"status": "running"}')
+    os.utime(record, (1_700_000_000, 1_700_000_000))
+    located = parse_remote(f"ssh://atlas-remote/{base}")
+    assert located is not None
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(remote.home)
+    mirror = Mirror(located, tmp_path / "cache")
+    cached = tmp_path / "cache" / "exp" / "runs" / "r1" / "run.json"
+
+    async def passes() -> list[str]:
+        try:
+            return await steps()
+        finally:
+            mirror.close()
+
+    async def steps() -> list[str]:
+        seen = []
+        await mirror.sync()
+        seen.append(cached.read_text())
+        record.write_text('{"status": "success"}')  # same size, same second
+        os.utime(record, (1_700_000_000, 1_700_000_000))
+        await mirror.sync()  # too soon to tell
+        seen.append(cached.read_text())
+        await asyncio.sleep(SETTLE_SECONDS)
+        await mirror.sync()  # copied once more
+        seen.append(cached.read_text())
+        assert await mirror.sync() == 0  # settled: nothing more to copy
+        shutil.rmtree(base / "exp" / "runs" / "r1")
+        assert await mirror.sync() == 1
+        return seen
+
+    try:
+        seen = asyncio.run(passes())
+    finally:
+        if old_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = old_home
+    assert seen == ['{"status": "running"}', '{"status": "running"}', '{"status": "success"}']
+    assert not (tmp_path / "cache" / "exp").exists()  # empty directories pruned

@@ -43,6 +43,7 @@ SKIPPED_DIRS = ("services",)  # at the top three levels: a store's, or a nested 
 PARALLEL = 16  # SFTP requests in flight
 SYNC_INTERVAL = 10.0
 CONNECT_TIMEOUT = 20.0
+SETTLE_SECONDS = 2.0
 Stamp = tuple[int, int]  # (size, mtime)
 
 
@@ -92,6 +93,7 @@ class Mirror:
         self.cache = cache
         self.ssh_key = ssh_key
         self.stamps: dict[str, Stamp] = {}
+        self.unsettled: dict[str, float] = {}  # copied while recent: copy once more
         self.truncated = False
         self._conn: Any = None
         self._sftp: Any = None
@@ -161,20 +163,45 @@ class Mirror:
             if total > MAX_TOTAL_BYTES:
                 self.truncated = True
                 seen.pop(rel, None)
-        fetch = [(r, s) for r, s in wanted if r in seen and self.stamps.get(r) != s]
+        now = time.monotonic()
+        newest = max((s[1] for s in seen.values()), default=0)
+        changed = {r for r, s in wanted if r in seen and self.stamps.get(r) != s}
+        fetch = [(r, s) for r, s in wanted if r in changed or (r in seen and self._due(r, now))]
 
         async def one(rel: str, stamp: Stamp) -> None:
             async with limit:
                 await self._fetch(rel, stamp)
 
         await asyncio.gather(*(one(r, s) for r, s in fetch))
-        copied = len(fetch)
-        for rel in set(self.stamps) - set(seen):
+        for rel, stamp in fetch:
+            # SFTP mtimes are whole seconds: a file of the last seconds may change again
+            # with the same size and mtime, so it is copied once more a little later
+            if rel in changed and stamp[1] >= newest - SETTLE_SECONDS:
+                self.unsettled[rel] = now
+            else:
+                self.unsettled.pop(rel, None)
+        gone = set(self.stamps) - set(seen)
+        for rel in gone:
             with contextlib.suppress(OSError):
                 os.unlink(self.cache / rel)
             self.stamps.pop(rel, None)
-            copied += 1
-        return copied
+            self.unsettled.pop(rel, None)
+            self._prune(Path(rel).parent)
+        return len(fetch) + len(gone)
+
+    def _due(self, rel: str, now: float) -> bool:
+        """Whether an unsettled file is to be copied once more now."""
+        first = self.unsettled.get(rel)
+        return first is not None and now - first >= SETTLE_SECONDS
+
+    def _prune(self, directory: Path) -> None:
+        """Remove ``directory`` of the cache and its parents while they are empty."""
+        while directory.parts:
+            try:
+                os.rmdir(self.cache / directory)
+            except OSError:
+                return
+            directory = directory.parent
 
     async def _walk(
         self,
