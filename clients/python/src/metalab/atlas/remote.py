@@ -301,7 +301,13 @@ class SyncLoop:
             self._thread.join(10)
 
     def _run(self) -> None:
-        asyncio.run(self._loop())
+        try:
+            asyncio.run(self._loop())
+        except Exception as exc:  # noqa: BLE001 - said once, instead of a silent thread death
+            self.error = f"{self.mirror.remote.label()}: {type(exc).__name__}: {exc}"
+            print(f"atlas: ssh store: sync stopped: {self.error}", file=sys.stderr, flush=True)
+        finally:
+            self._first.set()
 
     async def _loop(self) -> None:
         import asyncssh
@@ -414,6 +420,12 @@ def open_remote(
     """Mirror ``remote`` once (StoreError: one line saying why not), then serve the cache."""
     from metalab.atlas.multistore import open_directory
 
+    try:
+        import asyncssh  # noqa: F401 - the SSH client, an optional dependency
+    except ImportError:
+        raise StoreError(
+            f"{remote.label()}: SSH stores need asyncssh (pip install asyncssh)"
+        ) from None
     cache = settings.cache_dir or default_cache(remote)
     loop = SyncLoop(Mirror(remote, cache, settings.ssh_key), settings.interval)
     loop.start()
