@@ -7,7 +7,9 @@ Writes a sweep with learning curves through ``metalab.run`` (3 learning rates ×
 arrays (tests/integration/atlas/arrays_data.py; needs numpy) and a copy of the upstream-written
 fixture (tests/fixtures/upstream_layout) into a temporary FileStore, serves
 it with ``python -m metalab_atlas`` and photographs each page in headless Chromium
-(/usr/bin/chromium and chromedriver, selenium).
+(/usr/bin/chromium and chromedriver, selenium). Then a directory of stores: a sweep whose
+facets hold different groups (tests/integration/atlas/facet_colours_data.py) at its root,
+a copy of the first store in ``lab-a/`` and of the upstream fixture in ``group/lab-b/``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.integration.atlas.arrays_data import write_arrays  # noqa: E402
 from tests.integration.atlas.curves_data import write_sweep  # noqa: E402
+from tests.integration.atlas.facet_colours_data import write_sweep as write_colours  # noqa: E402
 from tests.integration.atlas.server import running_atlas  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "upstream_layout"
@@ -157,6 +160,27 @@ def main() -> None:
                 )
             finally:
                 driver.quit()
+        stores(root, Path(scratch), out)
+
+
+def stores(first: Path, scratch: Path, out: Path) -> None:
+    """The directory of stores: its overview and the facets of its root's sweep."""
+    root = scratch / "stores"
+    write_colours(str(root))
+    shutil.copytree(first, root / "lab-a", ignore=shutil.ignore_patterns("services"))
+    shutil.copytree(FIXTURE / "sweep_0.1", root / "group" / "lab-b" / "sweep_0.1")
+    with running_atlas(str(root), scratch / "atlas-stores.log") as atlas:
+        driver = browser()
+        try:
+            visit(driver, f"{atlas.url}/#/", "#stores", out / "atlas-stores.png")
+            visit(
+                driver,
+                f"{atlas.url}/#/e/colours_1/curves?group=params.lr&facet=params.depth",
+                "#curves-chart .facets[data-facets='2'] .legend-item",
+                out / "atlas-curves-facet-colours.png",
+            )
+        finally:
+            driver.quit()
 
 
 if __name__ == "__main__":

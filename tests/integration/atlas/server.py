@@ -45,9 +45,15 @@ def running_atlas(
     token: str | None = None,
     bundle: Path | None = None,
     extra: tuple[str, ...] = ("--refresh-interval", "0.2"),
+    env_overrides: dict[str, str | None] | None = None,
 ) -> Iterator[Atlas]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB_TOKEN")}
+    for key, value in (env_overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     if token:
         env["METALAB_ATLAS_TOKEN"] = token
     argv = [sys.executable, "-m", "metalab_atlas", "--store", store, "--host", host]

@@ -15,7 +15,7 @@ from typing import cast
 
 import pytest
 
-from metalab_tunnel.ssh_options import DataPath
+from metalab.core.ssh_options import DataPath
 from tests.integration.tunnel.sshd_fixture import (
     JumpTopology,
     KeyPair,

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from metalab.core.ssh_options import DataPath, ForwardSpec, SshTarget
 from metalab.errors import TunnelError
 from metalab_tunnel.forwarder import Tunnel, bound_lines
 from metalab_tunnel.model import EventKind, TunnelSpec
-from metalab_tunnel.ssh_options import DataPath, ForwardSpec, SshTarget
 from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
 from tests.integration.tunnel.helpers import Events, http_get
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd

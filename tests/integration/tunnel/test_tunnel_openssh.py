@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from metalab.core.ssh_options import DataPath, ForwardSpec, SshTarget
 from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventKind, TunnelSpec
-from metalab_tunnel.ssh_options import DataPath, ForwardSpec, SshTarget
 from tests.integration.tunnel.conftest import HttpServer
 from tests.integration.tunnel.helpers import Events, descendants, http_get, ssh_processes
 from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd

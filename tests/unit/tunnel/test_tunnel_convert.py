@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from metalab.core.ssh_options import ForwardSpec
 from metalab.v1 import tunnel_pb2, types_pb2
 from metalab_tunnel.convert import event_to_proto, spec_from_proto
 from metalab_tunnel.forwarder import bound_lines
 from metalab_tunnel.model import BoundForward, EventKind, TunnelEvent
-from metalab_tunnel.ssh_options import ForwardSpec
 
 
 def test_spec_from_proto_defaults_to_jump() -> None:

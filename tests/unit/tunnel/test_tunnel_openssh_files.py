@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from metalab.core.ssh_options import SshTarget, gateway_connect_kwargs
 from metalab_tunnel.hostkeys import known_hosts_files
 from metalab_tunnel.openssh import same_config
-from metalab_tunnel.ssh_options import SshTarget, gateway_connect_kwargs
 
 
 @pytest.fixture

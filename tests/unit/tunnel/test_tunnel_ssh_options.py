@@ -6,8 +6,7 @@ import shlex
 
 import pytest
 
-from metalab.errors import ConfigError
-from metalab_tunnel.ssh_options import (
+from metalab.core.ssh_options import (
     MASTER_READY,
     PREFERRED_CIPHERS,
     Endpoint,
@@ -20,6 +19,7 @@ from metalab_tunnel.ssh_options import (
     parse_options,
     ssh_argv,
 )
+from metalab.errors import ConfigError
 
 ATLAS = ForwardSpec("atlas", "node01", 8123, 8000, "http")
 PG = ForwardSpec("postgres", "node01", 5999, 0, "postgresql")

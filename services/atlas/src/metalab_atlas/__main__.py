@@ -19,8 +19,18 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="Seconds between FileStore index refreshes (at least 5x the last refresh).",
     )
+    parser.add_argument("--ssh-key", default=None, help="ssh:// stores: a private key file.")
+    parser.add_argument("--cache-dir", default=None, help="ssh:// stores: the local cache.")
+    parser.add_argument(
+        "--sync-interval",
+        type=float,
+        default=10.0,
+        help="ssh:// stores: seconds between syncs (at least 5x the last sync).",
+    )
     args = parser.parse_args(argv)
-    from metalab.core.errors import ConfigError
+    from pathlib import Path
+
+    from metalab.core.errors import ConfigError, StoreError
     from metalab_server.address import check_listen
 
     try:
@@ -33,14 +43,23 @@ def main(argv: list[str] | None = None) -> int:
 
     from metalab_atlas.app import create_app
     from metalab_atlas.headercap import UVICORN_SETTINGS
+    from metalab_atlas.remote import SshSettings
 
-    app = create_app(
-        args.store,
-        token=token,
-        bundle_path=args.bundle or None,
-        refresh_interval=args.refresh_interval,
-        freeze_gc=True,
+    ssh = SshSettings(
+        args.ssh_key, Path(args.cache_dir) if args.cache_dir else None, args.sync_interval
     )
+    try:
+        app = create_app(
+            args.store,
+            token=token,
+            bundle_path=args.bundle or None,
+            refresh_interval=args.refresh_interval,
+            freeze_gc=True,
+            ssh=ssh,
+        )
+    except (ConfigError, StoreError) as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 2
     from metalab.core.redact import redact_locator
 
     auth = "token required" if token else "no token: loopback only"

@@ -19,7 +19,17 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metalab.core.errors import StoreError
-from metalab_atlas import arrays, compare, curves, export, facets, histogram, search, slurm
+from metalab_atlas import (
+    arrays,
+    compare,
+    curves,
+    export,
+    facets,
+    histogram,
+    multistore,
+    search,
+    slurm,
+)
 from metalab_atlas.about import about, shown_locator
 from metalab_atlas.assets import Assets
 from metalab_atlas.auth import TokenGuard
@@ -27,6 +37,7 @@ from metalab_atlas.bundleview import bundle_view
 from metalab_atlas.clientgone import WatchDisconnect
 from metalab_atlas.floats import marked
 from metalab_atlas.headercap import HeaderCap
+from metalab_atlas.multistore import MultiSource
 from metalab_atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
@@ -38,6 +49,7 @@ from metalab_atlas.query import (
     check_run_id,
     parse_query,
 )
+from metalab_atlas.remote import RemoteSource, SshSettings
 from metalab_atlas.runfiles import content_type
 from metalab_atlas.source import RunSource, open_source
 
@@ -77,10 +89,12 @@ def create_app(
     bundle_path: str | None = None,
     refresh_interval: float = 2.0,
     freeze_gc: bool = False,
+    ssh: SshSettings | None = None,
 ) -> FastAPI:
     """Atlas for ``store``; every route requires ``token`` when one is given; ``freeze_gc``
-    when Atlas is the process (see `metalab_atlas.fileindex.IndexRefresher`)."""
-    source = open_source(store, refresh_interval, freeze_gc)
+    when Atlas is the process (see `metalab_atlas.fileindex.IndexRefresher`); ``ssh``: how
+    to reach an ``ssh://`` store (`metalab_atlas.remote`)."""
+    source = open_source(store, refresh_interval, freeze_gc, ssh)
     assets = Assets()
     bundle = Path(bundle_path) if bundle_path else None
 
@@ -189,6 +203,18 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def experiments() -> dict[str, Any]:
         """Every experiment with run counts by status, progress and last activity."""
         return {"experiments": source.experiments()}
+
+    @app.get("/api/stores", tags=["experiments"])
+    def stores() -> dict[str, Any]:
+        """The stores served: the root's own and, for a directory of stores, each one nested
+        up to two levels under it (``key`` prefixes its experiment ids as ``KEY::ID``)."""
+        listing = source.listing() if isinstance(source, MultiSource | RemoteSource) else None
+        if listing is not None:
+            return listing
+        found = source.experiments()
+        runs = sum(int(e.get("runs") or 0) for e in found)
+        root = {"key": "", "path": ".", "experiments": len(found), "runs": runs}
+        return {"stores": [root], "truncated": False, "limits": multistore.LIMITS}
 
     @app.get("/api/search", tags=["experiments"])
     def search_store(q: str = "", limit: int = search.DEFAULT_RESULTS) -> dict[str, Any]:
@@ -426,7 +452,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
     def submission(experiment_id: str) -> dict[str, Any] | None:
         if not source.files.is_upstream(experiment_id):
             return None
-        return slurm.manifest(source.files.upstream.base(experiment_id))
+        return slurm.manifest(source.files.upstream_base(experiment_id))
 
     @app.get("/api/experiments/{experiment_id}/slurm", tags=["experiments"])
     def slurm_status(experiment_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def results_dir(files: StoreFiles, experiment_id: str, run_id: str) -> str | Non
     """The run's own results directory (upstream layout), if it is one."""
     if not files.is_upstream(experiment_id):
         return None
-    directory = os.path.join(files.upstream.base(experiment_id), "results", run_id)
+    directory = os.path.join(files.upstream_base(experiment_id), "results", run_id)
     return directory if _inside(directory, os.path.dirname(directory)) else None
 
 

@@ -29,6 +29,7 @@ MAX_QUERY_STRING = 16 * 1024  # bytes of a request's query string
 NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 EXPERIMENT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # also upstream's name:version
+STORE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a nested store's key
 RUN_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{4})?")  # upstream's 16 hex, the project's 20
 
 Kind = Literal["core_text", "core_num", "params", "metrics"]
@@ -174,7 +175,10 @@ def parse_query(
 
 
 def check_experiment_id(value: str) -> str:
-    if not EXPERIMENT_REF.fullmatch(value):
+    """An experiment id (upstream's ``name:version`` too), or ``STORE::ID`` for one of a
+    nested store (`metalab_atlas.multistore`)."""
+    store, sep, local = value.rpartition("::")
+    if not EXPERIMENT_REF.fullmatch(local) or (sep and not STORE_KEY.fullmatch(store)):
         raise QueryError("invalid experiment id")
     return value
 

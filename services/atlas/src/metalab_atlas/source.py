@@ -361,14 +361,23 @@ class VersionedCache:
         return value
 
 
-def open_source(store: str, refresh_interval: float = 2.0, freeze_gc: bool = False) -> RunSource:
-    """The source for a store locator (a path, ``file://…`` or ``postgresql://…``);
-    ``freeze_gc`` is for a process of its own (see `IndexRefresher`)."""
+def open_source(
+    store: str, refresh_interval: float = 2.0, freeze_gc: bool = False, ssh: Any = None
+) -> RunSource:
+    """The source for a store locator (a path, ``file://…``, ``postgresql://…`` or
+    ``ssh://…``, ``ssh`` its `metalab_atlas.remote.SshSettings`); ``freeze_gc`` is for a
+    process of its own (see `IndexRefresher`)."""
     if store.startswith(("postgresql://", "postgres://")):
         from metalab_atlas.pgsource import PostgresSource
 
         return PostgresSource(store)
+    from metalab_atlas.remote import SshSettings, open_remote, parse_remote
+
+    remote = parse_remote(store)
+    if remote is not None:
+        return open_remote(remote, ssh or SshSettings(), refresh_interval, freeze_gc)
     from metalab._runstore.locator import parse_locator
+    from metalab_atlas.multistore import open_directory
 
     config = parse_locator(store)
-    return FileSource(Path(config.to_json()["root"]), refresh_interval, freeze_gc)
+    return open_directory(Path(config.to_json()["root"]), refresh_interval, freeze_gc)

@@ -24,6 +24,10 @@ class StoreFiles:
     def is_upstream(self, experiment_id: str) -> bool:
         return is_upstream(self.upstream.base(check_experiment_id(experiment_id)))
 
+    def upstream_base(self, experiment_id: str) -> str:
+        """The experiment's directory in upstream's layout."""
+        return self.upstream.base(check_experiment_id(experiment_id))
+
     def record(self, experiment_id: str, run_id: str) -> dict[str, Any] | None:
         if self.is_upstream(experiment_id):
             return self.upstream.record(experiment_id, run_id)

@@ -9,6 +9,9 @@ import grpc
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc
 
 if TYPE_CHECKING:  # the lazy exports below, typed for mypy and editors
+    from metalab.core.ssh_options import ForwardSpec as ForwardSpec
+    from metalab.core.ssh_options import SshTarget as SshTarget
+    from metalab.core.ssh_options import ssh_argv as ssh_argv
     from metalab_server.server import Registration
     from metalab_tunnel.foreground import run_foreground as run_foreground
     from metalab_tunnel.forwarder import Tunnel as Tunnel
@@ -18,9 +21,6 @@ if TYPE_CHECKING:  # the lazy exports below, typed for mypy and editors
     from metalab_tunnel.model import TunnelEvent as TunnelEvent
     from metalab_tunnel.model import TunnelSpec as TunnelSpec
     from metalab_tunnel.servicer import TunnelsServicer as TunnelsServicer
-    from metalab_tunnel.ssh_options import ForwardSpec as ForwardSpec
-    from metalab_tunnel.ssh_options import SshTarget as SshTarget
-    from metalab_tunnel.ssh_options import ssh_argv as ssh_argv
 
 # Public names, imported on first use so that hosting the servicer stays cheap (asyncssh loads
 # only when a tunnel is opened).
@@ -33,9 +33,9 @@ _EXPORTS = {
     "TunnelEvent": "metalab_tunnel.model",
     "TunnelSpec": "metalab_tunnel.model",
     "TunnelsServicer": "metalab_tunnel.servicer",
-    "ForwardSpec": "metalab_tunnel.ssh_options",
-    "SshTarget": "metalab_tunnel.ssh_options",
-    "ssh_argv": "metalab_tunnel.ssh_options",
+    "ForwardSpec": "metalab.core.ssh_options",
+    "SshTarget": "metalab.core.ssh_options",
+    "ssh_argv": "metalab.core.ssh_options",
 }
 __all__ = [*_EXPORTS, "add_to_server"]
 

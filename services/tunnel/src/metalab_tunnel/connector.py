@@ -15,9 +15,7 @@ from typing import Any, cast
 
 import asyncssh
 
-from metalab_tunnel.failures import SSH_ERRORS, HopFailure, failure
-from metalab_tunnel.hostkeys import resolve_unverified, resolved_options
-from metalab_tunnel.ssh_options import (
+from metalab.core.ssh_options import (
     LOCAL_HOST,
     SshTarget,
     TunnelMode,
@@ -26,6 +24,8 @@ from metalab_tunnel.ssh_options import (
     node_connect_kwargs,
     parse_destination,
 )
+from metalab_tunnel.failures import SSH_ERRORS, HopFailure, failure
+from metalab_tunnel.hostkeys import resolve_unverified, resolved_options
 
 CHANNEL_WINDOW = 8 * 1024 * 1024
 CHANNEL_PKTSIZE = 256 * 1024

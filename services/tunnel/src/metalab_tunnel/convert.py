@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from metalab.v1 import tunnel_pb2, types_pb2
-from metalab_tunnel.model import BoundForward, EventKind, TunnelEvent, TunnelSpec
-from metalab_tunnel.ssh_options import (
+from metalab.core.ssh_options import (
     DATA_PATHS,
     MODES,
     DataPath,
@@ -12,6 +10,8 @@ from metalab_tunnel.ssh_options import (
     SshTarget,
     TunnelMode,
 )
+from metalab.v1 import tunnel_pb2, types_pb2
+from metalab_tunnel.model import BoundForward, EventKind, TunnelEvent, TunnelSpec
 
 _KINDS = {
     EventKind.ESTABLISHED: tunnel_pb2.TunnelEvent.ESTABLISHED,

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Iterable
 
 from metalab.core.errors import TunnelError
+from metalab.core.ssh_options import LOCAL_HOST, MODES, DataPath, ForwardSpec, TunnelMode
 from metalab_tunnel.connector import Route
 from metalab_tunnel.failures import SSH_ERRORS, HopFailure
 from metalab_tunnel.handover import HandOver
@@ -32,7 +33,6 @@ from metalab_tunnel.model import (
 )
 from metalab_tunnel.openssh import MasterRoute, ssh_installed
 from metalab_tunnel.relay import ChannelSide, LocalSide
-from metalab_tunnel.ssh_options import LOCAL_HOST, MODES, DataPath, ForwardSpec, TunnelMode
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import logging
 import socket
 from collections.abc import Callable
 
+from metalab.core.ssh_options import ForwardSpec
 from metalab_tunnel import mux
 from metalab_tunnel.openssh import MasterRoute
-from metalab_tunnel.ssh_options import ForwardSpec
 
 log = logging.getLogger(__name__)
 

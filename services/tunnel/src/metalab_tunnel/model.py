@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from metalab_tunnel.ssh_options import LOCAL_HOST, ForwardSpec, SshTarget
+from metalab.core.ssh_options import LOCAL_HOST, ForwardSpec, SshTarget
 
 
 @dataclass(frozen=True)

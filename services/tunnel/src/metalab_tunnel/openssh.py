@@ -22,12 +22,7 @@ import signal
 import socket
 from pathlib import Path
 
-from metalab_server.pidfd import Pin, open_pidfd, signal_group
-from metalab_tunnel import mux
-from metalab_tunnel.connector import gateway_label
-from metalab_tunnel.failures import HopFailure
-from metalab_tunnel.hostkeys import known_hosts_files
-from metalab_tunnel.ssh_options import (
+from metalab.core.ssh_options import (
     LOCAL_HOST,
     MASTER_READY,
     ForwardSpec,
@@ -37,6 +32,11 @@ from metalab_tunnel.ssh_options import (
     master_argv,
     node_connect_kwargs,
 )
+from metalab_server.pidfd import Pin, open_pidfd, signal_group
+from metalab_tunnel import mux
+from metalab_tunnel.connector import gateway_label
+from metalab_tunnel.failures import HopFailure
+from metalab_tunnel.hostkeys import known_hosts_files
 from metalab_tunnel.workdirs import make_workdir
 
 log = logging.getLogger(__name__)

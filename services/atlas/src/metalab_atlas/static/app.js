@@ -65,14 +65,33 @@ function fail(error) {
 // ---- overview ----
 const OVERVIEW_BADGES = 50; // SLURM badges asked for on the overview (the first experiments)
 
-async function overview() {
-  const data = await api("/api/experiments");
+// A directory of stores (multi-store): a row per store above the table, each a link that
+// shows only its experiments (`#/?store=KEY`, "." the root's own); "all stores" shows every one.
+function storePicker(stores, chosen) {
+  const link = (key, label, n, runs) => el("a", {
+    href: key === null ? "#/" : `#/?store=${enc(key || ".")}`, class: chosen === key ? "store chosen" : "store",
+    "data-store": key === null ? "*" : key || ".",
+  }, label, el("span", { class: "muted" }, ` ${n} experiment${n === 1 ? "" : "s"}, ${runs} run${runs === 1 ? "" : "s"}`));
+  const total = (k) => stores.stores.reduce((n, st) => n + st[k], 0);
+  return el("p", { id: "stores", class: "stores" }, el("span", { class: "muted" }, `${stores.stores.length} stores:`), " ",
+    link(null, "all stores", total("experiments"), total("runs")),
+    stores.stores.map((st) => [" · ", link(st.key, st.key ? st.path : "(root)", st.experiments, st.runs)]),
+    stores.truncated ? el("span", { class: "muted" }, ` (the first ${stores.limits.stores})`) : null);
+}
+
+async function overview(search) {
+  const [data, stores] = await Promise.all([api("/api/experiments"), api("/api/stores")]);
+  const multi = stores.stores.length > 1;
+  const wanted = search && search.get("store");
+  const chosen = wanted === null || wanted === undefined ? null : wanted === "." ? "" : wanted;
+  const shown = chosen === null ? data.experiments : data.experiments.filter((e) => (e.store || "") === chosen);
   const badges = [];
-  const rows = data.experiments.map((e, i) => {
+  const rows = shown.map((e, i) => {
     const badge = el("span", { class: "slurm-badge hidden", "data-badge": e.experiment_id });
     if (i < OVERVIEW_BADGES) badges.push(() => slurmBadge(e.experiment_id, badge).catch(() => {}));
     return el("tr", { "data-experiment": e.experiment_id },
       el("td", {}, el("a", { href: `#/e/${enc(e.experiment_id)}` }, e.name), " ", badge),
+      multi ? el("td", { class: "muted", "data-store": e.store || "." }, e.store ? stores.stores.find((st) => st.key === e.store).path : "(root)") : null,
       el("td", {}, Object.entries(e.counts).sort().map(([s, n]) => [statusBadge(`${s}`), ` ${n} `])),
       el("td", {}, el("span", { class: "bar", title: e.progress === null ? "" : `${Math.round(e.progress * 100)}%` },
         el("span", { style: `width:${Math.round((e.progress || 0) * 100)}%` })),
@@ -80,13 +99,14 @@ async function overview() {
       el("td", { class: "muted" }, e.operation),
       el("td", { title: e.last_activity || "" }, when(e.last_activity)));
   });
-  show(el("h1", {}, "Experiments"),
+  const heads = ["Experiment", multi ? "Store" : null, "Runs by status", "Progress", "Operation", "Last activity"];
+  show(el("h1", {}, "Experiments"), multi ? storePicker(stores, chosen) : null,
     rows.length ? el("table", { id: "experiments" },
-      el("tr", {}, ["Experiment", "Runs by status", "Progress", "Operation", "Last activity"].map((h) => el("th", {}, h))),
+      el("tr", {}, heads.filter(Boolean).map((h) => el("th", {}, h))),
       rows) : el("p", { class: "muted" }, "No experiments in this store yet."));
   badges.forEach((load) => load());
   const active = data.experiments.some((e) => (e.counts.running || 0) > 0);
-  schedule(active ? 3000 : 15000, overview);
+  schedule(active ? 3000 : 15000, () => overview(search));
 }
 
 function schedule(ms, fn) {
@@ -114,7 +134,10 @@ function queryParams(state) {
 
 function experimentTabs(id, active) {
   const tab = (name, href) => el("a", { href, class: active === name ? "active" : "", id: `tab-${name}` }, name);
-  return el("p", { class: "tabs" }, tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
+  // an experiment of a nested store (multi-store): a way back to that store's experiments
+  const store = id.includes("::") ? id.slice(0, id.lastIndexOf("::")) : null;
+  return el("p", { class: "tabs" }, store === null ? null : el("a", { href: `#/?store=${enc(store)}`, id: "tab-store", class: "muted" }, `store ${store}`),
+    tab("runs", `#/e/${enc(id)}`), tab("plot", `#/e/${enc(id)}/plot`),
     tab("curves", `#/e/${enc(id)}/curves`), tab("histogram", `#/e/${enc(id)}/histogram`),
     tab("compare", `#/e/${enc(id)}/compare`));
 }
@@ -429,7 +452,7 @@ async function plotPage(id, search) {
     const data = await api(`/api/experiments/${enc(id)}/plot`, query);
     if (!data.facet) { groupedChart(chart, data.series, x.value, y.value, group.value, logX.checked, logY.checked); return; }
     const scope = data.facets.flatMap((f) => f.series.flatMap((g) => g.points));
-    facetGrid(chart, data, (host, f) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope));
+    facetGrid(chart, data, (host, f, colours) => groupedChart(host, f.series, x.value, y.value, group.value, logX.checked, logY.checked, scope, colours));
   };
   const logX = el("input", { type: "checkbox", id: "plot-logx" });
   const logY = el("input", { type: "checkbox", id: "plot-logy" });
@@ -445,7 +468,7 @@ async function plotPage(id, search) {
 // One line per group with error bars (mean ± sample std). Groups are nudged apart along x
 // (a few pixels' worth) so that overlapping points and bars stay visible. `scope`: the points
 // of every facet, when this is one of several charts on shared axes.
-function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) {
+function groupedChart(host, series, xName, yName, groupName, logX, logY, scope, colours) {
   const short = groupName.replace(/^(params|metrics)\./, "");
   const name = (g) => (g.group === null ? yName : `${short} = ${fmt(g.group)}`);
   const all = series.flatMap((g) => g.points);
@@ -477,7 +500,7 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
         const px = u.valToPos(x, "x", true);
         const lo = logY && p.mean - p.std <= 0 ? u.scales.y.min : p.mean - p.std;
         const top = u.valToPos(p.mean + p.std, "y", true), bottom = u.valToPos(lo, "y", true);
-        ctx.strokeStyle = Charts.color(i);
+        ctx.strokeStyle = Charts.color(colourOf(colours, series[i].group, i));
         ctx.globalAlpha = u.series[i + 1].alpha === undefined ? 1 : u.series[i + 1].alpha;
         ctx.beginPath();
         ctx.moveTo(px, top); ctx.lineTo(px, bottom);
@@ -499,8 +522,8 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
       : { label: xName, range: [-0.5, labels.length - 0.5], splits: () => labels.map((_l, i) => i),
         values: (_u, splits) => splits.map((v) => labels[v] === undefined ? "" : labels[v]) },
     y: { label: yName, log: logY },
-    series: series.map((g, i) => ({ label: name(g), data: data[i], colorIdx: i, points: true })),
-    entries: series.map((g, i) => ({ label: name(g), seriesIdx: [i + 1], colorIdx: i })),
+    series: series.map((g, i) => ({ label: name(g), data: data[i], colorIdx: colourOf(colours, g.group, i), points: true })),
+    entries: series.map((g, i) => ({ label: name(g), seriesIdx: [i + 1], colorIdx: colourOf(colours, g.group, i) })),
     valueOf: (entry, idx) => {
       const c = cells.get(xs[idx]);
       if (!c || c[0] !== entry.seriesIdx[0] - 1) return "";
@@ -515,6 +538,7 @@ function groupedChart(host, series, xName, yName, groupName, logX, logY, scope) 
 // ---- facets: small multiples, one chart per value of a param, on shared axes ----
 function facetGrid(host, data, drawOne) {
   const short = data.facet.replace(/^(params|metrics)\./, "");
+  const colours = groupColours(data.facets.flatMap((f) => (f.groups || f.series).map((g) => g.group)));
   const cards = data.facets.map((f) => {
     const chartHost = el("div", { class: "facet-chart" });
     return { f, chartHost, card: el("div", { class: "facet card", "data-facet": f.facet }, el("h3", {}, `${short} = ${f.facet}`), chartHost) };
@@ -523,16 +547,30 @@ function facetGrid(host, data, drawOne) {
   host.replaceChildren(...[el("div", { class: "facets", "data-facets": String(cards.length) }, cards.map((c) => c.card)),
     data.facets_total > cards.length ? el("p", { class: "muted", id: "facets-more" }, `the first ${cards.length} of ${data.facets_total} values of ${short}`) : null,
     cards.length ? null : el("p", { class: "muted", id: "facets-empty" }, `no run has a value of ${short}`)].filter(Boolean));
-  cards.forEach((c) => drawOne(c.chartHost, c.f));
+  cards.forEach((c) => drawOne(c.chartHost, c.f, colours));
   // uPlot sets its scales once its first draw is committed (a microtask later): then each
   // chart is drawn again on the union of their ranges.
   setTimeout(() => {
     const ranges = unionRanges(cards.map((c) => c.chartHost.uplot).filter(Boolean));
     if (!ranges || !cards.every((c) => c.chartHost.isConnected)) return;
-    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f); });
+    cards.forEach((c) => { c.chartHost.sharedRanges = ranges; drawOne(c.chartHost, c.f, colours); });
     host.dataset.shared = "true";
   }, 0);
 }
+
+// Small multiples colour alike: a group (a value of "colour by"/"group by") keeps one colour
+// in every facet, its place among all facets' groups (numbers by value, then text, then
+// none); each facet's legend lists only its own groups.
+const groupKey = (g) => (g === null || g === undefined ? "" : typeof g === "string" ? g : JSON.stringify(g));
+function groupColours(groups) {
+  const rank = (k) => { const n = k === "" ? NaN : Number(k); return Number.isFinite(n) ? [0, n, ""] : [k === "" ? 2 : 1, 0, k]; };
+  const keys = [...new Set(groups.map(groupKey))].sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    return ra[0] - rb[0] || ra[1] - rb[1] || (ra[2] < rb[2] ? -1 : ra[2] > rb[2] ? 1 : 0);
+  });
+  return new Map(keys.map((k, i) => [k, i]));
+}
+const colourOf = (colours, group, i) => (colours ? colours.get(groupKey(group)) : i);
 
 // One x and one y range covering what every chart drew on its own (null: nothing to share).
 function unionRanges(charts) {
@@ -604,7 +642,7 @@ async function curvesPage(id, search) {
     smoothText.textContent = Number(smooth.value).toFixed(2);
     if (!data || !data.metric) { chart.replaceChildren(); return; }
     if (!data.facet) { curvesChart(chart, data, mode.value, Number(smooth.value), logY.checked); return; }
-    facetGrid(chart, data, (host, f) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300));
+    facetGrid(chart, data, (host, f, colours) => curvesChart(host, { ...data, ...f }, mode.value, Number(smooth.value), logY.checked, 300, colours));
   };
   for (const control of [metric, group, facet, runsCap]) control.addEventListener("change", () => load().catch(fail));
   for (const control of [mode, logY]) control.addEventListener("change", draw);
@@ -624,7 +662,7 @@ async function curvesPage(id, search) {
   if ((exp.counts.running || 0) > 0) schedule(5000, tick);
 }
 
-function curvesChart(host, data, mode, weight, logY, height) {
+function curvesChart(host, data, mode, weight, logY, height, colours) {
   const positive = (v) => (logY && v !== null && v <= 0 ? null : v);
   const groupIndex = new Map(data.groups.map((g, i) => [g.group, i]));
   const label = (g) => (g === null ? data.metric : `${data.group.replace(/^params\./, "")} = ${g}`);
@@ -633,13 +671,13 @@ function curvesChart(host, data, mode, weight, logY, height) {
   if (mode === "runs") {
     xs = [...new Set(data.runs.flatMap((r) => r.steps))].sort((a, b) => a - b);
     const at = new Map(xs.map((x, i) => [x, i]));
-    data.groups.forEach((g, i) => entries.push({ label: label(g.group), seriesIdx: [], colorIdx: i, runs: 0 }));
+    data.groups.forEach((g, i) => entries.push({ label: label(g.group), seriesIdx: [], colorIdx: colourOf(colours, g.group, i), runs: 0 }));
     for (const run of data.runs) {
       const i = groupIndex.get(run.group);
       const row = new Array(xs.length).fill(null);
       const smoothed = ema(run.values, weight);
       run.steps.forEach((s, k) => { row[at.get(s)] = positive(smoothed[k]); });
-      series.push({ label: run.run_id, data: row, colorIdx: i, width: 1.25, alpha: 0.75 });
+      series.push({ label: run.run_id, data: row, colorIdx: entries[i].colorIdx, width: 1.25, alpha: 0.75 });
       entries[i].seriesIdx.push(series.length);
       entries[i].runs += 1;
     }
@@ -651,7 +689,8 @@ function curvesChart(host, data, mode, weight, logY, height) {
   } else {
     xs = [...new Set(data.groups.flatMap((g) => g.steps))].sort((a, b) => a - b);
     const at = new Map(xs.map((x, i) => [x, i]));
-    data.groups.forEach((g, i) => {
+    data.groups.forEach((g, n) => {
+      const i = colourOf(colours, g.group, n);
       const place = (values) => { const row = new Array(xs.length).fill(null); g.steps.forEach((s, k) => { row[at.get(s)] = positive(values[k]); }); return row; };
       const mean = ema(g.mean, weight);
       const hi = mode === "range" ? ema(g.max, weight) : mean.map((m, k) => m === null ? null : m + ema(g.std, weight)[k]);
@@ -706,8 +745,9 @@ async function histogramPage(id, search) {
   const draw = () => {
     if (data && data.facet) {
       const label = (f) => `${data.facet.replace(/^(params|metrics)\./, "")} = ${f.facet}`;
-      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260) : null);
-      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`)]));
+      const colours = groupColours(data.facets.flatMap((f) => f.series.map((g) => g.group)));
+      facetGrid(chart, data, (host, f) => f.series.length ? histogramChart(host, { ...data, ...f }, share.checked, 260, colours) : null);
+      stats.replaceChildren(...data.facets.flatMap((f) => [el("h3", {}, label(f)), distributionTable({ ...data, ...f }, `distributions-${f.facet}`, colours)]));
       return;
     }
     if (!data || !data.series.length) { chart.replaceChildren(el("p", { class: "muted", id: "histogram-empty" }, "no numeric values")); stats.replaceChildren(); return; }
@@ -725,18 +765,18 @@ async function histogramPage(id, search) {
 }
 
 // One stepped outline per group over shared bins, lightly filled so that overlaps show.
-function histogramChart(host, data, share, chartHeight) {
+function histogramChart(host, data, share, chartHeight, colours) {
   const short = (data.group || "").replace(/^(params|metrics)\./, "");
   const label = (g) => (g.group === null ? data.field : `${short} = ${g.group}`);
   const height = (g) => g.counts.map((c) => (share ? c / g.n : c));
   const series = data.series.map((g, i) => {
     const ys = height(g);
-    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: i, steps: true, fill: 0.18, width: 2 };
+    return { label: label(g), data: [...ys, ys[ys.length - 1]], colorIdx: colourOf(colours, g.group, i), steps: true, fill: 0.18, width: 2 };
   });
   Charts.chart(host, {
     xs: data.edges, x: { label: data.field }, y: { label: share ? "share of runs" : "runs", integer: !share }, height: chartHeight || 360,
     series,
-    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: i })),
+    entries: data.series.map((g, i) => ({ label: `${label(g)} (n=${g.n})`, seriesIdx: [i + 1], colorIdx: colourOf(colours, g.group, i) })),
     valueOf: (entry, idx) => {
       if (idx >= data.edges.length - 1) return "";
       const g = data.series[entry.seriesIdx[0] - 1];
@@ -746,12 +786,12 @@ function histogramChart(host, data, share, chartHeight) {
   host.dataset.series = String(data.series.length);
 }
 
-function distributionTable(data, tableId) {
+function distributionTable(data, tableId, colours) {
   const columns = ["n", "mean", "std", "min", "q1", "median", "q3", "max"];
   return el("table", { id: tableId || "distributions", class: "distributions" },
     el("tr", {}, el("th", {}, data.group ? data.group.replace(/^(params|metrics)\./, "") : ""), columns.map((c) => el("th", {}, c))),
     data.series.map((g, i) => el("tr", { "data-group": g.group === null ? "" : g.group },
-      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(i)}` }), g.group === null ? data.field : g.group),
+      el("td", {}, el("span", { class: "dot", style: `background:${Charts.color(colourOf(colours, g.group, i))}` }), g.group === null ? data.field : g.group),
       columns.map((c) => el("td", { class: "num", "data-stat": c }, fmt(g[c]))))));
 }
 
@@ -840,7 +880,7 @@ async function route() {
     else if (parts[0] === "e" && parts[2] === "compare") await comparePage(parts[1], search);
     else if (parts[0] === "e" && parts[2] === "histogram") await histogramPage(parts[1], search);
     else if (parts[0] === "e") await experimentPage(parts[1]);
-    else await overview();
+    else await overview(search);
   } catch (error) {
     fail(error);
   }

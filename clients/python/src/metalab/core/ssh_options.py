@@ -1,6 +1,8 @@
 """Pure builders: an SSH target and its forwards → asyncssh connect kwargs or an OpenSSH argv.
 
 No I/O, no clock, no environment reads: ``~`` in paths is left for asyncssh / ssh to expand.
+Shared by the tunnel service (`metalab_tunnel`) and Atlas's SSH stores (`metalab_atlas.remote`),
+so both read ``~/.ssh/config``, the agent and known hosts alike and always check host keys.
 """
 
 from __future__ import annotations
