@@ -18,7 +18,6 @@ from tests.integration.atlas.browser_helpers import SHOTS, waiter
 from tests.integration.atlas.dataset import populate_locator, records
 from tests.integration.atlas.server import Atlas, running_atlas
 
-
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "upstream_layout"
 ROOT_RUNS = len(records())
 UPSTREAM_RUNS = len(list((FIXTURE / "sweep_0.1" / "runs").glob("*.json")))
