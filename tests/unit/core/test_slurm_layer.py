@@ -18,13 +18,16 @@ from metalab.core.slurm.commands import (
     sinfo_node_argv,
     slurm_filename,
 )
+from metalab.core.slurm.sacct import parse_sacct, sacct_argv
 from metalab.core.slurm.squeue import (
     GONE,
     JobInfo,
     job_ids_named_argv,
     own_job_fields,
     own_jobs_argv,
+    parse_queue,
     parse_squeue,
+    queue_argv,
     squeue_argv,
     unknown_job,
 )
@@ -48,6 +51,8 @@ def all_argv() -> dict[str, list[str]]:
         "squeue, all states": squeue_argv(["7"], all_states=True),
         "squeue, own jobs": own_jobs_argv(),
         "squeue, by name": job_ids_named_argv(f"metalab-{HOSTILE}"),
+        "squeue, whole queue": queue_argv(),
+        "sacct": sacct_argv(["101", "102"]),
     }
 
 
@@ -116,3 +121,19 @@ def test_controller_hosts_and_unknown_jobs() -> None:
     assert unknown_job("slurm_load_jobs error: Invalid job id specified\n")
     assert unknown_job("scancel: error: invalid job id 5")
     assert not unknown_job("Socket timed out on send/recv operation")
+
+
+def test_parse_queue_and_sacct() -> None:
+    assert parse_queue("41|RUNNING\n42_3|PENDING\n\n43|\n") == {
+        "41": "RUNNING",
+        "42_3": "PENDING",
+        "43": "UNKNOWN",
+    }
+    sacct = "101_0|COMPLETED\n101_1|CANCELLED by 1000\n102|\n"
+    assert parse_sacct(sacct) == {"101_0": "COMPLETED", "101_1": "CANCELLED", "102": "UNKNOWN"}
+
+
+@pytest.mark.parametrize("jobs", [[], ["101", "1,2"], [HOSTILE], ["101_1"]])
+def test_sacct_asks_only_for_numeric_job_ids(jobs: list[str]) -> None:
+    with pytest.raises(ValueError, match="numeric job ids"):
+        sacct_argv(jobs)

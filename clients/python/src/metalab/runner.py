@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from metalab.executor._worker import refuse_in_worker
+from metalab.executor.handle import HandleWrapper
 
 if TYPE_CHECKING:
     from metalab.derived import DerivedMetricFn
     from metalab.events import Event, EventCallback
     from metalab.executor.base import Executor
-    from metalab.executor.handle import RunHandle, RunStatus
+    from metalab.executor.handle import RunHandle
     from metalab.executor.payload import RunPayload
     from metalab.experiment import Experiment
     from metalab.progress import Progress, ProgressTracker
@@ -48,7 +49,7 @@ def _ensure_verbose_logging() -> None:
     _package_logger.setLevel(logging.INFO)
 
 
-class ProgressRunHandle:
+class ProgressRunHandle(HandleWrapper):
     """A handle that shows a progress display until its runs are gathered.
 
     The tracker starts with the handle and receives the inner handle's events; it
@@ -72,36 +73,6 @@ class ProgressRunHandle:
         if self._started and not self._stopped:
             self._stopped = True
             self._tracker.__exit__(*exc_info)
-
-    @property
-    def job_id(self) -> str:
-        """The inner handle's batch id."""
-        return self._handle.job_id
-
-    @property
-    def store(self) -> Store:
-        """The inner handle's store."""
-        return self._handle.store
-
-    @property
-    def status(self) -> RunStatus:
-        """The inner handle's counts."""
-        return self._handle.status
-
-    @property
-    def is_complete(self) -> bool:
-        """True once every run has finished."""
-        return self._handle.is_complete
-
-    @property
-    def can_reconnect(self) -> bool:
-        """Whether the inner handle can be reattached to."""
-        return self._handle.can_reconnect
-
-    @property
-    def reconnect_locator(self) -> str | None:
-        """The inner handle's reconnect locator."""
-        return self._handle.reconnect_locator
 
     def result(self, timeout: float | None = None) -> Results:
         """Wait for the runs, then close the progress display."""

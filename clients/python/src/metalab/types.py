@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 Metric = float | int | str | bool
 """A scalar metric value."""
@@ -56,6 +56,21 @@ def _millis(start: datetime, end: datetime) -> int:
     return int((end - start).total_seconds() * 1000)
 
 
+class RunFields(TypedDict, total=False):
+    """What every ``RunRecord`` constructor takes (``success``, ``failed``, ``cancelled``,
+    ``running``); each defaults to empty, ``started_at`` to now."""
+
+    run_id: str
+    experiment_id: str
+    context_fingerprint: str
+    params_fingerprint: str
+    seed_fingerprint: str
+    started_at: datetime | None
+    provenance: Provenance | None
+    params_resolved: dict[str, Any] | None
+    tags: list[str] | None
+
+
 @dataclass
 class RunRecord:
     """Everything recorded about one run; small, serialisable, one row of a results table."""
@@ -82,141 +97,72 @@ class RunRecord:
     def success(
         cls,
         *,
-        run_id: str = "",
-        experiment_id: str = "",
-        context_fingerprint: str = "",
-        params_fingerprint: str = "",
-        seed_fingerprint: str = "",
-        started_at: datetime | None = None,
         finished_at: datetime | None = None,
         metrics: dict[str, Any] | None = None,
-        provenance: Provenance | None = None,
-        params_resolved: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
         artifacts: list[ArtifactDescriptor] | None = None,
         notes: str | None = None,
+        **run: Unpack[RunFields],
     ) -> RunRecord:
         """A finished, successful run (times default to now)."""
-        start, end = _span(started_at, finished_at)
-        return cls(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            status=Status.SUCCESS,
-            context_fingerprint=context_fingerprint,
-            params_fingerprint=params_fingerprint,
-            seed_fingerprint=seed_fingerprint,
-            started_at=start,
-            finished_at=end,
-            duration_ms=_millis(start, end),
-            metrics=metrics or {},
-            provenance=provenance or Provenance(),
-            params_resolved=params_resolved or {},
-            tags=tags or [],
-            artifacts=artifacts or [],
-            notes=notes,
-        )
+        start, end = _span(run.get("started_at"), finished_at)
+        more = {"metrics": metrics or {}, "artifacts": artifacts or [], "notes": notes}
+        return cls._record(Status.SUCCESS, run, start, end, **more)
 
     @classmethod
     def failed(
         cls,
         *,
-        run_id: str = "",
-        experiment_id: str = "",
-        context_fingerprint: str = "",
-        params_fingerprint: str = "",
-        seed_fingerprint: str = "",
-        started_at: datetime | None = None,
         finished_at: datetime | None = None,
         error_type: str = "",
         error_message: str = "",
         error_traceback: str | None = None,
         metrics: dict[str, Any] | None = None,
-        provenance: Provenance | None = None,
-        params_resolved: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
         artifacts: list[ArtifactDescriptor] | None = None,
+        **run: Unpack[RunFields],
     ) -> RunRecord:
         """A failed run; the error is ``{"type", "message", "traceback"}``."""
-        start, end = _span(started_at, finished_at)
-        return cls(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            status=Status.FAILED,
-            context_fingerprint=context_fingerprint,
-            params_fingerprint=params_fingerprint,
-            seed_fingerprint=seed_fingerprint,
-            started_at=start,
-            finished_at=end,
-            duration_ms=_millis(start, end),
-            metrics=metrics or {},
-            provenance=provenance or Provenance(),
-            error={"type": error_type, "message": error_message, "traceback": error_traceback},
-            params_resolved=params_resolved or {},
-            tags=tags or [],
-            artifacts=artifacts or [],
-        )
+        start, end = _span(run.get("started_at"), finished_at)
+        error = {"type": error_type, "message": error_message, "traceback": error_traceback}
+        more = {"metrics": metrics or {}, "error": error, "artifacts": artifacts or []}
+        return cls._record(Status.FAILED, run, start, end, **more)
 
     @classmethod
     def cancelled(
         cls,
         *,
-        run_id: str = "",
-        experiment_id: str = "",
-        context_fingerprint: str = "",
-        params_fingerprint: str = "",
-        seed_fingerprint: str = "",
-        started_at: datetime | None = None,
         finished_at: datetime | None = None,
         metrics: dict[str, Any] | None = None,
-        provenance: Provenance | None = None,
-        params_resolved: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
+        **run: Unpack[RunFields],
     ) -> RunRecord:
         """A run that was cancelled before it finished."""
-        start, end = _span(started_at, finished_at)
+        start, end = _span(run.get("started_at"), finished_at)
+        return cls._record(Status.CANCELLED, run, start, end, metrics=metrics or {})
+
+    @classmethod
+    def running(cls, **run: Unpack[RunFields]) -> RunRecord:
+        """A run in progress: ``finished_at`` is the start and ``duration_ms`` 0 until it ends."""
+        start = run.get("started_at") or datetime.now()
+        return cls._record(Status.RUNNING, run, start, start)
+
+    @classmethod
+    def _record(
+        cls, status: Status, run: RunFields, start: datetime, end: datetime, **more: Any
+    ) -> RunRecord:
+        unknown = sorted(run.keys() - RunFields.__annotations__.keys())
+        if unknown:
+            raise TypeError(f"RunRecord.{status.value}() got unexpected arguments {unknown}")
         return cls(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            status=Status.CANCELLED,
-            context_fingerprint=context_fingerprint,
-            params_fingerprint=params_fingerprint,
-            seed_fingerprint=seed_fingerprint,
+            run_id=run.get("run_id", ""),
+            experiment_id=run.get("experiment_id", ""),
+            status=status,
+            context_fingerprint=run.get("context_fingerprint", ""),
+            params_fingerprint=run.get("params_fingerprint", ""),
+            seed_fingerprint=run.get("seed_fingerprint", ""),
             started_at=start,
             finished_at=end,
             duration_ms=_millis(start, end),
-            metrics=metrics or {},
-            provenance=provenance or Provenance(),
-            params_resolved=params_resolved or {},
-            tags=tags or [],
-        )
-
-    @classmethod
-    def running(
-        cls,
-        *,
-        run_id: str = "",
-        experiment_id: str = "",
-        context_fingerprint: str = "",
-        params_fingerprint: str = "",
-        seed_fingerprint: str = "",
-        started_at: datetime | None = None,
-        provenance: Provenance | None = None,
-        params_resolved: dict[str, Any] | None = None,
-        tags: list[str] | None = None,
-    ) -> RunRecord:
-        """A run in progress: ``finished_at`` is the start and ``duration_ms`` 0 until it ends."""
-        start = started_at or datetime.now()
-        return cls(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            status=Status.RUNNING,
-            context_fingerprint=context_fingerprint,
-            params_fingerprint=params_fingerprint,
-            seed_fingerprint=seed_fingerprint,
-            started_at=start,
-            finished_at=start,
-            duration_ms=0,
-            provenance=provenance or Provenance(),
-            params_resolved=params_resolved or {},
-            tags=tags or [],
+            provenance=run.get("provenance") or Provenance(),
+            params_resolved=run.get("params_resolved") or {},
+            tags=run.get("tags") or [],
+            **more,
         )

@@ -373,6 +373,42 @@ def _listing(stamp: Stamp | None, full: bool, known: Stamp | None) -> bool:
     return full or not settled or stamp != known
 
 
+def _start(
+    index: ExperimentIndex,
+    listed: bool,
+    dir_stamp: Stamp | None,
+    candidates: list[tuple[str, int]],
+    present: set[str],
+    new_spec: dict[str, Any] | None,
+    spec_stamp: Stamp | None,
+) -> Scan:
+    """A pass over ``candidates`` (``(run_id, inode)``) before any is looked at."""
+    newest = int(index.last_activity * 1e9)
+    ids = [c for c, _ in candidates]
+    return Scan(listed, dir_stamp, ids, present, {}, {}, set(), newest, new_spec, spec_stamp)
+
+
+def _settled(
+    scan: Scan, index: ExperimentIndex, full: bool, run_id: str, inode: int, row: Row | None
+) -> bool:
+    """Whether a finished run's file is the one already read (same inode): present, unread."""
+    if full or index.inodes.get(run_id) != inode or row is None or row["status"] not in DONE:
+        return False
+    scan.present.add(run_id)
+    return True
+
+
+def _note(scan: Scan, run_id: str, inode: int, stamp: Stamp, row: Row | None, fresh: bool) -> None:
+    """A run whose file is there: its ``row`` (``fresh``: just read; None: unreadable)."""
+    scan.present.add(run_id)
+    scan.newest = max(scan.newest, stamp[0])
+    if fresh and row is not None:
+        scan.changed[run_id] = (stamp, row)
+        scan.inodes_seen[run_id] = inode
+    if row is None or row["status"] not in DONE:
+        scan.still_open.add(run_id)
+
+
 def _scan_own(index: ExperimentIndex, base: str, full: bool) -> Scan:
     """The project's layout: ``experiment.json`` and ``runs/{run_id}/run.json``."""
     spec_path = os.path.join(base, "experiment.json")
@@ -390,46 +426,23 @@ def _scan_own(index: ExperimentIndex, base: str, full: bool) -> Scan:
     else:  # no directory added or removed: only unfinished runs can have changed
         candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in index.open]
         present = set(index.stamps)
-    changed: dict[str, tuple[Stamp, Row]] = {}
-    inodes_seen: dict[str, int] = {}
-    still_open: set[str] = set()
-    newest = int(index.last_activity * 1e9)
-    inodes = index.inodes
-    rows = index.rows
+    scan = _start(index, listed, dir_stamp, candidates, present, new_spec, spec_stamp)
     for run_id, inode in candidates:
-        row = rows.get(run_id)
-        if not full and inodes.get(run_id) == inode:
-            if row is not None and row["status"] in DONE:
-                present.add(run_id)
-                continue
+        row = index.rows.get(run_id)
+        if _settled(scan, index, full, run_id, inode, row):
+            continue
         path = os.path.join(runs_dir, run_id, "run.json")
         stamp = _stamp(path)
         if stamp is None:
-            present.discard(run_id)
-            still_open.add(run_id)
+            scan.present.discard(run_id)
+            scan.still_open.add(run_id)
             continue
-        present.add(run_id)
-        newest = max(newest, stamp[0])
-        if index.stamps.get(run_id) != stamp:
+        fresh = index.stamps.get(run_id) != stamp
+        if fresh:
             data = _load(path)
             row = to_row(data, run_id) if data is not None else None
-            if row is not None:
-                changed[run_id] = (stamp, row)
-                inodes_seen[run_id] = inode
-        if row is None or row["status"] not in DONE:
-            still_open.add(run_id)
-    return Scan(
-        listed,
-        dir_stamp,
-        [c for c, _ in candidates],
-        present,
-        changed,
-        inodes_seen,
-        still_open,
-        newest,
-        new_spec,
-        spec_stamp,
-    )
+        _note(scan, run_id, inode, stamp, row, fresh)
+    return scan
 
 
 def _json_files(directory: str) -> dict[str, int]:
@@ -473,52 +486,30 @@ def _scan_upstream(index: ExperimentIndex, base: str, full: bool) -> Scan:
         wanted = index.open | (derived_changed & index.stamps.keys())
         candidates = [(run_id, index.inodes.get(run_id, 0)) for run_id in wanted]
         present = set(index.stamps)
-    changed: dict[str, tuple[Stamp, Row]] = {}
-    inodes_seen: dict[str, int] = {}
-    still_open: set[str] = set()
-    newest = int(index.last_activity * 1e9)
-    inodes, rows, stamps = index.inodes, index.rows, index.stamps
+    scan = _start(index, listed, dir_stamp, candidates, present, new_spec, spec_stamp)
+    scan.derived = (derived_stamp, derived)
     for run_id, inode in candidates:
-        row = rows.get(run_id)
-        if not full and inodes.get(run_id) == inode and run_id not in derived_changed:
-            if row is not None and row["status"] in DONE:
-                present.add(run_id)
-                continue
+        row = index.rows.get(run_id)
+        if run_id not in derived_changed and _settled(scan, index, full, run_id, inode, row):
+            continue
         path = os.path.join(runs_dir, f"{run_id}.json")
         stamp = _regular_stamp(path)
         if stamp is None:
-            present.discard(run_id)
+            scan.present.discard(run_id)
             continue
-        present.add(run_id)
-        newest = max(newest, stamp[0])
         derived_path = None
         if run_id in derived:
             derived_path = os.path.join(derived_dir, f"{run_id}.json")
             extra = _regular_stamp(derived_path)
             stamp = stamp if extra is None else (*stamp, *extra)
-        if stamps.get(run_id) != stamp:
+        fresh = index.stamps.get(run_id) != stamp
+        if fresh:
             data = _load(path)
             more = _load(derived_path) if len(stamp) > 2 and derived_path else None
             record = essentials(data, run_id, more) if data is not None else None
             row = to_row(record, run_id) if record is not None else None
-            if row is not None:
-                changed[run_id] = (stamp, row)
-                inodes_seen[run_id] = inode
-        if row is None or row["status"] not in DONE:
-            still_open.add(run_id)
-    return Scan(
-        listed,
-        dir_stamp,
-        [c for c, _ in candidates],
-        present,
-        changed,
-        inodes_seen,
-        still_open,
-        newest,
-        new_spec,
-        spec_stamp,
-        (derived_stamp, derived),
-    )
+        _note(scan, run_id, inode, stamp, row, fresh)
+    return scan
 
 
 class IndexRefresher:

@@ -20,20 +20,22 @@ from typing import Any
 
 from metalab._runstore.whereabouts import pid_namespace, process_start
 from metalab.core.process import pid_alive
+from metalab.core.slurm.squeue import parse_queue, queue_argv
 
 TTL = 5.0
 LOST = "lost"
 SQUEUE_TIMEOUT = 10.0
 
 
-def squeue_jobs() -> frozenset[str] | None:
-    """Every job and array task id SLURM knows (``123``, ``123_4``); None when unknown."""
-    squeue = shutil.which("squeue")
-    if squeue is None:
+def slurm_output(argv: list[str]) -> str | None:
+    """What a SLURM command built by `metalab.core.slurm` prints; None when it is not
+    installed, fails or takes longer than `SQUEUE_TIMEOUT`."""
+    found = shutil.which(argv[0])
+    if found is None:
         return None
     try:
         done = subprocess.run(
-            [squeue, "-h", "-r", "-o", "%i"],
+            [found, *argv[1:]],
             capture_output=True,
             text=True,
             timeout=SQUEUE_TIMEOUT,
@@ -41,9 +43,13 @@ def squeue_jobs() -> frozenset[str] | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if done.returncode != 0:
-        return None
-    return frozenset(line.strip() for line in done.stdout.splitlines() if line.strip())
+    return done.stdout if done.returncode == 0 else None
+
+
+def squeue_jobs() -> frozenset[str] | None:
+    """Every job and array task id SLURM knows (``123``, ``123_4``); None when unknown."""
+    output = slurm_output(queue_argv())
+    return None if output is None else frozenset(parse_queue(output))
 
 
 def process_alive(pid: int, started: int | None) -> bool:

@@ -501,19 +501,7 @@ class PostgresSource:
         cond = pgsql.where(experiment_id, query, lost)
         xv = pgsql.value_expr(x, lost)
         gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
-        if y.kind in ("params", "metrics"):  # the typed numbers of run_values
-            y_num = pgsql.Expr(sql.SQL("yv.num"))
-            join = pgsql.Expr(
-                sql.SQL(
-                    "JOIN run_values yv ON yv.experiment_id = r.experiment_id AND yv.field = %s "
-                    "AND yv.run_id = r.run_id AND yv.num IS NOT NULL "
-                ),
-                [y.name],
-            )
-        else:
-            yv = pgsql.value_expr(y, lost)
-            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
-            join = pgsql.Expr(sql.SQL(""))
+        y_num, join = _number(y, lost, keep_missing=False)
         inner = sql.SQL("SELECT {x} AS xr, {g} AS gr, {y} AS y FROM runs r {join}WHERE {w}").format(
             x=xv.text, g=gv.text, y=y_num.text, join=join.text, w=cond.text
         )
@@ -550,19 +538,7 @@ class PostgresSource:
     ) -> tuple[int, list[tuple[str | None, float]]]:
         cond = pgsql.where(experiment_id, query, lost)
         gv = pgsql.value_expr(group, lost) if group is not None else pgsql.Expr(sql.SQL("NULL"))
-        if f.kind in ("params", "metrics"):
-            y_num = pgsql.Expr(sql.SQL("yv.num"))
-            join = pgsql.Expr(
-                sql.SQL(
-                    "LEFT JOIN run_values yv ON yv.experiment_id = r.experiment_id "
-                    "AND yv.field = %s AND yv.run_id = r.run_id "
-                ),
-                [f.name],
-            )
-        else:
-            yv = pgsql.value_expr(f, lost)
-            y_num = pgsql.Expr(sql.SQL("({})::float8").format(yv.text), yv.args)
-            join = pgsql.Expr(sql.SQL(""))
+        y_num, join = _number(f, lost, keep_missing=True)
         g_text = _as_text(group, pgsql.Expr(sql.SQL("t.gr")))
         statement = sql.SQL(
             "SELECT {g}, y FROM (SELECT {gv} AS gr, {y} AS y FROM runs r {join}WHERE {w}) t"
@@ -642,3 +618,18 @@ def _as_text(f: Field | None, e: pgsql.Expr) -> pgsql.Expr:
             [*e.args, *e.args, *e.args],
         )
     return pgsql.Expr(sql.SQL("({})::text").format(e.text), e.args)
+
+
+def _number(f: Field, lost: frozenset[str], keep_missing: bool) -> tuple[pgsql.Expr, pgsql.Expr]:
+    """A run's number in ``f`` and the join it needs: params and metrics are the typed numbers
+    of ``run_values`` (``keep_missing``: runs without one stay, as NULL), other fields a cast."""
+    if f.kind in ("params", "metrics"):
+        outer, number = ("LEFT ", "") if keep_missing else ("", "AND yv.num IS NOT NULL ")
+        join = sql.SQL(
+            outer + "JOIN run_values yv ON yv.experiment_id = r.experiment_id "
+            "AND yv.field = %s AND yv.run_id = r.run_id " + number
+        )
+        return pgsql.Expr(sql.SQL("yv.num")), pgsql.Expr(join, [f.name])
+    value = pgsql.value_expr(f, lost)
+    cast = pgsql.Expr(sql.SQL("({})::float8").format(value.text), value.args)
+    return cast, pgsql.Expr(sql.SQL(""))

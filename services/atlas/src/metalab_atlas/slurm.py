@@ -4,86 +4,43 @@ Two records say which SLURM jobs ran an experiment: a run's ``executor.slurm_job
 project's layout and PostgreSQL rows, docs/store-format.md) and the ``manifest.json`` that
 ``metalab.run`` with a ``SlurmExecutor`` writes in an upstream-layout experiment directory
 (its ``job_ids`` and ``shards``: which array task ran which run). States come from
-``squeue -h -r -o "%i %T"``, asked at most every `TTL` seconds. A job no longer queued has
-finished; its tasks' final states come from ``sacct`` when SLURM keeps accounting (asked with
-the recorded job ids only, validated as numbers; the answer cached), and read "finished"
-without a state where it does not.
+``squeue``, asked at most every `TTL` seconds. A job no longer queued has finished; its
+tasks' final states come from ``sacct`` when SLURM keeps accounting (asked with the recorded
+job ids only, validated as numbers; the answer cached), and read "finished" without a state
+where it does not. Both commands are built and read by `metalab.core.slurm`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from metalab_atlas.liveness import SQUEUE_TIMEOUT, TTL
+from metalab.core.slurm.sacct import JOB_ID, parse_sacct, sacct_argv
+from metalab.core.slurm.squeue import ACTIVE, parse_queue, queue_argv
+from metalab_atlas.liveness import TTL, slurm_output
 from metalab_atlas.upstream import load_json
 
 MANIFEST = "manifest.json"
 MAX_JOBS = 100
-JOB_ID = re.compile(r"[0-9]{1,12}")
-ACTIVE = frozenset(
-    {"PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
-)
 
 
 def squeue_states() -> dict[str, str] | None:
     """``{job or array task id: state}`` of everything queued; None when SLURM cannot say."""
-    squeue = shutil.which("squeue")
-    if squeue is None:
-        return None
-    try:
-        done = subprocess.run(
-            [squeue, "-h", "-r", "-o", "%i %T"],
-            capture_output=True,
-            text=True,
-            timeout=SQUEUE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    states: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        job, _, state = line.strip().partition(" ")
-        if job:
-            states[job] = state.strip() or "UNKNOWN"
-    return states
+    output = slurm_output(queue_argv())
+    return None if output is None else parse_queue(output)
 
 
 def sacct_states(jobs: tuple[str, ...]) -> dict[str, str] | None:
     """``{array task or job id: state}`` that SLURM accounting records for ``jobs`` (numeric
     job ids, at most `MAX_JOBS`); None when ``sacct`` is missing or fails (accounting storage
     not configured, for one)."""
-    sacct = shutil.which("sacct")
     wanted = [j for j in jobs if JOB_ID.fullmatch(j)][:MAX_JOBS]
-    if sacct is None or not wanted:
-        return None
-    try:
-        done = subprocess.run(
-            [sacct, "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(wanted)],
-            capture_output=True,
-            text=True,
-            timeout=SQUEUE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    states: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        job, _, state = line.strip().partition("|")
-        if job:
-            states[job] = (state.split() or ["UNKNOWN"])[0]
-    return states
+    output = slurm_output(sacct_argv(wanted)) if wanted else None
+    return None if output is None else parse_sacct(output)
 
 
 class Accounting:

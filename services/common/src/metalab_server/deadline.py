@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from metalab_server.intercept import WrappingInterceptor
+
 DEFAULT_UNARY_DEADLINE = 60.0
 
 
-class DeadlineInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class DeadlineInterceptor(WrappingInterceptor):
     """Bound unary calls by the client's deadline or ``default``, whichever is shorter.
 
     Streaming calls (Up, Logs, Open, Watch) are long-lived by design; they are bounded by the
@@ -19,24 +20,11 @@ class DeadlineInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """
 
     def __init__(self, default: float = DEFAULT_UNARY_DEADLINE) -> None:
+        super().__init__()
         self._default = default
-        self._bounded: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._bounded.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        bounded = self._bound(handler)
-        self._bounded[method] = bounded
-        return bounded
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        return None if handler.unary_unary is None else self._bound(handler)
 
     def _bound(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` with its unary behaviour bounded (built once per method)."""

@@ -3,10 +3,12 @@ peer's header limit (8-16 KiB) turns the whole status into "Stream removed"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
+from metalab_server.intercept import WrappingInterceptor
 
 MAX_DETAIL = 4096  # characters; a UTF-8 header of at most 16 KiB
 HEAD = 1024
@@ -23,28 +25,14 @@ def summarize(message: str, limit: int = MAX_DETAIL) -> str:
     return f"{message[:HEAD]} … [{omitted:,} characters omitted] … {message[-tail:]}"
 
 
-class SummarizeErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class SummarizeErrors(WrappingInterceptor):
     """An exception a servicer did not turn into a status ends the call with ``UNKNOWN`` and
     its summarised text (grpc's own status would carry it whole, and lose it over 16 KiB)."""
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or (handler.unary_unary is None and handler.unary_stream is None):
-            return handler
-        wrapped = _wrap(handler)
-        self._wrapped[method] = wrapped
-        return wrapped
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        if handler.unary_unary is None and handler.unary_stream is None:
+            return None
+        return _wrap(handler)
 
 
 async def _abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> None:

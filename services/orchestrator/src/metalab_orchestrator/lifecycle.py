@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+from metalab.core.bundle import Bundle
 from metalab.core.bundle.files import check_identity, check_services_dir
 from metalab.core.errors import BundleError, BundleRefused, ProvisioningFailed
 from metalab_orchestrator.backends import backend_for
-from metalab_orchestrator.backends.base import Backend, Bundle, Emit, Probe
+from metalab_orchestrator.backends.base import Backend, Emit, Probe
 from metalab_orchestrator.registry_port import RegistryPort
 from metalab_orchestrator.spec import Spec
 

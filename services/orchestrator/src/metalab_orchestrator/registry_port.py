@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from metalab_orchestrator.backends.base import Bundle
+from metalab.core.bundle import Bundle
 from metalab_registry.store import BundleKey, BundleStore
 
 CALL_DEADLINE = 30.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from metalab.core.bundle import Bundle
 from metalab.core.bundle.discover import Discovered, discover
 from metalab.core.bundle.files import (
     BUNDLE_NAME,
-    Bundle,
     bundle_path,
     home_services_dir,
     read_bundle,

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metalab.core.bundle.files import Bundle, delete_bundle, read_bundle, write_bundle
+from metalab.core.bundle import Bundle
+from metalab.core.bundle.files import delete_bundle, read_bundle, write_bundle
 from metalab.core.errors import BundleConflict
 from metalab_registry.locking import locked
 

@@ -283,3 +283,40 @@ def _succeeded(future: RecordFuture) -> bool:
         return future.result(timeout=0).status.value == "success"
     except Exception:  # noqa: BLE001 - a run without a record counts as failed
         return False
+
+
+class HandleWrapper:
+    """A handle around another (``_handle``) that adds work to gathering its runs: what it
+    does not change reads through to the inner handle."""
+
+    _handle: RunHandle
+
+    @property
+    def job_id(self) -> str:
+        """The inner handle's batch id."""
+        return self._handle.job_id
+
+    @property
+    def store(self) -> Store:
+        """The inner handle's store."""
+        return self._handle.store
+
+    @property
+    def status(self) -> RunStatus:
+        """The inner handle's counts."""
+        return self._handle.status
+
+    @property
+    def is_complete(self) -> bool:
+        """True once every run has finished."""
+        return self._handle.is_complete
+
+    @property
+    def can_reconnect(self) -> bool:
+        """Whether the inner handle can be reattached to."""
+        return self._handle.can_reconnect
+
+    @property
+    def reconnect_locator(self) -> str | None:
+        """The inner handle's reconnect locator."""
+        return self._handle.reconnect_locator

@@ -25,8 +25,18 @@ class Distribution(Protocol):
     def sample(self, rng: _random.Random) -> Any: ...
 
 
+class _Bounded:
+    """A distribution between ``low`` and ``high``: its manifest entry names its class."""
+
+    low: float
+    high: float
+
+    def to_manifest_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "low": self.low, "high": self.high}
+
+
 @dataclass(frozen=True)
-class Uniform:
+class Uniform(_Bounded):
     """Uniform over ``[low, high)``."""
 
     low: float
@@ -35,12 +45,9 @@ class Uniform:
     def sample(self, rng: _random.Random) -> float:
         return rng.uniform(self.low, self.high)
 
-    def to_manifest_dict(self) -> dict[str, Any]:
-        return {"type": "Uniform", "low": self.low, "high": self.high}
-
 
 @dataclass(frozen=True)
-class LogUniform:
+class LogUniform(_Bounded):
     """Log-uniform over ``[low, high)`` (both positive)."""
 
     low: float
@@ -49,12 +56,9 @@ class LogUniform:
     def sample(self, rng: _random.Random) -> float:
         return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
 
-    def to_manifest_dict(self) -> dict[str, Any]:
-        return {"type": "LogUniform", "low": self.low, "high": self.high}
-
 
 @dataclass(frozen=True)
-class LogUniformInt:
+class LogUniformInt(_Bounded):
     """Log-uniform over the integers ``[low, high]`` (a rounded log-uniform draw)."""
 
     low: int
@@ -63,12 +67,9 @@ class LogUniformInt:
     def sample(self, rng: _random.Random) -> int:
         return round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
-    def to_manifest_dict(self) -> dict[str, Any]:
-        return {"type": "LogUniformInt", "low": self.low, "high": self.high}
-
 
 @dataclass(frozen=True)
-class RandInt:
+class RandInt(_Bounded):
     """Uniform over the integers ``[low, high]``."""
 
     low: int
@@ -76,9 +77,6 @@ class RandInt:
 
     def sample(self, rng: _random.Random) -> int:
         return rng.randint(self.low, self.high)
-
-    def to_manifest_dict(self) -> dict[str, Any]:
-        return {"type": "RandInt", "low": self.low, "high": self.high}
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ from metalab._archive import (
     settle,
     unlink_archived,
 )
+from metalab.executor.handle import HandleWrapper
 from metalab.workspace.folders import ArchiveProgress, DrainReport, FolderWorker
 
 if TYPE_CHECKING:
     from metalab._placement import ExportedEnv
     from metalab.events import EventCallback
-    from metalab.executor.handle import RunHandle, RunStatus
+    from metalab.executor.handle import RunHandle
     from metalab.result import Results
     from metalab.store.base import Store
     from metalab.workspace.settings import Workspace
@@ -133,7 +134,7 @@ class Archiver:
         return report
 
 
-class SettingsRunHandle:
+class SettingsRunHandle(HandleWrapper):
     """An executor's handle, plus the settings' work when its runs are gathered.
 
     ``result()`` returns the inner handle's results after archiving every run of the sweep
@@ -155,30 +156,6 @@ class SettingsRunHandle:
         self._env = env
         self._label = label
         self.archive_report: DrainReport | None = None
-
-    @property
-    def job_id(self) -> str:
-        return self._handle.job_id
-
-    @property
-    def store(self) -> Store:
-        return self._handle.store
-
-    @property
-    def status(self) -> RunStatus:
-        return self._handle.status
-
-    @property
-    def is_complete(self) -> bool:
-        return self._handle.is_complete
-
-    @property
-    def can_reconnect(self) -> bool:
-        return self._handle.can_reconnect
-
-    @property
-    def reconnect_locator(self) -> str | None:
-        return self._handle.reconnect_locator
 
     def set_event_callback(self, callback: EventCallback | None) -> None:
         self._handle.set_event_callback(callback)

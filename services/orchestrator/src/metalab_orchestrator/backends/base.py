@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from metalab.core.bundle import Bundle
 
 if TYPE_CHECKING:
     from metalab_orchestrator.spec import Spec
-
-Bundle = dict[str, Any]
 
 
 class Emit(Protocol):

@@ -14,7 +14,8 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab.core.bundle import Bundle
+from metalab_orchestrator.backends.base import Emit, Probe, SaveBundle
 from metalab_orchestrator.plugins import atlas as atlas_plugin
 from metalab_orchestrator.plugins import postgres as pg_plugin
 from metalab_orchestrator.plugins import tunnel_targets

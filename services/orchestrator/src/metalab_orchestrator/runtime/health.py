@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from metalab_orchestrator.backends.base import Bundle, Probe
+from metalab.core.bundle import Bundle
+from metalab_orchestrator.backends.base import Probe
 from metalab_orchestrator.probes import check_http, check_postgres
 from metalab_orchestrator.runtime.paths import atlas_dir, run_dir_of, service_owner
 from metalab_orchestrator.runtime.process import ProcessRecord, is_ours

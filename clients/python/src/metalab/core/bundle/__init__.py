@@ -7,5 +7,13 @@ from metalab.core.bundle.files import (
     read_bundle,
     write_bundle,
 )
+from metalab.core.bundle.model import Bundle
 
-__all__ = ["SCHEMA_VERSION", "bundle_path", "delete_bundle", "read_bundle", "write_bundle"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Bundle",
+    "bundle_path",
+    "delete_bundle",
+    "read_bundle",
+    "write_bundle",
+]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from metalab.core.bundle.files import BUNDLE_NAME, Bundle, read_bundle
+from metalab.core.bundle.files import BUNDLE_NAME, read_bundle
+from metalab.core.bundle.model import Bundle
 from metalab.core.errors import BundleNotFound, BundleRefused
 
 

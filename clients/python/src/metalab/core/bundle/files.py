@@ -14,15 +14,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from metalab.core.bundle.model import BundleModel, check_name
+from metalab.core.bundle.model import Bundle, BundleModel, check_name
 from metalab.core.errors import BundleError, BundleRefused, ConfigError
 from metalab.core.fs import read_capped, write_atomic
 
 SCHEMA_VERSION = 1
 BUNDLE_NAME = "bundle.json"
 MAX_BUNDLE_BYTES = 1 << 20  # a real bundle is ~2 KB
-
-Bundle = dict[str, Any]
 
 
 def home_services_dir() -> Path:

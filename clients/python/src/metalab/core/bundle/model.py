@@ -23,6 +23,7 @@ from metalab.core.errors import BundleError, ConfigError
 # characters, none of them "/", "\\", NUL or another control character, not starting with "."
 # or a space (so never "", "." or "..") and not ending with a space. A project named after its
 # directory ("my project (v2)") stays valid.
+Bundle = dict[str, Any]  # a bundle as its JSON reads; `BundleModel` is its checked form
 _SAFE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f\s][^/\\\x00-\x1f\x7f]{0,99}")
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1

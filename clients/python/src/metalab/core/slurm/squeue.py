@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 JOBS_FORMAT = "%i|%T|%r|%N|%e"
+QUEUE_FORMAT = "%i|%T"
 OWN_JOBS_FORMAT = "%i|%T|%j|%Z"  # name and directory may hold "|": see `own_job_fields`
 # Not final: the job holds, or will again hold, what it runs.
 ACTIVE = frozenset(
@@ -81,6 +82,11 @@ def squeue_argv(job_ids: Iterable[str], *, all_states: bool = False) -> list[str
     return ["squeue", "-h", *states, "-j", ids, "-o", JOBS_FORMAT]
 
 
+def queue_argv() -> list[str]:
+    """``squeue`` of everything queued, one line per job and array task, in `QUEUE_FORMAT`."""
+    return ["squeue", "-h", "-r", "-o", QUEUE_FORMAT]
+
+
 def own_jobs_argv() -> list[str]:
     """``squeue`` of the caller's own jobs in `OWN_JOBS_FORMAT`."""
     return ["squeue", "--me", "-h", "-o", OWN_JOBS_FORMAT]
@@ -118,6 +124,17 @@ def parse_squeue(output: str) -> dict[str, JobInfo]:
         reason = "" if reason in ("None", "(null)") else reason
         jobs[job_id] = JobInfo(job_id, state, reason, node, _end_time(end))
     return jobs
+
+
+def parse_queue(output: str) -> dict[str, str]:
+    """Lines of `QUEUE_FORMAT` to ``{job or array task id: state}`` (``UNKNOWN`` where the
+    state is blank)."""
+    states: dict[str, str] = {}
+    for line in output.splitlines():
+        job, _, state = line.strip().partition("|")
+        if job:
+            states[job] = state.strip() or "UNKNOWN"
+    return states
 
 
 def own_job_fields(line: str, workdir: str) -> tuple[str, str, str] | None:

@@ -45,22 +45,7 @@ def publish_copy(source: Path, destination: Path) -> None:
         verify(source, stage)
         checkpoint("verified")
         if destination.exists() or destination.is_symlink():
-            if exchange(stage, destination):
-                fsync_dir(destination.parent)
-                checkpoint("replaced")
-            else:
-                old = tmp_path_for(destination, "old")
-                os.rename(destination, old)
-                try:
-                    checkpoint("set-aside")
-                    os.rename(stage, destination)
-                except BaseException:
-                    if not destination.exists() and not destination.is_symlink():
-                        os.rename(old, destination)
-                    raise
-                fsync_dir(destination.parent)
-                checkpoint("replaced")
-                stage = old
+            stage = _replace(stage, destination, "old", "replaced")
             remove_tree(stage)
         else:
             os.rename(stage, destination)
@@ -81,22 +66,7 @@ def move_to_folder(source: Path, destination: Path) -> None:
     os.symlink(destination, link)
     checkpoint("link-created")
     try:
-        if exchange(link, source):
-            fsync_dir(source.parent)
-            checkpoint("swapped")
-            old = link
-        else:
-            old = tmp_path_for(source, "aside")
-            os.rename(source, old)
-            try:
-                checkpoint("set-aside")
-                os.rename(link, source)
-            except BaseException:
-                if not source.exists() and not source.is_symlink():
-                    os.rename(old, source)
-                raise
-            fsync_dir(source.parent)
-            checkpoint("swapped")
+        old = _replace(link, source, "aside", "swapped")
     except BaseException:
         if link.is_symlink():
             link.unlink()
@@ -278,3 +248,25 @@ def recover_run(run_dir_rel: str | os.PathLike[str], workspace: Workspace) -> Fo
     folder, source = found
     copy_in(source, target)
     return folder
+
+
+def _replace(new: Path, target: Path, aside: str, done: str) -> Path:
+    """Put ``new`` in ``target``'s place: one atomic exchange where the filesystem has it,
+    else ``target`` set aside (``aside`` names it; put back if the rename fails) first.
+    Returns where the old ``target`` now is."""
+    if exchange(new, target):
+        fsync_dir(target.parent)
+        checkpoint(done)
+        return new
+    old = tmp_path_for(target, aside)
+    os.rename(target, old)
+    try:
+        checkpoint("set-aside")
+        os.rename(new, target)
+    except BaseException:
+        if not target.exists() and not target.is_symlink():
+            os.rename(old, target)
+        raise
+    fsync_dir(target.parent)
+    checkpoint(done)
+    return old

@@ -16,12 +16,13 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from metalab.core.bundle import Bundle
 from metalab.core.errors import ConfigError, ProvisioningFailed, SchedulerError
 from metalab.core.fs import write_atomic
 from metalab.core.schema import SlurmEnvironment
 from metalab.core.slurm.commands import parse_job_id, sbatch_argv, scancel_argv, slurm_filename
 from metalab.core.slurm.squeue import JobInfo, job_ids_named_argv, unknown_job
-from metalab_orchestrator.backends.base import Bundle, Emit, Probe, SaveBundle
+from metalab_orchestrator.backends.base import Emit, Probe, SaveBundle
 from metalab_orchestrator.plugins import tunnel_targets
 from metalab_orchestrator.spec import Spec
 
