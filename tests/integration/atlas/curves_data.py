@@ -33,15 +33,22 @@ def train(params: dict[str, Any], seeds: Any, capture: Any) -> None:
     capture.metric("final_loss", loss_at(lr, depth, STEPS - 1, wobble))
 
 
-def write_sweep(store: str, name: str = "curves") -> None:
-    """Run the sweep into ``store`` (a path or a PostgreSQL locator); experiment ``name:1``."""
+def run_grid(
+    store: str, name: str, train: Any, grid: dict[str, list[Any]], base: int, replicates: int
+) -> None:
+    """Run ``train`` over ``grid`` × ``replicates`` seeds into ``store``; experiment ``name:1``."""
     metalab: Any = importlib.import_module("metalab")
     experiment = metalab.Experiment(
         name=name,
         version="1",
         context={},
         operation=metalab.operation(train),
-        params=metalab.grid(lr=list(LRS), depth=list(DEPTHS)),
-        seeds=metalab.seeds(base=3, replicates=REPLICATES),
+        params=metalab.grid(**grid),
+        seeds=metalab.seeds(base=base, replicates=replicates),
     )
     metalab.run(experiment, store=store).result()
+
+
+def write_sweep(store: str, name: str = "curves") -> None:
+    """Run the sweep into ``store`` (a path or a PostgreSQL locator); experiment ``name:1``."""
+    run_grid(store, name, train, {"lr": list(LRS), "depth": list(DEPTHS)}, 3, REPLICATES)

@@ -5,9 +5,10 @@ coloured by lr, depth 2 has the groups 0.01 and 0.1 and depth 4 has 0.1 and 1.0.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
+
+from tests.integration.atlas.curves_data import run_grid
 
 LRS = (0.01, 0.1, 1.0)
 DEPTHS = (2, 4)
@@ -33,13 +34,4 @@ def groups_of(depth: int) -> list[float]:
 
 def write_sweep(store: str, name: str = "colours") -> None:
     """Run the sweep into ``store``; experiment ``name:1``."""
-    metalab: Any = importlib.import_module("metalab")
-    experiment = metalab.Experiment(
-        name=name,
-        version="1",
-        context={},
-        operation=metalab.operation(train),
-        params=metalab.grid(lr=list(LRS), depth=list(DEPTHS)),
-        seeds=metalab.seeds(base=5, replicates=REPLICATES),
-    )
-    metalab.run(experiment, store=store).result()
+    run_grid(store, name, train, {"lr": list(LRS), "depth": list(DEPTHS)}, 5, REPLICATES)

@@ -12,42 +12,29 @@ and the call ends with ``RESOURCE_EXHAUSTED``. The owner's socket has no such ca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
 from metalab_server.auth import CHECK
+from metalab_server.intercept import WrappingInterceptor
 
 MAX_HELD_BYTES = 32 << 20  # request bytes held at once by all callers other than the owner
 READS_AT_ONCE = 8  # requests being received at once (each at most the 2 MiB message limit)
 READ_TIMEOUT = 30.0  # seconds to receive one request once its read has begun
 
 
-class HeldBytesInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class HeldBytesInterceptor(WrappingInterceptor):
     """Cap the bytes of the requests of the calls in progress (see the module)."""
 
+    as_is = frozenset({CHECK})  # answered at once: nothing is held
+
     def __init__(self, cap: int = MAX_HELD_BYTES) -> None:
+        super().__init__()
         self.cap = cap
         self.held = 0
         self._reads = asyncio.Semaphore(READS_AT_ONCE)
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or method == CHECK:  # answered at once: nothing is held
-            return handler
-        wrapped = self._wrap(handler)
-        self._wrapped[method] = wrapped
-        return wrapped
 
     async def _admit(self, requests: Any, context: grpc.aio.ServicerContext) -> bytes | None:
         """The next raw request (None at the end of the stream), counted in `held`."""
@@ -70,7 +57,7 @@ class HeldBytesInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.held += len(raw)
         return raw
 
-    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
         kw = {"response_serializer": handler.response_serializer}
         if handler.unary_unary is not None or handler.unary_stream is not None:

@@ -8,7 +8,10 @@ import grpc
 
 
 class WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Serves each method with `wrap` of its handler, built on the method's first call."""
+    """Serves each method with `wrap` of its handler, built on the method's first call
+    (the methods in `as_is` are served unwrapped)."""
+
+    as_is: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -27,7 +30,9 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if cached is not None:
             return cached
         handler = await continuation(handler_call_details)
-        wrapped = None if handler is None else self.wrap(handler)
+        if handler is None or method in self.as_is:
+            return handler
+        wrapped = self.wrap(handler)
         if wrapped is None:
             return handler
         self._wrapped[method] = wrapped
