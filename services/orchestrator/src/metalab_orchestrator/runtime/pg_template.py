@@ -25,7 +25,7 @@ from metalab.core.errors import ProvisioningFailed
 from .accounts import Account, first_blocked_dir
 from .pg_binaries import PgBinaries
 
-FORMAT = "v2"  # bump when the initdb flags below change
+FORMAT = "v3"  # bump when the initdb flags below change
 INITDB_TIMEOUT = 180.0
 
 
@@ -118,6 +118,9 @@ def _initialise(
             f"--locale={locale}",
             "--auth-local=peer",
             "--auth-host=reject",
+            # 1 MB WAL segments: a new cluster is 28 MB instead of 39 (pg_wal 1 MB instead of
+            # 16) for every `up` that copies the template; a run index writes little WAL.
+            "--wal-segsize=1",
         ],
         bins,
         account,
