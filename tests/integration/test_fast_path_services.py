@@ -67,7 +67,9 @@ SERVICES_MODULES = {
     "metalab_orchestrator.runtime.pg_layout",  # main's PostgreSQL file names and owner (trust)
     "metalab_orchestrator.runtime.process",
     "metalab_orchestrator.pgwire",
-    "metalab_orchestrator.probes",
+    "metalab_orchestrator.plugins",  # the probes' TCP connection (was `probes`)
+    "metalab_orchestrator.plugins.atlas",  # Atlas's probe (package: its launch is apart)
+    "metalab_orchestrator.plugins.postgres",  # PostgreSQL's probe (package: its launch is apart)
     "metalab_server",  # the server kit's package: `os` only (gRPC stays unimported)
     "metalab_server.pidfd",  # signals go through a pidfd, shared with the tunnel daemon
 }

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from metalab_orchestrator.pgwire import passfile_password, saslprep
-from metalab_orchestrator.probes import check_postgres
+from metalab_orchestrator.plugins.postgres import check_postgres
 from tests.support.postgres import PostgresServer, throwaway_postgres
 
 pytestmark = pytest.mark.postgres

@@ -19,6 +19,8 @@ from metalab_orchestrator.backends.base import Emit, Probe, SaveBundle
 from metalab_orchestrator.plugins import atlas as atlas_plugin
 from metalab_orchestrator.plugins import postgres as pg_plugin
 from metalab_orchestrator.plugins import tunnel_targets
+from metalab_orchestrator.plugins.atlas import launch as atlas_launch
+from metalab_orchestrator.plugins.postgres import launch as pg_launch
 from metalab_orchestrator.runtime import teardown
 from metalab_orchestrator.runtime.health import check_bundle, engine_of, runtime_switch
 from metalab_orchestrator.runtime.network import LocalNetwork, local_network
@@ -167,7 +169,7 @@ class LocalBackend:
         )
         await asyncio.to_thread(stop_unrecorded_server, data_dir)
         if not choice.in_containers:
-            handle = await pg_plugin.start(settings, data_dir, run_dir)
+            handle = await pg_launch.start(settings, data_dir, run_dir)
             return _postgres_entry(handle)
         from metalab_orchestrator.runtime import container_services as cs
 
@@ -233,7 +235,7 @@ class LocalBackend:
         async def alive() -> bool:
             return is_alive(record)
 
-        await atlas_plugin.wait_atlas(
+        await atlas_launch.wait_atlas(
             port, token, config.start_timeout, log_path, alive, NATIVE_POLL
         )
         return entry

@@ -12,7 +12,9 @@ from typing import Any
 from metalab.core.errors import ConfigError, ProvisioningFailed
 from metalab_orchestrator.plugins import atlas as atlas_plugin
 from metalab_orchestrator.plugins import now
-from metalab_orchestrator.probes import probe_http, probe_postgres
+from metalab_orchestrator.plugins.atlas import launch as atlas_launch
+from metalab_orchestrator.plugins.atlas import probe_http
+from metalab_orchestrator.plugins.postgres import probe_postgres
 from metalab_orchestrator.runtime import containers as ct
 from metalab_orchestrator.runtime.accounts import Account, resolve_service_account
 from metalab_orchestrator.runtime.pg_handle import PostgresSettings
@@ -197,7 +199,7 @@ async def start_atlas(
     async def alive() -> bool:
         return await asyncio.to_thread(ct.running, url, entry, owner, "atlas")
 
-    await atlas_plugin.wait_atlas(port, token, start_timeout, log_path, alive)
+    await atlas_launch.wait_atlas(port, token, start_timeout, log_path, alive)
     if (await probe_http(ct.LOOPBACK, port))[0]:  # fail closed with an image that ignores it
         raise ProvisioningFailed(
             f"Atlas in image {image} answers without its token (an image older than "

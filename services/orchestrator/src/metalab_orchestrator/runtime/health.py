@@ -4,7 +4,8 @@ environment's own, and it answers.
 Blocking and cheap to import (no asyncio; the Docker SDK only for a container bundle): the
 backend runs `check_bundle` in a thread, and the CLI's warm `services up` / `services status`
 call it directly — the same checks either way. Only the bundle's processes, containers, hosts
-and ports are used; files (passfile, token) come from ``services_dir``.
+and ports are used; files (passfile, token) come from ``services_dir``. Each service's probe is
+its plugin's (`plugins.postgres.check_postgres`, `plugins.atlas.check_http`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from metalab.core.bundle import Bundle
 from metalab_orchestrator.backends.base import Probe
-from metalab_orchestrator.probes import check_http, check_postgres
+from metalab_orchestrator.plugins.atlas import check_http, token_of
+from metalab_orchestrator.plugins.postgres import check_postgres
 from metalab_orchestrator.runtime.paths import atlas_dir, run_dir_of, service_owner
 from metalab_orchestrator.runtime.process import ProcessRecord, is_ours
 
@@ -121,11 +123,5 @@ def check_service(bundle: Bundle, name: str, services_dir: Path) -> Probe:
 
 
 def atlas_token(handle: dict[str, Any], services_dir: Path) -> str | None:
-    """The token of this environment's Atlas (its 0600 token file; none for an Atlas started
-    before tokens were required on loopback)."""
-    if not handle.get("secret_ref"):
-        return None
-    try:  # not through secret_files: the warm `services up` must not import it
-        return (atlas_dir(services_dir) / "atlas.token").read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
-        return None
+    """The token of this environment's Atlas (`plugins.atlas.token_of` its directory)."""
+    return token_of(handle, atlas_dir(services_dir))

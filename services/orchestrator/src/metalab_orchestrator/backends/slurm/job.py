@@ -32,6 +32,8 @@ from metalab_orchestrator.backends.slurm.endpoint import AtlasJobSpec, Endpoint,
 from metalab_orchestrator.plugins import atlas as atlas_plugin
 from metalab_orchestrator.plugins import now
 from metalab_orchestrator.plugins import postgres as pg_plugin
+from metalab_orchestrator.plugins.atlas import launch as atlas_launch
+from metalab_orchestrator.plugins.postgres import launch as pg_launch
 
 if TYPE_CHECKING:
     from metalab_orchestrator.runtime.process import ProcessRecord
@@ -150,7 +152,7 @@ class JobServices:
                 source.unlink(missing_ok=True)  # consumed: the server's own 0600 copy remains
         settings = pg_plugin.settings(config, port=port, password=self.password, listen="*")
         log.info("starting postgres on %s", self.host)
-        handle = await pg_plugin.start(settings, self.spec.data_dir, self.spec.run_dir)
+        handle = await pg_launch.start(settings, self.spec.data_dir, self.spec.run_dir)
         self.stops["postgres"] = lambda: pg.stop_postgres(handle, STOP_GRACE)
         record = ProcessRecord(handle.pid, handle.start_time, handle.pid)
         self.alive["postgres"] = lambda: is_alive(record)
@@ -191,7 +193,7 @@ class JobServices:
                 return is_alive(record)
 
             try:
-                await atlas_plugin.wait_atlas(port, token, config.start_timeout, log_path, alive)
+                await atlas_launch.wait_atlas(port, token, config.start_timeout, log_path, alive)
             except ProvisioningFailed:
                 if is_alive(record):  # not ready in time: `stop_all` stops it
                     raise
