@@ -38,12 +38,9 @@ def spec_for(
 
 
 async def test_heals_after_sshd_is_killed_and_restarted(
-    sshd: SshServer,
-    client_key: KeyPair,
-    known_hosts: Path,
-    http_server: HttpServer,
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, http_server: HttpServer,
     data_path: DataPath,
-) -> None:
+) -> None:  # fmt: skip
     events = Events()
     key = str(client_key.private)
     tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path, ssh_key=key), events)
@@ -189,12 +186,9 @@ async def test_agent_key_is_used_without_ssh_key(
 
 
 async def test_known_hosts_none_in_ssh_config_trusts_no_host_key(
-    sshd: SshServer,
-    client_key: KeyPair,
-    http_server: HttpServer,
-    tmp_path: Path,
+    sshd: SshServer, client_key: KeyPair, http_server: HttpServer, tmp_path: Path,
     data_path: DataPath,
-) -> None:
+) -> None:  # fmt: skip
     """`UserKnownHostsFile none` must not turn host-key checking off (asyncssh would)."""
     config = tmp_path / "ssh_config"
     config.write_text(
