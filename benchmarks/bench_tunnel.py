@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd, free_port, make_key
+from tests.support.ports import free_port
+from tests.support.sshd import KeyPair, SshServer, keygen
 
 CIPHER = "aes128-gcm@openssh.com"
 CHUNK = 1024 * 1024
@@ -181,7 +182,7 @@ def _refused(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def heal(ports: dict[str, int], sshd: Sshd, trials: int = 3) -> dict[str, tuple[float, int]]:
+def heal(ports: dict[str, int], sshd: SshServer, trials: int = 3) -> dict[str, tuple[float, int]]:
     """Kill sshd, probe every port during the outage, restart sshd; per tunnel: median seconds
     from 'sshd listening' to the first echo through the unchanged port, and refused probes."""
     samples: dict[str, list[float]] = {name: [] for name in ports}
@@ -259,7 +260,7 @@ def measure(
 
 
 def start_metalab(
-    data_path: str, sshd: Sshd, key: KeyPair, known: Path, targets: tuple[int, int, int]
+    data_path: str, sshd: SshServer, key: KeyPair, known: Path, targets: tuple[int, int, int]
 ) -> tuple[subprocess.Popen[bytes], tuple[int, int, int]]:
     spec = {
         "target": {"gateway": f"root@127.0.0.1:{sshd.port}", "ssh_key": str(key.private),
@@ -288,8 +289,10 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="mlt-bench-"))
-    key: KeyPair = make_key(work / "id")
-    sshd = Sshd(work / "sshd", [key.public_line], extra_config=[f"Ciphers {CIPHER}"])
+    key: KeyPair = keygen(work / "id")
+    sshd = SshServer(
+        work / "sshd", authorized_keys=[key.public_line], extra_config=[f"Ciphers {CIPHER}"]
+    )
     sshd.start()
     known = work / "known_hosts"
     known.write_text(sshd.known_hosts_line)

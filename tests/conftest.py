@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.support.components import TEST_SLURM_CONF
+
 # As in the servers (metalab_server/__init__.py): gRPC's fork handlers can crash a child this
 # process forks while gRPC threads run; set before any test module imports grpc.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
@@ -31,9 +33,6 @@ hypothesis_settings.load_profile("metalab")
 # before any test runs, so every sinfo/sbatch/squeue of the tests and of the product under test
 # (which inherits the environment, as SLURM's own tools read SLURM_CONF) talks to it and never
 # to a system SLURM configured in /etc/slurm.
-TEST_SLURM_CONF = (
-    Path(os.environ.get("METALAB_SLURM_DIR", "/var/lib/metalab-slurm")) / "etc" / "slurm.conf"
-)
 os.environ["SLURM_CONF"] = str(TEST_SLURM_CONF)
 
 COMPONENT_CHECKS: dict[str, Callable[[], bool]] = {

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_SLURM_CONF
-from tests.support.components import require
+from tests.support.components import TEST_SLURM_CONF, require
 
 INFRA = Path(__file__).resolve().parents[2] / "scripts" / "infra"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.helpers import METALAB, run_cli
-from tests.security.conftest import account_argv
+from tests.security.processes import account_argv
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -22,8 +22,8 @@ from metalab.core.bundle.files import write_bundle
 from metalab.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from metalab_server.server import start_server
 from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project
-from tests.security.conftest import start_time_of
 from tests.security.owner_helpers import cli, handle, spawn
+from tests.security.processes import start_time_of
 
 
 def plant(path: Path, project: str, services: dict[str, dict[str, object]]) -> None:

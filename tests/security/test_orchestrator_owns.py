@@ -19,8 +19,8 @@ from metalab_orchestrator.runtime.process import (
     ProcessRecord,
     terminate_group,
 )
-from tests.security.conftest import account_argv, start_time_of, wait_exec
 from tests.security.owner_helpers import cli, handle, spawn
+from tests.security.processes import account_argv, start_time_of, wait_exec
 
 FILE_ONLY = """
 [project]

@@ -18,7 +18,7 @@ import pytest
 
 from metalab_orchestrator.runtime.process import ProcessRecord, terminate_group, wait_for
 from metalab_server import pidfd
-from tests.security.conftest import account_argv, start_time_of, wait_exec
+from tests.security.processes import account_argv, start_time_of, wait_exec
 
 LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
 

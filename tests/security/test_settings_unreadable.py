@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.helpers import METALAB
-from tests.security.conftest import account_argv
+from tests.security.processes import account_argv
 
 
 def test_a_settings_file_behind_a_closed_directory_is_one_line(

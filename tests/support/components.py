@@ -14,6 +14,11 @@ from pathlib import Path
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "metalab"  # made by scripts/infra/ensure-user.sh; PostgreSQL refuses to run as root
+# The suite's private SLURM cluster (scripts/infra/start-slurm.sh); tests/conftest.py points
+# SLURM_CONF at it.
+TEST_SLURM_CONF = (
+    Path(os.environ.get("METALAB_SLURM_DIR", "/var/lib/metalab-slurm")) / "etc" / "slurm.conf"
+)
 
 
 def in_ci() -> bool:

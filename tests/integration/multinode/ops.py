@@ -10,7 +10,7 @@ from typing import Any
 
 import metalab
 from metalab.capture import Capture
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 
 
 @metalab.operation

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.multinode.conftest import Cluster
+from tests.integration.multinode.cluster import Cluster
 
 pytestmark = pytest.mark.slurm
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.multinode.conftest import (
+from tests.integration.multinode.cluster import (
     LOGIN_ADDRESS,
     Cluster,
     LaptopProject,

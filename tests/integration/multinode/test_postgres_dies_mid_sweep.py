@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 import metalab
-from tests.integration.multinode.conftest import PARTITION, Cluster, configure
+from tests.integration.multinode.cluster import PARTITION, Cluster, configure
 from tests.integration.multinode.ops import outputs, psql, sweep
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 
 pytestmark = pytest.mark.slurm
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.integration.multinode.conftest import Cluster, configure
+from tests.integration.multinode.cluster import Cluster, configure
 from tests.integration.multinode.ops import outputs, postmasters, psql
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 
 pytestmark = pytest.mark.slurm
 

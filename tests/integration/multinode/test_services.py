@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.multinode.conftest import Cluster, configure
+from tests.integration.multinode.cluster import Cluster, configure
 from tests.integration.multinode.ops import psql
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 
 pytestmark = pytest.mark.slurm
 

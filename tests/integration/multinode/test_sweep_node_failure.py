@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import metalab
-from tests.integration.multinode.conftest import PARTITION, Cluster
+from tests.integration.multinode.cluster import PARTITION, Cluster
 from tests.integration.multinode.ops import sweep
 
 pytestmark = pytest.mark.slurm

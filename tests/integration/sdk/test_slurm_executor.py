@@ -18,7 +18,7 @@ import pytest
 
 import metalab
 from tests.integration.sdk import ops
-from tests.integration.sdk.conftest import wait_for
+from tests.integration.sdk.waiting import wait_for
 from tests.integration.settings.helpers import experiment, records
 
 pytestmark = pytest.mark.slurm

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 from tests.support.components import require
 from tests.support.sshd import SshServer, ssh_home, sshd_missing
 

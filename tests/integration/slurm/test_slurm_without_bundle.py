@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.slurm.conftest import Project
+from tests.integration.slurm.project import Project
 
 pytestmark = pytest.mark.slurm
 

@@ -9,22 +9,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from metalab.core.ssh_options import DataPath
-from tests.integration.tunnel.sshd_fixture import (
-    JumpTopology,
-    KeyPair,
-    Sshd,
-    make_key,
-    sshd_available,
-)
+from tests.integration.tunnel.helpers import HttpServer, Jump, Postgres
 from tests.support.components import require
+from tests.support.netns import JumpTopology
 from tests.support.ports import free_port
+from tests.support.sshd import KeyPair, SshServer, keygen, sshd_missing
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "metalab"
@@ -62,32 +57,24 @@ def ssh_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def client_key(ssh_dir: Path) -> KeyPair:
-    _require(sshd_available(), "OpenSSH server not installed (/usr/sbin/sshd)")
-    return make_key(ssh_dir / "id_client")
+    require(sshd_missing())
+    return keygen(ssh_dir / "id_client")
 
 
 @pytest.fixture
-def sshd(tmp_path: Path, client_key: KeyPair) -> Iterator[Sshd]:
+def sshd(tmp_path: Path, client_key: KeyPair) -> Iterator[SshServer]:
     """A gateway sshd on 127.0.0.1 with a free port; killed after the test."""
-    server = Sshd(tmp_path / "sshd", [client_key.public_line])
+    server = SshServer(tmp_path / "sshd", authorized_keys=[client_key.public_line])
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def known_hosts(tmp_path: Path, sshd: Sshd) -> Path:
+def known_hosts(tmp_path: Path, sshd: SshServer) -> Path:
     path = tmp_path / "known_hosts"
     path.write_text(sshd.known_hosts_line)
     return path
-
-
-@dataclass
-class HttpServer:
-    host: str
-    port: int
-    root: Path
-    body: bytes
 
 
 def _start_http(argv_prefix: list[str], root: Path, port: int) -> subprocess.Popen[bytes]:
@@ -132,12 +119,6 @@ def http_server(http_root: Path) -> Iterator[HttpServer]:
         process.wait()
 
 
-@dataclass
-class Postgres:
-    port: int
-    user: str
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     _require((PG_BIN / "initdb").is_file(), "PostgreSQL 15 binaries not installed")
@@ -172,26 +153,19 @@ def postgres() -> Iterator[Postgres]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@dataclass
-class Jump:
-    topology: JumpTopology
-    gateway: Sshd
-    node: Sshd
-    http_port: int
-
-
 @pytest.fixture(scope="session")
 def jump(ssh_dir: Path, client_key: KeyPair, http_root: Path) -> Iterator[Jump]:
     """gateway sshd in one netns, node sshd + HTTP server in another only the gateway reaches."""
     _require(os.geteuid() == 0 and shutil.which("ip") is not None, "needs root and iproute2")
     topology = JumpTopology.create(str(os.getpid()))
-    started: list[Sshd] = []
+    started: list[SshServer] = []
     http = None
     try:
-        gateway = Sshd(ssh_dir / "gw", [client_key.public_line], listen=topology.gateway_addr,
-                       netns=topology.gateway.name)  # fmt: skip
-        node = Sshd(ssh_dir / "node", [client_key.public_line], listen=topology.node_addr,
-                    netns=topology.node.name)  # fmt: skip
+        keys = [client_key.public_line]
+        gateway = SshServer(ssh_dir / "gw", authorized_keys=keys, host=topology.gateway_addr,
+                            netns=topology.gateway.name)  # fmt: skip
+        node = SshServer(ssh_dir / "node", authorized_keys=keys, host=topology.node_addr,
+                         netns=topology.node.name)  # fmt: skip
         for server in (gateway, node):
             server.start()
             started.append(server)

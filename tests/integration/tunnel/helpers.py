@@ -1,11 +1,36 @@
-"""Small async clients and event collectors for tunnel tests."""
+"""Small async clients, event collectors and fixture records for tunnel tests."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from metalab_tunnel.model import EventKind, TunnelEvent
+from tests.support.netns import JumpTopology
+from tests.support.sshd import SshServer
+
+
+@dataclass
+class HttpServer:
+    host: str
+    port: int
+    root: Path
+    body: bytes
+
+
+@dataclass
+class Postgres:
+    port: int
+    user: str
+
+
+@dataclass
+class Jump:
+    topology: JumpTopology
+    gateway: SshServer
+    node: SshServer
+    http_port: int
 
 
 async def http_get(port: int, path: str = "/hello.txt", timeout: float = 10.0) -> bytes:

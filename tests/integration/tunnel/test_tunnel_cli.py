@@ -18,9 +18,8 @@ from urllib.parse import quote, unquote
 import pytest
 
 from tests.helpers import METALAB, run_cli
-from tests.integration.tunnel.conftest import HttpServer
-from tests.integration.tunnel.helpers import descendants, http_get, ssh_processes
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
+from tests.integration.tunnel.helpers import HttpServer, descendants, http_get, ssh_processes
+from tests.support.sshd import KeyPair, SshServer
 
 pytestmark = pytest.mark.sshd
 
@@ -30,7 +29,7 @@ ESTABLISHED = re.compile(r"Tunnel established: http://127\.0\.0\.1:(\d+)/\?token
 
 @pytest.fixture
 def project(
-    tmp_path: Path, sshd: Sshd, client_key: KeyPair, http_server: HttpServer, data_path: str
+    tmp_path: Path, sshd: SshServer, client_key: KeyPair, http_server: HttpServer, data_path: str
 ) -> Path:
     """A project whose `cluster` bundle points Atlas at a real HTTP server behind the gateway."""
     ssh = Path.home() / ".ssh"

@@ -13,15 +13,14 @@ from metalab.core.ssh_options import DataPath, ForwardSpec, SshTarget
 from metalab.errors import TunnelError
 from metalab_tunnel.forwarder import Tunnel, bound_lines
 from metalab_tunnel.model import EventKind, TunnelSpec
-from tests.integration.tunnel.conftest import HttpServer, Jump, Postgres
-from tests.integration.tunnel.helpers import Events, http_get
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
+from tests.integration.tunnel.helpers import Events, HttpServer, Jump, Postgres, http_get
+from tests.support.sshd import KeyPair, SshServer
 
 pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
 
 
 def gateway_target(
-    sshd: Sshd, key: KeyPair, known_hosts: Path, data_path: DataPath, **kw: object
+    sshd: SshServer, key: KeyPair, known_hosts: Path, data_path: DataPath, **kw: object
 ) -> SshTarget:
     return SshTarget(
         gateway=f"root@127.0.0.1:{sshd.port}",
@@ -35,7 +34,7 @@ def gateway_target(
 
 @pytest.mark.postgres
 async def test_gateway_mode_forwards_http_and_postgres(
-    sshd: Sshd,
+    sshd: SshServer,
     client_key: KeyPair,
     known_hosts: Path,
     http_server: HttpServer,
@@ -135,7 +134,7 @@ async def test_jump_with_ssh_key_and_addresses_only(
 
 
 async def test_neither_mode_works_names_both_failures(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
@@ -153,7 +152,11 @@ async def test_neither_mode_works_names_both_failures(
 
 
 async def test_busy_local_port_is_a_clear_error(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
+    sshd: SshServer,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    data_path: DataPath,
 ) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -168,7 +171,11 @@ async def test_busy_local_port_is_a_clear_error(
 
 
 async def test_run_foreground_holds_until_cancelled(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
+    sshd: SshServer,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    data_path: DataPath,
 ) -> None:
     from metalab_tunnel.foreground import run_foreground
 

@@ -21,15 +21,20 @@ import pytest
 from metalab.core.ssh_options import DataPath, ForwardSpec, SshTarget
 from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventKind, TunnelSpec
-from tests.integration.tunnel.conftest import HttpServer
-from tests.integration.tunnel.helpers import Events, descendants, http_get, ssh_processes
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
+from tests.integration.tunnel.helpers import (
+    Events,
+    HttpServer,
+    descendants,
+    http_get,
+    ssh_processes,
+)
+from tests.support.sshd import KeyPair, SshServer
 
 pytestmark = pytest.mark.sshd
 
 
 def spec_for(
-    sshd: Sshd, key: KeyPair, known_hosts: Path, port: int, data_path: DataPath = "openssh"
+    sshd: SshServer, key: KeyPair, known_hosts: Path, port: int, data_path: DataPath = "openssh"
 ) -> TunnelSpec:
     target = SshTarget(
         gateway=f"root@127.0.0.1:{sshd.port}",
@@ -44,7 +49,7 @@ def spec_for(
 
 @pytest.mark.asyncio
 async def test_killed_ssh_is_respawned_and_close_leaves_none(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
 ) -> None:
     events = Events()
     tunnel = Tunnel(spec_for(sshd, client_key, known_hosts, http_server.port), events)
@@ -79,7 +84,7 @@ async def _half_close_server() -> tuple[asyncio.Server, int]:
 
 @pytest.mark.asyncio
 async def test_client_half_close_reaches_the_service_and_the_answer_comes_back(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
     server, port = await _half_close_server()
     tunnel = Tunnel(spec_for(sshd, client_key, known_hosts, port, data_path))
@@ -97,7 +102,7 @@ async def test_client_half_close_reaches_the_service_and_the_answer_comes_back(
 
 @pytest.mark.asyncio
 async def test_without_ssh_installed_the_asyncssh_path_is_used(
-    sshd: Sshd,
+    sshd: SshServer,
     client_key: KeyPair,
     known_hosts: Path,
     http_server: HttpServer,
@@ -132,7 +137,7 @@ asyncio.run(main())
 
 
 def test_ssh_dies_with_a_killed_tunnel_process(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
 ) -> None:
     args = {"gateway": f"root@127.0.0.1:{sshd.port}", "key": str(client_key.private),
             "known": f"UserKnownHostsFile={known_hosts}", "port": http_server.port}  # fmt: skip
@@ -157,7 +162,7 @@ def test_ssh_dies_with_a_killed_tunnel_process(
 
 @pytest.mark.asyncio
 async def test_a_service_gone_after_start_closes_the_local_connection(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
     server, port = await _half_close_server()
     tunnel = Tunnel(spec_for(sshd, client_key, known_hosts, port, data_path))
@@ -175,7 +180,7 @@ async def test_a_service_gone_after_start_closes_the_local_connection(
 
 @pytest.mark.asyncio
 async def test_a_burst_of_concurrent_connections_all_get_through(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, data_path: DataPath
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, data_path: DataPath
 ) -> None:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(await reader.read())
@@ -205,7 +210,7 @@ async def test_a_burst_of_concurrent_connections_all_get_through(
 
 @pytest.mark.asyncio
 async def test_default_key_in_home_serves_both_paths(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, http_server: HttpServer
 ) -> None:
     """No `ssh_key`: asyncssh loads $HOME/.ssh/id_ed25519; ssh, which would look in the
     passwd entry's home instead (not this $HOME), is given the same file."""

@@ -15,15 +15,14 @@ from metalab.core.ssh_options import DataPath, ForwardSpec, SshTarget
 from metalab.errors import TunnelError
 from metalab_tunnel.forwarder import Tunnel
 from metalab_tunnel.model import EventKind, TunnelSpec
-from tests.integration.tunnel.conftest import HttpServer
-from tests.integration.tunnel.helpers import Events, http_get
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd, make_key
+from tests.integration.tunnel.helpers import Events, HttpServer, http_get
+from tests.support.sshd import KeyPair, SshServer, keygen
 
 pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
 
 
 def spec_for(
-    sshd: Sshd, http: HttpServer, known_hosts: Path, data_path: DataPath, **kw: object
+    sshd: SshServer, http: HttpServer, known_hosts: Path, data_path: DataPath, **kw: object
 ) -> TunnelSpec:
     kw.setdefault("ssh_key", None)
     target = SshTarget(
@@ -39,8 +38,9 @@ def spec_for(
 
 
 async def test_heals_after_sshd_is_killed_and_restarted(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
-) -> None:
+    sshd: SshServer, client_key: KeyPair, known_hosts: Path, http_server: HttpServer,
+    data_path: DataPath,
+) -> None:  # fmt: skip
     events = Events()
     key = str(client_key.private)
     tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path, ssh_key=key), events)
@@ -65,7 +65,7 @@ async def test_heals_after_sshd_is_killed_and_restarted(
 
 
 async def test_a_changed_host_key_while_reconnecting_ends_the_tunnel(
-    sshd: Sshd,
+    sshd: SshServer,
     client_key: KeyPair,
     known_hosts: Path,
     http_server: HttpServer,
@@ -78,7 +78,7 @@ async def test_a_changed_host_key_while_reconnecting_ends_the_tunnel(
     (bound,) = await tunnel.start()
     try:
         sshd.stop()
-        sshd.host_key = make_key(tmp_path / "impostor_host_key")
+        sshd.host_key = keygen(tmp_path / "impostor_host_key")
         sshd.start()
         failed = await events.wait_for(EventKind.FAILED)
         assert "has CHANGED" in failed.message
@@ -90,7 +90,11 @@ async def test_a_changed_host_key_while_reconnecting_ends_the_tunnel(
 
 
 async def test_unknown_host_key_is_refused_then_accepted_on_opt_in(
-    sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path, data_path: DataPath
+    sshd: SshServer,
+    client_key: KeyPair,
+    http_server: HttpServer,
+    tmp_path: Path,
+    data_path: DataPath,
 ) -> None:
     known = tmp_path / "fresh_known_hosts"
     spec = spec_for(sshd, http_server, known, data_path, ssh_key=str(client_key.private))
@@ -111,16 +115,16 @@ async def test_unknown_host_key_is_refused_then_accepted_on_opt_in(
 
     # Now recorded: a server with another key on that address is a changed key, never accepted.
     sshd.stop()
-    sshd.host_key = make_key(tmp_path / "other_host_key")
+    sshd.host_key = keygen(tmp_path / "other_host_key")
     sshd.start()
     with pytest.raises(TunnelError, match="has CHANGED"):
         await Tunnel(accepting).start()
 
 
 async def test_key_not_authorized_is_an_auth_error_naming_no_password_support(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
+    sshd: SshServer, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:
-    stranger = make_key(tmp_path / "id_stranger")
+    stranger = keygen(tmp_path / "id_stranger")
     spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(stranger.private))
     with pytest.raises(TunnelError) as info:
         await Tunnel(spec).start()
@@ -130,7 +134,7 @@ async def test_key_not_authorized_is_an_auth_error_naming_no_password_support(
 
 
 async def test_missing_key_file_is_named(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
+    sshd: SshServer, known_hosts: Path, http_server: HttpServer, tmp_path: Path, data_path: DataPath
 ) -> None:
     spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(tmp_path / "nope"))
     with pytest.raises(TunnelError, match="nope"):
@@ -138,7 +142,11 @@ async def test_missing_key_file_is_named(
 
 
 async def test_connection_refused_names_the_gateway(
-    sshd: Sshd, client_key: KeyPair, known_hosts: Path, http_server: HttpServer, data_path: DataPath
+    sshd: SshServer,
+    client_key: KeyPair,
+    known_hosts: Path,
+    http_server: HttpServer,
+    data_path: DataPath,
 ) -> None:
     spec = spec_for(sshd, http_server, known_hosts, data_path, ssh_key=str(client_key.private))
     sshd.stop()
@@ -167,7 +175,7 @@ def agent(tmp_path: Path, client_key: KeyPair, monkeypatch: pytest.MonkeyPatch) 
 
 
 async def test_agent_key_is_used_without_ssh_key(
-    sshd: Sshd, known_hosts: Path, http_server: HttpServer, agent: str, data_path: DataPath
+    sshd: SshServer, known_hosts: Path, http_server: HttpServer, agent: str, data_path: DataPath
 ) -> None:
     tunnel = Tunnel(spec_for(sshd, http_server, known_hosts, data_path))
     (bound,) = await tunnel.start()
@@ -178,8 +186,9 @@ async def test_agent_key_is_used_without_ssh_key(
 
 
 async def test_known_hosts_none_in_ssh_config_trusts_no_host_key(
-    sshd: Sshd, client_key: KeyPair, http_server: HttpServer, tmp_path: Path, data_path: DataPath
-) -> None:
+    sshd: SshServer, client_key: KeyPair, http_server: HttpServer, tmp_path: Path,
+    data_path: DataPath,
+) -> None:  # fmt: skip
     """`UserKnownHostsFile none` must not turn host-key checking off (asyncssh would)."""
     config = tmp_path / "ssh_config"
     config.write_text(

@@ -13,9 +13,8 @@ import pytest_asyncio
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc, types_pb2
 from metalab_tunnel import add_to_server
 from metalab_tunnel.servicer import TunnelsServicer
-from tests.integration.tunnel.conftest import HttpServer
-from tests.integration.tunnel.helpers import http_get
-from tests.integration.tunnel.sshd_fixture import KeyPair, Sshd
+from tests.integration.tunnel.helpers import HttpServer, http_get
+from tests.support.sshd import KeyPair, SshServer
 
 pytestmark = [pytest.mark.sshd, pytest.mark.asyncio]
 
@@ -38,7 +37,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, TunnelsServicer]]:
 
 
 @pytest.fixture
-def ssh_home(sshd: Sshd, client_key: KeyPair) -> str:
+def ssh_home(sshd: SshServer, client_key: KeyPair) -> str:
     """~/.ssh/config with an alias, key and known_hosts: the spec only names 'gw'."""
     ssh = Path.home() / ".ssh"
     (ssh / "known_hosts").write_text(sshd.known_hosts_line)
@@ -127,7 +126,7 @@ async def test_attached_tunnel_closes_when_the_stream_is_cancelled(
 
 
 async def test_open_failure_is_one_failed_event(
-    server: tuple[str, TunnelsServicer], http_server: HttpServer, sshd: Sshd, data_path: str
+    server: tuple[str, TunnelsServicer], http_server: HttpServer, sshd: SshServer, data_path: str
 ) -> None:
     address, _ = server
     async with grpc.aio.insecure_channel(address) as channel:
