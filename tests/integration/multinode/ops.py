@@ -50,7 +50,14 @@ def sweep(name: str, runs: int, **params: Any) -> metalab.Experiment:
 
 
 def psql(project: Project, pg: dict[str, Any], sql: str) -> str:
-    done = subprocess.run(
+    done = try_psql(project, pg, sql)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def try_psql(project: Project, pg: dict[str, Any], sql: str) -> subprocess.CompletedProcess[str]:
+    """`psql` of ``sql`` on the recorded server, whether or not it answers."""
+    return subprocess.run(
         ["psql", "-XAtw", "-h", str(pg["host"]), "-p", str(pg["port"]), "-U", str(pg["user"])]
         + ["-d", str(pg["database"]), "-c", sql],
         capture_output=True,
@@ -58,8 +65,6 @@ def psql(project: Project, pg: dict[str, Any], sql: str) -> str:
         env={**project.env, "PGPASSFILE": str(pg["passfile"])},
         timeout=30,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def postmasters(data_dir: str) -> int:
