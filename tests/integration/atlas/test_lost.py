@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(180)
 
 CHILD = """
 import sys, time
-from metalab._runstore import whereabouts
+from metalab.core import whereabouts
 from metalab._runstore.base import RUNNING, RunRecord, now_iso
 from metalab._runstore.locator import resolve_store
 
@@ -124,7 +124,7 @@ def test_a_live_run_stays_running() -> None:
     me = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": None}
     liveness = Liveness(jobs=lambda: None)
     assert not liveness.is_lost(me)
-    from metalab._runstore.whereabouts import current
+    from metalab.core.whereabouts import current
 
     assert not liveness.is_lost(current())
     reused = {**current(), "pid_start": -1}  # the pid now names another process

@@ -29,6 +29,12 @@ def test_all_is_upstreams() -> None:
     assert len(UPSTREAM_ALL) == 70
 
 
+def test_lazy_table_lists_all_in_order_then_the_additions() -> None:
+    names = list(_api._MODULE_OF)
+    assert names[: len(UPSTREAM_ALL) - 1] == UPSTREAM_ALL[1:]
+    assert names[len(UPSTREAM_ALL) - 1 :] == ["ExperimentConfig", "load_experiment_config"]
+
+
 @pytest.mark.parametrize("name", UPSTREAM_ALL)
 def test_every_name_resolves(name: str) -> None:
     assert getattr(_api, name) is not None

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from metalab._runstore.whereabouts import pid_namespace, process_start
 from metalab.core.process import pid_alive
 from metalab.core.slurm.squeue import parse_queue, queue_argv
+from metalab.core.whereabouts import pid_namespace, process_start
 
 TTL = 5.0
 LOST = "lost"

@@ -11,15 +11,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from contextvars import copy_context
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import psycopg
 from psycopg import sql
 
-from metalab._runstore.pgconfig import PostgresStoreConfig
-from metalab._runstore.pgschema import ensure_schema
 from metalab.core.errors import StoreError
+from metalab.store.run_index import ensure_schema, locate
 from metalab_atlas import clientgone, pgplot, pgsql
 from metalab_atlas.clientgone import ClientGone
 from metalab_atlas.evaluate import point, rank_key, text_of
@@ -66,12 +64,10 @@ class PostgresSource:
     kind = "postgres"
 
     def __init__(self, locator: str) -> None:
-        from metalab._runstore.locator import parse_locator
-
-        config = parse_locator(locator)
-        assert isinstance(config, PostgresStoreConfig)
-        self.dsn = config.dsn
-        self.files = StoreFiles(Path(config.file_root))
+        where = locate(locator)
+        assert where.dsn is not None
+        self.dsn = where.dsn
+        self.files = StoreFiles(where.file_root)
         self.pool = Pool(self.dsn)
         self.cache = VersionedCache(CACHE_SIZE)
         self._stamps: dict[str, Future[tuple[Hashable, frozenset[str]]]] = {}

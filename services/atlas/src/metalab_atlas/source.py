@@ -376,8 +376,7 @@ def open_source(
     remote = parse_remote(store)
     if remote is not None:
         return open_remote(remote, ssh or SshSettings(), refresh_interval, freeze_gc)
-    from metalab._runstore.locator import parse_locator
+    from metalab.store.run_index import locate
     from metalab_atlas.multistore import open_directory
 
-    config = parse_locator(store)
-    return open_directory(Path(config.to_json()["root"]), refresh_interval, freeze_gc)
+    return open_directory(locate(store).file_root, refresh_interval, freeze_gc)
