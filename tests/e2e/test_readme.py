@@ -82,6 +82,9 @@ SKIPPED: dict[str, str] = {
     "metalab monitor --workspace ID": "streams a remote workspace's status; there is none",
     "metalab server": "serves in the foreground on the Unix socket; the --listen line serves the "
     "same servicers over TCP and is run",
+    "metalab server --shared-socket unix:/srv/lab/metalab.sock": "serves in the foreground for "
+    "other accounts; tests/security/test_owner_socket.py and test_auth.py run it with a second "
+    "account",
 }
 
 
