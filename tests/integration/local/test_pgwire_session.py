@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -83,7 +84,7 @@ def test_server_error_carries_the_message_and_the_session_goes_on(session: Sessi
     assert session.execute("SELECT 3") == [("3",)]
 
 
-def test_startup_errors(server: PostgresServer, open_tmp) -> None:
+def test_startup_errors(server: PostgresServer, open_tmp: Path) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port), 3.0)
     with pytest.raises(ServerError, match='^FATAL:  database "nosuch" does not exist$'):
         Session.open(sock, "metalab", "nosuch", server.password)
