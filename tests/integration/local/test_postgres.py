@@ -290,3 +290,19 @@ def test_start_postgres_imports_no_psycopg(work, run_as):
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.splitlines()[-1])
     assert outcome == {"healthy": True, "loaded": [], "available": True}
+
+
+def test_a_failed_set_up_is_one_line_with_the_log_tail(work, servers, run_as):
+    """The data directory's superuser is not the configured user: peer authentication maps
+    the OS account to a role that does not exist; the start fails with the server's message
+    in one line, the log's tail attached, and no server left running."""
+    first = start(PostgresSettings(run_as=run_as), work, servers)
+    stop_postgres(first)
+    with pytest.raises(ProvisioningFailed) as info:
+        start(PostgresSettings(run_as=run_as, user="someone_else"), work, servers)
+    message = str(info.value)
+    assert message == (
+        f'PostgreSQL set-up over {work / "run"} failed: FATAL:  role "someone_else" does not exist'
+    )
+    assert 'role "someone_else" does not exist' in info.value.log_tail
+    assert not (first.data_dir / "postmaster.pid").exists()  # stopped again

@@ -63,6 +63,7 @@ HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 READY_POLL_MAX = 0.02  # a start-up poll is a file read or one SELECT 1: notice ready within 20 ms
 SOCKET_PATH_MAX = 107  # sun_path minus the terminating NUL
+SETUP_TIMEOUT_MIN = 2.0  # the set-up gets this long even when start_timeout is nearly spent
 _PORT_CLASH = (
     "Address already in use",
     "could not create any TCP/IP sockets",
@@ -274,6 +275,7 @@ def _bootstrap(
     """Over the peer-authenticated socket: set the password (verifier only), create the DB.
 
     Raises `WireError` (a `ServerError` carries the server's message)."""
+    timeout = max(SETUP_TIMEOUT_MIN, timeout)
     sock = connect_unix(socket_dir, port, timeout)
     with Session.open(
         sock, settings.user, "postgres", timeout=timeout, application_name="metalab-setup"
