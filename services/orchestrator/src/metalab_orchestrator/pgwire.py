@@ -108,14 +108,12 @@ class Session:
         session = cls(sock, time.monotonic() + timeout)
         try:
             session._start(user, database, password, application_name)
-        except (OSError, struct.error) as exc:
+        except BaseException as exc:
             sock.close()
-            raise _no_answer(exc) from None
-        except ScramError as exc:
-            sock.close()
-            raise WireError(str(exc)) from None
-        except BaseException:
-            sock.close()
+            if isinstance(exc, OSError | struct.error):
+                raise _no_answer(exc) from None
+            if isinstance(exc, ScramError):
+                raise WireError(str(exc)) from None
             raise
         return session
 
