@@ -67,6 +67,7 @@ SERVICES_MODULES = {
     "metalab_orchestrator.runtime.pg_layout",  # main's PostgreSQL file names and owner (trust)
     "metalab_orchestrator.runtime.process",
     "metalab_orchestrator.pgwire",
+    "metalab_orchestrator.pgscram",  # the probe's SCRAM exchange (the verifier lives beside it)
     "metalab_orchestrator.plugins",  # the probes' TCP connection (was `probes`)
     "metalab_orchestrator.plugins.atlas",  # Atlas's probe (package: its launch is apart)
     "metalab_orchestrator.plugins.postgres",  # PostgreSQL's probe (package: its launch is apart)

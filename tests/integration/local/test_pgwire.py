@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from metalab_orchestrator.pgwire import passfile_password, saslprep
+from metalab_orchestrator.pgscram import saslprep
+from metalab_orchestrator.pgwire import passfile_password
 from metalab_orchestrator.plugins.postgres import check_postgres
 from tests.support.postgres import PostgresServer, throwaway_postgres
 

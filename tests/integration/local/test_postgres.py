@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -226,3 +228,81 @@ def test_data_dir_owned_by_someone_else_is_a_clear_error(work, servers, run_as):
     os.chown(first.data_dir, 0, 0)
     with pytest.raises(ProvisioningFailed, match="belongs to uid 0, but PostgreSQL would run as"):
         start(PostgresSettings(run_as=run_as), work, servers)
+
+
+def test_names_that_need_quoting(work, servers, run_as):
+    """Case, '-' and '.' survive only quoted: the set-up renames the spare to exactly this."""
+    settings = PostgresSettings(run_as=run_as, user="Ops.Team-1", database="My-DB.x")
+    handle = start(settings, work, servers)
+    assert probe_postgres(handle).healthy
+    with connect(handle) as conn:
+        row = conn.execute("SELECT current_user, current_database()").fetchone()
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert row == ("Ops.Team-1", "My-DB.x")
+    assert "metalab_spare" not in names
+
+
+def test_statement_logging_never_sees_the_verifier(work, servers, run_as):
+    """With every statement logged by the server's configuration, the set-up's ALTER ROLE
+    (and the verifier in it) still stays out of the log: the session switches logging off."""
+    first = start(PostgresSettings(run_as=run_as), work, servers)
+    stop_postgres(first)
+    with open(first.data_dir / "postgresql.conf", "a") as conf:
+        conf.write("log_statement = 'all'\nlog_min_duration_statement = 0\n")
+    handle = start(PostgresSettings(run_as=run_as), work, servers)
+    with connect(handle) as conn:
+        conn.execute("SELECT 'logged-marker'")
+    text = handle.log_path.read_text()
+    assert "logged-marker" in text  # the configuration does log statements
+    assert "ALTER ROLE" not in text and "SCRAM-SHA-256$" not in text
+
+
+_NO_PSYCOPG = """
+import importlib.util, json, sys
+from pathlib import Path
+from metalab_orchestrator.runtime.pg_handle import PostgresSettings
+from metalab_orchestrator.runtime.postgres import probe_postgres, start_postgres, stop_postgres
+
+work = Path(sys.argv[1])
+settings = PostgresSettings(run_as=sys.argv[2] or None)
+handle = start_postgres(settings, data_dir=work / "pgdata", run_dir=work / "run")
+try:
+    healthy = probe_postgres(handle).healthy
+    loaded = sorted(name for name in sys.modules if name.startswith("psycopg"))
+finally:
+    stop_postgres(handle)
+available = importlib.util.find_spec("psycopg") is not None
+print(json.dumps({"healthy": healthy, "loaded": loaded, "available": available}))
+"""
+
+
+def test_start_postgres_imports_no_psycopg(work, run_as):
+    """A cold start (fresh data directory) and its probe never import psycopg, which is
+    installed: its import would cost ~90 ms of CPU during a cold `services up`."""
+    assert not (work / "pgdata").exists()
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_PSYCOPG, str(work), run_as or ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome == {"healthy": True, "loaded": [], "available": True}
+
+
+def test_a_failed_set_up_is_one_line_with_the_log_tail(work, servers, run_as):
+    """The data directory's superuser is not the configured user: peer authentication maps
+    the OS account to a role that does not exist; the start fails with the server's message
+    in one line, the log's tail attached, and no server left running."""
+    first = start(PostgresSettings(run_as=run_as), work, servers)
+    stop_postgres(first)
+    with pytest.raises(ProvisioningFailed) as info:
+        start(PostgresSettings(run_as=run_as, user="someone_else"), work, servers)
+    message = str(info.value)
+    assert message == (
+        f'PostgreSQL set-up over {work / "run"} failed: FATAL:  role "someone_else" does not exist'
+    )
+    assert 'role "someone_else" does not exist' in info.value.log_tail
+    assert not (first.data_dir / "postmaster.pid").exists()  # stopped again

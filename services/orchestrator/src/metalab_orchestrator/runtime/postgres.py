@@ -8,15 +8,18 @@ How the password is set without leaking: the server gets ``-k run_dir`` and a pg
 only ``local`` rule is ``peer`` mapped (pg_ident) from the invoking OS account and the server's
 account to the database user; the kernel vouches for the peer, the socket directory is 0700, and
 nobody else can reach it. Over that socket we compute a SCRAM verifier client-side
-(libpq's ``PQencryptPasswordConn``) and send ``ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'``
-with ``log_statement`` and ``log_min_error_statement`` switched off for the session: the password
-itself never leaves this process except into the 0600 files, and even a logged statement would
-show only the salted verifier. No trust rule, no reload window. TCP (127.0.0.1 only) uses
+(`pgscram.scram_verifier`, built as libpq's ``PQencryptPasswordConn`` builds it) and send
+``ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'`` with ``log_statement`` and
+``log_min_error_statement`` switched off for the session: the password itself never leaves this
+process except into the 0600 files, and even a logged statement would show only the salted
+verifier. No trust rule, no reload window. TCP (127.0.0.1 only) uses
 ``settings.auth_method``; a SCRAM verifier also serves ``md5`` and ``password``.
 
 The server is the ``postgres`` binary spawned detached (``process.spawn_detached``), not
 ``pg_ctl start -w``: pg_ctl adds a shell and polls every 100 ms, and cannot switch users.
 Readiness is postmaster.pid's ``ready`` status, then an authenticated ``SELECT 1`` over TCP.
+The set-up and the probe speak the wire protocol with the standard library (`pgwire`): no
+psycopg import (~90 ms of CPU) on the way to a cold ``services up``.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ import logging
 import os
 import secrets
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from metalab.core.errors import ProvisioningFailed
+from metalab_orchestrator.pgscram import DEFAULT_ITERATIONS, scram_verifier
+from metalab_orchestrator.pgwire import Session, WireError, connect_unix, quote_ident, quote_literal
+from metalab_orchestrator.plugins.postgres import check_postgres
 from metalab_server.pidfd import group_members, signal_verified
 
 from .accounts import Account, require_traversable, resolve_service_account
@@ -53,15 +57,13 @@ from .process import (
 )
 from .secret_files import pgpass_line, read_secret, write_secret
 
-if TYPE_CHECKING:  # psycopg is imported where a connection is made: stopping needs none
-    import psycopg
-
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 READY_POLL_MAX = 0.02  # a start-up poll is a file read or one SELECT 1: notice ready within 20 ms
 SOCKET_PATH_MAX = 107  # sun_path minus the terminating NUL
+SETUP_TIMEOUT_MIN = 2.0  # the set-up gets this long even when start_timeout is nearly spent
 _PORT_CLASH = (
     "Address already in use",
     "could not create any TCP/IP sockets",
@@ -81,36 +83,18 @@ def _record(handle: PostgresHandle) -> ProcessRecord:
     return ProcessRecord(pid=handle.pid, start_time=handle.start_time, pgid=handle.pid)
 
 
-def _connect_tcp(handle: PostgresHandle, timeout: int) -> psycopg.Connection[tuple[object, ...]]:
-    import psycopg
-
-    return psycopg.connect(
-        host=handle.host,
-        port=handle.port,
-        dbname=handle.database,
-        user=handle.user,
-        passfile=str(handle.passfile),
-        connect_timeout=timeout,
-        sslmode="disable",
-        application_name="metalab-probe",
-    )
-
-
-def probe_postgres(handle: PostgresHandle, *, connect_timeout: int = 2) -> Probe:
-    """Authenticated ``SELECT 1`` over TCP (libpq's shortest connect timeout is 2 s)."""
-    import psycopg
-
+def probe_postgres(handle: PostgresHandle) -> Probe:
+    """Authenticated ``SELECT 1`` over TCP (`pgwire`), the password from the handle's passfile."""
     if not is_ours(_record(handle), server_owner(handle.data_dir)):
         return Probe(False, f"postmaster pid {handle.pid} is not running")
     started = time.monotonic()
-    try:
-        with _connect_tcp(handle, connect_timeout) as conn:
-            conn.execute("SELECT 1").fetchone()
-    except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Probe(False, f"SELECT 1 on {handle.host}:{handle.port} failed: {first}")
-    ms = (time.monotonic() - started) * 1000
-    return Probe(True, f"SELECT 1 on {handle.host}:{handle.port} ok in {ms:.1f} ms")
+    healthy, detail = check_postgres(
+        handle.host, handle.port, handle.user, handle.database, str(handle.passfile)
+    )
+    where = f"SELECT 1 on {handle.host}:{handle.port}"
+    if not healthy:
+        return Probe(False, f"{where} failed: {detail}")
+    return Probe(True, f"{where} ok in {(time.monotonic() - started) * 1000:.1f} ms")
 
 
 def stop_postgres(handle: PostgresHandle, grace: float = 5.0) -> None:
@@ -288,42 +272,35 @@ def _new_log_text(log_path: Path, offset: int) -> str:
 def _bootstrap(
     settings: PostgresSettings, socket_dir: Path, port: int, password: str, timeout: float
 ) -> None:
-    """Over the peer-authenticated socket: set the password (verifier only), create the DB."""
-    import psycopg
-    from psycopg import sql
+    """Over the peer-authenticated socket: set the password (verifier only), create the DB.
 
-    with psycopg.connect(
-        host=str(socket_dir),
-        port=port,
-        dbname="postgres",
-        user=settings.user,
-        connect_timeout=max(2, int(timeout)),
-        autocommit=True,
-        application_name="metalab-setup",
-    ) as conn:
-        conn.execute("SET log_statement = 'none'")
-        conn.execute("SET log_min_error_statement = 'panic'")
-        conn.execute("SET log_min_duration_statement = -1")
-        verifier = conn.pgconn.encrypt_password(
-            password.encode(), settings.user.encode(), b"scram-sha-256"
-        ).decode()
-        conn.execute(
-            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                sql.Identifier(settings.user), sql.Literal(verifier)
-            )
+    Raises `WireError` (a `ServerError` carries the server's message)."""
+    timeout = max(SETUP_TIMEOUT_MIN, timeout)
+    sock = connect_unix(socket_dir, port, timeout)
+    with Session.open(
+        sock, settings.user, "postgres", timeout=timeout, application_name="metalab-setup"
+    ) as db:
+        db.execute(
+            "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; "
+            "SET log_min_duration_statement = -1"
         )
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (settings.database,)
-        ).fetchone()
-        if exists is None:
-            spare = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (SPARE_DATABASE,)
-            ).fetchone()
-            statement = "ALTER DATABASE {} RENAME TO {}" if spare else "CREATE DATABASE {1}"
-            conn.execute(
-                sql.SQL(statement).format(
-                    sql.Identifier(SPARE_DATABASE), sql.Identifier(settings.database)
-                )
+        # libpq takes the iteration count from the server (PostgreSQL 16+), else 4096
+        iterations = int(db.parameters.get("scram_iterations") or DEFAULT_ITERATIONS)
+        verifier = scram_verifier(password, iterations=iterations)
+        db.execute(f"ALTER ROLE {quote_ident(settings.user)} PASSWORD {quote_literal(verifier)}")
+        wanted, spare = quote_literal(settings.database), quote_literal(SPARE_DATABASE)
+        names = {
+            row[0]
+            for row in db.execute(
+                f"SELECT datname FROM pg_database WHERE datname IN ({wanted}, {spare})"
+            )
+        }
+        if settings.database not in names:
+            target = quote_ident(settings.database)
+            db.execute(
+                f"ALTER DATABASE {quote_ident(SPARE_DATABASE)} RENAME TO {target}"
+                if SPARE_DATABASE in names
+                else f"CREATE DATABASE {target}"
             )
 
 
@@ -392,16 +369,6 @@ def _spawn_ready(
     raise AssertionError("unreachable")
 
 
-def _preload_psycopg() -> None:
-    """Import psycopg (~0.1 s) on a thread of its own while the template copy waits on the
-    disk: the set-up then finds it loaded. Not at the start of `start_postgres`, where it held
-    the GIL while the event loop was spawning Atlas (issue 14: cold `up`)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:  # the set-up's own import reports it
-        pass
-
-
 def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path) -> PostgresHandle:
     """Start (or restart) the server for ``data_dir``; return once it answers ``SELECT 1``."""
     deadline = time.monotonic() + settings.start_timeout
@@ -422,7 +389,6 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
     prepare_run_dir(run_dir, account)
     if not (data_dir / "PG_VERSION").is_file():
         template = ensure_template(bins, superuser=settings.user, account=account)
-        threading.Thread(target=_preload_psycopg, name="metalab-preload", daemon=True).start()
         copy_template(template, data_dir, account)
     else:
         require_owner(data_dir, account or Account.current())
@@ -453,8 +419,6 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         database=settings.database,
         user=settings.user,
     )
-    import psycopg  # loaded during the template copy (`_preload_psycopg`) when there was one
-
     ok = False
     try:
         _bootstrap(settings, run_dir, port, password, deadline - time.monotonic())
@@ -477,7 +441,7 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
                 f"PostgreSQL started but is not usable: {last.detail}", log_tail=tail(log_path)
             )
         ok = True
-    except psycopg.Error as exc:
+    except WireError as exc:
         raise ProvisioningFailed(
             f"PostgreSQL set-up over {run_dir} failed: {str(exc).strip().splitlines()[0]}",
             log_tail=tail(log_path),

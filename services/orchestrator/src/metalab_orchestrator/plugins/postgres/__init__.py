@@ -96,7 +96,7 @@ def check_postgres(
     host: str, port: int, user: str, database: str, passfile: str
 ) -> tuple[bool, str]:
     """(healthy, detail) from ``SELECT 1`` authenticated with the password in ``passfile``."""
-    from metalab_orchestrator.pgwire import ProbeFailed, passfile_password, select_one
+    from metalab_orchestrator.pgwire import WireError, passfile_password, select_one
 
     password = passfile_password(Path(passfile), host, port, database, user)
     try:
@@ -106,7 +106,7 @@ def check_postgres(
     with sock:
         try:
             select_one(sock, user, database, password, PROBE_TIMEOUT)
-        except ProbeFailed as exc:
+        except WireError as exc:
             return False, str(exc)
     return True, ""
 
