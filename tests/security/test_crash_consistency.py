@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.bundle_helpers import PG_ATLAS, bundle_file, make_project
+from tests.support.prewarm import prewarmed_children_of
 
 METALAB = str(Path(sys.executable).parent / "metalab")
 KILLS = 24
@@ -157,7 +158,8 @@ def _kill_up_at_spread_instants(
             reported_healthy.append(f"kill at {at:.2f}s: {state} bundle reported healthy")
         down = _run(project, "down")
         assert down.returncode == 0, f"kill at {at:.2f}s: {down.stderr}"
-        orphans += [f"kill at {at:.2f}s: {p}" for p in _orphans(services_dir) + leftovers()]
+        left = _orphans(services_dir) + leftovers() + prewarmed_children_of(process.pid)
+        orphans += [f"kill at {at:.2f}s: {p}" for p in left]
     print(f"up takes {duration:.2f}s; {KILLS} kills; bundle states {states}; orphans {orphans}")
     assert orphans == []
     assert reported_healthy == []

@@ -8,6 +8,17 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--prewarm"]:
+        from metalab_atlas.prewarm import run
+
+        return run(args[1:], serve)
+    return serve(args, None)
+
+
+def serve(argv: list[str], token_given: str | None) -> int:
+    """Parse ``argv`` and serve; the token is ``token_given`` (a pre-warmed start's), else
+    the environment's (`_token`)."""
     parser = argparse.ArgumentParser(prog="python -m metalab_atlas", description=__doc__)
     parser.add_argument("--store", required=True, help="Store locator (path or postgresql://…).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -34,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from metalab_server.address import check_listen
 
     try:
-        token = _token()
+        token = token_given or _token()
         check_listen(f"{args.host}:{args.port}", token)
     except ConfigError as exc:
         print(f"atlas: error: {exc}", file=sys.stderr)

@@ -252,7 +252,7 @@ def _spawn(
             uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
     import subprocess
 
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    fd = open_log(log_path)
     try:
         handle = subprocess.Popen(
             list(argv),
@@ -270,11 +270,25 @@ def _spawn(
         )
     finally:
         os.close(fd)
+    record = adopt(handle)
+    if record is None:  # pragma: no cover - an unreaped child always has a /proc entry
+        raise ChildProcessError(f"process {handle.pid} vanished right after start")
+    return record
+
+
+def open_log(log_path: Path) -> int:
+    """``log_path`` opened for appending (created 0600): a detached service's output."""
+    return os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+
+
+def adopt(handle: subprocess.Popen[bytes]) -> ProcessRecord | None:
+    """Keep ``handle`` with the children this module reaps; its identity, or None when its
+    /proc entry is gone."""
     with _children_lock:
         _children[handle.pid] = handle
     stat = read_proc_stat(handle.pid)
-    if stat is None:  # pragma: no cover - an unreaped child always has a /proc entry
-        raise ChildProcessError(f"process {handle.pid} vanished right after start")
+    if stat is None:
+        return None
     return ProcessRecord(pid=handle.pid, start_time=stat.start_time, pgid=stat.pgid)
 
 

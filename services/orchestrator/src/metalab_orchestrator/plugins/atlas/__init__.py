@@ -67,9 +67,45 @@ def spawn(
     from metalab_orchestrator.runtime.process import spawn_detached
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop_env)}
+    if record_path is not None:
+        record = _start_prewarmed(args, token, env, log_path, cwd, record_path)
+        if record is not None:
+            return record
     env[TOKEN_ENV] = token
     argv = atlas_command(sys.executable, args)
     return spawn_detached(argv, log_path=log_path, env=env, cwd=cwd, record_path=record_path)
+
+
+def _start_prewarmed(
+    args: list[str],
+    token: str,
+    env: dict[str, str],
+    log_path: Path,
+    cwd: Path,
+    record_path: Path,
+) -> ProcessRecord | None:
+    """Start the Atlas this process pre-warmed (`metalab.core.prewarm`), if one waits and was
+    spawned with ``env``: its identity recorded at ``record_path`` first, then its arguments,
+    token and log sent over its socket. None when there is none (or it is gone): spawn then."""
+    from metalab.core import prewarm
+    from metalab_orchestrator.runtime.process import adopt, is_alive, open_log, write_record
+
+    child = prewarm.take(ATLAS_MODULE, env, sys.executable)
+    if child is None:
+        return None
+    record = adopt(child.process)
+    if record is None or record.pgid != record.pid or not is_alive(record):
+        child.discard()
+        return None
+    fd = open_log(log_path)
+    try:
+        write_record(record_path, record)
+        child.go({"args": args, "token": token, "cwd": str(cwd)}, [fd])
+    except OSError:
+        return None  # gone before its start: the ordinary spawn overwrites the record
+    finally:
+        os.close(fd)
+    return record
 
 
 def atlas_entry(
