@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metalab.core.errors import StoreError
 from metalab_atlas import (
-    arrays,
     compare,
     curves,
     export,
@@ -470,6 +469,8 @@ def _api(routes: Routes, source: RunSource, store: str, bundle: Path | None) -> 
     def run_arrays(experiment_id: str, run_id: str) -> dict[str, Any]:
         """The run's arrays: ``capture.data`` entries holding 1-D or 2-D numbers and NumPy
         artifacts (``.npy``; ``.npz``, one entry per key), with shape and dtype."""
+        from metalab_atlas import arrays  # not needed at start-up (ast, the array readers)
+
         experiment_id = ref(experiment_id)
         source.run(experiment_id, check_run_id(run_id))
         return {"arrays": arrays.listing(source.files, experiment_id, run_id)}
@@ -482,6 +483,8 @@ def _api(routes: Routes, source: RunSource, store: str, bundle: Path | None) -> 
         block means), 2-D as ``kind: heatmap`` (``rows``, ``cols``, ``values``; at most
         200 × 200 block means); ``shape`` is the array's own, ``downsampled`` says whether
         it was reduced. ``result=NAME`` or ``artifact=PATH[&key=K]``."""
+        from metalab_atlas import arrays
+
         experiment_id = ref(experiment_id)
         check_request_text([], result, artifact, key)
         source.run(experiment_id, check_run_id(run_id))
