@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -54,3 +56,19 @@ def test_atlas_wheel_ships_its_static_files() -> None:
     assert wheel["targets"]["wheel"]["artifacts"] == ["src/metalab_atlas/static/**"]
     static = ATLAS / "src" / "metalab_atlas" / "static"
     assert (static / "index.html").is_file() and (static / "vendor" / "uPlot.iife.min.js").is_file()
+
+
+def test_atlas_builds_its_app_without_pydantic(tmp_path: Path) -> None:
+    """What ``python -m metalab_atlas`` imports before serving: no FastAPI, no pydantic, and
+    the OpenAPI document is not built until asked for."""
+    code = (
+        "import sys, uvicorn, metalab_atlas.__main__\n"
+        "from metalab_atlas.app import create_app\n"
+        f"create_app({str(tmp_path)!r}, token='t')\n"
+        "heavy = ('fastapi', 'pydantic', 'pydantic_core', 'metalab_atlas.arrays')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -128,7 +128,7 @@ async def _store_down(_r: Request, exc: Exception) -> Response:
 async def _http_error(_r: Request, exc: Exception) -> Response:
     """Starlette's own 404 (no route) and 405 (not GET): ``{"detail": …}``."""
     assert isinstance(exc, HTTPException)
-    if exc.status_code in (204, 304) or exc.status_code < 200:
+    if exc.status_code in (204, 205, 304) or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=exc.headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
