@@ -2,14 +2,16 @@
 
 Each round spawns Atlas on a file store (a new empty one unless ``--store DIR``), with its token
 in ``METALAB_ATLAS_TOKEN`` and sent as ``Authorization: Bearer``, polls the health check every
-millisecond and stops the process. With ``--baseline-pythonpath PATH`` (put first on
-PYTHONPATH, e.g. main's ``services/atlas/src``) a second Atlas is timed in the same rounds, the
-two alternating A B then B A; the summary gives median, min and max per variant, the ratio of
-the medians and the median of the per-round ratios (neighbours in time share the machine's
-load)::
+millisecond and stops the process. With ``--baseline-pythonpath PATHS`` (put first on
+PYTHONPATH: main's ``services/atlas/src``, with its ``clients/python/src`` and
+``services/common/src`` when main's Atlas needs main's client) a second Atlas is timed in the
+same rounds, the two alternating A B then B A; the summary gives median, min and max per
+variant, the ratio of the medians and the median of the per-round ratios (neighbours in time
+share the machine's load)::
 
-    python -m benchmarks.bench_atlas_start -n 15 \\
-        --baseline-pythonpath /work/main/services/atlas/src
+    M=/work/main
+    python -m benchmarks.bench_atlas_start -n 20 --baseline-pythonpath \\
+        $M/clients/python/src:$M/services/atlas/src:$M/services/common/src
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ def test_atlas_wheel_ships_its_static_files() -> None:
 
 
 def test_atlas_builds_its_app_without_pydantic(tmp_path: Path) -> None:
-    """What ``python -m metalab_atlas`` imports before serving: no FastAPI, no pydantic, and
-    the OpenAPI document is not built until asked for."""
+    """What ``python -m metalab_atlas`` imports before serving: no FastAPI, no pydantic, no
+    array readers (the first answer needs none of them)."""
     code = (
         "import sys, uvicorn, metalab_atlas.__main__\n"
         "from metalab_atlas.app import create_app\n"
