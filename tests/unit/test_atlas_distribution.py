@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -35,9 +37,9 @@ def imported_roots(path: Path) -> set[str]:
 
 def test_the_client_wheel_does_not_require_the_web_stack() -> None:
     assert requirement_names(CLIENT / "pyproject.toml").isdisjoint(WEB_STACK)
-    assert {"metalab", "fastapi", "starlette", "uvicorn"} <= requirement_names(
-        ATLAS / "pyproject.toml"
-    )
+    atlas = requirement_names(ATLAS / "pyproject.toml")
+    assert {"metalab", "starlette", "uvicorn"} <= atlas
+    assert "fastapi" not in atlas and "pydantic" not in atlas  # Atlas starts without them
 
 
 def test_no_client_module_imports_the_web_stack_or_atlas() -> None:
@@ -54,3 +56,19 @@ def test_atlas_wheel_ships_its_static_files() -> None:
     assert wheel["targets"]["wheel"]["artifacts"] == ["src/metalab_atlas/static/**"]
     static = ATLAS / "src" / "metalab_atlas" / "static"
     assert (static / "index.html").is_file() and (static / "vendor" / "uPlot.iife.min.js").is_file()
+
+
+def test_atlas_builds_its_app_without_pydantic(tmp_path: Path) -> None:
+    """What ``python -m metalab_atlas`` imports before serving: no FastAPI, no pydantic, no
+    array readers (the first answer needs none of them)."""
+    code = (
+        "import sys, uvicorn, metalab_atlas.__main__\n"
+        "from metalab_atlas.app import create_app\n"
+        f"create_app({str(tmp_path)!r}, token='t')\n"
+        "heavy = ('fastapi', 'pydantic', 'pydantic_core', 'metalab_atlas.arrays')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.responses import Response, StreamingResponse
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metalab.core.errors import StoreError
 from metalab_atlas import (
-    arrays,
     compare,
     curves,
     export,
@@ -35,9 +33,11 @@ from metalab_atlas.assets import Assets
 from metalab_atlas.auth import TokenGuard
 from metalab_atlas.bundleview import bundle_view
 from metalab_atlas.clientgone import WatchDisconnect
+from metalab_atlas.endpoints import Routes, StrictJSON
 from metalab_atlas.floats import marked
 from metalab_atlas.headercap import HeaderCap
 from metalab_atlas.multistore import MultiSource
+from metalab_atlas.openapi import OpenApi
 from metalab_atlas.query import (
     MAX_LIMIT,
     MAX_QUERY_STRING,
@@ -59,30 +59,6 @@ ARTIFACT_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-i
 INLINE_TYPES = ("text/plain", "application/json", "image/png", "image/jpeg", "image/gif")
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-class StrictJSON(JSONResponse):
-    """JSON that strict parsers read: non-finite floats become "NaN"/"Infinity" strings."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            text = json.dumps(content, allow_nan=False, separators=(",", ":"))
-        except ValueError:
-            text = json.dumps(_finite(content), allow_nan=False, separators=(",", ":"))
-        return text.encode()
-
-
-Where = Annotated[list[str], Query(description="field:op:value; op is eq, lt, gt or contains")]
-
-
 def create_app(
     store: str,
     token: str | None = None,
@@ -90,7 +66,7 @@ def create_app(
     refresh_interval: float = 2.0,
     freeze_gc: bool = False,
     ssh: SshSettings | None = None,
-) -> FastAPI:
+) -> Starlette:
     """Atlas for ``store``; every route requires ``token`` when one is given; ``freeze_gc``
     when Atlas is the process (see `metalab_atlas.fileindex.IndexRefresher`); ``ssh``: how
     to reach an ``ssh://`` store (`metalab_atlas.remote`)."""
@@ -99,7 +75,7 @@ def create_app(
     bundle = Path(bundle_path) if bundle_path else None
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Handlers run in worker threads; past a few at once they only contend for the GIL
         # (and the store's connections): the others wait their turn in the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = HANDLER_THREADS
@@ -107,20 +83,11 @@ def create_app(
         yield
         source.close()
 
-    app = FastAPI(
-        title="Atlas",
-        description="The metalab experiment dashboard.",
-        version="1",
-        default_response_class=StrictJSON,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/api/openapi.json",
-        lifespan=lifespan,
-        redirect_slashes=False,
-    )
-    _errors(app)
-    _api(app, source, store, bundle)
-    _static(app, assets)
+    routes = Routes([Route("/api/openapi.json", OpenApi().serve, include_in_schema=False)])
+    _api(routes, source, store, bundle)
+    _static(routes, assets)
+    app = Starlette(routes=routes, exception_handlers=ERRORS, lifespan=lifespan)
+    app.router.redirect_slashes = False
     if source.kind == "postgres":  # a FileStore's answers are in-process: nothing to cancel
         app.add_middleware(WatchDisconnect, prefix="/api/experiments")
     if token:
@@ -146,36 +113,42 @@ class QueryStringCap:
         await self.app(scope, receive, send)
 
 
-def _errors(app: FastAPI) -> None:
-    @app.exception_handler(QueryError)
-    async def bad_query(_r: Request, exc: QueryError) -> Response:
-        return StrictJSON({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(NotFound)
-    async def not_found(_r: Request, exc: NotFound) -> Response:
-        return StrictJSON({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(_r: Request, exc: RequestValidationError) -> Response:
-        problems = [
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
-            for e in exc.errors()
-        ]
-        return StrictJSON({"error": "; ".join(problems)[:500]}, status_code=400)
-
-    @app.exception_handler(StoreError)
-    async def store_down(_r: Request, exc: StoreError) -> Response:
-        return StrictJSON({"error": f"store unavailable: {exc}"}, status_code=503)
+async def _bad_query(_r: Request, exc: Exception) -> Response:
+    return StrictJSON({"error": str(exc)}, status_code=400)
 
 
-def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> None:
+async def _not_found(_r: Request, exc: Exception) -> Response:
+    return StrictJSON({"error": str(exc)}, status_code=404)
+
+
+async def _store_down(_r: Request, exc: Exception) -> Response:
+    return StrictJSON({"error": f"store unavailable: {exc}"}, status_code=503)
+
+
+async def _http_error(_r: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (not GET): ``{"detail": …}``."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 205, 304) or exc.status_code < 200:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+ERRORS = {
+    QueryError: _bad_query,
+    NotFound: _not_found,
+    StoreError: _store_down,
+    HTTPException: _http_error,
+}
+
+
+def _api(routes: Routes, source: RunSource, store: str, bundle: Path | None) -> None:
     queue, accounting = slurm.Queue(), slurm.Accounting()
 
     def ref(experiment_id: str) -> str:
         """A checked experiment id as the store knows it (upstream's ``name:version`` too)."""
         return source.resolve(check_experiment_id(experiment_id))
 
-    @app.get("/api/health", tags=["service"])
+    @routes.get("/api/health", "service")
     def health() -> dict[str, Any]:
         """Which store Atlas serves (redacted) and whether it can read it."""
         readable, detail = source.check()
@@ -189,22 +162,22 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             body["detail"] = detail
         return body
 
-    @app.get("/api/about", tags=["service"])
+    @routes.get("/api/about", "service")
     def about_store() -> dict[str, Any]:
         """What the header shows: project, environment, store kind and the redacted locator."""
         return about(store, source.kind, bundle)
 
-    @app.get("/api/services", tags=["service"])
+    @routes.get("/api/services", "service")
     def services() -> dict[str, Any]:
         """The service bundle Atlas was started from, secrets redacted."""
         return bundle_view(bundle)
 
-    @app.get("/api/experiments", tags=["experiments"])
+    @routes.get("/api/experiments", "experiments")
     def experiments() -> dict[str, Any]:
         """Every experiment with run counts by status, progress and last activity."""
         return {"experiments": source.experiments()}
 
-    @app.get("/api/stores", tags=["experiments"])
+    @routes.get("/api/stores", "experiments")
     def stores() -> dict[str, Any]:
         """The stores served: the root's own and, for a directory of stores, each one nested
         up to two levels under it (``key`` prefixes its experiment ids as ``KEY::ID``)."""
@@ -216,7 +189,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         root = {"key": "", "path": ".", "experiments": len(found), "runs": runs}
         return {"stores": [root], "truncated": False, "limits": multistore.LIMITS}
 
-    @app.get("/api/search", tags=["experiments"])
+    @routes.get("/api/search", "experiments")
     def search_store(q: str = "", limit: int = search.DEFAULT_RESULTS) -> dict[str, Any]:
         """Experiments whose id, name, operation or tags contain ``q`` (any case), and runs
         whose id, status, host, error or params contain it, in the 50 most recently active
@@ -224,17 +197,17 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         check_request_text([], q)
         return search.search(source, q, limit)
 
-    @app.get("/api/experiments/{experiment_id}", tags=["experiments"])
+    @routes.get("/api/experiments/{experiment_id}", "experiments")
     def experiment(experiment_id: str) -> dict[str, Any]:
         """One experiment: its spec, counts and the fields its runs have."""
         experiment_id = ref(experiment_id)
         found = source.experiment(experiment_id)
         return {**found, "fields": source.fields(experiment_id).to_json()}
 
-    @app.get("/api/experiments/{experiment_id}/runs", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/runs", "runs")
     def runs(
         experiment_id: str,
-        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        where: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         status: str = "",
         q: str = "",
         sort: str = "",
@@ -259,14 +232,14 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         total, rows = source.runs(experiment_id, query)
         return {"total": total, "offset": offset, "limit": limit, "runs": [marked(r) for r in rows]}
 
-    @app.get("/api/experiments/{experiment_id}/plot", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/plot", "runs")
     def plot(
         experiment_id: str,
         x: str,
         y: str,
         group: str = "",
         facet: str = "",
-        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        where: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         status: str = "",
         q: str = "",
     ) -> dict[str, Any]:
@@ -291,14 +264,14 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         ]
         return {"series": [], "facet": ff.name, "facets": panels, "facets_total": total}
 
-    @app.get("/api/experiments/{experiment_id}/histogram", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/histogram", "runs")
     def distribution(
         experiment_id: str,
         field: str,
         group: str = "",
         facet: str = "",
         bins: int = histogram.DEFAULT_BINS,
-        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        where: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         status: str = "",
         q: str = "",
     ) -> dict[str, Any]:
@@ -338,13 +311,13 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             "facets_total": total,
         }
 
-    @app.get("/api/experiments/{experiment_id}/curves", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/curves", "runs")
     def learning_curves(
         experiment_id: str,
         metric: str = "",
         group: str = "",
         facet: str = "",
-        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        where: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         status: str = "",
         q: str = "",
         runs: int = curves.DEFAULT_RUNS,
@@ -398,11 +371,11 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             **body,
         }
 
-    @app.get("/api/experiments/{experiment_id}/export", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/export", "runs")
     def export_runs(
         experiment_id: str,
         format: str = "csv",  # noqa: A002 - the query parameter's name
-        where: Where = [],  # noqa: B006 - FastAPI copies defaults per request
+        where: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         status: str = "",
         q: str = "",
         sort: str = "",
@@ -427,10 +400,10 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         }
         return Response(export.render(rows, fmt), media_type=export.FORMATS[fmt], headers=headers)
 
-    @app.get("/api/experiments/{experiment_id}/compare", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/compare", "runs")
     def compare_runs(
         experiment_id: str,
-        run: Annotated[list[str], Query()] = [],  # noqa: B006
+        run: list[str] = [],  # noqa: B006 - a fresh copy per request (params.bind)
         baseline: str = "",
     ) -> dict[str, Any]:
         """Runs side by side: the keys whose values differ and, for numbers, each run's
@@ -454,7 +427,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             return None
         return slurm.manifest(source.files.upstream_base(experiment_id))
 
-    @app.get("/api/experiments/{experiment_id}/slurm", tags=["experiments"])
+    @routes.get("/api/experiments/{experiment_id}/slurm", "experiments")
     def slurm_status(experiment_id: str) -> dict[str, Any]:
         """The SLURM jobs that ran the experiment (as its runs or its SLURM submission
         manifest record them) and how many of their array tasks ``squeue`` lists in each
@@ -467,7 +440,7 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         states = queue.states() if jobs else None
         return slurm.experiment_status(jobs, recorded, states, extra, accounting)
 
-    @app.get("/api/experiments/{experiment_id}/runs/{run_id}", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/runs/{run_id}", "runs")
     def run_detail(experiment_id: str, run_id: str) -> dict[str, Any]:
         """A run's record (with traceback), its artifacts, the sizes of its logs (stdout
         and stderr, or the named logs of an upstream-layout run) and, for a run recorded on
@@ -485,22 +458,24 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             "log_sizes": source.files.logs(experiment_id, run_id),
         }
 
-    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/runs/{run_id}/steps", "runs")
     def steps(experiment_id: str, run_id: str) -> dict[str, Any]:
         """Step-wise metrics: ``{name: [[step, value], …]}``."""
         experiment_id = ref(experiment_id)
         check_run_id(run_id)
         return {"steps": source.steps(experiment_id, run_id)}
 
-    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/arrays", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/runs/{run_id}/arrays", "runs")
     def run_arrays(experiment_id: str, run_id: str) -> dict[str, Any]:
         """The run's arrays: ``capture.data`` entries holding 1-D or 2-D numbers and NumPy
         artifacts (``.npy``; ``.npz``, one entry per key), with shape and dtype."""
+        from metalab_atlas import arrays  # not needed at start-up (ast, the array readers)
+
         experiment_id = ref(experiment_id)
         source.run(experiment_id, check_run_id(run_id))
         return {"arrays": arrays.listing(source.files, experiment_id, run_id)}
 
-    @app.get("/api/experiments/{experiment_id}/runs/{run_id}/array", tags=["runs"])
+    @routes.get("/api/experiments/{experiment_id}/runs/{run_id}/array", "runs")
     def run_array(
         experiment_id: str, run_id: str, result: str = "", artifact: str = "", key: str = ""
     ) -> dict[str, Any]:
@@ -508,6 +483,8 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         block means), 2-D as ``kind: heatmap`` (``rows``, ``cols``, ``values``; at most
         200 × 200 block means); ``shape`` is the array's own, ``downsampled`` says whether
         it was reduced. ``result=NAME`` or ``artifact=PATH[&key=K]``."""
+        from metalab_atlas import arrays
+
         experiment_id = ref(experiment_id)
         check_request_text([], result, artifact, key)
         source.run(experiment_id, check_run_id(run_id))
@@ -515,10 +492,8 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
             source.files, experiment_id, run_id, result=result, artifact=artifact, key=key
         )
 
-    @app.get(
-        "/api/experiments/{experiment_id}/runs/{run_id}/logs/{stream}",
-        tags=["runs"],
-        response_class=PlainTextResponse,
+    @routes.get(
+        "/api/experiments/{experiment_id}/runs/{run_id}/logs/{stream}", "runs", "text/plain"
     )
     def log(experiment_id: str, run_id: str, stream: str) -> Response:
         """The tail of a run's stdout or stderr (an upstream-layout run: a named log)."""
@@ -526,10 +501,10 @@ def _api(app: FastAPI, source: RunSource, store: str, bundle: Path | None) -> No
         text, size = source.files.log(experiment_id, run_id, stream)
         return PlainTextResponse(text, headers={"X-Log-Size": str(size)})
 
-    @app.get(
+    @routes.get(
         "/api/experiments/{experiment_id}/runs/{run_id}/artifacts/{path:path}",
-        tags=["runs"],
-        response_class=StreamingResponse,
+        "runs",
+        "application/octet-stream",
     )
     def artifact(experiment_id: str, run_id: str, path: str, download: bool = False) -> Response:
         """An artifact file; ``download=true`` asks the browser to save it."""
@@ -584,15 +559,15 @@ def _names(where: list[str]) -> list[str]:
     return [w.partition(":")[0] for w in where]
 
 
-def _static(app: FastAPI, assets: Assets) -> None:
-    @app.get("/", include_in_schema=False)
+def _static(routes: Routes, assets: Assets) -> None:
+    @routes.get("/", schema=False)
     def index() -> Response:
         found = assets.response("index.html")
         if found is None:
             raise NotFound("the UI is not installed")
         return found
 
-    @app.get("/static/{name:path}", include_in_schema=False)
+    @routes.get("/static/{name:path}", schema=False)
     def static(name: str) -> Response:
         found = assets.response(name)
         if found is None:
