@@ -25,9 +25,9 @@ GONE_WITHIN = 30.0  # a bound on the wait, not a measurement
 
 
 def _warmed(pid: int) -> bool:
-    """The child has loaded part of its stack (pydantic's compiled core is mapped)."""
+    """The child has loaded part of its stack (asyncio's compiled core is mapped: uvicorn)."""
     try:
-        return "pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
+        return "/_asyncio." in Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
 
