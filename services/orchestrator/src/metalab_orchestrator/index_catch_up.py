@@ -11,12 +11,13 @@ write is an upsert). The SLURM services job does it itself; a local `services up
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-log = logging.getLogger("metalab.slurm_job")
+if TYPE_CHECKING:  # logging is imported where it logs: a warm `up` only counts the backlog
+    import logging
 
 LOG_NAME = "index-catch-up.log"
 PENDING_DIR = ".index-pending"  # IndexBacklog's; not imported: a warm `status` counts too
@@ -41,6 +42,12 @@ def pending_writes(file_root: str) -> int:
     return total
 
 
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("metalab.slurm_job")
+
+
 def catch_up(locator: str, file_root: str) -> int | None:
     """Redo the backlog under ``file_root`` through ``locator``; the writes redone, or None
     when nothing waited (no connection is made then)."""
@@ -57,7 +64,8 @@ def catch_up(locator: str, file_root: str) -> int | None:
     with config.connect() as store:
         before = store.backlog_size()
         if not store.catch_up(now=True):
-            log.warning("index catch-up stopped: %d write(s) still pending", store.backlog_size())
+            waiting = store.backlog_size()
+            _log().warning("index catch-up stopped: %d write(s) still pending", waiting)
         return before - store.backlog_size()
 
 
@@ -84,14 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("locator", help="The PostgreSQL store locator (holds no password).")
     parser.add_argument("file_root", help="The file root whose backlog is redone.")
     args = parser.parse_args(argv)
+    import logging
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     try:
         redone = catch_up(args.locator, args.file_root)
     except Exception as exc:  # noqa: BLE001 - the files keep the runs; the next `up` retries
-        log.warning("index catch-up failed: %s", exc)
+        _log().warning("index catch-up failed: %s", exc)
         return 1
     if redone is not None:
-        log.info("index caught up: %d write(s) redone from the files", redone)
+        _log().info("index caught up: %d write(s) redone from the files", redone)
     return 0 if pending_writes(args.file_root) == 0 else 1
 
 
