@@ -27,6 +27,10 @@ user, e.g.::
     runuser -u postgres -- .venv/bin/python -m benchmarks.bench_cli \
         --upstream /tmp/upatlas/bin/metalab
 
+Our modules' bytecode must be up to date and readable (the benchmark's user cannot write it
+into the repository; it warns when some is missing or stale, which adds compile time to every
+run): ``python -m compileall -q clients/python/src services/*/src`` as their owner first.
+
 Options: ``-n`` rounds (default 5), ``--only WORD`` (commands whose label contains WORD,
 repeatable), ``--no-services`` (help, env list and import only).
 """
@@ -271,12 +275,36 @@ def main() -> None:
     options = parser.parse_args()
     if os.geteuid() == 0:
         sys.exit("run as an unprivileged user (PostgreSQL refuses root): runuser -u postgres -- …")
+    stale = stale_bytecode()
+    if stale:
+        print(
+            f"warning: {len(stale)} of our modules have no up-to-date bytecode (e.g. {stale[0]}) "
+            "and this user cannot write it: every run compiles them. First run, as their owner: "
+            "python -m compileall -q clients/python/src services/*/src",
+            file=sys.stderr,
+        )
     upstream = Path(options.upstream)
     root = Path(tempfile.mkdtemp(prefix="metalab-bench-cli-"))
     try:
         run_benchmark(root, upstream, options)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stale_bytecode() -> list[str]:
+    """Our source files whose cached bytecode is missing or older than the source."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parent.parent
+    stale = []
+    for source in [*repo.glob("clients/python/src/**/*.py"), *repo.glob("services/*/src/**/*.py")]:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        try:
+            if cached.stat().st_mtime < source.stat().st_mtime:
+                stale.append(str(source.relative_to(repo)))
+        except FileNotFoundError:
+            stale.append(str(source.relative_to(repo)))
+    return stale
 
 
 def run_benchmark(root: Path, upstream: Path, options: argparse.Namespace) -> None:
