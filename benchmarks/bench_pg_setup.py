@@ -6,10 +6,10 @@ Each sample is a fresh Python process, as a cold ``services up``'s CLI is, that 
 runtime and starts PostgreSQL on a fresh data directory copied from the cached template (spares
 off: ``METALAB_PG_SPARE=0``), then stops it. ``psycopg`` patches in the former path (kept here
 as the baseline): psycopg preloaded on a thread during the template copy, the set-up over
-psycopg with libpq's verifier, the probe over psycopg. The two alternate A B B A within a round, the order flipping every round. Printed:
-medians (min) of the wall time and of the process's CPU time (all threads: what competes with
-Atlas's start on a 2-core machine) of `start_postgres` alone and with the runtime's import
-before it (``total``), and the ratios.
+psycopg with libpq's verifier, the probe over psycopg. The two alternate A B B A within a
+round, the order flipping every round. Printed: medians (min) of the wall time and of the
+process's CPU time (all threads: what competes with Atlas's start on a 2-core machine) of
+`start_postgres` alone and with the runtime's import before it (``total``), and the ratios.
 """
 
 from __future__ import annotations
