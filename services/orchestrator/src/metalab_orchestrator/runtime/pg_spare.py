@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ENV = "METALAB_PG_SPARE"
 REFILL_NICENESS = 19
+NICE = "/usr/bin/nice"
 
 
 class Verdict(enum.Enum):
@@ -156,8 +157,10 @@ def make_data_dir(template: Path, data_dir: Path, account: Account | None) -> bo
 def start_refill(template: Path, account: Account | None) -> None:
     """Build the next spare in a detached child; a daemon thread reaps it (no zombie in a
     long-running server, no wait at a CLI's exit)."""
-    argv = [sys.executable, "-m", __name__, str(template.parent), template.name]
+    argv = [sys.executable, "-P", "-m", __name__, str(template.parent), template.name]
     argv += [account.name] if account is not None else []
+    if os.path.exists(NICE):  # niced from exec, the interpreter's start included
+        argv = [NICE, "-n", str(REFILL_NICENESS), *argv]
     try:
         child = subprocess.Popen(
             argv,
@@ -226,7 +229,7 @@ def build_spare(root: Path, key: str, account: Account | None) -> bool:
 
 def main(argv: list[str]) -> int:
     """``ROOT KEY [ACCOUNT]``: build one spare at the lowest CPU priority."""
-    os.nice(REFILL_NICENESS)
+    os.nice(REFILL_NICENESS - os.nice(0))
     root, key = Path(argv[0]), argv[1]
     account = Account.named(argv[2]) if len(argv) > 2 and argv[2] else None
     build_spare(root, key, account)
