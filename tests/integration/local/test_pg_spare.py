@@ -95,7 +95,7 @@ def cache(
 
 def _start(work: Path, name: str, run_as: str | None, servers: list[PostgresHandle]) -> Path:
     data_dir = work / name
-    run_dir = work / f"{name}-run"
+    run_dir = work / f"{name.replace('/', '-')}-run"
     handle = start_postgres(PostgresSettings(run_as=run_as), data_dir=data_dir, run_dir=run_dir)
     servers.append(handle)
     with psycopg.connect(
@@ -123,7 +123,7 @@ def test_a_cold_start_takes_the_spare_and_a_refill_makes_the_next(work, servers,
     assert spare.st_uid == cache.uid
     assert _inode(first) != (spare.st_dev, spare.st_ino)
 
-    second = _start(work, "second", run_as, servers)
+    second = _start(work, "new/second", run_as, servers)  # its parent is made too, as by `up`
     assert _inode(second) == (spare.st_dev, spare.st_ino)  # renamed, not copied
     assert os.lstat(second).st_uid == cache.uid
     _poll(cache.refilled, "the refill after the take")

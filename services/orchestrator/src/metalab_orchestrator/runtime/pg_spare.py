@@ -32,7 +32,7 @@ from pathlib import Path
 from metalab.core.errors import ProvisioningFailed
 
 from .accounts import Account
-from .pg_template import chown_tree, copy_template
+from .pg_template import chown_tree, copy_template, make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def make_data_dir(template: Path, data_dir: Path, account: Account | None) -> bo
     uid = os.geteuid() if account is None else account.uid
     spare = spare_path(template.parent, template.name, uid)
     version = (template / "PG_VERSION").read_text().strip()
+    make_dirs(data_dir.parent)
     if not take_spare(spare, data_dir, uid=uid, version=version):
         copy_template(template, data_dir, account)
     return not os.path.lexists(spare)
