@@ -21,6 +21,7 @@ from metalab_orchestrator.runtime.pg_handle import PostgresHandle, PostgresSetti
 from metalab_orchestrator.runtime.pg_spare import build_spare, spare_path
 from metalab_orchestrator.runtime.pg_template import ensure_template
 from metalab_orchestrator.runtime.postgres import start_postgres
+from tests.support.pg_spare import refills_under, wait_for_refills
 
 pytestmark = pytest.mark.postgres
 
@@ -34,21 +35,6 @@ def _poll(condition: object, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.05)
-
-
-def _processes_naming(path: Path) -> list[str]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(entry.path, "stat").read_text().rsplit(") ", 1)[1][0]
-        except (OSError, IndexError):
-            continue
-        if str(path) in cmdline and state not in "ZX":
-            found.append(f"{entry.name}: {cmdline[:120]}")
-    return found
 
 
 class Cache:
@@ -72,7 +58,7 @@ class Cache:
         return (self.spare / "PG_VERSION").is_file() and not self.builders()
 
     def builders(self) -> list[str]:
-        return _processes_naming(self.root)
+        return refills_under(self.root)
 
 
 @pytest.fixture
@@ -90,7 +76,7 @@ def cache(
     monkeypatch.delenv("METALAB_PG_SPARE", raising=False)
     kit = Cache(root, template.name, account)
     yield kit
-    _poll(lambda: not kit.builders(), "the refill to exit")  # no process is left behind
+    assert wait_for_refills(root) == []  # no process is left behind
 
 
 def _start(work: Path, name: str, run_as: str | None, servers: list[PostgresHandle]) -> Path:
