@@ -3,13 +3,13 @@
 Usage: python -m benchmarks.bench_pg_setup [-n N] [--run-as USER]
 
 Each sample is a fresh Python process, as a cold ``services up``'s CLI is, that imports the
-runtime and starts PostgreSQL on a fresh data directory copied from the cached template, then
-stops it. ``psycopg`` patches in the former path (kept here as the baseline): psycopg preloaded
-on a thread during the template copy, the set-up over psycopg with libpq's verifier, the probe
-over psycopg. The two alternate A B B A within a round, the order flipping every round. Printed:
-medians (min) of the wall time and of the process's CPU time (all threads: what competes with
-Atlas's start on a 2-core machine) of `start_postgres` alone and with the runtime's import
-before it (``total``), and the ratios.
+runtime and starts PostgreSQL on a fresh data directory copied from the cached template (spares
+off: ``METALAB_PG_SPARE=0``), then stops it. ``psycopg`` patches in the former path (kept here
+as the baseline): psycopg preloaded on a thread during the template copy, the set-up over
+psycopg with libpq's verifier, the probe over psycopg. The two alternate A B B A within a
+round, the order flipping every round. Printed: medians (min) of the wall time and of the
+process's CPU time (all threads: what competes with Atlas's start on a 2-core machine) of
+`start_postgres` alone and with the runtime's import before it (``total``), and the ratios.
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ BASELINE = """
 def _preload():
     import psycopg  # noqa: F401
 
-original_copy = pg.copy_template
+original_make = pg.make_data_dir
 
-def copy_template(template, data_dir, account):
+def make_data_dir(template, data_dir, account):
     threading.Thread(target=_preload, daemon=True).start()
-    original_copy(template, data_dir, account)
+    return original_make(template, data_dir, account)
 
 def _bootstrap(settings, socket_dir, port, password, timeout):
     import psycopg
@@ -103,7 +103,7 @@ def probe_postgres(handle):
         return pg.Probe(False, str(exc))
     return pg.Probe(True, "ok")
 
-pg.copy_template, pg._bootstrap, pg.probe_postgres = copy_template, _bootstrap, probe_postgres
+pg.make_data_dir, pg._bootstrap, pg.probe_postgres = make_data_dir, _bootstrap, probe_postgres
 """
 
 VARIANTS = ("pgwire", "psycopg")
@@ -135,6 +135,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="metalab-bench-", dir="/tmp"))
     work.chmod(0o755)
     os.environ["METALAB_PG_TEMPLATE_DIR"] = str(work / "templates")
+    os.environ["METALAB_PG_SPARE"] = "0"  # both variants copy the template (bench_postgres_start)
     results = {v: {f: list[float]() for f in FIGURES} for v in VARIANTS}
     try:
         account = Account.named(run_as) if run_as else None

@@ -17,6 +17,7 @@ from metalab_orchestrator.runtime.pg_binaries import find_pg_binaries
 from metalab_orchestrator.runtime.pg_handle import PostgresHandle
 from metalab_orchestrator.runtime.postgres import stop_postgres
 from tests.support.components import require
+from tests.support.pg_spare import wait_for_refills
 
 RUN_AS = "metalab"
 
@@ -56,6 +57,7 @@ def _public_tmpdir(prefix: str) -> Path:
 def template_root() -> Iterator[Path]:
     path = _public_tmpdir("metalab-pg-templates-")
     yield path
+    assert wait_for_refills(path) == []  # a start's spare refill exits on its own
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -67,6 +69,7 @@ def work(
     monkeypatch.setenv("METALAB_PG_TEMPLATE_DIR", str(template_root))
     path = _public_tmpdir("metalab-pg-test-")
     yield path
+    assert wait_for_refills(path) == []
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """Start, probe and stop a PostgreSQL server on this machine.
 
-Layout: ``data_dir`` (0700) holds the cluster, a copy of a cached template on first start.
+Layout: ``data_dir`` (0700) holds the cluster: on first start a spare copy of a cached template
+renamed into place (`pg_spare`), else a copy made then.
 ``run_dir`` (0700) holds the Unix socket, ``postgres.password`` (the password, 0600),
 ``postgres.pgpass`` (a libpq password file, 0600) and ``postgres.log``.
 
@@ -43,7 +44,8 @@ from .accounts import Account, require_traversable, resolve_service_account
 from .pg_binaries import PgBinaries, find_pg_binaries
 from .pg_handle import PostgresHandle, PostgresSettings
 from .pg_layout import PASSFILE_NAME, PASSWORD_NAME, server_owner, server_pid_file
-from .pg_template import SPARE_DATABASE, copy_template, ensure_template, make_dirs
+from .pg_spare import make_data_dir, start_refill
+from .pg_template import SPARE_DATABASE, ensure_template, make_dirs
 from .ports import ensure_port_free, free_port
 from .process import (
     ProcessRecord,
@@ -387,9 +389,11 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
         ):
             require_traversable(path, account, what=what)
     prepare_run_dir(run_dir, account)
+    refill: Path | None = None
     if not (data_dir / "PG_VERSION").is_file():
         template = ensure_template(bins, superuser=settings.user, account=account)
-        copy_template(template, data_dir, account)
+        if make_data_dir(template, data_dir, account):
+            refill = template
     else:
         require_owner(data_dir, account or Account.current())
         _clear_stale_server(data_dir)
@@ -449,4 +453,6 @@ def start_postgres(settings: PostgresSettings, *, data_dir: Path, run_dir: Path)
     finally:
         if not ok:
             stop_postgres(handle, grace=2.0)
+    if refill is not None:  # the next spare, built once this server is ready
+        start_refill(refill, account)
     return handle
