@@ -302,7 +302,7 @@ def stale_bytecode() -> list[str]:
         try:
             if cached.stat().st_mtime < source.stat().st_mtime:
                 stale.append(str(source.relative_to(repo)))
-        except FileNotFoundError:
+        except OSError:  # missing, or unreadable for this user
             stale.append(str(source.relative_to(repo)))
     return stale
 
