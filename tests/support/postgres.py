@@ -15,11 +15,17 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support.components import PG_BIN, PG_USER, postgres_missing
 from tests.support.ports import free_port
 
-__all__ = ["PostgresServer", "postgres_missing", "throwaway_postgres"]
+if TYPE_CHECKING:
+    import psycopg
+
+    from metalab_orchestrator.runtime.pg_handle import PostgresHandle
+
+__all__ = ["PostgresServer", "connect_handle", "postgres_missing", "throwaway_postgres"]
 
 
 def _as_pg_user(argv: list[str]) -> list[str]:
@@ -105,3 +111,18 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def connect_handle(handle: PostgresHandle) -> psycopg.Connection[tuple[object, ...]]:
+    """An autocommit psycopg connection to a server `start_postgres` started, over TCP with
+    its passfile (what a store does)."""
+    import psycopg
+
+    return psycopg.connect(
+        host=handle.host,
+        port=handle.port,
+        dbname=handle.database,
+        user=handle.user,
+        passfile=str(handle.passfile),
+        autocommit=True,
+    )

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from metalab_orchestrator.runtime.accounts import Account
@@ -22,6 +21,7 @@ from metalab_orchestrator.runtime.pg_spare import build_spare, spare_path
 from metalab_orchestrator.runtime.pg_template import ensure_template
 from metalab_orchestrator.runtime.postgres import start_postgres
 from tests.support.pg_spare import refills_under, wait_for_refills
+from tests.support.postgres import connect_handle
 
 pytestmark = pytest.mark.postgres
 
@@ -84,14 +84,7 @@ def _start(work: Path, name: str, run_as: str | None, servers: list[PostgresHand
     run_dir = work / f"{name.replace('/', '-')}-run"
     handle = start_postgres(PostgresSettings(run_as=run_as), data_dir=data_dir, run_dir=run_dir)
     servers.append(handle)
-    with psycopg.connect(
-        host=handle.host,
-        port=handle.port,
-        dbname=handle.database,
-        user=handle.user,
-        passfile=str(handle.passfile),
-        autocommit=True,
-    ) as conn:
+    with connect_handle(handle) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     return data_dir
 

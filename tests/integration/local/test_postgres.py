@@ -19,6 +19,7 @@ from metalab.errors import ProvisioningFailed
 from metalab_orchestrator.runtime.pg_handle import PostgresHandle, PostgresSettings
 from metalab_orchestrator.runtime.postgres import probe_postgres, start_postgres, stop_postgres
 from metalab_orchestrator.runtime.process import ProcessRecord, is_alive, wait_for
+from tests.support.postgres import connect_handle
 
 pytestmark = pytest.mark.postgres
 
@@ -29,22 +30,11 @@ def start(settings: PostgresSettings, work: Path, servers: list[PostgresHandle])
     return handle
 
 
-def connect(handle: PostgresHandle) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(
-        host=handle.host,
-        port=handle.port,
-        dbname=handle.database,
-        user=handle.user,
-        passfile=str(handle.passfile),
-        autocommit=True,
-    )
-
-
 def test_start_probe_stop_restart_keeps_data(work, servers, run_as):
     settings = PostgresSettings(run_as=run_as)
     handle = start(settings, work, servers)
     assert probe_postgres(handle).healthy
-    with connect(handle) as conn:
+    with connect_handle(handle) as conn:
         conn.execute("CREATE TABLE t (x int)")
         conn.execute("INSERT INTO t VALUES (42)")
         names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
@@ -55,7 +45,7 @@ def test_start_probe_stop_restart_keeps_data(work, servers, run_as):
     stop_postgres(handle)  # idempotent
 
     again = start(settings, work, servers)
-    with connect(again) as conn:
+    with connect_handle(again) as conn:
         assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
     restart_log = again.log_path.read_text().rsplit("starting PostgreSQL", 1)[1]
     assert "database system was shut down at" in restart_log
@@ -165,7 +155,7 @@ def test_password_never_leaks(work, servers, run_as):
         os.umask(old)
     password = handle.password_file.read_text()
     assert len(password) >= 32
-    with connect(handle) as conn:  # leave statements and failures in the log
+    with connect_handle(handle) as conn:  # leave statements and failures in the log
         conn.execute("SELECT 1")
         with pytest.raises(psycopg.errors.UndefinedTable):
             conn.execute("SELECT * FROM missing_table")
@@ -209,7 +199,7 @@ def test_other_database_on_an_existing_data_dir_is_created(work, servers, run_as
     first = start(PostgresSettings(run_as=run_as), work, servers)
     stop_postgres(first)
     handle = start(PostgresSettings(run_as=run_as, database="other"), work, servers)
-    with connect(handle) as conn:
+    with connect_handle(handle) as conn:
         names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
     assert {"metalab", "other"} <= names
 
@@ -235,7 +225,7 @@ def test_names_that_need_quoting(work, servers, run_as):
     settings = PostgresSettings(run_as=run_as, user="Ops.Team-1", database="My-DB.x")
     handle = start(settings, work, servers)
     assert probe_postgres(handle).healthy
-    with connect(handle) as conn:
+    with connect_handle(handle) as conn:
         row = conn.execute("SELECT current_user, current_database()").fetchone()
         names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     assert row == ("Ops.Team-1", "My-DB.x")
@@ -250,7 +240,7 @@ def test_statement_logging_never_sees_the_verifier(work, servers, run_as):
     with open(first.data_dir / "postgresql.conf", "a") as conf:
         conf.write("log_statement = 'all'\nlog_min_duration_statement = 0\n")
     handle = start(PostgresSettings(run_as=run_as), work, servers)
-    with connect(handle) as conn:
+    with connect_handle(handle) as conn:
         conn.execute("SELECT 'logged-marker'")
     text = handle.log_path.read_text()
     assert "logged-marker" in text  # the configuration does log statements
