@@ -80,6 +80,10 @@ def serve(argv: list[str], token_given: str | None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if args.bundle:
+        from metalab_atlas.orphan import watch_services_dir
+
+        watch_services_dir(args.bundle)
     uvicorn.run(
         app,
         host=args.host,
