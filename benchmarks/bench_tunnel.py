@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from tests.support.ports import free_port
@@ -88,11 +89,16 @@ def run_tunnel_process(spec_json: str) -> None:
         await asyncio.Event().wait()
 
     try:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         asyncio.run(main())
     else:
         uvloop.run(main())
+
+
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    child.wait()
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
@@ -315,7 +321,7 @@ def main() -> None:
         tunnels = {"direct": targets, "OpenSSH ssh -N -L": local}
         for data_path in ("openssh", "asyncssh"):
             child, ports = start_metalab(data_path, sshd, key, known, targets)
-            cleanups.append(lambda child=child: (child.terminate(), child.wait()) and None)
+            cleanups.append(partial(stop_child, child))
             tunnels[f"metalab {data_path}"] = ports
         print(f"loopback, cipher {CIPHER}, {args.mib} MiB per transfer, best of {args.rounds} "
               f"interleaved rounds ({5 * args.rounds} for latencies)", flush=True)  # fmt: skip

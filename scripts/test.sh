@@ -20,7 +20,7 @@ echo "test: import contracts"
 .venv/bin/lint-imports
 echo "test: mypy"
 .venv/bin/mypy clients/python/src services/common/src services/registry/src \
-  services/orchestrator/src services/tunnel/src services/atlas/src tests
+  services/orchestrator/src services/tunnel/src services/atlas/src tests benchmarks
 echo "test: pytest"
 .venv/bin/python -m pytest "$@"
 echo "test: done in $(( $(date +%s) - started ))s"
