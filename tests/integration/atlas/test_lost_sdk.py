@@ -100,9 +100,8 @@ def kill_sweep(locator: str, runs: Path, tmp_path: Path) -> dict[int, dict[str, 
     assert executor["pid"] != child.pid  # the worker's, not the parent's
     assert isinstance(executor["pid_start"], int)
     assert executor["pid_ns"] == os.readlink("/proc/self/ns/pid")
-    for data in found.values():
-        pid = data["provenance"]["extra"]["executor"]["pid"]
-        wait_for(lambda pid=pid: not pid_alive(pid), f"worker {pid} is gone")
+    pids = {data["provenance"]["extra"]["executor"]["pid"] for data in found.values()}
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), f"workers {pids} are gone")
     return found
 
 
