@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,10 @@ def test_runs_on_slurm_and_reconnects(tmp_path: Path, slurm_partition: str) -> N
     assert "results [3, 6, 9] 3" in watched.stdout
     manifest = json.loads(next((Path(locator) / "experiments").glob("*.json")).read_text())
     assert manifest["operation"]["ref"] == "train.py:train"
+    records = [json.loads(p.read_text()) for p in (Path(locator) / "runs").glob("*.json")]
+    tasks = {r["provenance"]["extra"]["executor"]["slurm_job"] for r in records}
+    assert len(records) == 3 and len(tasks) == 2  # chunk_size=2: two array tasks
+    assert all(re.fullmatch(r"[0-9]+_[01]", task) for task in tasks)
 
 
 def test_an_unguarded_script_runs_and_never_sweeps_again_from_a_task(

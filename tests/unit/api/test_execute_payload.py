@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from metalab.capture import Capture
+from metalab.core.whereabouts import process_start, slurm_job
 from metalab.executor.core import execute_payload
 from metalab.operation import OperationWrapper, operation
 from metalab.runtime import Runtime
@@ -134,3 +137,28 @@ def test_unimportable_derived_metric_is_skipped(store: Store) -> None:
 
     record = execute(store, op, derived_metric_refs=["no.such.module:fn"])
     assert record.status is Status.SUCCESS
+
+
+def test_running_and_final_records_name_the_executing_process(store: Store) -> None:
+    seen: list[RunRecord | None] = []
+
+    @operation
+    def op(capture: Capture) -> None:
+        seen.append(store.get_run_record("r1"))
+
+    record = execute(store, op)
+    running = seen[0]
+    assert running is not None and running.status is Status.RUNNING
+    assert running.provenance.host == socket.gethostname()
+    executor = running.provenance.extra["executor"]
+    assert executor == {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),
+        "pid_ns": os.readlink("/proc/self/ns/pid"),
+        "slurm_job": slurm_job(),
+    }
+    assert isinstance(executor["pid_start"], int)
+    assert record.provenance == running.provenance
+    stored = store.get_run_record("r1")
+    assert stored is not None and stored.provenance.extra["executor"] == executor

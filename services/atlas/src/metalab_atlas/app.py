@@ -430,13 +430,16 @@ def _api(routes: Routes, source: RunSource, store: str, bundle: Path | None) -> 
     @routes.get("/api/experiments/{experiment_id}/slurm", "experiments")
     def slurm_status(experiment_id: str) -> dict[str, Any]:
         """The SLURM jobs that ran the experiment (as its runs or its SLURM submission
-        manifest record them) and how many of their array tasks ``squeue`` lists in each
-        state; ``slurm: false`` when none is recorded."""
+        manifest record them, the manifest first: it also names the tasks not yet started)
+        and how many of their array tasks ``squeue`` lists in each state; ``slurm: false``
+        when none is recorded."""
         experiment_id = ref(experiment_id)
-        jobs, recorded, extra = source.slurm_jobs(experiment_id), "records", {}
-        if not jobs and (found := submission(experiment_id)) is not None:
+        found = submission(experiment_id)
+        if found is not None:
             jobs, recorded = found["job_ids"], "manifest"
             extra = {"submitted_at": found.get("submitted_at"), "runs": found.get("total_runs")}
+        else:
+            jobs, recorded, extra = source.slurm_jobs(experiment_id), "records", {}
         states = queue.states() if jobs else None
         return slurm.experiment_status(jobs, recorded, states, extra, accounting)
 

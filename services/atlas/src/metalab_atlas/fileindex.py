@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from metalab.core.whereabouts import checked
 from metalab_atlas.evaluate import Row, column, search_text, value_of
 from metalab_atlas.liveness import LOST, Liveness
 from metalab_atlas.query import EXPERIMENT_ID, RUN_ID, Field, KnownFields
@@ -162,7 +163,7 @@ def to_row(data: dict[str, Any], run_id: str) -> Row | None:
         "metrics": metrics,
     }
     row["_search"] = search_text(row)
-    row["_executor"] = data.get("executor")
+    row["_executor"] = checked(data.get("executor"))
     return row
 
 

@@ -9,7 +9,8 @@ Records are turned into the shape Atlas shows for every store (`normalize`): ``p
 ``params_resolved``; ``metrics`` merged with the derived metrics (a derived metric wins over
 a recorded one of its name, as in the PostgreSQL index of `metalab.store.PostgresStore`);
 ``error``/``traceback`` from the error object; ``duration_s`` from ``duration_ms``; ``seed``
-the seed bundle's fingerprint; statuses as recorded (``success``, ``failed``, …).
+the seed bundle's fingerprint; statuses as recorded (``success``, ``failed``, …);
+``executor`` (where the run executes, for *lost* runs) from ``provenance.extra.executor``.
 
 Every file served is one of the run's own: a path that resolves (symlinks followed) anywhere
 else is treated as absent.
@@ -24,6 +25,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from metalab.core.whereabouts import from_record
 from metalab_atlas.query import NotFound, QueryError, check_run_id
 from metalab_atlas.runfiles import content_type
 
@@ -93,6 +95,7 @@ def essentials(
         "params": params,
         "metrics": metrics,
         "error": message,
+        "executor": from_record(data),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -51,3 +52,34 @@ def current() -> dict[str, Any]:
         "pid_ns": pid_namespace(),
         "slurm_job": slurm_job(),
     }
+
+
+FIELDS = ("host", "pid", "pid_start", "pid_ns", "slurm_job")
+MAX_TEXT = 256
+
+
+def checked(value: Any) -> dict[str, Any] | None:
+    """An ``executor`` read from an untrusted record: its known fields only, each an int, a
+    string of at most `MAX_TEXT` characters or None (anything else as None); None when it is
+    not a mapping."""
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        item = value.get(name)
+        fits = type(item) is int or (type(item) is str and len(item) <= MAX_TEXT)
+        out[name] = item if fits else None
+    return out
+
+
+def from_record(record: Any) -> dict[str, Any] | None:
+    """The executor a run record names: its own ``executor`` (the project's layout), else
+    ``provenance.extra.executor`` (where the upstream-compatible SDK records it); checked."""
+    if not isinstance(record, Mapping):
+        return None
+    own = checked(record.get("executor"))
+    if own is not None:
+        return own
+    provenance = record.get("provenance")
+    extra = provenance.get("extra") if isinstance(provenance, Mapping) else None
+    return checked(extra.get("executor")) if isinstance(extra, Mapping) else None

@@ -1,21 +1,25 @@
 """`execute_payload`: one run, the same way in every executor.
 
 The run is recorded as ``running`` before the operation starts, then as ``success`` or
-``failed`` with its timing, metrics, artifacts and provenance. The operation receives,
-by name, those of ``context``, ``params``, ``seeds``, ``runtime`` and ``capture`` it
-asks for. An exception in the operation is the run's failure, never the caller's.
+``failed`` with its timing, metrics, artifacts and provenance. The provenance names the
+host and, as ``extra["executor"]``, this process (`metalab.core.whereabouts.current`), so
+that a reader can tell a run whose process is gone (docs/store-format.md, ``executor``).
+The operation receives, by name, those of ``context``, ``params``, ``seeds``, ``runtime``
+and ``capture`` it asks for. An exception in the operation is the run's failure, never the caller's.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import socket
 import traceback
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import metalab.runtime
 from metalab.capture import Capture
+from metalab.core import whereabouts
 from metalab.types import Provenance, RunRecord
 
 if TYPE_CHECKING:
@@ -68,7 +72,12 @@ def execute_payload(
         "seed_fingerprint": fingerprints.get("seed", ""),
         "params_resolved": params_resolved,
     }
-    provenance = Provenance(code_hash=operation.code_hash, executor_id=worker_id.split(":")[0])
+    provenance = Provenance(
+        code_hash=operation.code_hash,
+        executor_id=worker_id.split(":")[0],
+        host=socket.gethostname(),
+        extra={"executor": whereabouts.current()},
+    )
     log_buffer, log_handler = (
         _attach_root_log_capture() if capture_third_party_logs else (None, None)
     )

@@ -9,7 +9,9 @@ Atlas reads, so runs recorded through this API show in Atlas:
   ``error``/``traceback`` from the error dict; ``host`` from provenance;
   ``created_at``/``started_at`` the start; ``finished_at``/``duration_s`` unset while
   running; ``seed`` 0 (records carry only a seed fingerprint); the fingerprints in their
-  own columns and the whole stored record in ``record``. ``run_values`` follows by trigger.
+  own columns and the whole stored record in ``record``; ``executor`` (where the run
+  executes, which Atlas checks to show a killed run *lost*) from ``provenance.extra.executor``.
+  ``run_values`` follows by trigger.
 - ``run_derived``: derived metrics by run id (they may arrive before the record).
 - ``experiments``: a row per experiment (its spec from the newest manifest) and
   ``experiment_manifests``: every manifest, by timestamp.
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlparse, urlunparse
 
 from metalab._runstore.pgschema import REBUILD_VALUES, SCHEMA_VERSION
+from metalab.core.whereabouts import checked
 from metalab.schema import dump_run_record, load_run_record
 from metalab.store.layout import safe_experiment_id
 from metalab.types import RunRecord, Status
@@ -49,13 +52,14 @@ METALAB_PARAMS = {"file_root", "schema", "experiment_id"}
 UPSERT_RUN = """
 INSERT INTO runs (experiment_id, run_id, params, seed, status, attempt, metrics, error,
                   traceback, host, created_at, started_at, finished_at, duration_s,
-                  context_fingerprint, params_fingerprint, seed_fingerprint, record, updated_at)
+                  context_fingerprint, params_fingerprint, seed_fingerprint, record, executor,
+                  updated_at)
 VALUES (%(experiment_id)s, %(run_id)s, %(params)s::jsonb, 0, %(status)s, 1,
         %(metrics)s::jsonb || coalesce(
             (SELECT derived FROM run_derived WHERE run_id = %(run_id)s), '{}'::jsonb),
         %(error)s, %(traceback)s, %(host)s, %(started_at)s, %(started_at)s, %(finished_at)s,
         %(duration_s)s, %(context_fingerprint)s, %(params_fingerprint)s,
-        %(seed_fingerprint)s, %(record)s::jsonb, now())
+        %(seed_fingerprint)s, %(record)s::jsonb, %(executor)s::jsonb, now())
 ON CONFLICT (experiment_id, run_id) DO UPDATE SET
   params = EXCLUDED.params, status = EXCLUDED.status, metrics = EXCLUDED.metrics,
   error = EXCLUDED.error, traceback = EXCLUDED.traceback, host = EXCLUDED.host,
@@ -63,7 +67,8 @@ ON CONFLICT (experiment_id, run_id) DO UPDATE SET
   finished_at = EXCLUDED.finished_at, duration_s = EXCLUDED.duration_s,
   context_fingerprint = EXCLUDED.context_fingerprint,
   params_fingerprint = EXCLUDED.params_fingerprint,
-  seed_fingerprint = EXCLUDED.seed_fingerprint, record = EXCLUDED.record, updated_at = now()
+  seed_fingerprint = EXCLUDED.seed_fingerprint, record = EXCLUDED.record,
+  executor = EXCLUDED.executor, updated_at = now()
 """
 
 ADD_EXPERIMENT = """
@@ -175,6 +180,8 @@ def _run_row(record: RunRecord) -> dict[str, Any]:
     running = record.status is Status.RUNNING
     message = error.get("message")
     kind = error.get("type")
+    extra = record.provenance.extra
+    executor = checked(extra.get("executor")) if isinstance(extra, dict) else None
     return {
         "experiment_id": record.experiment_id,
         "run_id": record.run_id,
@@ -191,6 +198,7 @@ def _run_row(record: RunRecord) -> dict[str, Any]:
         "params_fingerprint": record.params_fingerprint,
         "seed_fingerprint": record.seed_fingerprint,
         "record": _jsonb(dump_run_record(record)),
+        "executor": None if executor is None else _jsonb(executor),
     }
 
 
