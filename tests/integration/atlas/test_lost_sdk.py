@@ -66,10 +66,15 @@ def records(runs: Path) -> dict[int, dict[str, Any]]:
     return found
 
 
-def kill_sweep(locator: str, runs: Path, tmp_path: Path) -> dict[int, dict[str, Any]]:
-    """Run the sweep in a child process until run x=1 is running in a worker and x=2 is done,
-    then SIGKILL its whole process group (worker and parent, as a job's kill does); returns
-    the records by ``x``."""
+def kill_sweep(
+    locator: str,
+    runs: Path,
+    tmp_path: Path,
+    indexed: Callable[[dict[int, dict[str, Any]]], bool] = lambda _found: True,
+) -> dict[int, dict[str, Any]]:
+    """Run the sweep in a child process until run x=1 is running in a worker and x=2 is done
+    (in the files, and ``indexed`` says so of the index), then SIGKILL its whole process group
+    (worker and parent, as a job's kill does); returns the records by ``x``."""
     script = tmp_path / "sweep.py"
     script.write_text(SWEEP)
     env = {k: v for k, v in os.environ.items() if not k.startswith("METALAB")}
@@ -87,6 +92,7 @@ def kill_sweep(locator: str, runs: Path, tmp_path: Path) -> dict[int, dict[str, 
             return (
                 found.get(1, {}).get("status") == "running"
                 and found.get(2, {}).get("status") == "success"
+                and indexed(found)
             )
 
         wait_for(ready, "run x=1 recorded running and x=2 success")
@@ -114,7 +120,16 @@ def check_lost(url: str, experiment_id: str, found: dict[int, dict[str, Any]]) -
             answer: dict[str, int] = http.get(base).json()["counts"]
             return answer
 
-        wait_for(lambda: counts() == {"lost": 1, "success": 1}, "the overview counts it lost")
+        seen: list[dict[str, int]] = []
+
+        def counted_lost() -> bool:
+            seen[:] = [counts()]
+            return seen[0] == {"lost": 1, "success": 1}
+
+        try:
+            wait_for(counted_lost, "the overview counts it lost")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last counts {seen}") from None
         lost = http.get(f"{base}/runs", params={"status": "lost"}).json()
         assert lost["total"] == 1 and lost["runs"][0]["run_id"] == hung
         assert http.get(f"{base}/runs", params={"status": "running"}).json()["total"] == 0
@@ -139,10 +154,26 @@ def test_killed_sdk_run_is_lost_in_postgres(pg_server: PostgresServer, tmp_path:
 
     files = tmp_path / "files"
     dsn = pg_server.dsn(pg_server.create_database())
-    found = kill_sweep(f"{dsn}&file_root={files}", files / "hang_1" / "runs", tmp_path)
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT run_id, status, executor FROM runs").fetchall()
-    recorded = {run_id: (status, executor) for run_id, status, executor in rows}
+
+    def statuses() -> dict[str, tuple[str, Any]]:
+        try:
+            with psycopg.connect(dsn) as conn:
+                rows = conn.execute("SELECT run_id, status, executor FROM runs").fetchall()
+        except psycopg.errors.UndefinedTable:  # the sweep has not opened the store yet
+            return {}
+        return {run_id: (status, executor) for run_id, status, executor in rows}
+
+    def indexed(found: dict[int, dict[str, Any]]) -> bool:
+        # the index is written after the files: killed in between, x=2 would stay `running`
+        # there (and lost) until the backlog is caught up
+        now = statuses()
+        return (
+            now.get(found[1]["run_id"], ("",))[0] == "running"
+            and now.get(found[2]["run_id"], ("",))[0] == "success"
+        )
+
+    found = kill_sweep(f"{dsn}&file_root={files}", files / "hang_1" / "runs", tmp_path, indexed)
+    recorded = statuses()
     hung = found[1]
     assert recorded[hung["run_id"]] == ("running", hung["provenance"]["extra"]["executor"])
     with running_atlas(f"{dsn}&file_root={files}", tmp_path / "atlas.log") as atlas:
