@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from metalab.core import asyncssh_warnings
 from metalab.core.errors import ConfigError, StoreError
 from metalab.core.ssh_options import SshTarget, gateway_connect_kwargs, parse_destination
 from metalab_atlas.query import Field, KnownFields, RunQuery
@@ -43,6 +44,7 @@ SKIPPED_DIRS = ("services",)  # at the top three levels: a store's, or a nested 
 PARALLEL = 16  # SFTP requests in flight
 SYNC_INTERVAL = 10.0
 CONNECT_TIMEOUT = 20.0
+asyncssh_warnings.quiet()  # before this module's lazy asyncssh imports
 SETTLE_SECONDS = 2.0
 Stamp = tuple[int, int]  # (size, mtime)
 

@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from metalab.core import asyncssh_warnings
 from metalab.v1 import tunnel_pb2, tunnel_pb2_grpc
+
+asyncssh_warnings.quiet()  # before any of this package's modules imports asyncssh
 
 if TYPE_CHECKING:  # the lazy exports below, typed for mypy and editors
     from metalab.core.ssh_options import ForwardSpec as ForwardSpec

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from metalab.core import asyncssh_warnings
 from metalab.core.errors import SchedulerError
 from metalab.core.fs import write_atomic
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from metalab.core.schema import SlurmEnvironment
 
 log = logging.getLogger(__name__)
+asyncssh_warnings.quiet()  # before this module's lazy asyncssh imports
 
 COMMAND_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 15.0
