@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from metalab.store.index_backlog import PENDING_DIR, QUIET, IndexBacklog
+from metalab.store.index_backlog import PENDING_DIR, QUIET, STALE_INTENT, IndexBacklog
 
 
 def test_each_marker_is_claimed_once_across_backlogs(tmp_path: Path) -> None:
@@ -59,3 +59,31 @@ def test_down_is_remembered_for_quiet_seconds(tmp_path: Path) -> None:
     backlog.mark_down()
     backlog.clear_down()
     assert not backlog.recently_down()
+
+
+def test_an_intent_is_settled_deferred_or_taken_once_stale(tmp_path: Path) -> None:
+    backlog = IndexBacklog(tmp_path, "exp:1", nested=False)
+    settled = backlog.intend("record", "r1")
+    assert not backlog.pending() and backlog.count() == 0  # a write under way is not behind
+    IndexBacklog.settle(settled)
+    assert list((tmp_path / PENDING_DIR).iterdir()) == []
+    backlog.defer(backlog.intend("derived", "r2"))  # its index write failed
+    assert [p.name for p in (tmp_path / PENDING_DIR).iterdir()] == ["derived-r2"]
+    left = backlog.intend("manifest", "20261205_1", "exp:1")  # its writer is killed here
+    [deferred] = list(backlog.take())
+    IndexBacklog.done(deferred)
+    assert deferred.key == "r2" and backlog.count() == 0 and not backlog.pending()
+    old = time.time() - STALE_INTENT - 1
+    os.utime(left, (old, old))
+    assert backlog.count() == 1 and IndexBacklog(tmp_path, "exp:1", nested=False).pending()
+    [item] = list(backlog.take())
+    assert (item.kind, item.key, item.scope, item.experiment_id) == (
+        "manifest",
+        "20261205_1",
+        "exp:1",
+        "exp:1",
+    )
+    assert not left.exists()
+    backlog.defer(left)  # the writer was only slow: the catch-up redoes it anyway
+    IndexBacklog.done(item)
+    assert backlog.count() == 0 and not backlog.pending()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:  # logging is imported where it logs: a warm `up` only counts 
     import logging
 
 LOG_NAME = "index-catch-up.log"
-PENDING_DIR = ".index-pending"  # IndexBacklog's; not imported: a warm `status` counts too
+# IndexBacklog's names, not imported: a warm `status` counts too.
+PENDING_DIR = ".index-pending"
+INTENT, STALE_INTENT = ".intent-", 60.0
 
 
 def pending_writes(file_root: str) -> int:
@@ -36,10 +39,22 @@ def pending_writes(file_root: str) -> int:
     total = 0
     for directory in dirs:
         try:
-            total += sum(1 for name in os.listdir(directory) if not name.startswith("."))
+            total += sum(1 for name in os.listdir(directory) if _waiting(directory, name))
         except OSError:
             continue
     return total
+
+
+def _waiting(directory: Path, name: str) -> bool:
+    """A marker, or an intent its writer left behind (killed between files and index)."""
+    if not name.startswith("."):
+        return True
+    if INTENT not in name:
+        return False
+    try:
+        return time.time() - (directory / name).stat().st_mtime > STALE_INTENT
+    except OSError:
+        return False
 
 
 def _log() -> logging.Logger:

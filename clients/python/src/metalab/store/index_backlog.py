@@ -7,6 +7,11 @@ store directory's ``.index-pending/`` names what to redo: ``record-RUN``, ``deri
 once (several tasks, the services job, a reader) never redo one twice, and a writer that
 fails again meanwhile leaves a new marker rather than losing its change to the claim.
 
+Every index write is announced first: an *intent* (``.KIND-KEY.intent-ID``) is written before
+the files and removed once the index has the write, or turned into a marker when it failed. A
+writer killed between the two (a walltime, a preemption, ``kill -9``) leaves its intent: older
+than ``STALE_INTENT`` seconds it counts as a marker, so the next catch-up redoes that write too.
+
 ``.down``'s modification time is the last failure: for ``QUIET`` seconds after it, writers go
 straight to the backlog instead of waiting ``connect_timeout`` on a server that is not there.
 """
@@ -25,6 +30,8 @@ PENDING_DIR = ".index-pending"
 DOWN_FILE = ".down"
 QUIET = 20.0
 STALE_CLAIM = 300.0
+STALE_INTENT = 60.0  # an index write takes milliseconds; connect_timeout is far shorter
+INTENT = ".intent-"
 PENDING_TTL = 1.0
 
 
@@ -66,6 +73,32 @@ class IndexBacklog:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
 
+    def intend(self, kind: str, key: str, experiment_id: str = "") -> Path:
+        """Announce an index write of ``kind`` ``key``, before its files are written; the
+        intent, for `settle` or `defer`."""
+        path = self._dir / f".{kind}-{key}{INTENT}{uuid.uuid4().hex[:8]}"
+        data = {"kind": kind, "key": key, "scope": self._scope, "experiment_id": experiment_id}
+        try:
+            path.write_text(json.dumps(data))
+        except FileNotFoundError:  # the first write here (or the directory was removed)
+            self._dir.mkdir(exist_ok=True)
+            path.write_text(json.dumps(data))
+        return path
+
+    @staticmethod
+    def settle(intent: Path) -> None:
+        """The index has the announced write (or nothing was written): forget the intent."""
+        intent.unlink(missing_ok=True)
+
+    def defer(self, intent: Path) -> None:
+        """The index write failed: the intent becomes a marker for the catch-up."""
+        self._checked = None
+        marker = intent.name.lstrip(".").split(INTENT)[0]
+        try:
+            os.replace(intent, intent.with_name(marker))
+        except FileNotFoundError:  # a catch-up took it over meanwhile and redoes it
+            pass
+
     def mark_down(self) -> None:
         self._dir.mkdir(exist_ok=True)
         (self._dir / DOWN_FILE).touch()
@@ -90,7 +123,7 @@ class IndexBacklog:
         for directory in self._dirs():
             try:
                 with os.scandir(directory) as entries:
-                    if any(not e.name.startswith(".") or ".claim-" in e.name for e in entries):
+                    if any(_waiting(directory, e.name, claims=True) for e in entries):
                         found = True
                         break
             except OSError:
@@ -99,11 +132,11 @@ class IndexBacklog:
         return found
 
     def count(self) -> int:
-        """Markers waiting (claims in progress not counted)."""
+        """Markers waiting, stale intents included (claims in progress not counted)."""
         total = 0
         for directory in self._dirs():
             try:
-                total += sum(1 for name in os.listdir(directory) if not name.startswith("."))
+                total += sum(1 for name in os.listdir(directory) if _waiting(directory, name))
             except OSError:
                 continue
         return total
@@ -119,10 +152,9 @@ class IndexBacklog:
                 continue
             for name in names:
                 path = directory / name
-                if name.startswith("."):
-                    if ".claim-" not in name or not _older_than(path, STALE_CLAIM):
-                        continue
-                marker = name.lstrip(".").split(".claim-")[0]
+                if name.startswith(".") and not _waiting(directory, name, claims=False):
+                    continue
+                marker = name.lstrip(".").split(".claim-")[0].split(INTENT)[0]
                 claim = directory / f".{marker}.claim-{uuid.uuid4().hex[:8]}"
                 try:
                     os.rename(path, claim)
@@ -147,6 +179,19 @@ class IndexBacklog:
             os.replace(item.claim, item.claim.with_name(name))
         except OSError:
             pass
+
+
+def _waiting(directory: Path, name: str, *, claims: bool = False) -> bool:
+    """Whether entry ``name`` is a write to redo: a marker, an intent left behind (older than
+    `STALE_INTENT`), a claim abandoned (older than `STALE_CLAIM`), or with ``claims`` any
+    claim (a catch-up in progress: the index is behind meanwhile)."""
+    if not name.startswith("."):
+        return True
+    if INTENT in name:
+        return _older_than(directory / name, STALE_INTENT)
+    if ".claim-" in name:
+        return claims or _older_than(directory / name, STALE_CLAIM)
+    return False
 
 
 def _older_than(path: Path, seconds: float) -> bool:

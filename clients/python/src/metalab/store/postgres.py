@@ -155,23 +155,38 @@ class PostgresStore:
         return self._files.get_working_directory()
 
     def _indexed(
-        self, kind: str, key: str, write: Callable[[], None], *, experiment_id: str = ""
+        self,
+        kind: str,
+        key: str,
+        write_files: Callable[[], None],
+        write_index: Callable[[], None],
+        *,
+        experiment_id: str = "",
     ) -> None:
-        """``write`` to the index, or leave ``kind`` ``key`` in the backlog (the files hold it)."""
+        """``write_files``, then ``write_index``, or leave ``kind`` ``key`` in the backlog
+        (the files hold it). Announced first: a writer killed in between leaves an intent
+        that the next catch-up redoes (`IndexBacklog.intend`)."""
+        intent = self._backlog.intend(kind, key, experiment_id)
+        try:
+            write_files()
+        except Exception:  # nothing written; interrupted, the intent stays (a redo is harmless)
+            self._backlog.settle(intent)
+            raise
         if self._backlog.recently_down():
-            self._backlog.add(kind, key, experiment_id)
+            self._backlog.defer(intent)
             self._behind = True
             return
         try:
-            write()
+            write_index()
         except Exception as exc:  # noqa: BLE001 - the files hold it; the backlog redoes it
             logger.warning(
                 "Failed to index %s %s in Postgres (kept for catch-up): %s", kind, key, exc
             )
-            self._backlog.add(kind, key, experiment_id)
+            self._backlog.defer(intent)
             self._backlog.mark_down()
             self._behind = True
             return
+        self._backlog.settle(intent)
         if self._behind:
             self.catch_up()
 
@@ -260,8 +275,12 @@ class PostgresStore:
     # Run records
 
     def put_run_record(self, record: RunRecord) -> None:
-        self._files.put_run_record(record)
-        self._indexed("record", record.run_id, lambda: self._index.index_record(record))
+        self._indexed(
+            "record",
+            record.run_id,
+            lambda: self._files.put_run_record(record),
+            lambda: self._index.index_record(record),
+        )
 
     def get_run_record(self, run_id: str) -> RunRecord | None:
         found = self._from_index(lambda: self._index.get_record(run_id))
@@ -323,8 +342,12 @@ class PostgresStore:
     # Derived metrics
 
     def put_derived(self, run_id: str, derived: dict[str, Metric]) -> None:
-        self._files.put_derived(run_id, derived)
-        self._indexed("derived", run_id, lambda: self._index.index_derived(run_id, dict(derived)))
+        self._indexed(
+            "derived",
+            run_id,
+            lambda: self._files.put_derived(run_id, derived),
+            lambda: self._index.index_derived(run_id, dict(derived)),
+        )
 
     def get_derived(self, run_id: str) -> dict[str, Metric] | None:
         found = self._from_index(lambda: self._index.get_derived(run_id))
@@ -343,10 +366,10 @@ class PostgresStore:
         timestamp: str | None = None,
     ) -> None:
         stamp = timestamp or datetime.now().strftime("%Y%m%d_%H%M%S")
-        self._files.put_experiment_manifest(experiment_id, manifest, stamp)
         self._indexed(
             "manifest",
             stamp,
+            lambda: self._files.put_experiment_manifest(experiment_id, manifest, stamp),
             lambda: self._index.index_manifest(experiment_id, manifest, stamp),
             experiment_id=experiment_id,
         )
@@ -451,13 +474,11 @@ class PostgresStore:
         return FileStoreConfig(root=str(destination)).connect()
 
     def delete_run(self, run_id: str) -> None:
-        self._files.delete_run(run_id)
-
         def forget() -> None:
             self._index.delete_record(run_id)
             self._index.delete_derived(run_id)
 
-        self._indexed("record", run_id, forget)
+        self._indexed("record", run_id, lambda: self._files.delete_run(run_id), forget)
 
     def close(self) -> None:
         self._index.close()

@@ -16,6 +16,7 @@ import asyncio
 import fcntl
 import functools
 import logging
+import math
 import os
 import signal
 import socket
@@ -43,6 +44,9 @@ log = logging.getLogger("metalab.slurm_job")
 ANY = "0.0.0.0"
 STOP_GRACE = 10.0
 SUPERVISE_EVERY = 1.0
+# How often the job looks for index writes to redo: writers killed between the files and the
+# index leave intents that become due after a minute (IndexBacklog.STALE_INTENT).
+CATCH_UP_EVERY = 120.0
 ATLAS_ATTEMPTS = 3
 PORT_ATTEMPTS = 3
 STOP_ORDER = ("atlas", "postgres")
@@ -292,12 +296,16 @@ async def run(spec: JobSpec) -> int:
         write_atomic(Path(spec.endpoint), endpoint.to_json())
         ready = True
         log.info("ready: job %s on %s (%s)", job_id, node, host)
-        catching_up = None
-        if spec.postgres is not None and spec.file_root:
-            catching_up = asyncio.create_task(
-                _catch_up(endpoint.store_locator, spec.file_root), name="index-catch-up"
-            )
+        catching_up: asyncio.Task[None] | None = None
+        last_catch_up = -math.inf
         while not stopping.is_set():
+            due = loop.time() - last_catch_up >= CATCH_UP_EVERY
+            if spec.postgres is not None and spec.file_root and due:
+                if catching_up is None or catching_up.done():
+                    catching_up = asyncio.create_task(
+                        _catch_up(endpoint.store_locator, spec.file_root), name="index-catch-up"
+                    )
+                last_catch_up = loop.time()
             try:
                 await asyncio.wait_for(stopping.wait(), SUPERVISE_EVERY)
             except TimeoutError:

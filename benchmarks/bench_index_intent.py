@@ -1,0 +1,93 @@
+"""What announcing each index write costs a PostgresStore writer (docs/slurm-backend.md).
+
+Every record a PostgresStore writes is announced by an intent file before its files, removed
+once the index has it. This puts N run records one by one into a real PostgreSQL store, with
+intents (the store as shipped) and without (a baseline whose backlog skips them), alternating
+A B B A in one process; prints the per-record medians and the ratio, and asserts nothing.
+
+    python -m benchmarks.bench_index_intent [--records 500] [-n 4] [--dsn URI]
+
+Without ``--dsn`` a throwaway PostgreSQL is started (tests/support/postgres.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+from metalab.store import PostgresStore, PostgresStoreConfig, parse_to_config
+from metalab.store.index_backlog import IndexBacklog
+from tests.support.records import success_record
+
+
+class UnannouncedBacklog(IndexBacklog):
+    """The baseline: index writes are not announced (what a store did before intents)."""
+
+    def intend(self, kind: str, key: str, experiment_id: str = "") -> Path:
+        return self._dir / "unannounced"
+
+    @staticmethod
+    def settle(intent: Path) -> None:
+        return None
+
+
+def open_store(dsn: str, root: Path, experiment_id: str) -> PostgresStore:
+    config = parse_to_config(f"{dsn}&file_root={root}", experiment_id=experiment_id)
+    assert isinstance(config, PostgresStoreConfig)
+    return config.connect()
+
+
+def seconds_per_record(dsn: str, records: int, baseline: bool, sample: int) -> float:
+    experiment_id = f"intent{sample}:{'base' if baseline else 'ours'}"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-intent-") as tmp,
+        open_store(dsn, Path(tmp), experiment_id) as store,
+    ):
+        if baseline:
+            files_root = store.file_store.root
+            store._backlog = UnannouncedBacklog(files_root, experiment_id, nested=False)  # noqa: SLF001
+        batch = [success_record(experiment_id, i) for i in range(records)]
+        started = time.perf_counter()
+        for record in batch:
+            store.put_run_record(record)
+        return (time.perf_counter() - started) / records
+
+
+def order(n: int) -> Iterator[bool]:
+    """A B B A …: True is the baseline."""
+    for i in range(n):
+        yield from ((True, False) if i % 2 == 0 else (False, True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=500)
+    parser.add_argument("-n", type=int, default=4, help="samples of each")
+    parser.add_argument("--dsn", help="a PostgreSQL URI (default: a throwaway server)")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        dsn = args.dsn
+        if dsn is None:
+            from tests.support.postgres import throwaway_postgres
+
+            server = stack.enter_context(throwaway_postgres())
+            dsn = server.dsn(server.create_database())
+        seconds_per_record(dsn, 50, False, -1)  # warm-up: schema, pool, page cache
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        for i, baseline in enumerate(order(args.n)):
+            samples[baseline].append(seconds_per_record(dsn, args.records, baseline, i))
+    base, ours = (statistics.median(samples[b]) for b in (True, False))
+    print(f"{args.records} records one by one, n={args.n} each, A B B A")
+    print(f"  without intents  {base * 1e3:7.3f} ms/record")
+    print(f"  with intents     {ours * 1e3:7.3f} ms/record  ({ours / base:.2f}x)")
+    paired = [o / b for b, o in zip(samples[True], samples[False], strict=True)]
+    print(f"  paired ratios    {', '.join(f'{r:.2f}' for r in paired)}")
+
+
+if __name__ == "__main__":
+    main()
