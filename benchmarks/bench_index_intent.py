@@ -1,9 +1,10 @@
 """What announcing each index write costs a PostgresStore writer (docs/slurm-backend.md).
 
-Every record a PostgresStore writes is announced by an intent file before its files, removed
-once the index has it. This puts N run records one by one into a real PostgreSQL store, with
-intents (the store as shipped) and without (a baseline whose backlog skips them), alternating
-A B B A in one process; prints the per-record medians and the ratio, and asserts nothing.
+Every record a PostgresStore writes is announced in its process's intent journal before its
+files and settled once the index has it (metalab.core.intent_journal). This puts N run records
+one by one into a real PostgreSQL store, with the journal (the store as shipped) and without (a
+baseline whose backlog skips it), alternating A B B A in one process; prints the per-record
+medians and the ratio, and asserts nothing.
 
     python -m benchmarks.bench_index_intent [--records 500] [-n 4] [--dsn URI]
 
@@ -26,13 +27,12 @@ from tests.support.records import success_record
 
 
 class UnannouncedBacklog(IndexBacklog):
-    """The baseline: index writes are not announced (what a store did before intents)."""
+    """The baseline: index writes are not announced (what a store did before the journal)."""
 
-    def intend(self, kind: str, key: str, experiment_id: str = "") -> Path:
-        return self._dir / "unannounced"
+    def intend(self, kind: str, key: str, experiment_id: str = "") -> int:
+        return 0
 
-    @staticmethod
-    def settle(intent: Path) -> None:
+    def settle(self, ident: int) -> None:
         return None
 
 

@@ -1,10 +1,11 @@
-"""A writer killed between its files and the index leaves an intent; the catch-up redoes it.
+"""A writer killed between its files and the index leaves its write announced in its journal;
+the catch-up redoes it.
 
 A real writer process puts a run's success record while the index write is held by a table lock
 on the real PostgreSQL; it is SIGKILLed once the files have the record, as a walltime or an
 out-of-memory kill would. The index still says ``running`` (Atlas would show the run lost); the
-intent left behind waits ``STALE_INTENT`` (its age set back here), then the services' catch-up
-(`index_catch_up.catch_up`) writes the record from the files.
+journal left behind waits ``STALE`` seconds (its age set back here), then the services' catch-up
+(`index_catch_up.catch_up`) writes the record from the files and says so in the journal.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from metalab.store.index_backlog import PENDING_DIR, STALE_INTENT
+from metalab.core.intent_journal import JOURNAL, STALE, outstanding
+from metalab.store.index_backlog import PENDING_DIR
 from metalab_orchestrator.index_catch_up import catch_up, pending_writes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -91,12 +93,15 @@ def test_a_writer_killed_between_files_and_index_is_redone(pg_dsn: str, tmp_path
         writer.wait()
     assert index_status(pg_dsn) == "running"  # what Atlas would show as lost
     pending = root / "intent_1" / PENDING_DIR
-    [intent] = [p for p in pending.iterdir() if ".intent-" in p.name]
-    assert intent.name.startswith(".record-run-1.intent-")
+    [journal] = [p for p in pending.iterdir() if p.name.startswith(JOURNAL)]
+    assert [(e["kind"], e["key"]) for e in outstanding(journal.read_bytes())] == [
+        ("record", "run-1")
+    ]
     assert pending_writes(str(root)) == 0 and catch_up(locator, str(root)) is None  # not yet due
-    old = time.time() - STALE_INTENT - 1
-    os.utime(intent, (old, old))  # a minute later
+    old = time.time() - STALE - 1
+    os.utime(journal, (old, old))  # a minute later
     assert pending_writes(str(root)) == 1
     assert catch_up(locator, str(root)) == 1
     assert index_status(pg_dsn) == "success"
-    assert pending_writes(str(root)) == 0 and not any(pending.iterdir())
+    assert pending_writes(str(root)) == 0 and outstanding(journal.read_bytes()) == []
+    assert [p.name for p in pending.iterdir() if not p.name.startswith(".")] == []  # no marker

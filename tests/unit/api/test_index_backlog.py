@@ -6,7 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from metalab.store.index_backlog import PENDING_DIR, QUIET, STALE_INTENT, IndexBacklog
+from metalab.core.intent_journal import JOURNAL, STALE, TOUCH, outstanding
+from metalab.store.index_backlog import PENDING_DIR, QUIET, IndexBacklog
 
 
 def test_each_marker_is_claimed_once_across_backlogs(tmp_path: Path) -> None:
@@ -61,29 +62,79 @@ def test_down_is_remembered_for_quiet_seconds(tmp_path: Path) -> None:
     assert not backlog.recently_down()
 
 
-def test_an_intent_is_settled_deferred_or_taken_once_stale(tmp_path: Path) -> None:
+def journals(directory: Path) -> list[Path]:
+    return [p for p in (directory / PENDING_DIR).iterdir() if p.name.startswith(JOURNAL)]
+
+
+def age(path: Path, seconds: float) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def keys(path: Path) -> list[str]:
+    return [entry["key"] for entry in outstanding(path.read_bytes())]
+
+
+def test_what_a_dead_writer_left_under_way_becomes_markers(tmp_path: Path) -> None:
     backlog = IndexBacklog(tmp_path, "exp:1", nested=False)
-    settled = backlog.intend("record", "r1")
-    assert not backlog.pending() and backlog.count() == 0  # a write under way is not behind
-    IndexBacklog.settle(settled)
-    assert list((tmp_path / PENDING_DIR).iterdir()) == []
-    backlog.defer(backlog.intend("derived", "r2"))  # its index write failed
-    assert [p.name for p in (tmp_path / PENDING_DIR).iterdir()] == ["derived-r2"]
-    left = backlog.intend("manifest", "20261205_1", "exp:1")  # its writer is killed here
-    [deferred] = list(backlog.take())
-    IndexBacklog.done(deferred)
-    assert deferred.key == "r2" and backlog.count() == 0 and not backlog.pending()
-    old = time.time() - STALE_INTENT - 1
-    os.utime(left, (old, old))
-    assert backlog.count() == 1 and IndexBacklog(tmp_path, "exp:1", nested=False).pending()
-    [item] = list(backlog.take())
-    assert (item.kind, item.key, item.scope, item.experiment_id) == (
-        "manifest",
-        "20261205_1",
-        "exp:1",
-        "exp:1",
-    )
-    assert not left.exists()
-    backlog.defer(left)  # the writer was only slow: the catch-up redoes it anyway
+    backlog.settle(backlog.intend("record", "r1"))
+    backlog.intend("record", "r2")
+    backlog.intend("manifest", "20261205_1", "exp:1")
+    backlog.settle(backlog.intend("derived", "r3"))  # settled, not yet said in the file
+    [journal] = journals(tmp_path)
+    assert keys(journal) == ["r2", "20261205_1", "r3"]  # r1's settling went with r2's line
+    assert not backlog.pending() and backlog.count() == 0  # written just now: under way
+    age(journal, STALE + 1)  # its writer was killed a minute ago
+    assert not backlog.pending() and backlog.count() == 3  # found by count, not by reads
+    items = {item.key: item for item in backlog.take()}
+    assert sorted(items) == ["20261205_1", "r2", "r3"]  # r3 redone once more: an upsert
+    assert (items["r2"].kind, items["r2"].scope) == ("record", "exp:1")
+    assert items["20261205_1"].experiment_id == "exp:1"
+    for item in items.values():
+        IndexBacklog.done(item)
+    assert keys(journal) == [] and not backlog.pending() and backlog.count() == 0
+    age(journal, STALE + 1)
+    assert list(backlog.take()) == [] and journals(tmp_path) == []  # nothing left: removed
+
+
+def test_an_idle_writer_whose_journal_was_removed_starts_a_new_one(tmp_path: Path) -> None:
+    backlog = IndexBacklog(tmp_path, None, nested=False)
+    slow = backlog.intend("record", "r1")  # its index write hangs for minutes
+    [journal] = journals(tmp_path)
+    age(journal, STALE + 1)
+    [item] = list(backlog.take())  # redone from the files meanwhile
     IndexBacklog.done(item)
-    assert backlog.count() == 0 and not backlog.pending()
+    backlog.settle(slow)
+    age(journal, STALE + 1)
+    assert list(backlog.take()) == [] and journals(tmp_path) == []
+    backlog._journal._touched -= TOUCH + 1  # noqa: SLF001 - the writer idled meanwhile
+    backlog.intend("record", "r2")
+    [again] = journals(tmp_path)
+    assert again != journal and keys(again) == ["r2"]
+
+
+def test_close_removes_a_journal_with_nothing_under_way(tmp_path: Path) -> None:
+    backlog = IndexBacklog(tmp_path, None, nested=False)
+    backlog.settle(backlog.intend("record", "r1"))
+    backlog.close()
+    assert journals(tmp_path) == []
+    busy = IndexBacklog(tmp_path, None, nested=False)
+    busy.intend("record", "r2")
+    busy.settle(busy.intend("record", "r3"))
+    busy.close()  # r2 is still under way: kept, with r3 said settled
+    [kept] = journals(tmp_path)
+    assert keys(kept) == ["r2"]
+
+
+def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
+    backlog = IndexBacklog(tmp_path, None, nested=False)
+    backlog.intend("record", "parent")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's exit status is the check
+        try:
+            backlog.intend("record", "child")
+            os._exit(0)
+        finally:
+            os._exit(1)
+    assert os.waitpid(child, 0)[1] == 0
+    assert sorted(keys(p) for p in journals(tmp_path)) == [["child"], ["parent"]]

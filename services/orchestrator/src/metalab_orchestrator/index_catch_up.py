@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +20,7 @@ if TYPE_CHECKING:  # logging is imported where it logs: a warm `up` only counts 
     import logging
 
 LOG_NAME = "index-catch-up.log"
-# IndexBacklog's names, not imported: a warm `status` counts too.
-PENDING_DIR = ".index-pending"
-INTENT, STALE_INTENT = ".intent-", 60.0
+PENDING_DIR = ".index-pending"  # IndexBacklog's; not imported: a warm `status` counts too
 
 
 def pending_writes(file_root: str) -> int:
@@ -39,22 +36,22 @@ def pending_writes(file_root: str) -> int:
     total = 0
     for directory in dirs:
         try:
-            total += sum(1 for name in os.listdir(directory) if _waiting(directory, name))
+            total += sum(_waiting(directory, name) for name in os.listdir(directory))
         except OSError:
             continue
     return total
 
 
-def _waiting(directory: Path, name: str) -> bool:
-    """A marker, or an intent its writer left behind (killed between files and index)."""
+def _waiting(directory: Path, name: str) -> int:
+    """1 for a marker; for a journal, what its writer left under way (killed between the
+    files and the index)."""
     if not name.startswith("."):
-        return True
-    if INTENT not in name:
-        return False
-    try:
-        return time.time() - (directory / name).stat().st_mtime > STALE_INTENT
-    except OSError:
-        return False
+        return 1
+    if not name.startswith(".journal-"):
+        return 0
+    from metalab.core.intent_journal import left_behind  # only when one is there
+
+    return len(left_behind(directory / name))
 
 
 def _log() -> logging.Logger:
@@ -71,7 +68,7 @@ def catch_up(locator: str, file_root: str) -> int | None:
     from metalab.store.postgres import PostgresStoreConfig
 
     root = Path(file_root)
-    if not IndexBacklog(root, None, nested=True).pending():
+    if not pending_writes(file_root) and not IndexBacklog(root, None, nested=True).pending():
         return None
     config = parse_to_config(locator)
     if not isinstance(config, PostgresStoreConfig):

@@ -7,10 +7,9 @@ store directory's ``.index-pending/`` names what to redo: ``record-RUN``, ``deri
 once (several tasks, the services job, a reader) never redo one twice, and a writer that
 fails again meanwhile leaves a new marker rather than losing its change to the claim.
 
-Every index write is announced first: an *intent* (``.KIND-KEY.intent-ID``) is written before
-the files and removed once the index has the write, or turned into a marker when it failed. A
-writer killed between the two (a walltime, a preemption, ``kill -9``) leaves its intent: older
-than ``STALE_INTENT`` seconds it counts as a marker, so the next catch-up redoes that write too.
+Every write is announced before its files in this process's `IntentJournal` and settled once
+the index (or the backlog) has it; what a writer killed in between left under way becomes
+markers at the next catch-up (`metalab.core.intent_journal`).
 
 ``.down``'s modification time is the last failure: for ``QUIET`` seconds after it, writers go
 straight to the backlog instead of waiting ``connect_timeout`` on a server that is not there.
@@ -22,16 +21,23 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from metalab.core.intent_journal import (
+    JOURNAL,
+    STALE,
+    IntentJournal,
+    is_journal,
+    left_behind,
+    mark_redone,
+)
 
 PENDING_DIR = ".index-pending"
 DOWN_FILE = ".down"
 QUIET = 20.0
 STALE_CLAIM = 300.0
-STALE_INTENT = 60.0  # an index write takes milliseconds; connect_timeout is far shorter
-INTENT = ".intent-"
 PENDING_TTL = 1.0
 
 
@@ -56,6 +62,7 @@ class IndexBacklog:
         self._root = store_dir
         self._nested = nested  # unscoped: every experiment directory's backlog too
         self._checked: tuple[float, bool] | None = None  # (when, pending) of the last look
+        self._journal = IntentJournal(self._dir, scope)
 
     def _dirs(self) -> list[Path]:
         dirs = [self._dir]
@@ -67,37 +74,19 @@ class IndexBacklog:
         """Remember that ``kind`` ``key`` is not in the index (idempotent)."""
         self._checked = None
         self._dir.mkdir(exist_ok=True)
-        path = self._dir / f"{kind}-{key}"
-        tmp = self._dir / f".{kind}-{key}.{uuid.uuid4().hex[:8]}.tmp"
         data = {"kind": kind, "key": key, "scope": self._scope, "experiment_id": experiment_id}
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        _write_marker(self._dir, data)
 
-    def intend(self, kind: str, key: str, experiment_id: str = "") -> Path:
-        """Announce an index write of ``kind`` ``key``, before its files are written; the
-        intent, for `settle` or `defer`."""
-        path = self._dir / f".{kind}-{key}{INTENT}{uuid.uuid4().hex[:8]}"
-        data = {"kind": kind, "key": key, "scope": self._scope, "experiment_id": experiment_id}
-        try:
-            path.write_text(json.dumps(data))
-        except FileNotFoundError:  # the first write here (or the directory was removed)
-            self._dir.mkdir(exist_ok=True)
-            path.write_text(json.dumps(data))
-        return path
+    def intend(self, kind: str, key: str, experiment_id: str = "") -> int:
+        """Announce a write of ``kind`` ``key`` before its files (`IntentJournal.intend`)."""
+        return self._journal.intend(kind, key, experiment_id)
 
-    @staticmethod
-    def settle(intent: Path) -> None:
-        """The index has the announced write (or nothing was written): forget the intent."""
-        intent.unlink(missing_ok=True)
+    def settle(self, ident: int) -> None:
+        """The announced write is in the index or in this backlog."""
+        self._journal.settle(ident)
 
-    def defer(self, intent: Path) -> None:
-        """The index write failed: the intent becomes a marker for the catch-up."""
-        self._checked = None
-        marker = intent.name.lstrip(".").split(INTENT)[0]
-        try:
-            os.replace(intent, intent.with_name(marker))
-        except FileNotFoundError:  # a catch-up took it over meanwhile and redoes it
-            pass
+    def close(self) -> None:
+        self._journal.close()
 
     def mark_down(self) -> None:
         self._dir.mkdir(exist_ok=True)
@@ -115,7 +104,9 @@ class IndexBacklog:
 
     def pending(self) -> bool:
         """Whether any marker (or claim) waits, here or under this directory (unscoped: the
-        answer is kept ``PENDING_TTL`` seconds, as every read asks)."""
+        answer is kept ``PENDING_TTL`` seconds, as every read asks). Journals are not read
+        here, as that costs a ``stat`` each on every read: what a writer that died left under
+        way is found by `count`, `take` and the services' catch-up."""
         now = time.monotonic()
         if self._nested and self._checked is not None and now - self._checked[0] < PENDING_TTL:
             return self._checked[1]
@@ -123,7 +114,7 @@ class IndexBacklog:
         for directory in self._dirs():
             try:
                 with os.scandir(directory) as entries:
-                    if any(_waiting(directory, e.name, claims=True) for e in entries):
+                    if any(not e.name.startswith(".") or ".claim-" in e.name for e in entries):
                         found = True
                         break
             except OSError:
@@ -132,11 +123,12 @@ class IndexBacklog:
         return found
 
     def count(self) -> int:
-        """Markers waiting, stale intents included (claims in progress not counted)."""
+        """Markers waiting, with what writers that died left under way (claims in progress
+        not counted)."""
         total = 0
         for directory in self._dirs():
             try:
-                total += sum(1 for name in os.listdir(directory) if _waiting(directory, name))
+                total += sum(_count(directory, name) for name in os.listdir(directory))
             except OSError:
                 continue
         return total
@@ -146,15 +138,19 @@ class IndexBacklog:
         is taken over."""
         self._checked = None
         for directory in self._dirs():
+            _journals_to_markers(directory)
             try:
                 names = sorted(os.listdir(directory))
             except OSError:
                 continue
             for name in names:
                 path = directory / name
-                if name.startswith(".") and not _waiting(directory, name, claims=False):
+                if name.startswith(JOURNAL):
                     continue
-                marker = name.lstrip(".").split(".claim-")[0].split(INTENT)[0]
+                if name.startswith("."):
+                    if ".claim-" not in name or not _older_than(path, STALE_CLAIM):
+                        continue
+                marker = name.lstrip(".").split(".claim-")[0]
                 claim = directory / f".{marker}.claim-{uuid.uuid4().hex[:8]}"
                 try:
                     os.rename(path, claim)
@@ -181,17 +177,42 @@ class IndexBacklog:
             pass
 
 
-def _waiting(directory: Path, name: str, *, claims: bool = False) -> bool:
-    """Whether entry ``name`` is a write to redo: a marker, an intent left behind (older than
-    `STALE_INTENT`), a claim abandoned (older than `STALE_CLAIM`), or with ``claims`` any
-    claim (a catch-up in progress: the index is behind meanwhile)."""
-    if not name.startswith("."):
-        return True
-    if INTENT in name:
-        return _older_than(directory / name, STALE_INTENT)
-    if ".claim-" in name:
-        return claims or _older_than(directory / name, STALE_CLAIM)
-    return False
+def _write_marker(directory: Path, data: Mapping[str, object]) -> None:
+    name = f"{data['kind']}-{data['key']}"
+    tmp = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, directory / name)
+
+
+def _journals_to_markers(directory: Path) -> None:
+    """Turn what writers that died left under way in their journals in ``directory`` into
+    markers (`metalab.core.intent_journal`)."""
+    try:
+        names = [name for name in os.listdir(directory) if is_journal(name)]
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
+        try:
+            stale = time.time() - path.stat().st_mtime > STALE
+        except OSError:
+            continue
+        if not stale:
+            continue
+        entries = left_behind(path)
+        for entry in entries:
+            fields = {"kind": entry["kind"], "key": entry["key"]}
+            scope = entry.get("scope")
+            fields["scope"] = scope if isinstance(scope, str) else None
+            fields["experiment_id"] = str(entry.get("experiment_id") or "")
+            _write_marker(directory, fields)
+        mark_redone(path, entries)
+
+
+def _count(directory: Path, name: str) -> int:
+    if is_journal(name):
+        return len(left_behind(directory / name))
+    return 0 if name.startswith(".") else 1
 
 
 def _older_than(path: Path, seconds: float) -> bool:

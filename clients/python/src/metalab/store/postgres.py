@@ -164,30 +164,29 @@ class PostgresStore:
         experiment_id: str = "",
     ) -> None:
         """``write_files``, then ``write_index``, or leave ``kind`` ``key`` in the backlog
-        (the files hold it). Announced first: a writer killed in between leaves an intent
-        that the next catch-up redoes (`IndexBacklog.intend`)."""
-        intent = self._backlog.intend(kind, key, experiment_id)
+        (the files hold it). Announced first: what a writer killed in between had under way
+        is redone by the next catch-up (`metalab.core.intent_journal`)."""
+        ident = self._backlog.intend(kind, key, experiment_id)
         try:
             write_files()
-        except Exception:  # nothing written; interrupted, the intent stays (a redo is harmless)
-            self._backlog.settle(intent)
+        except Exception:  # nothing written; interrupted, it stays announced (a redo is harmless)
+            self._backlog.settle(ident)
             raise
-        if self._backlog.recently_down():
-            self._backlog.defer(intent)
+        deferred = self._backlog.recently_down()
+        if not deferred:
+            try:
+                write_index()
+            except Exception as exc:  # noqa: BLE001 - the files hold it; the backlog redoes it
+                logger.warning(
+                    "Failed to index %s %s in Postgres (kept for catch-up): %s", kind, key, exc
+                )
+                self._backlog.mark_down()
+                deferred = True
+        if deferred:
+            self._backlog.add(kind, key, experiment_id)
             self._behind = True
-            return
-        try:
-            write_index()
-        except Exception as exc:  # noqa: BLE001 - the files hold it; the backlog redoes it
-            logger.warning(
-                "Failed to index %s %s in Postgres (kept for catch-up): %s", kind, key, exc
-            )
-            self._backlog.defer(intent)
-            self._backlog.mark_down()
-            self._behind = True
-            return
-        self._backlog.settle(intent)
-        if self._behind:
+        self._backlog.settle(ident)
+        if not deferred and self._behind:
             self.catch_up()
 
     def _from_index(self, read: Callable[[], T]) -> T | None:
@@ -482,6 +481,7 @@ class PostgresStore:
 
     def close(self) -> None:
         self._index.close()
+        self._backlog.close()
 
     def __enter__(self) -> PostgresStore:
         return self

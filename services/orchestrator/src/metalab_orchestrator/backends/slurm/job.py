@@ -45,7 +45,7 @@ ANY = "0.0.0.0"
 STOP_GRACE = 10.0
 SUPERVISE_EVERY = 1.0
 # How often the job looks for index writes to redo: writers killed between the files and the
-# index leave intents that become due after a minute (IndexBacklog.STALE_INTENT).
+# index leave journals that become due after a minute (metalab.core.intent_journal.STALE).
 CATCH_UP_EVERY = 120.0
 ATLAS_ATTEMPTS = 3
 PORT_ATTEMPTS = 3
