@@ -138,3 +138,12 @@ def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
             os._exit(1)
     assert os.waitpid(child, 0)[1] == 0
     assert sorted(keys(p) for p in journals(tmp_path)) == [["child"], ["parent"]]
+
+
+def test_a_journal_that_cannot_be_made_does_not_stop_the_writes(tmp_path: Path) -> None:
+    (tmp_path / PENDING_DIR).write_text("not a directory")
+    backlog = IndexBacklog(tmp_path, None, nested=False)
+    first = backlog.intend("record", "r1")  # a one-line warning, and the write goes on
+    backlog.settle(first)
+    assert backlog.intend("record", "r2") == first + 1
+    backlog.close()

@@ -34,12 +34,21 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # logging is imported where it logs: a warm `status` reads journals
+    import logging
 
 JOURNAL = ".journal-"
 STALE = 60.0  # seconds untouched: its writer is gone, or idle
 TOUCH = 10.0  # a writer sets the modification time this often, and checks the file is named
 SIZE = 64 * 1024  # bytes mapped at first; doubled when what is under way does not fit
+
+
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("metalab.store")
 
 
 def _ids(value: object) -> list[int]:
@@ -125,6 +134,7 @@ class IntentJournal:
         self._next = 0
         self._open: dict[int, bytes] = {}  # under way: id -> its line
         self._done: list[int] = []  # settled, not yet said in the file
+        self._unusable = False
 
     def intend(self, kind: str, key: str, experiment_id: str = "") -> int:
         """Announce a write of ``kind`` ``key`` before its files; its id, for `settle`."""
@@ -138,7 +148,15 @@ class IntentJournal:
                 "experiment_id": experiment_id,
             }
             line = json.dumps(entry).encode() + b"\n"
-            view = self._journal()
+            if self._unusable:
+                return self._next
+            try:
+                view = self._journal()
+            except (OSError, ValueError) as exc:  # a file system that cannot map files
+                self._unusable = True
+                self._release()
+                _log().warning("index writes are not journaled in %s: %s", self._dir, exc)
+                return self._next
             if self._done:
                 line = json.dumps({"done": self._done}).encode() + b"\n" + line
                 self._done = []
